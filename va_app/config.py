@@ -1,0 +1,123 @@
+"""Settings: the one place configuration is read, from ``VA_*`` environment variables.
+
+Every default lives under the data directory, so a fresh checkout runs with no set-up:
+``data/catalog.sqlite`` (SQL catalog), ``data/embeddings.h5`` (vectors), ``data/chroma/``
+(vector index), ``data/thumbs/``, ``data/previews/``, ``data/models/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from va_app.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+ENCODER_CHOICES = ("auto", "clip", "descriptor")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All tunables of one corpus. Build with :meth:`from_env`; tests pass overrides."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    # SQLAlchemy URL; empty means the embedded SQLite file under data_dir.
+    database_url: str = ""
+    # Chroma: embedded (persistent files under data_dir/chroma) unless a server host is set.
+    chroma_host: str = ""
+    chroma_port: int = 8000
+    chroma_collection: str = "shots"
+    # Encoder: "clip" needs local weights; "descriptor" is the offline visual descriptor;
+    # "auto" takes CLIP when its weights are present locally, else the descriptor.
+    encoder: str = "auto"
+    clip_model: str = "ViT-B-32"
+    # A pretrained tag (looked up in the local Hugging Face cache only) or a weights file path.
+    clip_pretrained: str = "openai"
+    device: str = "auto"
+    batch_size: int = 32
+    # Shot detection (PySceneDetect ContentDetector).
+    shot_threshold: float = 27.0
+    min_shot_s: float = 0.5
+    max_shot_s: float = 12.0
+    keyframes_per_shot: int = 3
+    # Demo corpus.
+    demo_shots: int = 400
+    demo_seed: int = 0
+    # Diversity clusters (paper: k = 10).
+    kmeans_k: int = 10
+    min_positives: int = 10
+    min_negatives: int = 10
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``VA_<FIELD>`` variables (e.g. ``VA_DATA_DIR``, ``VA_ENCODER``)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"VA_{f.name.upper()}")
+            if raw is not None and f.name != "extra":
+                values[f.name] = _parse(f.name, raw, getattr(cls(), f.name))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)._validated()
+
+    def with_data_dir(self, data_dir: str | Path) -> Settings:
+        return replace(self, data_dir=Path(data_dir))._validated()
+
+    def _validated(self) -> Settings:
+        settings = replace(self, data_dir=Path(self.data_dir).expanduser().resolve())
+        if settings.encoder not in ENCODER_CHOICES:
+            raise ConfigError(
+                f"VA_ENCODER={settings.encoder!r} is not one of {', '.join(ENCODER_CHOICES)}"
+            )
+        if settings.keyframes_per_shot < 1 or settings.kmeans_k < 1:
+            raise ConfigError("VA_KEYFRAMES_PER_SHOT and VA_KMEANS_K must be at least 1")
+        if settings.min_shot_s <= 0 or settings.max_shot_s <= settings.min_shot_s:
+            raise ConfigError("need 0 < VA_MIN_SHOT_S < VA_MAX_SHOT_S")
+        return settings
+
+    @property
+    def sql_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'catalog.sqlite'}"
+
+    @property
+    def embeddings_path(self) -> Path:
+        return self.data_dir / "embeddings.h5"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.data_dir / "thumbs"
+
+    @property
+    def previews_dir(self) -> Path:
+        return self.data_dir / "previews"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def demo_videos_dir(self) -> Path:
+        return self.data_dir / "videos" / "demo"
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    """Convert ``raw`` to the type of the field's default."""
+    try:
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, bool):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, (int, float)):
+            return type(default)(raw)
+        return raw
+    except ValueError as exc:
+        kind = type(default).__name__
+        raise ConfigError(f"VA_{name.upper()}={raw!r}: expected a number ({kind})") from exc

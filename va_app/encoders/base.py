@@ -1,0 +1,44 @@
+"""The Encoder interface: shots' frames -> vectors, texts -> vectors, in one space.
+
+Every vector an encoder returns is float32 and L2-normalised, so cosine similarity is a dot
+product and the corpus matrix can be scored with one matrix product.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from va_app.errors import VAError
+
+
+class NoTextTowerError(VAError):
+    """The encoder cannot embed text (the offline descriptor): use keyword search instead."""
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    #: Stable identity recorded with the corpus, e.g. ``"open_clip:ViT-B-32:openai"``.
+    id: str
+    #: Length of every vector.
+    dim: int
+    #: Whether :meth:`encode_texts` works (CLIP yes, the offline descriptor no).
+    has_text: bool
+    #: How many evenly spaced frames of a shot :meth:`encode_shots` wants.
+    frames_per_shot: int
+
+    def encode_shots(self, shots: list[np.ndarray]) -> np.ndarray:
+        """Each item is one shot's frames, uint8 RGB ``(K, H, W, 3)``; returns ``(S, dim)``."""
+        ...
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Returns ``(len(texts), dim)``; raises :class:`NoTextTowerError` without a text tower."""
+        ...
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, np.float32(1e-12))

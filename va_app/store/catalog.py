@@ -1,0 +1,227 @@
+"""The SQL catalog: videos, shots, labels, annotations, model versions, events.
+
+The source of truth for everything but vectors. SQLite (WAL, busy timeout) by default; any
+SQLAlchemy URL (PostgreSQL for many annotators) works without code changes. Each public method
+is one short transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from va_app.domain import Shot
+from va_app.errors import StoreError
+from va_app.store.schema import (
+    Base, EventRow, GroundTruthRow, MetaRow, ShotRow, SkippedRow, VideoRow, utcnow,
+)
+
+# Writers wait this long for SQLite's lock before failing (two annotators clicking together).
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+READY = "ready"
+INGESTING = "ingesting"
+
+
+class Catalog:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        try:
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the catalog database {url} could not be opened: {exc}") from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s:
+            try:
+                with s.begin():
+                    yield s
+            except OperationalError as exc:
+                raise StoreError(f"the catalog database is unavailable: {exc.orig}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- corpus facts ------------------------------------------------------------------
+    def get_meta(self, key: str, default: str = "") -> str:
+        with self.session() as s:
+            row = s.get(MetaRow, key)
+            return row.value if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.session() as s:
+            s.merge(MetaRow(key=key, value=str(value)))
+
+    # -- videos ------------------------------------------------------------------------
+    def video_by_path(self, path: str) -> VideoRow | None:
+        with self.session() as s:
+            return s.scalars(select(VideoRow).where(VideoRow.path == path)).first()
+
+    def videos(self, *, status: str | None = READY) -> list[VideoRow]:
+        with self.session() as s:
+            q = select(VideoRow).order_by(VideoRow.id)
+            if status:
+                q = q.where(VideoRow.status == status)
+            return list(s.scalars(q))
+
+    def unique_video_key(self, wanted: str) -> str:
+        with self.session() as s:
+            taken = set(s.scalars(select(VideoRow.key).where(VideoRow.key.like(f"{wanted}%"))))
+        key, n = wanted, 2
+        while key in taken:
+            key, n = f"{wanted}-{n}", n + 1
+        return key
+
+    def begin_video(self, video: VideoRow, shots: list[ShotRow]) -> int:
+        """Store a video as ``ingesting`` with its shots; returns its id."""
+        with self.session() as s:
+            video.status = INGESTING
+            s.add(video)
+            s.flush()
+            for shot in shots:
+                shot.video_id = video.id
+            s.add_all(shots)
+            return video.id
+
+    def mark_video_ready(self, video_id: int) -> None:
+        with self.session() as s:
+            s.execute(update(VideoRow).where(VideoRow.id == video_id).values(status=READY))
+
+    def delete_video(self, video_id: int) -> list[str]:
+        """Remove a video and its shots (annotations stay); returns the removed shot ids."""
+        with self.session() as s:
+            ids = list(s.scalars(select(ShotRow.id).where(ShotRow.video_id == video_id)))
+            s.execute(delete(GroundTruthRow).where(GroundTruthRow.shot_id.in_(ids)))
+            s.execute(delete(ShotRow).where(ShotRow.video_id == video_id))
+            s.execute(delete(VideoRow).where(VideoRow.id == video_id))
+            return ids
+
+    # -- shots -------------------------------------------------------------------------
+    def shot_ids(self, *, ready_only: bool = True) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(self._shots_query(ShotRow.id, ready_only)))
+
+    def count_shots(self, *, ready_only: bool = True) -> int:
+        with self.session() as s:
+            q = select(func.count()).select_from(ShotRow)
+            if ready_only:
+                q = q.join(VideoRow).where(VideoRow.status == READY)
+            return int(s.scalar(q))
+
+    def shots(self, ids: Iterable[str] | None = None) -> list[Shot]:
+        """Shots of ready videos, in catalog order (or the given ids' order)."""
+        with self.session() as s:
+            q = (select(ShotRow, VideoRow).join(VideoRow).where(VideoRow.status == READY)
+                 .order_by(ShotRow.video_id, ShotRow.idx))
+            if ids is None:
+                return [_to_shot(shot, video) for shot, video in s.execute(q)]
+            wanted = list(ids)
+            found: dict[str, Shot] = {}
+            for chunk in _chunks(wanted, 500):
+                for shot, video in s.execute(q.where(ShotRow.id.in_(chunk))):
+                    found[shot.id] = _to_shot(shot, video)
+            return [found[i] for i in wanted if i in found]
+
+    def set_clusters(self, clusters: Mapping[str, int]) -> None:
+        with self.session() as s:
+            s.execute(update(ShotRow), [{"id": k, "cluster": int(v)} for k, v in clusters.items()])
+
+    def clusters(self) -> dict[str, int | None]:
+        with self.session() as s:
+            return dict(s.execute(self._shots_query((ShotRow.id, ShotRow.cluster), True)).tuples())
+
+    def add_ground_truth(self, rows: Iterable[tuple[str, str, bool]]) -> None:
+        with self.session() as s:
+            for shot_id, concept, value in rows:
+                s.merge(GroundTruthRow(shot_id=shot_id, concept=concept, value=bool(value)))
+
+    def ground_truth(self, concept: str) -> dict[str, bool]:
+        with self.session() as s:
+            q = select(GroundTruthRow.shot_id, GroundTruthRow.value).where(
+                GroundTruthRow.concept == concept)
+            return dict(s.execute(q).tuples())
+
+    def ground_truth_concepts(self) -> list[str]:
+        with self.session() as s:
+            return sorted(s.scalars(select(GroundTruthRow.concept).distinct()))
+
+    # -- skipped files -----------------------------------------------------------------
+    def record_skipped(self, path: str, reason: str) -> None:
+        with self.session() as s:
+            s.merge(SkippedRow(path=path, reason=reason, seen_at=utcnow()))
+
+    def clear_skipped(self, path: str) -> None:
+        with self.session() as s:
+            s.execute(delete(SkippedRow).where(SkippedRow.path == path))
+
+    def skipped(self) -> list[tuple[str, str]]:
+        with self.session() as s:
+            return list(s.execute(select(SkippedRow.path, SkippedRow.reason)
+                                  .order_by(SkippedRow.path)).tuples())
+
+    def count_rows(self, table) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(table)))
+
+    # -- events ------------------------------------------------------------------------
+    def log_event(self, kind: str, *, actor: str = "", payload: dict | None = None) -> None:
+        with self.session() as s:
+            s.add(EventRow(kind=kind, actor=actor, payload=payload or {}))
+
+    @staticmethod
+    def _shots_query(columns, ready_only: bool):
+        cols = columns if isinstance(columns, tuple) else (columns,)
+        q = select(*cols).order_by(ShotRow.video_id, ShotRow.idx)
+        if ready_only:
+            q = q.join(VideoRow, VideoRow.id == ShotRow.video_id).where(VideoRow.status == READY)
+        return q
+
+
+def _to_shot(shot: ShotRow, video: VideoRow) -> Shot:
+    return Shot(
+        id=shot.id, video_id=video.id, video_key=video.key, start_frame=shot.start_frame,
+        end_frame=shot.end_frame, start_s=shot.start_s, end_s=shot.end_s, fps=shot.fps,
+        title=video.title, genre=video.genre, tags=tuple(video.tags or ()), cluster=shot.cluster,
+        thumb_path=shot.thumb_path, filmstrip_path=shot.filmstrip_path, video_path=video.path,
+    )
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin_immediate)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Take transactions into our own hands so "BEGIN IMMEDIATE" can be issued (see below).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn) -> None:
+    # Writers queue on the lock up front instead of failing on upgrade (SQLITE_BUSY).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

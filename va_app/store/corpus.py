@@ -1,0 +1,182 @@
+"""The corpus: the SQL catalog, the h5 embedding matrix and the Chroma index, kept in step.
+
+Write order for a video (see ``ingest``): SQL rows as ``ingesting`` → h5 rows → Chroma rows →
+SQL ``ready``. Whatever an interruption leaves behind, :meth:`Corpus.recover` removes: the
+shots of videos that never became ready, and any h5/Chroma row without a ready shot. Readers
+open the corpus through :func:`open_corpus`, which recovers first unless an ingest is running,
+so the three stores always agree in count.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from va_app.config import Settings
+from va_app.domain import Shot
+from va_app.errors import StoreError
+from va_app.store.catalog import INGESTING, Catalog
+from va_app.store.index import VectorIndex
+from va_app.store.matrix import EmbeddingMatrix
+
+ENCODER_META = "encoder_id"
+
+
+@dataclass(frozen=True)
+class Consistency:
+    shots: int
+    embeddings: int
+    index: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Corpus:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(settings.sql_url)
+        self.matrix = EmbeddingMatrix(settings.embeddings_path)
+        self.index = VectorIndex.from_settings(settings)
+
+    @property
+    def encoder_id(self) -> str:
+        return self.catalog.get_meta(ENCODER_META) or self.matrix.info()[2]
+
+    def close(self) -> None:
+        self.index.close()
+        self.catalog.close()
+
+    # -- consistency -------------------------------------------------------------------
+    def consistency(self) -> Consistency:
+        ready = set(self.catalog.shot_ids())
+        h5_ids = self.matrix.ids()
+        index_ids = self.index.ids()
+        problems = []
+        if len(h5_ids) != len(set(h5_ids)):
+            problems.append("the embedding matrix has duplicate rows")
+        if set(h5_ids) != ready:
+            problems.append(f"{len(set(h5_ids) ^ ready)} shots differ between SQL and h5")
+        if index_ids != ready:
+            problems.append(f"{len(index_ids ^ ready)} shots differ between SQL and Chroma")
+        return Consistency(len(ready), len(h5_ids), len(index_ids), problems)
+
+    def recover(self) -> list[str]:
+        """Remove whatever an interrupted ingest left; returns the keys of videos cleaned up."""
+        cleaned = []
+        for video in self.catalog.videos(status=INGESTING):
+            removed = self.catalog.delete_video(video.id)
+            self.index.delete(removed)
+            cleaned.append(video.key)
+        ready = set(self.catalog.shot_ids())
+        self.matrix.keep_only(ready)
+        self._dedupe_matrix()
+        stale = self.index.ids() - ready
+        if stale:
+            self.index.delete(stale)
+        missing = ready - self.index.ids()
+        if missing:
+            self._index_from_matrix(missing)
+        return cleaned
+
+    def reindex(self, *, progress=None) -> int:
+        """Rebuild the Chroma index from SQL + h5; returns the number of vectors indexed."""
+        self.index.reset()
+        return self._index_from_matrix(set(self.catalog.shot_ids()), progress=progress)
+
+    def _index_from_matrix(self, wanted: set[str], *, progress=None) -> int:
+        ids, matrix = self.matrix.load()
+        rows = [i for i, shot_id in enumerate(ids) if shot_id in wanted]
+        shots = {s.id: s for s in self.catalog.shots([ids[r] for r in rows])}
+        step = 5000
+        for start in range(0, len(rows), step):
+            chunk = [r for r in rows[start:start + step] if ids[r] in shots]
+            self.index.add([ids[r] for r in chunk], matrix[chunk],
+                           [shot_metadata(shots[ids[r]]) for r in chunk])
+            if progress:
+                progress(min(start + step, len(rows)), len(rows))
+        return len(rows)
+
+    def _dedupe_matrix(self) -> None:
+        ids = self.matrix.ids()
+        if len(ids) != len(set(ids)):
+            # Keep the first row of each id: rewrite with a mask via keep_only on a fresh file.
+            _, matrix = self.matrix.load()
+            encoder_id = self.matrix.info()[2]
+            first = {}
+            for row, shot_id in enumerate(ids):
+                first.setdefault(shot_id, row)
+            rows = sorted(first.values())
+            self.matrix.reset()
+            self.matrix.append([ids[r] for r in rows], matrix[rows], encoder_id=encoder_id,
+                               normalise=False)
+
+    # -- reading -----------------------------------------------------------------------
+    def shots(self, ids=None) -> list[Shot]:
+        return self.catalog.shots(ids)
+
+    def load_matrix(self) -> tuple[list[str], np.ndarray]:
+        return self.matrix.load()
+
+
+def shot_metadata(shot: Shot) -> dict:
+    """What the vector index stores with a shot, for ``where`` filters."""
+    return {
+        "video": shot.video_key, "title": shot.title, "genre": shot.genre,
+        "tags": ",".join(shot.tags), "start_s": round(shot.start_s, 3),
+        "duration_s": round(shot.duration_s, 3),
+        "cluster": -1 if shot.cluster is None else int(shot.cluster),
+    }
+
+
+@contextmanager
+def ingest_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive lock held while an ingest writes; yields False when busy and not waiting."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / ".ingest.lock"
+    with open(path, "a+") as handle:
+        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(handle, flags)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            handle.seek(0), handle.truncate(), handle.write(str(os.getpid())), handle.flush()
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_corpus(settings: Settings, *, recover: bool = True) -> Corpus:
+    """Open the corpus; repairs leftovers of an interrupted ingest unless one is running."""
+    corpus = Corpus(settings)
+    if recover and _looks_inconsistent(corpus):
+        with ingest_lock(settings, wait=False) as free:
+            if free:
+                corpus.recover()
+    return corpus
+
+
+def _looks_inconsistent(corpus: Corpus) -> bool:
+    """Cheap check (counts only) before the full repair."""
+    try:
+        shots = corpus.catalog.count_shots()
+        if corpus.catalog.videos(status=INGESTING):
+            return True
+        return not (shots == corpus.matrix.count() == corpus.index.count())
+    except StoreError:
+        raise
+
+
+def corpus_exists(settings: Settings) -> bool:
+    return Path(settings.embeddings_path).exists()

@@ -1,0 +1,133 @@
+"""The vector index: a ChromaDB collection (cosine HNSW) with filterable shot metadata.
+
+Derived data: it can always be rebuilt from the SQL catalog and the h5 matrix (``reindex``).
+Embedded (files under ``data/chroma``) by default; a Chroma server when ``VA_CHROMA_HOST`` is
+set. Every call passes embeddings explicitly — the collection has no embedding function, so
+Chroma never tries to download its default ONNX model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from va_app.errors import StoreError
+
+# Build-time graph quality: more neighbours and a wider construction beam buy recall.
+HNSW_CONFIG = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": 400}
+# Chroma rejects very large single writes; 1k-row batches were also measured fastest.
+ADD_BATCH = 1000
+Metadata = Mapping[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    similarity: float
+
+
+class VectorIndex:
+    """Top-k cosine search over shot vectors, with optional ``where`` metadata filters."""
+
+    def __init__(self, *, path: str | Path | None = None, host: str = "", port: int = 8000,
+                 collection: str = "shots") -> None:
+        self._path, self._host, self._port, self._name = path, host, port, collection
+        self._client = None
+        self._collection = None
+
+    @classmethod
+    def from_settings(cls, settings) -> VectorIndex:
+        return cls(path=settings.chroma_path, host=settings.chroma_host,
+                   port=settings.chroma_port, collection=settings.chroma_collection)
+
+    @property
+    def collection(self):
+        if self._collection is None:
+            self._collection = self._client_().get_or_create_collection(
+                self._name, embedding_function=None, configuration={"hnsw": HNSW_CONFIG}
+            )
+        return self._collection
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def add(self, ids: list[str], vectors: np.ndarray, metadatas: list[Metadata]) -> None:
+        for start in range(0, len(ids), ADD_BATCH):
+            stop = start + ADD_BATCH
+            self.collection.upsert(
+                ids=list(ids[start:stop]),
+                embeddings=np.asarray(vectors[start:stop], dtype=np.float32),
+                metadatas=[_clean(m) for m in metadatas[start:stop]],
+            )
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), ADD_BATCH):
+            self.collection.delete(ids=ids[start:start + ADD_BATCH])
+
+    def ids(self) -> set[str]:
+        """Every id in the index (reads ids only, no vectors)."""
+        found: set[str] = set()
+        total, offset = self.count(), 0
+        while offset < total:
+            page = self.collection.get(include=[], limit=10_000, offset=offset)
+            found.update(page["ids"])
+            offset += 10_000
+        return found
+
+    def query(self, vector: np.ndarray, k: int, *, where: Mapping | None = None) -> list[Hit]:
+        if self.count() == 0 or k <= 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            n_results=int(k), where=dict(where) if where else None, include=["distances"],
+        )
+        ids, distances = result["ids"][0], result["distances"][0]
+        return [Hit(i, 1.0 - float(d)) for i, d in zip(ids, distances)]
+
+    def reset(self) -> None:
+        """Drop the collection (``reindex`` then refills it)."""
+        try:
+            self._client_().delete_collection(self._name)
+        except Exception:  # noqa: BLE001 — absent collection: nothing to drop
+            pass
+        self._collection = None
+
+    def close(self) -> None:
+        self._collection = None
+        self._client = None
+
+    def _client_(self):
+        if self._client is None:
+            self._client = _make_client(self._path, self._host, self._port)
+        return self._client
+
+
+def _make_client(path, host: str, port: int):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+    try:
+        if host:
+            return chromadb.HttpClient(host=host, port=port, settings=settings)
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as exc:  # noqa: BLE001 — Chroma raises many kinds; all mean "unusable"
+        where = f"{host}:{port}" if host else str(path)
+        raise StoreError(f"the Chroma index at {where} could not be opened: {exc}") from exc
+
+
+def forget_cached_clients() -> None:
+    """Make the next client see other processes' writes (Chroma caches one system per path)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def _clean(meta: Metadata) -> dict:
+    """Chroma metadata values must be str/int/float/bool and not None."""
+    return {k: v for k, v in meta.items() if v is not None and v != ""}

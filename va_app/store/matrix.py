@@ -1,0 +1,168 @@
+"""The embedding matrix: an N × D float32 h5 file, row i ↔ shot id ``ids[i]``.
+
+Layout: dataset ``embeddings`` (N, D) float32, contiguous-chunked for fast appends, rows
+L2-normalised; dataset ``ids`` (N,) UTF-8 strings; attributes ``encoder_id`` and ``dim``.
+The file is opened per operation (h5 locks it while open), so the app and an ingest can share
+it; a reader that finds it locked retries briefly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from va_app.encoders.base import l2_normalise
+from va_app.errors import EncoderMismatchError, StoreError
+
+EMBEDDINGS = "embeddings"
+IDS = "ids"
+# Appends grow the dataset in whole chunks; 1024 rows × 512 × 4 B = 2 MiB per chunk.
+CHUNK_ROWS = 1024
+# Another process holding the file open makes ours fail at once; wait for it this long.
+LOCK_WAIT_S = 10.0
+_STR = h5py.string_dtype("utf-8")
+
+
+class EmbeddingMatrix:
+    """Append-mostly store of shot vectors; :meth:`load` reads it whole into memory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def info(self) -> tuple[int, int, str]:
+        """``(rows, dim, encoder_id)``; ``(0, 0, "")`` when there is no file yet."""
+        if not self.exists():
+            return 0, 0, ""
+        with self._open("r") as f:
+            ds = f[EMBEDDINGS]
+            return int(ds.shape[0]), int(ds.shape[1]), str(f.attrs.get("encoder_id", ""))
+
+    def count(self) -> int:
+        return self.info()[0]
+
+    def ids(self) -> list[str]:
+        if not self.exists():
+            return []
+        with self._open("r") as f:
+            return [s.decode() if isinstance(s, bytes) else s for s in f[IDS][:]]
+
+    def load(self) -> tuple[list[str], np.ndarray]:
+        """All ids and the whole ``(N, D)`` float32 matrix, read in one go."""
+        if not self.exists():
+            return [], np.zeros((0, 0), dtype=np.float32)
+        with self._open("r") as f:
+            ds = f[EMBEDDINGS]
+            matrix = np.empty(ds.shape, dtype=np.float32)
+            if ds.shape[0]:
+                ds.read_direct(matrix)
+            ids = [s.decode() if isinstance(s, bytes) else s for s in f[IDS][:]]
+        return ids, matrix
+
+    def append(self, ids: list[str], vectors: np.ndarray, *, encoder_id: str,
+               normalise: bool = True) -> None:
+        """Add rows (L2-normalised here unless they already are); refuses vectors of another
+        encoder or dimension."""
+        vectors = np.atleast_2d(vectors)
+        vectors = l2_normalise(vectors) if normalise else vectors.astype(np.float32, copy=False)
+        if len(ids) != len(vectors):
+            raise StoreError(f"{len(ids)} ids but {len(vectors)} vectors")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._open("a") as f:
+            self._check_or_init(f, vectors.shape[1], encoder_id)
+            ds, id_ds = f[EMBEDDINGS], f[IDS]
+            start = ds.shape[0]
+            ds.resize(start + len(ids), axis=0)
+            id_ds.resize(start + len(ids), axis=0)
+            ds[start:] = vectors
+            id_ds[start:] = np.asarray(ids, dtype=object)
+            f.flush()
+
+    def keep_only(self, keep: set[str]) -> int:
+        """Drop every row whose id is not in ``keep``; returns how many rows were dropped.
+
+        Dropping a tail (the usual case: a half-ingested last video) shrinks in place;
+        anything else rewrites the file to a temporary one and renames it over (atomic).
+        """
+        ids = self.ids()
+        mask = np.fromiter((i in keep for i in ids), dtype=bool, count=len(ids))
+        dropped = int((~mask).sum())
+        if not dropped:
+            return 0
+        first_bad = int(np.argmin(mask))
+        if mask[first_bad:].sum() == 0:
+            self._truncate(first_bad)
+        else:
+            self._rewrite(mask)
+        return dropped
+
+    def check_encoder(self, encoder_id: str) -> None:
+        stored = self.info()[2]
+        if stored and stored != encoder_id:
+            raise EncoderMismatchError(
+                f"{self.path} holds vectors of encoder {stored!r}, not {encoder_id!r}: use the "
+                "encoder the corpus was built with (VA_ENCODER / VA_CLIP_*), or a new VA_DATA_DIR"
+            )
+
+    def reset(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _truncate(self, rows: int) -> None:
+        with self._open("a") as f:
+            f[EMBEDDINGS].resize(rows, axis=0)
+            f[IDS].resize(rows, axis=0)
+            f.flush()
+
+    def _rewrite(self, mask: np.ndarray) -> None:
+        ids, matrix = self.load()
+        encoder_id = self.info()[2]
+        tmp = self.path.with_suffix(".rewrite.h5")
+        tmp.unlink(missing_ok=True)
+        kept_ids = [i for i, keep in zip(ids, mask) if keep]
+        EmbeddingMatrix(tmp).append(kept_ids, matrix[mask], encoder_id=encoder_id, normalise=False)
+        if not kept_ids:
+            with h5py.File(tmp, "a") as f:
+                f.attrs["encoder_id"] = encoder_id
+        os.replace(tmp, self.path)
+
+    def _check_or_init(self, f: h5py.File, dim: int, encoder_id: str) -> None:
+        if EMBEDDINGS not in f:
+            f.create_dataset(EMBEDDINGS, shape=(0, dim), maxshape=(None, dim),
+                             dtype=np.float32, chunks=(CHUNK_ROWS, dim))
+            f.create_dataset(IDS, shape=(0,), maxshape=(None,), dtype=_STR,
+                             chunks=(CHUNK_ROWS,))
+            f.attrs["encoder_id"] = encoder_id
+            f.attrs["dim"] = dim
+            return
+        if f[EMBEDDINGS].shape[1] != dim:
+            raise StoreError(
+                f"{self.path} stores {f[EMBEDDINGS].shape[1]}-d vectors, got {dim}-d: "
+                "the corpus was built with another encoder"
+            )
+        stored = str(f.attrs.get("encoder_id", ""))
+        if stored and stored != encoder_id:
+            self.check_encoder(encoder_id)
+
+    def _open(self, mode: str) -> h5py.File:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return h5py.File(self.path, mode)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"{self.path} is locked by another process") from None
+                time.sleep(0.05)
+            except OSError as exc:
+                if "lock" in str(exc).lower() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise StoreError(
+                    f"{self.path} could not be opened ({exc}); it may be corrupt — "
+                    "run `python -m va_app ingest` again to rebuild it from the videos"
+                ) from exc

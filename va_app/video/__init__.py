@@ -1,0 +1,1 @@
+"""Video: probing, shot detection, frames, thumbnails, browser previews, the demo world."""
