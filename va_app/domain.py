@@ -86,11 +86,12 @@ class Shot:
 
 @dataclass(frozen=True)
 class Annotation:
-    """One annotator's word on one shot for one label (value True = positive)."""
+    """One annotator's word on one shot for one label (True positive, False negative,
+    None cleared)."""
 
     label: str
     shot_id: str
-    value: bool
+    value: bool | None
     annotator: str
     source: str = "search"
     created_at: datetime | None = None

@@ -1,0 +1,67 @@
+"""Labels and multi-annotator annotations on a real SQLite catalog."""
+
+from __future__ import annotations
+
+import pytest
+
+from va_app.config import Settings
+from va_app.errors import NotFoundError, ValidationError
+from va_app.store.catalog import Catalog
+from va_app.store.labels import LabelStore, normalise_label_name
+from va_app.store.schema import ShotRow, VideoRow
+
+
+@pytest.fixture
+def store(tmp_path) -> LabelStore:
+    catalog = Catalog(Settings(data_dir=tmp_path).sql_url)
+    shots = [ShotRow(id=f"v|{i}", idx=i, start_frame=i, end_frame=i + 1, start_s=0, end_s=1,
+                     fps=24.0) for i in range(10)]
+    catalog.mark_video_ready(catalog.begin_video(VideoRow(key="v", path="/v.mp4"), shots))
+    return LabelStore(catalog)
+
+
+def test_label_names_are_unique_ignoring_case_and_spacing(store):
+    store.create_label("Car  Chase", description="cars pursuing each other")
+    with pytest.raises(ValidationError, match="already exists"):
+        store.create_label(" car chase ")
+    assert store.get_label("CAR CHASE").name == "Car Chase"
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "../etc", "a/b", "x\x00y", "<script>", "." * 3,
+                                 "x" * 81])
+def test_unusable_label_names_are_refused_with_a_reason(bad):
+    with pytest.raises(ValidationError):
+        normalise_label_name(bad)
+
+
+def test_latest_word_per_annotator_counts_and_majority_decides(store):
+    store.create_label("night")
+    store.annotate("night", "v|1", True, annotator="ana")
+    store.annotate("night", "v|1", False, annotator="ana")  # ana changed her mind
+    store.annotate("night", "v|1", False, annotator="bo")
+    store.annotate("night", "v|2", True, annotator="ana")
+    store.annotate("night", "v|2", False, annotator="bo")   # a tie
+    store.annotate("night", "v|3", True, annotator="bo")
+    store.annotate("night", "v|3", None, annotator="bo")    # cleared
+    labelled = store.labelled_set("night")
+    assert labelled.negatives == ["v|1"]
+    assert labelled.positives == []
+    assert labelled.ties == ["v|2"]
+    assert [c.shot_id for c in labelled.conflicts] == ["v|2"]
+    assert labelled.annotators == ["ana", "bo"]
+    assert len(store.history("night")) == 7
+
+
+def test_unknown_shot_or_label_saves_nothing(store):
+    store.create_label("night")
+    with pytest.raises(ValidationError, match="unknown shot"):
+        store.annotate_many("night", [("v|1", True), ("nope|0", True)], annotator="ana")
+    with pytest.raises(NotFoundError, match="create it first"):
+        store.annotate("day", "v|1", True, annotator="ana")
+    assert store.count_annotations() == 0
+
+
+def test_annotation_needs_an_annotator(store):
+    store.create_label("night")
+    with pytest.raises(ValidationError, match="annotator"):
+        store.annotate("night", "v|1", True, annotator="  ")

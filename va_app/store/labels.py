@@ -1,0 +1,228 @@
+"""Labels and annotations on top of the SQL catalog.
+
+Annotations are an append-only log (one row per click; ``value`` NULL means "cleared"). An
+annotator's latest row on a (label, shot) is their current word; the label's training value
+for a shot is the majority of the annotators' current words, ties reported as conflicts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from va_app.domain import Annotation
+from va_app.errors import NotFoundError, ValidationError
+from va_app.store.catalog import Catalog
+from va_app.store.schema import AnnotationRow, LabelRow, ShotRow
+
+MAX_LABEL_NAME = 80
+# Path separators and angle brackets have no business in a concept name and are the usual
+# vehicles of path traversal and HTML injection; everything else printable is allowed.
+_FORBIDDEN = re.compile(r"[/\\<>\x00-\x1f\x7f]")
+SOURCES = ("search", "similar", "positive", "negative", "borderline", "random", "import",
+           "review")
+
+
+def normalise_label_name(name: str) -> str:
+    """The name as stored: NFC, whitespace collapsed; raises ValidationError when unusable."""
+    if not isinstance(name, str):
+        raise ValidationError("a label name must be text")
+    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+    if not cleaned:
+        raise ValidationError("a label name cannot be empty")
+    if _FORBIDDEN.search(name):
+        raise ValidationError(
+            f"label name {cleaned[:40]!r} contains / \\ < > or a control character; "
+            "use letters, digits, spaces and simple punctuation"
+        )
+    if cleaned.startswith("."):
+        raise ValidationError("a label name cannot start with a dot")
+    if len(cleaned) > MAX_LABEL_NAME:
+        raise ValidationError(f"a label name can have at most {MAX_LABEL_NAME} characters")
+    return cleaned
+
+
+def label_key(name: str) -> str:
+    """Case- and space-insensitive identity of a label name."""
+    return normalise_label_name(name).casefold()
+
+
+@dataclass(frozen=True)
+class Label:
+    id: int
+    name: str
+    description: str = ""
+    hints: str = ""
+    created_by: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ShotVerdict:
+    """All current words on one shot for one label and what they add up to."""
+
+    shot_id: str
+    votes: dict[str, bool]
+    value: bool | None  # majority; None on a tie
+
+    @property
+    def conflict(self) -> bool:
+        return len(set(self.votes.values())) > 1
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """The training set of a label: shot ids with their majority value, plus conflicts."""
+
+    positives: list[str] = field(default_factory=list)
+    negatives: list[str] = field(default_factory=list)
+    ties: list[str] = field(default_factory=list)
+    conflicts: list[ShotVerdict] = field(default_factory=list)
+    annotators: list[str] = field(default_factory=list)
+
+
+class LabelStore:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # -- labels ------------------------------------------------------------------------
+    def create_label(self, name: str, *, description: str = "", hints: str = "",
+                     created_by: str = "") -> Label:
+        clean = normalise_label_name(name)
+        with self.catalog.session() as s:
+            clash = s.scalars(select(LabelRow).where(LabelRow.name_key == clean.casefold())).first()
+            if clash:
+                raise ValidationError(f"a label named {clash.name!r} already exists")
+            row = LabelRow(name=clean, name_key=clean.casefold(), description=description.strip(),
+                           hints=hints.strip(), created_by=created_by)
+            s.add(row)
+            s.flush()
+            return _to_label(row)
+
+    def labels(self) -> list[Label]:
+        with self.catalog.session() as s:
+            return [_to_label(r) for r in s.scalars(select(LabelRow).order_by(LabelRow.name))]
+
+    def get_label(self, name: str) -> Label:
+        with self.catalog.session() as s:
+            return _to_label(self._label_row(s, name))
+
+    def update_label(self, name: str, *, description: str | None = None,
+                     hints: str | None = None) -> Label:
+        with self.catalog.session() as s:
+            row = self._label_row(s, name)
+            if description is not None:
+                row.description = description.strip()
+            if hints is not None:
+                row.hints = hints.strip()
+            return _to_label(row)
+
+    def delete_label(self, name: str) -> None:
+        with self.catalog.session() as s:
+            s.delete(self._label_row(s, name))
+
+    # -- annotations -------------------------------------------------------------------
+    def annotate(self, label: str, shot_id: str, value: bool | None, *, annotator: str,
+                 source: str = "search") -> Annotation:
+        """Record one click (``None`` clears); returns it once it is durably stored."""
+        return self.annotate_many(label, [(shot_id, value)], annotator=annotator,
+                                  source=source)[0]
+
+    def annotate_many(self, label: str, items: Iterable[tuple[str, bool | None]], *,
+                      annotator: str, source: str = "import") -> list[Annotation]:
+        annotator = _clean_annotator(annotator)
+        items = list(items)
+        with self.catalog.session() as s:
+            label_row = self._label_row(s, label)
+            _require_shots(s, {shot for shot, _ in items})
+            rows = [AnnotationRow(label_id=label_row.id, shot_id=shot,
+                                  value=None if value is None else bool(value),
+                                  annotator=annotator, source=source) for shot, value in items]
+            s.add_all(rows)
+            s.flush()
+            return [_to_annotation(label_row.name, r) for r in rows]
+
+    def history(self, label: str) -> list[Annotation]:
+        """Every annotation row of a label, oldest first (clears included, value None)."""
+        with self.catalog.session() as s:
+            label_row = self._label_row(s, label)
+            q = (select(AnnotationRow).where(AnnotationRow.label_id == label_row.id)
+                 .order_by(AnnotationRow.id))
+            return [_to_annotation(label_row.name, r) for r in s.scalars(q)]
+
+    def current(self, label: str) -> list[Annotation]:
+        """Each annotator's latest word per shot, cleared ones left out."""
+        latest: dict[tuple[str, str], Annotation] = {}
+        for ann in self.history(label):
+            latest[(ann.shot_id, ann.annotator)] = ann
+        return [a for a in latest.values() if a.value is not None]
+
+    def verdicts(self, label: str) -> list[ShotVerdict]:
+        votes: dict[str, dict[str, bool]] = {}
+        for ann in self.current(label):
+            votes.setdefault(ann.shot_id, {})[ann.annotator] = bool(ann.value)
+        return [ShotVerdict(shot, v, _majority(v)) for shot, v in votes.items()]
+
+    def labelled_set(self, label: str) -> LabelledSet:
+        verdicts = self.verdicts(label)
+        annotators = sorted({a for v in verdicts for a in v.votes})
+        return LabelledSet(
+            positives=sorted(v.shot_id for v in verdicts if v.value is True),
+            negatives=sorted(v.shot_id for v in verdicts if v.value is False),
+            ties=sorted(v.shot_id for v in verdicts if v.value is None),
+            conflicts=[v for v in verdicts if v.conflict],
+            annotators=annotators,
+        )
+
+    def count_annotations(self, label: str | None = None) -> int:
+        with self.catalog.session() as s:
+            q = select(func.count()).select_from(AnnotationRow)
+            if label is not None:
+                q = q.where(AnnotationRow.label_id == self._label_row(s, label).id)
+            return int(s.scalar(q))
+
+    @staticmethod
+    def _label_row(s, name: str) -> LabelRow:
+        row = s.scalars(select(LabelRow).where(LabelRow.name_key == label_key(name))).first()
+        if row is None:
+            raise NotFoundError(f"no label named {name!r}; create it first (labels create)")
+        return row
+
+
+def _majority(votes: dict[str, bool]) -> bool | None:
+    pos = sum(votes.values())
+    neg = len(votes) - pos
+    return None if pos == neg else pos > neg
+
+
+def _require_shots(s, shot_ids: set[str]) -> None:
+    found: set[str] = set()
+    ids = list(shot_ids)
+    for start in range(0, len(ids), 500):
+        found.update(s.scalars(select(ShotRow.id).where(ShotRow.id.in_(ids[start:start + 500]))))
+    missing = shot_ids - found
+    if missing:
+        sample = ", ".join(sorted(missing)[:3])
+        raise ValidationError(f"{len(missing)} unknown shot id(s), e.g. {sample}: nothing saved")
+
+
+def _clean_annotator(name: str) -> str:
+    clean = " ".join(str(name).split())
+    if not clean or _FORBIDDEN.search(clean):
+        raise ValidationError("say who you are: an annotator name is needed (no / \\ < >)")
+    return clean[:200]
+
+
+def _to_label(row: LabelRow) -> Label:
+    return Label(row.id, row.name, row.description, row.hints, row.created_by, row.created_at)
+
+
+def _to_annotation(label: str, row: AnnotationRow) -> Annotation:
+    return Annotation(label=label, shot_id=row.shot_id, value=row.value,
+                      annotator=row.annotator, source=row.source, created_at=row.created_at,
+                      id=row.id)
