@@ -108,9 +108,10 @@ class SkippedFile:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class IngestReport:
-    """What one ingest run did; the CLI prints it and ``info`` keeps the skipped list."""
+    """What one ingest run did (filled in as it goes); the CLI prints it and ``info`` keeps
+    the skipped list."""
 
     added_videos: list[str] = field(default_factory=list)
     unchanged_videos: list[str] = field(default_factory=list)

@@ -136,7 +136,8 @@ class Catalog:
 
     def clusters(self) -> dict[str, int | None]:
         with self.session() as s:
-            return dict(s.execute(self._shots_query((ShotRow.id, ShotRow.cluster), True)).tuples())
+            rows = s.execute(self._shots_query((ShotRow.id, ShotRow.cluster), True)).all()
+            return {shot_id: cluster for shot_id, cluster in rows}
 
     def add_ground_truth(self, rows: Iterable[tuple[str, str, bool]]) -> None:
         with self.session() as s:
@@ -147,7 +148,7 @@ class Catalog:
         with self.session() as s:
             q = select(GroundTruthRow.shot_id, GroundTruthRow.value).where(
                 GroundTruthRow.concept == concept)
-            return dict(s.execute(q).tuples())
+            return {shot_id: value for shot_id, value in s.execute(q).all()}
 
     def ground_truth_concepts(self) -> list[str]:
         with self.session() as s:
@@ -164,8 +165,8 @@ class Catalog:
 
     def skipped(self) -> list[tuple[str, str]]:
         with self.session() as s:
-            return list(s.execute(select(SkippedRow.path, SkippedRow.reason)
-                                  .order_by(SkippedRow.path)).tuples())
+            q = select(SkippedRow.path, SkippedRow.reason).order_by(SkippedRow.path)
+            return [(path, reason) for path, reason in s.execute(q).all()]
 
     def count_rows(self, table) -> int:
         with self.session() as s:

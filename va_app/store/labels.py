@@ -147,6 +147,27 @@ class LabelStore:
             s.flush()
             return [_to_annotation(label_row.name, r) for r in rows]
 
+    def import_annotations(self, annotations: list[Annotation]) -> int:
+        """Store many annotations (any labels/annotators) in one transaction: all or nothing."""
+        with self.catalog.session() as s:
+            labels = {a.label for a in annotations}
+            rows_of = {name: self._label_row(s, name) for name in labels}
+            _require_shots(s, {a.shot_id for a in annotations})
+            s.add_all([AnnotationRow(
+                label_id=rows_of[a.label].id, shot_id=a.shot_id,
+                value=None if a.value is None else bool(a.value),
+                annotator=_clean_annotator(a.annotator), source=a.source or "import",
+                **({"created_at": a.created_at} if a.created_at else {}),
+            ) for a in annotations])
+        return len(annotations)
+
+    def all_history(self) -> list[Annotation]:
+        """Every annotation row of every label, oldest first."""
+        with self.catalog.session() as s:
+            q = (select(AnnotationRow, LabelRow.name).join(LabelRow)
+                 .order_by(AnnotationRow.id))
+            return [_to_annotation(name, row) for row, name in s.execute(q)]
+
     def history(self, label: str) -> list[Annotation]:
         """Every annotation row of a label, oldest first (clears included, value None)."""
         with self.catalog.session() as s:

@@ -1,0 +1,289 @@
+"""``python -m va_app <command>`` — one entry point for every batch job.
+
+Each command: ``--help``, ``--data-dir`` (or ``VA_DATA_DIR``), a progress bar on long work,
+and on error one line on stderr and a non-zero exit. ``--json`` output is a contract that
+other tools read: change it only by adding keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from va_app.config import Settings
+from va_app.errors import ValidationError, VAError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+_COMMANDS: dict[str, tuple[Handler, str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentParser], None]):
+    def register(handler: Handler) -> Handler:
+        _COMMANDS[name] = (handler, help_text, arguments)
+        return handler
+    return register
+
+
+def _no_args(_parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+# -- commands ------------------------------------------------------------------------------
+@command("demo", "render the procedural demo corpus and ingest it",
+         lambda p: p.add_argument("--shots", type=int, default=None,
+                                  help="number of shots (default VA_DEMO_SHOTS = 400)"))
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.demo import build_demo_corpus
+
+    report = build_demo_corpus(settings, n_shots=args.shots, progress=_tqdm_progress("demo"))
+    print(_report_line(report))
+    return 0
+
+
+@command("ingest", "ingest every video under a folder (recursive, resumable)",
+         lambda p: p.add_argument("dir", type=Path, help="folder with video files"))
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.ingest import ingest
+
+    report = ingest(settings, args.dir, progress=_tqdm_progress("ingest"))
+    print(_report_line(report))
+    for skipped in report.skipped:
+        print(f"  skipped {skipped.path}: {skipped.reason}")
+    return 0
+
+
+@command("reindex", "rebuild the Chroma index from the SQL catalog and the h5 matrix", _no_args)
+def _reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.store.corpus import Corpus, ingest_lock
+
+    with ingest_lock(settings):
+        corpus = Corpus(settings)
+        corpus.recover()
+        n = corpus.reindex(progress=_tqdm_progress("reindex", unit="shots"))
+    print(f"indexed {n} shots")
+    return 0
+
+
+@command("info", "corpus summary: counts, encoder, skipped files", _json_flag)
+def _info(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.services import corpus_info
+
+    info = corpus_info(settings)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            if key == "skipped":
+                print(f"skipped: {len(value)}")
+                for item in value:
+                    print(f"  {item['path']}: {item['reason']}")
+            else:
+                print(f"{key}: {value}")
+    return 0
+
+
+@command("shots", "list every shot", _json_flag)
+def _shots(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.services import list_shots
+
+    rows = list_shots(settings)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(f"{row['id']}\t{row['start_s']:.2f}-{row['end_s']:.2f}s\tcluster {row['cluster']}")
+    return 0
+
+
+def _labels_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("create", "list"))
+    p.add_argument("name", nargs="?", help="label name (create)")
+    p.add_argument("--description", default="", help="what the label means (guidelines)")
+    p.add_argument("--annotator", default="", help="who creates it")
+    _json_flag(p)
+
+
+@command("labels", "create a label, or list labels with their progress", _labels_args)
+def _labels(args: argparse.Namespace, settings: Settings) -> int:
+    with _workspace(settings) as ws:
+        if args.action == "create":
+            if not args.name:
+                raise ValidationError("labels create needs a NAME")
+            label = ws.create_label(args.name, description=args.description,
+                                    created_by=args.annotator)
+            print(json.dumps({"name": label.name}) if args.json else f"created {label.name!r}")
+            return 0
+        rows = ws.label_summaries()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for row in [] if args.json else rows:
+            print(f"{row['name']}: {row['positives']} positive, {row['negatives']} negative, "
+                  f"{row['versions']} model versions")
+    return 0
+
+
+def _annotations_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("import", "export"))
+    p.add_argument("file", type=Path, nargs="?",
+                   help="import: CSV/Parquet/JSON file; export: output file (default stdout CSV)")
+    p.add_argument("--format", choices=("csv", "parquet", "json"), default=None)
+    p.add_argument("--label", default=None, help="export only this label")
+    p.add_argument("--create-labels", action="store_true",
+                   help="import: create labels that do not exist yet")
+
+
+@command("annotations", "import or export annotations (CSV, Parquet, JSON)", _annotations_args)
+def _annotations(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.annotations_io import export_annotations, import_annotations
+
+    with _workspace(settings) as ws:
+        if args.action == "import":
+            if args.file is None:
+                raise ValidationError("annotations import needs a FILE")
+            n = import_annotations(ws.labels, args.file, create_labels=args.create_labels)
+            print(f"imported {n} annotations")
+            return 0
+        out = args.file or Path("/dev/stdout")
+        fmt = args.format or (args.file.suffix.lstrip(".") if args.file else "csv")
+        n = export_annotations(ws.labels, out, fmt=fmt, label=args.label)
+        if args.file:
+            print(f"exported {n} annotations to {args.file}")
+    return 0
+
+
+def _build_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", required=True)
+    p.add_argument("-n", "--feed-size", type=int, default=20, help="shots per feed")
+    p.add_argument("--hide-labelled", action="store_true", help="leave labelled shots out of feeds")
+    _json_flag(p)
+
+
+@command("build", "train the label's classifier, score every shot, print scores and feeds",
+         _build_args)
+def _build(args: argparse.Namespace, settings: Settings) -> int:
+    with _workspace(settings) as ws:
+        outcome = ws.build(args.label, n=args.feed_size, hide_labelled=args.hide_labelled)
+    r, v = outcome.result, outcome.version
+    if args.json:
+        print(json.dumps({"version": v.version, "n_pos": r.n_pos, "n_neg": r.n_neg,
+                          "model_score": r.model_score, "data_score": r.data_score,
+                          "build_ms": round(r.build_ms, 2), "feeds": r.feeds}, indent=2))
+    else:
+        print(f"{v.label} v{v.version}: {r.n_pos} positive / {r.n_neg} negative, model score "
+              f"{r.model_score:.3f}, data score {r.data_score:.3f}, built in {r.build_ms:.0f} ms")
+    return 0
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("export",))
+    p.add_argument("--label", required=True)
+    p.add_argument("--version", type=int, default=None, help="default: the latest")
+    p.add_argument("--out", type=Path, required=True, help="output file (.vamodel.json)")
+
+
+@command("model", "export a model version to a small portable file", _model_args)
+def _model(args: argparse.Namespace, settings: Settings) -> int:
+    with _workspace(settings) as ws:
+        path = ws.models.export(args.label, args.out, version=args.version)
+    print(f"wrote {path}")
+    return 0
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", default=None)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, default=None, help="stored version (default latest)")
+    which.add_argument("--model", type=Path, default=None, help="an exported model file")
+    p.add_argument("--out", type=Path, required=True, help="output .csv or .parquet")
+
+
+@command("score", "score every shot of the corpus with a model; writes shot_id, probability",
+         _score_args)
+def _score(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.services import write_table
+
+    if args.model is None and not args.label:
+        raise ValidationError("score needs --label (a stored model) or --model FILE")
+    with _workspace(settings) as ws:
+        frame = ws.score_all(args.label, version=args.version, model_file=args.model)
+    write_table(frame, args.out)
+    print(f"scored {len(frame)} shots -> {args.out}")
+    return 0
+
+
+@contextmanager
+def _workspace(settings: Settings):
+    from va_app.services import Workspace
+
+    ws = Workspace(settings)
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+# -- plumbing ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m va_app",
+        description="Video Annotator: ingest videos, label shots, build and export classifiers.")
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument("--data-dir", type=Path, default=None,
+                          help="corpus folder (default: $VA_DATA_DIR or ./data)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (handler, help_text, arguments) in _COMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text, parents=[data_dir])
+        arguments(child)
+        child.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.data_dir is not None:
+            settings = settings.with_data_dir(args.data_dir)
+        return args.handler(args, settings)
+    except VAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _tqdm_progress(desc: str, *, unit: str = "videos"):
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit=unit, file=sys.stderr, disable=None)
+
+    def update(done: int, total: int, name: str = "") -> None:
+        bar.total = total
+        bar.n = done
+        if name:
+            bar.set_postfix_str(name[-40:], refresh=False)
+        bar.refresh()
+        if done >= total:
+            bar.close()
+    return update
+
+
+def _report_line(report) -> str:
+    parts = [f"added {len(report.added_videos)} videos ({report.added_shots} shots)",
+             f"unchanged {len(report.unchanged_videos)}",
+             f"replaced {len(report.replaced_videos)}",
+             f"skipped {len(report.skipped)}"]
+    if report.recovered_videos:
+        parts.append(f"cleaned up {len(report.recovered_videos)} interrupted")
+    return ", ".join(parts)

@@ -1,0 +1,172 @@
+"""Service layer: the operations the CLI and the app call (one call per user action).
+
+:class:`Workspace` bundles one corpus's stores and the in-memory embedding matrix, loaded
+once and reused by every build; the app keeps one per data directory in
+``st.cache_resource``, the CLI makes one per command.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from va_app.config import Settings
+from va_app.errors import EncoderMismatchError, ValidationError
+from va_app.learn.engine import BuildResult, CorpusMatrix, build
+from va_app.learn.versions import ModelRegistry, ModelVersion, load_model
+from va_app.store.corpus import Corpus, open_corpus
+from va_app.store.labels import Label, LabelStore
+from va_app.store.schema import AnnotationRow, LabelRow, VideoRow
+
+
+@dataclass(frozen=True, eq=False)
+class BuildOutcome:
+    version: ModelVersion
+    result: BuildResult
+    previous: ModelVersion | None
+
+
+class Workspace:
+    def __init__(self, settings: Settings, corpus: Corpus | None = None) -> None:
+        self.settings = settings
+        self.corpus = corpus or open_corpus(settings)
+        self.labels = LabelStore(self.corpus.catalog)
+        self.models = ModelRegistry(self.corpus.catalog)
+        self._matrix: CorpusMatrix | None = None
+        self._matrix_version = ""
+
+    def close(self) -> None:
+        self.corpus.close()
+
+    @property
+    def matrix(self) -> CorpusMatrix:
+        """The whole corpus in memory; re-read only when an ingest changed the corpus."""
+        version = self.corpus.catalog.get_meta("corpus_version", "0")
+        if self._matrix is None or version != self._matrix_version:
+            self._matrix = CorpusMatrix.load(self.corpus)
+            self._matrix_version = version
+        return self._matrix
+
+    # -- labels ----------------------------------------------------------------------------
+    def create_label(self, name: str, *, description: str = "", hints: str = "",
+                     created_by: str = "") -> Label:
+        label = self.labels.create_label(name, description=description, hints=hints,
+                                         created_by=created_by)
+        self.corpus.catalog.log_event("label_created", actor=created_by,
+                                      payload={"label": label.name})
+        return label
+
+    def label_summaries(self) -> list[dict]:
+        rows = []
+        for label in self.labels.labels():
+            labelled = self.labels.labelled_set(label.name)
+            latest = self.models.latest(label.name)
+            rows.append({
+                "name": label.name, "description": label.description,
+                "positives": len(labelled.positives), "negatives": len(labelled.negatives),
+                "annotations": self.labels.count_annotations(label.name),
+                "annotators": labelled.annotators, "conflicts": len(labelled.conflicts),
+                "versions": latest.version if latest else 0,
+                "model_score": latest.model_score if latest else None,
+                "data_score": latest.data_score if latest else None,
+            })
+        return rows
+
+    # -- the engine --------------------------------------------------------------------------
+    def build(self, label: str, *, n: int = 20, hide_labelled: bool = False) -> BuildOutcome:
+        name = self.labels.get_label(label).name
+        matrix = self.matrix
+        previous = self.models.latest(name)
+        version_no = (previous.version if previous else 0) + 1
+        result = build(matrix, self.labels.labelled_set(name), n=n,
+                       seed=feed_seed(name, version_no), hide_labelled=hide_labelled,
+                       min_pos=self.settings.min_positives, min_neg=self.settings.min_negatives,
+                       k=self.settings.kmeans_k)
+        version = self.models.save(name, result, encoder_id=matrix.encoder_id)
+        self.corpus.catalog.log_event("build", payload={"label": name, "version": version.version})
+        return BuildOutcome(version, result, previous)
+
+    def score_all(self, label: str | None = None, *, version: int | None = None,
+                  model_file: str | Path | None = None) -> pd.DataFrame:
+        """Every shot's probability under a stored version or an exported model file."""
+        matrix = self.matrix
+        if model_file is not None:
+            model = load_model(model_file, label=label)
+            _check_encoder(model.encoder_id, matrix.encoder_id)
+            probabilities = model.predict_proba(matrix.X)
+        else:
+            meta, clf = self.models.classifier(label or "", version)
+            _check_encoder(meta.encoder_id, matrix.encoder_id)
+            probabilities = clf.predict_proba(matrix.X)[:, 1] if matrix.n_shots else np.zeros(0)
+        return pd.DataFrame({"shot_id": matrix.ids, "probability": probabilities})
+
+
+def feed_seed(label: str, version: int) -> int:
+    """Random-feed seed fixed per (label, version): a page reload shows the same feed."""
+    return zlib.crc32(f"{label.casefold()}#{version}".encode())
+
+
+def _check_encoder(model_encoder: str, corpus_encoder: str) -> None:
+    if model_encoder and corpus_encoder and model_encoder != corpus_encoder:
+        raise EncoderMismatchError(
+            f"the model was trained on {model_encoder!r} embeddings but this corpus holds "
+            f"{corpus_encoder!r}: scores would be meaningless"
+        )
+
+
+def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    elif suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        raise ValidationError(f"{out.name}: use a .csv or .parquet file name")
+    return out
+
+
+def corpus_info(settings: Settings) -> dict:
+    """Counts of each store (they agree unless something is wrong), encoder, skipped files."""
+    corpus = open_corpus(settings)
+    try:
+        catalog = corpus.catalog
+        return {
+            "videos": len(catalog.videos()),
+            "shots": catalog.count_shots(),
+            "embeddings": corpus.matrix.count(),
+            "index": corpus.index.count(),
+            "labels": catalog.count_rows(LabelRow),
+            "annotations": catalog.count_rows(AnnotationRow),
+            "encoder": corpus.encoder_id,
+            "data_dir": str(settings.data_dir),
+            "skipped": [{"path": p, "reason": r} for p, r in catalog.skipped()],
+        }
+    finally:
+        corpus.close()
+
+
+def list_shots(settings: Settings) -> list[dict]:
+    corpus = open_corpus(settings)
+    try:
+        return [
+            {"id": s.id, "video": s.video_key, "start_frame": s.start_frame,
+             "end_frame": s.end_frame, "start_s": round(s.start_s, 4),
+             "end_s": round(s.end_s, 4), "cluster": s.cluster, "title": s.title}
+            for s in corpus.shots()
+        ]
+    finally:
+        corpus.close()
+
+
+def corpus_is_empty(settings: Settings) -> bool:
+    corpus = open_corpus(settings, recover=False)
+    try:
+        return corpus.catalog.count_rows(VideoRow) == 0
+    finally:
+        corpus.close()
