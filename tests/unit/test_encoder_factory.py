@@ -1,0 +1,159 @@
+"""Which encoder the settings give, what the one-line description says, and corpus mismatches.
+
+CLIP runs as the tiny test architecture (random weights); "no weights here" is a weights file
+that does not exist or an empty Hugging Face cache — both real situations, nothing mocked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
+from va_app.config import Settings
+from va_app.encoders import (
+    describe_encoder_choice,
+    encoder_for_corpus,
+    make_encoder,
+    planned_encoder_id,
+)
+from va_app.errors import EncoderMismatchError, WeightsNotFoundError
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    return Settings.from_env({}, data_dir=tmp_path / "data", device="cpu", **overrides)
+
+
+@pytest.fixture
+def tiny() -> str:
+    return register_tiny_clip()
+
+
+@pytest.fixture
+def empty_hf_cache(tmp_path: Path, monkeypatch) -> Path:
+    """Point huggingface_hub at an empty cache, as on a machine that never downloaded weights."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def _descriptor_module():
+    return pytest.importorskip("va_app.encoders.descriptor", reason="descriptor.py not written yet")
+
+
+def test_clip_mode_gives_clip_with_the_settings_applied(tmp_path: Path, tiny: str) -> None:
+    settings = _settings(
+        tmp_path,
+        encoder="clip",
+        clip_model=tiny,
+        clip_pretrained="none",
+        batch_size=7,
+        keyframes_per_shot=5,
+    )
+    encoder = make_encoder(settings)
+    assert encoder.id == f"open_clip:{tiny}:random" == planned_encoder_id(settings)
+    assert (encoder.has_text, encoder.frames_per_shot, encoder.batch_size) == (True, 5, 7)
+    assert (
+        describe_encoder_choice(settings)
+        == f"CLIP {tiny} with random weights (for tests only), on cpu"
+    )
+
+
+def test_clip_model_is_loaded_once_per_process(tmp_path: Path, tiny: str) -> None:
+    settings = _settings(tmp_path, encoder="clip", clip_model=tiny, clip_pretrained="none")
+    assert (
+        make_encoder(settings).model is make_encoder(settings.with_data_dir(tmp_path / "b")).model
+    )
+
+
+def test_clip_mode_without_weights_says_how_to_get_them(tmp_path: Path, tiny: str) -> None:
+    missing = tmp_path / "clip.safetensors"
+    settings = _settings(tmp_path, encoder="clip", clip_model=tiny, clip_pretrained=str(missing))
+    with pytest.raises(WeightsNotFoundError, match="VA_CLIP_PRETRAINED"):
+        make_encoder(settings)
+    assert describe_encoder_choice(settings).startswith(f"CLIP {tiny} ({missing}) — not available:")
+
+
+def test_auto_mode_takes_clip_from_a_weights_file(tmp_path: Path, tiny: str) -> None:
+    weights = save_tiny_clip_weights(tmp_path / "tiny.safetensors", seed=3)
+    settings = _settings(tmp_path, clip_model=tiny, clip_pretrained=str(weights))
+    assert make_encoder(settings).id.startswith(f"open_clip:{tiny}:tiny-")
+    assert describe_encoder_choice(settings) == f"CLIP {tiny} from file {weights}, on cpu"
+
+
+@pytest.mark.timeout(30)
+def test_auto_mode_without_clip_weights_explains_the_fallback(
+    tmp_path: Path, empty_hf_cache
+) -> None:
+    line = describe_encoder_choice(
+        _settings(tmp_path, clip_model="ViT-B-32", clip_pretrained="openai")
+    )
+    assert line.startswith("offline visual descriptor — text search falls back to keywords")
+    for needed in ("ViT-B-32/openai", str(empty_hf_cache), "VA_CLIP_PRETRAINED=", "`hf download"):
+        assert needed in line
+    assert "\n" not in line
+
+
+def test_descriptor_mode_and_auto_fallback_give_the_descriptor(
+    tmp_path: Path, empty_hf_cache
+) -> None:
+    _descriptor_module()
+    explicit = make_encoder(_settings(tmp_path, encoder="descriptor"))
+    fallback = make_encoder(_settings(tmp_path, clip_model="ViT-B-32", clip_pretrained="openai"))
+    assert explicit.id == fallback.id == "descriptor:v1"
+    assert not explicit.has_text
+    assert describe_encoder_choice(_settings(tmp_path, encoder="descriptor")).startswith(
+        "offline visual descriptor (VA_ENCODER=descriptor)"
+    )
+
+
+def test_corpus_built_with_the_same_encoder_is_accepted(tmp_path: Path, tiny: str) -> None:
+    settings = _settings(tmp_path, encoder="clip", clip_model=tiny, clip_pretrained="random")
+    assert encoder_for_corpus(settings, None).id == f"open_clip:{tiny}:random"
+    assert encoder_for_corpus(settings, f"open_clip:{tiny}:random").id == f"open_clip:{tiny}:random"
+
+
+def test_corpus_built_with_another_clip_is_refused_with_both_ids(tmp_path: Path, tiny: str) -> None:
+    settings = _settings(tmp_path, encoder="clip", clip_model=tiny, clip_pretrained="random")
+    with pytest.raises(EncoderMismatchError) as caught:
+        encoder_for_corpus(settings, "open_clip:ViT-B-32:openai")
+    message = str(caught.value)
+    for needed in (
+        "'open_clip:ViT-B-32:openai'",
+        f"'open_clip:{tiny}:random'",
+        str(settings.data_dir),
+        "VA_CLIP_MODEL=ViT-B-32 VA_CLIP_PRETRAINED=openai",
+        "VA_DATA_DIR",
+        "re-ingest",
+    ):
+        assert needed in message
+
+
+def test_corpus_built_from_a_weights_file_names_that_file(tmp_path: Path, tiny: str) -> None:
+    settings = _settings(tmp_path, encoder="clip", clip_model=tiny, clip_pretrained="random")
+    with pytest.raises(
+        EncoderMismatchError, match="VA_CLIP_PRETRAINED=<path of the my_clip weights"
+    ):
+        encoder_for_corpus(settings, f"open_clip:{tiny}:my_clip-0123456789")
+
+
+def test_auto_mode_prefers_the_corpus_descriptor_over_available_clip(
+    tmp_path: Path, tiny: str
+) -> None:
+    _descriptor_module()
+    settings = _settings(tmp_path, clip_model=tiny, clip_pretrained="random")
+    assert make_encoder(settings).id.startswith("open_clip:")
+    assert encoder_for_corpus(settings, "descriptor:v1").id == "descriptor:v1"
+
+
+def test_auto_mode_with_a_clip_corpus_but_no_weights_is_refused(
+    tmp_path: Path, empty_hf_cache
+) -> None:
+    _descriptor_module()
+    settings = _settings(tmp_path, clip_model="ViT-B-32", clip_pretrained="openai")
+    with pytest.raises(EncoderMismatchError, match=r"'open_clip:ViT-B-32:openai'.*'descriptor:v1'"):
+        encoder_for_corpus(settings, "open_clip:ViT-B-32:openai")

@@ -1,0 +1,131 @@
+"""Choosing the encoder from settings: CLIP when its weights are here, else the offline descriptor.
+
+- ``VA_ENCODER=clip``: CLIP (open_clip) or :class:`WeightsNotFoundError`, never a download.
+- ``VA_ENCODER=descriptor``: the offline visual descriptor (no text tower).
+- ``VA_ENCODER=auto``: CLIP if its weights are found locally, else the descriptor; for an
+  existing corpus, the encoder the corpus was built with when that one is available.
+
+A corpus records the id of the encoder that made its vectors; vectors of two encoders cannot
+be compared, so :func:`encoder_for_corpus` refuses a mismatch before loading anything.
+Imports of torch/open_clip stay inside functions: ``va_app.encoders.base`` must stay light.
+"""
+
+from __future__ import annotations
+
+from va_app.config import Settings
+from va_app.encoders.base import Encoder, NoTextTowerError, l2_normalise
+from va_app.errors import ConfigError, EncoderMismatchError, WeightsNotFoundError
+
+__all__ = [
+    "Encoder",
+    "NoTextTowerError",
+    "describe_encoder_choice",
+    "encoder_for_corpus",
+    "l2_normalise",
+    "make_encoder",
+    "planned_encoder_id",
+]
+
+CLIP_ID_PREFIX = "open_clip:"
+DESCRIPTOR_ID_PREFIX = "descriptor:"
+KEYWORD_FALLBACK = "text search falls back to keywords over titles and tags"
+
+
+def make_encoder(settings: Settings) -> Encoder:
+    """The encoder ``settings`` ask for; CLIP models are loaded once per process."""
+    if _wants_clip(settings):
+        return _clip_encoder(settings)
+    return _descriptor_encoder()
+
+
+def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None) -> Encoder:
+    """The encoder for a corpus whose vectors were made by ``corpus_encoder_id`` (None: new corpus).
+
+    In auto mode the corpus's own encoder wins when it is available. Raises
+    :class:`EncoderMismatchError` (before loading any model) when the settings give another.
+    """
+    if corpus_encoder_id is None:
+        return make_encoder(settings)
+    if settings.encoder == "auto" and corpus_encoder_id.startswith(DESCRIPTOR_ID_PREFIX):
+        chosen: Encoder | None = _descriptor_encoder()
+        planned = chosen.id
+    else:
+        chosen, planned = None, planned_encoder_id(settings)
+    if planned != corpus_encoder_id:
+        raise EncoderMismatchError(_mismatch_message(settings, corpus_encoder_id, planned))
+    return chosen if chosen is not None else make_encoder(settings)
+
+
+def planned_encoder_id(settings: Settings) -> str:
+    """The id :func:`make_encoder` would give, without loading a model."""
+    if _wants_clip(settings):
+        from va_app.encoders.clip import resolve_clip_weights
+
+        return resolve_clip_weights(settings.clip_model, settings.clip_pretrained).id
+    return _descriptor_encoder().id
+
+
+def describe_encoder_choice(settings: Settings) -> str:
+    """One line for the CLI and the app: which encoder, from where, and how to change it."""
+    if settings.encoder == "descriptor":
+        return f"offline visual descriptor (VA_ENCODER=descriptor); {KEYWORD_FALLBACK}"
+    from va_app.encoders.clip import resolve_clip_weights, resolve_device
+
+    try:
+        weights = resolve_clip_weights(settings.clip_model, settings.clip_pretrained)
+    except (WeightsNotFoundError, ConfigError) as exc:
+        if settings.encoder == "clip":
+            return f"CLIP {settings.clip_model} ({settings.clip_pretrained}) — not available: {exc}"
+        reason = str(exc).removesuffix(", or use VA_ENCODER=descriptor")  # already in use
+        return f"offline visual descriptor — {KEYWORD_FALLBACK}. CLIP is not used: {reason}"
+    return f"{weights.description}, on {resolve_device(settings.device)}"
+
+
+def _wants_clip(settings: Settings) -> bool:
+    if settings.encoder == "auto":
+        from va_app.encoders.clip import clip_weights_available
+
+        return clip_weights_available(settings.clip_model, settings.clip_pretrained)
+    return settings.encoder == "clip"
+
+
+def _clip_encoder(settings: Settings) -> Encoder:
+    # The model itself is cached per (weights, device) in va_app.encoders.clip (lru_cache).
+    from va_app.encoders.clip import OpenClipEncoder
+
+    return OpenClipEncoder(
+        settings.clip_model,
+        settings.clip_pretrained,
+        device=settings.device,
+        batch_size=settings.batch_size,
+        frames_per_shot=settings.keyframes_per_shot,
+    )
+
+
+def _descriptor_encoder() -> Encoder:
+    from va_app.encoders.descriptor import DescriptorEncoder
+
+    # It picks its own frame count (its motion features need several frames), not VA_KEYFRAMES.
+    return DescriptorEncoder()
+
+
+def _mismatch_message(settings: Settings, corpus_id: str, current_id: str) -> str:
+    return (
+        f"the corpus in {settings.data_dir} was built with encoder {corpus_id!r} but the current "
+        f"settings give {current_id!r}, and vectors of different encoders cannot be compared. "
+        f"Fix: run with the corpus's settings ({_settings_for(corpus_id)}), or set VA_DATA_DIR to "
+        "a new directory, or re-ingest the videos into a new corpus"
+    )
+
+
+def _settings_for(encoder_id: str) -> str:
+    """The VA_* settings that give ``encoder_id`` again, as far as the id tells."""
+    if encoder_id.startswith(DESCRIPTOR_ID_PREFIX):
+        return "VA_ENCODER=descriptor"
+    parts = encoder_id.split(":")
+    if encoder_id.startswith(CLIP_ID_PREFIX) and len(parts) == 3 and parts[1] != "local-dir":
+        model, weights = parts[1], parts[2]
+        if "-" in weights:  # "<file stem>-<content hash>" (tags have no "-"): a weights file
+            weights = f"<path of the {weights.rsplit('-', 1)[0]} weights file>"
+        return f"VA_ENCODER=clip VA_CLIP_MODEL={model} VA_CLIP_PRETRAINED={weights}"
+    return "VA_ENCODER / VA_CLIP_MODEL / VA_CLIP_PRETRAINED"
