@@ -1,0 +1,113 @@
+"""The build service end to end on a real store: feeds, scores, versions, export, score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.corpusfactory import make_synthetic_corpus
+from va_app.errors import EncoderMismatchError, ValidationError
+from va_app.learn.classifier import NotEnoughLabelsError
+from va_app.learn.versions import load_model
+from va_app.services import Workspace
+
+
+@pytest.fixture
+def workspace(settings):
+    truth = make_synthetic_corpus(settings)
+    ws = Workspace(settings)
+    ws.create_label("bright", created_by="ana")
+    ws.truth = truth
+    yield ws
+    ws.close()
+
+
+def _annotate(ws, n_pos: int, n_neg: int, annotator: str = "ana") -> None:
+    pos = [s for s, v in sorted(ws.truth.items()) if v][:n_pos]
+    neg = [s for s, v in sorted(ws.truth.items()) if not v][:n_neg]
+    ws.labels.annotate_many("bright", [(s, True) for s in pos] + [(s, False) for s in neg],
+                            annotator=annotator, source="search")
+
+
+def test_build_is_refused_below_ten_and_ten_with_what_is_missing(workspace):
+    _annotate(workspace, 7, 12)
+    with pytest.raises(NotEnoughLabelsError, match="3 more positive"):
+        workspace.build("bright")
+
+
+def test_feeds_follow_their_definitions_over_every_shot(workspace):
+    _annotate(workspace, 15, 15)
+    outcome = workspace.build("bright", n=10)
+    result = outcome.result
+    p = dict(zip(workspace.matrix.ids, result.probabilities))
+    assert len(p) == 300 and all(len(f) == 10 for f in result.feeds.values())
+    ranked = sorted(p, key=lambda s: -p[s])
+    assert result.feeds["positive"] == ranked[:10]
+    assert [p[s] for s in result.feeds["negative"]] == sorted(p.values())[:10]
+    closeness = sorted(abs(v - 0.5) for v in p.values())
+    assert [abs(p[s] - 0.5) for s in result.feeds["borderline"]] == pytest.approx(closeness[:10])
+    assert 0.8 < result.model_score <= 1.0 and 0 < result.data_score <= 1.0
+    truth = workspace.truth
+    assert sum(truth[s] for s in result.feeds["positive"]) >= 8  # the model learned "bright"
+
+
+def test_random_feed_is_stable_for_a_version_and_hiding_labelled_works(workspace):
+    _annotate(workspace, 12, 12)
+    first = workspace.build("bright", n=15)
+    labelled = set(workspace.labels.labelled_set("bright").positives) | set(
+        workspace.labels.labelled_set("bright").negatives)
+    hidden = workspace.build("bright", n=15, hide_labelled=True)
+    assert not labelled & {s for feed in hidden.result.feeds.values() for s in feed}
+    assert first.version.version == 1 and hidden.version.version == 2
+    assert hidden.previous.version == 1
+
+
+def test_versions_persist_and_an_exported_model_scores_exactly_like_the_app(workspace, tmp_path):
+    _annotate(workspace, 12, 14)
+    outcome = workspace.build("bright")
+    reopened = Workspace(workspace.settings)
+    versions = reopened.models.versions("bright")
+    assert [(v.version, v.n_pos, v.n_neg) for v in versions] == [(1, 12, 14)]
+    assert versions[0].model_score == pytest.approx(outcome.result.model_score)
+    path = reopened.models.export("bright", tmp_path / "bright.vamodel.json")
+    model = load_model(path)
+    assert model.label == "bright" and model.encoder_id == "synthetic:v1"
+    np.testing.assert_allclose(model.predict_proba(workspace.matrix.X),
+                               outcome.result.probabilities, rtol=1e-6)
+    scored = reopened.score_all(model_file=path)
+    assert len(scored) == 300 and set(scored.shot_id) == set(workspace.matrix.ids)
+    reopened.close()
+
+
+def test_a_model_file_for_another_label_or_encoder_is_refused(workspace, tmp_path):
+    _annotate(workspace, 12, 14)
+    workspace.build("bright")
+    path = workspace.models.export("bright", tmp_path / "m.vamodel.json")
+    with pytest.raises(ValidationError, match="not 'dark'"):
+        workspace.score_all("dark", model_file=path)
+    text = path.read_text().replace("synthetic:v1", "open_clip:ViT-B-32:openai")
+    path.write_text(text)
+    with pytest.raises(EncoderMismatchError):
+        workspace.score_all(model_file=path)
+    path.write_text("{broken")
+    with pytest.raises(ValidationError, match="not a Video Annotator model"):
+        workspace.score_all(model_file=path)
+
+
+def test_majority_across_annotators_is_what_trains(workspace):
+    _annotate(workspace, 12, 12, annotator="ana")
+    first_pos = sorted(workspace.labels.labelled_set("bright").positives)[0]
+    workspace.labels.annotate("bright", first_pos, False, annotator="bo")
+    workspace.labels.annotate("bright", first_pos, False, annotator="cy")
+    outcome = workspace.build("bright")
+    assert outcome.result.n_pos == 11 and outcome.result.n_neg == 13
+    assert sorted(outcome.version.annotators) == ["ana", "bo", "cy"]
+
+
+def test_score_covers_every_shot(workspace, tmp_path):
+    _annotate(workspace, 12, 12)
+    workspace.build("bright")
+    frame = workspace.score_all("bright")
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 300
+    assert frame.probability.between(0, 1).all()

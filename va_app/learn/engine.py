@@ -1,0 +1,119 @@
+"""The build: labelled set → classifier → every shot scored → four feeds and two scores.
+
+The corpus matrix is loaded once (:class:`CorpusMatrix`) and reused across builds; a build is
+one fit, one stratified CV, one pass ``X @ w`` over the matrix and four arg-partitions.
+Every build is stored as a model version (see ``va_app.learn.versions``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from va_app.learn.classifier import ShotClassifier, check_trainable, score_corpus
+from va_app.learn.feeds import build_feeds
+from va_app.learn.scores import data_diversity_score, model_quality_score
+from va_app.store.corpus import Corpus
+from va_app.store.labels import LabelledSet
+
+DEFAULT_FEED_SIZE = 20
+FEED_NAMES = ("positive", "negative", "borderline", "random")
+
+
+@dataclass(frozen=True, eq=False)
+class CorpusMatrix:
+    """Every shot's vector in memory, row ↔ id, with its diversity cluster (-1 = none)."""
+
+    ids: list[str]
+    X: np.ndarray
+    clusters: np.ndarray
+    encoder_id: str
+    row_of: dict[str, int] = field(repr=False)
+
+    @classmethod
+    def load(cls, corpus: Corpus) -> CorpusMatrix:
+        ids, X = corpus.load_matrix()
+        cluster_of = corpus.catalog.clusters()
+        clusters = np.fromiter((_cluster(cluster_of.get(i)) for i in ids), dtype=np.int32,
+                               count=len(ids))
+        return cls(ids, X, clusters, corpus.encoder_id, {i: r for r, i in enumerate(ids)})
+
+    @property
+    def n_shots(self) -> int:
+        return len(self.ids)
+
+    @property
+    def k(self) -> int:
+        return int(self.clusters.max()) + 1 if self.clusters.size else 0
+
+    def rows(self, shot_ids: list[str]) -> np.ndarray:
+        return np.fromiter((self.row_of[i] for i in shot_ids if i in self.row_of), dtype=np.intp)
+
+
+@dataclass(frozen=True, eq=False)
+class BuildResult:
+    classifier: ShotClassifier
+    probabilities: np.ndarray
+    feeds: dict[str, list[str]]
+    n_pos: int
+    n_neg: int
+    model_score: float
+    data_score: float
+    build_ms: float
+    fingerprint: str
+    annotators: list[str]
+    timings_ms: dict[str, float]
+
+
+def build(matrix: CorpusMatrix, labelled: LabelledSet, *, n: int = DEFAULT_FEED_SIZE,
+          seed: int = 0, hide_labelled: bool = False, min_pos: int = 10, min_neg: int = 10,
+          k: int = 10) -> BuildResult:
+    """Train on ``labelled``, score every shot, return feeds and scores (paper §3.1–3.2)."""
+    t0 = time.perf_counter()
+    pos, neg = matrix.rows(labelled.positives), matrix.rows(labelled.negatives)
+    check_trainable(len(pos), len(neg), min_pos=min_pos, min_neg=min_neg)
+    X_train = matrix.X[np.concatenate([pos, neg])]
+    y_train = np.r_[np.ones(len(pos), np.int64), np.zeros(len(neg), np.int64)]
+    clf = ShotClassifier().fit(X_train, y_train)
+    t_fit = time.perf_counter()
+    quality = model_quality_score(X_train, y_train, random_state=0)
+    t_cv = time.perf_counter()
+    probabilities = score_corpus(matrix.X, clf)
+    t_score = time.perf_counter()
+    exclude = np.concatenate([pos, neg]) if hide_labelled else None
+    feeds = build_feeds(probabilities, n, seed=seed, exclude=exclude)
+    diversity = data_score(matrix, pos, neg, k=k)
+    t_end = time.perf_counter()
+    return BuildResult(
+        classifier=clf, probabilities=probabilities,
+        feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_NAMES},
+        n_pos=len(pos), n_neg=len(neg), model_score=quality, data_score=diversity,
+        build_ms=(t_end - t0) * 1000, fingerprint=training_fingerprint(labelled),
+        annotators=list(labelled.annotators),
+        timings_ms={"fit": (t_fit - t0) * 1000, "cv": (t_cv - t_fit) * 1000,
+                    "score": (t_score - t_cv) * 1000, "feeds": (t_end - t_score) * 1000},
+    )
+
+
+def data_score(matrix: CorpusMatrix, pos_rows: np.ndarray, neg_rows: np.ndarray, *,
+               k: int = 10) -> float:
+    """Data-diversity score of the labelled rows over the corpus's stored clusters."""
+    pos_c, neg_c = matrix.clusters[pos_rows], matrix.clusters[neg_rows]
+    return data_diversity_score(pos_c[pos_c >= 0], neg_c[neg_c >= 0], k=max(k, matrix.k))
+
+
+def training_fingerprint(labelled: LabelledSet) -> str:
+    """A short hash of the training set (ids and values), stored with every model."""
+    digest = hashlib.sha256()
+    for shot in labelled.positives:
+        digest.update(f"+{shot}\n".encode())
+    for shot in labelled.negatives:
+        digest.update(f"-{shot}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _cluster(value: int | None) -> int:
+    return -1 if value is None else int(value)
