@@ -52,6 +52,9 @@ class Settings:
     min_negatives: int = 10
     extra: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read ``VA_<FIELD>`` variables (e.g. ``VA_DATA_DIR``, ``VA_ENCODER``)."""

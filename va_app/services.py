@@ -7,6 +7,7 @@ once and reused by every build; the app keeps one per data directory in
 
 from __future__ import annotations
 
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,23 @@ import pandas as pd
 
 from va_app.config import Settings
 from va_app.errors import EncoderMismatchError, ValidationError
+from va_app.learn.classifier import score_corpus
 from va_app.learn.engine import BuildResult, CorpusMatrix, build
+from va_app.learn.feeds import build_feeds
 from va_app.learn.versions import ModelRegistry, ModelVersion, load_model
 from va_app.store.corpus import Corpus, open_corpus
 from va_app.store.labels import Label, LabelStore
 from va_app.store.schema import AnnotationRow, LabelRow, VideoRow
+
+
+@dataclass(frozen=True, eq=False)
+class FeedView:
+    """A stored model version's feeds, recomputed exactly as its build made them."""
+
+    version: ModelVersion
+    previous: ModelVersion | None
+    probabilities: np.ndarray
+    feeds: dict[str, list[str]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +51,8 @@ class Workspace:
         self.models = ModelRegistry(self.corpus.catalog)
         self._matrix: CorpusMatrix | None = None
         self._matrix_version = ""
+        # The app shares one workspace between browser sessions (threads).
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self.corpus.close()
@@ -45,11 +60,17 @@ class Workspace:
     @property
     def matrix(self) -> CorpusMatrix:
         """The whole corpus in memory; re-read only when an ingest changed the corpus."""
-        version = self.corpus.catalog.get_meta("corpus_version", "0")
-        if self._matrix is None or version != self._matrix_version:
-            self._matrix = CorpusMatrix.load(self.corpus)
-            self._matrix_version = version
-        return self._matrix
+        version = self.corpus_version
+        with self._lock:
+            if self._matrix is None or version != self._matrix_version:
+                self._matrix = CorpusMatrix.load(self.corpus)
+                self._matrix_version = version
+            return self._matrix
+
+    @property
+    def corpus_version(self) -> str:
+        """Changes whenever an ingest changed the corpus (cache key for derived data)."""
+        return self.corpus.catalog.get_meta("corpus_version", "0")
 
     # -- labels ----------------------------------------------------------------------------
     def create_label(self, name: str, *, description: str = "", hints: str = "",
@@ -89,6 +110,28 @@ class Workspace:
         version = self.models.save(name, result, encoder_id=matrix.encoder_id)
         self.corpus.catalog.log_event("build", payload={"label": name, "version": version.version})
         return BuildOutcome(version, result, previous)
+
+    def feeds_for(self, label: str, *, version: int | None = None, n: int = 20,
+                  hide_labelled: bool = False) -> FeedView | None:
+        """The feeds of a stored version (default latest); None when nothing was built yet.
+
+        Same classifier, same seed: the same feeds as the build showed, after a reload too.
+        """
+        name = self.labels.get_label(label).name
+        versions = self.models.versions(name)
+        if not versions:
+            return None
+        meta, clf = self.models.classifier(name, version or versions[-1].version)
+        earlier = [v for v in versions if v.version < meta.version]
+        matrix = self.matrix
+        probabilities = score_corpus(matrix.X, clf)
+        exclude = None
+        if hide_labelled:
+            labelled = self.labels.labelled_set(name)
+            exclude = matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
+        rows = build_feeds(probabilities, n, seed=feed_seed(name, meta.version), exclude=exclude)
+        feeds = {feed: [matrix.ids[i] for i in idx] for feed, idx in rows.items()}
+        return FeedView(meta, earlier[-1] if earlier else None, probabilities, feeds)
 
     def score_all(self, label: str | None = None, *, version: int | None = None,
                   model_file: str | Path | None = None) -> pd.DataFrame:

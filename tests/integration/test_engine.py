@@ -111,3 +111,15 @@ def test_score_covers_every_shot(workspace, tmp_path):
     frame = workspace.score_all("bright")
     assert isinstance(frame, pd.DataFrame) and len(frame) == 300
     assert frame.probability.between(0, 1).all()
+
+
+def test_a_stored_version_gives_back_the_feeds_its_build_showed(workspace):
+    _annotate(workspace, 12, 12)
+    built = workspace.build("bright", n=9, hide_labelled=True)
+    workspace.labels.annotate("bright", built.result.feeds["random"][0], True, annotator="bo")
+    again = Workspace(workspace.settings).feeds_for("bright", n=9, hide_labelled=False)
+    assert again.version.version == 1 and again.previous is None
+    np.testing.assert_allclose(again.probabilities, built.result.probabilities, rtol=1e-6)
+    same = workspace.feeds_for("bright", n=9, hide_labelled=True)
+    assert same.feeds["positive"] == built.result.feeds["positive"]
+    assert same.feeds["borderline"] == built.result.feeds["borderline"]

@@ -83,7 +83,8 @@ def build(matrix: CorpusMatrix, labelled: LabelledSet, *, n: int = DEFAULT_FEED_
     t_cv = time.perf_counter()
     probabilities = score_corpus(matrix.X, clf)
     t_score = time.perf_counter()
-    exclude = np.concatenate([pos, neg]) if hide_labelled else None
+    exclude = (matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
+               if hide_labelled else None)
     feeds = build_feeds(probabilities, n, seed=seed, exclude=exclude)
     diversity = data_score(matrix, pos, neg, k=k)
     t_end = time.perf_counter()
