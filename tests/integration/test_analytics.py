@@ -1,0 +1,233 @@
+"""Dashboard and review analytics on a real store (synthetic corpus, real builds)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from sklearn.metrics import cohen_kappa_score
+from sqlalchemy import update
+
+from tests.corpusfactory import make_synthetic_corpus
+from va_app import analytics, charts
+from va_app.config import Settings
+from va_app.learn.scores import DEFAULT_CAP, readiness
+from va_app.services import Workspace
+from va_app.store.schema import ShotRow
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """Label "bright": ana 12+12 (two of her negatives are really bright), build v1; bo adds
+    10+10 and contradicts ana on 3 shots, build v2. Label "empty" has nothing."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("analytics") / "data",
+                        encoder="descriptor")
+    truth = make_synthetic_corpus(settings)
+    ws = Workspace(settings)
+    ws.truth = truth
+    pos = [s for s, v in sorted(truth.items()) if v]
+    neg = [s for s, v in sorted(truth.items()) if not v]
+    ws.create_label("bright", created_by="ana")
+    ws.create_label("empty", created_by="ana")
+    ws.mislabelled = pos[12:14]
+    ana = [(s, True) for s in pos[:12]] + [(s, False) for s in neg[:10] + ws.mislabelled]
+    ws.labels.annotate_many("bright", ana, annotator="ana", source="search")
+    ws.build("bright")
+    bo = ([(s, True) for s in pos[20:30]] + [(s, False) for s in neg[20:30]]
+          + [(pos[0], False), (pos[1], False), (neg[0], True)])
+    ws.labels.annotate_many("bright", bo, annotator="bo", source="positive")
+    ws.build("bright")
+    yield ws
+    ws.close()
+
+
+def test_progress_table_has_one_row_per_label_with_counts_scores_and_readiness(ws):
+    table = analytics.label_progress_table(ws).set_index("label")
+    assert list(table.index) == ["bright", "empty"]
+    bright, latest = table.loc["bright"], ws.models.latest("bright")
+    labelled = ws.labels.labelled_set("bright")
+    assert bright["annotations"] == 24 + 23  # every click
+    assert (bright["positives"], bright["negatives"]) == (len(labelled.positives),
+                                                          len(labelled.negatives))
+    assert bright["annotators"] == 2 and bright["conflicts"] == 3 and bright["versions"] == 2
+    assert bright["model_score"] == pytest.approx(latest.model_score)
+    assert bright["data_score"] == pytest.approx(latest.data_score)
+    assert bright["last_activity"] >= latest.created_at
+    assert not bright["ready"]
+    assert bright["readiness"].startswith(f"needs {100 - len(labelled.positives)} more positives")
+    empty = table.loc["empty"]
+    assert empty["annotations"] == 0 and empty["versions"] == 0
+    assert "build a model" in empty["readiness"] and pd.isna(empty["last_activity"])
+
+
+def test_readiness_text_is_short_and_says_what_is_missing():
+    assert analytics.readiness_text(readiness(120, 130, 0.91, 0.85)) == "ready"
+    text = analytics.readiness_text(readiness(63, 100, 0.71, 0.9))
+    assert text == "needs 37 more positives; model quality ≥ 0.80 (now 0.71)"
+
+
+def test_score_history_has_one_row_per_version(ws):
+    history = analytics.score_history(ws, "bright")
+    versions = ws.models.versions("bright")
+    assert list(history["version"]) == [1, 2]
+    assert list(history["n_annotations"]) == [24, versions[1].n_pos + versions[1].n_neg]
+    assert history["n_annotations"].is_monotonic_increasing
+    assert list(history["model_score"]) == pytest.approx([v.model_score for v in versions])
+    assert analytics.score_history(ws, "empty").empty
+
+
+def test_activity_counts_every_click_per_annotator_and_day(ws):
+    activity = analytics.annotations_per_annotator_per_day(ws, "bright")
+    assert set(activity["annotator"]) == {"ana", "bo"}
+    assert activity.set_index("annotator")["count"].to_dict() == {"ana": 24, "bo": 23}
+    assert (activity["day"] == activity["day"].dt.normalize()).all()
+    everything = analytics.annotations_per_annotator_per_day(ws)
+    assert everything["count"].sum() == ws.labels.count_annotations()
+    assert list(analytics.annotations_per_annotator_per_day(ws, "empty").columns) == [
+        "day", "annotator", "count"]
+
+
+def _three_annotators(ws, name: str) -> list[str]:
+    """s0..s6: ana, bo, cy; a changed mind and a cleared word on the way (see the test)."""
+    shots = sorted(ws.truth)[100:107]
+    ws.create_label(name)
+    words = {"ana": [True, True, False, True, False, True, None],
+             "bo": [True, False, False, True, True, None, False],
+             "cy": [True, None, False, None, True, None, None]}
+    ws.labels.annotate(name, shots[4], False, annotator="cy")  # cy changes her mind ...
+    ws.labels.annotate(name, shots[5], True, annotator="cy")   # ... and clears this one
+    ws.labels.annotate(name, shots[5], None, annotator="cy")
+    for annotator, values in words.items():
+        words_given = [(s, v) for s, v in zip(shots, values, strict=True) if v is not None]
+        ws.labels.annotate_many(name, words_given, annotator=annotator, source="review")
+    return shots
+
+
+def test_agreement_and_kappas_match_a_hand_computed_three_annotator_example(ws):
+    _three_annotators(ws, "night")
+    result = analytics.agreement(ws, "night")
+    # Shots with >= 2 words: s0..s4; all agree on s0, s2, s3.
+    assert (result.n_shots, result.n_shots_multi) == (7, 5)
+    assert result.agreement_rate == pytest.approx(3 / 5)
+    # ana and bo (6 words each) on s0..s4: p_o = 3/5, p_e = .6·.6 + .4·.4 = .52.
+    assert result.cohen_pair == ("ana", "bo")
+    assert result.cohen_kappa == pytest.approx((0.6 - 0.52) / 0.48)
+    ana, bo = [True, True, False, True, False], [True, False, False, True, True]
+    assert result.cohen_kappa == pytest.approx(cohen_kappa_score(ana, bo))
+    # Fleiss: P̄ = (1 + 0 + 1 + 1 + 1/3) / 5 = 2/3, p+ = 8/13 → P_e = 89/169, κ = 71/240.
+    assert result.fleiss_kappa == pytest.approx(71 / 240)
+    pairs = {(p.annotator_a, p.annotator_b): p for p in result.pairs}
+    assert list(pairs) == [("ana", "bo"), ("ana", "cy"), ("bo", "cy")]
+    assert [p.n_shared for p in pairs.values()] == [5, 3, 3]
+    assert [p.agreement_rate for p in pairs.values()] == pytest.approx([0.6, 2 / 3, 1.0])
+    assert pairs[("ana", "cy")].cohen_kappa == pytest.approx(0.4)
+    assert pairs[("bo", "cy")].cohen_kappa == pytest.approx(1.0)
+    table = result.pairs_table()
+    assert list(table["n_shared"]) == [5, 3, 3] and "cohen_kappa" in table.columns
+
+
+def test_annotator_conflicts_list_votes_per_annotator_ties_first(ws):
+    shots = _three_annotators(ws, "rain")
+    conflicts = analytics.annotator_conflicts(ws, "rain")
+    assert list(conflicts["shot_id"]) == [shots[1], shots[4]]
+    tie, majority = conflicts.iloc[0], conflicts.iloc[1]
+    assert (tie["majority"], tie["ana"], tie["bo"]) == ("tie", "positive", "negative")
+    assert pd.isna(tie["cy"])
+    assert (majority["majority"], majority["positive_votes"], majority["negative_votes"]) == (
+        "positive", 2, 1)
+    assert list(analytics.annotator_conflicts(ws, "empty").columns) == [
+        "shot_id", "majority", "positive_votes", "negative_votes"]
+
+
+def test_fleiss_kappa_reproduces_the_textbook_example_and_cohen_matches_sklearn():
+    # Fleiss (1971) as worked on Wikipedia: 10 items, 14 raters, 5 categories, κ ≈ 0.210.
+    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0],
+              [2, 2, 8, 1, 1], [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2],
+              [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    assert analytics.fleiss_kappa(np.array(counts)) == pytest.approx(0.2099, abs=1e-3)
+    assert analytics.fleiss_kappa(np.array([[3, 0], [2, 0]])) is None  # one category only
+    rng = np.random.default_rng(0)
+    a, b = rng.random(40) < 0.4, rng.random(40) < 0.5
+    assert analytics.cohen_kappa(a, b) == pytest.approx(cohen_kappa_score(a, b))
+    assert analytics.cohen_kappa(np.ones(4, bool), np.ones(4, bool)) is None
+
+
+def test_model_disagreements_include_the_mislabelled_shots_strongest_first(ws):
+    found = analytics.disagreements_with_model(ws, "bright")
+    assert set(ws.mislabelled) <= set(found["shot_id"])
+    contradicts = (found["probability"] >= 0.5) == (found["annotation"] == "negative")
+    assert contradicts.all()
+    assert found["disagreement"].is_monotonic_decreasing
+    expected = np.where(found["annotation"] == "positive", 1.0, 0.0)
+    np.testing.assert_allclose(found["disagreement"], np.abs(found["probability"] - expected))
+
+
+def test_model_disagreements_accept_given_probabilities_and_need_a_model(ws):
+    everything_positive = np.full(ws.matrix.n_shots, 0.9, dtype=np.float32)
+    found = analytics.disagreements_with_model(ws, "bright", probabilities=everything_positive)
+    assert set(found["shot_id"]) == set(ws.labels.labelled_set("bright").negatives)
+    assert found["disagreement"].to_numpy() == pytest.approx(0.9)
+    one = ws.labels.labelled_set("bright").positives[0]
+    by_id = analytics.disagreements_with_model(ws, "bright", probabilities={one: 0.1})
+    assert list(by_id["shot_id"]) == [one]
+    assert analytics.disagreements_with_model(ws, "empty").empty
+
+
+def test_cluster_coverage_adds_up_to_the_data_score_of_the_latest_model(ws):
+    coverage = analytics.cluster_coverage(ws, "bright")
+    labelled = ws.labels.labelled_set("bright")
+    k = len(coverage)
+    assert k == ws.settings.kmeans_k and coverage["shots"].sum() == ws.matrix.n_shots
+    assert coverage["positives"].sum() == len(labelled.positives)
+    assert (coverage["positives_capped"] <= DEFAULT_CAP).all()
+    covered = coverage["positives_capped"].sum() + coverage["negatives_capped"].sum()
+    assert covered / (2 * k * DEFAULT_CAP) == pytest.approx(ws.models.latest("bright").data_score)
+
+
+def test_corpus_map_samples_keeps_labelled_shots_and_never_moves_points(ws):
+    labelled = ws.labels.labelled_set("bright")
+    plain = analytics.corpus_map(ws, max_points=50)
+    marked = analytics.corpus_map(ws, label="bright", max_points=50)
+    assert len(plain) == 50 and set(plain["annotation"]) == {"unlabelled"}
+    assert set(labelled.positives) | set(labelled.negatives) <= set(marked["shot_id"])
+    assert (marked["annotation"] == "positive").sum() == len(labelled.positives)
+    both = plain.merge(marked, on="shot_id")
+    np.testing.assert_allclose(both[["x_x", "y_x"]].to_numpy(), both[["x_y", "y_y"]].to_numpy(),
+                               atol=1e-6)
+    pd.testing.assert_frame_equal(marked, analytics.corpus_map(ws, label="bright", max_points=50))
+    whole = analytics.corpus_map(ws)
+    assert len(whole) == ws.matrix.n_shots and whole[["x", "y"]].std().min() > 0
+
+
+def test_score_distribution_marks_shots_added_after_the_model(ws):
+    latest = ws.models.latest("bright")
+    before = analytics.score_distribution(ws, "bright")
+    assert len(before) == ws.matrix.n_shots and not before["since_model"].any()
+    with ws.corpus.catalog.session() as s:  # as if movie09 had been ingested after the build
+        s.execute(update(ShotRow).where(ShotRow.id.like("movie09|%"))
+                  .values(added_at=latest.created_at + timedelta(minutes=1)))
+    after = analytics.score_distribution(ws, "bright")
+    assert set(after.loc[after["since_model"], "shot_id"]) == {
+        s for s in ws.matrix.ids if s.startswith("movie09|")}
+    np.testing.assert_allclose(after["probability"],
+                               ws.score_all("bright")["probability"], rtol=1e-6)
+    assert after.attrs["version"] == latest.version
+    assert analytics.score_distribution(ws, "empty").empty
+
+
+def test_every_dashboard_figure_renders_from_the_real_frames(ws):
+    figures = [
+        charts.score_history_figure(analytics.score_history(ws, "bright"), label="bright"),
+        charts.cluster_coverage_figure(analytics.cluster_coverage(ws, "bright")),
+        charts.corpus_map_figure(analytics.corpus_map(ws, label="bright", max_points=100)),
+        charts.annotator_activity_figure(analytics.annotations_per_annotator_per_day(ws)),
+        charts.score_distribution_figure(analytics.score_distribution(ws, "bright")),
+        charts.agreement_figure(analytics.agreement(ws, "bright")),
+    ]
+    for fig in figures:
+        assert isinstance(fig, go.Figure) and fig.data and fig.layout.title.text
+        assert all(len(trace.x) for trace in fig.data if trace.x is not None)
+        fig.to_json()  # what st.plotly_chart sends to the browser

@@ -1,0 +1,140 @@
+"""Dashboard figures from hand-made analytics frames: data in the traces, empty states."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from va_app import analytics, charts
+from va_app.analytics import Agreement, PairAgreement
+
+
+def _history() -> pd.DataFrame:
+    return pd.DataFrame({
+        "version": [1, 2, 3], "created_at": [datetime(2026, 1, d) for d in (1, 2, 3)],
+        "n_annotations": [20, 45, 80], "n_pos": [10, 20, 40], "n_neg": [10, 25, 40],
+        "model_score": [0.61, 0.74, 0.83], "data_score": [0.2, 0.45, 0.7]})
+
+
+def _coverage() -> pd.DataFrame:
+    pos, neg = np.array([12, 3, 0, 7]), np.array([2, 15, 4, 0])
+    return pd.DataFrame({"cluster": range(4), "shots": [50, 60, 70, 80], "positives": pos,
+                         "negatives": neg, "positives_capped": np.minimum(pos, 10),
+                         "negatives_capped": np.minimum(neg, 10)})
+
+
+def _map() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    annotation = ["positive"] * 3 + ["negative"] * 2 + ["unlabelled"] * 15
+    return pd.DataFrame({"x": rng.normal(size=20), "y": rng.normal(size=20),
+                         "shot_id": [f"v|{i}" for i in range(20)], "cluster": np.arange(20) % 4,
+                         "annotation": annotation})
+
+
+def _activity() -> pd.DataFrame:
+    return pd.DataFrame({"day": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-02"]),
+                         "annotator": ["ana", "bo", "ana"], "count": [30, 12, 7]})
+
+
+def _distribution(new: int) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"shot_id": [f"v|{i}" for i in range(100)],
+                          "probability": rng.random(100), "since_model": np.arange(100) < new})
+    frame.attrs["version"] = 3
+    return frame
+
+
+def _agreement() -> Agreement:
+    pairs = (PairAgreement("ana", "bo", 5, 0.6, 1 / 6), PairAgreement("ana", "cy", 3, 2 / 3, 0.4))
+    return Agreement("night", 7, 5, 0.6, 1 / 6, ("ana", "bo"), 71 / 240, pairs)
+
+
+def _empty_agreement() -> Agreement:
+    return Agreement("night", 2, 0, None, None, None, None, ())
+
+
+def test_score_history_plots_both_scores_per_version_against_labelled_shots():
+    fig = charts.score_history_figure(_history(), label="night")
+    assert isinstance(fig, go.Figure) and "night" in fig.layout.title.text
+    model, data = fig.data
+    assert list(model.x) == [20, 45, 80] and list(model.y) == [0.61, 0.74, 0.83]
+    assert list(data.y) == [0.2, 0.45, 0.7] and list(model.customdata) == [1, 2, 3]
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    assert any(shape.y0 == 0.8 for shape in fig.layout.shapes)  # the readiness threshold
+
+
+def test_cluster_coverage_groups_positive_and_negative_bars_under_a_dashed_cap():
+    fig = charts.cluster_coverage_figure(_coverage())
+    positives, negatives = fig.data
+    assert list(positives.y) == [12, 3, 0, 7] and list(negatives.y) == [2, 15, 4, 0]
+    assert positives.marker.color == charts.POSITIVE_COLOUR
+    assert negatives.marker.color == charts.NEGATIVE_COLOUR
+    assert fig.layout.barmode == "group"
+    cap = [s for s in fig.layout.shapes if s.y0 == 10]
+    assert cap and cap[0].line.dash == "dash"
+
+
+def test_corpus_map_draws_unlabelled_grey_and_labelled_shots_in_their_colours():
+    fig = charts.corpus_map_figure(_map(), label="night")
+    by_colour = {trace.marker.color: trace for trace in fig.data}
+    assert len(by_colour[charts.POSITIVE_COLOUR].x) == 3
+    assert len(by_colour[charts.NEGATIVE_COLOUR].x) == 2
+    grey = by_colour[charts.UNLABELLED_COLOUR]
+    assert len(grey.x) == 15 and grey.marker.size < by_colour[charts.POSITIVE_COLOUR].marker.size
+    assert fig.data[-1].marker.color == charts.POSITIVE_COLOUR  # drawn on top
+
+
+def test_annotator_activity_stacks_one_bar_series_per_annotator():
+    fig = charts.annotator_activity_figure(_activity())
+    assert fig.layout.barmode == "stack"
+    counts = {trace.name: list(trace.y) for trace in fig.data}
+    assert counts == {"ana": [30, 7], "bo": [12]}
+
+
+@pytest.mark.parametrize("new", [0, 10])
+def test_score_distribution_compares_the_corpus_with_shots_added_since_the_model(new):
+    fig = charts.score_distribution_figure(_distribution(new), label="night")
+    assert "v3" in fig.layout.title.text
+    assert len(fig.data[0].x) == 100 and fig.data[0].histnorm == "percent"
+    if new:
+        assert len(fig.data) == 2 and len(fig.data[1].x) == new
+    else:
+        assert len(fig.data) == 1
+        assert any("no shots added" in a.text for a in fig.layout.annotations)
+
+
+def test_agreement_figure_shows_rate_and_kappa_per_pair():
+    fig = charts.agreement_figure(_agreement())
+    rate, kappa = fig.data
+    assert list(rate.y) == pytest.approx([0.6, 2 / 3])
+    assert list(kappa.y) == pytest.approx([1 / 6, 0.4])
+    assert "ana & bo (5)" in rate.x
+
+
+@pytest.mark.parametrize("make", [
+    lambda: charts.score_history_figure(pd.DataFrame(columns=analytics.HISTORY_COLUMNS)),
+    lambda: charts.cluster_coverage_figure(pd.DataFrame(columns=analytics.COVERAGE_COLUMNS)),
+    lambda: charts.cluster_coverage_figure(_coverage().assign(positives=0, negatives=0)),
+    lambda: charts.corpus_map_figure(pd.DataFrame(columns=analytics.MAP_COLUMNS)),
+    lambda: charts.annotator_activity_figure(pd.DataFrame(columns=analytics.ACTIVITY_COLUMNS)),
+    lambda: charts.score_distribution_figure(
+        pd.DataFrame(columns=analytics.DISTRIBUTION_COLUMNS)),
+    lambda: charts.agreement_figure(_empty_agreement()),
+])
+def test_empty_frames_give_a_titled_no_data_yet_figure(make):
+    fig = make()
+    assert isinstance(fig, go.Figure) and not fig.data and fig.layout.title.text
+    assert any(a.text.startswith("no data yet") for a in fig.layout.annotations)
+    fig.to_json()
+
+
+def test_figures_use_the_light_theme_and_serialise():
+    figures = [charts.score_history_figure(_history()), charts.corpus_map_figure(_map()),
+               charts.annotator_activity_figure(_activity())]
+    for fig in figures:
+        assert fig.layout.template.layout.paper_bgcolor in ("white", "#fff", "#ffffff")
+        assert fig.to_json()
