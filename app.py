@@ -1,24 +1,63 @@
-"""Video Annotator — Streamlit entry script (``streamlit run app.py``)."""
+"""Video Annotator — Streamlit entry script (``streamlit run app.py``).
+
+Builds the demo corpus into an empty data directory (with a progress bar), renders the shared
+sidebar (who you are, which label), then runs the selected page.
+"""
 
 import streamlit as st
 
-from va_app.config import Settings
 from va_app.errors import VAError
-from va_app.services import corpus_info
+from va_app.ui import resources, state
 
-st.set_page_config(page_title="Video Annotator", page_icon="🎬", layout="wide")
-st.title("Video Annotator")
+st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", layout="wide")
+
+
+def build_demo_if_empty() -> None:
+    from va_app.demo import build_demo_corpus
+    from va_app.services import corpus_is_empty
+
+    settings = resources.settings()
+    if not corpus_is_empty(settings):
+        return
+    st.title("Video Annotator")
+    st.info("This data directory is empty: building the demo corpus first (about a minute).")
+    bar = st.progress(0.0, text="Rendering the demo movies …")
+    build_demo_corpus(settings, progress=lambda done, total, name="": bar.progress(
+        min(done / max(total, 1), 1.0), text=name or "Working …"))
+    st.cache_resource.clear()
+    st.rerun()
+
+
+def sidebar() -> None:
+    ws = resources.workspace()
+    with st.sidebar:
+        st.text_input("Your name", key=state.ANNOTATOR, placeholder="e.g. Ana",
+                      help="Stored with every annotation you make.",
+                      on_change=state.sync_query_params)
+        if not state.annotator():
+            st.warning("Say who you are to start labelling.", icon=":material/person:")
+        names = [label.name for label in ws.labels.labels()]
+        if state.current_label() not in names:
+            st.session_state[state.LABEL] = None
+        st.selectbox("Label", names, key=state.LABEL, index=None,
+                     placeholder="Pick a label (or create one on Home)",
+                     on_change=state.sync_query_params)
+        st.caption("Local mode: no sign-in; anyone who can open this page can annotate.")
+
+
 try:
-    info = corpus_info(Settings.from_env())
+    state.init_state()
+    build_demo_if_empty()
+    sidebar()
 except VAError as exc:
     st.error(str(exc))
     st.stop()
-cols = st.columns(4)
-cols[0].metric("Videos", info["videos"])
-cols[1].metric("Shots", info["shots"])
-cols[2].metric("Labels", info["labels"])
-cols[3].metric("Annotations", info["annotations"])
-st.caption(f"Encoder: {info['encoder'] or '—'} · data: {info['data_dir']}")
-if info["skipped"]:
-    with st.expander(f"{len(info['skipped'])} files skipped at ingest"):
-        st.dataframe(info["skipped"], width="stretch")
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/search.py", title="Search", icon=":material/search:"),
+    st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
+    st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
+    st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
+]
+st.navigation(pages).run()

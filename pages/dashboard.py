@@ -1,0 +1,46 @@
+"""Dashboard for managers: progress of every label, score histories, people, diversity."""
+
+import streamlit as st
+
+from va_app import analytics, charts
+from va_app.errors import VAError
+from va_app.ui import resources, state
+
+ws = resources.workspace()
+st.title("Dashboard")
+
+table = analytics.label_progress_table(ws)
+if table.empty:
+    st.info("No labels yet.")
+    st.stop()
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={"model_score": st.column_config.NumberColumn(format="%.2f"),
+                            "data_score": st.column_config.NumberColumn(format="%.2f")})
+st.caption("Ready = the paper's stopping rule: ≥ 100 positives, ≥ 100 negatives, model and "
+           "data scores ≥ 0.8.")
+
+names = table.label.tolist()
+default = names.index(state.current_label()) if state.current_label() in names else 0
+label = st.selectbox("Label", names, index=default, key="dash_label")
+try:
+    left, right = st.columns(2)
+    left.plotly_chart(charts.score_history_figure(analytics.score_history(ws, label)),
+                      key="chart-history")
+    right.plotly_chart(charts.annotator_activity_figure(
+        analytics.annotations_per_annotator_per_day(ws, label)), key="chart-activity")
+    agreement = analytics.agreement(ws, label)
+    a = st.columns(3)
+    a[0].metric("Shots with several annotators", agreement.n_shots_multi)
+    a[1].metric("Agreement rate", "—" if agreement.agreement_rate is None
+                else f"{agreement.agreement_rate:.0%}")
+    a[2].metric("Fleiss' kappa", "—" if agreement.fleiss_kappa is None
+                else f"{agreement.fleiss_kappa:.2f}")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.cluster_coverage_figure(analytics.cluster_coverage(ws, label)),
+                      key="chart-clusters")
+    right.plotly_chart(charts.corpus_map_figure(analytics.corpus_map(ws, label=label)),
+                       key="chart-map")
+    st.plotly_chart(charts.score_distribution_figure(analytics.score_distribution(ws, label)),
+                    key="chart-scores")
+except VAError as exc:
+    st.error(str(exc))

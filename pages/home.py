@@ -1,0 +1,74 @@
+"""Home: the corpus at a glance, the labels, and creating a new label."""
+
+import streamlit as st
+
+from va_app.errors import VAError
+from va_app.services import corpus_info
+from va_app.ui import resources, state
+from va_app.ui.cards import show_flash
+
+ws = resources.workspace()
+st.title("Video Annotator")
+st.caption("Build a classifier for a visual concept of your own: search, label, build, repeat.")
+
+info = corpus_info(ws.settings)
+cols = st.columns(4)
+cols[0].metric("Videos", info["videos"])
+cols[1].metric("Shots", info["shots"])
+cols[2].metric("Labels", info["labels"])
+cols[3].metric("Annotations", info["annotations"])
+encoder = resources.encoder()
+if encoder.has_text:
+    st.caption(f"Encoder: `{info['encoder']}` — text search is semantic (CLIP).")
+else:
+    st.caption(f"Encoder: `{info['encoder']}` — offline visual descriptor: text search falls "
+               "back to keywords over titles and tags. Set VA_ENCODER=clip with local CLIP "
+               "weights for semantic search (see README).")
+if info["skipped"]:
+    with st.expander(f"{len(info['skipped'])} files were skipped at ingest"):
+        st.dataframe(info["skipped"], hide_index=True, width="stretch")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Labels")
+    rows = ws.label_summaries()
+    if rows:
+        st.dataframe(
+            [{"Label": r["name"], "Positives": r["positives"], "Negatives": r["negatives"],
+              "Annotators": len(r["annotators"]), "Model score": r["model_score"],
+              "Data score": r["data_score"], "Versions": r["versions"]} for r in rows],
+            hide_index=True, width="stretch",
+            column_config={"Model score": st.column_config.NumberColumn(format="%.2f"),
+                           "Data score": st.column_config.NumberColumn(format="%.2f")})
+        st.caption("Pick a label in the sidebar, then go to **Search** to find examples.")
+    else:
+        st.info("No labels yet: create the first one on the right.")
+
+
+
+def _create_label() -> None:
+    """Form callback: runs before the page, so it may open the new label in the sidebar."""
+    try:
+        label = ws.create_label(st.session_state["new_label_name"],
+                                description=st.session_state["new_label_description"],
+                                hints=st.session_state["new_label_hints"],
+                                created_by=state.annotator())
+    except VAError as exc:
+        st.session_state["_flash"] = ("error", str(exc))
+        return
+    st.session_state[state.LABEL] = label.name
+    state.sync_query_params()
+    st.session_state["_flash"] = ("success", f"Created {label.name!r} — it is now the open "
+                                             "label. Next: find examples on **Search**.")
+
+
+with right:
+    st.subheader("New label")
+    with st.form("new-label", clear_on_submit=True, border=True):
+        st.text_input("Name", key="new_label_name", placeholder="e.g. golden hour", max_chars=80)
+        st.text_area("What counts as positive?", key="new_label_description",
+                     placeholder="Guidelines for annotators: what is in, what is out.")
+        st.text_input("Search hints (optional)", key="new_label_hints",
+                      placeholder="words to try in search, e.g. sunset, warm light")
+        st.form_submit_button("Create label", type="primary", on_click=_create_label)
+    show_flash()

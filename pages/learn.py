@@ -1,0 +1,79 @@
+"""Active learning: build a model, then label from four feeds; repeat."""
+
+import streamlit as st
+
+from va_app.errors import VAError
+from va_app.ui import resources, state
+from va_app.ui.cards import card_context, card_grid, label_header, show_flash
+
+FEEDS = {"positive": "Top positive", "negative": "Top negative",
+         "borderline": "Borderline", "random": "Random"}
+ws = resources.workspace()
+label = state.current_label()
+st.title("Active learning")
+if not label:
+    st.info("Pick or create a label first (sidebar / Home).")
+    st.stop()
+
+left, mid, right = st.columns([2, 2, 3], vertical_alignment="bottom")
+n = left.number_input("Shots per feed", 4, 100, 20, step=4, key="feed_size")
+hide = mid.toggle("Hide labelled shots", key="hide_labelled",
+                  help="Off (the paper's default): labelled shots stay in the feeds with their label.")
+if right.button("Build", type="primary", icon=":material/model_training:", key="build"):
+    with st.status("Building: fit, cross-validate, score every shot, pick feeds …",
+                   expanded=False) as status:
+        try:
+            outcome = ws.build(label, n=int(n), hide_labelled=hide)
+            status.update(label=f"Built version {outcome.version.version} in "
+                                f"{outcome.result.build_ms:.0f} ms", state="complete")
+        except VAError as exc:
+            status.update(label="Build failed", state="error")
+            st.error(str(exc))
+
+
+@st.fragment
+def feeds_view() -> None:
+    label_header(ws, label)
+    show_flash()
+    view = resources.feeds(label, n=int(n), hide_labelled=hide)
+    if view is None:
+        st.info("Press **Build** to train a model on the labels so far and fill the feeds.")
+        return
+    version, previous = view.version, view.previous
+    c = st.columns(4)
+    c[0].metric("Model version", version.version)
+    c[1].metric("Model score", _fmt(version.model_score),
+                delta=_delta(version.model_score, previous and previous.model_score))
+    c[2].metric("Data score", _fmt(version.data_score),
+                delta=_delta(version.data_score, previous and previous.data_score))
+    c[3].metric("Trained on", f"{version.n_pos} + / {version.n_neg} −")
+    probs = view.probabilities
+    row_of = ws.matrix.row_of
+    for tab, (feed, title) in zip(st.tabs(list(FEEDS.values())), FEEDS.items()):
+        with tab:
+            ids = view.feeds[feed]
+            ctx = card_context(ws, label, state.annotator(), source=feed, key=f"feed-{feed}")
+            card_grid(ws, ws.corpus.shots(ids), ctx,
+                      scores={i: float(probs[row_of[i]]) for i in ids})
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _delta(now: float | None, before: float | None) -> str | None:
+    return None if now is None or before is None else f"{now - before:+.2f}"
+
+
+feeds_view()
+
+with st.expander("Model versions of this label"):
+    versions = ws.models.versions(label)
+    if versions:
+        st.dataframe([{"Version": v.version, "Built": v.created_at, "Positives": v.n_pos,
+                       "Negatives": v.n_neg, "Model score": v.model_score,
+                       "Data score": v.data_score, "Annotators": ", ".join(v.annotators),
+                       "Build ms": round(v.build_ms)} for v in reversed(versions)],
+                     hide_index=True, width="stretch")
+    else:
+        st.caption("No model built yet.")

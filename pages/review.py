@@ -1,0 +1,93 @@
+"""Review: every annotation of the label in one place; fix mistakes; see disagreements."""
+
+import pandas as pd
+import streamlit as st
+
+from va_app import analytics
+from va_app.errors import VAError
+from va_app.ui import resources, state
+from va_app.ui.cards import card_context, card_grid, label_header, show_flash
+
+PAGE_SIZE = 20
+ws = resources.workspace()
+label = state.current_label()
+st.title("Review")
+if not label:
+    st.info("Pick or create a label first (sidebar / Home).")
+    st.stop()
+
+
+@st.fragment
+def review_view() -> None:
+    label_header(ws, label)
+    show_flash()
+    history = ws.labels.history(label)
+    if not history:
+        st.info("No annotations yet for this label.")
+        return
+    everything, by_model, by_people = st.tabs(
+        ["All annotations", "Model disagrees", "Annotators disagree"])
+    with everything:
+        _all_annotations(history)
+    with by_model:
+        _model_disagreements()
+    with by_people:
+        _annotator_conflicts()
+
+
+def _all_annotations(history) -> None:
+    current = ws.labels.current(label)
+    frame = pd.DataFrame([{"shot_id": a.shot_id, "value": "positive" if a.value else "negative",
+                           "annotator": a.annotator, "source": a.source,
+                           "time": a.created_at} for a in current])
+    c = st.columns([2, 2, 2, 3])
+    values = c[0].multiselect("Value", ["positive", "negative"], key="rv_value")
+    people = c[1].multiselect("Annotator", sorted(frame.annotator.unique()), key="rv_annotator")
+    sources = c[2].multiselect("Source", sorted(frame.source.unique()), key="rv_source")
+    since = c[3].date_input("Since", value=None, key="rv_since")
+    for column, chosen in (("value", values), ("annotator", people), ("source", sources)):
+        if chosen:
+            frame = frame[frame[column].isin(chosen)]
+    if since:
+        frame = frame[frame.time.dt.date >= since]
+    frame = frame.sort_values("time", ascending=False)
+    st.caption(f"{len(frame)} current annotations shown ({len(history)} clicks in the history).")
+    st.dataframe(frame, hide_index=True, width="stretch", height=240)
+    ids = list(dict.fromkeys(frame.shot_id))
+    pages = max(1, -(-len(ids) // PAGE_SIZE))
+    page = st.number_input("Page", 1, pages, 1, key="rv_page") - 1
+    shots = ws.corpus.shots(ids[page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
+    card_grid(ws, shots, card_context(ws, label, state.annotator(), source="review",
+                                      key="review"))
+
+
+def _model_disagreements() -> None:
+    try:
+        frame = analytics.disagreements_with_model(ws, label)
+    except VAError as exc:
+        st.info(str(exc))
+        return
+    if frame.empty:
+        st.success("The latest model agrees with every annotation.")
+        return
+    st.caption("Shots where the latest model's score contradicts the (majority) annotation, "
+               "strongest first: either a labelling slip or a hard case.")
+    ids = frame.shot_id.head(PAGE_SIZE).tolist()
+    scores = dict(zip(frame.shot_id, frame.probability))
+    card_grid(ws, ws.corpus.shots(ids),
+              card_context(ws, label, state.annotator(), source="review", key="rv-model"),
+              scores=scores)
+
+
+def _annotator_conflicts() -> None:
+    frame = analytics.annotator_conflicts(ws, label)
+    if frame.empty:
+        st.success("No shot has conflicting annotations.")
+        return
+    st.dataframe(frame, hide_index=True, width="stretch")
+    ids = frame.shot_id.head(PAGE_SIZE).tolist()
+    card_grid(ws, ws.corpus.shots(ids),
+              card_context(ws, label, state.annotator(), source="review", key="rv-people"))
+
+
+review_view()

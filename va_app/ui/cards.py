@@ -1,0 +1,172 @@
+"""The clip card — one component used by every page — and the label header.
+
+A card shows a shot's filmstrip, its source and time, the model's score, the current
+annotation (highlighted), and Positive / Negative / Clear buttons. A click is written to the
+store before anything else happens; pages put header and cards in one ``st.fragment`` so a
+click reruns only that part of the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from va_app.domain import Shot
+from va_app.errors import VAError
+from va_app.services import Workspace
+from va_app.video.preview import playable_segment
+
+SIMILAR_TO = "similar_to"
+CARDS_PER_ROW = 4
+
+
+@dataclass(frozen=True)
+class CardContext:
+    """What every card of one view shares."""
+
+    label: str
+    annotator: str
+    source: str
+    key: str
+    votes: dict[str, dict[str, bool]]  # shot id -> annotator -> value
+    show_similar: bool = False
+    read_only: bool = False
+
+
+def card_context(ws: Workspace, label: str, annotator: str, *, source: str, key: str,
+                 show_similar: bool = False, read_only: bool = False) -> CardContext:
+    votes: dict[str, dict[str, bool]] = {}
+    for ann in ws.labels.current(label):
+        votes.setdefault(ann.shot_id, {})[ann.annotator] = bool(ann.value)
+    return CardContext(label, annotator, source, key, votes, show_similar, read_only)
+
+
+def label_header(ws: Workspace, label: str) -> None:
+    """``Label: X · Annotated: N (p positive, n negative) · Model score · Data score``."""
+    labelled = ws.labels.labelled_set(label)
+    latest = ws.models.latest(label)
+    n_pos, n_neg = len(labelled.positives), len(labelled.negatives)
+    cols = st.columns([3, 2, 2, 2])
+    cols[0].metric("Label", label)
+    cols[1].metric("Annotated", n_pos + n_neg + len(labelled.ties),
+                   help=f"{n_pos} positive, {n_neg} negative, {len(labelled.ties)} tied")
+    cols[1].caption(f"{n_pos} positive · {n_neg} negative")
+    cols[2].metric("Model score", _fmt(latest.model_score if latest else None),
+                   help="25th percentile of balanced accuracy over 5 CV folds (latest build)")
+    cols[3].metric("Data score", _fmt(latest.data_score if latest else None),
+                   help="How well labels cover the corpus's 10 clusters (latest build)")
+
+
+def card_grid(ws: Workspace, shots: Sequence[Shot], ctx: CardContext, *,
+              scores: dict[str, float] | None = None) -> None:
+    if not shots:
+        st.info("Nothing to show here.")
+        return
+    for start in range(0, len(shots), CARDS_PER_ROW):
+        cols = st.columns(CARDS_PER_ROW)
+        for col, shot in zip(cols, shots[start:start + CARDS_PER_ROW]):
+            with col:
+                clip_card(ws, shot, ctx, score=(scores or {}).get(shot.id))
+
+
+def clip_card(ws: Workspace, shot: Shot, ctx: CardContext, *, score: float | None = None) -> None:
+    mine = ctx.votes.get(shot.id, {}).get(ctx.annotator)
+    others = {a: v for a, v in ctx.votes.get(shot.id, {}).items() if a != ctx.annotator}
+    key = f"{ctx.key}:{shot.id}"
+    with st.container(border=True, key=f"card-{_safe(key)}"):
+        _media(ws, shot, key)
+        st.caption(_describe(shot, score))
+        st.markdown(_status(mine, others))
+        if ctx.read_only:
+            return
+        b = st.columns(3, gap="small")
+        b[0].button("Positive", key=f"pos:{key}", icon=":material/thumb_up:",
+                    type="primary" if mine is True else "secondary", width="stretch",
+                    on_click=_annotate, args=(ws, ctx, shot.id, True))
+        b[1].button("Negative", key=f"neg:{key}", icon=":material/thumb_down:",
+                    type="primary" if mine is False else "secondary", width="stretch",
+                    on_click=_annotate, args=(ws, ctx, shot.id, False))
+        b[2].button("Clear", key=f"clr:{key}", icon=":material/close:", width="stretch",
+                    disabled=mine is None, on_click=_annotate, args=(ws, ctx, shot.id, None))
+        if ctx.show_similar:
+            st.button("More like this", key=f"sim:{key}", icon=":material/search:",
+                      type="tertiary", on_click=_similar, args=(shot.id,))
+
+
+def _media(ws: Workspace, shot: Shot, key: str) -> None:
+    image = shot.filmstrip_path or shot.thumb_path
+    if image and Path(image).is_file():
+        st.image(image, width="stretch")
+    else:
+        st.caption("(no preview image)")
+    if not shot.video_path or not Path(shot.video_path).is_file():
+        return
+    if st.toggle("Play shot", key=f"play:{key}"):
+        try:
+            segment = playable_segment(shot.video_path, shot.start_s, shot.end_s,
+                                       previews_dir=ws.settings.previews_dir, key=shot.id)
+            st.video(str(segment.path), start_time=segment.start_s, end_time=segment.end_s,
+                     autoplay=True, muted=True)
+        except VAError as exc:
+            st.error(str(exc))
+
+
+def _annotate(ws: Workspace, ctx: CardContext, shot_id: str, value: bool | None) -> None:
+    if not ctx.annotator:
+        st.session_state["_flash"] = ("warning", "Say who you are (sidebar) before labelling.")
+        return
+    try:
+        ws.labels.annotate(ctx.label, shot_id, value, annotator=ctx.annotator, source=ctx.source)
+    except VAError as exc:
+        st.session_state["_flash"] = ("error", str(exc))
+
+
+def _similar(shot_id: str) -> None:
+    st.session_state[SIMILAR_TO] = shot_id
+
+
+def show_flash() -> None:
+    """Show (once) the message a button callback left behind."""
+    flash = st.session_state.pop("_flash", None)
+    if flash:
+        getattr(st, flash[0])(flash[1])
+
+
+def _status(mine: bool | None, others: dict[str, bool]) -> str:
+    words = {True: ":green-badge[:material/thumb_up: positive]",
+             False: ":red-badge[:material/thumb_down: negative]",
+             None: ":gray-badge[not labelled by you]"}
+    text = words[mine]
+    if others:
+        pos = sum(others.values())
+        text += f" :violet-badge[others: {pos}+ / {len(others) - pos}−]"
+    return text
+
+
+def _describe(shot: Shot, score: float | None) -> str:
+    title = _inert(shot.title or shot.video_key)
+    when = f"{_clock(shot.start_s)}–{_clock(shot.end_s)}"
+    text = f"**{title}** · {when}"
+    return text + (f" · score **{score:.2f}**" if score is not None else "")
+
+
+def _inert(text: str) -> str:
+    """Markdown-escaped text: titles and names never render as markup."""
+    special = "\\`*_{}[]()#+-.!|<>~$:"
+    return "".join("\\" + c if c in special else c for c in text)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    return f"{int(minutes)}:{secs:04.1f}"
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _safe(key: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in key)[:120]

@@ -1,0 +1,48 @@
+"""Session state: who is annotating and which label is open.
+
+Both are mirrored into the URL's query parameters, so a reload (or a bookmarked link) comes
+back to the same label as the same annotator. Everything else a user does is written through
+to the store at once; session state is only a cache.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+ANNOTATOR = "annotator"
+LABEL = "label"
+
+
+PENDING_LABEL = "_pending_label"
+
+
+def init_state() -> None:
+    """Call first on every run, before the sidebar's widgets exist."""
+    params = st.query_params
+    st.session_state.setdefault(ANNOTATOR, params.get(ANNOTATOR, ""))
+    st.session_state.setdefault(LABEL, params.get(LABEL) or None)
+    if PENDING_LABEL in st.session_state:
+        st.session_state[LABEL] = st.session_state.pop(PENDING_LABEL)
+        sync_query_params()
+
+
+def annotator() -> str:
+    return (st.session_state.get(ANNOTATOR) or "").strip()
+
+
+def current_label() -> str | None:
+    return st.session_state.get(LABEL) or None
+
+
+def set_label(name: str | None) -> None:
+    """Open another label from the next run on (the sidebar's widget owns the key now)."""
+    st.session_state[PENDING_LABEL] = name
+
+
+def sync_query_params() -> None:
+    for key in (ANNOTATOR, LABEL):
+        value = st.session_state.get(key)
+        if value:
+            st.query_params[key] = value
+        elif key in st.query_params:
+            del st.query_params[key]
