@@ -40,7 +40,7 @@ def sidebar() -> None:
         if state.current_label() not in names:
             st.session_state[state.LABEL] = None
         st.selectbox("Label", names, key=state.LABEL, index=None,
-                     placeholder="Pick a label (or create one on Home)",
+                     placeholder="Pick a label",
                      on_change=state.sync_query_params)
         st.caption("Local mode: no sign-in; anyone who can open this page can annotate.")
 
