@@ -8,6 +8,7 @@ import streamlit as st
 
 from va_app.errors import VAError
 from va_app.ui import resources, state
+from va_app.ui.boot import mark_entry_script
 
 st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", layout="wide")
 
@@ -60,4 +61,5 @@ pages = [
     st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
     st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
 ]
+mark_entry_script()
 st.navigation(pages).run()

@@ -5,6 +5,9 @@ import streamlit as st
 from va_app.errors import VAError
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
+from va_app.ui.boot import require_entry_script
+
+require_entry_script()
 
 FEEDS = {"positive": "Top positive", "negative": "Top negative",
          "borderline": "Borderline", "random": "Random"}
@@ -39,14 +42,6 @@ def feeds_view() -> None:
     if view is None:
         st.info("Press **Build** to train a model on the labels so far and fill the feeds.")
         return
-    version, previous = view.version, view.previous
-    c = st.columns(4)
-    c[0].metric("Model version", version.version)
-    c[1].metric("Model score", _fmt(version.model_score),
-                delta=_delta(version.model_score, previous and previous.model_score))
-    c[2].metric("Data score", _fmt(version.data_score),
-                delta=_delta(version.data_score, previous and previous.data_score))
-    c[3].metric("Trained on", f"{version.n_pos} + / {version.n_neg} −")
     probs = view.probabilities
     row_of = ws.matrix.row_of
     for tab, (feed, title) in zip(st.tabs(list(FEEDS.values())), FEEDS.items()):
@@ -56,13 +51,6 @@ def feeds_view() -> None:
             card_grid(ws, ws.corpus.shots(ids), ctx,
                       scores={i: float(probs[row_of[i]]) for i in ids})
 
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def _delta(now: float | None, before: float | None) -> str | None:
-    return None if now is None or before is None else f"{now - before:+.2f}"
 
 
 feeds_view()

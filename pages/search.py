@@ -1,11 +1,17 @@
 """Search: find shots by a description, by example ("more like this") or by metadata."""
 
+import math
+
+import numpy as np
 import streamlit as st
 
 from va_app.errors import VAError
 from va_app.search import SearchFilters
 from va_app.ui import resources, state
 from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, show_flash
+from va_app.ui.boot import require_entry_script
+
+require_entry_script()
 
 PAGE_SIZE = 20
 ws = resources.workspace()
@@ -14,7 +20,6 @@ st.title("Search")
 if not label:
     st.info("Pick or create a label first (sidebar / Home).")
     st.stop()
-
 st.session_state.setdefault("search_page", 0)
 
 
@@ -23,33 +28,7 @@ def _reset_page() -> None:
     st.session_state.pop(SIMILAR_TO, None)
 
 
-videos = ws.corpus.catalog.videos()
-with st.container(border=True):
-    query = st.text_input("Describe what you are looking for", key="search_query",
-                          placeholder=ws.labels.get_label(label).hints or "e.g. a car chase at night",
-                          on_change=_reset_page)
-    f1, f2, f3, f4 = st.columns([3, 2, 2, 2])
-    chosen_videos = f1.multiselect("Videos", [v.key for v in videos], key="search_videos",
-                                   format_func=lambda k: next((v.title for v in videos
-                                                               if v.key == k), k) + f" ({k})",
-                                   on_change=_reset_page)
-    genres = sorted({v.genre for v in videos if v.genre})
-    chosen_genres = f2.multiselect("Genre", genres, key="search_genres", on_change=_reset_page)
-    tags = sorted({t for v in videos for t in (v.tags or [])})
-    chosen_tags = f3.multiselect("Tags", tags, key="search_tags", on_change=_reset_page)
-    longest = max([v.duration_s for v in videos] + [1.0])
-    low, high = f4.slider("Shot duration (s)", 0.0, float(round(longest + 0.5)),
-                          (0.0, float(round(longest + 0.5))), step=0.5, key="search_duration",
-                          on_change=_reset_page)
-
-filters = SearchFilters(videos=tuple(chosen_videos), genres=tuple(chosen_genres),
-                        tags=tuple(chosen_tags), min_duration_s=low or None,
-                        max_duration_s=None if high >= round(longest + 0.5) else high)
-
-
-@st.fragment
-def results() -> None:
-    label_header(ws, label)
+def _missing_counter() -> None:
     labelled = ws.labels.labelled_set(label)
     need_pos = max(0, ws.settings.min_positives - len(labelled.positives))
     need_neg = max(0, ws.settings.min_negatives - len(labelled.negatives))
@@ -60,38 +39,71 @@ def results() -> None:
     else:
         st.success("Enough labels to build a model: open **Active learning**.",
                    icon=":material/lock_open:")
-    show_flash()
-    offset = st.session_state["search_page"] * PAGE_SIZE
-    search = resources.search()
+
+
+def _filters(search) -> SearchFilters:
+    table = search.table
+    with st.expander("Filters", icon=":material/filter_list:"):
+        f1, f2, f3, f4 = st.columns([3, 2, 2, 2])
+        titles = dict(zip(table.video_keys, table.titles))
+        videos = f1.multiselect("Videos", list(table.video_keys), key="search_videos",
+                                format_func=lambda k: f"{titles.get(k) or k} ({k})",
+                                on_change=_reset_page)
+        genres = f2.multiselect("Genre", sorted({g for g in table.genres if g}),
+                                key="search_genres", on_change=_reset_page)
+        tags = f3.multiselect("Tags", sorted({t for ts in table.tags for t in ts}),
+                              key="search_tags", on_change=_reset_page)
+        durations = table.duration_s[np.isfinite(table.duration_s)]
+        top = float(math.ceil(durations.max())) if durations.size else 1.0
+        low, high = f4.slider("Shot duration (s)", 0.0, top, (0.0, top), step=0.5,
+                              key="search_duration", on_change=_reset_page)
+    return SearchFilters(videos=tuple(videos), genres=tuple(genres), tags=tuple(tags),
+                         min_duration_s=low or None, max_duration_s=None if high >= top else high)
+
+
+def _hits(search, query: str, filters: SearchFilters, offset: int):
     similar = st.session_state.get(SIMILAR_TO)
+    if similar:
+        st.info(f"Shots that look like `{similar}`", icon=":material/search:")
+        st.button("Back to text search", key="clear-similar", on_click=_reset_page)
+        return search.similar_to(similar, PAGE_SIZE, filters=filters, offset=offset), "similar"
+    if query.strip():
+        result = search.search_text(query, resources.encoder(), PAGE_SIZE, filters=filters,
+                                    offset=offset)
+        if result.notice:
+            st.info(result.notice, icon=":material/info:")
+        return result.hits, "search"
+    st.caption("Browsing the corpus in order — type a description to search.")
+    return search.browse(PAGE_SIZE, filters=filters, offset=offset), "search"
+
+
+@st.fragment
+def search_view() -> None:
+    label_header(ws, label)
+    _missing_counter()
+    show_flash()
+    search = resources.search()
+    hints = ws.labels.get_label(label).hints
+    query = st.text_input("Describe what you are looking for", key="search_query",
+                          placeholder=hints or "e.g. a car chase at night",
+                          on_change=_reset_page)
     try:
-        if similar:
-            st.info(f"Shots that look like `{similar}`")
-            st.button("Back to text search", key="clear-similar", on_click=_reset_page)
-            hits, notice = search.similar_to(similar, PAGE_SIZE, filters=filters,
-                                             offset=offset), ""
-        elif query.strip():
-            result = search.search_text(query, resources.encoder(), PAGE_SIZE, filters=filters,
-                                        offset=offset)
-            hits, notice = result.hits, result.notice
-        else:
-            hits, notice = search.browse(PAGE_SIZE, filters=filters, offset=offset), ""
-            st.caption("Browsing the corpus in order — type a description to search.")
+        filters = _filters(search)
+        offset = st.session_state["search_page"] * PAGE_SIZE
+        hits, source = _hits(search, query, filters, offset)
     except VAError as exc:
         st.error(str(exc))
         return
-    if notice:
-        st.info(notice, icon=":material/info:")
     shots = ws.corpus.shots([h.shot_id for h in hits])
-    ctx = card_context(ws, label, state.annotator(), source="similar" if similar else "search",
-                       key="search", show_similar=True)
-    card_grid(ws, shots, ctx, scores=None)
+    ctx = card_context(ws, label, state.annotator(), source=source, key="search",
+                       show_similar=True)
+    card_grid(ws, shots, ctx)
     _pager(len(hits))
 
 
 def _pager(n_hits: int) -> None:
     page = st.session_state["search_page"]
-    prev_col, info_col, next_col = st.columns([1, 3, 1])
+    prev_col, info_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
     if prev_col.button("Previous", key="search-prev", disabled=page == 0,
                        icon=":material/chevron_left:"):
         st.session_state["search_page"] = page - 1
@@ -103,4 +115,4 @@ def _pager(n_hits: int) -> None:
         st.rerun(scope="fragment")
 
 
-results()
+search_view()

@@ -78,6 +78,7 @@ class Shot:
     thumb_path: str = ""
     filmstrip_path: str = ""
     video_path: str = ""
+    source_url: str = ""
 
     @property
     def duration_s(self) -> float:

@@ -192,6 +192,7 @@ def _to_shot(shot: ShotRow, video: VideoRow) -> Shot:
         end_frame=shot.end_frame, start_s=shot.start_s, end_s=shot.end_s, fps=shot.fps,
         title=video.title, genre=video.genre, tags=tuple(video.tags or ()), cluster=shot.cluster,
         thumb_path=shot.thumb_path, filmstrip_path=shot.filmstrip_path, video_path=video.path,
+        source_url=video.source_url or "",
     )
 
 

@@ -47,17 +47,31 @@ def card_context(ws: Workspace, label: str, annotator: str, *, source: str, key:
 def label_header(ws: Workspace, label: str) -> None:
     """``Label: X · Annotated: N (p positive, n negative) · Model score · Data score``."""
     labelled = ws.labels.labelled_set(label)
-    latest = ws.models.latest(label)
+    versions = ws.models.versions(label)
+    latest = versions[-1] if versions else None
+    before = versions[-2] if len(versions) > 1 else None
     n_pos, n_neg = len(labelled.positives), len(labelled.negatives)
-    cols = st.columns([3, 2, 2, 2])
-    cols[0].metric("Label", label)
-    cols[1].metric("Annotated", n_pos + n_neg + len(labelled.ties),
-                   help=f"{n_pos} positive, {n_neg} negative, {len(labelled.ties)} tied")
-    cols[1].caption(f"{n_pos} positive · {n_neg} negative")
-    cols[2].metric("Model score", _fmt(latest.model_score if latest else None),
-                   help="25th percentile of balanced accuracy over 5 CV folds (latest build)")
-    cols[3].metric("Data score", _fmt(latest.data_score if latest else None),
-                   help="How well labels cover the corpus's 10 clusters (latest build)")
+    with st.container(border=True, key="label-header"):
+        cols = st.columns([3, 2, 2, 2])
+        cols[0].metric("Label", label)
+        cols[1].metric("Annotated", n_pos + n_neg + len(labelled.ties),
+                       delta=f"{n_pos} positive · {n_neg} negative", delta_color="off",
+                       delta_arrow="off")
+        cols[2].metric("Model score", _fmt(latest and latest.model_score),
+                       delta=_delta(latest, before, "model_score"),
+                       help="25th percentile of balanced accuracy over 5 CV folds (latest build)")
+        cols[3].metric("Data score", _fmt(latest and latest.data_score),
+                       delta=_delta(latest, before, "data_score"),
+                       help="How well the labels cover the corpus's 10 clusters (latest build)")
+        if latest:
+            st.caption(f"Model version {latest.version}, built {latest.created_at:%Y-%m-%d %H:%M}"
+                       f" UTC on {latest.n_pos} positives and {latest.n_neg} negatives.")
+
+
+def _delta(latest, before, field: str) -> str | None:
+    now = getattr(latest, field, None) if latest else None
+    then = getattr(before, field, None) if before else None
+    return None if now is None or then is None else f"{now - then:+.2f} since v{before.version}"
 
 
 def card_grid(ws: Workspace, shots: Sequence[Shot], ctx: CardContext, *,
@@ -78,40 +92,45 @@ def clip_card(ws: Workspace, shot: Shot, ctx: CardContext, *, score: float | Non
     key = f"{ctx.key}:{shot.id}"
     with st.container(border=True, key=f"card-{_safe(key)}"):
         _media(ws, shot, key)
-        st.caption(_describe(shot, score))
+        st.markdown(_describe(shot, score))
         st.markdown(_status(mine, others))
         if ctx.read_only:
             return
-        b = st.columns(3, gap="small")
-        b[0].button("Positive", key=f"pos:{key}", icon=":material/thumb_up:",
-                    type="primary" if mine is True else "secondary", width="stretch",
-                    on_click=_annotate, args=(ws, ctx, shot.id, True))
-        b[1].button("Negative", key=f"neg:{key}", icon=":material/thumb_down:",
-                    type="primary" if mine is False else "secondary", width="stretch",
-                    on_click=_annotate, args=(ws, ctx, shot.id, False))
-        b[2].button("Clear", key=f"clr:{key}", icon=":material/close:", width="stretch",
-                    disabled=mine is None, on_click=_annotate, args=(ws, ctx, shot.id, None))
-        if ctx.show_similar:
-            st.button("More like this", key=f"sim:{key}", icon=":material/search:",
-                      type="tertiary", on_click=_similar, args=(shot.id,))
+        yes, no = st.columns(2, gap="small")
+        yes.button("Positive", key=f"pos:{key}",
+                   type="primary" if mine is True else "secondary", width="stretch",
+                   on_click=_annotate, args=(ws, ctx, shot.id, True))
+        no.button("Negative", key=f"neg:{key}",
+                  type="primary" if mine is False else "secondary", width="stretch",
+                  on_click=_annotate, args=(ws, ctx, shot.id, False))
+        with st.container(horizontal=True, gap="small"):
+            st.button("Clear", key=f"clr:{key}", icon=":material/close:", type="tertiary",
+                      disabled=mine is None, on_click=_annotate, args=(ws, ctx, shot.id, None))
+            if ctx.show_similar:
+                st.button("More like this", key=f"sim:{key}", icon=":material/search:",
+                          type="tertiary", on_click=_similar, args=(shot.id,))
 
 
 def _media(ws: Workspace, shot: Shot, key: str) -> None:
-    image = shot.filmstrip_path or shot.thumb_path
-    if image and Path(image).is_file():
-        st.image(image, width="stretch")
-    else:
-        st.caption("(no preview image)")
-    if not shot.video_path or not Path(shot.video_path).is_file():
-        return
-    if st.toggle("Play shot", key=f"play:{key}"):
+    playable = bool(shot.video_path) and Path(shot.video_path).is_file()
+    if playable and st.session_state.get(f"play:{key}"):
         try:
             segment = playable_segment(shot.video_path, shot.start_s, shot.end_s,
                                        previews_dir=ws.settings.previews_dir, key=shot.id)
             st.video(str(segment.path), start_time=segment.start_s, end_time=segment.end_s,
-                     autoplay=True, muted=True)
+                     autoplay=True, muted=True, loop=True)
         except VAError as exc:
             st.error(str(exc))
+    elif shot.thumb_path and Path(shot.thumb_path).is_file():
+        st.image(shot.thumb_path, width="stretch")
+    else:
+        st.caption("(no preview image)")
+    if shot.filmstrip_path and Path(shot.filmstrip_path).is_file():
+        st.image(shot.filmstrip_path, width="stretch")
+    if playable:
+        st.toggle("Play shot", key=f"play:{key}")
+    elif shot.source_url:
+        st.link_button("Open source clip", shot.source_url, icon=":material/open_in_new:")
 
 
 def _annotate(ws: Workspace, ctx: CardContext, shot_id: str, value: bool | None) -> None:
