@@ -1,14 +1,15 @@
 """Video Annotator — Streamlit entry script (``streamlit run app.py``).
 
 Builds the demo corpus into an empty data directory (with a progress bar), renders the shared
-sidebar (who you are, which label), then runs the selected page.
+sidebar (who you are, which label), then runs the selected page. The page scripts live in
+``views/``, not ``pages/``: Streamlit treats a ``pages/`` folder beside the entry script as its
+legacy multipage mode, which runs a deep-linked page without this script on a fresh server.
 """
 
 import streamlit as st
 
 from va_app.errors import VAError
 from va_app.ui import resources, state
-from va_app.ui.boot import mark_entry_script
 
 st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", layout="wide")
 
@@ -55,11 +56,10 @@ except VAError as exc:
     st.stop()
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/search.py", title="Search", icon=":material/search:"),
-    st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
-    st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
-    st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/search.py", title="Search", icon=":material/search:"),
+    st.Page("views/learn.py", title="Active learning", icon=":material/model_training:"),
+    st.Page("views/review.py", title="Review", icon=":material/fact_check:"),
+    st.Page("views/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
 ]
-mark_entry_script()
 st.navigation(pages).run()

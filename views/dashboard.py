@@ -5,9 +5,6 @@ import streamlit as st
 from va_app import analytics, charts
 from va_app.errors import VAError
 from va_app.ui import resources, state
-from va_app.ui.boot import require_entry_script
-
-require_entry_script()
 
 ws = resources.workspace()
 st.title("Dashboard")

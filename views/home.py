@@ -6,9 +6,6 @@ from va_app.errors import VAError
 from va_app.services import corpus_info
 from va_app.ui import resources, state
 from va_app.ui.cards import show_flash
-from va_app.ui.boot import require_entry_script
-
-require_entry_script()
 
 ws = resources.workspace()
 st.title("Video Annotator")

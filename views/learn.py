@@ -5,9 +5,6 @@ import streamlit as st
 from va_app.errors import VAError
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
-from va_app.ui.boot import require_entry_script
-
-require_entry_script()
 
 FEEDS = {"positive": "Top positive", "negative": "Top negative",
          "borderline": "Borderline", "random": "Random"}

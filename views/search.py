@@ -9,9 +9,6 @@ from va_app.errors import VAError
 from va_app.search import SearchFilters
 from va_app.ui import resources, state
 from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, show_flash
-from va_app.ui.boot import require_entry_script
-
-require_entry_script()
 
 PAGE_SIZE = 20
 ws = resources.workspace()
