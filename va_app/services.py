@@ -53,6 +53,8 @@ class Workspace:
         self._matrix_version = ""
         # The app shares one workspace between browser sessions (threads).
         self._lock = threading.Lock()
+        #: How often the matrix was read from disk (the app must do it once per corpus change).
+        self.matrix_loads = 0
 
     def close(self) -> None:
         self.corpus.close()
@@ -65,6 +67,7 @@ class Workspace:
             if self._matrix is None or version != self._matrix_version:
                 self._matrix = CorpusMatrix.load(self.corpus)
                 self._matrix_version = version
+                self.matrix_loads += 1
             return self._matrix
 
     @property

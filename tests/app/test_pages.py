@@ -113,3 +113,21 @@ def test_dashboard_draws_plotly_charts_with_data(app_settings):
     charts = at.get("plotly_chart")
     assert len(charts) >= 4
     assert all('"data":[' in c.proto.spec and '"data":[]' not in c.proto.spec for c in charts)
+
+
+def test_clicks_and_page_switches_never_reload_the_matrix(app_settings):
+    from va_app.ui import resources
+
+    _workspace(app_settings).create_label("night")
+    _label_some(app_settings, "night", 10, 10)
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("views/learn.py").run()
+    at.button(key="build").click().run()
+    loads = resources.workspace().matrix_loads
+    assert loads == 1
+    _buttons(at, "pos:feed-positive:")[0].click().run()
+    for page in ("views/search.py", "views/review.py", "views/dashboard.py", "views/learn.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+    assert resources.workspace().matrix_loads == loads

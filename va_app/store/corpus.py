@@ -26,6 +26,9 @@ from va_app.store.index import VectorIndex
 from va_app.store.matrix import EmbeddingMatrix
 
 ENCODER_META = "encoder_id"
+# Opening a corpus re-indexes missing vectors itself only up to this many (seconds of work);
+# more (an import that skipped indexing) is left to `reindex`: search stays exact meanwhile.
+AUTO_INDEX_MAX = 20_000
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Corpus:
         if stale:
             self.index.delete(stale)
         missing = ready - self.index.ids()
-        if missing:
+        if 0 < len(missing) <= AUTO_INDEX_MAX:
             self._index_from_matrix(missing)
         return cleaned
 
@@ -173,7 +176,10 @@ def _looks_inconsistent(corpus: Corpus) -> bool:
         shots = corpus.catalog.count_shots()
         if corpus.catalog.videos(status=INGESTING):
             return True
-        return not (shots == corpus.matrix.count() == corpus.index.count())
+        indexed = corpus.index.count()
+        if shots - indexed > AUTO_INDEX_MAX and indexed <= shots == corpus.matrix.count():
+            return False  # a large corpus not indexed yet: only `reindex` fills it
+        return not (shots == corpus.matrix.count() == indexed)
     except StoreError:
         raise
 

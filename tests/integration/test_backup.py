@@ -1,0 +1,216 @@
+"""Backup and restore: a backup taken while another process annotates restores to a sound
+store holding everything acknowledged before it started; refusals leave data untouched."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import time
+
+import pytest
+from sqlalchemy import update
+
+from va_app.backup import (
+    CATALOG_FILE, EMBEDDINGS_FILE, MANIFEST, backup, integrity_check, restore,
+)
+from va_app.config import Settings
+from va_app.errors import StoreError, ValidationError
+from va_app.store.catalog import Catalog
+from va_app.store.corpus import Corpus, ingest_lock
+from va_app.store.labels import LabelStore
+from va_app.store.schema import ShotRow
+
+LABEL = "bright"
+WRITER = "writer"
+# The spawned writer imports this module: heavy imports (services, the corpus factory) stay
+# inside the tests so the writer starts in about a second.
+# Liveness bound for the helper process (not a timing assertion).
+WAIT_S = 120
+
+
+def planned_click(i: int, shot_ids: list[str]) -> tuple[str, bool]:
+    """The writer's i-th click: cycles through the shots, flipping values as it goes."""
+    return shot_ids[i % len(shot_ids)], (i // len(shot_ids) + i) % 3 != 0
+
+
+def annotate_until_stopped(sql_url: str, shot_ids: list[str], acked, stop) -> None:
+    """Another annotator (own process): click after click through the app's store API,
+    counting each click only once the store has acknowledged it."""
+    catalog = Catalog(sql_url)
+    store = LabelStore(catalog)
+    i = 0
+    while not stop.is_set():
+        shot, value = planned_click(i, shot_ids)
+        store.annotate(LABEL, shot, value, annotator=WRITER, source="search")
+        i += 1
+        acked.value = i
+    catalog.close()
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Settings:
+    """A corpus with a label, annotations by two people, a built model and a thumbnail."""
+    from tests.corpusfactory import make_synthetic_corpus
+    from va_app.services import Workspace
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("src") / "data", encoder="descriptor")
+    truth = make_synthetic_corpus(settings, videos=4, shots_per_video=20, dim=16)
+    ws = Workspace(settings)
+    ws.create_label(LABEL, description="brightly lit", created_by="alice")
+    positives = [s for s, v in truth.items() if v][:12]
+    negatives = [s for s, v in truth.items() if not v][:12]
+    ws.labels.annotate_many(LABEL, [(s, True) for s in positives] +
+                            [(s, False) for s in negatives], annotator="alice", source="search")
+    ws.labels.annotate(LABEL, negatives[0], None, annotator="alice")  # a clear
+    ws.build(LABEL)
+    thumb = settings.thumbs_dir / "movie00" / "0.jpg"
+    thumb.parent.mkdir(parents=True)
+    thumb.write_bytes(b"\xff\xd8 not really a jpeg")
+    with ws.corpus.catalog.session() as s:
+        s.execute(update(ShotRow).where(ShotRow.id == "movie00|0").values(thumb_path=str(thumb)))
+    ws.close()
+    return settings
+
+
+def _other(tmp_path, name: str) -> Settings:
+    return Settings(data_dir=tmp_path / name, encoder="descriptor")
+
+
+def _counts(settings: Settings) -> dict:
+    from va_app.services import corpus_info
+
+    info = corpus_info(settings)
+    return {k: info[k] for k in ("videos", "shots", "embeddings", "index", "labels",
+                                 "annotations", "encoder")}
+
+
+def _wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting: {what}")
+        time.sleep(0.02)
+
+
+def test_backup_during_concurrent_annotation_restores_everything_acknowledged(tmp_path, source):
+    shot_ids = Catalog(source.sql_url).shot_ids()
+    ctx = multiprocessing.get_context("spawn")
+    acked, stop = ctx.Value("i", 0), ctx.Event()
+    writer = ctx.Process(target=annotate_until_stopped,
+                         args=(source.sql_url, shot_ids, acked, stop), daemon=True)
+    writer.start()
+    try:
+        _wait_for(lambda: acked.value >= 30 or not writer.is_alive(), "the writer's first clicks")
+        assert writer.is_alive()
+        acked_before = acked.value
+        report = backup(source, tmp_path / "backup")
+        # The writer was never blocked: it keeps being acknowledged after the backup.
+        acked_after = acked.value
+        _wait_for(lambda: acked.value >= acked_after + 20 or not writer.is_alive(),
+                  "more clicks after the backup")
+        assert writer.is_alive()
+    finally:
+        stop.set()
+        writer.join(WAIT_S)
+    assert writer.exitcode == 0
+
+    target = _other(tmp_path, "restored")
+    restored = restore(target, tmp_path / "backup")
+    integrity_check(target.data_dir / "catalog.sqlite")
+    corpus = Corpus(target)
+    assert corpus.consistency().ok
+    corpus.close()
+    history = LabelStore(Catalog(target.sql_url)).history(LABEL)
+    clicks = [(a.shot_id, a.value) for a in history if a.annotator == WRITER]
+    assert len(clicks) >= acked_before
+    assert clicks == [planned_click(i, shot_ids) for i in range(len(clicks))]
+    assert sum(a.annotator == "alice" for a in history) == 25
+    assert restored.counts["annotations"] == report.counts["annotations"] == len(history)
+
+
+def test_round_trip_keeps_every_count_model_and_thumbnail(tmp_path, source):
+    report = backup(source, tmp_path / "backup")
+    manifest = json.loads((tmp_path / "backup" / MANIFEST).read_text())
+    assert manifest["encoder_id"] == "synthetic:v1" == report.encoder_id
+    assert set(manifest["files"]) == {CATALOG_FILE, EMBEDDINGS_FILE}
+    assert report.thumbs == 1
+    assert not list(tmp_path.glob(".backup.partial"))
+
+    target = _other(tmp_path, "restored")
+    result = restore(target, tmp_path / "backup")
+    from va_app.services import Workspace
+
+    assert _counts(target) == _counts(source) | {"index": _counts(source)["shots"]}
+    assert result.indexed == _counts(source)["shots"] and result.cleaned_up == []
+    ws = Workspace(target)
+    try:
+        assert ws.labels.get_label(LABEL).description == "brightly lit"
+        assert [v.version for v in ws.models.versions(LABEL)] == [1]
+        original = LabelStore(Catalog(source.sql_url))
+        assert ws.labels.labelled_set(LABEL) == original.labelled_set(LABEL)
+        thumb = ws.corpus.shots(["movie00|0"])[0].thumb_path
+        assert thumb.startswith(str(target.data_dir)) and open(thumb, "rb").read(2) == b"\xff\xd8"
+        assert ws.corpus.index.query(ws.matrix.X[0], 1)[0].id == ws.matrix.ids[0]
+    finally:
+        ws.close()
+
+
+def test_restore_refuses_a_non_empty_data_dir_and_replaces_it_only_with_force(tmp_path, source):
+    backup(source, tmp_path / "backup")
+    from tests.corpusfactory import make_synthetic_corpus
+
+    target = _other(tmp_path, "busy")
+    make_synthetic_corpus(target, videos=1, shots_per_video=5, dim=16, seed=3)
+    before = _counts(target)
+    with pytest.raises(ValidationError, match="is not empty; restore into an empty folder"):
+        restore(target, tmp_path / "backup")
+    assert _counts(target) == before
+
+    restore(target, tmp_path / "backup", force=True)
+    assert _counts(target) == _counts(source) | {"index": _counts(source)["shots"]}
+
+
+def test_a_damaged_backup_is_refused_before_anything_is_written(tmp_path, source):
+    backup(source, tmp_path / "backup")
+    h5 = tmp_path / "backup" / EMBEDDINGS_FILE
+    data = bytearray(h5.read_bytes())
+    data[-1] ^= 0xFF
+    h5.write_bytes(bytes(data))
+    target = _other(tmp_path, "restored")
+    with pytest.raises(ValidationError, match="embeddings.h5 does not match its checksum"):
+        restore(target, tmp_path / "backup")
+    assert not target.data_dir.exists() or not any(target.data_dir.iterdir())
+    with pytest.raises(ValidationError, match="is not a backup"):
+        restore(target, tmp_path)
+
+
+def test_backup_refuses_a_non_empty_destination(tmp_path, source):
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "keep.txt").write_text("mine")
+    with pytest.raises(ValidationError, match="backup destination .* is not empty"):
+        backup(source, tmp_path / "dest")
+    assert (tmp_path / "dest" / "keep.txt").read_text() == "mine"
+
+
+def test_backup_does_not_run_into_an_ingest(tmp_path, source):
+    with ingest_lock(source):
+        with pytest.raises(StoreError, match="an ingest is running"):
+            backup(source, tmp_path / "backup", wait=False)
+    assert not (tmp_path / "backup").exists()
+
+
+def test_a_server_database_is_sent_to_its_own_dump_tool(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", database_url="postgresql://va@db/va")
+    with pytest.raises(StoreError, match="pg_dump"):
+        backup(settings, tmp_path / "backup")
+    with pytest.raises(StoreError, match="pg_dump"):
+        restore(settings, tmp_path / "backup")
+
+
+def test_the_backup_catalog_is_one_standalone_file(tmp_path, source):
+    backup(source, tmp_path / "backup")
+    files = sorted(p.name for p in (tmp_path / "backup").iterdir())
+    assert files == [CATALOG_FILE, EMBEDDINGS_FILE, MANIFEST, "thumbs"]
+    with sqlite3.connect(tmp_path / "backup" / CATALOG_FILE) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
