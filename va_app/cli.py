@@ -43,6 +43,7 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.demo import build_demo_corpus
 
+    _require(settings, "ingest")
     report = build_demo_corpus(settings, n_shots=args.shots, progress=_tqdm_progress("demo"))
     print(_report_line(report))
     return 0
@@ -53,6 +54,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.ingest import ingest
 
+    _require(settings, "ingest")
     report = ingest(settings, args.dir, progress=_tqdm_progress("ingest"))
     print(_report_line(report))
     for skipped in report.skipped:
@@ -64,6 +66,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _reindex(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.store.corpus import Corpus, ingest_lock
 
+    _require(settings, "ingest")
     with ingest_lock(settings):
         corpus = Corpus(settings)
         corpus.recover()
@@ -115,6 +118,7 @@ def _labels_args(p: argparse.ArgumentParser) -> None:
 def _labels(args: argparse.Namespace, settings: Settings) -> int:
     with _workspace(settings) as ws:
         if args.action == "create":
+            _require(settings, "create_label")
             if not args.name:
                 raise ValidationError("labels create needs a NAME")
             label = ws.create_label(args.name, description=args.description,
@@ -134,7 +138,8 @@ def _annotations_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("import", "export"))
     p.add_argument("file", type=Path, nargs="?",
                    help="import: CSV/Parquet/JSON file; export: output file (default stdout CSV)")
-    p.add_argument("--format", choices=("csv", "parquet", "json"), default=None)
+    p.add_argument("--format", choices=("csv", "parquet", "json", "netflix"), default=None,
+                   help="netflix = the Netflix VA per-label agg JSON (needs --label on export)")
     p.add_argument("--label", default=None, help="export only this label")
     p.add_argument("--create-labels", action="store_true",
                    help="import: create labels that do not exist yet")
@@ -142,18 +147,29 @@ def _annotations_args(p: argparse.ArgumentParser) -> None:
 
 @command("annotations", "import or export annotations (CSV, Parquet, JSON)", _annotations_args)
 def _annotations(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.annotations_io import export_annotations, import_annotations
+    from va_app import annotations_io as io
 
     with _workspace(settings) as ws:
         if args.action == "import":
             if args.file is None:
                 raise ValidationError("annotations import needs a FILE")
-            n = import_annotations(ws.labels, args.file, create_labels=args.create_labels)
+            _require(settings, "annotate")
+            if args.format == "netflix":
+                n = io.import_netflix_agg(ws.labels, args.file, label=args.label,
+                                          create_label=True)
+            else:
+                n = io.import_annotations(ws.labels, args.file, create_labels=args.create_labels)
             print(f"imported {n} annotations")
             return 0
+        _require(settings, "export")
         out = args.file or Path("/dev/stdout")
         fmt = args.format or (args.file.suffix.lstrip(".") if args.file else "csv")
-        n = export_annotations(ws.labels, out, fmt=fmt, label=args.label)
+        if fmt == "netflix":
+            if not args.label:
+                raise ValidationError("--format netflix exports one label: add --label NAME")
+            n = io.export_netflix_agg(ws.labels, args.label, out)
+        else:
+            n = io.export_annotations(ws.labels, out, fmt=fmt, label=args.label)
         if args.file:
             print(f"exported {n} annotations to {args.file}")
     return 0
@@ -169,6 +185,7 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 @command("build", "train the label's classifier, score every shot, print scores and feeds",
          _build_args)
 def _build(args: argparse.Namespace, settings: Settings) -> int:
+    _require(settings, "build")
     with _workspace(settings) as ws:
         outcome = ws.build(args.label, n=args.feed_size, hide_labelled=args.hide_labelled)
     r, v = outcome.result, outcome.version
@@ -217,6 +234,51 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     write_table(frame, args.out)
     print(f"scored {len(frame)} shots -> {args.out}")
     return 0
+
+
+def _backup_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dest", type=Path, help="a new, empty folder")
+    p.add_argument("--no-thumbs", action="store_true", help="leave thumbnails out")
+
+
+@command("backup", "consistent copy of the corpus (SQL, h5, models) while the app runs",
+         _backup_args)
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.backup import backup
+
+    _require(settings, "backup")
+    report = backup(settings, args.dest, include_thumbs=not args.no_thumbs,
+                    progress=lambda step: print(step, file=sys.stderr))
+    print(f"backed up to {report.path}: " + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
+    return 0
+
+
+def _restore_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", type=Path, help="a folder written by `backup`")
+    p.add_argument("--force", action="store_true", help="replace a non-empty data directory")
+
+
+@command("restore", "restore a backup into the data directory (then rebuilds the index)",
+         _restore_args)
+def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.backup import restore
+
+    _require(settings, "backup")
+    report = restore(settings, args.src, force=args.force,
+                     progress=lambda step: print(step, file=sys.stderr))
+    print(f"restored into {report.data_dir}: "
+          + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
+    return 0
+
+
+def _require(settings: Settings, action: str) -> None:
+    """The CLI acts as the OS user; in local mode (no roles configured) that is an admin."""
+    import getpass
+
+    from va_app.access import AccessPolicy, Action
+
+    policy = AccessPolicy.from_settings(settings)
+    policy.require(policy.user_for(None, getpass.getuser()), Action(action))
 
 
 @contextmanager
