@@ -33,18 +33,36 @@ def build_demo_if_empty() -> None:
 def sidebar() -> None:
     ws = resources.workspace()
     with st.sidebar:
-        st.text_input("Your name", key=state.ANNOTATOR, placeholder="e.g. Ana",
-                      help="Stored with every annotation you make.",
-                      on_change=state.sync_query_params)
-        if not state.annotator():
-            st.warning("Say who you are to start labelling.", icon=":material/person:")
+        if resources.policy().local_mode:
+            st.text_input("Your name", key=state.ANNOTATOR, placeholder="e.g. Ana",
+                          help="Stored with every annotation you make.",
+                          on_change=state.sync_query_params)
+            if not state.annotator():
+                st.warning("Say who you are to start labelling.", icon=":material/person:")
+        else:
+            _sign_in_box()
         names = [label.name for label in ws.labels.labels()]
         if state.current_label() not in names:
             st.session_state[state.LABEL] = None
-        st.selectbox("Label", names, key=state.LABEL, index=None,
-                     placeholder="Pick a label",
+        st.selectbox("Label", names, key=state.LABEL, index=None, placeholder="Pick a label",
                      on_change=state.sync_query_params)
-        st.caption("Local mode: no sign-in; anyone who can open this page can annotate.")
+        if resources.policy().local_mode:
+            st.caption("Local mode: no sign-in; anyone who can open this page can annotate. "
+                       "See README › Access control to require sign-in.")
+
+
+def _sign_in_box() -> None:
+    user = state.current_user()
+    if state.signed_in():
+        st.markdown(f"Signed in as **{user.name or user.email}** · {user.role.value}")
+        st.button("Sign out", key="logout", on_click=st.logout)
+        return
+    st.info(f"Not signed in: you can look ({user.role.value}) but not change anything.",
+            icon=":material/lock:")
+    try:
+        st.button("Sign in", key="login", type="primary", on_click=st.login)
+    except Exception as exc:  # noqa: BLE001 — sign-in not configured in secrets.toml
+        st.error(f"Sign-in is not configured ({exc}); see README › Access control.")
 
 
 try:

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from va_app.access import Action
 from va_app.errors import VAError
 from va_app.services import corpus_info
 from va_app.ui import resources, state
@@ -49,6 +50,7 @@ with left:
 def _create_label() -> None:
     """Form callback: runs before the page, so it may open the new label in the sidebar."""
     try:
+        resources.policy().require(state.current_user(), Action.CREATE_LABEL)
         label = ws.create_label(st.session_state["new_label_name"],
                                 description=st.session_state["new_label_description"],
                                 hints=st.session_state["new_label_hints"],
@@ -64,11 +66,42 @@ def _create_label() -> None:
 
 with right:
     st.subheader("New label")
-    with st.form("new-label", clear_on_submit=True, border=True):
-        st.text_input("Name", key="new_label_name", placeholder="e.g. golden hour", max_chars=80)
-        st.text_area("What counts as positive?", key="new_label_description",
-                     placeholder="Guidelines for annotators: what is in, what is out.")
-        st.text_input("Search hints (optional)", key="new_label_hints",
-                      placeholder="words to try in search, e.g. sunset, warm light")
-        st.form_submit_button("Create label", type="primary", on_click=_create_label)
+    if not state.may(Action.CREATE_LABEL):
+        st.info("Your role cannot create labels; ask an admin.", icon=":material/lock:")
+    else:
+        with st.form("new-label", clear_on_submit=True, border=True):
+            st.text_input("Name", key="new_label_name", placeholder="e.g. golden hour",
+                          max_chars=80)
+            st.text_area("What counts as positive?", key="new_label_description",
+                         placeholder="Guidelines for annotators: what is in, what is out.")
+            st.text_input("Search hints (optional)", key="new_label_hints",
+                          placeholder="words to try in search, e.g. sunset, warm light")
+            st.form_submit_button("Create label", type="primary", on_click=_create_label)
     show_flash()
+
+def _delete_label(name: str) -> None:
+    try:
+        resources.policy().require(state.current_user(), Action.DELETE_LABEL)
+        ws.labels.delete_label(name)
+        ws.corpus.catalog.log_event("label_deleted", actor=state.annotator(),
+                                    payload={"label": name})
+    except VAError as exc:
+        st.session_state["_flash"] = ("error", str(exc))
+        return
+    st.session_state[state.LABEL] = None
+    state.sync_query_params()
+    st.session_state["_flash"] = ("success", f"Deleted {name!r} and all its annotations.")
+
+
+current = state.current_label()
+if current:
+    with left.expander(f"Manage “{current}”", icon=":material/settings:"):
+        info = ws.labels.get_label(current)
+        st.markdown(f"**Guidelines:** {info.description or '—'}  \n**Search hints:** "
+                    f"{info.hints or '—'}")
+        can_delete = state.may(Action.DELETE_LABEL)
+        sure = st.checkbox("Yes, delete this label with all its annotations and models",
+                           key="confirm_delete", disabled=not can_delete)
+        st.button("Delete label", key="delete_label", icon=":material/delete:",
+                  disabled=not (can_delete and sure), on_click=_delete_label, args=(current,),
+                  help=None if can_delete else "Only admins can delete labels.")

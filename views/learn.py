@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from va_app.access import Action
 from va_app.errors import VAError
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
@@ -19,7 +20,8 @@ left, mid, right = st.columns([2, 2, 3], vertical_alignment="bottom")
 n = left.number_input("Shots per feed", 4, 100, 20, step=4, key="feed_size")
 hide = mid.toggle("Hide labelled shots", key="hide_labelled",
                   help="Off (the paper's default): labelled shots stay in the feeds with their label.")
-if right.button("Build", type="primary", icon=":material/model_training:", key="build"):
+if right.button("Build", type="primary", icon=":material/model_training:", key="build",
+                disabled=not state.may(Action.BUILD), help="Train on the labels so far"):
     with st.status("Building: fit, cross-validate, score every shot, pick feeds …",
                    expanded=False) as status:
         try:

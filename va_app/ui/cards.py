@@ -37,7 +37,13 @@ class CardContext:
 
 
 def card_context(ws: Workspace, label: str, annotator: str, *, source: str, key: str,
-                 show_similar: bool = False, read_only: bool = False) -> CardContext:
+                 show_similar: bool = False, read_only: bool | None = None) -> CardContext:
+    """Everything the cards of one view share; read-only for users who may not annotate."""
+    if read_only is None:
+        from va_app.access import Action
+        from va_app.ui.state import may
+
+        read_only = not may(Action.ANNOTATE)
     votes: dict[str, dict[str, bool]] = {}
     for ann in ws.labels.current(label):
         votes.setdefault(ann.shot_id, {})[ann.annotator] = bool(ann.value)
@@ -134,10 +140,15 @@ def _media(ws: Workspace, shot: Shot, key: str) -> None:
 
 
 def _annotate(ws: Workspace, ctx: CardContext, shot_id: str, value: bool | None) -> None:
+    from va_app.access import Action
+    from va_app.ui import resources
+    from va_app.ui.state import current_user
+
     if not ctx.annotator:
         st.session_state["_flash"] = ("warning", "Say who you are (sidebar) before labelling.")
         return
     try:
+        resources.policy().require(current_user(), Action.ANNOTATE, owner=ctx.annotator)
         ws.labels.annotate(ctx.label, shot_id, value, annotator=ctx.annotator, source=ctx.source)
     except VAError as exc:
         st.session_state["_flash"] = ("error", str(exc))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from va_app.access import AccessPolicy
 from va_app.config import Settings
 from va_app.encoders import encoder_for_corpus
 from va_app.encoders.base import Encoder
@@ -23,6 +24,12 @@ def _settings() -> Settings:
 
 def settings() -> Settings:
     return _settings()
+
+
+@st.cache_resource(show_spinner=False)
+def policy() -> AccessPolicy:
+    """Who may do what (VA_ADMINS / VA_ANNOTATORS / VA_VIEWERS); local mode when unset."""
+    return AccessPolicy.from_settings(settings())
 
 
 @st.cache_resource(show_spinner="Opening the corpus …")

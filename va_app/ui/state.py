@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from va_app.access import Action, User
+from va_app.ui import resources
+
 ANNOTATOR = "annotator"
 LABEL = "label"
 
@@ -26,8 +29,34 @@ def init_state() -> None:
         sync_query_params()
 
 
+def current_user() -> User:
+    """Local mode: the typed name, as admin. Otherwise the signed-in identity (OIDC via
+    ``st.login``) with its role from settings, or an anonymous user of the default role."""
+    policy = resources.policy()
+    if policy.local_mode:
+        return policy.user_for(None, (st.session_state.get(ANNOTATOR) or "").strip())
+    if signed_in():
+        return policy.user_for(st.user.to_dict())
+    return policy.anonymous()
+
+
+def signed_in() -> bool:
+    try:
+        return bool(st.user.is_logged_in)
+    except Exception:  # noqa: BLE001 — no auth configured: nobody is signed in
+        return False
+
+
 def annotator() -> str:
-    return (st.session_state.get(ANNOTATOR) or "").strip()
+    """The name stored with every annotation this session makes."""
+    user = current_user()
+    if resources.policy().local_mode:
+        return user.name
+    return user.annotator if signed_in() else ""
+
+
+def may(action: Action, *, owner: str | None = None) -> bool:
+    return resources.policy().allowed(current_user(), action, owner=owner)
 
 
 def current_label() -> str | None:
