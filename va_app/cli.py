@@ -281,6 +281,45 @@ def _require(settings: Settings, action: str) -> None:
     policy.require(policy.user_for(None, getpass.getuser()), Action(action))
 
 
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    from va_app.bench import add_bench_arguments
+
+    add_bench_arguments(p)
+    p.add_argument("--app-shots", type=int, default=0,
+                   help="also time label clicks in the app on a synthetic corpus of this many "
+                        "shots (e.g. 500000); 0 = skip")
+
+
+@command("bench", "benchmark the build, search and load paths (and, optionally, app clicks)",
+         _bench_args)
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.bench import bench_command
+
+    if not args.app_shots:
+        return bench_command(args, settings)
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        bench_command(args, settings)
+    result = json.loads(buffer.getvalue()) if args.json else {"engine": buffer.getvalue()}
+    result["app"] = _app_click_bench(args, settings)
+    print(json.dumps(result, indent=2) if args.json else
+          result["engine"] + "\n" + json.dumps(result["app"], indent=2))
+    return 0
+
+
+def _app_click_bench(args: argparse.Namespace, settings: Settings) -> dict:
+    from va_app.ui.bench import make_click_bench_corpus, run_click_bench
+
+    work = (args.work_dir or Path(settings.data_dir) / "bench") / f"app-{args.app_shots}"
+    if not (work / "embeddings.h5").exists():
+        print(f"building a {args.app_shots}-shot app corpus in {work} ...", file=sys.stderr)
+        make_click_bench_corpus(work, shots=args.app_shots, dim=args.dim)
+    return {"shots": args.app_shots, **run_click_bench(work, label="bench")}
+
+
 @contextmanager
 def _workspace(settings: Settings):
     from va_app.services import Workspace
