@@ -320,6 +320,63 @@ def _app_click_bench(args: argparse.Namespace, settings: Settings) -> dict:
     return {"shots": args.app_shots, **run_click_bench(work, label="bench")}
 
 
+def _import_netflix_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", type=Path, help="the Netflix VA data folder (shot-data.csv, "
+                                          "embeddings.h5, agg/, cmp/, checkpoints/ ...)")
+    p.add_argument("--index", action="store_true",
+                   help="also build the Chroma index (slow at 500k; search is exact without it)")
+    _json_flag(p)
+
+
+@command("import-netflix", "import the Netflix Video Annotator data set as a corpus",
+         _import_netflix_args)
+def _import_netflix(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.netflix import import_netflix
+
+    _require(settings, "ingest")
+    report = import_netflix(settings, args.dir, index=args.index, progress=_stage_bars())
+    print(json.dumps(report.summary(), indent=2) if args.json else report.line())
+    return 0
+
+
+def _experiments_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiment", choices=("sample-efficiency", "source-bandit"))
+    p.add_argument("--data", type=Path, required=True,
+                   help="the Netflix data folder, or a data dir made by import-netflix")
+    p.add_argument("--labels", nargs="*", default=None, help="only these labels")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default DATA/results)")
+    p.add_argument("--fast", action="store_true",
+                   help="the app's classifier instead of the paper's LogisticRegressionCV")
+    p.add_argument("--rounds", type=int, default=40, help="source-bandit: rounds of 25")
+    p.add_argument("--bootstraps", type=int, default=5)
+
+
+@command("experiments", "the paper's experiments: sample efficiency (Table 2), source bandit "
+                        "(Table 3)", _experiments_args)
+def _experiments(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.experiments import run_sample_efficiency, run_source_bandit
+
+    out = args.out or args.data / "results"
+    if args.experiment == "sample-efficiency":
+        result = run_sample_efficiency(args.data, labels=args.labels, out_dir=out,
+                                       n_bootstrap=args.bootstraps, fast=args.fast,
+                                       progress=_stage_bars())
+        print(result.table2_text())
+    else:
+        result = run_source_bandit(args.data, labels=args.labels, out_dir=out,
+                                   rounds=args.rounds, n_bootstrap=args.bootstraps,
+                                   fast=args.fast, progress=_stage_bars())
+        print(result.table3_text())
+    print(f"results in {out}", file=sys.stderr)
+    return 0
+
+
+def _stage_bars():
+    from va_app.bench import stage_progress
+
+    return stage_progress()
+
+
 @contextmanager
 def _workspace(settings: Settings):
     from va_app.services import Workspace
