@@ -19,7 +19,10 @@ cols[1].metric("Shots", info["shots"])
 cols[2].metric("Labels", info["labels"])
 cols[3].metric("Annotations", info["annotations"])
 encoder = resources.encoder()
-if encoder.has_text:
+if encoder is None:
+    st.caption(f"Encoder: `{info['encoder']}` — not available on this machine: search works by "
+               "keywords, by example (more like this) and by stored zero-shot text vectors.")
+elif encoder.has_text:
     st.caption(f"Encoder: `{info['encoder']}` — text search is semantic (CLIP).")
 else:
     st.caption(f"Encoder: `{info['encoder']}` — offline visual descriptor: text search falls "

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from va_app.errors import VAError
+from va_app.netflix import zero_shot_query
 from va_app.search import SearchFilters
 from va_app.ui import resources, state
 from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, show_flash
@@ -64,6 +65,11 @@ def _hits(search, query: str, filters: SearchFilters, offset: int):
         st.info(f"Shots that look like `{similar}`", icon=":material/search:")
         st.button("Back to text search", key="clear-similar", on_click=_reset_page)
         return search.similar_to(similar, PAGE_SIZE, filters=filters, offset=offset), "similar"
+    zero_shot = zero_shot_query(ws.settings, label)
+    if zero_shot is not None and not query.strip() and st.toggle(
+            "Zero-shot: rank shots by the label's stored text embedding", key="zero_shot",
+            value=True):
+        return search.search_vector(zero_shot, PAGE_SIZE, filters=filters, offset=offset), "search"
     if query.strip():
         result = search.search_text(query, resources.encoder(), PAGE_SIZE, filters=filters,
                                     offset=offset)

@@ -192,8 +192,15 @@ def _to_shot(shot: ShotRow, video: VideoRow) -> Shot:
         end_frame=shot.end_frame, start_s=shot.start_s, end_s=shot.end_s, fps=shot.fps,
         title=video.title, genre=video.genre, tags=tuple(video.tags or ()), cluster=shot.cluster,
         thumb_path=shot.thumb_path, filmstrip_path=shot.filmstrip_path, video_path=video.path,
-        source_url=video.source_url or "",
+        source_url=_at_time(video.source_url or "", shot.start_s),
     )
+
+
+def _at_time(url: str, start_s: float) -> str:
+    """A link to the source clip that opens at the shot (YouTube's ``t=`` parameter)."""
+    if "youtube.com/watch" in url and "&t=" not in url:
+        return f"{url}&t={int(start_s)}s"
+    return url
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

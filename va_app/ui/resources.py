@@ -13,6 +13,7 @@ from va_app.access import AccessPolicy
 from va_app.config import Settings
 from va_app.encoders import encoder_for_corpus
 from va_app.encoders.base import Encoder
+from va_app.errors import VAError
 from va_app.search import ShotSearch
 from va_app.services import Workspace
 
@@ -42,11 +43,17 @@ def workspace() -> Workspace:
 
 
 @st.cache_resource(show_spinner="Loading the encoder …")
-def _encoder(data_dir: str, corpus_encoder_id: str) -> Encoder:
-    return encoder_for_corpus(settings().with_data_dir(data_dir), corpus_encoder_id or None)
+def _encoder(data_dir: str, corpus_encoder_id: str) -> Encoder | None:
+    try:
+        return encoder_for_corpus(settings().with_data_dir(data_dir), corpus_encoder_id or None)
+    except VAError:
+        # e.g. an imported corpus (Netflix's Clip4CLIP vectors) whose encoder is not here:
+        # search then works by keywords, by example and by stored zero-shot text vectors.
+        return None
 
 
-def encoder() -> Encoder:
+def encoder() -> Encoder | None:
+    """The corpus's encoder, or None when it cannot be loaded on this machine."""
     ws = workspace()
     return _encoder(str(ws.settings.data_dir), ws.corpus.encoder_id)
 
