@@ -80,4 +80,6 @@ pages = [
     st.Page("views/review.py", title="Review", icon=":material/fact_check:"),
     st.Page("views/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+state.sync_query_params()  # a page switch clears the URL's query: who you are, which label
+page.run()

@@ -70,6 +70,8 @@ def score_history_figure(history: pd.DataFrame, *, label: str = "") -> go.Figure
                   annotation_text=f"ready ≥ {READY_MIN_SCORE:g}",
                   annotation_position="bottom right")
     fig.update_yaxes(range=[0, 1.05])
+    # Counts: whole-number ticks only (one version gives a single x value).
+    fig.update_xaxes(tickformat="d", dtick=max(1, int(history["n_annotations"].max()) // 8 or 1))
     return fig
 
 
@@ -129,7 +131,8 @@ def annotator_activity_figure(activity: pd.DataFrame, *, label: str = "") -> go.
                              hovertemplate=f"{annotator}: %{{y}} on %{{x|%Y-%m-%d}}"
                                            "<extra></extra>"))
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(type="date", tickformat="%Y-%m-%d")
+    # One tick per day; bars of one day; a single day still gets a readable axis.
+    fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=86_400_000.0)
     return fig
 
 

@@ -13,15 +13,20 @@ table = analytics.label_progress_table(ws)
 if table.empty:
     st.info("No labels yet.")
     st.stop()
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"model_score": st.column_config.NumberColumn(format="%.2f"),
-                            "data_score": st.column_config.NumberColumn(format="%.2f")})
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "label": "Label", "annotations": "Clicks", "positives": "Positives",
+    "negatives": "Negatives", "annotators": "Annotators", "conflicts": "Conflicts",
+    "model_score": st.column_config.NumberColumn("Model score", format="%.2f"),
+    "data_score": st.column_config.NumberColumn("Data score", format="%.2f"),
+    "versions": "Versions", "last_activity": st.column_config.DatetimeColumn("Last activity"),
+    "ready": st.column_config.CheckboxColumn("Ready"),
+    "readiness": st.column_config.TextColumn("What is missing", width="large")})
 st.caption("Ready = the paper's stopping rule: ≥ 100 positives, ≥ 100 negatives, model and "
            "data scores ≥ 0.8.")
 
 names = table.label.tolist()
 default = names.index(state.current_label()) if state.current_label() in names else 0
-label = st.selectbox("Label", names, index=default, key="dash_label")
+label = st.selectbox("Details for", names, index=default, key="dash_label")
 try:
     left, right = st.columns(2)
     left.plotly_chart(charts.score_history_figure(analytics.score_history(ws, label)),

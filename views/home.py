@@ -11,6 +11,7 @@ from va_app.ui.cards import show_flash
 ws = resources.workspace()
 st.title("Video Annotator")
 st.caption("Build a classifier for a visual concept of your own: search, label, build, repeat.")
+show_flash()
 
 info = corpus_info(ws.settings)
 cols = st.columns(4)
@@ -80,7 +81,6 @@ with right:
             st.text_input("Search hints (optional)", key="new_label_hints",
                           placeholder="words to try in search, e.g. sunset, warm light")
             st.form_submit_button("Create label", type="primary", on_click=_create_label)
-    show_flash()
 
 def _delete_label(name: str) -> None:
     try:

@@ -37,9 +37,13 @@ def review_view() -> None:
 
 def _all_annotations(history) -> None:
     current = ws.labels.current(label)
-    frame = pd.DataFrame([{"shot_id": a.shot_id, "value": "positive" if a.value else "negative",
+    shots = {s.id: s for s in ws.corpus.shots(list({a.shot_id for a in current}))}
+    frame = pd.DataFrame([{"title": shots[a.shot_id].title if a.shot_id in shots else "",
+                           "at (s)": round(shots[a.shot_id].start_s, 1) if a.shot_id in shots
+                           else None,
+                           "value": "positive" if a.value else "negative",
                            "annotator": a.annotator, "source": a.source,
-                           "time": a.created_at} for a in current])
+                           "time": a.created_at, "shot_id": a.shot_id} for a in current])
     c = st.columns([2, 2, 2, 3])
     values = c[0].multiselect("Value", ["positive", "negative"], key="rv_value")
     people = c[1].multiselect("Annotator", sorted(frame.annotator.unique()), key="rv_annotator")
@@ -55,7 +59,8 @@ def _all_annotations(history) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", height=240)
     ids = list(dict.fromkeys(frame.shot_id))
     pages = max(1, -(-len(ids) // PAGE_SIZE))
-    page = st.number_input("Page", 1, pages, 1, key="rv_page") - 1
+    page = st.columns([1, 4])[0].number_input(f"Page (of {pages})", 1, pages, 1,
+                                              key="rv_page") - 1
     shots = ws.corpus.shots(ids[page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
     card_grid(ws, shots, card_context(ws, label, state.annotator(), source="review",
                                       key="review"))
