@@ -51,6 +51,8 @@ def parse_value(raw: object) -> bool | None:
 def read_annotations(path: str | Path) -> list[Annotation]:
     """Parse a CSV, Parquet or JSON (records) file into annotations; raises on any bad row."""
     frame = _read_frame(Path(path))
+    if frame.shape == (0, 0):  # e.g. "[]": an export of an empty history holds no columns
+        return []
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ValidationError(f"{Path(path).name}: missing column(s) {', '.join(missing)}; "

@@ -184,9 +184,7 @@ def refresh_clusters(corpus: Corpus) -> None:
         return
     model = fit_clusters(matrix, k=corpus.settings.kmeans_k, seed=0)
     labels = assign_clusters(matrix, model.centroids)
-    corpus.catalog.set_clusters(dict(zip(ids, labels.tolist())))
-    version = int(corpus.catalog.get_meta(CORPUS_VERSION_META, "0") or 0) + 1
-    corpus.catalog.set_meta(CORPUS_VERSION_META, str(version))
+    corpus.catalog.set_clusters(dict(zip(ids, labels.tolist())), bump=CORPUS_VERSION_META)
     _update_index_clusters(corpus, ids, labels)
 
 
@@ -232,8 +230,11 @@ def read_metadata_csv(root: Path) -> dict[str, VideoMeta]:
         return {}
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            return {row["file"]: _meta_from_row(row) for row in csv.DictReader(handle)
-                    if row.get("file")}
+            reader = csv.DictReader(handle)
+            if "file" not in (reader.fieldnames or ()):
+                # Without it no row applies: say so rather than drop every title silently.
+                raise KeyError("no 'file' column")
+            return {row["file"]: _meta_from_row(row) for row in reader if row.get("file")}
     except (KeyError, UnicodeDecodeError, csv.Error) as exc:
         raise VAError(f"{path} could not be read ({exc}); expected columns file,title,genre,tags"
                       ) from exc

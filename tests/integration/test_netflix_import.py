@@ -59,7 +59,7 @@ def test_every_shot_lands_in_all_three_stores_with_its_metadata(imported):
         assert shot.start_s == pytest.approx(float(row["start"]))
         assert shot.end_s == pytest.approx(float(row["end"]))
         assert shot.fps == pytest.approx(23.976) and shot.cluster == fixture.cluster[key]
-        assert shot.source_url == youtube_url(row["yt_id"]) and not Path(shot.video_path).exists()
+        assert shot.source_url == youtube_url(row["yt_id"], float(row["start"])) and not Path(shot.video_path).exists()
         ids, matrix = corpus.load_matrix()
         assert ids == fixture.keys
         with h5py.File(fixture.root / "embeddings.h5") as f:

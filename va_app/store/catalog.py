@@ -130,9 +130,14 @@ class Catalog:
                     found[shot.id] = _to_shot(shot, video)
             return [found[i] for i in wanted if i in found]
 
-    def set_clusters(self, clusters: Mapping[str, int]) -> None:
+    def set_clusters(self, clusters: Mapping[str, int], *, bump: str | None = None) -> None:
+        """Store cluster ids; with ``bump``, increment that corpus fact in the same transaction
+        (readers key their caches on it, so both change together or not at all)."""
         with self.session() as s:
             s.execute(update(ShotRow), [{"id": k, "cluster": int(v)} for k, v in clusters.items()])
+            if bump:
+                row = s.get(MetaRow, bump)
+                s.merge(MetaRow(key=bump, value=str(int(row.value if row else 0) + 1)))
 
     def clusters(self) -> dict[str, int | None]:
         with self.session() as s:

@@ -20,10 +20,9 @@ import numpy as np
 
 from va_app.config import Settings
 from va_app.domain import Shot
-from va_app.errors import StoreError
 from va_app.store.catalog import INGESTING, Catalog
 from va_app.store.index import VectorIndex
-from va_app.store.matrix import EmbeddingMatrix
+from va_app.store.matrix import CorruptMatrixError, EmbeddingMatrix
 
 ENCODER_META = "encoder_id"
 # Opening a corpus re-indexes missing vectors itself only up to this many (seconds of work);
@@ -74,15 +73,20 @@ class Corpus:
         return Consistency(len(ready), len(h5_ids), len(index_ids), problems)
 
     def recover(self) -> list[str]:
-        """Remove whatever an interrupted ingest left; returns the keys of videos cleaned up."""
-        cleaned = []
-        for video in self.catalog.videos(status=INGESTING):
-            removed = self.catalog.delete_video(video.id)
-            self.index.delete(removed)
-            cleaned.append(video.key)
+        """Remove whatever an interrupted ingest left; returns the keys of videos cleaned up.
+
+        Also heals a lost or unreadable h5 file (set aside as ``*.corrupt-<time>``): videos
+        whose vectors are gone leave SQL and Chroma too, so the next ingest encodes them
+        again. Annotations stay: they are keyed by shot id, which re-ingesting restores.
+        """
+        self._set_aside_unreadable_matrix()
+        cleaned = [self._forget_video(video.id, video.key)
+                   for video in self.catalog.videos(status=INGESTING)]
         ready = set(self.catalog.shot_ids())
         self.matrix.keep_only(ready)
         self._dedupe_matrix()
+        cleaned += self._forget_videos_without_vectors(ready)
+        ready = set(self.catalog.shot_ids())
         stale = self.index.ids() - ready
         if stale:
             self.index.delete(stale)
@@ -90,6 +94,25 @@ class Corpus:
         if 0 < len(missing) <= AUTO_INDEX_MAX:
             self._index_from_matrix(missing)
         return cleaned
+
+    def _forget_video(self, video_id: int, key: str) -> str:
+        self.index.delete(self.catalog.delete_video(video_id))
+        return key
+
+    def _set_aside_unreadable_matrix(self) -> None:
+        try:
+            self.matrix.info()
+        except CorruptMatrixError:
+            self.matrix.set_aside()
+
+    def _forget_videos_without_vectors(self, ready: set[str]) -> list[str]:
+        missing = ready - set(self.matrix.ids())
+        if not missing:
+            return []
+        videos = {(shot.video_id, shot.video_key) for shot in self.catalog.shots(missing)}
+        forgotten = [self._forget_video(video_id, key) for video_id, key in sorted(videos)]
+        self.matrix.keep_only(set(self.catalog.shot_ids()))  # their other shots' rows too
+        return forgotten
 
     def reindex(self, *, progress=None) -> int:
         """Rebuild the Chroma index from SQL + h5; returns the number of vectors indexed."""
@@ -180,8 +203,8 @@ def _looks_inconsistent(corpus: Corpus) -> bool:
         if shots - indexed > AUTO_INDEX_MAX and indexed <= shots == corpus.matrix.count():
             return False  # a large corpus not indexed yet: only `reindex` fills it
         return not (shots == corpus.matrix.count() == indexed)
-    except StoreError:
-        raise
+    except CorruptMatrixError:
+        return True  # recover() sets the file aside
 
 
 def corpus_exists(settings: Settings) -> bool:

@@ -22,8 +22,10 @@ from va_app.store.schema import AnnotationRow, LabelRow, ShotRow
 
 MAX_LABEL_NAME = 80
 # Path separators and angle brackets have no business in a concept name and are the usual
-# vehicles of path traversal and HTML injection; everything else printable is allowed.
-_FORBIDDEN = re.compile(r"[/\\<>\x00-\x1f\x7f]")
+# vehicles of path traversal and HTML injection; control characters (C0 and C1) and the
+# bidirectional overrides that make text display other than it reads are refused too;
+# everything else printable is allowed (emoji sequences keep their zero-width joiners).
+_FORBIDDEN = re.compile(r"[/\\<>\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 SOURCES = ("search", "similar", "positive", "negative", "borderline", "random", "import",
            "review")
 
@@ -35,7 +37,8 @@ def normalise_label_name(name: str) -> str:
     cleaned = " ".join(unicodedata.normalize("NFC", name).split())
     if not cleaned:
         raise ValidationError("a label name cannot be empty")
-    if _FORBIDDEN.search(name):
+    # Checked after collapsing whitespace: a pasted tab or newline is spacing, not an attack.
+    if _FORBIDDEN.search(cleaned):
         raise ValidationError(
             f"label name {cleaned[:40]!r} contains / \\ < > or a control character; "
             "use letters, digits, spaces and simple punctuation"

@@ -27,6 +27,10 @@ LOCK_WAIT_S = 10.0
 _STR = h5py.string_dtype("utf-8")
 
 
+class CorruptMatrixError(StoreError):
+    """The h5 file exists but HDF5 cannot read it (cut off mid-write, damaged, not HDF5)."""
+
+
 class EmbeddingMatrix:
     """Append-mostly store of shot vectors; :meth:`load` reads it whole into memory."""
 
@@ -113,6 +117,12 @@ class EmbeddingMatrix:
     def reset(self) -> None:
         self.path.unlink(missing_ok=True)
 
+    def set_aside(self) -> Path:
+        """Rename an unreadable file out of the way (kept for inspection); returns its name."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(self.path, aside)
+        return aside
+
     def _truncate(self, rows: int) -> None:
         with self._open("a") as f:
             f[EMBEDDINGS].resize(rows, axis=0)
@@ -154,15 +164,19 @@ class EmbeddingMatrix:
         while True:
             try:
                 return h5py.File(self.path, mode)
-            except BlockingIOError:
-                if time.monotonic() > deadline:
+            except OSError as exc:  # BlockingIOError included
+                # Not just "lock": a damaged file's message names "sblock" (the superblock).
+                locked = isinstance(exc, BlockingIOError) or "lock file" in str(exc).lower()
+                if locked and time.monotonic() > deadline:
                     raise StoreError(f"{self.path} is locked by another process") from None
-                time.sleep(0.05)
-            except OSError as exc:
-                if "lock" in str(exc).lower() and time.monotonic() < deadline:
+                if locked:
                     time.sleep(0.05)
                     continue
-                raise StoreError(
+                if not (self.path.is_file() and os.access(self.path, os.R_OK)):
+                    raise StoreError(f"{self.path} could not be opened ({exc})") from exc
+                # Readable bytes HDF5 cannot parse: cut off mid-write or damaged. Opening the
+                # corpus (recover) sets it aside and the next ingest encodes its videos again.
+                raise CorruptMatrixError(
                     f"{self.path} could not be opened ({exc}); it may be corrupt — "
                     "run `python -m va_app ingest` again to rebuild it from the videos"
                 ) from exc
