@@ -377,6 +377,28 @@ def _stage_bars():
     return stage_progress()
 
 
+def _simulate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labels", nargs="*", default=None,
+                   help="concepts with ground truth (default: all the corpus has)")
+    p.add_argument("--budget", type=int, default=200, help="annotations per strategy")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--batch", type=int, default=10, help="annotations per round")
+    p.add_argument("--html", type=Path, default=None, help="write the Plotly figure here")
+    _json_flag(p)
+
+
+@command("simulate", "oracle simulation: VA vs random / zero-shot / combined labelling, and "
+                     "the recommender's lift", _simulate_args)
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.simulate import run_simulation, summary_lines
+
+    result = run_simulation(settings, labels=args.labels, budget=args.budget, seeds=args.seeds,
+                            batch=args.batch, out_html=args.html, workers=None,
+                            progress=_tqdm_progress("simulate", unit="labels"))
+    print(json.dumps(result, indent=2) if args.json else "\n".join(summary_lines(result)))
+    return 0
+
+
 @contextmanager
 def _workspace(settings: Settings):
     from va_app.services import Workspace

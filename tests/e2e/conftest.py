@@ -152,8 +152,10 @@ def e2e_report() -> dict[str, list[str]]:
     return REPORT
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
+    # Module scope: Playwright's sync API runs an event loop while it is open, and other
+    # modules (the durability tests) start their own Playwright afterwards.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -1,0 +1,112 @@
+"""The oracle simulator on a tiny rendered demo corpus: every strategy, the JSON, the figure."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.corpusfactory import make_synthetic_corpus
+from va_app.config import Settings
+from va_app.demo import build_demo_corpus
+from va_app.errors import ValidationError
+from va_app.simulate import (
+    STRATEGIES,
+    feed_quotas,
+    label_queries,
+    run_simulation,
+    split_rows,
+    summary_lines,
+)
+
+BUDGET = 30
+
+
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory) -> Settings:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("simdemo"), encoder="descriptor")
+    build_demo_corpus(settings, n_shots=60)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def result(demo_settings, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("simout") / "simulation.html"
+    return run_simulation(demo_settings, budget=BUDGET, seeds=2, batch=10, out_html=out)
+
+
+def test_every_strategy_reports_a_median_ap_between_0_and_1_at_every_n(result) -> None:
+    assert result["checkpoints"] == [20, 30]
+    assert list(result["median_ap"]) == list(STRATEGIES)
+    for strategy, curve in result["median_ap"].items():
+        assert list(curve) == ["20", "30"], strategy
+        assert all(0.0 <= ap <= 1.0 for ap in curve.values()), (strategy, curve)
+    assert set(result["va_minus_cc"]) == set(result["recommender_lift"]) == {"20", "30"}
+    assert isinstance(result["va_at_least_cc_at_every_n"], bool)
+
+
+def test_labels_are_simulated_or_excluded_with_a_reason(result, demo_settings) -> None:
+    simulated, excluded = result["labels"], result["excluded"]
+    assert simulated, "at least one demo concept has enough positives at 60 shots"
+    assert len(simulated) + len(excluded) == 13
+    assert all(item["reason"] for item in excluded)
+    for label, facts in simulated.items():
+        assert facts["train"] + facts["test"] <= 60 and facts["train_positives"] >= 10
+        for strategy in STRATEGIES:
+            runs = facts["ap_per_seed"][strategy]
+            assert len(runs) == 2 and all(len(run) == 2 for run in runs)
+            assert all(0.0 <= ap <= 1.0 for run in runs for ap in run), (label, strategy)
+            assert sum(facts["sources"][strategy].values()) == 2 * min(BUDGET, facts["train"])
+
+
+def test_the_output_is_json_and_the_figure_is_a_self_contained_page(result) -> None:
+    assert json.loads(json.dumps(result))["budget"] == BUDGET
+    with open(result["html"], encoding="utf-8") as page:
+        html = page.read()
+    assert "plotly" in html.lower() and "VA + recommender" in html
+    lines = summary_lines(result)
+    assert lines[0].split()[:3] == ["n", "va", "va_rec"] and len(lines) >= 3
+
+
+def test_the_recommender_strategy_labels_from_the_sources_it_recommends(result) -> None:
+    for facts in result["labels"].values():
+        recommended = facts["recommended"]
+        assert set(recommended) <= {"search", "positive", "negative", "borderline", "random"}
+        feeds = facts["sources"]["va_rec"]
+        for arm in set(recommended) - {"search"}:
+            assert feeds.get(arm, 0) > 0
+
+
+def test_unknown_labels_and_corpora_without_ground_truth_are_refused(demo_settings,
+                                                                    settings) -> None:
+    with pytest.raises(ValidationError, match="no ground truth for sunrise"):
+        run_simulation(demo_settings, labels=["sunrise"])
+    with pytest.raises(ValidationError, match="unknown strategies"):
+        run_simulation(demo_settings, strategies=["va", "magic"])
+    make_synthetic_corpus(settings)
+    with pytest.raises(ValidationError, match="no ground truth"):
+        run_simulation(settings)
+
+
+# -- the pieces ------------------------------------------------------------------------------
+def test_the_split_is_stratified_and_the_same_every_time() -> None:
+    truth = np.array([True] * 20 + [False] * 80)
+    train, test = split_rows(truth, test_share=0.3, seed=7)
+    assert len(test) == 30 and truth[test].sum() == 6
+    assert set(train) | set(test) == set(range(100)) and not set(train) & set(test)
+    again = split_rows(truth, test_share=0.3, seed=7)
+    assert train.tolist() == again[0].tolist()
+
+
+def test_a_batch_is_split_between_feeds_by_their_shares() -> None:
+    quotas = feed_quotas({"borderline": 0.5, "positive": 0.2, "random": 0.2, "negative": 0.1}, 10)
+    assert quotas == {"borderline": 5, "positive": 2, "random": 2, "negative": 1}
+    assert sum(feed_quotas({"borderline": 1, "random": 1, "positive": 1}, 10).values()) == 10
+    with pytest.raises(ValidationError):
+        feed_quotas({"borderline": 0.0}, 10)
+
+
+def test_the_expert_types_the_label_words() -> None:
+    assert label_queries("golden_hour") == ["golden hour", "golden", "hour"]
+    assert label_queries("night") == ["night"]

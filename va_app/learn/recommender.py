@@ -1,0 +1,317 @@
+"""Next-action advice: which source the next batch of labels should come from (paper §6).
+
+After each build the expert may label from five sources ("arms"): ``search`` (text search and
+"more like this"), and the ``positive``, ``negative``, ``borderline`` and ``random`` feeds.
+A UCB bandit learns which source has lately paid off most and suggests it, with a one-line
+reason. The advice is never forced: the page shows it, the expert decides.
+
+Pure functions over a label's model versions and annotations (no store, no SQL):
+
+- :func:`rounds_from_history` — a *round* is the batch of annotations made between two
+  consecutive builds. It is credited to the source most of its annotations came from (the
+  ``source`` field: ``similar`` counts as ``search``; ``review`` and ``import`` count for no
+  arm). Its reward is, by ``reward``:
+
+  * ``"quality"`` (default) — the change of the model-quality score from the build before to
+    the build after the batch;
+  * ``"mistakes"`` — the share of the batch the model before it had wrong (needs that model's
+    probabilities for the batch's shots). What a model learns from is where it was wrong.
+
+- :func:`recommend_from_rounds` — untried arms first (in :data:`ARMS` order), then UCB:
+  ``score(a) = recent(a) + c·sqrt(ln t / n_a)`` where ``recent(a)`` is the mean reward of arm
+  a's last :data:`DEFAULT_WINDOW` rounds, ``n_a`` its rounds so far and ``t`` all credited
+  rounds. A window (sliding-window UCB) because rewards shrink as a model matures: an arm's
+  early rounds say little about what it gives now.
+- :func:`recommend` — both at once, from ``ModelRegistry.versions`` and ``LabelStore.history``.
+
+Measured with the oracle simulator (:mod:`va_app.simulate`, demo corpus of 400 shots, 13
+concepts × 5 seeds, batches of 10, budget 200): the quality score is cross-validated on the
+labelled set itself, so a batch of hard shots lowers it and a batch of easy ones raises it; its
+changes are mostly fold noise, and the bandit then spreads its picks almost evenly over the
+arms. The ``mistakes`` reward steers it to the borderline feed. Trying each arm once costs five
+batches, so within 200 labels neither reward beat a fixed borderline-led mix of the feeds
+(median lift over labels at n = 100 / 150 / 200: quality −0.019 / −0.005 / 0.000, mistakes
+−0.008 / 0.000 / 0.000 AP).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any, Protocol
+
+#: The sources a batch can come from, in the order untried ones are suggested: the feeds
+#: first (the first model was just bootstrapped by search), borderline leading because
+#: uncertain shots are where a young model learns most, search last.
+ARMS: tuple[str, ...] = ("borderline", "positive", "random", "negative", "search")
+#: Annotation source → arm; sources missing here (``review``, ``import``) credit no arm.
+ARM_OF_SOURCE: dict[str, str] = {
+    "search": "search",
+    "similar": "search",
+    "positive": "positive",
+    "negative": "negative",
+    "borderline": "borderline",
+    "random": "random",
+}
+QUALITY, MISTAKES = "quality", "mistakes"
+REWARDS = (QUALITY, MISTAKES)
+#: Exploration weight per reward, on the reward's own scale: quality changes (balanced
+#: accuracy, 0..1) are typically −0.05..+0.05 per batch, mistake shares 0..0.6. The paper's
+#: UCB runs used c = 0.01 and 0.1 on AP changes, the scale of ``quality``. On the demo corpus
+#: (module docstring) c ∈ {0.01, 0.03, 0.1, 0.3} were within noise of each other for both
+#: rewards (quality: lift at n = 100 between −0.014 and −0.028); these are mid-range picks.
+DEFAULT_C: dict[str, float] = {QUALITY: 0.03, MISTAKES: 0.1}
+#: Rounds per arm whose rewards make its current estimate (sliding-window UCB).
+DEFAULT_WINDOW = 3
+
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six")
+
+
+class VersionLike(Protocol):
+    """What the recommender reads of a model version (``ModelVersion`` has it)."""
+
+    version: int
+    created_at: datetime | None
+    model_score: float | None
+
+
+class AnnotationLike(Protocol):
+    """What the recommender reads of an annotation (``Annotation`` has it)."""
+
+    shot_id: str
+    source: str
+    value: bool | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Round:
+    """One batch between two builds: the arm it is credited to and the reward it earned."""
+
+    arm: str
+    reward: float
+    n_annotations: int = 0
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.reward):
+            raise ValueError(f"a round's reward must be a finite number, got {self.reward}")
+
+
+@dataclass(frozen=True)
+class ArmScore:
+    """One arm's standing: rounds credited, recent mean reward, exploration bonus, UCB score."""
+
+    arm: str
+    rounds: int
+    recent: float | None
+    bonus: float | None
+    score: float | None  # None: not tried yet (tried first)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Where the next batch should come from, why in one line, and every arm's UCB score."""
+
+    source: str
+    reason: str
+    scores_per_arm: dict[str, float | None]
+    arms: tuple[ArmScore, ...] = ()
+    rounds: int = 0
+    reward: str = QUALITY
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: source, reason, UCB score per arm (None = untried), rounds, reward."""
+        return {"source": self.source, "reason": self.reason,
+                "scores_per_arm": dict(self.scores_per_arm), "rounds": self.rounds,
+                "reward": self.reward, "arms": [vars(a).copy() for a in self.arms]}
+
+
+# -- history → rounds ------------------------------------------------------------------------
+def rounds_from_history(
+    versions: Iterable[VersionLike],
+    annotations: Iterable[AnnotationLike],
+    *,
+    reward: str = QUALITY,
+    predictions: Mapping[int, Mapping[str, float]] | None = None,
+) -> list[Round]:
+    """Credit each batch between consecutive builds to its main source, with its reward.
+
+    The batch of version v is every annotation (clears left out) created after version v−1
+    and no later than version v. It goes to the arm most of its annotations came from (a tie
+    goes to the arm labelled last). Batches with no arm's annotations (only review or import)
+    and versions without a time or a model score are skipped. For ``reward="mistakes"``,
+    ``predictions[v][shot_id]`` is version v's probability of positive for the shots labelled
+    after it; shots it has no prediction for are left out of the share.
+    """
+    _check_reward(reward)
+    built = sorted((v for v in versions if v.created_at is not None and v.model_score is not None),
+                   key=lambda v: v.version)
+    clicks = sorted((a for a in annotations if a.value is not None and a.created_at is not None
+                     and a.source in ARM_OF_SOURCE), key=lambda a: _utc(a.created_at))
+    rounds = []
+    for before, after in pairwise(built):
+        start, end = _utc(before.created_at), _utc(after.created_at)
+        batch = [a for a in clicks if start < _utc(a.created_at) <= end]
+        if not batch:
+            continue
+        if reward == QUALITY:
+            value = float(after.model_score - before.model_score)
+        else:
+            value = mistake_share(batch, (predictions or {}).get(before.version, {}))
+            if value is None:
+                continue
+        arm = _main_arm([ARM_OF_SOURCE[a.source] for a in batch])
+        rounds.append(Round(arm, value, len(batch), after.version))
+    return rounds
+
+
+def shots_to_predict(versions: Iterable[VersionLike],
+                     annotations: Iterable[AnnotationLike]) -> dict[int, list[str]]:
+    """For ``reward="mistakes"``: version → the shots labelled in the batch after it.
+
+    Score them with that version's classifier and pass ``{version: {shot_id: p}}`` as
+    ``predictions``; only these shots are needed, so it costs a few rows per version.
+    """
+    built = sorted((v for v in versions if v.created_at is not None), key=lambda v: v.version)
+    clicks = [a for a in annotations if a.value is not None and a.created_at is not None
+              and a.source in ARM_OF_SOURCE]
+    wanted: dict[int, list[str]] = {}
+    for before, after in pairwise(built):
+        start, end = _utc(before.created_at), _utc(after.created_at)
+        shots = {a.shot_id: None for a in clicks if start < _utc(a.created_at) <= end}
+        if shots:
+            wanted[before.version] = list(shots)
+    return wanted
+
+
+def mistake_share(batch: Sequence[AnnotationLike],
+                  probability: Mapping[str, float]) -> float | None:
+    """Share of the batch's labels that the model (``shot_id → p``) got wrong at p = 0.5."""
+    judged = [(probability[a.shot_id] > 0.5) != bool(a.value) for a in batch
+              if a.shot_id in probability]
+    return sum(judged) / len(judged) if judged else None
+
+
+def _main_arm(batch: Sequence[str]) -> str:
+    counts = Counter(batch)
+    most = max(counts.values())
+    tied = {arm for arm, n in counts.items() if n == most}
+    return next(arm for arm in reversed(batch) if arm in tied)
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive UTC (as the catalog stores times), so stored and aware times compare."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _check_reward(reward: str) -> None:
+    if reward not in REWARDS:
+        raise ValueError(f"reward must be one of {', '.join(REWARDS)}, got {reward!r}")
+
+
+# -- rounds → advice -------------------------------------------------------------------------
+def arm_scores(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS, c: float,
+               window: int = DEFAULT_WINDOW) -> tuple[ArmScore, ...]:
+    """Each arm's UCB standing: ``recent + c·sqrt(ln t / n_a)`` (score None when untried)."""
+    if c < 0 or window < 1:
+        raise ValueError(f"c must be ≥ 0 and window ≥ 1, got c={c}, window={window}")
+    unknown = {r.arm for r in rounds} - set(arms)
+    if unknown:
+        raise ValueError(
+            f"rounds credited to unknown arms {sorted(unknown)}; arms are {list(arms)}")
+    total = len(rounds)
+    scores = []
+    for arm in arms:
+        rewards = [r.reward for r in rounds if r.arm == arm]
+        if not rewards:
+            scores.append(ArmScore(arm, 0, None, None, None))
+            continue
+        recent = sum(rewards[-window:]) / len(rewards[-window:])
+        bonus = c * math.sqrt(math.log(max(total, 1)) / len(rewards))
+        scores.append(ArmScore(arm, len(rewards), recent, bonus, recent + bonus))
+    return tuple(scores)
+
+
+def recommend_from_rounds(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS,
+                          reward: str = QUALITY, c: float | None = None,
+                          window: int = DEFAULT_WINDOW) -> Recommendation:
+    """The next source: the first untried arm, else the arm with the highest UCB score.
+
+    ``reward`` names what the rounds' rewards are (for the reason text and the default ``c``).
+    """
+    _check_reward(reward)
+    c = DEFAULT_C[reward] if c is None else c
+    standing = arm_scores(rounds, arms=arms, c=c, window=window)
+    scores = {s.arm: s.score for s in standing}
+    untried = [s.arm for s in standing if s.score is None]
+    if untried:
+        arm = untried[0]
+        reason = (f"{arm} has not been tried yet: one batch from it shows what it adds"
+                  if arm != "search" else
+                  "search has not been tried since the first build: new queries and "
+                  "\"more like this\" can find shots the model has not seen")
+        return Recommendation(arm, reason, scores, standing, len(rounds), reward)
+    best = max(standing, key=lambda s: s.score)  # the first arm wins ties (ARMS order)
+    reason = _reason(best, standing, rounds, window, reward)
+    return Recommendation(best.arm, reason, scores, standing, len(rounds), reward)
+
+
+def recommend(versions: Iterable[VersionLike], annotations: Iterable[AnnotationLike], *,
+              arms: Sequence[str] = ARMS, reward: str = QUALITY,
+              predictions: Mapping[int, Mapping[str, float]] | None = None,
+              c: float | None = None, window: int = DEFAULT_WINDOW) -> Recommendation:
+    """Advice for a label from its model versions and its annotation history.
+
+    ``versions`` as ``ModelRegistry.versions(label)`` gives them, ``annotations`` as
+    ``LabelStore.history(label)``; ``predictions`` only for ``reward="mistakes"`` (see
+    :func:`rounds_from_history`).
+    """
+    versions = list(versions)
+    if not versions:
+        return Recommendation(
+            "search", "no model yet: search for at least 10 positives and 10 negatives, "
+            "then build", {arm: None for arm in arms}, reward=reward)
+    rounds = rounds_from_history(versions, annotations, reward=reward, predictions=predictions)
+    return recommend_from_rounds(rounds, arms=arms, reward=reward, c=c, window=window)
+
+
+def _reason(best: ArmScore, standing: Sequence[ArmScore], rounds: Sequence[Round],
+            window: int, reward: str) -> str:
+    top = max(s.recent for s in standing if s.recent is not None)
+    if best.recent < top:
+        lately = (f"{best.recent:+.3f} model quality" if reward == QUALITY
+                  else f"{best.recent:.0%} mistakes")
+        return (f"{best.arm} has had few batches ({best.rounds} of {len(rounds)}): worth "
+                f"another look ({lately} lately)")
+    latest = min(best.rounds, window)  # the rounds its recent reward is the mean of ...
+    verb, amount = (("gave the largest gain", f"{best.recent:+.3f} model quality")
+                    if reward == QUALITY else
+                    ("found the most model mistakes", f"{best.recent:.0%} of its shots"))
+    if _streak(rounds, best.arm) >= latest:  # ... and they are the label's latest rounds
+        if latest == 1:
+            return f"{best.arm} {verb} last round ({amount})"
+        per = " per round" if reward == QUALITY else ""
+        return f"{best.arm} {verb} in the last {_count(latest)} rounds ({amount}{per})"
+    batches = f"{_count(latest)} batch{'es' if latest != 1 else ''}"
+    return f"{best.arm} {verb} lately: {amount} over its last {batches}"
+
+
+def _streak(rounds: Sequence[Round], arm: str) -> int:
+    """How many of the latest rounds in a row came from ``arm``."""
+    streak = 0
+    for r in reversed(rounds):
+        if r.arm != arm:
+            break
+        streak += 1
+    return streak
+
+
+def _count(n: int) -> str:
+    return _NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else str(n)
