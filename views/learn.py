@@ -11,11 +11,7 @@ from va_app.ui.cards import card_context, card_grid, label_header, show_flash
 FEEDS = {"positive": "Top positive", "negative": "Top negative",
          "borderline": "Borderline", "random": "Random"}
 ws = resources.workspace()
-label = state.current_label()
-st.title("Active learning")
-if not label:
-    st.info("Pick or create a label first (sidebar / Home).")
-    st.stop()
+label = state.require_label("Active learning")
 
 left, mid, right = st.columns([2, 2, 3], vertical_alignment="bottom")
 n = left.number_input("Shots per feed", 4, 100, 20, step=4, key="feed_size")

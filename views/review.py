@@ -10,11 +10,7 @@ from va_app.ui.cards import card_context, card_grid, label_header, show_flash
 
 PAGE_SIZE = 20
 ws = resources.workspace()
-label = state.current_label()
-st.title("Review")
-if not label:
-    st.info("Pick or create a label first (sidebar / Home).")
-    st.stop()
+label = state.require_label("Review")
 
 
 @st.fragment

@@ -13,11 +13,7 @@ from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, s
 
 PAGE_SIZE = 20
 ws = resources.workspace()
-label = state.current_label()
-st.title("Search")
-if not label:
-    st.info("Pick or create a label first (sidebar / Home).")
-    st.stop()
+label = state.require_label("Search")
 st.session_state.setdefault("search_page", 0)
 
 

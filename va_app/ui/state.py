@@ -75,3 +75,13 @@ def sync_query_params() -> None:
             st.query_params[key] = value
         elif key in st.query_params:
             del st.query_params[key]
+
+
+def require_label(title: str) -> str:
+    """The page title, then the open label — or a pointer to pick one, and the page stops."""
+    st.title(title)
+    label = current_label()
+    if not label:
+        st.info("Pick a label in the sidebar, or create one on Home.", icon=":material/label:")
+        st.stop()
+    return label
