@@ -66,6 +66,8 @@ TOP_K = 50
 N_QUERIES = 100
 REFERENCE_REPEATS = 3
 CHROMA_WHERE_QUERIES = 10
+#: Load average per core above which the notes warn that other work skewed the timings.
+BUSY_LOAD = 0.75
 ROWS_PER_CHUNK = 64 * SHOTS_PER_VIDEO * 4  # whole videos per generation step (~128 MiB at 512-d)
 #: Targets of issue 3 at 500k × 512 on this machine.
 TARGETS = {"build_over_floor_max": 3.0, "speedup_min": 10.0, "search_ms_max": 10.0,
@@ -166,35 +168,42 @@ def run_bench(*, shots: int = 500_000, dim: int = 512, labelled: int = 1000, rep
     work = Path(work_dir) if work_dir is not None else _default_work_dir()
     work.mkdir(parents=True, exist_ok=True)
     corpus = SyntheticCorpus.make(shots, dim, seed=seed)
-    notes: list[str] = []
     out: dict = {"shots": shots, "dim": dim, "labelled": labelled, "repeats": repeats,
                  "seed": seed, "cpu_count": os.cpu_count(), "load_avg_1m_start": _load_avg()}
-
     h5 = _cached_matrix(corpus, work, progress)
-    matrix, load = _load_matrix(h5)
-    out.update(load)
-    out["matrix_mb"] = round(matrix.X.nbytes / 2**20, 1)
-    engine_matrix = _engine_matrix(matrix, seed)
-    labels, train_rows, y = _labelled_set(engine_matrix, labelled, seed)
-    out.update(_engine_timings(engine_matrix, labels, repeats, progress))
-    out["peak_rss_mb"] = _peak_rss_mb()
-    out["rss_over_matrix"] = round(out["peak_rss_mb"] / out["matrix_mb"], 2)
-    out.update(_reference_timings(matrix.X, train_rows, y, reference_repeats, progress))
-    out["speedup_vs_reference"] = round(out["reference_ms_p50"] / out["build_ms_p50"], 1)
-    out["build_over_floor"] = round(out["build_ms_p50"] / out["floor_ms_p50"], 2)
-
+    matrix = _engine_part(out, h5, labelled=labelled, repeats=repeats,
+                          reference_repeats=reference_repeats, seed=seed, progress=progress)
     index, index_info = _cached_index(corpus, h5, work, progress,
                                       ef_search=ef_search or HNSW_CONFIG["ef_search"])
     out.update(index_info)
-    search = ShotSearch(engine_matrix, index, corpus.table())
+    search = ShotSearch(matrix, index, corpus.table())
     out.update(_search_timings(search, corpus, n_queries, seed, progress))
     out.update(_chroma_where_timings(index, search, corpus, seed))
     out["rss_with_index_mb"] = _current_rss_mb()
     out["peak_rss_total_mb"] = _peak_rss_mb()
     out["load_avg_1m_end"] = _load_avg()
     out["targets_met"] = targets_met(out)
-    out["notes"] = notes + _notes(out)
+    out["notes"] = _notes(out)
     return out
+
+
+def _engine_part(out: dict, h5: Path, *, labelled: int, repeats: int, reference_repeats: int,
+                 seed: int, progress: Progress | None) -> CorpusMatrix:
+    """Load, floor, builds and peak RSS (in that order: nothing else has grown memory yet),
+    then the load breakdown and the reference path; fills ``out``, returns the matrix."""
+    loaded, load_ms = _load_matrix(h5)
+    out["load_ms"] = round(load_ms, 1)
+    out["matrix_mb"] = round(loaded.X.nbytes / 2**20, 1)
+    matrix = _engine_matrix(loaded, seed)
+    labels, train_rows, y = _labelled_set(matrix, labelled, seed)
+    out.update(_engine_timings(matrix, labels, repeats, progress))
+    out["peak_rss_mb"] = _peak_rss_mb()
+    out["rss_over_matrix"] = round(out["peak_rss_mb"] / out["matrix_mb"], 2)
+    out["load_detail"] = _load_breakdown(h5, matrix.X)
+    out.update(_reference_timings(matrix.X, train_rows, y, reference_repeats, progress))
+    out["speedup_vs_reference"] = round(out["reference_ms_p50"] / out["build_ms_p50"], 1)
+    out["build_over_floor"] = round(out["build_ms_p50"] / out["floor_ms_p50"], 2)
+    return matrix
 
 
 def targets_met(result: dict) -> dict[str, bool]:
@@ -235,29 +244,33 @@ class _Loaded:
     X: np.ndarray
 
 
-def _load_matrix(path: Path) -> tuple[_Loaded, dict]:
-    """``EmbeddingMatrix.load`` from a cold page cache, plus the layout comparison."""
+def _load_matrix(path: Path) -> tuple[_Loaded, float]:
+    """``EmbeddingMatrix.load`` from a cold page cache, timed (ms)."""
     _drop_page_cache(path)
     t0 = time.perf_counter()
     ids, X = EmbeddingMatrix(path).load()
-    load_ms = _ms(t0)
+    return _Loaded(ids, X), _ms(t0)
+
+
+def _load_breakdown(path: Path, X: np.ndarray) -> dict:
+    """Where loading time goes: the vectors re-read into ``X`` (no second copy in memory)
+    from the chunked file and from an unchunked copy, cold and warm; the ids alone."""
     import h5py
 
-    with h5py.File(path, "r") as f:
-        chunks = f[EMBEDDINGS].chunks
-        warm_ms = _timed_ms(lambda: f[EMBEDDINGS].read_direct(X))
     contiguous = _contiguous_copy(path, X)
-    _drop_page_cache(contiguous)
-    with h5py.File(contiguous, "r") as f:
-        cold_contiguous_ms = _timed_ms(lambda: f[EMBEDDINGS].read_direct(X))
-        warm_contiguous_ms = _timed_ms(lambda: f[EMBEDDINGS].read_direct(X))
-    return _Loaded(ids, X), {
-        "load_ms": round(load_ms, 1),
-        "load_detail": {"layout": f"chunked {chunks}", "vectors_warm_ms": round(warm_ms, 1),
-                        "ids_and_overhead_ms": round(load_ms - warm_ms, 1),
-                        "contiguous_vectors_cold_ms": round(cold_contiguous_ms, 1),
-                        "contiguous_vectors_warm_ms": round(warm_contiguous_ms, 1)},
-    }
+    detail = {}
+    for name, file in (("chunked", path), ("contiguous", contiguous)):
+        with h5py.File(file, "r") as f:
+            detail[f"{name}_layout"] = str(f[EMBEDDINGS].chunks or "contiguous")
+            _drop_page_cache(file)
+            detail[f"{name}_vectors_cold_ms"] = _read_ms(f[EMBEDDINGS], X)
+            detail[f"{name}_vectors_warm_ms"] = _read_ms(f[EMBEDDINGS], X)
+    detail["ids_ms"] = round(_timed_ms(lambda: EmbeddingMatrix(path).ids()), 1)
+    return detail
+
+
+def _read_ms(dataset, into: np.ndarray) -> float:
+    return round(_timed_ms(lambda: dataset.read_direct(into)), 1)
 
 
 def _contiguous_copy(path: Path, X: np.ndarray) -> Path:
@@ -368,7 +381,7 @@ def _cached_index(corpus: SyntheticCorpus, h5: Path, work: Path, progress: Progr
     hnsw = {k: v for k, v in index.hnsw_config().items()
             if k in ("space", "max_neighbors", "ef_construction", "ef_search")}
     return index, {"index_insert_per_s": built["insert_per_s"], "index_build_s": built["seconds"],
-                   "index_build_peak_rss_mb": built["peak_rss_mb"], "index_cached": reused,
+                   "index_build_peak_rss_mb": built.get("peak_rss_mb"), "index_cached": reused,
                    "hnsw": hnsw}
 
 
@@ -392,7 +405,7 @@ def _build_index(shots: int, dim: int, seed: int, h5: str, path: str, show_progr
     index.close()
     Path(path, "bench-build.json").write_text(json.dumps({
         "seconds": round(seconds, 1), "insert_per_s": round(shots / seconds, 1),
-        "peak_rss_mb": _peak_rss_mb()}))
+        "peak_rss_mb": _peak_rss_since_exec_mb()}))
 
 
 def _search_timings(search: ShotSearch, corpus: SyntheticCorpus, n_queries: int, seed: int,
@@ -463,26 +476,34 @@ def _recall(hits, exact_rows: np.ndarray, ids: list[str]) -> float:
 
 def _notes(out: dict) -> list[str]:
     detail = out["load_detail"]
-    return [
+    busy = max(out["load_avg_1m_start"], out["load_avg_1m_end"])
+    warning = [f"the machine was busy (load average {busy} on {out['cpu_count']} cores): "
+               "timings are inflated, re-run when it is idle"] if busy > BUSY_LOAD * (
+                   out["cpu_count"] or 1) else []
+    return warning + [
         f"peak_rss_mb is the build path (load + clusters + floor + builds), read before the "
         f"reference and the Chroma index touch memory. The whole run peaked at "
         f"{out['peak_rss_total_mb']} MB (the reference's predict_proba upcasts X to float64); "
         f"with the Chroma index loaded for search this process holds {out['rss_with_index_mb']}"
         f" MB (embedded Chroma keeps its own copy of every vector in the HNSW graph); building "
-        f"the index peaked at {out['index_build_peak_rss_mb']} MB in its own process.",
+        f"the index peaked at {out['index_build_peak_rss_mb'] or '(not recorded)'} MB in its own "
+        "process.",
         f"reference_ms_p50: median of {out['reference_runs']} runs after one warm-up run "
         "(LogisticRegressionCV, 10 Cs × 5 folds, n_jobs=-1).",
         "index_insert_per_s: every vector inserted (10k per add, 1k per Chroma call) when the "
         "cached index was first built; "
         + ("measured in this run." if not out["index_cached"] else
            f"taken from that build ({out['index_build_s']} s), the index was reused."),
-        f"load_ms: EmbeddingMatrix.load from a cold page cache (posix_fadvise DONTNEED); "
-        f"vectors alone warm: {detail['vectors_warm_ms']} ms chunked vs "
-        f"{detail['contiguous_vectors_warm_ms']} ms contiguous (cold: contiguous "
-        f"{detail['contiguous_vectors_cold_ms']} ms); the rest is decoding the ids.",
+        f"load_ms: EmbeddingMatrix.load from a cold page cache (posix_fadvise DONTNEED). "
+        f"Vectors alone, chunked {detail['chunked_layout']}: {detail['chunked_vectors_cold_ms']}"
+        f" ms cold / {detail['chunked_vectors_warm_ms']} ms warm; unchunked: "
+        f"{detail['contiguous_vectors_cold_ms']} / {detail['contiguous_vectors_warm_ms']} ms; "
+        f"the ids alone: {detail['ids_ms']} ms; the rest of load_ms is the kernel handing out "
+        "the fresh array's pages.",
         f"search: {out['queries']} text-style queries (video centre + noise), top-{TOP_K}; "
         f"path '{out['search_path']}' unfiltered, '{out['filtered_path']}' filtered "
-        f"(one genre, {out['filter_selectivity']:.1%} of shots).",
+        f"(one genre, {out['filter_selectivity']:.1%} of shots); Chroma's own `where` filter "
+        f"on the same queries, for comparison: {out['chroma_where_ms_p50']} ms.",
     ]
 
 
@@ -585,6 +606,16 @@ def _p95(values: list[float]) -> float:
 def _peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux.
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _peak_rss_since_exec_mb() -> float:
+    """Peak RSS of this process's own memory: a spawned child's ru_maxrss starts at its
+    parent's RSS at fork time (Linux keeps the high-water mark across exec); VmHWM does not."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return _peak_rss_mb()
 
 
 def _current_rss_mb() -> float:

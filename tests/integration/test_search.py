@@ -213,6 +213,20 @@ def test_a_filter_nothing_matches_gives_no_hits(indexed):
     assert indexed.search_vector(_queries(1)[0], K, filters=filters) == []
 
 
+def test_metadata_read_from_sql_columns_matches_the_shots(corpus, matrix, small):
+    from_shots = ShotTable.from_shots(matrix.ids, corpus.shots())
+    for filters in (SearchFilters(genres=("documentary",)), SearchFilters(tags=("night",)),
+                    SearchFilters(videos=("tokyo",), min_duration_s=1.5)):
+        np.testing.assert_array_equal(small.table.mask(filters), from_shots.mask(filters))
+    np.testing.assert_allclose(small.table.duration_s, from_shots.duration_s)
+
+
+def test_browse_lists_shots_in_corpus_order(small, matrix):
+    assert _ids(small.browse(5, offset=2)) == matrix.ids[2:7]
+    beta = _ids(small.browse(100, filters=SearchFilters(videos=("beta",))))
+    assert beta == [i for i in matrix.ids if i.startswith("beta|")]
+
+
 def test_filter_values_are_checked():
     with pytest.raises(ValidationError, match="shortest duration"):
         SearchFilters(min_duration_s=5, max_duration_s=2)

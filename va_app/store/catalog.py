@@ -119,16 +119,22 @@ class Catalog:
     def shots(self, ids: Iterable[str] | None = None) -> list[Shot]:
         """Shots of ready videos, in catalog order (or the given ids' order)."""
         with self.session() as s:
-            q = (select(ShotRow, VideoRow).join(VideoRow).where(VideoRow.status == READY)
-                 .order_by(ShotRow.video_id, ShotRow.idx))
+            q = select(ShotRow, VideoRow).join(VideoRow).where(VideoRow.status == READY)
             if ids is None:
-                return [_to_shot(shot, video) for shot, video in s.execute(q)]
+                ordered = q.order_by(ShotRow.video_id, ShotRow.idx)
+                return [_to_shot(shot, video) for shot, video in s.execute(ordered)]
+            # Primary-key lookups, then their videos: joined in one query, SQLite plans from
+            # the videos' status index and walks every shot (85 ms at 500k instead of 1 ms).
             wanted = list(ids)
-            found: dict[str, Shot] = {}
+            rows: dict[str, ShotRow] = {}
             for chunk in _chunks(wanted, 500):
-                for shot, video in s.execute(q.where(ShotRow.id.in_(chunk))):
-                    found[shot.id] = _to_shot(shot, video)
-            return [found[i] for i in wanted if i in found]
+                query = select(ShotRow).where(ShotRow.id.in_(chunk))
+                rows.update((r.id, r) for r in s.scalars(query))
+            video_ids = list({r.video_id for r in rows.values()})
+            videos = {v.id: v for chunk in _chunks(video_ids, 500) for v in s.scalars(
+                select(VideoRow).where(VideoRow.id.in_(chunk), VideoRow.status == READY))}
+            return [_to_shot(rows[i], videos[rows[i].video_id]) for i in wanted
+                    if i in rows and rows[i].video_id in videos]
 
     def set_clusters(self, clusters: Mapping[str, int], *, bump: str | None = None) -> None:
         """Store cluster ids; with ``bump``, increment that corpus fact in the same transaction

@@ -106,9 +106,7 @@ class VectorIndex:
         if int(ef_search) < 1:
             raise ValueError(f"ef_search must be at least 1, got {ef_search}")
         self.collection.modify(configuration={"hnsw": {"ef_search": int(ef_search)}})
-        client, self._client, self._collection = self._client, None, None
-        if client is not None and hasattr(client, "close"):
-            client.close()
+        self.close()
 
     def reset(self) -> None:
         """Drop the collection (``reindex`` then refills it)."""
@@ -119,8 +117,10 @@ class VectorIndex:
         self._collection = None
 
     def close(self) -> None:
-        self._collection = None
-        self._client = None
+        """Release this client; Chroma stops (and frees) the index when its last client closes."""
+        client, self._client, self._collection = self._client, None, None
+        if client is not None and hasattr(client, "close"):
+            client.close()
 
     def _client_(self):
         if self._client is None:

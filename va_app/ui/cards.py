@@ -131,8 +131,6 @@ def _media(ws: Workspace, shot: Shot, key: str) -> None:
         st.image(shot.thumb_path, width="stretch")
     else:
         st.caption("(no preview image)")
-    if shot.filmstrip_path and Path(shot.filmstrip_path).is_file():
-        st.image(shot.filmstrip_path, width="stretch")
     if playable:
         st.toggle("Play shot", key=f"play:{key}")
     elif shot.source_url:
