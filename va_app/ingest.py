@@ -25,7 +25,7 @@ from va_app.errors import (
     BadVideoError, EncoderMismatchError, StoreError, VAError, WeightsNotFoundError,
 )
 from va_app.learn.clusters import assign_clusters, fit_clusters
-from va_app.store.catalog import READY
+from va_app.store.catalog import READY, to_shot
 from va_app.store.corpus import ENCODER_META, Corpus, ingest_lock, shot_metadata
 from va_app.store.schema import ShotRow, VideoRow
 from va_app.video.frames import sample_shot_frames, write_filmstrip, write_thumbnail
@@ -128,7 +128,7 @@ def _ingest_video(run: _Run, path: Path, fingerprint: str) -> int:
     video_id = corpus.catalog.begin_video(video, shots)
     ids = [s.id for s in shots]
     corpus.matrix.append(ids, vectors, encoder_id=run.encoder.id)
-    corpus.index.add(ids, vectors, [_index_metadata(video, s) for s in shots])
+    corpus.index.add(ids, vectors, [shot_metadata(to_shot(s, video)) for s in shots])
     corpus.catalog.mark_video_ready(video_id)
     return len(shots)
 
@@ -163,14 +163,6 @@ def _shot_rows(video_key: str, spans: list[ShotSpan], frames: list[np.ndarray],
     return rows
 
 
-def _index_metadata(video: VideoRow, shot: ShotRow) -> dict:
-    return {
-        "video": video.key, "title": video.title, "genre": video.genre,
-        "tags": ",".join(video.tags or ()), "start_s": round(shot.start_s, 3),
-        "duration_s": round(shot.end_s - shot.start_s, 3), "cluster": -1,
-    }
-
-
 def _remove_video(corpus: Corpus, video_id: int) -> None:
     removed = corpus.catalog.delete_video(video_id)
     corpus.index.delete(removed)
@@ -185,15 +177,6 @@ def refresh_clusters(corpus: Corpus) -> None:
     model = fit_clusters(matrix, k=corpus.settings.kmeans_k, seed=0)
     labels = assign_clusters(matrix, model.centroids)
     corpus.catalog.set_clusters(dict(zip(ids, labels.tolist())), bump=CORPUS_VERSION_META)
-    _update_index_clusters(corpus, ids, labels)
-
-
-def _update_index_clusters(corpus: Corpus, ids: list[str], labels: np.ndarray) -> None:
-    shots = {s.id: s for s in corpus.catalog.shots(ids)}
-    collection = corpus.index.collection
-    for start in range(0, len(ids), 1000):
-        chunk = [i for i in ids[start:start + 1000] if i in shots]
-        collection.update(ids=chunk, metadatas=[shot_metadata(shots[i]) for i in chunk])
 
 
 def _clusters_missing(corpus: Corpus) -> bool:

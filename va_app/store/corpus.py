@@ -155,12 +155,13 @@ class Corpus:
 
 
 def shot_metadata(shot: Shot) -> dict:
-    """What the vector index stores with a shot, for ``where`` filters."""
+    """What the vector index stores with a shot, for ``where`` filters. No cluster id: it
+    changes with every ingest, and search filters run over numpy arrays (``va_app.search``),
+    so keeping it in step would rewrite every index row for nothing."""
     return {
         "video": shot.video_key, "title": shot.title, "genre": shot.genre,
         "tags": ",".join(shot.tags), "start_s": round(shot.start_s, 3),
         "duration_s": round(shot.duration_s, 3),
-        "cluster": -1 if shot.cluster is None else int(shot.cluster),
     }
 
 
