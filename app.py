@@ -16,11 +16,12 @@ st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", l
 
 def build_demo_if_empty() -> None:
     from va_app.demo import build_demo_corpus
-    from va_app.services import corpus_is_empty
+    from va_app.store.schema import VideoRow
 
-    settings = resources.settings()
-    if not corpus_is_empty(settings):
+    # The cached workspace's catalog: a rerun costs one COUNT, not a new engine and index.
+    if resources.workspace().corpus.catalog.count_rows(VideoRow):
         return
+    settings = resources.settings()
     st.title("Video Annotator")
     st.info("This data directory is empty: building the demo corpus first (about a minute).")
     bar = st.progress(0.0, text="Rendering the demo movies …")

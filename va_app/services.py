@@ -178,23 +178,28 @@ def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
 
 
 def corpus_info(settings: Settings) -> dict:
-    """Counts of each store (they agree unless something is wrong), encoder, skipped files."""
+    """:func:`describe_corpus` of the corpus in ``settings.data_dir`` (opened and closed)."""
     corpus = open_corpus(settings)
     try:
-        catalog = corpus.catalog
-        return {
-            "videos": len(catalog.videos()),
-            "shots": catalog.count_shots(),
-            "embeddings": corpus.matrix.count(),
-            "index": corpus.index.count(),
-            "labels": catalog.count_rows(LabelRow),
-            "annotations": catalog.count_rows(AnnotationRow),
-            "encoder": corpus.encoder_id,
-            "data_dir": str(settings.data_dir),
-            "skipped": [{"path": p, "reason": r} for p, r in catalog.skipped()],
-        }
+        return describe_corpus(corpus)
     finally:
         corpus.close()
+
+
+def describe_corpus(corpus: Corpus) -> dict:
+    """Counts of each store (they agree unless something is wrong), encoder, skipped files."""
+    catalog = corpus.catalog
+    return {
+        "videos": len(catalog.videos()),
+        "shots": catalog.count_shots(),
+        "embeddings": corpus.matrix.count(),
+        "index": corpus.index.count(),
+        "labels": catalog.count_rows(LabelRow),
+        "annotations": catalog.count_rows(AnnotationRow),
+        "encoder": corpus.encoder_id,
+        "data_dir": str(corpus.settings.data_dir),
+        "skipped": [{"path": p, "reason": r} for p, r in catalog.skipped()],
+    }
 
 
 def list_shots(settings: Settings) -> list[dict]:

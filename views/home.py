@@ -4,7 +4,7 @@ import streamlit as st
 
 from va_app.access import Action
 from va_app.errors import VAError
-from va_app.services import corpus_info
+from va_app.services import describe_corpus
 from va_app.ui import resources, state
 from va_app.ui.cards import show_flash
 
@@ -13,7 +13,7 @@ st.title("Video Annotator")
 st.caption("Build a classifier for a visual concept of your own: search, label, build, repeat.")
 show_flash()
 
-info = corpus_info(ws.settings)
+info = describe_corpus(ws.corpus)  # the app's open corpus: no new connections per rerun
 cols = st.columns(4)
 cols[0].metric("Videos", info["videos"])
 cols[1].metric("Shots", info["shots"])
