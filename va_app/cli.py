@@ -384,6 +384,9 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--batch", type=int, default=10, help="annotations per round")
     p.add_argument("--html", type=Path, default=None, help="write the Plotly figure here")
+    p.add_argument("--reward", choices=("mistakes", "quality"), default="mistakes",
+                   help="what the recommender (VA + recommender) learns from: the share of a "
+                        "batch the model had wrong, or the change of the model-quality score")
     _json_flag(p)
 
 
@@ -394,7 +397,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     result = run_simulation(settings, labels=args.labels, budget=args.budget, seeds=args.seeds,
                             batch=args.batch, out_html=args.html, workers=None,
-                            progress=_tqdm_progress("simulate", unit="labels"))
+                            reward=args.reward, progress=_tqdm_progress("simulate", unit="labels"))
     print(json.dumps(result, indent=2) if args.json else "\n".join(summary_lines(result)))
     return 0
 

@@ -20,6 +20,7 @@ from va_app.errors import EncoderMismatchError, ValidationError
 from va_app.learn.classifier import score_corpus
 from va_app.learn.engine import BuildResult, CorpusMatrix, build
 from va_app.learn.feeds import build_feeds
+from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.learn.versions import ModelRegistry, ModelVersion, load_model
 from va_app.store.corpus import Corpus, open_corpus
 from va_app.store.labels import Label, LabelStore
@@ -135,6 +136,26 @@ class Workspace:
         rows = build_feeds(probabilities, n, seed=feed_seed(name, meta.version), exclude=exclude)
         feeds = {feed: [matrix.ids[i] for i in idx] for feed, idx in rows.items()}
         return FeedView(meta, earlier[-1] if earlier else None, probabilities, feeds)
+
+    def next_batch_advice(self, label: str) -> Recommendation:
+        """Where the label's next batch should come from (the recommender, mistakes reward).
+
+        Each batch's reward is the share of it the model before it had wrong: every version
+        with a batch after it scores just that batch's shots (a few rows each).
+        """
+        name = self.labels.get_label(label).name
+        versions, history = self.models.versions(name), self.labels.history(name)
+        wanted = shots_to_predict(versions, history)
+        matrix = self.matrix
+        predictions: dict[int, dict[str, float]] = {}
+        for number, (meta, clf) in self.models.classifiers(name, wanted).items():
+            if meta.encoder_id != matrix.encoder_id:
+                continue  # built on another encoder's vectors: it cannot score these
+            rows = matrix.rows(wanted[number])
+            if rows.size:
+                p = clf.predict_proba(matrix.X[rows])[:, 1]
+                predictions[number] = {matrix.ids[r]: float(v) for r, v in zip(rows, p)}
+        return recommend(versions, history, reward=MISTAKES, predictions=predictions)
 
     def score_all(self, label: str | None = None, *, version: int | None = None,
                   model_file: str | Path | None = None) -> pd.DataFrame:

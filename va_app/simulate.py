@@ -52,6 +52,8 @@ from va_app.learn.classifier import MIN_NEGATIVES, MIN_POSITIVES, ShotClassifier
 from va_app.learn.engine import CorpusMatrix, build
 from va_app.learn.recommender import (
     DEFAULT_C,
+    DEFAULT_PRIOR,
+    DEFAULT_REWARD,
     QUALITY,
     REWARDS,
     Round,
@@ -87,7 +89,7 @@ MIN_TEST_POSITIVES = 3
 #: How the simulated expert splits a batch between the feeds after the bootstrap. The paper
 #: built VA to "focus users on progressively harder examples" (the borderline feed), with the
 #: top feeds to check early that the model picked up the right concept and spot bias, and the
-#: random feed for diversity. Measured on the demo corpus (13 concepts × 5 seeds, budget 200,
+#: random feed for diversity. Measured on the version-1 demo (13 concepts × 5 seeds, budget 200,
 #: median AP over labels at n = 40 / 60 / 100): equal shares 0.78 / 0.84 / 0.96,
 #: borderline .5 / positive .2 / random .2 / negative .1: 0.83 / 0.96 / 0.98, these shares
 #: 0.85 / 0.96 / 0.99, borderline alone 0.92 / 0.99 / 1.00; CC 0.91 / 0.92 / 0.96. The top
@@ -335,7 +337,7 @@ def run_va(task: LabelTask, *, budget: int, batch: int, seed: int,
 
 
 def run_va_recommended(task: LabelTask, *, budget: int, batch: int, seed: int,
-                       reward: str = QUALITY, c: float | None = None) -> Session:
+                       reward: str = DEFAULT_REWARD, c: float | None = None) -> Session:
     """Search to bootstrap, then each batch from the source the recommender suggests.
 
     The recommender sees what it would see in the app: after each batch, the change of the
@@ -401,7 +403,7 @@ def run_rcc(task: LabelTask, *, budget: int, seed: int) -> Session:
 
 
 def run_strategy(name: str, task: LabelTask, *, budget: int, batch: int, seed: int,
-                 shares: Mapping[str, float] = FEED_SHARES, reward: str = QUALITY,
+                 shares: Mapping[str, float] = FEED_SHARES, reward: str = DEFAULT_REWARD,
                  c: float | None = None) -> Session:
     """One simulated session of strategy ``name`` (a key of :data:`STRATEGIES`)."""
     if name == "va":
@@ -446,7 +448,7 @@ class SimulationOptions:
     batch: int = DEFAULT_BATCH
     strategies: tuple[str, ...] = tuple(STRATEGIES)
     shares: Mapping[str, float] = field(default_factory=lambda: dict(FEED_SHARES))
-    reward: str = QUALITY
+    reward: str = DEFAULT_REWARD
     c: float | None = None
 
     def __post_init__(self) -> None:
@@ -471,7 +473,7 @@ def run_simulation(settings: Settings, *, labels: Sequence[str] | None = None,
                    batch: int = DEFAULT_BATCH, out_html: str | Path | None = None,
                    progress: Progress | None = None, test_share: float = TEST_SHARE,
                    strategies: Sequence[str] = tuple(STRATEGIES),
-                   feed_shares: Mapping[str, float] | None = None, reward: str = QUALITY,
+                   feed_shares: Mapping[str, float] | None = None, reward: str = DEFAULT_REWARD,
                    c: float | None = None, workers: int | None = 1) -> dict[str, Any]:
     """Simulate every strategy on every label with ground truth; JSON-ready results.
 
@@ -504,7 +506,8 @@ def run_simulation(settings: Settings, *, labels: Sequence[str] | None = None,
     points = checkpoints_for(budget)
     result = {"corpus": corpus, "budget": budget, "seeds": seeds, "batch": batch,
               "test_share": test_share, "feed_shares": dict(options.shares),
-              "recommender": {"reward": reward, "c": c if c is not None else DEFAULT_C[reward]},
+              "recommender": {"reward": reward, "c": c if c is not None else DEFAULT_C[reward],
+                              "prior": DEFAULT_PRIOR[reward]},
               "checkpoints": points,
               "strategies": {s: STRATEGIES[s] for s in options.strategies},
               **_summarise(per_label, options.strategies, points),

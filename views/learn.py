@@ -4,7 +4,6 @@ import streamlit as st
 
 from va_app.access import Action
 from va_app.errors import VAError
-from va_app.learn.recommender import recommend
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
 
@@ -38,7 +37,7 @@ def feeds_view() -> None:
     if view is None:
         st.info("Press **Build** to train a model on the labels so far and fill the feeds.")
         return
-    advice = recommend(ws.models.versions(label), ws.labels.history(label))
+    advice = resources.advice(view.version.label, view.version.version)
     tab_name = {**FEEDS, "search": "Search page"}.get(advice.source, advice.source)
     st.info(f"**Suggested next batch: {tab_name}** — {advice.reason}. A suggestion only: "
             "label from any feed you like.", icon=":material/tips_and_updates:")

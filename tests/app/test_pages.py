@@ -78,6 +78,8 @@ def test_active_learning_builds_and_labels_from_a_feed(app_settings):
     ws = _workspace(app_settings)
     assert [v.version for v in ws.models.versions("night")] == [1]
     assert {t.label for t in at.tabs} >= {"Top positive", "Top negative", "Borderline", "Random"}
+    advice = " ".join(i.value for i in at.info)
+    assert "Suggested next batch: Borderline" in advice and "least sure" in advice
     negative = _buttons(at, "neg:feed-borderline:")[0]
     negative.click().run()
     assert not at.exception

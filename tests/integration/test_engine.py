@@ -123,3 +123,21 @@ def test_a_stored_version_gives_back_the_feeds_its_build_showed(workspace):
     same = workspace.feeds_for("bright", n=9, hide_labelled=True)
     assert same.feeds["positive"] == built.result.feeds["positive"]
     assert same.feeds["borderline"] == built.result.feeds["borderline"]
+
+
+def test_next_batch_advice_rewards_a_feed_by_the_mistakes_its_batch_revealed(workspace):
+    _annotate(workspace, 10, 10)
+    first = workspace.build("bright", n=10, hide_labelled=True)
+    advice = workspace.next_batch_advice("bright")
+    assert advice.source == "borderline" and advice.rounds == 0  # the prior speaks first
+    batch = first.result.feeds["borderline"]
+    workspace.labels.annotate_many("bright", [(s, workspace.truth[s]) for s in batch],
+                                   annotator="ana", source="borderline")
+    workspace.build("bright", n=10, hide_labelled=True)
+    advice = workspace.next_batch_advice("bright")
+    p = dict(zip(workspace.matrix.ids, first.result.probabilities))
+    wrong = sum((p[s] > 0.5) != workspace.truth[s] for s in batch) / len(batch)
+    borderline = next(a for a in advice.arms if a.arm == "borderline")
+    assert advice.rounds == 1 and borderline.rounds == 1
+    # recent = mean of the prior's pseudo-round (0.5) and the batch's share of mistakes
+    assert borderline.recent == pytest.approx((0.5 + wrong) / 2)

@@ -17,21 +17,26 @@ Pure functions over a label's model versions and annotations (no store, no SQL):
   * ``"mistakes"`` — the share of the batch the model before it had wrong (needs that model's
     probabilities for the batch's shots). What a model learns from is where it was wrong.
 
-- :func:`recommend_from_rounds` — untried arms first (in :data:`ARMS` order), then UCB:
+- :func:`recommend_from_rounds` — UCB over the arms:
   ``score(a) = recent(a) + c·sqrt(ln t / n_a)`` where ``recent(a)`` is the mean reward of arm
-  a's last :data:`DEFAULT_WINDOW` rounds, ``n_a`` its rounds so far and ``t`` all credited
-  rounds. A window (sliding-window UCB) because rewards shrink as a model matures: an arm's
-  early rounds say little about what it gives now.
+  a's last :data:`DEFAULT_WINDOW` rounds, ``n_a`` its rounds so far and ``t`` all rounds. A
+  window (sliding-window UCB) because rewards shrink as a model matures: an arm's early rounds
+  say little about what it gives now. A *prior* (:data:`DEFAULT_PRIOR`) gives an arm one
+  pseudo-round of what its batch is expected to earn before it has been tried; arms without
+  one are tried first, in :data:`ARMS` order.
 - :func:`recommend` — both at once, from ``ModelRegistry.versions`` and ``LabelStore.history``.
 
-Measured with the oracle simulator (:mod:`va_app.simulate`, demo corpus of 400 shots, 13
-concepts × 5 seeds, batches of 10, budget 200): the quality score is cross-validated on the
-labelled set itself, so a batch of hard shots lowers it and a batch of easy ones raises it; its
-changes are mostly fold noise, and the bandit then spreads its picks almost evenly over the
-arms. The ``mistakes`` reward steers it to the borderline feed. Trying each arm once costs five
-batches, so within 200 labels neither reward beat a fixed borderline-led mix of the feeds
-(median lift over labels at n = 100 / 150 / 200: quality −0.019 / −0.005 / 0.000, mistakes
-−0.008 / 0.000 / 0.000 AP).
+The default reward is ``mistakes`` with its prior. Measured with the oracle simulator
+(:mod:`va_app.simulate`, the demo corpus of 400 shots, 13 concepts, batches of 10, budget 200,
+median over labels of the lift over VA's fixed feed mix at n = 40 / 60 / 100 / 150 / 200):
+
+- ``quality`` — the quality score is cross-validated on the labelled set itself, so a batch of
+  hard shots lowers it and a batch of easy ones raises it; its changes are mostly fold noise
+  and the bandit spreads its picks almost evenly: −0.03 to 0.00 (version-1 demo).
+- ``mistakes``, every arm tried once first: +0.015 / −0.023 / −0.014 / 0 / 0 (5 seeds):
+  trying five arms costs five batches while the model is young.
+- ``mistakes`` with the prior: +0.017 / +0.014 / 0 / −0.001 / 0 (10 seeds); ~40 % of its
+  batches are borderline.
 """
 
 from __future__ import annotations
@@ -67,6 +72,26 @@ REWARDS = (QUALITY, MISTAKES)
 DEFAULT_C: dict[str, float] = {QUALITY: 0.03, MISTAKES: 0.1}
 #: Rounds per arm whose rewards make its current estimate (sliding-window UCB).
 DEFAULT_WINDOW = 3
+#: The reward the app and the simulator use.
+DEFAULT_REWARD = MISTAKES
+#: Per reward: what one batch from each arm is expected to earn before any has been seen,
+#: counted as one pseudo-round of that arm. Mistakes: borderline shots sit at p ≈ 0.5, so
+#: about half are wrong; the confident feeds are rarely wrong; random shots and new search
+#: results fall in between. Quality changes have no such prior: every arm is tried once.
+DEFAULT_PRIOR: dict[str, dict[str, float]] = {
+    QUALITY: {},
+    MISTAKES: {"borderline": 0.5, "random": 0.2, "search": 0.2, "positive": 0.1,
+               "negative": 0.1},
+}
+#: Why an arm is worth a batch before any batch from it has been seen (prior-only advice).
+_UNTRIED_BECAUSE = {
+    "borderline": "the shots the model is least sure of are where a young model is wrong "
+                  "most often",
+    "positive": "its top-scoring shots show whether the model learned the right concept",
+    "negative": "its lowest-scoring shots show positives the model misses entirely",
+    "random": "random shots show how the model does on the corpus as a whole",
+    "search": "new queries and \"more like this\" can find shots the model has not seen",
+}
 
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six")
 
@@ -122,7 +147,7 @@ class Recommendation:
     scores_per_arm: dict[str, float | None]
     arms: tuple[ArmScore, ...] = ()
     rounds: int = 0
-    reward: str = QUALITY
+    reward: str = DEFAULT_REWARD
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: source, reason, UCB score per arm (None = untried), rounds, reward."""
@@ -136,7 +161,7 @@ def rounds_from_history(
     versions: Iterable[VersionLike],
     annotations: Iterable[AnnotationLike],
     *,
-    reward: str = QUALITY,
+    reward: str = DEFAULT_REWARD,
     predictions: Mapping[int, Mapping[str, float]] | None = None,
 ) -> list[Round]:
     """Credit each batch between consecutive builds to its main source, with its reward.
@@ -218,37 +243,49 @@ def _check_reward(reward: str) -> None:
 
 # -- rounds → advice -------------------------------------------------------------------------
 def arm_scores(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS, c: float,
-               window: int = DEFAULT_WINDOW) -> tuple[ArmScore, ...]:
-    """Each arm's UCB standing: ``recent + c·sqrt(ln t / n_a)`` (score None when untried)."""
+               window: int = DEFAULT_WINDOW,
+               prior: Mapping[str, float] | None = None) -> tuple[ArmScore, ...]:
+    """Each arm's UCB standing: ``recent + c·sqrt(ln t / n_a)``.
+
+    ``prior[arm]`` counts as one round of that arm before its real ones (in ``recent``,
+    ``n_a`` and ``t``); an arm with neither a prior nor a round has score None (untried).
+    """
+    prior = prior or {}
     if c < 0 or window < 1:
         raise ValueError(f"c must be ≥ 0 and window ≥ 1, got c={c}, window={window}")
-    unknown = {r.arm for r in rounds} - set(arms)
+    unknown = ({r.arm for r in rounds} | set(prior)) - set(arms)
     if unknown:
         raise ValueError(
-            f"rounds credited to unknown arms {sorted(unknown)}; arms are {list(arms)}")
-    total = len(rounds)
+            f"rounds or priors for unknown arms {sorted(unknown)}; arms are {list(arms)}")
+    if not all(math.isfinite(v) for v in prior.values()):
+        raise ValueError(f"priors must be finite numbers, got {dict(prior)}")
+    total = len(rounds) + sum(1 for arm in arms if arm in prior)
     scores = []
     for arm in arms:
-        rewards = [r.reward for r in rounds if r.arm == arm]
+        seen = [r.reward for r in rounds if r.arm == arm]
+        rewards = ([prior[arm]] if arm in prior else []) + seen
         if not rewards:
             scores.append(ArmScore(arm, 0, None, None, None))
             continue
         recent = sum(rewards[-window:]) / len(rewards[-window:])
         bonus = c * math.sqrt(math.log(max(total, 1)) / len(rewards))
-        scores.append(ArmScore(arm, len(rewards), recent, bonus, recent + bonus))
+        scores.append(ArmScore(arm, len(seen), recent, bonus, recent + bonus))
     return tuple(scores)
 
 
 def recommend_from_rounds(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS,
-                          reward: str = QUALITY, c: float | None = None,
-                          window: int = DEFAULT_WINDOW) -> Recommendation:
+                          reward: str = DEFAULT_REWARD, c: float | None = None,
+                          window: int = DEFAULT_WINDOW,
+                          prior: Mapping[str, float] | None = None) -> Recommendation:
     """The next source: the first untried arm, else the arm with the highest UCB score.
 
-    ``reward`` names what the rounds' rewards are (for the reason text and the default ``c``).
+    ``reward`` names what the rounds' rewards are (for the reason text, the default ``c`` and
+    the default ``prior``: :data:`DEFAULT_PRIOR`; pass ``{}`` to try every arm once first).
     """
     _check_reward(reward)
     c = DEFAULT_C[reward] if c is None else c
-    standing = arm_scores(rounds, arms=arms, c=c, window=window)
+    prior = DEFAULT_PRIOR[reward] if prior is None else prior
+    standing = arm_scores(rounds, arms=arms, c=c, window=window, prior=prior)
     scores = {s.arm: s.score for s in standing}
     untried = [s.arm for s in standing if s.score is None]
     if untried:
@@ -259,19 +296,24 @@ def recommend_from_rounds(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS
                   "\"more like this\" can find shots the model has not seen")
         return Recommendation(arm, reason, scores, standing, len(rounds), reward)
     best = max(standing, key=lambda s: s.score)  # the first arm wins ties (ARMS order)
-    reason = _reason(best, standing, rounds, window, reward)
+    if best.rounds == 0:
+        reason = f"no batch from {best.arm} yet; {_UNTRIED_BECAUSE.get(best.arm, '')}".rstrip("; ")
+    else:
+        reason = _reason(best, standing, rounds, window, reward)
     return Recommendation(best.arm, reason, scores, standing, len(rounds), reward)
 
 
 def recommend(versions: Iterable[VersionLike], annotations: Iterable[AnnotationLike], *,
-              arms: Sequence[str] = ARMS, reward: str = QUALITY,
+              arms: Sequence[str] = ARMS, reward: str = DEFAULT_REWARD,
               predictions: Mapping[int, Mapping[str, float]] | None = None,
-              c: float | None = None, window: int = DEFAULT_WINDOW) -> Recommendation:
+              c: float | None = None, window: int = DEFAULT_WINDOW,
+              prior: Mapping[str, float] | None = None) -> Recommendation:
     """Advice for a label from its model versions and its annotation history.
 
     ``versions`` as ``ModelRegistry.versions(label)`` gives them, ``annotations`` as
-    ``LabelStore.history(label)``; ``predictions`` only for ``reward="mistakes"`` (see
-    :func:`rounds_from_history`).
+    ``LabelStore.history(label)``; ``predictions`` for ``reward="mistakes"`` (see
+    :func:`rounds_from_history` and :func:`shots_to_predict`): without them no round has a
+    reward and the advice rests on the prior alone.
     """
     versions = list(versions)
     if not versions:
@@ -279,21 +321,24 @@ def recommend(versions: Iterable[VersionLike], annotations: Iterable[AnnotationL
             "search", "no model yet: search for at least 10 positives and 10 negatives, "
             "then build", {arm: None for arm in arms}, reward=reward)
     rounds = rounds_from_history(versions, annotations, reward=reward, predictions=predictions)
-    return recommend_from_rounds(rounds, arms=arms, reward=reward, c=c, window=window)
+    return recommend_from_rounds(rounds, arms=arms, reward=reward, c=c, window=window,
+                                 prior=prior)
 
 
 def _reason(best: ArmScore, standing: Sequence[ArmScore], rounds: Sequence[Round],
             window: int, reward: str) -> str:
+    latest = min(best.rounds, window)  # the real rounds its recent reward is made of ...
+    seen = [r.reward for r in rounds if r.arm == best.arm][-latest:]
+    observed = sum(seen) / len(seen)  # ... without the prior's pseudo-round
     top = max(s.recent for s in standing if s.recent is not None)
     if best.recent < top:
-        lately = (f"{best.recent:+.3f} model quality" if reward == QUALITY
-                  else f"{best.recent:.0%} mistakes")
+        lately = (f"{observed:+.3f} model quality" if reward == QUALITY
+                  else f"{observed:.0%} mistakes")
         return (f"{best.arm} has had few batches ({best.rounds} of {len(rounds)}): worth "
                 f"another look ({lately} lately)")
-    latest = min(best.rounds, window)  # the rounds its recent reward is the mean of ...
-    verb, amount = (("gave the largest gain", f"{best.recent:+.3f} model quality")
+    verb, amount = (("gave the largest gain", f"{observed:+.3f} model quality")
                     if reward == QUALITY else
-                    ("found the most model mistakes", f"{best.recent:.0%} of its shots"))
+                    ("found the most model mistakes", f"{observed:.0%} of its shots"))
     if _streak(rounds, best.arm) >= latest:  # ... and they are the label's latest rounds
         if latest == 1:
             return f"{best.arm} {verb} last round ({amount})"

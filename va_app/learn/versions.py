@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +93,20 @@ class ModelRegistry:
                 which = f"version {version}" if version else "any version"
                 raise NotFoundError(f"label {label_row.name!r} has no model ({which}): build first")
             return _to_version(label_row.name, row), ShotClassifier.from_dict(row.params)
+
+    def classifiers(self, label: str, versions: Iterable[int]) -> dict[int, tuple[ModelVersion,
+                                                                               ShotClassifier]]:
+        """Several versions' classifiers in one query: ``{version: (meta, classifier)}``
+        (versions the label does not have are left out)."""
+        wanted = sorted(set(versions))
+        if not wanted:
+            return {}
+        with self.catalog.session() as s:
+            label_row = self.labels._label_row(s, label)
+            rows = s.scalars(select(ModelVersionRow).where(
+                ModelVersionRow.label_id == label_row.id, ModelVersionRow.version.in_(wanted)))
+            return {r.version: (_to_version(label_row.name, r), ShotClassifier.from_dict(r.params))
+                    for r in rows}
 
     def export(self, label: str, out: str | Path, *, version: int | None = None) -> Path:
         meta, clf = self.classifier(label, version)

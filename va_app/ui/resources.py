@@ -83,3 +83,16 @@ def feeds(label: str, *, n: int, hide_labelled: bool):
     if latest is None:
         return None
     return _feeds(str(ws.settings.data_dir), latest.label, latest.version, n, hide_labelled)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _advice(data_dir: str, label: str, version: int, corpus_version: str):
+    # A round ends at a build: labels made since the latest build change nothing until the
+    # next one, so the advice is keyed by the latest version.
+    return workspace().next_batch_advice(label)
+
+
+def advice(label: str, version: int):
+    """The recommender's suggestion for ``label`` after its ``version`` (the latest)."""
+    ws = workspace()
+    return _advice(str(ws.settings.data_dir), label, version, ws.corpus_version)
