@@ -201,6 +201,20 @@ def make_truncated_video(
     return starts
 
 
+def make_unknown_codec_video(path: str | Path) -> Path:
+    """A Matroska video whose codec FFmpeg has no decoder for (as a camera's raw format would
+    be): a real H.264 .mkv with its codec id renamed in place (same length, so it still parses)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    full = path.with_name(f"h264-{path.name}")
+    make_cut_video(full, codec="libx264")
+    data = full.read_bytes()
+    full.unlink()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1, "expected one H.264 track in the Matroska file"
+    path.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QWERTY/RAW/XY"))
+    return path
+
+
 def make_audio_only(path: str | Path, *, seconds: float = 1.0, rate: int = 44100) -> Path:
     """An AAC file with a tone and no video stream (``.m4a`` or ``.mp4``)."""
     path = Path(path)

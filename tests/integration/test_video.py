@@ -21,6 +21,7 @@ from tests.videogen import (
     make_empty_file,
     make_text_file,
     make_truncated_video,
+    make_unknown_codec_video,
     read_frame_code,
 )
 from va_app.domain import ShotSpan
@@ -86,6 +87,7 @@ def test_probe_describes_a_good_video(h264_video):
         ("song.m4a", make_audio_only, "no video stream"),
         ("song.mp4", make_audio_only, "no video stream"),
         ("cut_off.mp4", lambda p: make_truncated_video(p, faststart=False), "not a video"),
+        ("raw.mkv", make_unknown_codec_video, "unsupported video codec"),
     ],
 )
 def test_unusable_files_raise_bad_video_error_with_a_reason(videos, name, make, words):
@@ -355,3 +357,28 @@ def test_file_fingerprint_changes_with_content(tmp_path):
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime too
     assert file_fingerprint(path) != before
     assert file_fingerprint(path).startswith("3000000-")
+
+
+def test_a_phone_video_stored_sideways_is_shown_upright(videos):
+    """Phones store portrait video as landscape frames plus a display rotation: probe, frames
+    and thumbnails must show it as players do (a marker at the stored top-left ends up at
+    the top-right after the clockwise quarter turn)."""
+    path = videos / "portrait.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.set_display_rotation(-90)  # what an iPhone held upright writes
+        for _ in range(24):
+            frame = np.full((96, 160, 3), 40, np.uint8)
+            frame[:24, :40] = (255, 0, 0)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    info = probe_video(path)
+    assert (info.width, info.height) == (96, 160)
+    upright = read_frame(path, 5)
+    assert upright.shape == (160, 96, 3)
+    assert upright[:20, -20:, 0].mean() > 200 and upright[:20, :20, 0].mean() < 80
+    assert upright[-20:, -20:, 0].mean() < 80
+    [frames] = sample_shot_frames(path, [ShotSpan(0, 24, 24.0)], per_shot=2, size=(48, 80))
+    assert frames.shape == (2, 80, 48, 3)
+    assert frames[0, :8, -8:, 0].mean() > 200

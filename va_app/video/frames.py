@@ -21,7 +21,7 @@ from PIL import Image
 
 from va_app.domain import ShotSpan
 from va_app.errors import BadVideoError, ValidationError
-from va_app.video.probe import decode_frames, video_fps
+from va_app.video.probe import decode_frames, quarter_turns, video_fps
 
 JPEG_QUALITY = 85
 
@@ -177,14 +177,18 @@ class RgbConverter:
         self._reformatter = VideoReformatter()
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        turns = quarter_turns(frame)
+        width, height = (self._height, self._width) if turns % 2 else (self._width, self._height)
         rgb = self._reformatter.reformat(
             frame,
-            width=self._width,
-            height=self._height,
+            width=width,
+            height=height,
             format="rgb24",
             interpolation=self._interpolation,
         )
-        return rgb.to_ndarray()
+        array = rgb.to_ndarray()
+        # Upright as players show it (a phone's portrait video is stored sideways).
+        return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
 
 def write_thumbnail(frame: np.ndarray, path: str | Path, *, width: int = 320) -> Path:

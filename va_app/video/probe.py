@@ -26,6 +26,8 @@ FINGERPRINT_CHUNK = 1 << 20
 # A decoder that fails on this many packets in a row has reached the damaged part of a file.
 MAX_BAD_PACKETS = 8
 NOTHING_DECODES = "no frame could be decoded: the file is truncated or corrupt"
+UNSUPPORTED_CODEC = ("unsupported video codec: FFmpeg has no decoder for it; re-encode the file, "
+                     "e.g. ffmpeg -i IN -c:v libx264 -crf 18 OUT.mp4")
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -60,6 +62,8 @@ def _describe(path: Path, container: av.container.InputContainer) -> VideoInfo:
         what = "only audio" if container.streams.audio else "no audio or video"
         raise BadVideoError(str(path), f"no video stream: the file holds {what}")
     stream = container.streams.video[0]
+    if stream.codec_context is None:  # FFmpeg knows no decoder for the stream's codec
+        raise BadVideoError(str(path), UNSUPPORTED_CODEC)
     fps = video_fps(stream)
     if fps is None:
         raise BadVideoError(str(path), "the frame rate is unknown, so frames cannot be timed")
@@ -67,16 +71,26 @@ def _describe(path: Path, container: av.container.InputContainer) -> VideoInfo:
     if first is None:
         raise BadVideoError(str(path), NOTHING_DECODES)
     n_frames = max(1, _frame_count(container, stream, fps))
+    # The size players show: a rotated (portrait phone) video's display matrix swaps it.
+    width, height = ((first.height, first.width) if quarter_turns(first) % 2
+                     else (first.width, first.height))
     return VideoInfo(
         path=str(path),
-        width=first.width,
-        height=first.height,
+        width=width,
+        height=height,
         fps=fps,
         n_frames=n_frames,
         duration_s=n_frames / fps,
         codec=stream.codec_context.name,
         container=container.format.name,
     )
+
+
+def quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns that show ``frame`` upright, from its display matrix
+    (PyAV's ``rotation``: degrees counter-clockwise, as FFmpeg's autorotate reads it); 0–3."""
+    degrees = getattr(frame, "rotation", 0) or 0
+    return round(degrees / 90) % 4
 
 
 def video_fps(stream: av.video.stream.VideoStream) -> float | None:
