@@ -393,5 +393,5 @@ def shots_added_since(catalog: Catalog, since: datetime | None) -> set[str]:
     query = select(ShotRow.id)
     if since is not None:
         query = query.where(ShotRow.added_at > since)
-    with catalog.session() as s:
+    with catalog.read() as s:
         return set(s.scalars(query))

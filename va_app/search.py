@@ -167,7 +167,7 @@ class ShotTable:
         from va_app.store.catalog import READY
         from va_app.store.schema import ShotRow, VideoRow
 
-        with catalog.session() as s:
+        with catalog.read() as s:
             videos = s.execute(select(VideoRow.id, VideoRow.key, VideoRow.title, VideoRow.genre,
                                       VideoRow.tags).where(VideoRow.status == READY)).all()
             shots = s.execute(select(ShotRow.id, ShotRow.video_id, ShotRow.start_s, ShotRow.end_s)

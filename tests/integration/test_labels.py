@@ -34,6 +34,15 @@ def test_unusable_label_names_are_refused_with_a_reason(bad):
         normalise_label_name(bad)
 
 
+def test_a_name_that_grows_past_its_key_column_when_case_folded_is_refused(store):
+    # 76 visible characters (under the 80 allowed), 126 once folded (ß → ss): the key column
+    # holds 100, and PostgreSQL would refuse the insert with an opaque error.
+    with pytest.raises(ValidationError, match="ß → ss"):
+        store.create_label("ß" * 45 + " " + "Straße" * 5)
+    store.create_label("Große Straße")  # a short name with ß is fine
+    assert store.get_label("GROSSE STRASSE").name == "Große Straße"
+
+
 def test_latest_word_per_annotator_counts_and_majority_decides(store):
     store.create_label("night")
     store.annotate("night", "v|1", True, annotator="ana")

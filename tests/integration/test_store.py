@@ -131,3 +131,36 @@ def test_reindex_rebuilds_the_index_from_sql_and_h5(settings):
     assert corpus.index.count() == 0
     assert corpus.reindex() == 4
     assert corpus.consistency().ok
+
+
+def test_reads_do_not_wait_for_a_writer_holding_the_lock(settings, monkeypatch):
+    """A page render reads while another process writes: it sees the last committed state at
+    once; a write in the meantime waits for the lock (and, past the busy timeout, says so)."""
+    import sqlite3
+
+    from va_app.store import catalog as catalog_module
+    from va_app.store.labels import LabelStore
+
+    corpus = Corpus(settings)
+    ids = _add_video(corpus, "alpha", 3)
+    corpus.close()
+    monkeypatch.setattr(catalog_module, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    catalog = Catalog(settings.sql_url)
+    labels = LabelStore(catalog)
+    labels.create_label("night")
+    labels.annotate("night", ids[0], True, annotator="ana")
+    writer = sqlite3.connect(settings.data_dir / "catalog.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another annotator's click, mid-transaction
+    writer.execute("UPDATE videos SET title = title")
+    try:
+        assert [s.id for s in catalog.shots()] == ids
+        assert [a.shot_id for a in labels.history("night")] == [ids[0]]
+        assert labels.get_label("NIGHT").name == "night"
+        with pytest.raises(StoreError, match="locked"):
+            labels.annotate("night", ids[1], True, annotator="bo")
+    finally:
+        writer.rollback()
+        writer.close()
+    labels.annotate("night", ids[1], True, annotator="bo")
+    assert len(labels.history("night")) == 2
+    catalog.close()

@@ -71,7 +71,7 @@ class ModelRegistry:
             return _to_version(label_row.name, row)
 
     def versions(self, label: str) -> list[ModelVersion]:
-        with self.catalog.session() as s:
+        with self.catalog.read() as s:
             label_row = self.labels._label_row(s, label)
             rows = s.scalars(select(ModelVersionRow).where(ModelVersionRow.label_id == label_row.id)
                              .order_by(ModelVersionRow.version))
@@ -83,7 +83,7 @@ class ModelRegistry:
 
     def classifier(self, label: str, version: int | None = None) -> tuple[ModelVersion,
                                                                           ShotClassifier]:
-        with self.catalog.session() as s:
+        with self.catalog.read() as s:
             label_row = self.labels._label_row(s, label)
             q = select(ModelVersionRow).where(ModelVersionRow.label_id == label_row.id)
             q = q.where(ModelVersionRow.version == version) if version else q.order_by(
@@ -101,7 +101,7 @@ class ModelRegistry:
         wanted = sorted(set(versions))
         if not wanted:
             return {}
-        with self.catalog.session() as s:
+        with self.catalog.read() as s:
             label_row = self.labels._label_row(s, label)
             rows = s.scalars(select(ModelVersionRow).where(
                 ModelVersionRow.label_id == label_row.id, ModelVersionRow.version.in_(wanted)))

@@ -25,6 +25,8 @@ from va_app.store.schema import (
 # Writers wait this long for SQLite's lock before failing (two annotators clicking together).
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 READY = "ready"
+# Execution option marking the connections of Catalog.read sessions.
+_READ_ONLY = "va_read_only"
 INGESTING = "ingesting"
 
 
@@ -33,6 +35,8 @@ class Catalog:
         self.url = url
         self.engine = _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}),
+                                           expire_on_commit=False)
         try:
             Base.metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
@@ -47,12 +51,24 @@ class Catalog:
             except OperationalError as exc:
                 raise StoreError(f"the catalog database is unavailable: {exc.orig}") from exc
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session that only reads. On SQLite it begins deferred: in WAL mode it reads a
+        snapshot and neither waits for nor holds up a writer (a page render never queues behind
+        an ingest or another annotator's click). Anything that writes uses :meth:`session`."""
+        with self._read_sessions() as s:
+            try:
+                with s.begin():
+                    yield s
+            except OperationalError as exc:
+                raise StoreError(f"the catalog database is unavailable: {exc.orig}") from exc
+
     def close(self) -> None:
         self.engine.dispose()
 
     # -- corpus facts ------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
-        with self.session() as s:
+        with self.read() as s:
             row = s.get(MetaRow, key)
             return row.value if row else default
 
@@ -62,18 +78,18 @@ class Catalog:
 
     # -- videos ------------------------------------------------------------------------
     def video_by_path(self, path: str) -> VideoRow | None:
-        with self.session() as s:
+        with self.read() as s:
             return s.scalars(select(VideoRow).where(VideoRow.path == path)).first()
 
     def videos(self, *, status: str | None = READY) -> list[VideoRow]:
-        with self.session() as s:
+        with self.read() as s:
             q = select(VideoRow).order_by(VideoRow.id)
             if status:
                 q = q.where(VideoRow.status == status)
             return list(s.scalars(q))
 
     def unique_video_key(self, wanted: str) -> str:
-        with self.session() as s:
+        with self.read() as s:
             taken = set(s.scalars(select(VideoRow.key).where(VideoRow.key.like(f"{wanted}%"))))
         key, n = wanted, 2
         while key in taken:
@@ -106,11 +122,11 @@ class Catalog:
 
     # -- shots -------------------------------------------------------------------------
     def shot_ids(self, *, ready_only: bool = True) -> list[str]:
-        with self.session() as s:
+        with self.read() as s:
             return list(s.scalars(self._shots_query(ShotRow.id, ready_only)))
 
     def count_shots(self, *, ready_only: bool = True) -> int:
-        with self.session() as s:
+        with self.read() as s:
             q = select(func.count()).select_from(ShotRow)
             if ready_only:
                 q = q.join(VideoRow).where(VideoRow.status == READY)
@@ -118,7 +134,7 @@ class Catalog:
 
     def shots(self, ids: Iterable[str] | None = None) -> list[Shot]:
         """Shots of ready videos, in catalog order (or the given ids' order)."""
-        with self.session() as s:
+        with self.read() as s:
             q = select(ShotRow, VideoRow).join(VideoRow).where(VideoRow.status == READY)
             if ids is None:
                 ordered = q.order_by(ShotRow.video_id, ShotRow.idx)
@@ -146,7 +162,7 @@ class Catalog:
                 s.merge(MetaRow(key=bump, value=str(int(row.value if row else 0) + 1)))
 
     def clusters(self) -> dict[str, int | None]:
-        with self.session() as s:
+        with self.read() as s:
             rows = s.execute(self._shots_query((ShotRow.id, ShotRow.cluster), True)).all()
             return {shot_id: cluster for shot_id, cluster in rows}
 
@@ -156,13 +172,13 @@ class Catalog:
                 s.merge(GroundTruthRow(shot_id=shot_id, concept=concept, value=bool(value)))
 
     def ground_truth(self, concept: str) -> dict[str, bool]:
-        with self.session() as s:
+        with self.read() as s:
             q = select(GroundTruthRow.shot_id, GroundTruthRow.value).where(
                 GroundTruthRow.concept == concept)
             return {shot_id: value for shot_id, value in s.execute(q).all()}
 
     def ground_truth_concepts(self) -> list[str]:
-        with self.session() as s:
+        with self.read() as s:
             return sorted(s.scalars(select(GroundTruthRow.concept).distinct()))
 
     # -- skipped files -----------------------------------------------------------------
@@ -175,12 +191,12 @@ class Catalog:
             s.execute(delete(SkippedRow).where(SkippedRow.path == path))
 
     def skipped(self) -> list[tuple[str, str]]:
-        with self.session() as s:
+        with self.read() as s:
             q = select(SkippedRow.path, SkippedRow.reason).order_by(SkippedRow.path)
             return [(path, reason) for path, reason in s.execute(q).all()]
 
     def count_rows(self, table) -> int:
-        with self.session() as s:
+        with self.read() as s:
             return int(s.scalar(select(func.count()).select_from(table)))
 
     # -- events ------------------------------------------------------------------------
@@ -244,5 +260,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def _sqlite_begin_immediate(conn) -> None:
-    # Writers queue on the lock up front instead of failing on upgrade (SQLITE_BUSY).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers queue on the lock up front instead of failing on upgrade (SQLITE_BUSY);
+    # read-only sessions (Catalog.read) begin deferred and never take the write lock.
+    read_only = conn.get_execution_options().get(_READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -21,6 +21,9 @@ from va_app.store.catalog import Catalog
 from va_app.store.schema import AnnotationRow, LabelRow, ShotRow
 
 MAX_LABEL_NAME = 80
+#: The case-folded name is the label's identity (``labels.name_key``, a 100-character column;
+#: PostgreSQL enforces the length): folding can lengthen a name (ß → ss, ﬃ → ffi).
+MAX_LABEL_KEY = 100
 # Path separators and angle brackets have no business in a concept name and are the usual
 # vehicles of path traversal and HTML injection; control characters (C0 and C1) and the
 # bidirectional overrides that make text display other than it reads are refused too;
@@ -47,6 +50,10 @@ def normalise_label_name(name: str) -> str:
         raise ValidationError("a label name cannot start with a dot")
     if len(cleaned) > MAX_LABEL_NAME:
         raise ValidationError(f"a label name can have at most {MAX_LABEL_NAME} characters")
+    if len(cleaned.casefold()) > MAX_LABEL_KEY:
+        raise ValidationError(
+            f"label name {cleaned[:40]!r} is too long once letters like ß or ﬁ are spelled out "
+            f"for case-insensitive matching (ß → ss): shorten it")
     return cleaned
 
 
@@ -108,11 +115,11 @@ class LabelStore:
             return _to_label(row)
 
     def labels(self) -> list[Label]:
-        with self.catalog.session() as s:
+        with self.catalog.read() as s:
             return [_to_label(r) for r in s.scalars(select(LabelRow).order_by(LabelRow.name))]
 
     def get_label(self, name: str) -> Label:
-        with self.catalog.session() as s:
+        with self.catalog.read() as s:
             return _to_label(self._label_row(s, name))
 
     def update_label(self, name: str, *, description: str | None = None,
@@ -166,14 +173,14 @@ class LabelStore:
 
     def all_history(self) -> list[Annotation]:
         """Every annotation row of every label, oldest first."""
-        with self.catalog.session() as s:
+        with self.catalog.read() as s:
             q = (select(AnnotationRow, LabelRow.name).join(LabelRow)
                  .order_by(AnnotationRow.id))
             return [_to_annotation(name, row) for row, name in s.execute(q)]
 
     def history(self, label: str) -> list[Annotation]:
         """Every annotation row of a label, oldest first (clears included, value None)."""
-        with self.catalog.session() as s:
+        with self.catalog.read() as s:
             label_row = self._label_row(s, label)
             q = (select(AnnotationRow).where(AnnotationRow.label_id == label_row.id)
                  .order_by(AnnotationRow.id))
@@ -204,7 +211,7 @@ class LabelStore:
         )
 
     def count_annotations(self, label: str | None = None) -> int:
-        with self.catalog.session() as s:
+        with self.catalog.read() as s:
             q = select(func.count()).select_from(AnnotationRow)
             if label is not None:
                 q = q.where(AnnotationRow.label_id == self._label_row(s, label).id)
