@@ -221,7 +221,7 @@ def unsupported_codec(env: Env) -> None:
     path = env.scratch / "incoming" / "alien.mp4"
     make_cut_video(path, cuts=[0, 30, 60], seed=7)
     path.write_bytes(path.read_bytes().replace(b"avc1", b"zzzz"))
-    skipped_by_ingest(env, "alien.mp4", "could be decoded")
+    skipped_by_ingest(env, "alien.mp4", "unsupported video codec", "re-encode")
 
 
 def folder_that_does_not_exist(env: Env) -> None:
