@@ -201,17 +201,23 @@ def make_truncated_video(
     return starts
 
 
-def make_unknown_codec_video(path: str | Path) -> Path:
-    """A Matroska video whose codec FFmpeg has no decoder for (as a camera's raw format would
-    be): a real H.264 .mkv with its codec id renamed in place (same length, so it still parses)."""
+# Where a container names the video codec, and a same-length name no FFmpeg decoder knows
+# (the file still parses; only the decoder is missing, as with a camera's raw format).
+_CODEC_NAMES = {".mp4": (b"avc1", b"zzzz"), ".mkv": (b"V_MPEG4/ISO/AVC", b"V_QWERTY/RAW/XY")}
+
+
+def make_unknown_codec_video(path: str | Path, **video_options) -> Path:
+    """An H.264 .mp4 or .mkv whose codec tag (mp4) or codec id (Matroska) is renamed in place
+    to one no FFmpeg decoder knows. ``video_options`` go to :func:`make_cut_video`."""
     path = Path(path)
+    known, unknown = _CODEC_NAMES[path.suffix.lower()]
     path.parent.mkdir(parents=True, exist_ok=True)
     full = path.with_name(f"h264-{path.name}")
-    make_cut_video(full, codec="libx264")
+    make_cut_video(full, codec="libx264", **video_options)
     data = full.read_bytes()
     full.unlink()
-    assert data.count(b"V_MPEG4/ISO/AVC") == 1, "expected one H.264 track in the Matroska file"
-    path.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QWERTY/RAW/XY"))
+    assert known in data, f"expected the H.264 codec name {known!r} in the file"
+    path.write_bytes(data.replace(known, unknown))
     return path
 
 

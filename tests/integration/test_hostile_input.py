@@ -28,6 +28,7 @@ import pytest
 
 from tests.videogen import (
     make_audio_only, make_cut_video, make_empty_file, make_text_file, make_truncated_video,
+    make_unknown_codec_video,
 )
 from va_app.annotations_io import import_annotations
 from va_app.config import Settings
@@ -218,9 +219,7 @@ def audio_only_file(env: Env) -> None:
 
 def unsupported_codec(env: Env) -> None:
     # An H.264 mp4 whose codec tag is rewritten to one no FFmpeg decoder knows.
-    path = env.scratch / "incoming" / "alien.mp4"
-    make_cut_video(path, cuts=[0, 30, 60], seed=7)
-    path.write_bytes(path.read_bytes().replace(b"avc1", b"zzzz"))
+    make_unknown_codec_video(env.scratch / "incoming" / "alien.mp4", cuts=[0, 30, 60], seed=7)
     skipped_by_ingest(env, "alien.mp4", "unsupported video codec", "re-encode")
 
 

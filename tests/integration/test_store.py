@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
 from va_app.config import Settings
 from va_app.errors import EncoderMismatchError, StoreError
+from va_app.store import catalog as catalog_module
 from va_app.store.catalog import Catalog
 from va_app.store.corpus import Corpus, open_corpus
 from va_app.store.index import VectorIndex
+from va_app.store.labels import LabelStore
 from va_app.store.matrix import EmbeddingMatrix
 from va_app.store.schema import ShotRow, VideoRow
 
@@ -136,11 +140,6 @@ def test_reindex_rebuilds_the_index_from_sql_and_h5(settings):
 def test_reads_do_not_wait_for_a_writer_holding_the_lock(settings, monkeypatch):
     """A page render reads while another process writes: it sees the last committed state at
     once; a write in the meantime waits for the lock (and, past the busy timeout, says so)."""
-    import sqlite3
-
-    from va_app.store import catalog as catalog_module
-    from va_app.store.labels import LabelStore
-
     corpus = Corpus(settings)
     ids = _add_video(corpus, "alpha", 3)
     corpus.close()

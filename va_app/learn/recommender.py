@@ -292,12 +292,12 @@ def recommend_from_rounds(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS
         arm = untried[0]
         reason = (f"{arm} has not been tried yet: one batch from it shows what it adds"
                   if arm != "search" else
-                  "search has not been tried since the first build: new queries and "
-                  "\"more like this\" can find shots the model has not seen")
+                  f"search has not been tried since the first build: {_UNTRIED_BECAUSE[arm]}")
         return Recommendation(arm, reason, scores, standing, len(rounds), reward)
     best = max(standing, key=lambda s: s.score)  # the first arm wins ties (ARMS order)
-    if best.rounds == 0:
-        reason = f"no batch from {best.arm} yet; {_UNTRIED_BECAUSE.get(best.arm, '')}".rstrip("; ")
+    if best.rounds == 0:  # the prior alone speaks for it
+        because = _UNTRIED_BECAUSE.get(best.arm)
+        reason = f"no batch from {best.arm} yet" + (f"; {because}" if because else "")
     else:
         reason = _reason(best, standing, rounds, window, reward)
     return Recommendation(best.arm, reason, scores, standing, len(rounds), reward)

@@ -8,7 +8,7 @@ is one short transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, select, update
@@ -25,9 +25,9 @@ from va_app.store.schema import (
 # Writers wait this long for SQLite's lock before failing (two annotators clicking together).
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 READY = "ready"
+INGESTING = "ingesting"
 # Execution option marking the connections of Catalog.read sessions.
 _READ_ONLY = "va_read_only"
-INGESTING = "ingesting"
 
 
 class Catalog:
@@ -42,21 +42,20 @@ class Catalog:
         except SQLAlchemyError as exc:
             raise StoreError(f"the catalog database {url} could not be opened: {exc}") from exc
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self._sessions() as s:
-            try:
-                with s.begin():
-                    yield s
-            except OperationalError as exc:
-                raise StoreError(f"the catalog database is unavailable: {exc.orig}") from exc
+    def session(self) -> AbstractContextManager[Session]:
+        """A session for anything that writes (on SQLite: BEGIN IMMEDIATE, see below)."""
+        return self._transaction(self._sessions)
 
-    @contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self) -> AbstractContextManager[Session]:
         """A session that only reads. On SQLite it begins deferred: in WAL mode it reads a
         snapshot and neither waits for nor holds up a writer (a page render never queues behind
         an ingest or another annotator's click). Anything that writes uses :meth:`session`."""
-        with self._read_sessions() as s:
+        return self._transaction(self._read_sessions)
+
+    @staticmethod
+    @contextmanager
+    def _transaction(sessions: sessionmaker) -> Iterator[Session]:
+        with sessions() as s:
             try:
                 with s.begin():
                     yield s
