@@ -15,7 +15,7 @@ st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", l
 
 
 def build_demo_if_empty() -> None:
-    from va_app.demo import build_demo_corpus
+    from va_app.datasets.demo.corpus import build_demo_corpus
     from va_app.store.schema import VideoRow
 
     # The cached workspace's catalog: a rerun costs one COUNT, not a new engine and index.

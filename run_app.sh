@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh requirements.txt
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
-if .venv/bin/python -c 'from va_app.config import Settings; from va_app.services import corpus_is_empty; raise SystemExit(0 if corpus_is_empty(Settings.from_env()) else 1)'; then
+if .venv/bin/python -c 'from va_app.config import Settings; from va_app.services.workspace import corpus_is_empty; raise SystemExit(0 if corpus_is_empty(Settings.from_env()) else 1)'; then
   echo "empty data directory: building the demo corpus first ..." >&2
   .venv/bin/python -m va_app demo
 fi

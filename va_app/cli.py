@@ -41,7 +41,7 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
          lambda p: p.add_argument("--shots", type=int, default=None,
                                   help="number of shots (default VA_DEMO_SHOTS = 400)"))
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.demo import build_demo_corpus
+    from va_app.datasets.demo.corpus import build_demo_corpus
 
     _require(settings, "ingest")
     report = build_demo_corpus(settings, n_shots=args.shots, progress=_tqdm_progress("demo"))
@@ -52,7 +52,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 @command("ingest", "ingest every video under a folder (recursive, resumable)",
          lambda p: p.add_argument("dir", type=Path, help="folder with video files"))
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.ingest import ingest
+    from va_app.ingest.pipeline import ingest
 
     _require(settings, "ingest")
     report = ingest(settings, args.dir, progress=_tqdm_progress("ingest"))
@@ -77,7 +77,7 @@ def _reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("info", "corpus summary: counts, encoder, skipped files", _json_flag)
 def _info(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.services import corpus_info
+    from va_app.services.workspace import corpus_info
 
     info = corpus_info(settings)
     if args.json:
@@ -95,7 +95,7 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("shots", "list every shot", _json_flag)
 def _shots(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.services import list_shots
+    from va_app.services.workspace import list_shots
 
     rows = list_shots(settings)
     if args.json:
@@ -147,7 +147,7 @@ def _annotations_args(p: argparse.ArgumentParser) -> None:
 
 @command("annotations", "import or export annotations (CSV, Parquet, JSON)", _annotations_args)
 def _annotations(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app import annotations_io as io
+    from va_app.formats import annotations as io
 
     with _workspace(settings) as ws:
         if args.action == "import":
@@ -225,7 +225,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 @command("score", "score every shot of the corpus with a model; writes shot_id, probability",
          _score_args)
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.services import write_table
+    from va_app.services.workspace import write_table
 
     if args.model is None and not args.label:
         raise ValidationError("score needs --label (a stored model) or --model FILE")
@@ -244,7 +244,7 @@ def _backup_args(p: argparse.ArgumentParser) -> None:
 @command("backup", "consistent copy of the corpus (SQL, h5, models) while the app runs",
          _backup_args)
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.backup import backup
+    from va_app.store.backup import backup
 
     _require(settings, "backup")
     report = backup(settings, args.dest, include_thumbs=not args.no_thumbs,
@@ -261,7 +261,7 @@ def _restore_args(p: argparse.ArgumentParser) -> None:
 @command("restore", "restore a backup into the data directory (then rebuilds the index)",
          _restore_args)
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.backup import restore
+    from va_app.store.backup import restore
 
     _require(settings, "backup")
     report = restore(settings, args.src, force=args.force,
@@ -275,14 +275,14 @@ def _require(settings: Settings, action: str) -> None:
     """The CLI acts as the OS user; in local mode (no roles configured) that is an admin."""
     import getpass
 
-    from va_app.access import AccessPolicy, Action
+    from va_app.services.access import AccessPolicy, Action
 
     policy = AccessPolicy.from_settings(settings)
     policy.require(policy.user_for(None, getpass.getuser()), Action(action))
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    from va_app.bench import add_bench_arguments
+    from va_app.research.bench.engine import add_bench_arguments
 
     add_bench_arguments(p)
     p.add_argument("--app-shots", type=int, default=0,
@@ -293,7 +293,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 @command("bench", "benchmark the build, search and load paths (and, optionally, app clicks)",
          _bench_args)
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.bench import bench_command
+    from va_app.research.bench.engine import bench_command
 
     if not args.app_shots:
         return bench_command(args, settings)
@@ -311,7 +311,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _app_click_bench(args: argparse.Namespace, settings: Settings) -> dict:
-    from va_app.ui.bench import make_click_bench_corpus, run_click_bench
+    from va_app.research.bench.app_clicks import make_click_bench_corpus, run_click_bench
 
     work = (args.work_dir or Path(settings.data_dir) / "bench") / f"app-{args.app_shots}"
     if not (work / "embeddings.h5").exists():
@@ -331,7 +331,7 @@ def _import_netflix_args(p: argparse.ArgumentParser) -> None:
 @command("import-netflix", "import the Netflix Video Annotator data set as a corpus",
          _import_netflix_args)
 def _import_netflix(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.netflix import import_netflix
+    from va_app.datasets.netflix.importer import import_netflix
 
     _require(settings, "ingest")
     report = import_netflix(settings, args.dir, index=args.index, progress=_stage_bars())
@@ -354,7 +354,7 @@ def _experiments_args(p: argparse.ArgumentParser) -> None:
 @command("experiments", "the paper's experiments: sample efficiency (Table 2), source bandit "
                         "(Table 3)", _experiments_args)
 def _experiments(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.experiments import run_sample_efficiency, run_source_bandit
+    from va_app.research.experiments import run_sample_efficiency, run_source_bandit
 
     out = args.out or args.data / "results"
     if args.experiment == "sample-efficiency":
@@ -372,7 +372,7 @@ def _experiments(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _stage_bars():
-    from va_app.bench import stage_progress
+    from va_app.research.bench.engine import stage_progress
 
     return stage_progress()
 
@@ -393,7 +393,7 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
 @command("simulate", "oracle simulation: VA vs random / zero-shot / combined labelling, and "
                      "the recommender's lift", _simulate_args)
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.simulate import run_simulation, summary_lines
+    from va_app.research.simulate.runner import run_simulation, summary_lines
 
     result = run_simulation(settings, labels=args.labels, budget=args.budget, seeds=args.seeds,
                             batch=args.batch, out_html=args.html, workers=None,
@@ -404,7 +404,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 @contextmanager
 def _workspace(settings: Settings):
-    from va_app.services import Workspace
+    from va_app.services.workspace import Workspace
 
     ws = Workspace(settings)
     try:

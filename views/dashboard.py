@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from va_app import analytics, charts
+from va_app.reports import analytics, charts
 from va_app.errors import VAError
 from va_app.ui import resources, state
 

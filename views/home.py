@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from va_app.access import Action
+from va_app.services.access import Action
 from va_app.errors import VAError
-from va_app.services import describe_corpus
+from va_app.services.workspace import describe_corpus
 from va_app.ui import resources, state
 from va_app.ui.cards import show_flash
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from va_app.access import Action
+from va_app.services.access import Action
 from va_app.errors import VAError
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash

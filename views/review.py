@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from va_app import analytics
+from va_app.reports import analytics
 from va_app.errors import VAError
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash

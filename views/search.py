@@ -6,8 +6,8 @@ import numpy as np
 import streamlit as st
 
 from va_app.errors import VAError
-from va_app.netflix import zero_shot_query
-from va_app.search import SearchFilters
+from va_app.datasets.netflix.importer import zero_shot_query
+from va_app.search.shots import SearchFilters
 from va_app.ui import resources, state
 from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, show_flash
 

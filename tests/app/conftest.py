@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from va_app.config import Settings
-from va_app.demo import build_demo_corpus
+from va_app.datasets.demo.corpus import build_demo_corpus
 
 APP = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "app.py")
 

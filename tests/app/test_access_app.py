@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.app.conftest import make_app
-from va_app.services import Workspace
+from va_app.services.workspace import Workspace
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.app.conftest import make_app
-from va_app.services import Workspace
+from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from va_app.config import Settings
-from va_app.demo import build_demo_corpus
+from va_app.datasets.demo.corpus import build_demo_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -12,10 +12,10 @@ from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import update
 
 from tests.corpusfactory import make_synthetic_corpus
-from va_app import analytics, charts
+from va_app.reports import analytics, charts
 from va_app.config import Settings
 from va_app.learn.scores import DEFAULT_CAP, readiness
-from va_app.services import Workspace
+from va_app.services.workspace import Workspace
 from va_app.store.schema import ShotRow
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from va_app.annotations_io import (
+from va_app.formats.annotations import (
     NETFLIX_AGG_ANNOTATOR, export_annotations, export_netflix_agg, import_annotations,
     import_netflix_agg,
 )

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import update
 
-from va_app.backup import (
+from va_app.store.backup import (
     CATALOG_FILE, EMBEDDINGS_FILE, MANIFEST, backup, integrity_check, restore,
 )
 from va_app.config import Settings
@@ -52,7 +52,7 @@ def annotate_until_stopped(sql_url: str, shot_ids: list[str], acked, stop) -> No
 def source(tmp_path_factory) -> Settings:
     """A corpus with a label, annotations by two people, a built model and a thumbnail."""
     from tests.corpusfactory import make_synthetic_corpus
-    from va_app.services import Workspace
+    from va_app.services.workspace import Workspace
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("src") / "data", encoder="descriptor")
     truth = make_synthetic_corpus(settings, videos=4, shots_per_video=20, dim=16)
@@ -78,7 +78,7 @@ def _other(tmp_path, name: str) -> Settings:
 
 
 def _counts(settings: Settings) -> dict:
-    from va_app.services import corpus_info
+    from va_app.services.workspace import corpus_info
 
     info = corpus_info(settings)
     return {k: info[k] for k in ("videos", "shots", "embeddings", "index", "labels",
@@ -139,7 +139,7 @@ def test_round_trip_keeps_every_count_model_and_thumbnail(tmp_path, source):
 
     target = _other(tmp_path, "restored")
     result = restore(target, tmp_path / "backup")
-    from va_app.services import Workspace
+    from va_app.services.workspace import Workspace
 
     assert _counts(target) == _counts(source) | {"index": _counts(source)["shots"]}
     assert result.indexed == _counts(source)["shots"] and result.cleaned_up == []

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from va_app.encoders.descriptor import DescriptorEncoder
 from va_app.errors import NotFoundError, ValidationError
-from va_app.video.demo import (
+from va_app.datasets.demo.world import (
     DEMO_CONCEPT_DESCRIPTIONS,
     DEMO_CONCEPTS,
     GENRES,

@@ -10,7 +10,7 @@ from tests.corpusfactory import make_synthetic_corpus
 from va_app.errors import EncoderMismatchError, ValidationError
 from va_app.learn.classifier import NotEnoughLabelsError
 from va_app.learn.versions import load_model
-from va_app.services import Workspace
+from va_app.services.workspace import Workspace
 
 
 @pytest.fixture

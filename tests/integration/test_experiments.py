@@ -13,8 +13,8 @@ from sklearn.metrics import average_precision_score
 from tests.netflixfixture import RARE, make_netflix_dir
 from va_app.config import Settings
 from va_app.errors import ValidationError
-from va_app.experiments import in_validation, run_sample_efficiency, run_source_bandit
-from va_app.experiments.protocol import (
+from va_app.research.experiments import in_validation, run_sample_efficiency, run_source_bandit
+from va_app.research.experiments.protocol import (
     LabeledSet,
     OrderedSet,
     ProtocolError,
@@ -22,8 +22,8 @@ from va_app.experiments.protocol import (
     bootstrap_rows,
     split,
 )
-from va_app.experiments.source_bandit import CHOICES, TABLE3_ROWS
-from va_app.netflix import import_netflix
+from va_app.research.experiments.source_bandit import CHOICES, TABLE3_ROWS
+from va_app.datasets.netflix.importer import import_netflix
 
 NS = (25, 100)
 

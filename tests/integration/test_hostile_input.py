@@ -30,16 +30,16 @@ from tests.videogen import (
     make_audio_only, make_cut_video, make_empty_file, make_text_file, make_truncated_video,
     make_unknown_codec_video,
 )
-from va_app.annotations_io import import_annotations
+from va_app.formats.annotations import import_annotations
 from va_app.config import Settings
 from va_app.encoders import make_encoder
 from va_app.errors import (
     EncoderMismatchError, NotFoundError, StoreError, ValidationError, VAError,
 )
-from va_app.ingest import ingest
+from va_app.ingest.pipeline import ingest
 from va_app.learn.versions import PortableModel, load_model
-from va_app.search import ShotSearch, validate_query
-from va_app.services import Workspace
+from va_app.search.shots import ShotSearch, validate_query
+from va_app.services.workspace import Workspace
 from va_app.store.corpus import Corpus
 from va_app.store.labels import LabelStore
 from va_app.store.matrix import EmbeddingMatrix

@@ -15,7 +15,7 @@ import pytest
 
 from tests.videogen import make_cut_video, make_empty_file, make_text_file
 from va_app.errors import EncoderMismatchError, NotFoundError
-from va_app.ingest import ingest
+from va_app.ingest.pipeline import ingest
 from va_app.store.catalog import Catalog
 from va_app.store.corpus import open_corpus
 from va_app.store.labels import LabelStore

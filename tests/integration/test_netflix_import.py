@@ -13,10 +13,10 @@ import pytest
 
 from tests.corpusfactory import make_synthetic_corpus
 from tests.netflixfixture import ANNOTATORS, make_netflix_dir
-from va_app.annotations_io import export_annotations, read_annotations
+from va_app.formats.annotations import export_annotations, read_annotations
 from va_app.config import Settings
 from va_app.errors import ValidationError
-from va_app.netflix import (
+from va_app.datasets.netflix.importer import (
     ENCODER_ID,
     agg_from_annotations,
     annotator_roles,

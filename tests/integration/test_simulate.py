@@ -9,9 +9,9 @@ import pytest
 
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.config import Settings
-from va_app.demo import build_demo_corpus
+from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.errors import ValidationError
-from va_app.simulate import (
+from va_app.research.simulate.runner import (
     STRATEGIES,
     feed_quotas,
     label_queries,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from va_app.access import (
+from va_app.services.access import (
     PERMISSIONS, AccessDeniedError, AccessPolicy, Action, Role, User, role_assignments,
 )
 from va_app.errors import ConfigError, VAError

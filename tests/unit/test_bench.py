@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from va_app.bench import SyntheticCorpus, add_bench_arguments, bench_command, run_bench
+from va_app.research.bench.engine import SyntheticCorpus, add_bench_arguments, bench_command, run_bench
 from va_app.config import Settings
 
 ISSUE_KEYS = {

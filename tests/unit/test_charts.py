@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from va_app import analytics, charts
-from va_app.analytics import Agreement, PairAgreement
+from va_app.reports import analytics, charts
+from va_app.reports.analytics import Agreement, PairAgreement
 
 
 def _history() -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from va_app.annotations_io import (
+from va_app.formats.annotations import (
     _FALSE, _TRUE, export_annotations, parse_value, read_annotations,
 )
 from va_app.domain import Annotation

@@ -27,7 +27,7 @@ Pure functions over a label's model versions and annotations (no store, no SQL):
 - :func:`recommend` — both at once, from ``ModelRegistry.versions`` and ``LabelStore.history``.
 
 The default reward is ``mistakes`` with its prior. Measured with the oracle simulator
-(:mod:`va_app.simulate`, the demo corpus of 400 shots, 13 concepts, batches of 10, budget 200,
+(:mod:`va_app.research.simulate.runner`, the demo corpus of 400 shots, 13 concepts, batches of 10, budget 200,
 median over labels of the lift over VA's fixed feed mix at n = 40 / 60 / 100 / 150 / 200):
 
 - ``quality`` — the quality score is cross-validated on the labelled set itself, so a batch of

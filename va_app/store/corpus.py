@@ -156,7 +156,7 @@ class Corpus:
 
 def shot_metadata(shot: Shot) -> dict:
     """What the vector index stores with a shot, for ``where`` filters. No cluster id: it
-    changes with every ingest, and search filters run over numpy arrays (``va_app.search``),
+    changes with every ingest, and search filters run over numpy arrays (``va_app.search.shots``),
     so keeping it in step would rewrite every index row for nothing."""
     return {
         "video": shot.video_key, "title": shot.title, "genre": shot.genre,

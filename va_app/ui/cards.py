@@ -16,7 +16,7 @@ import streamlit as st
 
 from va_app.domain import Shot
 from va_app.errors import VAError
-from va_app.services import Workspace
+from va_app.services.workspace import Workspace
 from va_app.video.preview import playable_segment
 
 SIMILAR_TO = "similar_to"
@@ -40,7 +40,7 @@ def card_context(ws: Workspace, label: str, annotator: str, *, source: str, key:
                  show_similar: bool = False, read_only: bool | None = None) -> CardContext:
     """Everything the cards of one view share; read-only for users who may not annotate."""
     if read_only is None:
-        from va_app.access import Action
+        from va_app.services.access import Action
         from va_app.ui.state import may
 
         read_only = not may(Action.ANNOTATE)
@@ -138,7 +138,7 @@ def _media(ws: Workspace, shot: Shot, key: str) -> None:
 
 
 def _annotate(ws: Workspace, ctx: CardContext, shot_id: str, value: bool | None) -> None:
-    from va_app.access import Action
+    from va_app.services.access import Action
     from va_app.ui import resources
     from va_app.ui.state import current_user
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from va_app.access import AccessPolicy
+from va_app.services.access import AccessPolicy
 from va_app.config import Settings
 from va_app.encoders import encoder_for_corpus
 from va_app.encoders.base import Encoder
 from va_app.errors import VAError
-from va_app.search import ShotSearch
-from va_app.services import Workspace
+from va_app.search.shots import ShotSearch
+from va_app.services.workspace import Workspace
 
 
 @st.cache_resource(show_spinner=False)

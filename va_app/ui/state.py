@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from va_app.access import Action, User
+from va_app.services.access import Action, User
 from va_app.ui import resources
 
 ANNOTATOR = "annotator"

@@ -43,7 +43,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from va_app.errors import ValidationError
 from va_app.learn.classifier import ShotClassifier, single_threaded
-from va_app.netflix import (
+from va_app.datasets.netflix.importer import (
     EMBEDDINGS_DATASET,
     NetflixFiles,
     read_agg,

@@ -1,7 +1,7 @@
 """The numbers behind the managers' dashboard and the review page (pure core, no streamlit).
 
-Each function takes a :class:`~va_app.services.Workspace` (or plain values) and returns a
-pandas DataFrame or a small frozen dataclass; :mod:`va_app.charts` turns them into Plotly
+Each function takes a :class:`~va_app.services.workspace.Workspace` (or plain values) and returns a
+pandas DataFrame or a small frozen dataclass; :mod:`va_app.reports.charts` turns them into Plotly
 figures. Frames always carry their columns, also when empty, so a page can render them
 before anything was labelled. Times are naive UTC, as stored in the catalog.
 
@@ -30,7 +30,7 @@ from va_app.store.catalog import Catalog
 from va_app.store.schema import ShotRow
 
 if TYPE_CHECKING:  # the services layer imports the whole engine; only its type is needed
-    from va_app.services import Workspace
+    from va_app.services.workspace import Workspace
 
 POSITIVE, NEGATIVE, TIE, UNLABELLED = "positive", "negative", "tie", "unlabelled"
 #: Probability at which the model's call flips from negative to positive.

@@ -37,7 +37,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from va_app.errors import ValidationError
-from va_app.experiments.protocol import (
+from va_app.research.experiments.protocol import (
     N_BOOTSTRAP,
     Evaluation,
     ExperimentData,
@@ -52,7 +52,7 @@ from va_app.experiments.protocol import (
     select_labels,
     split,
 )
-from va_app.experiments.sample_efficiency import CHECKPOINT_SLACK, cmp_training_set
+from va_app.research.experiments.sample_efficiency import CHECKPOINT_SLACK, cmp_training_set
 
 #: Sources, in the order they are first played and scanned.
 CHOICES = ("agg", "zero_shot", "random")

@@ -1,4 +1,4 @@
-"""Plotly figures of the dashboard and the review page, built from :mod:`va_app.analytics` frames.
+"""Plotly figures of the dashboard and the review page, built from :mod:`va_app.reports.analytics` frames.
 
 Each function returns a ``plotly.graph_objects.Figure``: titled, axes labelled, light theme,
 positives green and negatives red everywhere. A frame with nothing to show gives a figure
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from va_app.analytics import NEGATIVE, POSITIVE, Agreement
+from va_app.reports.analytics import NEGATIVE, POSITIVE, Agreement
 from va_app.learn.scores import DEFAULT_CAP, READY_MIN_SCORE
 
 TEMPLATE = "plotly_white"
@@ -54,7 +54,7 @@ def _titled(title: str, label: str) -> str:
 
 def score_history_figure(history: pd.DataFrame, *, label: str = "") -> go.Figure:
     """Model and data scores against labelled shots, one point per model version
-    (:func:`va_app.analytics.score_history`), with the readiness threshold dashed."""
+    (:func:`va_app.reports.analytics.score_history`), with the readiness threshold dashed."""
     title = _titled("Scores per model version", label)
     if history.empty:
         return empty_figure(title, message=f"{NO_DATA}: build a model")
@@ -98,7 +98,7 @@ def cluster_coverage_figure(coverage: pd.DataFrame, *, label: str = "",
 
 
 def corpus_map_figure(points: pd.DataFrame, *, label: str = "") -> go.Figure:
-    """The 2-D corpus map (:func:`va_app.analytics.corpus_map`): unlabelled shots small and
+    """The 2-D corpus map (:func:`va_app.reports.analytics.corpus_map`): unlabelled shots small and
     grey, the label's positives green and negatives red on top."""
     title = _titled("Corpus map (PCA of the embeddings)", label)
     if points.empty:
@@ -120,7 +120,7 @@ def corpus_map_figure(points: pd.DataFrame, *, label: str = "") -> go.Figure:
 
 def annotator_activity_figure(activity: pd.DataFrame, *, label: str = "") -> go.Figure:
     """Clicks per day, one stacked bar segment per annotator
-    (:func:`va_app.analytics.annotations_per_annotator_per_day`)."""
+    (:func:`va_app.reports.analytics.annotations_per_annotator_per_day`)."""
     title = _titled("Annotations per annotator per day", label)
     if activity.empty:
         return empty_figure(title, message=f"{NO_DATA}: no annotations")
@@ -138,7 +138,7 @@ def annotator_activity_figure(activity: pd.DataFrame, *, label: str = "") -> go.
 
 def score_distribution_figure(distribution: pd.DataFrame, *, label: str = "") -> go.Figure:
     """Histograms of the latest model's scores: the whole corpus and the shots added since
-    the model was built (:func:`va_app.analytics.score_distribution`), each in % of itself
+    the model was built (:func:`va_app.reports.analytics.score_distribution`), each in % of itself
     so a shift shows even when few shots are new."""
     version = distribution.attrs.get("version")
     title = _titled("Score distribution" + (f" of model v{version}" if version else ""), label)

@@ -34,7 +34,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from va_app.errors import ValidationError
-from va_app.experiments.protocol import (
+from va_app.research.experiments.protocol import (
     N_BOOTSTRAP,
     SCORINGS,
     SPLIT_SEED,

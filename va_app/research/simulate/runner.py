@@ -59,7 +59,7 @@ from va_app.learn.recommender import (
     Round,
     recommend_from_rounds,
 )
-from va_app.search import MODE_SEMANTIC, ShotSearch, ShotTable
+from va_app.search.shots import MODE_SEMANTIC, ShotSearch, ShotTable
 from va_app.store.labels import LabelledSet
 
 Progress = Callable[[int, int, str], None]
@@ -520,7 +520,7 @@ def run_simulation(settings: Settings, *, labels: Sequence[str] | None = None,
 def load_tasks(settings: Settings, labels: Sequence[str] | None = None, *,
                test_share: float = TEST_SHARE) -> tuple[list[LabelTask], list[dict], dict]:
     """Every wanted label's task, the labels left out (with why), and facts about the corpus."""
-    from va_app.services import Workspace
+    from va_app.services.workspace import Workspace
 
     ws = Workspace(settings)
     try:

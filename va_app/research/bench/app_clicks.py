@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[3] / "app.py")
 
 
 def run_click_bench(data_dir: str | Path, *, label: str, clicks: int = 10) -> dict:
@@ -62,7 +62,7 @@ def make_click_bench_corpus(data_dir: str | Path, *, shots: int, dim: int = 512,
     """A synthetic corpus for the click bench (SQL + h5; no Chroma — search falls back to
     exact numpy search), with one label, 10 + 10 annotations and a built model."""
     from va_app.config import Settings
-    from va_app.services import Workspace
+    from va_app.services.workspace import Workspace
     from va_app.store.corpus import ENCODER_META, Corpus
     from va_app.store.schema import ShotRow, VideoRow
 

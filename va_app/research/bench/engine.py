@@ -10,7 +10,7 @@ back the way the app does, and measures in one run:
   all, four feeds, data score) on ~1,000 labelled shots;
 - ``reference_ms_p50``: the paper's public path (``LogisticRegressionCV`` + ``predict_proba``);
 - ``search_ms_p50`` / ``search_recall_at_50``: text-style top-50 queries through
-  :class:`va_app.search.ShotSearch` with its real path choice, recall against brute force, and
+  :class:`va_app.search.shots.ShotSearch` with its real path choice, recall against brute force, and
   ``filtered_search_*`` the same under a one-genre filter (1 genre of 8);
 - ``load_ms``, ``peak_rss_mb`` (the build path), ``matrix_mb``, ``index_insert_per_s``.
 
@@ -40,7 +40,7 @@ import numpy as np
 from va_app.learn.clusters import fit_clusters
 from va_app.learn.engine import CorpusMatrix, build
 from va_app.learn.feeds import top_positive_feed
-from va_app.search import SearchFilters, ShotSearch, ShotTable
+from va_app.search.shots import SearchFilters, ShotSearch, ShotTable
 from va_app.store.index import HNSW_CONFIG, VectorIndex
 from va_app.store.labels import LabelledSet
 from va_app.store.matrix import EMBEDDINGS, EmbeddingMatrix

@@ -1,0 +1,1 @@
+"""Ingestion: videos on disk to shots, keyframes, embeddings and the three stores."""

@@ -1,0 +1,1 @@
+"""The numbers and Plotly figures behind the review page and the managers' dashboard."""

@@ -1,0 +1,1 @@
+"""Research tools over the core: the paper's experiments, the oracle simulator, benchmarks."""

@@ -1,0 +1,1 @@
+"""Shot search: text, "more like this" and metadata filters over the corpus."""
