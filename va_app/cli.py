@@ -55,7 +55,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.ingest.pipeline import ingest
 
     _require(settings, "ingest")
-    report = ingest(settings, args.dir, progress=_tqdm_progress("ingest"))
+    report = ingest(settings, args.dir, progress=_tqdm_progress("ingest"),
+                    weights_progress=_byte_progress())
     print(_report_line(report))
     for skipped in report.skipped:
         print(f"  skipped {skipped.path}: {skipped.reason}")
@@ -103,6 +104,70 @@ def _shots(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for row in rows:
             print(f"{row['id']}\t{row['start_s']:.2f}-{row['end_s']:.2f}s\tcluster {row['cluster']}")
+    return 0
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", nargs="?", default="", help="a description of what to find")
+    p.add_argument("--like", metavar="SHOT_ID", default=None,
+                   help="more like this shot (combines with TEXT and filters)")
+    p.add_argument("--label", default=None,
+                   help="zero-shot: search by this label's name, description and hints")
+    p.add_argument("--filter", metavar="KEY=VALUE", action="append", default=[],
+                   help="video=KEY, genre=G, tag=T, title=PART, min_duration=S, max_duration=S "
+                        "(repeat a key to accept any of its values)")
+    p.add_argument("--limit", type=int, default=20, help="number of shots (default 20)")
+    _json_flag(p)
+
+
+@command("search", "find shots by a description, an example shot and metadata (the app's "
+                   "search)", _search_args)
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.search.shots import SearchFilters, SearchQuery
+
+    filters = SearchFilters.from_pairs(args.filter)
+    if not (args.text.strip() or args.like or args.label):
+        raise ValidationError("search needs TEXT, --like SHOT_ID or --label NAME")
+    with _workspace(settings) as ws:
+        query = SearchQuery(texts=(args.text,), like=args.like, filters=filters)
+        if args.label:  # the label's own words, plus TEXT when given
+            zero = ws.zero_shot_query(args.label)
+            query = SearchQuery(texts=(*query.texts, *zero.texts), like=args.like,
+                                filters=filters, vector=None if query.texts else zero.vector)
+        if query.texts:
+            ws.encoder(progress=_byte_progress())  # a missing CLIP download shows its bar
+        result = ws.search(query, k=args.limit)
+        rows = ws.describe_hits(result)
+    if ws.encoder_problem:
+        print(f"note: the corpus's encoder is not available ({ws.encoder_problem})",
+              file=sys.stderr)
+    if result.notice:
+        print(f"note: {result.notice}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    for row in [] if args.json else rows:
+        print(f"{row['score']:.3f}\t{row['id']}\t{row['start_s']:.2f}-{row['end_s']:.2f}s\t"
+              f"{row['title']}")
+    return 0
+
+
+@command("fetch-weights", "download the CLIP weights VA_CLIP_MODEL / VA_CLIP_PRETRAINED name, "
+                          "once, into the Hugging Face cache (verified)", _json_flag)
+def _fetch_weights(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.encoders.clip import fetch_clip_weights
+
+    done = [0]
+    bar = _byte_progress()
+
+    def progress(n_bytes: int, total: int, note: str) -> None:
+        done[0] = n_bytes
+        bar(n_bytes, total, note)
+
+    weights = fetch_clip_weights(settings.clip_model, settings.clip_pretrained, progress=progress)
+    report = {"encoder": weights.id, "path": weights.checkpoint or weights.model_name,
+              "downloaded_bytes": done[0], "description": weights.description}
+    print(json.dumps(report, indent=2) if args.json else
+          f"{weights.description}: {report['path']}")
     return 0
 
 
@@ -459,6 +524,27 @@ def _tqdm_progress(desc: str, *, unit: str = "videos"):
         bar.refresh()
         if done >= total:
             bar.close()
+    return update
+
+
+def _byte_progress():
+    """A download's ``progress(done, total, note)`` as a tqdm bar on stderr, made on first use
+    (nothing shows when nothing is downloaded). Shown on a non-terminal too: a log should say
+    that hundreds of megabytes came in."""
+    from tqdm import tqdm
+
+    bars: list[tqdm] = []
+
+    def update(done: int, total: int, note: str = "") -> None:
+        if note:
+            print(note, file=sys.stderr)
+        if not bars:
+            bars.append(tqdm(desc="weights", unit="B", unit_scale=True, total=total or None,
+                             file=sys.stderr, disable=False))
+        bars[0].n = done
+        bars[0].refresh()
+        if total and done >= total:
+            bars[0].close()
     return update
 
 

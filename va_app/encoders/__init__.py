@@ -1,9 +1,13 @@
 """Choosing the encoder from settings: CLIP when its weights are here, else the offline descriptor.
 
-- ``VA_ENCODER=clip``: CLIP (open_clip) or :class:`WeightsNotFoundError`, never a download.
+- ``VA_ENCODER=clip``: CLIP (open_clip) or :class:`WeightsNotFoundError`.
 - ``VA_ENCODER=descriptor``: the offline visual descriptor (no text tower).
-- ``VA_ENCODER=auto``: CLIP if its weights are found locally, else the descriptor; for an
-  existing corpus, the encoder the corpus was built with when that one is available.
+- ``VA_ENCODER=auto``: CLIP if its weights are here or can be fetched, else the descriptor; for
+  an existing corpus, the encoder the corpus was built with when that one is available.
+
+Weights named by a pretrained tag (``VA_CLIP_PRETRAINED=openai``) that are not in the local
+Hugging Face cache are fetched once (``va_app.encoders.fetch``) when CLIP is wanted and the hub
+can be reached; offline that fails at once and ``auto`` falls back to the descriptor.
 
 A corpus records the id of the encoder that made its vectors; vectors of two encoders cannot
 be compared, so :func:`encoder_for_corpus` refuses a mismatch before loading anything.
@@ -11,6 +15,9 @@ Imports of torch/open_clip stay inside functions: ``va_app.encoders.base`` must 
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 
 from va_app.config import Settings
 from va_app.encoders.base import Encoder, NoTextTowerError, l2_normalise
@@ -21,6 +28,7 @@ __all__ = [
     "NoTextTowerError",
     "describe_encoder_choice",
     "encoder_for_corpus",
+    "ensure_clip_weights",
     "l2_normalise",
     "make_encoder",
     "planned_encoder_id",
@@ -30,30 +38,66 @@ CLIP_ID_PREFIX = "open_clip:"
 DESCRIPTOR_ID_PREFIX = "descriptor:"
 KEYWORD_FALLBACK = "text search falls back to keywords over titles and tags"
 
+log = logging.getLogger(__name__)
+#: ``progress(done_bytes, total_bytes, note)`` of a weights download (see encoders.fetch).
+ByteProgress = Callable[[int, int, str], None]
+#: Why the last fetch of (model, tag) failed in this process, for describe_encoder_choice.
+_fetch_failures: dict[tuple[str, str], str] = {}
 
-def make_encoder(settings: Settings) -> Encoder:
-    """The encoder ``settings`` ask for; CLIP models are loaded once per process."""
-    if _wants_clip(settings):
-        return _clip_encoder(settings)
+
+def make_encoder(settings: Settings, *, progress: ByteProgress | None = None) -> Encoder:
+    """The encoder ``settings`` ask for; CLIP models are loaded once per process.
+
+    Missing weights of a pretrained tag are fetched first (``progress`` follows the bytes).
+    """
+    if settings.encoder == "clip" or (settings.encoder == "auto"
+                                      and not ensure_clip_weights(settings, progress=progress)):
+        return _clip_encoder(settings, progress)
     return _descriptor_encoder()
 
 
-def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None) -> Encoder:
+def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None, *,
+                       progress: ByteProgress | None = None) -> Encoder:
     """The encoder for a corpus whose vectors were made by ``corpus_encoder_id`` (None: new corpus).
 
     In auto mode the corpus's own encoder wins when it is available. Raises
     :class:`EncoderMismatchError` (before loading any model) when the settings give another.
     """
     if corpus_encoder_id is None:
-        return make_encoder(settings)
+        return make_encoder(settings, progress=progress)
     if settings.encoder == "auto" and corpus_encoder_id.startswith(DESCRIPTOR_ID_PREFIX):
         chosen: Encoder | None = _descriptor_encoder()
         planned = chosen.id
     else:
+        if settings.encoder != "descriptor":
+            ensure_clip_weights(settings, progress=progress)
         chosen, planned = None, planned_encoder_id(settings)
     if planned != corpus_encoder_id:
         raise EncoderMismatchError(_mismatch_message(settings, corpus_encoder_id, planned))
     return chosen if chosen is not None else make_encoder(settings)
+
+
+def ensure_clip_weights(settings: Settings, *, progress: ByteProgress | None = None) -> str:
+    """Make the configured CLIP weights local: fetch a missing tag's file once.
+
+    Returns "" when the weights are here (now), else why not (one line). Never raises for
+    missing weights; a setting that is not a tag (a file, a folder) is only looked up.
+    """
+    from va_app.encoders.clip import clip_weights_available, fetch_clip_weights, fetchable_tag
+
+    model, tag = settings.clip_model, settings.clip_pretrained
+    if clip_weights_available(model, tag):
+        return ""
+    if not fetchable_tag(model, tag):
+        return "the weights are not here and are not a pretrained tag that can be fetched"
+    try:
+        fetch_clip_weights(model, tag, progress=progress)
+    except WeightsNotFoundError as exc:
+        log.info("CLIP weights not fetched: %s", exc)
+        _fetch_failures[(model, tag)] = str(exc)
+        return str(exc)
+    _fetch_failures.pop((model, tag), None)
+    return ""
 
 
 def planned_encoder_id(settings: Settings) -> str:
@@ -74,9 +118,10 @@ def describe_encoder_choice(settings: Settings) -> str:
     try:
         weights = resolve_clip_weights(settings.clip_model, settings.clip_pretrained)
     except (WeightsNotFoundError, ConfigError) as exc:
+        why = _fetch_failures.get((settings.clip_model, settings.clip_pretrained)) or str(exc)
         if settings.encoder == "clip":
-            return f"CLIP {settings.clip_model} ({settings.clip_pretrained}) — not available: {exc}"
-        reason = str(exc).removesuffix(", or use VA_ENCODER=descriptor")  # already in use
+            return f"CLIP {settings.clip_model} ({settings.clip_pretrained}) — not available: {why}"
+        reason = why.removesuffix(", or use VA_ENCODER=descriptor")  # already in use
         return f"offline visual descriptor — {KEYWORD_FALLBACK}. CLIP is not used: {reason}"
     return f"{weights.description}, on {resolve_device(settings.device)}"
 
@@ -89,9 +134,13 @@ def _wants_clip(settings: Settings) -> bool:
     return settings.encoder == "clip"
 
 
-def _clip_encoder(settings: Settings) -> Encoder:
+def _clip_encoder(settings: Settings, progress: ByteProgress | None = None) -> Encoder:
     # The model itself is cached per (weights, device) in va_app.encoders.clip (lru_cache).
-    from va_app.encoders.clip import OpenClipEncoder
+    from va_app.encoders.clip import OpenClipEncoder, fetch_clip_weights, fetchable_tag
+
+    if fetchable_tag(settings.clip_model, settings.clip_pretrained):
+        # VA_ENCODER=clip: a failed fetch is the error the user sees (with its reason).
+        fetch_clip_weights(settings.clip_model, settings.clip_pretrained, progress=progress)
 
     return OpenClipEncoder(
         settings.clip_model,

@@ -4,7 +4,8 @@ Owns three things:
 
 - **where the weights are**, without the network: a weights file, a local directory with
   ``open_clip_config.json``, or a pretrained tag whose file is already in the local Hugging
-  Face cache. Nothing is downloaded; a miss raises :class:`WeightsNotFoundError` at once.
+  Face cache. A miss raises :class:`WeightsNotFoundError` at once; only
+  :func:`fetch_clip_weights` goes online (once, into that cache; see ``encoders.fetch``).
 - **loading** a model once per process per (weights, device) — loading CLIP takes seconds.
 - **encoding**: a shot's vector is the mean of its frames' image vectors, renormalised; texts
   go through the model's tokenizer and text tower. Every output is L2-normalised float32.
@@ -12,14 +13,9 @@ Owns three things:
 
 from __future__ import annotations
 
-import os
-
-# Why: a pretrained tag must never start a download (it retries for ~46 s offline). We resolve
-# weight files ourselves; this also keeps open_clip's tokenizer look-ups on the local cache.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import functools
 import hashlib
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,13 +179,63 @@ def _cached_weights_file(model_name: str, tag: str, cfg: Mapping, cache_dir: Pat
     legacy = Path("~/.cache/clip").expanduser() / Path(cfg.get("url", "") or "-").name
     if cfg.get("url") and legacy.is_file():  # open_clip's own cache for URL-only weights
         return str(legacy)
+    raise WeightsNotFoundError(missing_weights_message(model_name, tag, cfg, cache_dir))
+
+
+def missing_weights_message(model_name: str, tag: str, cfg: Mapping, cache_dir: Path,
+                            why_not_fetched: str = "") -> str:
+    """What to do when a tag's weights are not in the cache (and, if given, why no fetch)."""
+    repo, names = _hf_repo_and_files(cfg.get("hf_hub", ""))
     hint = f"`hf download {repo} {names[0]}`" if repo else f"a download of {cfg.get('url')}"
-    raise WeightsNotFoundError(
-        f"no CLIP weights for {model_name}/{tag} in the local Hugging Face cache ({cache_dir}); "
-        f"nothing is downloaded. Fix: on a machine with internet run {hint} and copy the cache "
+    fetched = f"; they could not be downloaded: {why_not_fetched}" if why_not_fetched else ""
+    online = "connect to the internet and run again (they are fetched once), or " \
+        if why_not_fetched else ""
+    return (
+        f"no CLIP weights for {model_name}/{tag} in the local Hugging Face cache ({cache_dir})"
+        f"{fetched}. Fix: {online}on a machine with internet run {hint} and copy the cache "
         "here (or set HF_HUB_CACHE to it), or set VA_CLIP_PRETRAINED=/path/to/"
         "open_clip_model.safetensors, or use VA_ENCODER=descriptor"
     )
+
+
+def fetchable_tag(model_name: str, pretrained: str | None) -> bool:
+    """Whether ``pretrained`` is a tag of ``model_name`` with a Hugging Face repo to fetch from
+    (not a file, a folder, random weights or an unknown tag). No network."""
+    value = (pretrained or "").strip()
+    if not value or value.lower() in RANDOM_WEIGHTS or value.startswith(LOCAL_DIR_PREFIX):
+        return False
+    if os.sep in value or value.endswith(WEIGHT_SUFFIXES) or Path(value).expanduser().exists():
+        return False
+    if open_clip.get_model_config(model_name) is None:
+        return False
+    return bool((open_clip.get_pretrained_cfg(model_name, value) or {}).get("hf_hub"))
+
+
+def fetch_clip_weights(model_name: str, tag: str, *, cache_dir: str | Path | None = None,
+                       endpoint: str | None = None, progress=None) -> ClipWeights:
+    """The tag's weights, downloaded once into the Hugging Face cache when they are not there.
+
+    ``progress(done_bytes, total_bytes, note)`` follows the download. Raises
+    :class:`~va_app.encoders.fetch.WeightsDownloadError` (a :class:`WeightsNotFoundError`)
+    with the usual fix when the weights are neither cached nor fetchable.
+    """
+    from va_app.encoders import fetch
+
+    folder = _cache_dir(cache_dir)
+    try:
+        return resolve_clip_weights(model_name, tag, cache_dir=folder)
+    except WeightsNotFoundError:
+        if not fetchable_tag(model_name, tag):
+            raise
+    cfg = open_clip.get_pretrained_cfg(model_name, tag)
+    repo, names = _hf_repo_and_files(cfg["hf_hub"])
+    try:
+        remote = fetch.locate_remote_weights(repo, names, endpoint=endpoint)
+        fetch.download_weights(remote, cache_dir=folder, endpoint=endpoint, progress=progress)
+    except fetch.WeightsDownloadError as exc:
+        raise fetch.WeightsDownloadError(
+            missing_weights_message(model_name, tag, cfg, folder, str(exc))) from exc
+    return resolve_clip_weights(model_name, tag, cache_dir=folder)
 
 
 def _hf_repo_and_files(hf_hub: str) -> tuple[str, tuple[str, ...]]:
@@ -242,6 +288,8 @@ class _LoadedClip:
 def _load_clip(weights: ClipWeights, device: str) -> _LoadedClip:
     """One model per (weights, device) per process: loading CLIP is slow."""
     overrides = dict(weights.preprocess)
+    # Always a file, a folder or None, never a tag: open_clip's own download of a tag retries
+    # for ~46 s offline; tags are fetched (once, verified) by fetch_clip_weights instead.
     model, _, preprocess = open_clip.create_model_and_transforms(
         weights.model_name,
         pretrained=weights.checkpoint,

@@ -59,16 +59,20 @@ class _Run:
 
 def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = None,
            metadata: Mapping[str, VideoMeta] | None = None,
-           progress: Progress | None = None) -> IngestReport:
-    """Ingest every video under ``root``; see the module docstring for the guarantees."""
+           progress: Progress | None = None, weights_progress=None) -> IngestReport:
+    """Ingest every video under ``root``; see the module docstring for the guarantees.
+
+    ``weights_progress(done_bytes, total_bytes, note)`` follows a CLIP weights download, when
+    the encoder's weights have to be fetched first.
+    """
     root = Path(root).expanduser().resolve()
     paths = discover_videos(root)
     meta = {**read_metadata_csv(root), **(metadata or {})}
     with ingest_lock(settings):
         corpus = Corpus(settings)
         try:
-            run = _Run(corpus, encoder or encoder_for_corpus(settings, corpus.encoder_id or None),
-                       root, meta)
+            run = _Run(corpus, encoder or encoder_for_corpus(
+                settings, corpus.encoder_id or None, progress=weights_progress), root, meta)
             run.report.recovered_videos.extend(corpus.recover())
             corpus.matrix.check_encoder(run.encoder.id)
             corpus.catalog.set_meta(ENCODER_META, run.encoder.id)

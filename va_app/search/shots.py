@@ -17,6 +17,16 @@ Owns the choice of path per query — whatever is fast *and* right (issue 3, NOT
 Text queries go through the encoder's text tower; an encoder without one (the offline
 descriptor) falls back to :meth:`ShotSearch.keyword_search` over titles, genres, tags and video
 names, and the result says so.
+
+:meth:`ShotSearch.search` takes a whole :class:`SearchQuery` — words, an example shot ("more
+like this"), metadata filters, in any combination — and is what the app and the CLI call:
+
+- words + example, semantic: the query is the sum of the words' unit vector and the example's
+  (both unit length, so each counts alike), the example itself left out;
+- words + example, keywords: the shots whose metadata match the words, ranked by similarity
+  to the example;
+- several texts at once (zero-shot by a label's name, description and hints): their unit
+  vectors are averaged (CLIP's prompt ensembling); with keywords a shot may match any of them.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import logging
 import string
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -55,12 +65,16 @@ RUN_CALL_COST = 100
 PATH_EXACT, PATH_INDEX, PATH_FILTERED = "exact", "index", "filtered"
 SCAN_GATHER, SCAN_RUNS, SCAN_FULL = "gather", "runs", "full"
 MODE_SEMANTIC, MODE_KEYWORD = "semantic", "keyword"
+MODE_SIMILAR, MODE_BROWSE = "similar", "browse"
 KEYWORD_NOTICE = (
     "Keyword search: the encoder in use has no text tower, so your words were matched against "
     "video titles, genres, tags and names, not against what the shots show. Use a CLIP encoder "
     "for searches by content."
 )
 _PUNCTUATION = string.punctuation + "“”‘’«»…"
+#: ``--filter`` keys and the SearchFilters field each sets.
+FILTER_KEYS = {"video": "videos", "genre": "genres", "tag": "tags", "title": "title_contains",
+               "min_duration": "min_duration_s", "max_duration": "max_duration_s"}
 
 
 # -- values --------------------------------------------------------------------------------
@@ -96,6 +110,52 @@ class SearchFilters:
     def active(self) -> bool:
         return bool(self.videos or self.genres or self.tags or self.title_contains
                     or self.min_duration_s is not None or self.max_duration_s is not None)
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[str]) -> SearchFilters:
+        """Filters from ``KEY=VALUE`` strings (the CLI's ``--filter``); a key given twice
+        accepts either value. Keys: video, genre, tag, title (part of it), min_duration,
+        max_duration (seconds)."""
+        lists: dict[str, list[str]] = {"videos": [], "genres": [], "tags": []}
+        single: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, value = str(pair).partition("=")
+            key = key.strip().lower().replace("-", "_")
+            if not sep or key not in FILTER_KEYS:
+                raise ValidationError(f"filter {pair!r}: use KEY=VALUE with KEY one of "
+                                      f"{', '.join(FILTER_KEYS)}")
+            field_name = FILTER_KEYS[key]
+            if field_name in lists:
+                lists[field_name].append(value)
+            elif field_name == "title_contains":
+                single[field_name] = value
+            else:
+                single[field_name] = _seconds(pair, value)
+        return cls(**lists, **single)
+
+
+@dataclass(frozen=True, eq=False)
+class SearchQuery:
+    """One search as a user asks it; every part is optional and the parts combine (AND).
+
+    ``texts``: descriptions (one typed query, or a label's name, description and hints for a
+    zero-shot search); ``vector``: a ready text vector instead (an imported corpus's stored
+    label embedding); ``like``: the id of an example shot; ``filters``: metadata.
+    """
+
+    texts: tuple[str, ...] = ()
+    like: str | None = None
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    vector: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        texts = (self.texts,) if isinstance(self.texts, str) else tuple(self.texts)
+        object.__setattr__(self, "texts", tuple(validate_query(t) for t in texts if str(t).strip()))
+        object.__setattr__(self, "like", str(self.like).strip() if self.like else None)
+
+    @property
+    def has_words(self) -> bool:
+        return bool(self.texts) or self.vector is not None
 
 
 @dataclass(frozen=True)
@@ -300,12 +360,10 @@ class ShotSearch:
     def similar_to(self, shot_id: str, k: int, *, filters: SearchFilters | None = None,
                    offset: int = 0) -> list[SearchHit]:
         """"More like this": the shots closest to ``shot_id``, the shot itself left out."""
-        row = self._row_of.get(shot_id)
-        if row is None:
-            raise NotFoundError(f"shot {shot_id!r} is not in the corpus (was it re-ingested?)")
+        example = self.X[self._row(shot_id)]
         k, offset = _check_page(k, offset)
-        hits = self.search_vector(self.X[row], k + 1, filters=filters, offset=offset)
-        return [hit for hit in hits if hit.shot_id != shot_id][:k]
+        return _without(shot_id, k, lambda n: self.search_vector(example, n, filters=filters,
+                                                                 offset=offset))
 
     def keyword_search(self, query: str, k: int, *, filters: SearchFilters | None = None,
                        offset: int = 0) -> list[SearchHit]:
@@ -314,19 +372,7 @@ class ShotSearch:
         Case-insensitive substring matches; ranked by how many of the four fields match at
         least one word (``similarity`` = that count / 4), then by corpus order.
         """
-        words = query_words(query)
-        k, offset = _check_page(k, offset)
-        if not words or k == 0 or self.n_shots == 0:
-            return []
-        per_video = np.array([_fields_matched(fields, words)
-                              for fields in self.table.searchable] or [0])
-        codes = self.table.video_of_row
-        rank = np.where(codes >= 0, per_video[np.maximum(codes, 0)], 0)
-        if filters is not None and filters.active:
-            rank = np.where(self.table.mask(filters), rank, 0)
-        rows = np.flatnonzero(rank > 0)
-        order = rows[np.lexsort((rows, -rank[rows]))][offset:offset + k]
-        return [SearchHit(self.ids[r], float(rank[r]) / 4) for r in order]
+        return self._keyword_union([query], k, filters, offset)
 
     def search_text(self, query: str, encoder: TextEncoder | None, k: int, *,
                     filters: SearchFilters | None = None, offset: int = 0) -> SearchResult:
@@ -343,6 +389,34 @@ class ShotSearch:
         hits = self.keyword_search(text, k, filters=filters, offset=offset)
         return SearchResult(hits, MODE_KEYWORD, KEYWORD_NOTICE)
 
+    def search(self, query: SearchQuery, encoder: TextEncoder | None, k: int, *,
+               offset: int = 0) -> SearchResult:
+        """Whatever ``query`` combines — words, an example, filters; see the module docstring."""
+        filters, like = query.filters, query.like
+        if not query.has_words:
+            if like is None:
+                return SearchResult(self.browse(k, filters=filters, offset=offset), MODE_BROWSE)
+            return SearchResult(self.similar_to(like, k, filters=filters, offset=offset),
+                                MODE_SIMILAR)
+        vector = query.vector if query.vector is not None else self._text_vector(query.texts,
+                                                                                 encoder)
+        k, offset = _check_page(k, offset)
+        if vector is not None:
+            if like is not None:
+                vector = self._query_vector(vector) + self.X[self._row(like)]
+            hits = _without(like, k, lambda n: self.search_vector(vector, n, filters=filters,
+                                                                  offset=offset))
+            return SearchResult(hits, MODE_SEMANTIC)
+        if like is None:
+            hits = self._keyword_union(query.texts, k, filters, offset)
+        else:
+            keep = self._keyword_ranks(query.texts) > 0
+            if filters.active:
+                keep &= self.table.mask(filters)
+            example = self.X[self._row(like)]
+            hits = _without(like, k, lambda n: self._masked_search(example, n, keep, offset))
+        return SearchResult(hits, MODE_KEYWORD, KEYWORD_NOTICE)
+
     def browse(self, k: int, *, filters: SearchFilters | None = None,
                offset: int = 0) -> list[SearchHit]:
         """Shots in corpus order (filtered), for looking around before typing a query."""
@@ -350,6 +424,55 @@ class ShotSearch:
         rows = (np.flatnonzero(self.table.mask(filters)) if filters is not None and filters.active
                 else np.arange(self.n_shots))
         return [SearchHit(self.ids[r], 0.0) for r in rows[offset:offset + k]]
+
+    # -- combining ---------------------------------------------------------------------------
+    def _row(self, shot_id: str) -> int:
+        row = self._row_of.get(shot_id)
+        if row is None:
+            raise NotFoundError(f"shot {shot_id!r} is not in the corpus (was it re-ingested?)")
+        return row
+
+    def _text_vector(self, texts: Sequence[str], encoder: TextEncoder | None) -> np.ndarray | None:
+        """The mean of the texts' unit vectors, or None without a text tower."""
+        if encoder is None or not getattr(encoder, "has_text", False):
+            return None
+        try:
+            vectors = np.asarray(encoder.encode_texts(list(texts)), dtype=np.float32)
+        except NoTextTowerError:
+            return None
+        return vectors.mean(axis=0)
+
+    def _masked_search(self, vector: np.ndarray, k: int, mask: np.ndarray,
+                       offset: int) -> list[SearchHit]:
+        q = self._query_vector(vector)
+        if k == 0 or not mask.any():
+            return []
+        rows, scores = self._filtered_scores(q, mask)
+        return self._page(rows, scores, k, offset)
+
+    def _keyword_ranks(self, texts: Sequence[str]) -> np.ndarray:
+        """Per row, the most metadata fields any one text's words all match (0: none)."""
+        codes = self.table.video_of_row
+        best = np.zeros(self.n_shots, dtype=np.int64)
+        for text in texts:
+            words = query_words(text)
+            per_video = np.array([_fields_matched(fields, words)
+                                  for fields in self.table.searchable] or [0])
+            best = np.maximum(best, np.where(codes >= 0, per_video[np.maximum(codes, 0)], 0))
+        return best
+
+    def _keyword_union(self, texts: Sequence[str], k: int, filters: SearchFilters | None,
+                       offset: int) -> list[SearchHit]:
+        """Shots matching any of ``texts`` (see :meth:`keyword_search`), best-matched first."""
+        k, offset = _check_page(k, offset)
+        rank = self._keyword_ranks(texts)
+        if k == 0 or self.n_shots == 0:
+            return []
+        if filters is not None and filters.active:
+            rank = np.where(self.table.mask(filters), rank, 0)
+        rows = np.flatnonzero(rank > 0)
+        order = rows[np.lexsort((rows, -rank[rows]))][offset:offset + k]
+        return [SearchHit(self.ids[r], float(rank[r]) / 4) for r in order]
 
     # -- paths -------------------------------------------------------------------------------
     def _index_search(self, q: np.ndarray, k: int, offset: int) -> list[SearchHit] | None:
@@ -446,6 +569,13 @@ def row_runs(rows: np.ndarray, *, gap: int = 1) -> tuple[np.ndarray, np.ndarray]
     return starts, stops
 
 
+def _without(like: str | None, k: int, run) -> list[SearchHit]:
+    """``run(n)``'s first ``k`` hits with the example shot ``like`` left out."""
+    if like is None:
+        return run(k)
+    return [hit for hit in run(k + 1) if hit.shot_id != like][:k]
+
+
 def _fields_matched(fields: tuple[str, ...], words: list[str]) -> int:
     """How many fields contain a word, or 0 unless every word is in some field."""
     if not all(any(w in f for f in fields) for w in words):
@@ -471,6 +601,14 @@ def _check_page(k: int, offset: int) -> tuple[int, int]:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValidationError(f"{name} must be a whole number of 0 or more, got {value!r}")
     return int(k), int(offset)
+
+
+def _seconds(pair: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValidationError(f"filter {pair!r}: the duration must be a number of seconds") \
+            from None
 
 
 def _text_tuple(name: str, values: Any) -> tuple[str, ...]:

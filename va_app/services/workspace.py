@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from va_app.config import Settings
-from va_app.errors import EncoderMismatchError, ValidationError
+from va_app.encoders.base import Encoder
+from va_app.errors import EncoderMismatchError, ValidationError, VAError
 from va_app.learn.classifier import score_corpus
 from va_app.learn.engine import BuildResult, CorpusMatrix, build
 from va_app.learn.feeds import build_feeds
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.learn.versions import ModelRegistry, ModelVersion, load_model
+from va_app.search.shots import MAX_QUERY_CHARS, SearchFilters, SearchQuery, SearchResult, ShotSearch
 from va_app.store.corpus import Corpus, open_corpus
 from va_app.store.labels import Label, LabelStore
 from va_app.store.schema import AnnotationRow, LabelRow, VideoRow
@@ -56,6 +58,11 @@ class Workspace:
         self._lock = threading.Lock()
         #: How often the matrix was read from disk (the app must do it once per corpus change).
         self.matrix_loads = 0
+        self._search: tuple[str, ShotSearch] | None = None
+        self._encoder: tuple[str, Encoder | None] | None = None
+        #: Why the corpus's encoder could not be loaded here ("" when it could, or not tried).
+        self.encoder_problem = ""
+        self._encoder_lock = threading.Lock()
 
     def close(self) -> None:
         self.corpus.close()
@@ -75,6 +82,60 @@ class Workspace:
     def corpus_version(self) -> str:
         """Changes whenever an ingest changed the corpus (cache key for derived data)."""
         return self.corpus.catalog.get_meta("corpus_version", "0")
+
+    # -- search ----------------------------------------------------------------------------
+    @property
+    def shot_search(self) -> ShotSearch:
+        """Search over the matrix in memory; rebuilt only when an ingest changed the corpus."""
+        matrix, version = self.matrix, self.corpus_version
+        with self._lock:
+            if self._search is None or self._search[0] != version:
+                self._search = (version, ShotSearch.from_corpus(self.corpus, matrix))
+            return self._search[1]
+
+    def encoder(self, *, progress=None) -> Encoder | None:
+        """The encoder of this corpus's vectors, loaded once; None when it cannot be had here.
+
+        A CLIP corpus whose weights are missing gets them fetched once when the hub can be
+        reached (``progress(done_bytes, total_bytes, note)`` follows the download). Without an
+        encoder — e.g. an imported corpus's Clip4CLIP vectors — search still works by keywords,
+        by example and by stored zero-shot vectors; :attr:`encoder_problem` says why.
+        """
+        from va_app.encoders import encoder_for_corpus
+
+        corpus_id = self.corpus.encoder_id or ""
+        with self._encoder_lock:  # one download and one model load, however many sessions ask
+            if self._encoder is None or self._encoder[0] != corpus_id:
+                try:
+                    loaded = encoder_for_corpus(self.settings, corpus_id or None,
+                                                progress=progress)
+                    self.encoder_problem = ""
+                except VAError as exc:
+                    loaded, self.encoder_problem = None, str(exc)
+                self._encoder = (corpus_id, loaded)
+            return self._encoder[1]
+
+    def search(self, query: SearchQuery, *, k: int = 20, offset: int = 0) -> SearchResult:
+        """One page of shots for ``query`` (words, example, filters — any combination)."""
+        encoder = self.encoder() if query.texts and query.vector is None else None
+        return self.shot_search.search(query, encoder, k, offset=offset)
+
+    def zero_shot_query(self, label: str, *, filters: SearchFilters | None = None) -> SearchQuery:
+        """The label itself as a query: its stored text vector if the corpus has one (imported
+        corpora), else its name, description and each search hint (ensembled)."""
+        from va_app.datasets.netflix.importer import zero_shot_query
+
+        info = self.labels.get_label(label)
+        stored = zero_shot_query(self.settings, info.name)
+        return SearchQuery(texts=zero_shot_texts(info.name, info.description, info.hints),
+                           vector=stored, filters=filters or SearchFilters())
+
+    def describe_hits(self, result: SearchResult) -> list[dict]:
+        """``[{"id", "score", "title", "start_s", "end_s"}]`` in rank order (``search --json``)."""
+        shots = {shot.id: shot for shot in self.corpus.shots([h.shot_id for h in result.hits])}
+        return [{"id": hit.shot_id, "score": round(hit.similarity, 6),
+                 "title": shots[hit.shot_id].title, "start_s": round(shots[hit.shot_id].start_s, 4),
+                 "end_s": round(shots[hit.shot_id].end_s, 4)} for hit in result.hits]
 
     # -- labels ----------------------------------------------------------------------------
     def create_label(self, name: str, *, description: str = "", hints: str = "",
@@ -170,6 +231,18 @@ class Workspace:
             _check_encoder(meta.encoder_id, matrix.encoder_id)
             probabilities = clf.predict_proba(matrix.X)[:, 1] if matrix.n_shots else np.zeros(0)
         return pd.DataFrame({"shot_id": matrix.ids, "probability": probabilities})
+
+
+def search_hints(hints: str) -> list[str]:
+    """A label's search hints as separate queries ("sunset, warm light" -> two)."""
+    parts = (part.strip() for part in hints.replace(";", ",").replace("\n", ",").split(","))
+    return list(dict.fromkeys(part for part in parts if part))
+
+
+def zero_shot_texts(name: str, description: str = "", hints: str = "") -> tuple[str, ...]:
+    """What a zero-shot search of a label reads: its name, description and each hint."""
+    texts = [name, " ".join(description.split())[:MAX_QUERY_CHARS], *search_hints(hints)]
+    return tuple(dict.fromkeys(text for text in texts if text))
 
 
 def feed_seed(label: str, version: int) -> int:
