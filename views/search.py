@@ -1,4 +1,5 @@
-"""Search: find shots by a description, by example ("more like this") or by metadata."""
+"""Search: find shots by a description, by example ("more like this") or by metadata, in any
+combination — and on a new label, by the label itself (zero-shot) in one click."""
 
 import math
 
@@ -6,12 +7,13 @@ import numpy as np
 import streamlit as st
 
 from va_app.errors import VAError
-from va_app.datasets.netflix.importer import zero_shot_query
-from va_app.search.shots import SearchFilters
+from va_app.search.shots import MODE_BROWSE, MODE_KEYWORD, SearchFilters, SearchQuery
+from va_app.services.workspace import search_hints
 from va_app.ui import resources, state
 from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, show_flash
 
 PAGE_SIZE = 20
+QUERY, ZERO_SHOT = "search_query", "search_zero_shot"
 ws = resources.workspace()
 label = state.require_label("Search")
 st.session_state.setdefault("search_page", 0)
@@ -19,7 +21,28 @@ st.session_state.setdefault("search_page", 0)
 
 def _reset_page() -> None:
     st.session_state["search_page"] = 0
+
+
+def _typed() -> None:
+    _reset_page()
+    st.session_state[ZERO_SHOT] = False
+
+
+def _forget_example() -> None:
+    _reset_page()
     st.session_state.pop(SIMILAR_TO, None)
+
+
+def _suggest(text: str) -> None:
+    st.session_state[QUERY] = text
+    _typed()
+
+
+def _zero_shot() -> None:
+    st.session_state[QUERY] = ""
+    st.session_state.pop(SIMILAR_TO, None)
+    st.session_state[ZERO_SHOT] = True
+    _reset_page()
 
 
 def _missing_counter() -> None:
@@ -55,25 +78,46 @@ def _filters(search) -> SearchFilters:
                          min_duration_s=low or None, max_duration_s=None if high >= top else high)
 
 
-def _hits(search, query: str, filters: SearchFilters, offset: int):
-    similar = st.session_state.get(SIMILAR_TO)
-    if similar:
-        st.info(f"Shots that look like `{similar}`", icon=":material/search:")
-        st.button("Back to text search", key="clear-similar", on_click=_reset_page)
-        return search.similar_to(similar, PAGE_SIZE, filters=filters, offset=offset), "similar"
-    zero_shot = zero_shot_query(ws.settings, label)
-    if zero_shot is not None and not query.strip() and st.toggle(
-            "Zero-shot: rank shots by the label's stored text embedding", key="zero_shot",
-            value=True):
-        return search.search_vector(zero_shot, PAGE_SIZE, filters=filters, offset=offset), "search"
-    if query.strip():
-        result = search.search_text(query, resources.encoder(), PAGE_SIZE, filters=filters,
-                                    offset=offset)
-        if result.notice:
-            st.info(result.notice, icon=":material/info:")
-        return result.hits, "search"
-    st.caption("Browsing the corpus in order — type a description to search.")
-    return search.browse(PAGE_SIZE, filters=filters, offset=offset), "search"
+def _starters(info, empty_label: bool) -> None:
+    """The zero-shot button (the first thing to press on a new label) and hint suggestions."""
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.button(f"Find “{info.name}” by its description (zero-shot)", key="zero-shot",
+                  icon=":material/auto_awesome:", on_click=_zero_shot,
+                  type="primary" if empty_label else "secondary",
+                  help="Ranks every shot by similarity to the label's name, description and "
+                       "search hints — no labels needed.")
+        for n, hint in enumerate(search_hints(info.hints)):
+            st.button(hint, key=f"suggest-{n}", icon=":material/search:", type="tertiary",
+                      on_click=_suggest, args=(hint,), help=f"Search for “{hint}”")
+    if empty_label and not st.session_state.get(ZERO_SHOT):
+        st.caption("No labels yet: start with the zero-shot search, then label what it finds.")
+
+
+def _query(info, typed: str, filters: SearchFilters) -> tuple[SearchQuery, str]:
+    """What to search for, and a line saying so."""
+    like = st.session_state.get(SIMILAR_TO)
+    words = (typed,) if typed.strip() else ()
+    if st.session_state.get(ZERO_SHOT) and not words and not like:
+        query = ws.zero_shot_query(info.name, filters=filters)
+        shown = " · ".join(f"“{t}”" for t in query.texts)
+        return query, f"Zero-shot: shots most like the label's own words {shown}"
+    if like:
+        also = f" that match “{typed.strip()}”" if words else ""
+        return SearchQuery(words, like, filters), f"Shots that look like `{like}`{also}"
+    return SearchQuery(words, None, filters), f"Shots most like “{typed.strip()}”"
+
+
+def _explain(result, line: str) -> None:
+    if result.notice:
+        st.info(result.notice, icon=":material/info:")
+    if result.mode == MODE_BROWSE:
+        st.caption("Browsing the corpus in order — type a description to search.")
+        return
+    scores = [h.similarity for h in result.hits]
+    scale = ("share of title, genre, tags and name that match" if result.mode == MODE_KEYWORD
+             else "cosine similarity, higher is closer")
+    spread = f" — similarity {max(scores):.2f} to {min(scores):.2f} ({scale})" if scores else ""
+    st.caption(f"{line}{spread}.")
 
 
 @st.fragment
@@ -82,21 +126,31 @@ def search_view() -> None:
     _missing_counter()
     show_flash()
     search = resources.search()
-    hints = ws.labels.get_label(label).hints
-    query = st.text_input("Describe what you are looking for", key="search_query",
-                          placeholder=hints or "e.g. a car chase at night",
-                          on_change=_reset_page)
+    info = ws.labels.get_label(label)
+    empty_label = ws.labels.count_annotations(label) == 0
+    typed = st.text_input("Describe what you are looking for", key=QUERY,
+                          placeholder=info.hints or "e.g. a car chase at night", on_change=_typed)
+    _starters(info, empty_label)
     try:
         filters = _filters(search)
+        query, line = _query(info, typed, filters)
+        if query.like:
+            st.button("Forget the example", key="clear-similar", on_click=_forget_example,
+                      icon=":material/close:")
+        if query.texts and query.vector is None:
+            resources.encoder()  # loads it (fetching CLIP weights once) with feedback
         offset = st.session_state["search_page"] * PAGE_SIZE
-        hits, source = _hits(search, query, filters, offset)
+        result = ws.search(query, k=PAGE_SIZE, offset=offset)
     except VAError as exc:
         st.error(str(exc))
         return
+    _explain(result, line)
+    hits = result.hits
     shots = ws.corpus.shots([h.shot_id for h in hits])
-    ctx = card_context(ws, label, state.annotator(), source=source, key="search",
-                       show_similar=True)
-    card_grid(ws, shots, ctx)
+    ctx = card_context(ws, label, state.annotator(), source="similar" if query.like else "search",
+                       key="search", show_similar=True)
+    card_grid(ws, shots, ctx, scores=None if result.mode == MODE_BROWSE else
+              {h.shot_id: h.similarity for h in hits})
     _pager(len(hits))
 
 

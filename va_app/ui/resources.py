@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from va_app.services.access import AccessPolicy
 from va_app.config import Settings
-from va_app.encoders import encoder_for_corpus
 from va_app.encoders.base import Encoder
-from va_app.errors import VAError
+from va_app.encoders.fetch import human_size
 from va_app.search.shots import ShotSearch
+from va_app.services.access import AccessPolicy
 from va_app.services.workspace import Workspace
 
 
@@ -42,31 +41,38 @@ def workspace() -> Workspace:
     return _workspace(str(settings().data_dir))
 
 
-@st.cache_resource(show_spinner="Loading the encoder …")
-def _encoder(data_dir: str, corpus_encoder_id: str) -> Encoder | None:
-    try:
-        return encoder_for_corpus(settings().with_data_dir(data_dir), corpus_encoder_id or None)
-    except VAError:
-        # e.g. an imported corpus (Netflix's Clip4CLIP vectors) whose encoder is not here:
-        # search then works by keywords, by example and by stored zero-shot text vectors.
-        return None
-
-
 def encoder() -> Encoder | None:
-    """The corpus's encoder, or None when it cannot be loaded on this machine."""
-    ws = workspace()
-    return _encoder(str(ws.settings.data_dir), ws.corpus.encoder_id)
+    """The corpus's encoder (loaded once, in the shared workspace), or None when it cannot be
+    loaded on this machine — e.g. an imported corpus (Netflix's Clip4CLIP vectors): search then
+    works by keywords, by example and by stored zero-shot text vectors.
 
-
-@st.cache_resource(show_spinner="Preparing search …", max_entries=2)
-def _search(data_dir: str, corpus_version: str) -> ShotSearch:
-    ws = workspace()
-    return ShotSearch.from_corpus(ws.corpus, ws.matrix)
+    CLIP weights that have to be fetched first are downloaded here, once, under an
+    ``st.progress`` bar on the page that asked.
+    """
+    with st.spinner("Loading the encoder …"):
+        return workspace().encoder(progress=_download_bar())
 
 
 def search() -> ShotSearch:
-    ws = workspace()
-    return _search(str(ws.settings.data_dir), ws.corpus_version)
+    """Search over the corpus, rebuilt only after an ingest (held by the workspace)."""
+    return workspace().shot_search
+
+
+def _download_bar():
+    """``progress(done, total, note)`` drawn as one ``st.progress``, made on the first call."""
+    bars: list = []
+    notes: list[str] = []
+
+    def update(done: int, total: int, note: str = "") -> None:
+        if note:
+            notes[:] = [note[:1].upper() + note[1:]]
+        text = f"{notes[0] if notes else 'Downloading CLIP weights'} — {human_size(done)}"
+        share = min(done / total, 1.0) if total else 0.0
+        if not bars:
+            bars.append(st.progress(share, text=text))
+        else:
+            bars[0].progress(share, text=text)
+    return update
 
 
 @st.cache_resource(show_spinner="Scoring every shot …", max_entries=16)

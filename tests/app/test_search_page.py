@@ -1,0 +1,175 @@
+"""The Search page's bootstrapping: zero-shot in one click on a new label, similarities shown,
+suggestions from the label's hints, and "more like this" combined with words and filters.
+
+Two corpora: the demo corpus on the offline descriptor (no text tower: words match metadata)
+and a small demo corpus encoded by a tiny CLIP (random weights, a real text tower), where the
+page's ranking is checked against the vectors themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+import streamlit as st
+
+from tests.app.conftest import make_app
+from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
+from va_app.config import Settings
+from va_app.datasets.demo.corpus import build_demo_corpus
+from va_app.encoders import make_encoder
+from va_app.learn.engine import CorpusMatrix
+from va_app.services.workspace import Workspace
+
+SEARCH = "views/search.py"
+
+
+def _result_ids(at) -> list[str]:
+    """Shot ids of the result cards, in page order (each card has one Positive button)."""
+    return [b.key.split(":", 2)[2] for b in at.button if (b.key or "").startswith("pos:search:")]
+
+
+def _captions(at) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def _open_search(label: str):
+    at = make_app(label=label)
+    at.run()
+    at.switch_page(SEARCH).run()
+    assert not at.exception
+    return at
+
+
+def _metadata_text(ws: Workspace, shot_id: str) -> str:
+    shot = ws.corpus.shots([shot_id])[0]
+    return " ".join([shot.title, shot.genre, *shot.tags, shot.video_key]).casefold()
+
+
+# -- the descriptor corpus (keywords over metadata) -----------------------------------------
+def test_one_click_on_a_new_label_runs_a_zero_shot_search(app_settings):
+    ws = Workspace(app_settings)
+    ws.create_label("night", description="", hints="")
+    at = _open_search("night")
+    assert _result_ids(at)  # browsing before the click: corpus order
+    zero_shot = at.button(key="zero-shot")
+    assert zero_shot.proto.type == "primary"  # the first thing to press on a new label
+    assert any("No labels yet" in c for c in _captions(at))
+    zero_shot.click().run()
+    assert not at.exception
+    found = _result_ids(at)
+    assert found and all("night" in _metadata_text(ws, shot_id) for shot_id in found)
+    assert any(c.startswith("Zero-shot: shots most like the label's own words “night”")
+               for c in _captions(at))
+    assert any("Keyword search" in i.value for i in at.info)  # the descriptor says so
+
+
+def test_the_zero_shot_button_is_secondary_once_the_label_has_annotations(app_settings):
+    ws = Workspace(app_settings)
+    ws.create_label("night")
+    ws.labels.annotate_many("night", [(ws.matrix.ids[0], True)], annotator="bo",
+                            source="search")
+    at = _open_search("night")
+    assert at.button(key="zero-shot").proto.type == "secondary"
+    assert not any("No labels yet" in c for c in _captions(at))
+
+
+def test_hints_are_clickable_query_suggestions(app_settings):
+    ws = Workspace(app_settings)
+    ws.create_label("after dark", hints="night; city, night")
+    at = _open_search("after dark")
+    suggestions = [b for b in at.button if (b.key or "").startswith("suggest-")]
+    assert [b.label for b in suggestions] == ["night", "city"]  # split, duplicates once
+    suggestions[1].click().run()
+    assert not at.exception
+    assert at.text_input(key="search_query").value == "city"
+    found = _result_ids(at)
+    assert found and all("city" in _metadata_text(ws, shot_id) for shot_id in found)
+
+
+def test_more_like_this_combines_with_words_and_filters(app_settings):
+    ws = Workspace(app_settings)
+    ws.create_label("night")
+    at = _open_search("night")
+    at.text_input(key="search_query").input("night").run()
+    example = _result_ids(at)[0]
+    at.button(key=f"sim:search:{example}").click().run()
+    assert not at.exception
+    found = _result_ids(at)
+    assert found and example not in found
+    assert all("night" in _metadata_text(ws, shot_id) for shot_id in found)
+    # ranked by similarity to the example, among the shots the words match
+    x = ws.matrix.X[ws.matrix.rows(found)] @ ws.matrix.X[ws.matrix.rows([example])[0]]
+    assert list(x) == sorted(x, reverse=True)
+    assert any(f"Shots that look like `{example}` that match “night”" in c for c in _captions(at))
+    genre = ws.corpus.shots([found[-1]])[0].genre
+    at.multiselect(key="search_genres").select(genre).run()
+    filtered = _result_ids(at)
+    assert filtered and all(ws.corpus.shots([s])[0].genre == genre for s in filtered)
+    assert all("night" in _metadata_text(ws, s) for s in filtered)
+    at.button(key="clear-similar").click().run()
+    assert not any("look like" in c for c in _captions(at))
+
+
+# -- a corpus with a text tower (tiny CLIP) ---------------------------------------------------
+@pytest.fixture(scope="session")
+def clip_template(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clip-demo")
+    weights = save_tiny_clip_weights(folder / "tiny.safetensors", seed=2)
+    settings = Settings(data_dir=folder / "data", encoder="clip", clip_model=register_tiny_clip(),
+                        clip_pretrained=str(weights), device="cpu")
+    build_demo_corpus(settings, n_shots=24)
+    return settings
+
+
+@pytest.fixture
+def clip_settings(clip_template, tmp_path, monkeypatch) -> Settings:
+    data_dir = tmp_path / "data"
+    shutil.copytree(clip_template.data_dir, data_dir)
+    for name, value in {"VA_DATA_DIR": str(data_dir), "VA_ENCODER": "clip", "VA_DEVICE": "cpu",
+                        "VA_CLIP_MODEL": clip_template.clip_model,
+                        "VA_CLIP_PRETRAINED": clip_template.clip_pretrained}.items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield Settings.from_env()
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_zero_shot_with_a_text_tower_ranks_by_the_labels_words(clip_settings):
+    ws = Workspace(clip_settings)
+    ws.create_label("car chase", description="two or more cars racing through streets",
+                    hints="police cars, pursuit")
+    at = _open_search("car chase")
+    at.button(key="zero-shot").click().run()
+    assert not at.exception
+    assert not any("Keyword search" in i.value for i in at.info)
+    # the label's words, each through the text tower, averaged: exactly the page's ranking
+    texts = ["car chase", "two or more cars racing through streets", "police cars", "pursuit"]
+    q = make_encoder(clip_settings).encode_texts(texts).mean(axis=0)
+    matrix = CorpusMatrix.load(ws.corpus)
+    scores = matrix.X @ (q / np.linalg.norm(q))
+    expected = [matrix.ids[i] for i in np.argsort(-scores, kind="stable")[:20]]
+    assert _result_ids(at) == expected
+    line = next(c for c in _captions(at) if c.startswith("Zero-shot"))
+    shown = [float(v) for v in re.findall(r"similarity (-?[\d.]+) to (-?[\d.]+)", line)[0]]
+    assert shown == pytest.approx([scores.max(), np.sort(scores)[-20]], abs=0.005)
+    assert "cosine similarity" in line
+
+
+def test_words_and_an_example_combine_in_the_vector_space(clip_settings):
+    ws = Workspace(clip_settings)
+    ws.create_label("night")
+    at = _open_search("night")
+    at.text_input(key="search_query").input("a street at night").run()
+    example = _result_ids(at)[3]
+    at.button(key=f"sim:search:{example}").click().run()
+    assert not at.exception
+    matrix = CorpusMatrix.load(ws.corpus)
+    text = make_encoder(clip_settings).encode_texts(["a street at night"])[0]
+    q = text / np.linalg.norm(text) + matrix.X[matrix.rows([example])[0]]
+    order = [matrix.ids[i] for i in np.argsort(-(matrix.X @ q), kind="stable")]
+    assert _result_ids(at) == [s for s in order if s != example][:20]
