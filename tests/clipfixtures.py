@@ -2,7 +2,9 @@
 
 ``register_tiny_clip()`` registers it with open_clip and returns its model name;
 ``save_tiny_clip_weights(path, seed=...)`` writes a weights file for it (random weights,
-reproducible per seed), standing in for a real checkpoint that cannot be downloaded here.
+reproducible per seed), standing in for a real checkpoint that cannot be downloaded here;
+``register_hub_tag(monkeypatch)`` gives it a pretrained tag whose weights live in a Hugging Face
+repo, as open_clip's table does for ViT-B-32/openai (served by ``tests/hubserver.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import tempfile
 from pathlib import Path
 
 TINY_CLIP_NAME = "va-test-tiny-clip"
+HUB_REPO = "va-test/tiny-clip-hub"
+HUB_FILE = "open_clip_model.safetensors"
+HUB_TAG = "hub-tag"
 TINY_CLIP_CONFIG = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
@@ -57,3 +62,14 @@ def save_tiny_clip_weights(path: str | Path, *, seed: int = 0) -> Path:
     else:
         torch.save(state, path)
     return path
+
+
+def register_hub_tag(monkeypatch) -> str:
+    """Give the tiny architecture the pretrained tag ``HUB_TAG`` -> ``HUB_REPO`` (undone after
+    the test); returns the model name."""
+    import open_clip
+
+    name = register_tiny_clip()
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, name,
+                        {HUB_TAG.replace("-", "_"): {"hf_hub": f"{HUB_REPO}/"}})
+    return name

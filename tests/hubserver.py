@@ -20,6 +20,8 @@ import hashlib
 import re
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -74,6 +76,19 @@ class LocalHub:
     def body(self, repo: str, filename: str) -> bytes:
         data = self.files[(repo, filename)]
         return data.translate(_FLIP) if (repo, filename) in self.tampered else data
+
+
+@contextmanager
+def online_hub(monkeypatch, files: dict[tuple[str, str], bytes]) -> Iterator[LocalHub]:
+    """A running hub serving ``files``, with huggingface_hub online and HF_ENDPOINT at it."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # tests/conftest.py sets it
+    with LocalHub() as hub:
+        for (repo, name), data in files.items():
+            hub.publish(repo, name, data)
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        yield hub
 
 
 def _handler_for(hub: LocalHub) -> type[BaseHTTPRequestHandler]:

@@ -17,8 +17,16 @@ import open_clip
 import pytest
 from huggingface_hub import constants as hf_constants
 
-from tests.clipfixtures import make_tiny_clip, register_tiny_clip, save_tiny_clip_weights
-from tests.hubserver import LocalHub
+from tests.clipfixtures import (
+    HUB_FILE as FILE,
+    HUB_REPO as REPO,
+    HUB_TAG as TAG,
+    make_tiny_clip,
+    register_hub_tag,
+    register_tiny_clip,
+    save_tiny_clip_weights,
+)
+from tests.hubserver import online_hub
 from va_app import cli
 from va_app.config import Settings
 from va_app.encoders import describe_encoder_choice, encoder_for_corpus, make_encoder
@@ -26,9 +34,6 @@ from va_app.encoders.clip import clip_weights_available
 from va_app.encoders.fetch import WeightsDownloadError
 from va_app.errors import WeightsNotFoundError
 
-REPO = "va-test/tiny-clip-hub"
-FILE = "open_clip_model.safetensors"
-TAG = "hub-tag"
 TEXTS = ["a car chase at night", "golden hour on a beach"]
 
 pytestmark = pytest.mark.timeout(120)
@@ -36,10 +41,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def tiny(monkeypatch) -> str:
-    name = register_tiny_clip()
-    # open_clip knows no tag for the test architecture: add one as its pretrained table has.
-    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, name, {"hub_tag": {"hf_hub": f"{REPO}/"}})
-    return name
+    return register_hub_tag(monkeypatch)
 
 
 @pytest.fixture
@@ -53,11 +55,8 @@ def hf_cache(tmp_path: Path, monkeypatch) -> Path:
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch, tiny: str, hf_cache: Path):
     """Online: huggingface_hub not in offline mode, HF_ENDPOINT at a local hub with the model."""
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-    with LocalHub() as served:
-        weights = save_tiny_clip_weights(tmp_path / "published.safetensors", seed=5)
-        served.publish(REPO, FILE, weights.read_bytes())
-        monkeypatch.setenv("HF_ENDPOINT", served.endpoint)
+    weights = save_tiny_clip_weights(tmp_path / "published.safetensors", seed=5)
+    with online_hub(monkeypatch, {(REPO, FILE): weights.read_bytes()}) as served:
         yield served
 
 
