@@ -43,6 +43,16 @@ def _open_search(label: str):
     return at
 
 
+def _more_like(label: str, words: str, nth: int):
+    """Search ``label``'s page for ``words``, then press "More like this" on hit ``nth``."""
+    at = _open_search(label)
+    at.text_input(key="search_query").input(words).run()
+    example = _result_ids(at)[nth]
+    at.button(key=f"sim:search:{example}").click().run()
+    assert not at.exception
+    return at, example
+
+
 def _metadata_text(ws: Workspace, shot_id: str) -> str:
     shot = ws.corpus.shots([shot_id])[0]
     return " ".join([shot.title, shot.genre, *shot.tags, shot.video_key]).casefold()
@@ -92,11 +102,7 @@ def test_hints_are_clickable_query_suggestions(app_settings):
 def test_more_like_this_combines_with_words_and_filters(app_settings):
     ws = Workspace(app_settings)
     ws.create_label("night")
-    at = _open_search("night")
-    at.text_input(key="search_query").input("night").run()
-    example = _result_ids(at)[0]
-    at.button(key=f"sim:search:{example}").click().run()
-    assert not at.exception
+    at, example = _more_like("night", "night", 0)
     found = _result_ids(at)
     assert found and example not in found
     assert all("night" in _metadata_text(ws, shot_id) for shot_id in found)
@@ -163,11 +169,7 @@ def test_zero_shot_with_a_text_tower_ranks_by_the_labels_words(clip_settings):
 def test_words_and_an_example_combine_in_the_vector_space(clip_settings):
     ws = Workspace(clip_settings)
     ws.create_label("night")
-    at = _open_search("night")
-    at.text_input(key="search_query").input("a street at night").run()
-    example = _result_ids(at)[3]
-    at.button(key=f"sim:search:{example}").click().run()
-    assert not at.exception
+    at, example = _more_like("night", "a street at night", 3)
     matrix = CorpusMatrix.load(ws.corpus)
     text = make_encoder(clip_settings).encode_texts(["a street at night"])[0]
     q = text / np.linalg.norm(text) + matrix.X[matrix.rows([example])[0]]

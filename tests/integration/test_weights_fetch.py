@@ -32,7 +32,7 @@ from va_app.config import Settings
 from va_app.encoders import describe_encoder_choice, encoder_for_corpus, make_encoder
 from va_app.encoders.clip import clip_weights_available
 from va_app.encoders.fetch import WeightsDownloadError
-from va_app.errors import WeightsNotFoundError
+from va_app.errors import EncoderMismatchError, WeightsNotFoundError
 
 TEXTS = ["a car chase at night", "golden hour on a beach"]
 
@@ -152,6 +152,13 @@ def test_an_existing_clip_corpus_gets_its_weights_fetched(tmp_path, tiny, hub):
     encoder = encoder_for_corpus(_settings(tmp_path, tiny), f"open_clip:{tiny}:hub_tag")
     assert encoder.id == f"open_clip:{tiny}:hub_tag"
     assert len(hub.gets()) == 1
+
+
+def test_a_corpus_of_other_weights_downloads_nothing(tmp_path, tiny, hub):
+    # The tag's weights would give another encoder than the corpus's: refused, not fetched.
+    with pytest.raises(EncoderMismatchError, match="open_clip:ViT-B-32:openai"):
+        encoder_for_corpus(_settings(tmp_path, tiny), "open_clip:ViT-B-32:openai")
+    assert hub.requests == []
 
 
 def test_cli_fetch_shows_the_size_and_a_progress_bar(tmp_path, tiny, hub, monkeypatch, capsys):

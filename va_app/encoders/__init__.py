@@ -69,7 +69,7 @@ def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None, *,
         chosen: Encoder | None = _descriptor_encoder()
         planned = chosen.id
     else:
-        if settings.encoder != "descriptor":
+        if settings.encoder != "descriptor" and _fetch_would_give(settings, corpus_encoder_id):
             ensure_clip_weights(settings, progress=progress)
         chosen, planned = None, planned_encoder_id(settings)
     if planned != corpus_encoder_id:
@@ -132,6 +132,15 @@ def _wants_clip(settings: Settings) -> bool:
 
         return clip_weights_available(settings.clip_model, settings.clip_pretrained)
     return settings.encoder == "clip"
+
+
+def _fetch_would_give(settings: Settings, corpus_encoder_id: str) -> bool:
+    """Whether the settings name a tag whose weights make ``corpus_encoder_id`` (so fetching
+    them is worth it; other weights would be refused as a mismatch anyway)."""
+    from va_app.encoders.clip import fetchable_tag, tag_encoder_id
+
+    model, tag = settings.clip_model, settings.clip_pretrained
+    return fetchable_tag(model, tag) and tag_encoder_id(model, tag) == corpus_encoder_id
 
 
 def _clip_encoder(settings: Settings, progress: ByteProgress | None = None) -> Encoder:

@@ -159,11 +159,11 @@ def _from_hf_cache(model_name: str, tag: str, cache_dir: Path) -> ClipWeights:
             f"(known: {', '.join(known[:6]) or 'none'}{', ...' if len(known) > 6 else ''}) "
             "nor an existing weights file; fix VA_CLIP_PRETRAINED or use VA_ENCODER=descriptor"
         )
-    clean_tag = tag.lower().replace("-", "_")  # open_clip's own tag normalisation
+    clean_tag = _clean_tag(tag)
     return ClipWeights(
         model_name,
         _cached_weights_file(model_name, clean_tag, cfg, cache_dir),
-        f"open_clip:{model_name}:{clean_tag}",
+        tag_encoder_id(model_name, tag),
         f"CLIP {model_name} ({clean_tag}) from the local Hugging Face cache",
         quick_gelu=bool(cfg.get("quick_gelu", False)),
         preprocess=tuple((k, _hashable(cfg[k])) for k in _PREPROCESS_KEYS if k in cfg),
@@ -209,6 +209,15 @@ def fetchable_tag(model_name: str, pretrained: str | None) -> bool:
     if open_clip.get_model_config(model_name) is None:
         return False
     return bool((open_clip.get_pretrained_cfg(model_name, value) or {}).get("hf_hub"))
+
+
+def tag_encoder_id(model_name: str, tag: str) -> str:
+    """The encoder id a pretrained tag's weights give, wherever the file is (or will be)."""
+    return f"open_clip:{model_name}:{_clean_tag(tag)}"
+
+
+def _clean_tag(tag: str) -> str:
+    return tag.strip().lower().replace("-", "_")  # open_clip's own tag normalisation
 
 
 def fetch_clip_weights(model_name: str, tag: str, *, cache_dir: str | Path | None = None,

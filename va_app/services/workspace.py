@@ -104,11 +104,13 @@ class Workspace:
         from va_app.encoders import encoder_for_corpus
 
         corpus_id = self.corpus.encoder_id or ""
+        if not corpus_id:  # nothing ingested yet: nothing to search, nothing worth a download
+            self.encoder_problem = "the corpus has no shots yet"
+            return None
         with self._encoder_lock:  # one download and one model load, however many sessions ask
             if self._encoder is None or self._encoder[0] != corpus_id:
                 try:
-                    loaded = encoder_for_corpus(self.settings, corpus_id or None,
-                                                progress=progress)
+                    loaded = encoder_for_corpus(self.settings, corpus_id, progress=progress)
                     self.encoder_problem = ""
                 except VAError as exc:
                     loaded, self.encoder_problem = None, str(exc)
