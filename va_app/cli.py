@@ -134,7 +134,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
             zero = ws.zero_shot_query(args.label)
             query = SearchQuery(texts=(*query.texts, *zero.texts), like=args.like,
                                 filters=filters, vector=None if query.texts else zero.vector)
-        if query.texts:
+        if query.texts and query.vector is None:
             ws.encoder(progress=_byte_progress())  # a missing CLIP download shows its bar
         result = ws.search(query, k=args.limit)
         rows = ws.describe_hits(result)

@@ -175,10 +175,9 @@ def _reporting_bar(progress: ByteProgress | None, total: int) -> type[tqdm.tqdm]
             self.reported = self.done
 
         def update(self, n: float | None = 1) -> bool | None:
-            self.done += int(n or 0)
-            finished = total and self.done >= total
-            if progress is not None and (finished or self.done - self.reported
-                                         >= REPORT_EVERY_BYTES or self.done < self.reported):
+            self.done += int(n or 0)  # negative when a retry starts the file over
+            due = abs(self.done - self.reported) >= REPORT_EVERY_BYTES or 0 < total <= self.done
+            if progress is not None and due:
                 self.reported = self.done
                 progress(self.done, total, "")
             return None
