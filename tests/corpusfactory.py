@@ -10,7 +10,8 @@ import numpy as np
 
 from va_app.config import Settings
 from va_app.ingest.pipeline import refresh_clusters
-from va_app.store.corpus import ENCODER_META, Corpus, shot_metadata
+from va_app.store.corpus import Corpus, shot_metadata
+from va_app.store import meta
 from va_app.store.schema import ShotRow, VideoRow
 
 ENCODER_ID = "synthetic:v1"
@@ -44,7 +45,7 @@ def make_synthetic_corpus(settings: Settings, *, videos: int = 10, shots_per_vid
                          [shot_metadata(s) for s in shots] or [{"video": key}] * len(ids))
         corpus.catalog.mark_video_ready(video_id)
         truth.update(zip(ids, labels.tolist()))
-    corpus.catalog.set_meta(ENCODER_META, ENCODER_ID)
+    corpus.catalog.set_meta(meta.ENCODER_ID, ENCODER_ID)
     refresh_clusters(corpus)
     corpus.close()
     return truth

@@ -1,13 +1,20 @@
-"""Domain values: small frozen dataclasses that validate themselves.
+"""Domain values: small frozen dataclasses that validate themselves, and the vote fold.
 
 A shot id is ``"<video key>|<start frame>"`` — the same shape as the Netflix Video Annotator
 data's shot keys (``"<yt_id>|<frame_in>"``), so imported and ingested corpora look alike.
+
+Owns the names of annotation sources (:class:`Source`, the four feeds among them) and the one
+rule that turns annotators' clicks into a label's value for a shot (:func:`fold_votes`,
+:func:`majority`, :class:`ShotVerdict`): the store, the file formats, the Netflix codec and
+the reports all call these.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from va_app.errors import ValidationError
 
@@ -85,6 +92,25 @@ class Shot:
         return self.end_s - self.start_s
 
 
+class Source(StrEnum):
+    """Where an annotation came from; stored as its value (plain text), so data written before
+    this enum existed reads the same. Files may bring other sources: a source stays text."""
+
+    SEARCH = "search"
+    SIMILAR = "similar"  # "more like this" on the search page
+    POSITIVE = "positive"  # the four feeds of a build (paper Figure 3) ...
+    NEGATIVE = "negative"
+    BORDERLINE = "borderline"
+    RANDOM = "random"
+    IMPORT = "import"  # ... an annotation file or a dataset import
+    REVIEW = "review"  # fixes on the review page
+
+
+#: The four feeds of a build, in the order the app shows them.
+FEED_SOURCES: tuple[Source, ...] = (Source.POSITIVE, Source.NEGATIVE, Source.BORDERLINE,
+                                    Source.RANDOM)
+
+
 @dataclass(frozen=True)
 class Annotation:
     """One annotator's word on one shot for one label (True positive, False negative,
@@ -94,13 +120,73 @@ class Annotation:
     shot_id: str
     value: bool | None
     annotator: str
-    source: str = "search"
+    source: str = Source.SEARCH
     created_at: datetime | None = None
     id: int | None = None
 
     def __post_init__(self) -> None:
         if not self.annotator.strip():
             raise ValidationError("an annotation needs an annotator name")
+
+
+@dataclass(frozen=True)
+class ShotVerdict:
+    """All current words on one shot for one label and what they add up to."""
+
+    shot_id: str
+    votes: dict[str, bool]
+    value: bool | None  # majority; None on a tie
+
+    @classmethod
+    def of(cls, shot_id: str, votes: Mapping[str, bool]) -> ShotVerdict:
+        votes = dict(votes)
+        return cls(shot_id, votes, majority(votes))
+
+    @property
+    def positive_votes(self) -> int:
+        return sum(self.votes.values())
+
+    @property
+    def negative_votes(self) -> int:
+        return len(self.votes) - self.positive_votes
+
+    @property
+    def conflict(self) -> bool:
+        return len(set(self.votes.values())) > 1
+
+
+def majority(votes: Mapping[str, bool]) -> bool | None:
+    """The label's value from annotators' words: more positive than negative words → True,
+    fewer → False, as many → None (a tie: neither a positive nor a negative for training)."""
+    positives = sum(bool(v) for v in votes.values())
+    negatives = len(votes) - positives
+    return None if positives == negatives else positives > negatives
+
+
+def current_words(annotations: Iterable[Annotation]) -> list[Annotation]:
+    """Each annotator's latest annotation per shot, cleared ones left out.
+
+    ``annotations`` oldest first (a label's history): a later word replaces an earlier one and
+    a clear (``value`` None) withdraws it. In the order (shot, annotator) pairs first appear.
+    """
+    latest: dict[tuple[str, str], Annotation] = {}
+    for ann in annotations:
+        latest[(ann.shot_id, ann.annotator)] = ann
+    return [a for a in latest.values() if a.value is not None]
+
+
+def fold_votes(annotations: Iterable[Annotation]) -> dict[str, dict[str, bool]]:
+    """The current words (:func:`current_words`) by shot: ``{shot id: {annotator: value}}``;
+    shots nobody has a word on are left out."""
+    votes: dict[str, dict[str, bool]] = {}
+    for ann in current_words(annotations):
+        votes.setdefault(ann.shot_id, {})[ann.annotator] = bool(ann.value)
+    return votes
+
+
+def shot_verdicts(annotations: Iterable[Annotation]) -> list[ShotVerdict]:
+    """:func:`fold_votes` with each shot's majority, in the order shots were first annotated."""
+    return [ShotVerdict.of(shot, words) for shot, words in fold_votes(annotations).items()]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from va_app.config import Settings
 from va_app.errors import ValidationError
 from va_app.research.experiments import in_validation, run_sample_efficiency, run_source_bandit
 from va_app.research.experiments.protocol import (
-    LabeledSet,
+    LabelKeys,
     OrderedSet,
     ProtocolError,
     ap_baseline,
@@ -50,7 +50,7 @@ def test_hash_split_matches_the_documented_examples():
 
 
 def test_split_refuses_a_side_without_positives():
-    labeled = LabeledSet("x", frozenset({"gOJJm_cSRds|3987"}), frozenset({"HnnBvemHrWA|0"}))
+    labeled = LabelKeys("x", frozenset({"gOJJm_cSRds|3987"}), frozenset({"HnnBvemHrWA|0"}))
     with pytest.raises(ProtocolError, match="validation side .* no positives"):
         split(labeled)
 

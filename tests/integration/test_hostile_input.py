@@ -40,6 +40,7 @@ from va_app.ingest.pipeline import ingest
 from va_app.learn.versions import PortableModel, load_model
 from va_app.search.shots import ShotSearch, validate_query
 from va_app.services.workspace import Workspace
+from va_app.store import meta
 from va_app.store.corpus import Corpus
 from va_app.store.labels import LabelStore
 from va_app.store.matrix import EmbeddingMatrix
@@ -129,7 +130,7 @@ def snapshot(settings: Settings) -> dict[str, object]:
             "annotations": [(a.id, a.label, a.shot_id, a.value, a.annotator, a.source,
                              a.created_at) for a in store.all_history()],
             "model_versions": catalog.count_rows(ModelVersionRow),
-            "meta": (catalog.get_meta("encoder_id"), catalog.get_meta("corpus_version")),
+            "meta": (catalog.get_meta(meta.ENCODER_ID), catalog.corpus_version()),
             "h5": (ids, corpus.matrix.info(), hashlib.sha1(matrix.tobytes()).hexdigest()),
             "chroma": sorted(corpus.index.ids()),
         }

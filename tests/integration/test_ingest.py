@@ -16,6 +16,9 @@ import pytest
 from tests.videogen import make_cut_video, make_empty_file, make_text_file
 from va_app.errors import EncoderMismatchError, NotFoundError
 from va_app.ingest.pipeline import ingest
+from va_app.learn.engine import CorpusMatrix
+from va_app.search.shots import ShotSearch
+from va_app.services.workspace import Workspace, describe_corpus
 from va_app.store.catalog import Catalog
 from va_app.store.corpus import open_corpus
 from va_app.store.labels import LabelStore
@@ -52,6 +55,42 @@ def test_ingest_stores_every_shot_in_all_three_stores_and_survives_reopening(tmp
     assert [s.start_frame for s in shots[:3]] == CUTS[:3]
     assert all(Path(s.thumb_path).is_file() and Path(s.filmstrip_path).is_file() for s in shots)
     assert {s.cluster for s in shots} - {None} and None not in {s.cluster for s in shots}
+
+
+def _what_readers_see(ws: Workspace) -> dict[str, int]:
+    """Shots as Home counts them, as the build (the app's cached matrix, and a fresh load by
+    another process) and as search (over that matrix, with metadata) see them."""
+    matrix = ws.matrix
+    search = ShotSearch.from_corpus(ws.corpus, matrix)
+    return {"home": describe_corpus(ws.corpus)["shots"], "build": matrix.n_shots,
+            "fresh load": CorpusMatrix.load(ws.corpus).n_shots,
+            "search": int((search.table.video_of_row >= 0).sum())}
+
+
+def test_a_shot_is_visible_to_counts_search_and_build_at_once_or_to_none(tmp_path, settings,
+                                                                        monkeypatch):
+    _videos(tmp_path / "videos", 1)
+    ingest(settings, tmp_path / "videos")
+    ws = Workspace(settings)  # long-lived, as in the app: its matrix stays loaded
+    assert set(_what_readers_see(ws).values()) == {3}
+    mark_ready, seen = Catalog.mark_video_ready, {}
+
+    def spy(catalog, video_id):  # the new video's vectors are stored, it is not ready yet
+        seen.setdefault("vectors stored", _what_readers_see(ws))
+        mark_ready(catalog, video_id)
+
+    def progress(done, total, name):
+        if done == 2:  # clip_01 is ready, clip_02 not started, nothing clustered yet
+            seen["ready, not clustered"] = _what_readers_see(ws)
+
+    monkeypatch.setattr(Catalog, "mark_video_ready", spy)
+    for i in (1, 2):  # two new files beside the ingested clip_00
+        make_cut_video(tmp_path / "videos" / f"clip_{i:02d}.mp4", cuts=CUTS, seed=i)
+    ingest(settings, tmp_path / "videos", progress=progress)
+    assert seen == {"vectors stored": dict.fromkeys(seen["vectors stored"], 3),
+                    "ready, not clustered": dict.fromkeys(seen["vectors stored"], 6)}
+    assert set(_what_readers_see(ws).values()) == {9}
+    ws.close()
 
 
 def test_reingest_adds_nothing_and_a_changed_file_is_replaced(tmp_path, settings):

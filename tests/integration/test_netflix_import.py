@@ -4,6 +4,7 @@ Chroma) with its labels, every annotator's words, the zero-shot queries and the 
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,20 +14,19 @@ import pytest
 
 from tests.corpusfactory import make_synthetic_corpus
 from tests.netflixfixture import ANNOTATORS, make_netflix_dir
-from va_app.formats.annotations import export_annotations, read_annotations
+from va_app.formats.annotations import export_annotations, export_netflix_agg, read_annotations
 from va_app.config import Settings
 from va_app.errors import ValidationError
-from va_app.datasets.netflix.importer import (
-    ENCODER_ID,
-    agg_from_annotations,
+from va_app.datasets.netflix.format import ENCODER_ID, agg_document, aggregate
+from va_app.datasets.netflix.importer import import_netflix, index_missing_shots
+from va_app.datasets.netflix.lookups import (
     annotator_roles,
-    import_netflix,
-    index_missing_shots,
     load_text_embeddings,
     netflix_dir,
     youtube_url,
     zero_shot_query,
 )
+from va_app.domain import fold_votes
 from va_app.store.catalog import INGESTING
 from va_app.store.corpus import Corpus, open_corpus
 from va_app.store.labels import LabelStore
@@ -105,8 +105,11 @@ def test_exported_annotations_rebuild_the_same_agg_files(imported, tmp_path):
     fixture, settings, _, _ = imported
     corpus = Corpus(settings)
     try:
-        export_annotations(LabelStore(corpus.catalog), tmp_path / "all.csv")
+        store = LabelStore(corpus.catalog)
+        export_annotations(store, tmp_path / "all.csv")
         roles = annotator_roles(corpus.catalog)
+        for name in fixture.labels:  # the per-label export keeps the release's roles
+            export_netflix_agg(store, name, tmp_path / "agg" / f"{name}.json")
     finally:
         corpus.close()
     by_label = defaultdict(list)
@@ -116,8 +119,11 @@ def test_exported_annotations_rebuild_the_same_agg_files(imported, tmp_path):
         original = fixture.agg[name]
         assert roles[name].primary == original["primary"]
         assert list(roles[name].secondaries) == original["secondaries"]
-        rebuilt = agg_from_annotations(by_label[name], roles[name])
-        assert rebuilt == sorted(original["data"], key=lambda d: d["key"])
+        rebuilt = agg_document(aggregate(name, fold_votes(by_label[name]),
+                                         primary=roles[name].primary,
+                                         secondaries=roles[name].secondaries))
+        assert rebuilt == {**original, "data": sorted(original["data"], key=lambda d: d["key"])}
+        assert json.loads((tmp_path / "agg" / f"{name}.json").read_text()) == rebuilt
 
 
 def test_zero_shot_queries_and_label_files_are_kept(imported):

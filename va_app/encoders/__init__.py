@@ -20,8 +20,8 @@ import logging
 from collections.abc import Callable
 
 from va_app.config import Settings
-from va_app.encoders.base import Encoder, NoTextTowerError, l2_normalise
-from va_app.errors import ConfigError, EncoderMismatchError, WeightsNotFoundError
+from va_app.encoders.base import Encoder, NoTextTowerError, l2_normalise, require_same_encoder
+from va_app.errors import ConfigError, WeightsNotFoundError
 
 __all__ = [
     "Encoder",
@@ -72,8 +72,8 @@ def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None, *,
         if settings.encoder != "descriptor" and _fetch_would_give(settings, corpus_encoder_id):
             ensure_clip_weights(settings, progress=progress)
         chosen, planned = None, planned_encoder_id(settings)
-    if planned != corpus_encoder_id:
-        raise EncoderMismatchError(_mismatch_message(settings, corpus_encoder_id, planned))
+    require_same_encoder(corpus_encoder_id, planned,
+                         _mismatch_message(settings, corpus_encoder_id, planned))
     return chosen if chosen is not None else make_encoder(settings)
 
 

@@ -1,7 +1,8 @@
 """The Encoder interface: shots' frames -> vectors, texts -> vectors, in one space.
 
 Every vector an encoder returns is float32 and L2-normalised, so cosine similarity is a dot
-product and the corpus matrix can be scored with one matrix product.
+product and the corpus matrix can be scored with one matrix product. Vectors of two encoders
+live in different spaces: :func:`require_same_encoder` is the one compatibility check.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from va_app.errors import VAError
+from va_app.errors import EncoderMismatchError, VAError
 
 
 class NoTextTowerError(VAError):
@@ -35,6 +36,19 @@ class Encoder(Protocol):
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Returns ``(len(texts), dim)``; raises :class:`NoTextTowerError` without a text tower."""
         ...
+
+
+def same_encoder(a: str, b: str) -> bool:
+    """Whether vectors made by encoder ids ``a`` and ``b`` can be compared: the same id, or an
+    id not known (empty: e.g. a corpus with no vectors yet)."""
+    return not a or not b or a == b
+
+
+def require_same_encoder(have: str, want: str, message: str) -> None:
+    """Raise :class:`EncoderMismatchError` with ``message`` (what to do about it) unless
+    :func:`same_encoder` holds."""
+    if not same_encoder(have, want):
+        raise EncoderMismatchError(message)
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

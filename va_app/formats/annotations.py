@@ -13,15 +13,17 @@ description — use CSV or Parquet for a lossless copy.
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from va_app.domain import Annotation
+from va_app.datasets.netflix.format import AGG_ONLY_ANNOTATOR, aggregate, read_agg, write_agg
+from va_app.datasets.netflix.lookups import annotator_roles
+from va_app.domain import Annotation, Source
 from va_app.errors import NotFoundError, ValidationError
-from va_app.store.labels import Label, LabelStore, ShotVerdict
+from va_app.store.labels import Label, LabelStore
 
 REQUIRED = ("label", "shot_id", "value", "annotator")
 COLUMNS = (*REQUIRED, "source", "created_at")
@@ -67,7 +69,7 @@ def import_annotations(store: LabelStore, path: str | Path, *,
         existing = {label.name.casefold() for label in store.labels()}
         for name in sorted({a.label for a in annotations}):
             if name.casefold() not in existing:
-                store.create_label(name, created_by="import")
+                store.create_label(name, created_by=Source.IMPORT)
                 existing.add(name.casefold())
     return store.import_annotations(annotations)
 
@@ -114,7 +116,7 @@ def _row_to_annotation(line: int, row: dict) -> Annotation:
         return Annotation(
             label=str(row["label"]).strip(), shot_id=str(row["shot_id"]).strip(),
             value=parse_value(row["value"]), annotator=str(row["annotator"]).strip(),
-            source=str(row.get("source") or "import").strip() or "import",
+            source=str(row.get("source") or Source.IMPORT).strip() or Source.IMPORT,
             created_at=_parse_time(created) if created not in (None, "") else None,
         )
     except ValidationError as exc:
@@ -140,35 +142,29 @@ def _annotation_to_row(a: Annotation) -> dict:
             "source": a.source, "created_at": created}
 
 
-# -- Netflix VA per-label JSON ("agg" format) -------------------------------------------------
-# {"primary": "B", "secondaries": ["A", "C"], "data": [{"key": shot id, "primary": bool,
-#  "secondaries": {"A": bool, "C": bool}, "agg": bool, "pos_cnt": int}, ...]}
-# Items whose annotators' words are absent but "agg" is given are stored under this name.
-NETFLIX_AGG_ANNOTATOR = "agg"
+# -- Netflix VA per-label JSON ("agg" format, read and written by the Netflix codec) ------------
+#: Items whose annotators' words are absent but ``agg`` is given are stored under this name.
+NETFLIX_AGG_ANNOTATOR = AGG_ONLY_ANNOTATOR
 
 
 def export_netflix_agg(store: LabelStore, label: str, out: str | Path) -> int:
     """Write ``label``'s current annotations as a Netflix VA ``agg/<label>.json``; returns the
     number of shots written.
 
-    One item per shot anyone has a current word on: ``primary`` is the label's creator when
-    they annotated it (else whoever annotated most), ``secondaries`` everyone else; ``agg`` is
-    our majority (``null`` on a tie: Netflix's loader then counts the shot neither positive nor
-    negative, as our builds do), ``pos_cnt`` the number of positive words. Where an annotator
-    has no word on a shot, ``primary`` is ``null`` / the name is left out of ``secondaries``.
+    One item per shot anyone has a current word on, sorted by shot id: ``primary`` and
+    ``secondaries`` are the annotator roles of an imported Netflix label, else the label's
+    creator when they annotated it (else whoever annotated most) and everyone else; ``agg`` and
+    ``pos_cnt`` as :func:`va_app.datasets.netflix.format.aggregate`
+    makes them (``null`` on a tie). Where an annotator has no word on a shot, ``primary`` is
+    ``null`` / the name is left out of ``secondaries``.
     """
     meta = store.get_label(label)
-    verdicts = store.verdicts(meta.name)
-    primary = _primary_annotator(meta, verdicts)
-    doc = {
-        "primary": primary,
-        "secondaries": sorted({a for v in verdicts for a in v.votes} - {primary}),
-        "data": [_agg_item(v, primary) for v in verdicts],
-    }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    return len(doc["data"])
+    votes = {v.shot_id: v.votes for v in store.verdicts(meta.name)}
+    roles = annotator_roles(store.catalog).get(meta.name)
+    agg = (aggregate(meta.name, votes, primary=roles.primary, secondaries=roles.secondaries)
+           if roles else aggregate(meta.name, votes, primary=_primary_annotator(meta, votes)))
+    write_agg(agg, out)
+    return len(agg.items)
 
 
 def import_netflix_agg(store: LabelStore, path: str | Path, *, label: str | None = None,
@@ -181,120 +177,31 @@ def import_netflix_agg(store: LabelStore, path: str | Path, *, label: str | None
     contradicts the words is refused, so our majority always equals the file's ``agg``.
     """
     path = Path(path)
-    doc = _read_agg_json(path)
-    name = label or path.stem
-    primary, secondaries = _agg_annotators(path, doc)
-    annotations = _agg_annotations(path, doc["data"], name, primary, secondaries)
-    created = _ensure_label(store, name, create=create_label, created_by=primary or "import")
     try:
-        return store.import_annotations(annotations)
+        agg = read_agg(path)
+        for number, item in enumerate(agg.items, 1):
+            try:
+                item.check_aggregate()
+            except ValidationError as exc:
+                raise ValidationError(f"{path.name}, item {number}: {exc}") from None
+    except ValidationError as exc:
+        raise ValidationError(f"{exc}; nothing was imported") from None
+    name = label or agg.label
+    created = _ensure_label(store, name, create=create_label,
+                            created_by=agg.primary or Source.IMPORT)
+    try:
+        return store.import_annotations(agg.annotations(label=name))
     except Exception:
         if created:
             store.delete_label(name)
         raise
 
 
-def _primary_annotator(meta: Label, verdicts: list[ShotVerdict]) -> str | None:
-    counts: dict[str, int] = {}
-    for verdict in verdicts:
-        for annotator in verdict.votes:
-            counts[annotator] = counts.get(annotator, 0) + 1
+def _primary_annotator(meta: Label, votes: dict[str, dict[str, bool]]) -> str | None:
+    counts = Counter(annotator for words in votes.values() for annotator in words)
     if meta.created_by in counts:
         return meta.created_by
     return min(counts, key=lambda a: (-counts[a], a)) if counts else None
-
-
-def _agg_item(verdict: ShotVerdict, primary: str | None) -> dict:
-    votes = verdict.votes
-    return {
-        "key": verdict.shot_id,
-        "primary": votes.get(primary) if primary else None,
-        "secondaries": {a: votes[a] for a in sorted(votes) if a != primary},
-        "agg": verdict.value,
-        "pos_cnt": sum(votes.values()),
-    }
-
-
-def _read_agg_json(path: Path) -> dict:
-    if not path.is_file():
-        raise ValidationError(f"{path} does not exist or is not a file")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValidationError(f"{path.name} is not UTF-8 text") from None
-    except ValueError as exc:
-        raise ValidationError(f"{path.name} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
-        raise ValidationError(f'{path.name}: expected a Netflix VA label file, an object with '
-                              f'"primary", "secondaries" and a "data" list')
-    return doc
-
-
-def _agg_annotators(path: Path, doc: dict) -> tuple[str | None, list[str]]:
-    primary, secondaries = doc.get("primary"), doc.get("secondaries") or []
-    names = ([primary] if primary is not None else []) + list(secondaries)
-    if (not isinstance(secondaries, list)
-            or not all(isinstance(n, str) and n.strip() for n in names)):
-        raise ValidationError(f'{path.name}: "primary" must be a name and "secondaries" a list '
-                              "of names; nothing was imported")
-    if len(set(names)) != len(names):
-        raise ValidationError(f"{path.name}: an annotator is named twice; nothing was imported")
-    return primary, list(secondaries)
-
-
-def _agg_annotations(path: Path, data: list, label: str, primary: str | None,
-                     secondaries: list[str]) -> list[Annotation]:
-    annotations: list[Annotation] = []
-    seen: set[str] = set()
-    for number, item in enumerate(data, 1):
-        try:
-            key, votes = _agg_votes(item, primary, secondaries)
-            if key in seen:
-                raise ValidationError(f"shot {key!r} appears twice")
-            seen.add(key)
-        except ValidationError as exc:
-            raise ValidationError(f"{path.name}, item {number}: {exc}; nothing was imported") \
-                from None
-        annotations += [Annotation(label=label, shot_id=key, value=value, annotator=who,
-                                   source="import") for who, value in votes.items()]
-    return annotations
-
-
-def _agg_votes(item: object, primary: str | None,
-               secondaries: list[str]) -> tuple[str, dict[str, bool]]:
-    """The item's shot id and its words by annotator, checked against ``agg``/``pos_cnt``."""
-    if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not item["key"]:
-        raise ValidationError('each item needs a "key" (a shot id)')
-    given = item.get("secondaries") or {}
-    if not isinstance(given, dict) or set(given) - set(secondaries):
-        raise ValidationError('"secondaries" must map the declared secondary annotators '
-                              "to true/false")
-    words = {**({primary: item.get("primary")} if primary else {}), **given}
-    if item.get("primary") is not None and primary is None:
-        raise ValidationError('a "primary" word but no primary annotator named')
-    votes = {who: _agg_bool(value, who) for who, value in words.items() if value is not None}
-    agg = _agg_bool(item.get("agg"), "agg")
-    if not votes:
-        return item["key"], {} if agg is None else {NETFLIX_AGG_ANNOTATOR: agg}
-    _check_aggregate(votes, agg if "agg" in item else ..., item.get("pos_cnt"))
-    return item["key"], votes
-
-
-def _agg_bool(value: object, field: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise ValidationError(f"{field!r} must be true, false or null, not {str(value)[:20]!r}")
-
-
-def _check_aggregate(votes: dict[str, bool], agg: object, pos_cnt: object) -> None:
-    positives = sum(votes.values())
-    majority = None if 2 * positives == len(votes) else 2 * positives > len(votes)
-    if agg is not ... and agg != majority:
-        raise ValidationError(f'"agg" is {json.dumps(agg)} but the annotators\' majority is '
-                              f"{json.dumps(majority)}")
-    if pos_cnt is not None and pos_cnt != positives:
-        raise ValidationError(f'"pos_cnt" is {pos_cnt!r} but {positives} annotators said '
-                              "positive")
 
 
 def _ensure_label(store: LabelStore, name: str, *, create: bool, created_by: str) -> bool:

@@ -26,7 +26,8 @@ from va_app.errors import (
 )
 from va_app.learn.clusters import assign_clusters, fit_clusters
 from va_app.store.catalog import READY, to_shot
-from va_app.store.corpus import ENCODER_META, Corpus, ingest_lock, shot_metadata
+from va_app.store.corpus import Corpus, ingest_lock, shot_metadata
+from va_app.store.meta import ENCODER_ID
 from va_app.store.schema import ShotRow, VideoRow
 from va_app.video.frames import sample_shot_frames, write_filmstrip, write_thumbnail
 from va_app.video.probe import discover_videos, file_fingerprint, probe_video
@@ -34,7 +35,6 @@ from va_app.video.shots import detect_shots
 
 # Frames are sampled at this width at most: enough for CLIP (224 px) and for thumbnails.
 SAMPLE_WIDTH = 320
-CORPUS_VERSION_META = "corpus_version"
 Progress = Callable[[int, int, str], None]
 
 
@@ -75,7 +75,7 @@ def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = No
                 settings, corpus.encoder_id or None, progress=weights_progress), root, meta)
             run.report.recovered_videos.extend(corpus.recover())
             corpus.matrix.check_encoder(run.encoder.id)
-            corpus.catalog.set_meta(ENCODER_META, run.encoder.id)
+            corpus.catalog.set_meta(ENCODER_ID, run.encoder.id)
             for done, path in enumerate(paths):
                 if progress:
                     progress(done, len(paths), path.name)
@@ -180,7 +180,7 @@ def refresh_clusters(corpus: Corpus) -> None:
         return
     model = fit_clusters(matrix, k=corpus.settings.kmeans_k, seed=0)
     labels = assign_clusters(matrix, model.centroids)
-    corpus.catalog.set_clusters(dict(zip(ids, labels.tolist())), bump=CORPUS_VERSION_META)
+    corpus.catalog.set_clusters(dict(zip(ids, labels.tolist())))
 
 
 def _clusters_missing(corpus: Corpus) -> bool:

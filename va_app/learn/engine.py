@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from va_app.domain import FEED_SOURCES
 from va_app.learn.classifier import ShotClassifier, check_trainable, score_corpus
 from va_app.learn.feeds import build_feeds
 from va_app.learn.scores import data_diversity_score, model_quality_score
 from va_app.store.corpus import Corpus
-from va_app.store.labels import LabelledSet
+from va_app.store.labels import TrainingSet
 
 DEFAULT_FEED_SIZE = 20
-FEED_NAMES = ("positive", "negative", "borderline", "random")
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,8 +35,7 @@ class CorpusMatrix:
 
     @classmethod
     def load(cls, corpus: Corpus) -> CorpusMatrix:
-        ids, X = corpus.load_matrix()
-        cluster_of = corpus.catalog.clusters()
+        ids, X, cluster_of = corpus.load_visible()
         clusters = np.fromiter((_cluster(cluster_of.get(i)) for i in ids), dtype=np.int32,
                                count=len(ids))
         return cls(ids, X, clusters, corpus.encoder_id, {i: r for r, i in enumerate(ids)})
@@ -68,7 +67,7 @@ class BuildResult:
     timings_ms: dict[str, float]
 
 
-def build(matrix: CorpusMatrix, labelled: LabelledSet, *, n: int = DEFAULT_FEED_SIZE,
+def build(matrix: CorpusMatrix, labelled: TrainingSet, *, n: int = DEFAULT_FEED_SIZE,
           seed: int = 0, hide_labelled: bool = False, min_pos: int = 10, min_neg: int = 10,
           k: int = 10) -> BuildResult:
     """Train on ``labelled``, score every shot, return feeds and scores (paper §3.1–3.2)."""
@@ -90,7 +89,7 @@ def build(matrix: CorpusMatrix, labelled: LabelledSet, *, n: int = DEFAULT_FEED_
     t_end = time.perf_counter()
     return BuildResult(
         classifier=clf, probabilities=probabilities,
-        feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_NAMES},
+        feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_SOURCES},
         n_pos=len(pos), n_neg=len(neg), model_score=quality, data_score=diversity,
         build_ms=(t_end - t0) * 1000, fingerprint=training_fingerprint(labelled),
         annotators=list(labelled.annotators),
@@ -106,7 +105,7 @@ def data_score(matrix: CorpusMatrix, pos_rows: np.ndarray, neg_rows: np.ndarray,
     return data_diversity_score(pos_c[pos_c >= 0], neg_c[neg_c >= 0], k=max(k, matrix.k))
 
 
-def training_fingerprint(labelled: LabelledSet) -> str:
+def training_fingerprint(labelled: TrainingSet) -> str:
     """A short hash of the training set (ids and values), stored with every model."""
     digest = hashlib.sha256()
     for shot in labelled.positives:

@@ -21,6 +21,8 @@ from typing import Protocol
 
 import numpy as np
 
+from va_app.domain import Source
+
 #: The probability a borderline shot is closest to: the classifier's decision threshold.
 DEFAULT_BOUNDARY = 0.5
 #: Keys sampled to guess a top-n cut: ~0.2 ms to partition, and the guess keeps ~2n shots.
@@ -103,12 +105,13 @@ def random_feed(
     return picked.astype(np.intp) if candidates is None else candidates[picked]
 
 
-#: The four feeds of the build page, by name (paper Figure 3).
+#: The four feeds of the build page by name (paper Figure 3), in the order of
+#: :data:`va_app.domain.FEED_SOURCES`.
 FEEDS: dict[str, Feed] = {
-    "positive": top_positive_feed,
-    "negative": top_negative_feed,
-    "borderline": borderline_feed,
-    "random": random_feed,
+    Source.POSITIVE: top_positive_feed,
+    Source.NEGATIVE: top_negative_feed,
+    Source.BORDERLINE: borderline_feed,
+    Source.RANDOM: random_feed,
 }
 
 

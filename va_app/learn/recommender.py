@@ -49,18 +49,21 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any, Protocol
 
+from va_app.domain import Source
+
 #: The sources a batch can come from, in the order untried ones are suggested: the feeds
 #: first (the first model was just bootstrapped by search), borderline leading because
 #: uncertain shots are where a young model learns most, search last.
-ARMS: tuple[str, ...] = ("borderline", "positive", "random", "negative", "search")
+ARMS: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.RANDOM, Source.NEGATIVE,
+                         Source.SEARCH)
 #: Annotation source → arm; sources missing here (``review``, ``import``) credit no arm.
 ARM_OF_SOURCE: dict[str, str] = {
-    "search": "search",
-    "similar": "search",
-    "positive": "positive",
-    "negative": "negative",
-    "borderline": "borderline",
-    "random": "random",
+    Source.SEARCH: Source.SEARCH,
+    Source.SIMILAR: Source.SEARCH,
+    Source.POSITIVE: Source.POSITIVE,
+    Source.NEGATIVE: Source.NEGATIVE,
+    Source.BORDERLINE: Source.BORDERLINE,
+    Source.RANDOM: Source.RANDOM,
 }
 QUALITY, MISTAKES = "quality", "mistakes"
 REWARDS = (QUALITY, MISTAKES)
@@ -80,17 +83,17 @@ DEFAULT_REWARD = MISTAKES
 #: results fall in between. Quality changes have no such prior: every arm is tried once.
 DEFAULT_PRIOR: dict[str, dict[str, float]] = {
     QUALITY: {},
-    MISTAKES: {"borderline": 0.5, "random": 0.2, "search": 0.2, "positive": 0.1,
-               "negative": 0.1},
+    MISTAKES: {Source.BORDERLINE: 0.5, Source.RANDOM: 0.2, Source.SEARCH: 0.2,
+               Source.POSITIVE: 0.1, Source.NEGATIVE: 0.1},
 }
 #: Why an arm is worth a batch before any batch from it has been seen (prior-only advice).
 _UNTRIED_BECAUSE = {
-    "borderline": "the shots the model is least sure of are where a young model is wrong "
+    Source.BORDERLINE: "the shots the model is least sure of are where a young model is wrong "
                   "most often",
-    "positive": "its top-scoring shots show whether the model learned the right concept",
-    "negative": "its lowest-scoring shots show positives the model misses entirely",
-    "random": "random shots show how the model does on the corpus as a whole",
-    "search": "new queries and \"more like this\" can find shots the model has not seen",
+    Source.POSITIVE: "its top-scoring shots show whether the model learned the right concept",
+    Source.NEGATIVE: "its lowest-scoring shots show positives the model misses entirely",
+    Source.RANDOM: "random shots show how the model does on the corpus as a whole",
+    Source.SEARCH: "new queries and \"more like this\" can find shots the model has not seen",
 }
 
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six")
@@ -291,7 +294,7 @@ def recommend_from_rounds(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS
     if untried:
         arm = untried[0]
         reason = (f"{arm} has not been tried yet: one batch from it shows what it adds"
-                  if arm != "search" else
+                  if arm != Source.SEARCH else
                   f"search has not been tried since the first build: {_UNTRIED_BECAUSE[arm]}")
         return Recommendation(arm, reason, scores, standing, len(rounds), reward)
     best = max(standing, key=lambda s: s.score)  # the first arm wins ties (ARMS order)
@@ -318,7 +321,7 @@ def recommend(versions: Iterable[VersionLike], annotations: Iterable[AnnotationL
     versions = list(versions)
     if not versions:
         return Recommendation(
-            "search", "no model yet: search for at least 10 positives and 10 negatives, "
+            Source.SEARCH, "no model yet: search for at least 10 positives and 10 negatives, "
             "then build", {arm: None for arm in arms}, reward=reward)
     rounds = rounds_from_history(versions, annotations, reward=reward, predictions=predictions)
     return recommend_from_rounds(rounds, arms=arms, reward=reward, c=c, window=window,

@@ -14,20 +14,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
 from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
-from sqlalchemy import select
 
 from va_app.errors import ValidationError
 from va_app.learn.classifier import single_threaded
 from va_app.learn.scores import DEFAULT_CAP, Readiness, readiness
-from va_app.store.catalog import Catalog
-from va_app.store.schema import ShotRow
 
 if TYPE_CHECKING:  # the services layer imports the whole engine; only its type is needed
     from va_app.services.workspace import Workspace
@@ -283,8 +279,7 @@ def annotator_conflicts(ws: Workspace, label: str) -> pd.DataFrame:
     annotators = sorted({a for v in conflicts for a in v.votes})
     columns = {a: a if a not in CONFLICT_COLUMNS else f"{a} (annotator)" for a in annotators}
     rows = [{"shot_id": v.shot_id, "majority": _word(v.value),
-             "positive_votes": sum(v.votes.values()),
-             "negative_votes": len(v.votes) - sum(v.votes.values()),
+             "positive_votes": v.positive_votes, "negative_votes": v.negative_votes,
              **{columns[a]: _word(value) for a, value in v.votes.items()}} for v in conflicts]
     frame = pd.DataFrame(rows, columns=CONFLICT_COLUMNS + list(columns.values()))
     frame = frame.assign(_decided=frame["majority"] != TIE)
@@ -382,16 +377,7 @@ def score_distribution(ws: Workspace, label: str) -> pd.DataFrame:
     if latest is None:
         return pd.DataFrame(columns=DISTRIBUTION_COLUMNS)
     frame = ws.score_all(name, version=latest.version)
-    since = shots_added_since(ws.corpus.catalog, latest.created_at)
+    since = ws.corpus.catalog.shots_added_since(latest.created_at)
     frame["since_model"] = frame["shot_id"].isin(since)
     frame.attrs.update(version=latest.version, model_created_at=latest.created_at)
     return frame[DISTRIBUTION_COLUMNS]
-
-
-def shots_added_since(catalog: Catalog, since: datetime | None) -> set[str]:
-    """Ids of the shots whose catalog row was added after ``since`` (every shot when None)."""
-    query = select(ShotRow.id)
-    if since is not None:
-        query = query.where(ShotRow.added_at > since)
-    with catalog.read() as s:
-        return set(s.scalars(query))

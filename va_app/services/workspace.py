@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from va_app.config import Settings
-from va_app.encoders.base import Encoder
-from va_app.errors import EncoderMismatchError, ValidationError, VAError
+from va_app.encoders.base import Encoder, require_same_encoder, same_encoder
+from va_app.errors import ValidationError, VAError
 from va_app.learn.classifier import score_corpus
 from va_app.learn.engine import BuildResult, CorpusMatrix, build
 from va_app.learn.feeds import build_feeds
@@ -81,7 +81,7 @@ class Workspace:
     @property
     def corpus_version(self) -> str:
         """Changes whenever an ingest changed the corpus (cache key for derived data)."""
-        return self.corpus.catalog.get_meta("corpus_version", "0")
+        return self.corpus.catalog.corpus_version()
 
     # -- search ----------------------------------------------------------------------------
     @property
@@ -125,7 +125,7 @@ class Workspace:
     def zero_shot_query(self, label: str, *, filters: SearchFilters | None = None) -> SearchQuery:
         """The label itself as a query: its stored text vector if the corpus has one (imported
         corpora), else its name, description and each search hint (ensembled)."""
-        from va_app.datasets.netflix.importer import zero_shot_query
+        from va_app.datasets.netflix.lookups import zero_shot_query
 
         info = self.labels.get_label(label)
         stored = zero_shot_query(self.settings, info.name)
@@ -212,7 +212,7 @@ class Workspace:
         matrix = self.matrix
         predictions: dict[int, dict[str, float]] = {}
         for number, (meta, clf) in self.models.classifiers(name, wanted).items():
-            if meta.encoder_id != matrix.encoder_id:
+            if not same_encoder(meta.encoder_id, matrix.encoder_id):
                 continue  # built on another encoder's vectors: it cannot score these
             rows = matrix.rows(wanted[number])
             if rows.size:
@@ -253,11 +253,9 @@ def feed_seed(label: str, version: int) -> int:
 
 
 def _check_encoder(model_encoder: str, corpus_encoder: str) -> None:
-    if model_encoder and corpus_encoder and model_encoder != corpus_encoder:
-        raise EncoderMismatchError(
-            f"the model was trained on {model_encoder!r} embeddings but this corpus holds "
-            f"{corpus_encoder!r}: scores would be meaningless"
-        )
+    require_same_encoder(model_encoder, corpus_encoder, (
+        f"the model was trained on {model_encoder!r} embeddings but this corpus holds "
+        f"{corpus_encoder!r}: scores would be meaningless"))
 
 
 def write_table(frame: pd.DataFrame, out: str | Path) -> Path:

@@ -38,9 +38,10 @@ from sqlalchemy.engine import make_url
 from va_app.config import Settings
 from va_app.errors import StoreError, ValidationError
 from va_app.store.catalog import READY, SQLITE_BUSY_TIMEOUT_MS
-from va_app.store.corpus import ENCODER_META, Corpus, ingest_lock
+from va_app.store.corpus import Corpus, ingest_lock
 from va_app.store.index import forget_cached_clients
 from va_app.store.matrix import EMBEDDINGS, IDS, EmbeddingMatrix
+from va_app.store.meta import ENCODER_ID
 from va_app.store.schema import (
     AnnotationRow, EventRow, LabelRow, ModelVersionRow, ShotRow, VideoRow,
 )
@@ -341,7 +342,7 @@ def _content_files(root: Path) -> Iterator[str]:
 
 def _encoder_id(root: Path) -> str:
     with closing(sqlite3.connect(root / CATALOG_FILE)) as db:
-        row = db.execute("SELECT value FROM corpus_meta WHERE key = ?", (ENCODER_META,)).fetchone()
+        row = db.execute("SELECT value FROM corpus_meta WHERE key = ?", (ENCODER_ID,)).fetchone()
     return row[0] if row else EmbeddingMatrix(root / EMBEDDINGS_FILE).info()[2]
 
 

@@ -3,12 +3,19 @@
 The source of truth for everything but vectors. SQLite (WAL, busy timeout) by default; any
 SQLAlchemy URL (PostgreSQL for many annotators) works without code changes. Each public method
 is one short transaction.
+
+A shot is *visible* — counted, searched, trained on, scored — when its video is ``ready``
+(:func:`_visible`, the one definition): an ingest or an import marks a video ready only once
+its shots' vectors are in the matrix and the index, and every change to the visible shots or
+their clusters bumps the corpus version (:data:`va_app.store.meta.CORPUS_VERSION`) in the same
+transaction, so caches keyed on the version (the app's matrix and search) never lag the counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, select, update
@@ -18,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from va_app.domain import Shot
 from va_app.errors import StoreError
+from va_app.store.meta import CORPUS_VERSION
 from va_app.store.schema import (
     Base, EventRow, GroundTruthRow, MetaRow, ShotRow, SkippedRow, VideoRow, utcnow,
 )
@@ -75,6 +83,10 @@ class Catalog:
         with self.session() as s:
             s.merge(MetaRow(key=key, value=str(value)))
 
+    def corpus_version(self) -> str:
+        """Changes whenever the visible shots or their clusters change (a cache key)."""
+        return self.get_meta(CORPUS_VERSION, "0")
+
     # -- videos ------------------------------------------------------------------------
     def video_by_path(self, path: str) -> VideoRow | None:
         with self.read() as s:
@@ -107,17 +119,65 @@ class Catalog:
             return video.id
 
     def mark_video_ready(self, video_id: int) -> None:
+        """Make a video's shots visible (their vectors must be stored already)."""
         with self.session() as s:
             s.execute(update(VideoRow).where(VideoRow.id == video_id).values(status=READY))
+            _bump_corpus_version(s)
 
     def delete_video(self, video_id: int) -> list[str]:
         """Remove a video and its shots (annotations stay); returns the removed shot ids."""
         with self.session() as s:
+            status = s.scalar(select(VideoRow.status).where(VideoRow.id == video_id))
             ids = list(s.scalars(select(ShotRow.id).where(ShotRow.video_id == video_id)))
             s.execute(delete(GroundTruthRow).where(GroundTruthRow.shot_id.in_(ids)))
             s.execute(delete(ShotRow).where(ShotRow.video_id == video_id))
             s.execute(delete(VideoRow).where(VideoRow.id == video_id))
+            if status == READY:
+                _bump_corpus_version(s)
             return ids
+
+    # -- bulk loading (dataset imports: whole tables, not video by video) ---------------------
+    def insert_ingesting(self, videos: list[dict], shots: list[dict]) -> None:
+        """One transaction: new videos (as ``ingesting``) and shots, as plain column dicts.
+
+        A shot dict names its video by ``video_key`` (of a new or an earlier video) instead of
+        ``video_id``. Core inserts of whole chunks: SQLAlchemy's ORM bulk path costs ~2× more
+        at 500k rows.
+        """
+        with self.session() as s:
+            conn = s.connection()
+            if videos:
+                conn.execute(VideoRow.__table__.insert(),
+                             [{**v, "status": INGESTING} for v in videos])
+            keys = list({shot["video_key"] for shot in shots})
+            id_of = {key: vid for chunk in _chunks(keys, 500) for key, vid in conn.execute(
+                select(VideoRow.key, VideoRow.id).where(VideoRow.key.in_(chunk))).all()}
+            if shots:
+                conn.execute(ShotRow.__table__.insert(), [
+                    {**{k: v for k, v in shot.items() if k != "video_key"},
+                     "video_id": id_of[shot["video_key"]]} for shot in shots])
+
+    def publish_ingesting(self, facts: Mapping[str, str]) -> None:
+        """Every ``ingesting`` video becomes visible at once, its frame count and duration taken
+        from its shots, in one transaction with the corpus ``facts`` (meta key → value)."""
+        last_frame = select(func.max(ShotRow.end_frame)).where(ShotRow.video_id == VideoRow.id)
+        last_second = select(func.max(ShotRow.end_s)).where(ShotRow.video_id == VideoRow.id)
+        with self.session() as s:
+            s.execute(update(VideoRow).where(VideoRow.status == INGESTING).values(
+                status=READY, n_frames=last_frame.scalar_subquery(),
+                duration_s=last_second.scalar_subquery()))
+            for key, value in facts.items():
+                s.merge(MetaRow(key=key, value=str(value)))
+            _bump_corpus_version(s)
+
+    def delete_ingesting(self) -> None:
+        """Remove every ``ingesting`` video and its shots in bulk (an interrupted import)."""
+        with self.session() as s:
+            stale = select(VideoRow.id).where(VideoRow.status == INGESTING)
+            s.execute(delete(ShotRow).where(ShotRow.video_id.in_(stale))
+                      .execution_options(synchronize_session=False))
+            s.execute(delete(VideoRow).where(VideoRow.status == INGESTING)
+                      .execution_options(synchronize_session=False))
 
     # -- shots -------------------------------------------------------------------------
     def shot_ids(self, *, ready_only: bool = True) -> list[str]:
@@ -128,13 +188,13 @@ class Catalog:
         with self.read() as s:
             q = select(func.count()).select_from(ShotRow)
             if ready_only:
-                q = q.join(VideoRow).where(VideoRow.status == READY)
+                q = q.join(VideoRow).where(_visible())
             return int(s.scalar(q))
 
     def shots(self, ids: Iterable[str] | None = None) -> list[Shot]:
-        """Shots of ready videos, in catalog order (or the given ids' order)."""
+        """Visible shots, in catalog order (or the given ids' order)."""
         with self.read() as s:
-            q = select(ShotRow, VideoRow).join(VideoRow).where(VideoRow.status == READY)
+            q = select(ShotRow, VideoRow).join(VideoRow).where(_visible())
             if ids is None:
                 ordered = q.order_by(ShotRow.video_id, ShotRow.idx)
                 return [to_shot(shot, video) for shot, video in s.execute(ordered)]
@@ -147,23 +207,41 @@ class Catalog:
                 rows.update((r.id, r) for r in s.scalars(query))
             video_ids = list({r.video_id for r in rows.values()})
             videos = {v.id: v for chunk in _chunks(video_ids, 500) for v in s.scalars(
-                select(VideoRow).where(VideoRow.id.in_(chunk), VideoRow.status == READY))}
+                select(VideoRow).where(VideoRow.id.in_(chunk), _visible()))}
             return [to_shot(rows[i], videos[rows[i].video_id]) for i in wanted
                     if i in rows and rows[i].video_id in videos]
 
-    def set_clusters(self, clusters: Mapping[str, int], *, bump: str | None = None) -> None:
-        """Store cluster ids; with ``bump``, increment that corpus fact in the same transaction
-        (readers key their caches on it, so both change together or not at all)."""
+    def set_clusters(self, clusters: Mapping[str, int]) -> None:
+        """Store cluster ids, bumping the corpus version in the same transaction (readers key
+        their caches on it, so both change together or not at all)."""
         with self.session() as s:
             s.execute(update(ShotRow), [{"id": k, "cluster": int(v)} for k, v in clusters.items()])
-            if bump:
-                row = s.get(MetaRow, bump)
-                s.merge(MetaRow(key=bump, value=str(int(row.value if row else 0) + 1)))
+            _bump_corpus_version(s)
 
     def clusters(self) -> dict[str, int | None]:
+        """Every visible shot's diversity cluster (None before the first clustering)."""
         with self.read() as s:
             rows = s.execute(self._shots_query((ShotRow.id, ShotRow.cluster), True)).all()
             return {shot_id: cluster for shot_id, cluster in rows}
+
+    def shot_columns(self) -> tuple[list[tuple], list[tuple]]:
+        """The visible shots as plain columns, for arrays: ``(id, key, title, genre, tags)``
+        per video and ``(id, video_id, start_s, end_s)`` per shot (building ``Shot`` objects
+        took ~4 s per 100k shots here; this is ~10× faster)."""
+        with self.read() as s:
+            videos = s.execute(select(VideoRow.id, VideoRow.key, VideoRow.title, VideoRow.genre,
+                                      VideoRow.tags).where(_visible())).all()
+            shots = s.execute(select(ShotRow.id, ShotRow.video_id, ShotRow.start_s,
+                                     ShotRow.end_s).join(VideoRow).where(_visible())).all()
+        return [tuple(v) for v in videos], [tuple(r) for r in shots]
+
+    def shots_added_since(self, since: datetime | None) -> set[str]:
+        """Ids of the shots whose row was added after ``since`` (every shot when None)."""
+        query = select(ShotRow.id)
+        if since is not None:
+            query = query.where(ShotRow.added_at > since)
+        with self.read() as s:
+            return set(s.scalars(query))
 
     def add_ground_truth(self, rows: Iterable[tuple[str, str, bool]]) -> None:
         with self.session() as s:
@@ -208,8 +286,18 @@ class Catalog:
         cols = columns if isinstance(columns, tuple) else (columns,)
         q = select(*cols).order_by(ShotRow.video_id, ShotRow.idx)
         if ready_only:
-            q = q.join(VideoRow, VideoRow.id == ShotRow.video_id).where(VideoRow.status == READY)
+            q = q.join(VideoRow, VideoRow.id == ShotRow.video_id).where(_visible())
         return q
+
+
+def _visible():
+    """The SQL condition of a visible shot (joined with its video): the video is ready."""
+    return VideoRow.status == READY
+
+
+def _bump_corpus_version(s: Session) -> None:
+    row = s.get(MetaRow, CORPUS_VERSION)
+    s.merge(MetaRow(key=CORPUS_VERSION, value=str(int(row.value if row else 0) + 1)))
 
 
 def to_shot(shot: ShotRow, video: VideoRow) -> Shot:

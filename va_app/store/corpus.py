@@ -5,6 +5,10 @@ SQL ``ready``. Whatever an interruption leaves behind, :meth:`Corpus.recover` re
 shots of videos that never became ready, and any h5/Chroma row without a ready shot. Readers
 open the corpus through :func:`open_corpus`, which recovers first unless an ingest is running,
 so the three stores always agree in count.
+
+Readers see the *visible* shots only (those of ready videos, see :mod:`va_app.store.catalog`):
+:meth:`Corpus.load_matrix` leaves out the rows an ingest has written but not yet made visible,
+so the matrix a build scores and search ranks holds exactly the shots the counts count.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -23,11 +26,13 @@ from va_app.domain import Shot
 from va_app.store.catalog import INGESTING, Catalog
 from va_app.store.index import VectorIndex
 from va_app.store.matrix import CorruptMatrixError, EmbeddingMatrix
+from va_app.store.meta import ENCODER_ID
 
-ENCODER_META = "encoder_id"
 # Opening a corpus re-indexes missing vectors itself only up to this many (seconds of work);
 # more (an import that skipped indexing) is left to `reindex`: search stays exact meanwhile.
 AUTO_INDEX_MAX = 20_000
+#: Rows of the matrix read per step when indexing (Chroma writes them in batches of 1,000).
+INDEX_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Corpus:
 
     @property
     def encoder_id(self) -> str:
-        return self.catalog.get_meta(ENCODER_META) or self.matrix.info()[2]
+        return self.catalog.get_meta(ENCODER_ID) or self.matrix.info()[2]
 
     def close(self) -> None:
         self.index.close()
@@ -119,18 +124,31 @@ class Corpus:
         self.index.reset()
         return self._index_from_matrix(set(self.catalog.shot_ids()), progress=progress)
 
-    def _index_from_matrix(self, wanted: set[str], *, progress=None) -> int:
-        ids, matrix = self.matrix.load()
-        rows = [i for i, shot_id in enumerate(ids) if shot_id in wanted]
-        shots = {s.id: s for s in self.catalog.shots([ids[r] for r in rows])}
-        step = 5000
-        for start in range(0, len(rows), step):
-            chunk = [r for r in rows[start:start + step] if ids[r] in shots]
-            self.index.add([ids[r] for r in chunk], matrix[chunk],
-                           [shot_metadata(shots[ids[r]]) for r in chunk])
+    def index_missing(self, *, batch_rows: int = INDEX_BATCH, progress=None) -> int:
+        """Add to the index every visible shot it lacks, in matrix order; returns how many.
+
+        Resumable: interrupted, it keeps what it added, and the next run adds the rest (unlike
+        :meth:`reindex`, which starts from an empty index). ``progress(done, total)``.
+        """
+        missing = set(self.catalog.shot_ids()) - self.index.ids()
+        return self._index_from_matrix(missing, batch_rows=batch_rows, progress=progress)
+
+    def _index_from_matrix(self, wanted: set[str], *, batch_rows: int = INDEX_BATCH,
+                           progress=None) -> int:
+        """Index these shots' vectors with their metadata (shots the catalog no longer has are
+        left out), ``batch_rows`` matrix rows at a time; returns how many were indexed."""
+        added = 0
+        if progress:
+            progress(0, len(wanted))
+        for ids, vectors in self.matrix.rows_of(wanted, batch_rows=batch_rows):
+            shots = {shot.id: shot for shot in self.catalog.shots(ids)}
+            keep = [i for i, shot_id in enumerate(ids) if shot_id in shots]
+            self.index.add([ids[i] for i in keep], vectors[keep],
+                           [shot_metadata(shots[ids[i]]) for i in keep])
+            added += len(keep)
             if progress:
-                progress(min(start + step, len(rows)), len(rows))
-        return len(rows)
+                progress(added, len(wanted))
+        return added
 
     def _dedupe_matrix(self) -> None:
         ids = self.matrix.ids()
@@ -151,7 +169,22 @@ class Corpus:
         return self.catalog.shots(ids)
 
     def load_matrix(self) -> tuple[list[str], np.ndarray]:
-        return self.matrix.load()
+        """The visible shots' vectors, row ↔ id, in matrix order."""
+        ids, X, _ = self.load_visible()
+        return ids, X
+
+    def load_visible(self) -> tuple[list[str], np.ndarray, dict[str, int | None]]:
+        """:meth:`load_matrix` and every visible shot's cluster, from one look at the catalog.
+
+        The catalog is read before the h5 file: a video made visible in between is left out
+        (and has bumped the corpus version, so a cache keyed on it reloads), never half in.
+        """
+        cluster_of = self.catalog.clusters()
+        ids, X = self.matrix.load()
+        keep = np.fromiter((i in cluster_of for i in ids), dtype=bool, count=len(ids))
+        if keep.all():
+            return ids, X, cluster_of
+        return [i for i, kept in zip(ids, keep) if kept], X[keep], cluster_of
 
 
 def shot_metadata(shot: Shot) -> dict:
@@ -207,6 +240,3 @@ def _looks_inconsistent(corpus: Corpus) -> bool:
     except CorruptMatrixError:
         return True  # recover() sets the file aside
 
-
-def corpus_exists(settings: Settings) -> bool:
-    return Path(settings.embeddings_path).exists()

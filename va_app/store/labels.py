@@ -2,7 +2,8 @@
 
 Annotations are an append-only log (one row per click; ``value`` NULL means "cleared"). An
 annotator's latest row on a (label, shot) is their current word; the label's training value
-for a shot is the majority of the annotators' current words, ties reported as conflicts.
+for a shot is the majority of the annotators' current words (the fold is
+:func:`va_app.domain.fold_votes`), ties left out of training and reported.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from va_app.domain import Annotation
+from va_app.domain import Annotation, ShotVerdict, Source, current_words, shot_verdicts
 from va_app.errors import NotFoundError, ValidationError
 from va_app.store.catalog import Catalog
 from va_app.store.schema import AnnotationRow, LabelRow, ShotRow
@@ -29,8 +30,6 @@ MAX_LABEL_KEY = 100
 # bidirectional overrides that make text display other than it reads are refused too;
 # everything else printable is allowed (emoji sequences keep their zero-width joiners).
 _FORBIDDEN = re.compile(r"[/\\<>\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-SOURCES = ("search", "similar", "positive", "negative", "borderline", "random", "import",
-           "review")
 
 
 def normalise_label_name(name: str) -> str:
@@ -73,21 +72,9 @@ class Label:
 
 
 @dataclass(frozen=True)
-class ShotVerdict:
-    """All current words on one shot for one label and what they add up to."""
-
-    shot_id: str
-    votes: dict[str, bool]
-    value: bool | None  # majority; None on a tie
-
-    @property
-    def conflict(self) -> bool:
-        return len(set(self.votes.values())) > 1
-
-
-@dataclass(frozen=True)
-class LabelledSet:
-    """The training set of a label: shot ids with their majority value, plus conflicts."""
+class TrainingSet:
+    """What a build trains on: a label's shots by majority (positives, negatives), the ties it
+    leaves out, the shots annotators disagree on, and who annotated."""
 
     positives: list[str] = field(default_factory=list)
     negatives: list[str] = field(default_factory=list)
@@ -138,13 +125,13 @@ class LabelStore:
 
     # -- annotations -------------------------------------------------------------------
     def annotate(self, label: str, shot_id: str, value: bool | None, *, annotator: str,
-                 source: str = "search") -> Annotation:
+                 source: str = Source.SEARCH) -> Annotation:
         """Record one click (``None`` clears); returns it once it is durably stored."""
         return self.annotate_many(label, [(shot_id, value)], annotator=annotator,
                                   source=source)[0]
 
     def annotate_many(self, label: str, items: Iterable[tuple[str, bool | None]], *,
-                      annotator: str, source: str = "import") -> list[Annotation]:
+                      annotator: str, source: str = Source.IMPORT) -> list[Annotation]:
         annotator = _clean_annotator(annotator)
         items = list(items)
         with self.catalog.session() as s:
@@ -166,7 +153,7 @@ class LabelStore:
             s.add_all([AnnotationRow(
                 label_id=rows_of[a.label].id, shot_id=a.shot_id,
                 value=None if a.value is None else bool(a.value),
-                annotator=_clean_annotator(a.annotator), source=a.source or "import",
+                annotator=_clean_annotator(a.annotator), source=a.source or Source.IMPORT,
                 **({"created_at": a.created_at} if a.created_at else {}),
             ) for a in annotations])
         return len(annotations)
@@ -188,26 +175,20 @@ class LabelStore:
 
     def current(self, label: str) -> list[Annotation]:
         """Each annotator's latest word per shot, cleared ones left out."""
-        latest: dict[tuple[str, str], Annotation] = {}
-        for ann in self.history(label):
-            latest[(ann.shot_id, ann.annotator)] = ann
-        return [a for a in latest.values() if a.value is not None]
+        return current_words(self.history(label))
 
     def verdicts(self, label: str) -> list[ShotVerdict]:
-        votes: dict[str, dict[str, bool]] = {}
-        for ann in self.current(label):
-            votes.setdefault(ann.shot_id, {})[ann.annotator] = bool(ann.value)
-        return [ShotVerdict(shot, v, _majority(v)) for shot, v in votes.items()]
+        """Every shot anyone has a current word on, with its majority."""
+        return shot_verdicts(self.history(label))
 
-    def labelled_set(self, label: str) -> LabelledSet:
-        verdicts = self.verdicts(label)
-        annotators = sorted({a for v in verdicts for a in v.votes})
-        return LabelledSet(
-            positives=sorted(v.shot_id for v in verdicts if v.value is True),
-            negatives=sorted(v.shot_id for v in verdicts if v.value is False),
-            ties=sorted(v.shot_id for v in verdicts if v.value is None),
-            conflicts=[v for v in verdicts if v.conflict],
-            annotators=annotators,
+    def labelled_set(self, label: str) -> TrainingSet:
+        shots = self.verdicts(label)
+        return TrainingSet(
+            positives=sorted(v.shot_id for v in shots if v.value is True),
+            negatives=sorted(v.shot_id for v in shots if v.value is False),
+            ties=sorted(v.shot_id for v in shots if v.value is None),
+            conflicts=[v for v in shots if v.conflict],
+            annotators=sorted({a for v in shots for a in v.votes}),
         )
 
     def count_annotations(self, label: str | None = None) -> int:
@@ -223,12 +204,6 @@ class LabelStore:
         if row is None:
             raise NotFoundError(f"no label named {name!r}; create it first (labels create)")
         return row
-
-
-def _majority(votes: dict[str, bool]) -> bool | None:
-    pos = sum(votes.values())
-    neg = len(votes) - pos
-    return None if pos == neg else pos > neg
 
 
 def _require_shots(s, shot_ids: set[str]) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from va_app.encoders.base import l2_normalise
-from va_app.errors import EncoderMismatchError, StoreError
+from va_app.encoders.base import l2_normalise, require_same_encoder
+from va_app.errors import StoreError
 
 EMBEDDINGS = "embeddings"
 IDS = "ids"
@@ -69,6 +70,24 @@ class EmbeddingMatrix:
             ids = [s.decode() if isinstance(s, bytes) else s for s in f[IDS][:]]
         return ids, matrix
 
+    def rows_of(self, wanted: set[str], *, batch_rows: int
+                ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """The rows whose id is in ``wanted``, in file order, read ``batch_rows`` rows of the
+        file at a time (bounded memory at any size): ``(ids, vectors)`` per batch."""
+        if not wanted or not self.exists():
+            return
+        try:
+            with self._open("r") as f:
+                ids = [s.decode() if isinstance(s, bytes) else s for s in f[IDS][:]]
+                for start in range(0, len(ids), batch_rows):
+                    rows = [r for r in range(start, min(start + batch_rows, len(ids)))
+                            if ids[r] in wanted]
+                    if rows:
+                        block = f[EMBEDDINGS][rows[0]:rows[-1] + 1]
+                        yield [ids[r] for r in rows], block[[r - rows[0] for r in rows]]
+        except OSError as exc:
+            raise StoreError(f"{self.path} could not be read ({exc})") from exc
+
     def append(self, ids: list[str], vectors: np.ndarray, *, encoder_id: str,
                normalise: bool = True) -> None:
         """Add rows (L2-normalised here unless they already are); refuses vectors of another
@@ -107,12 +126,13 @@ class EmbeddingMatrix:
         return dropped
 
     def check_encoder(self, encoder_id: str) -> None:
-        stored = self.info()[2]
-        if stored and stored != encoder_id:
-            raise EncoderMismatchError(
-                f"{self.path} holds vectors of encoder {stored!r}, not {encoder_id!r}: use the "
-                "encoder the corpus was built with (VA_ENCODER / VA_CLIP_*), or a new VA_DATA_DIR"
-            )
+        """Refuse ``encoder_id`` when the file holds another encoder's vectors."""
+        self._check_stored_encoder(self.info()[2], encoder_id)
+
+    def _check_stored_encoder(self, stored: str, encoder_id: str) -> None:
+        require_same_encoder(stored, encoder_id, (
+            f"{self.path} holds vectors of encoder {stored!r}, not {encoder_id!r}: use the "
+            "encoder the corpus was built with (VA_ENCODER / VA_CLIP_*), or a new VA_DATA_DIR"))
 
     def reset(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -155,9 +175,7 @@ class EmbeddingMatrix:
                 f"{self.path} stores {f[EMBEDDINGS].shape[1]}-d vectors, got {dim}-d: "
                 "the corpus was built with another encoder"
             )
-        stored = str(f.attrs.get("encoder_id", ""))
-        if stored and stored != encoder_id:
-            self.check_encoder(encoder_id)
+        self._check_stored_encoder(str(f.attrs.get("encoder_id", "")), encoder_id)
 
     def _open(self, mode: str) -> h5py.File:
         deadline = time.monotonic() + LOCK_WAIT_S

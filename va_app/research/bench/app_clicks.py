@@ -63,7 +63,8 @@ def make_click_bench_corpus(data_dir: str | Path, *, shots: int, dim: int = 512,
     exact numpy search), with one label, 10 + 10 annotations and a built model."""
     from va_app.config import Settings
     from va_app.services.workspace import Workspace
-    from va_app.store.corpus import ENCODER_META, Corpus
+    from va_app.store.corpus import Corpus
+    from va_app.store.meta import ENCODER_ID
     from va_app.store.schema import ShotRow, VideoRow
 
     settings = Settings(data_dir=Path(data_dir), encoder="descriptor")
@@ -81,7 +82,7 @@ def make_click_bench_corpus(data_dir: str | Path, *, shots: int, dim: int = 512,
         x = rng.normal(size=(len(rows), dim)).astype(np.float32)
         corpus.matrix.append([r.id for r in rows], x, encoder_id="bench:v1")
         corpus.catalog.mark_video_ready(video_id)
-    corpus.catalog.set_meta(ENCODER_META, "bench:v1")
+    corpus.catalog.set_meta(ENCODER_ID, "bench:v1")
     corpus.close()
     ws = Workspace(settings, corpus=Corpus(settings))
     ws.create_label("bench")

@@ -42,7 +42,7 @@ from va_app.learn.engine import CorpusMatrix, build
 from va_app.learn.feeds import top_positive_feed
 from va_app.search.shots import SearchFilters, ShotSearch, ShotTable
 from va_app.store.index import HNSW_CONFIG, VectorIndex
-from va_app.store.labels import LabelledSet
+from va_app.store.labels import TrainingSet
 from va_app.store.matrix import EMBEDDINGS, EmbeddingMatrix
 
 Progress = Callable[[int, int, str], None]
@@ -295,7 +295,7 @@ def _engine_matrix(loaded: _Loaded, seed: int) -> CorpusMatrix:
 
 
 def _labelled_set(matrix: CorpusMatrix, n: int,
-                  seed: int) -> tuple[LabelledSet, np.ndarray, np.ndarray]:
+                  seed: int) -> tuple[TrainingSet, np.ndarray, np.ndarray]:
     """~n labelled shots, half positive, of a linear concept (top 10 % along a direction)."""
     rng = np.random.default_rng([seed, 3])
     direction = _unit(rng.standard_normal(matrix.X.shape[1]))
@@ -306,12 +306,12 @@ def _labelled_set(matrix: CorpusMatrix, n: int,
     rows = np.r_[rng.choice(pos_pool, n_pos, replace=False),
                  rng.choice(neg_pool, min(n - n_pos, neg_pool.size), replace=False)]
     y = (along[rows] >= cut) ^ (rng.random(rows.size) < LABEL_NOISE)
-    labels = LabelledSet(positives=[matrix.ids[r] for r in rows[y]],
+    labels = TrainingSet(positives=[matrix.ids[r] for r in rows[y]],
                          negatives=[matrix.ids[r] for r in rows[~y]])
     return labels, rows, y.astype(np.int64)
 
 
-def _engine_timings(matrix: CorpusMatrix, labels: LabelledSet, repeats: int,
+def _engine_timings(matrix: CorpusMatrix, labels: TrainingSet, repeats: int,
                     progress: Progress | None) -> dict:
     w = _unit(np.random.default_rng(7).standard_normal(matrix.X.shape[1]))
     floor = _repeat_ms(lambda: matrix.X @ w, repeats)

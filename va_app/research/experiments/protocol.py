@@ -1,7 +1,7 @@
 """The paper's evaluation protocol, shared by both experiments.
 
 Reproduces Netflix/videoannotator (commit 526d38d: ``data.py``, ``models.py``,
-``experiments.py``) as written up in ../shared/reference/netflix-va-data-format.md:
+``experiments.py``); the files are read by :mod:`va_app.datasets.netflix.format`:
 
 - **split**: a shot key goes to validation iff ``mmh3.hash(key, seed) % 5 < 1`` (the
   fraction 2/10 reduces to 1/5); a split without positives on either side is refused.
@@ -43,7 +43,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from va_app.errors import ValidationError
 from va_app.learn.classifier import ShotClassifier, single_threaded
-from va_app.datasets.netflix.importer import (
+from va_app.datasets.netflix.format import (
     EMBEDDINGS_DATASET,
     NetflixFiles,
     read_agg,
@@ -85,7 +85,7 @@ def in_validation(key: str, *, seed: int = SPLIT_SEED,
 
 
 @dataclass(frozen=True)
-class LabeledSet:
+class LabelKeys:
     """Positive and negative shot keys of one label (the reference's ``LabeledDataset``)."""
 
     label: str
@@ -99,7 +99,7 @@ class LabeledSet:
                                 f"negative, e.g. {sorted(both)[0]}")
 
     @classmethod
-    def from_pairs(cls, label: str, pairs: Iterable[tuple[str, bool]]) -> LabeledSet:
+    def from_pairs(cls, label: str, pairs: Iterable[tuple[str, bool]]) -> LabelKeys:
         pairs = list(pairs)
         return cls(label, frozenset(k for k, v in pairs if v),
                    frozenset(k for k, v in pairs if not v))
@@ -120,20 +120,20 @@ class LabeledSet:
     def pos_rate(self) -> float:
         return len(self.pos) / len(self) if len(self) else 0.0
 
-    def without(self, keys: Iterable[str]) -> LabeledSet:
+    def without(self, keys: Iterable[str]) -> LabelKeys:
         drop = frozenset(keys)
-        return LabeledSet(self.label, self.pos - drop, self.neg - drop)
+        return LabelKeys(self.label, self.pos - drop, self.neg - drop)
 
-    def only(self, keys: Iterable[str]) -> LabeledSet:
+    def only(self, keys: Iterable[str]) -> LabelKeys:
         keep = frozenset(keys)
-        return LabeledSet(self.label, self.pos & keep, self.neg & keep)
+        return LabelKeys(self.label, self.pos & keep, self.neg & keep)
 
-    def union(self, other: LabeledSet) -> LabeledSet:
+    def union(self, other: LabelKeys) -> LabelKeys:
         """Both sets together; raises ProtocolError when they disagree on a shot."""
-        return LabeledSet(self.label, self.pos | other.pos, self.neg | other.neg)
+        return LabelKeys(self.label, self.pos | other.pos, self.neg | other.neg)
 
 
-def split(labeled: LabeledSet, *, seed: int = SPLIT_SEED) -> tuple[LabeledSet, LabeledSet]:
+def split(labeled: LabelKeys, *, seed: int = SPLIT_SEED) -> tuple[LabelKeys, LabelKeys]:
     """(train, validation) by :func:`in_validation`; raises when a side has no positives."""
     val = frozenset(k for k in labeled.pos | labeled.neg if in_validation(k, seed=seed))
     train, validation = labeled.without(val), labeled.only(val)
@@ -160,7 +160,7 @@ class OrderedSet:
         return cls(label, tuple(k for k, v in pairs if v), tuple(k for k, v in pairs if not v))
 
     @classmethod
-    def shuffled(cls, labeled: LabeledSet, *, seed: int = 0) -> OrderedSet:
+    def shuffled(cls, labeled: LabelKeys, *, seed: int = 0) -> OrderedSet:
         """Sorted positives then sorted negatives, each permuted by one generator seeded once."""
         rng = np.random.RandomState(seed)
         pos = [str(k) for k in rng.permutation(sorted(labeled.pos))] if labeled.pos else []
@@ -191,8 +191,8 @@ class OrderedSet:
                           self.neg + tuple(k for k in other.neg if k not in neg))
 
     @property
-    def labeled(self) -> LabeledSet:
-        return LabeledSet(self.label, frozenset(self.pos), frozenset(self.neg))
+    def labeled(self) -> LabelKeys:
+        return LabelKeys(self.label, frozenset(self.pos), frozenset(self.neg))
 
 
 def bootstrap_rows(n: int, idx: int) -> np.ndarray:
@@ -346,13 +346,13 @@ class Evaluation:
 class ValidationSet:
     """The validation shots as arrays, with the rows of every bootstrap resample."""
 
-    labeled: LabeledSet
+    labeled: LabelKeys
     X: np.ndarray
     y: np.ndarray
     resamples: tuple[np.ndarray, ...]
 
     @classmethod
-    def build(cls, labeled: LabeledSet, vectors: VectorTable, *,
+    def build(cls, labeled: LabelKeys, vectors: VectorTable, *,
               n_bootstrap: int = N_BOOTSTRAP) -> ValidationSet:
         n = len(labeled)
         return cls(labeled, vectors.take(labeled.keys), labeled.y,
@@ -365,7 +365,7 @@ class ValidationSet:
         return Evaluation(n_train, n_train_pos, Metric(aps), Metric(bas))
 
 
-def fit_and_evaluate(model: Model, train: LabeledSet, validation: ValidationSet,
+def fit_and_evaluate(model: Model, train: LabelKeys, validation: ValidationSet,
                      vectors: VectorTable) -> Evaluation:
     """Fit on ``train`` (rows in the reference's order), score the validation resamples."""
     if not train.pos or not train.neg:
@@ -428,16 +428,17 @@ class ExperimentData:
         return [f"{kind}/{label}.json" for kind in kinds
                 if not self.files.label_file(kind, label).is_file()]
 
-    def agg(self, label: str) -> LabeledSet:
+    def agg(self, label: str) -> LabelKeys:
         items = read_agg(self.files.label_file("agg", label)).items
-        return LabeledSet.from_pairs(label, ((i.key, i.agg) for i in items))
+        # An item without a majority (a tie) reads as negative, as the reference's bool() did.
+        return LabelKeys.from_pairs(label, ((i.key, bool(i.agg)) for i in items))
 
     def cmp(self, label: str) -> dict[str, list[tuple[str, bool]]]:
         return read_cmp(self.files.label_file("cmp", label))
 
-    def checkpoints(self, label: str) -> list[LabeledSet]:
+    def checkpoints(self, label: str) -> list[LabelKeys]:
         path = self.files.label_file("checkpoints", label)
-        return [LabeledSet(label, pos, neg) for pos, neg in read_checkpoints(path)]
+        return [LabelKeys(label, pos, neg) for pos, neg in read_checkpoints(path)]
 
     def text_embedding(self, label: str) -> np.ndarray | None:
         if self._text is None:

@@ -40,7 +40,7 @@ from va_app.research.experiments.protocol import (
     SPLIT_SEED,
     Evaluation,
     ExperimentData,
-    LabeledSet,
+    LabelKeys,
     Metric,
     ProtocolError,
     ValidationSet,
@@ -107,7 +107,7 @@ class LabelRuns:
 
 
 def cmp_training_set(cmp: dict[str, list[tuple[str, bool]]], label: str, method: str, n: int,
-                     *, drop: set[str]) -> LabeledSet:
+                     *, drop: set[str]) -> LabelKeys:
     """The first n shots of a comparison method, validation shots removed first."""
     lists = {name: [(k, v) for k, v in items if k not in drop] for name, items in cmp.items()}
     if method == "cc":
@@ -117,10 +117,10 @@ def cmp_training_set(cmp: dict[str, list[tuple[str, bool]]], label: str, method:
     return _first(lists, "random" if method == "rcc" else "zero_shot", n, label)
 
 
-def _first(lists: dict[str, list[tuple[str, bool]]], name: str, n: int, label: str) -> LabeledSet:
+def _first(lists: dict[str, list[tuple[str, bool]]], name: str, n: int, label: str) -> LabelKeys:
     if n > len(lists[name]):
         log.info("%s: %s has %d shots, %d asked for", label, name, len(lists[name]), n)
-    return LabeledSet.from_pairs(label, lists[name][:n])
+    return LabelKeys.from_pairs(label, lists[name][:n])
 
 
 def run_label(data: ExperimentData, vectors: VectorTable, label: str, *, ns: Sequence[int] = NS,
@@ -150,7 +150,7 @@ def run_label(data: ExperimentData, vectors: VectorTable, label: str, *, ns: Seq
                      zero_shot, results, checkpoints, failures)
 
 
-def _checkpoint(train: LabeledSet, validation: ValidationSet, vectors: VectorTable, fast: bool,
+def _checkpoint(train: LabelKeys, validation: ValidationSet, vectors: VectorTable, fast: bool,
                 failures: list[str], index: int) -> Evaluation | None:
     try:
         return fit_and_evaluate(make_model(fast=fast), train, validation, vectors)

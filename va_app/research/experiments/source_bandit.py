@@ -41,7 +41,7 @@ from va_app.research.experiments.protocol import (
     N_BOOTSTRAP,
     Evaluation,
     ExperimentData,
-    LabeledSet,
+    LabelKeys,
     OrderedSet,
     ProtocolError,
     ValidationSet,
@@ -68,7 +68,7 @@ VA_SPLIT_SEED = 0
 EXP1_N = 1000
 PERCENTILES = (10, 25, 50, 75, 90)
 Progress = Callable[[int, int, str], None]
-Evaluate = Callable[[LabeledSet | None], Evaluation]
+Evaluate = Callable[[LabelKeys | None], Evaluation]
 
 
 class SourcesExhausted(ProtocolError):
@@ -76,11 +76,11 @@ class SourcesExhausted(ProtocolError):
 
 
 # -- the sources -------------------------------------------------------------------------------
-def agg_order(checkpoints: Sequence[LabeledSet], agg: LabeledSet, drop: set[str], *,
+def agg_order(checkpoints: Sequence[LabelKeys], agg: LabelKeys, drop: set[str], *,
               seed: int = 0) -> OrderedSet:
     """The VA session as an ordered source: each checkpoint's new shots, permuted (seed 0),
     labelled by the aggregate, validation shots and shots outside the aggregate left out."""
-    def ordered(checkpoint: LabeledSet) -> OrderedSet:
+    def ordered(checkpoint: LabelKeys) -> OrderedSet:
         shuffled = OrderedSet.shuffled(checkpoint, seed=seed)
         keys = shuffled.pos + shuffled.neg
         return OrderedSet(agg.label, tuple(k for k in keys if k in agg.pos and k not in drop),
@@ -98,7 +98,7 @@ class SourcePool:
     """What is left of each source, and the training set built so far (``DatasetManager``)."""
 
     def __init__(self, sources: dict[str, OrderedSet | None],
-                 train: LabeledSet | None = None) -> None:
+                 train: LabelKeys | None = None) -> None:
         self.sources = dict(sources)
         self.train = train
 
@@ -108,7 +108,7 @@ class SourcePool:
     def has_data(self, which: str) -> bool:
         return self.sources[which] is not None
 
-    def extend(self, which: str, n: int) -> LabeledSet | None:
+    def extend(self, which: str, n: int) -> LabelKeys | None:
         """Add the next ``get_n(n)`` shots of ``which``; a used-up source adds nothing."""
         source = self.sources[which]
         if source is None:
@@ -311,7 +311,7 @@ def cached_evaluator(validation: ValidationSet, vectors: VectorTable, *, fast: b
     """Fit-and-evaluate, remembered per training set (algorithms share many of them)."""
     cache: dict[tuple[frozenset, frozenset], Evaluation] = {}
 
-    def evaluate(train: LabeledSet | None) -> Evaluation:
+    def evaluate(train: LabelKeys | None) -> Evaluation:
         if train is None:
             raise ProtocolError("nothing to train on yet")
         key = (train.pos, train.neg)
@@ -350,7 +350,7 @@ def run_label(data: ExperimentData, vectors: VectorTable, label: str, *,
     return LabelBandits(label, runs, va_ap, va_size, gain)
 
 
-def _va_reference(agg: LabeledSet, cmp, checkpoints: Sequence[LabeledSet], vectors: VectorTable,
+def _va_reference(agg: LabelKeys, cmp, checkpoints: Sequence[LabelKeys], vectors: VectorTable,
                   *, n_bootstrap: int, fast: bool, seed: int, exp1_n: int
                   ) -> tuple[float, int | None, float]:
     """Best VA checkpoint AP on the seed-``seed`` split, and experiment 1's VA − CC gain."""

@@ -60,7 +60,7 @@ from va_app.learn.recommender import (
     recommend_from_rounds,
 )
 from va_app.search.shots import MODE_SEMANTIC, ShotSearch, ShotTable
-from va_app.store.labels import LabelledSet
+from va_app.store.labels import TrainingSet
 
 Progress = Callable[[int, int, str], None]
 
@@ -216,10 +216,10 @@ class Session:
                 added += 1
         return added
 
-    def labelled_set(self) -> LabelledSet:
+    def labelled_set(self) -> TrainingSet:
         ids = self.task.matrix.ids
         truth = self.task.truth
-        return LabelledSet(positives=[ids[r] for r in self.order if truth[r]],
+        return TrainingSet(positives=[ids[r] for r in self.order if truth[r]],
                            negatives=[ids[r] for r in self.order if not truth[r]])
 
     # -- where shots come from ------------------------------------------------------------
