@@ -88,8 +88,8 @@ DEFAULT_PRIOR: dict[str, dict[str, float]] = {
 }
 #: Why an arm is worth a batch before any batch from it has been seen (prior-only advice).
 _UNTRIED_BECAUSE = {
-    Source.BORDERLINE: "the shots the model is least sure of are where a young model is wrong "
-                  "most often",
+    Source.BORDERLINE: "the shots the model is least sure of are where a young model is "
+                       "wrong most often",
     Source.POSITIVE: "its top-scoring shots show whether the model learned the right concept",
     Source.NEGATIVE: "its lowest-scoring shots show positives the model misses entirely",
     Source.RANDOM: "random shots show how the model does on the corpus as a whole",
