@@ -7,6 +7,8 @@ never reloads them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from va_app.config import Settings
@@ -102,3 +104,14 @@ def advice(label: str, version: int):
     """The recommender's suggestion for ``label`` after its ``version`` (the latest)."""
     ws = workspace()
     return _advice(str(ws.settings.data_dir), label, version, ws.corpus_version)
+
+
+def shot_clip(shot_id: str) -> Path:
+    """The file that plays exactly the shot, first frame to last (H.264 mp4, ~360 lines, no
+    audio; cut on the first call, then cached under the data dir's ``previews/``).
+
+    For ``st.video(path, loop=True)`` or a component (``path.read_bytes()``: tens to a few
+    hundred kB). Raises ``NotFoundError`` for a shot whose video is not on this machine
+    (imported corpora of YouTube links): show its ``source_url`` instead.
+    """
+    return workspace().shot_clip(shot_id)
