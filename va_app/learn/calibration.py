@@ -98,7 +98,8 @@ class PlattScaling:
 
 
 def brier_score(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean squared error of the probabilities, ``mean((p − y)²)``: 0 is perfect, 0.25 = always 0.5."""
+    """Mean squared error of the probabilities, ``mean((p − y)²)``: 0 is perfect; always
+    saying 0.5 scores 0.25."""
     y, p = _check_pairs(y, p)
     return float(np.mean((p - y) ** 2))
 

@@ -122,7 +122,8 @@ class ModelRegistry:
         meta, clf = self.classifier(label, version)
         model = PortableModel(label=meta.label, version=meta.version, encoder_id=meta.encoder_id,
                               coef=clf.coef_, intercept=clf.intercept_,
-                              calibration=clf.calibration_, metrics={"model_score": meta.model_score,
+                              calibration=clf.calibration_,
+                              metrics={"model_score": meta.model_score,
                                        "data_score": meta.data_score,
                                        "n_pos": meta.n_pos, "n_neg": meta.n_neg},
                               fingerprint=meta.fingerprint)
