@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from scipy.special import expit
 from sklearn.metrics import average_precision_score
 

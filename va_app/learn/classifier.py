@@ -176,8 +176,10 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
     def calibrate(self, out_of_fold_logits: np.ndarray, y: np.ndarray) -> ShotClassifier:
         """Fit the Platt map on logits predicted for shots outside each fold's training set."""
         check_is_fitted(self, "coef_")
-        self.calibration_ = PlattScaling.fit(out_of_fold_logits, _check_binary_labels(
-            y, n_rows=np.size(out_of_fold_logits)), class_weight=self.class_weight)
+        y = _check_binary_labels(y, n_rows=np.size(out_of_fold_logits))
+        with single_threaded():  # a 2-parameter fit: threads only fight (10× slower here)
+            self.calibration_ = PlattScaling.fit(out_of_fold_logits, y,
+                                                 class_weight=self.class_weight)
         return self
 
     def calibrated_weights(self) -> tuple[np.ndarray, float]:
