@@ -2,7 +2,7 @@
 
 The workspace (SQL engine, Chroma client, the embedding matrix held in memory), the encoder
 (CLIP weights) and the search structure live in ``st.cache_resource``: a click or a page switch
-never reloads them.
+never reloads them. Also here: :func:`shot_clip`, the file that plays exactly a shot.
 """
 
 from __future__ import annotations

@@ -61,9 +61,7 @@ def clip_of_shot(shot: Shot, *, clips_dir: str | Path) -> Path:
     """:func:`shot_clip` of a stored shot; a shot whose video is not here (an imported corpus
     of YouTube links, a moved file) raises ``NotFoundError`` saying where it can be seen."""
     if not shot.video_path or not Path(shot.video_path).is_file():
-        where = f"; it can be seen at {shot.source_url}" if shot.source_url else ""
-        raise NotFoundError(f"the video of shot {shot.id!r} is not on this machine "
-                            f"({shot.video_path or 'no file recorded'}): nothing to play{where}")
+        raise _no_video(shot.id, shot.video_path, seen_at=shot.source_url)
     return shot_clip(ShotClipRequest.of(shot), clips_dir=clips_dir)
 
 
@@ -71,8 +69,7 @@ def shot_clip(request: ShotClipRequest, *, clips_dir: str | Path) -> Path:
     """The clip of the shot, cut now unless a clip newer than the source is already cached."""
     source = Path(request.video_path)
     if not request.video_path or not source.is_file():
-        raise NotFoundError(f"the video of shot {request.key!r} is not on this machine "
-                            f"({request.video_path or 'no file recorded'}): nothing to play")
+        raise _no_video(request.key, request.video_path)
     target = clip_path(request, clips_dir=clips_dir)
     if not (target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns):
         write_clip(request, target)
@@ -118,6 +115,12 @@ def clip_size(width: int, height: int, *, max_height: int = CLIP_HEIGHT) -> tupl
     """Even width and height (yuv420p needs them), at most ``max_height`` high, aspect kept."""
     scale = min(1.0, max_height / height)
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def _no_video(key: str, path: str, *, seen_at: str = "") -> NotFoundError:
+    where = f"; it can be seen at {seen_at}" if seen_at else ""
+    return NotFoundError(f"the video of shot {key!r} is not on this machine "
+                         f"({path or 'no file recorded'}): nothing to play{where}")
 
 
 def _safe_name(key: str) -> str:
