@@ -23,7 +23,7 @@ import av
 import cv2
 import numpy as np
 
-from va_app.video.writer import write_video
+from va_app.video.writer import TimedFrame, write_timed_video, write_video
 
 DEFAULT_CUTS = (0, 30, 75, 120)
 # Cells of the index strip; 12 bits number 4096 frames before the code wraps.
@@ -163,6 +163,24 @@ def encode_frames(
         if stream is not None:
             container.mux(stream.encode(None))
     return count
+
+
+def make_vfr_video(
+    path: str | Path,
+    times_s: Sequence[Fraction],
+    *,
+    cuts: Sequence[int],
+    size: tuple[int, int] = (160, 96),
+    seed: int = 0,
+) -> None:
+    """A variable-frame-rate H.264 mp4: frame i (its code strip reads i) shows at
+    ``times_s[i]``; ``cuts`` are scene boundaries in those frames, as for ``make_cut_video``.
+    """
+    frames = render_frames(cuts, size=size, seed=seed)
+    timed = (TimedFrame(image, Fraction(t)) for image, t in zip(frames, times_s, strict=True))
+    periods = [b - a for a, b in pairwise(times_s)]
+    end = Fraction(times_s[-1]) + Fraction(min(periods))
+    write_timed_video(path, timed, fps=len(times_s) / float(end), end_s=end)
 
 
 def make_empty_file(path: str | Path) -> Path:

@@ -45,7 +45,14 @@ try:
                       key="chart-clusters")
     right.plotly_chart(charts.corpus_map_figure(analytics.corpus_map(ws, label=label)),
                        key="chart-map")
-    st.plotly_chart(charts.score_distribution_figure(analytics.score_distribution(ws, label)),
-                    key="chart-scores")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.score_distribution_figure(analytics.score_distribution(ws, label)),
+                      key="chart-scores")
+    curve = analytics.reliability(ws, label)
+    right.plotly_chart(charts.reliability_figure(curve), key="chart-calibration")
+    if not curve.empty:
+        right.caption(f"Out-of-fold predictions on {curve.attrs['n']} labelled shots. Brier score "
+                      f"{curve.attrs['brier']['raw']:.3f} raw → "
+                      f"{curve.attrs['brier']['calibrated']:.3f} calibrated (lower is better).")
 except VAError as exc:
     st.error(str(exc))

@@ -115,6 +115,25 @@ def test_dashboard_draws_plotly_charts_with_data(app_settings):
     charts = at.get("plotly_chart")
     assert len(charts) >= 4
     assert all('"data":[' in c.proto.spec and '"data":[]' not in c.proto.spec for c in charts)
+    calibration = [c for c in charts if "perfectly calibrated" in c.proto.spec]
+    assert len(calibration) == 1 and "calibrated (shown in the app)" in calibration[0].proto.spec
+    assert any("Brier score" in c.value and "calibrated" in c.value for c in at.caption)
+
+
+def test_play_shot_plays_the_shots_own_clip(app_settings):
+    import av
+
+    _workspace(app_settings).create_label("night")
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("views/search.py").run()
+    toggle = next(t for t in at.toggle if (t.key or "").startswith("play:search:"))
+    shot = _workspace(app_settings).corpus.shots([toggle.key.split(":", 2)[2]])[0]
+    toggle.set_value(True).run()
+    assert not at.exception and not at.error
+    [clip] = (app_settings.previews_dir).glob("*.clip.mp4")
+    with av.open(str(clip)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == shot.end_frame - shot.start_frame
 
 
 def test_clicks_and_page_switches_never_reload_the_matrix(app_settings):

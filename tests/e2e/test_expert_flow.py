@@ -16,11 +16,15 @@ import subprocess
 import sys
 import time
 
+import av
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.e2e.conftest import CHROMIUM, REPO, VIEWPORT, screenshot_dir
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
+from va_app.video.frames import read_frame
 
 pytestmark = [
     pytest.mark.e2e,
@@ -176,19 +180,24 @@ class AppDriver:
         broken = images.evaluate_all("imgs => imgs.filter(i => !i.naturalWidth).map(i => i.src)")
         assert not broken, f"broken images: {broken}"
 
-    def play(self, view: str, shot) -> None:
-        """Switch on "Play shot": the video loads and plays inside the shot's time span."""
+    def play(self, view: str, shot, tmp_path) -> None:
+        """Switch on "Play shot": the video plays, and the media the page plays is exactly the
+        shot — its frame count and duration, its first and last frames the shot's own."""
         toggle = self.page.locator(key_class(f"play:{view}:{shot.id}"))
         toggle.get_by_text("Play shot").click()
         video = self.card(view, shot.id).locator("video")
         expect(video).to_be_visible(timeout=30_000)
         self.settle()
         state = self.page.wait_for_function(
-            "v => (v.error || v.readyState >= 2) && "
-            "{error: v.error && v.error.message, time: v.currentTime}",
+            "v => (v.error || v.readyState >= 2) && {error: v.error && v.error.message, "
+            "time: v.currentTime, duration: v.duration, src: v.currentSrc}",
             arg=video.element_handle(), timeout=30_000).json_value()
         assert state["error"] is None, f"the video of {shot.id} does not play: {state}"
-        assert shot.start_s - 0.5 <= state["time"] <= shot.end_s + 0.5, state
+        assert state["duration"] == pytest.approx(shot.duration_s, abs=0.02), state
+        assert 0 <= state["time"] <= state["duration"], state
+        played = tmp_path / "played.mp4"
+        played.write_bytes(self.page.request.get(state["src"]).body())
+        assert_is_exactly_the_shot(played, shot)
 
     def frame(self, selector: str) -> None:
         """Scroll the page so that ``selector`` starts at the top of the window."""
@@ -218,7 +227,21 @@ class AppDriver:
         self.page.set_viewport_size(VIEWPORT)
 
 
-def test_expert_flow_from_new_label_to_dashboard(server, page, e2e_settings, e2e_report):
+def assert_is_exactly_the_shot(clip, shot) -> None:
+    """The clip holds the shot's frames, first to last: as many, and its first and last
+    frames are the source's frames at the shot's first and last index (not a neighbour's)."""
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == shot.end_frame - shot.start_frame, (len(frames), shot)
+    height, width = frames[0].shape[:2]
+    for played, index in ((frames[0], shot.start_frame), (frames[-1], shot.end_frame - 1)):
+        source = np.asarray(Image.fromarray(read_frame(shot.video_path, index))
+                            .resize((width, height), Image.Resampling.BILINEAR), np.int16)
+        assert np.abs(played.astype(np.int16) - source).mean() < 6, f"frame {index} of {shot.id}"
+
+
+def test_expert_flow_from_new_label_to_dashboard(server, page, e2e_settings, e2e_report,
+                                                 tmp_path):
     catalog = Catalog(e2e_settings.sql_url)
     store = LabelStore(catalog)
     truth = catalog.ground_truth(LABEL)
@@ -229,7 +252,7 @@ def test_expert_flow_from_new_label_to_dashboard(server, page, e2e_settings, e2e
     assert_stored(store, clicked)
 
     shots = {shot.id: shot for shot in catalog.shots()}
-    clicked.update(build_and_label_each_feed(app, truth, clicked, shots))
+    clicked.update(build_and_label_each_feed(app, truth, clicked, shots, tmp_path))
     assert_stored(store, clicked)
     assert {a.source for a in store.current(LABEL)} == {"search", *FEEDS}
 
@@ -322,7 +345,7 @@ def _label_search_pages(app: AppDriver, truth, clicked: dict[str, bool]) -> None
         app.settle()
 
 
-def build_and_label_each_feed(app: AppDriver, truth, clicked: dict[str, bool], shots):
+def build_and_label_each_feed(app: AppDriver, truth, clicked: dict[str, bool], shots, tmp_path):
     app.go_to("Active learning", "Active learning")
     expect(app.alert("Press Build")).to_be_visible()
     app.button("build").click()
@@ -350,8 +373,10 @@ def build_and_label_each_feed(app: AppDriver, truth, clicked: dict[str, bool], s
         if feed == "positive":
             app.frame(key_class("feed_size"))
             app.shot("learn")
-    random_shot = next(s for s in app.shot_ids("pos:feed-random:") if s not in from_feeds)
-    app.play("feed-random", shots[random_shot])
+    # A shot starting between whole seconds: st.video's times would start it early.
+    random_shot = next(s for s in app.shot_ids("pos:feed-random:") if s not in from_feeds
+                       and shots[s].start_s % 1 > 0.1)
+    app.play("feed-random", shots[random_shot], tmp_path)
     return from_feeds
 
 

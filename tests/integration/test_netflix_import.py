@@ -16,7 +16,7 @@ from tests.corpusfactory import make_synthetic_corpus
 from tests.netflixfixture import ANNOTATORS, make_netflix_dir
 from va_app.formats.annotations import export_annotations, export_netflix_agg, read_annotations
 from va_app.config import Settings
-from va_app.errors import ValidationError
+from va_app.errors import NotFoundError, ValidationError
 from va_app.datasets.netflix.format import ENCODER_ID, agg_document, aggregate
 from va_app.datasets.netflix.importer import import_netflix, index_missing_shots
 from va_app.datasets.netflix.lookups import (
@@ -27,6 +27,8 @@ from va_app.datasets.netflix.lookups import (
     zero_shot_query,
 )
 from va_app.domain import fold_votes
+from va_app.reports.analytics import reliability
+from va_app.services.workspace import Workspace
 from va_app.store.catalog import INGESTING
 from va_app.store.corpus import Corpus, open_corpus
 from va_app.store.labels import LabelStore
@@ -265,3 +267,22 @@ def test_youtube_links_start_at_the_shot():
     assert youtube_url("HnnBvemHrWA") == "https://www.youtube.com/watch?v=HnnBvemHrWA"
     assert youtube_url("HnnBvemHrWA", 166.8) == "https://www.youtube.com/watch?v=HnnBvemHrWA&t=166s"
     assert youtube_url("x", -0.2).endswith("&t=0s")
+
+
+def test_an_imported_corpus_builds_calibrated_models_and_says_its_shots_play_on_youtube(
+        imported):
+    """Netflix data has vectors and YouTube links, no video files: builds, calibration and
+    its dashboard curve work; asking for a shot's clip says where the shot can be seen."""
+    fixture, settings, _, _ = imported
+    ws = Workspace(settings)
+    try:
+        name = sorted(fixture.labels)[0]
+        outcome = ws.build(name)
+        assert outcome.version.calibration["calibrated"]["brier"] >= 0
+        curve = reliability(ws, name)
+        assert set(curve["scores"]) == {"raw", "calibrated"} and curve.attrs["n"] > 0
+        key = fixture.keys[10]
+        with pytest.raises(NotFoundError, match=r"not on this machine.*youtube\.com/watch"):
+            ws.shot_clip(key)
+    finally:
+        ws.close()

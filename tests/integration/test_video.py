@@ -1,4 +1,4 @@
-"""The video layer on real files: probing, shot detection, frames, thumbnails, browser previews.
+"""The video layer on real files: probing, shot detection, frames, thumbnails, shot clips.
 
 Videos are generated per test module (tests/videogen.py): hard cuts at known frames, and a
 code strip in every frame that tells which frame it is.
@@ -7,6 +7,7 @@ code strip in every frame that tells which frame it is.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tests.videogen import (
     make_text_file,
     make_truncated_video,
     make_unknown_codec_video,
+    make_vfr_video,
     read_frame_code,
 )
 from va_app.domain import ShotSpan
@@ -33,7 +35,7 @@ from va_app.video.frames import (
     write_filmstrip,
     write_thumbnail,
 )
-from va_app.video.preview import PlayableSegment, playable_segment
+from va_app.video.clips import CLIP_HEIGHT, ShotClipRequest, shot_clip
 from va_app.video.probe import discover_videos, file_fingerprint, probe_video
 from va_app.video.shots import detect_shots, enforce_min_length, split_long_shots
 
@@ -259,20 +261,7 @@ def test_thumbnail_and_filmstrip_are_jpegs_of_the_right_size(tmp_path, h264_vide
     assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == ["a.jpg", "a_strip.jpg"]
 
 
-# --- browser previews ----------------------------------------------------------------------
-
-
-def test_h264_mp4_plays_directly(tmp_path, h264_video):
-    segment = playable_segment(h264_video, 1.25, 3.125, previews_dir=tmp_path, key="v|30")
-    assert segment == PlayableSegment(h264_video, 1.25, 3.125, transcoded=False)
-    assert not any(tmp_path.iterdir())
-
-
-def test_vp9_webm_plays_directly(tmp_path, videos):
-    path = videos / "vp9.webm"
-    make_cut_video(path, cuts=[0, 24], codec="libvpx-vp9")
-    segment = playable_segment(probe_video(path), 0.0, 1.0, previews_dir=tmp_path, key="w|0")
-    assert (segment.path, segment.transcoded) == (path, False)
+# --- codecs browsers do not play --------------------------------------------------------
 
 
 def decoded_codes(path: Path) -> tuple[str, list[int]]:
@@ -282,35 +271,104 @@ def decoded_codes(path: Path) -> tuple[str, list[int]]:
         return codec, [read_frame_code(f.to_ndarray(format="rgb24")) for f in frames]
 
 
-@pytest.mark.parametrize(("name", "codec"), [("clip.avi", "mpeg4"), ("clip.mkv", "mjpeg")])
-def test_other_codecs_get_the_shot_transcoded_to_h264(tmp_path, videos, name, codec):
+@pytest.mark.parametrize(("name", "codec"), [("clip.avi", "mpeg4"), ("clip.mkv", "mjpeg"),
+                                             ("clip.webm", "libvpx-vp9")])
+def test_any_codec_plays_as_an_h264_clip_of_the_shot(tmp_path, videos, name, codec):
     path = videos / name
     make_cut_video(path, cuts=[0, 30, 75, 120], codec=codec)
-    info = probe_video(path)
-    segment = playable_segment(info, 30 / 24, 75 / 24, previews_dir=tmp_path, key="clip|30")
-    assert segment.transcoded and segment.path.parent == tmp_path
-    assert segment.path.suffix == ".mp4" and segment.start_s == 0.0
-    assert segment.end_s == pytest.approx(45 / 24, abs=1 / 24)
-    out_codec, codes = decoded_codes(segment.path)
-    assert out_codec == "h264"
-    assert abs(len(codes) - 45) <= 1
-    assert codes[0] == 30 and codes[-1] in (73, 74, 75)
-    assert [p.name for p in tmp_path.iterdir()] == [segment.path.name]  # no temp file left
+    clip = shot_clip(ShotClipRequest(str(path), 30, 75, 24.0, key="clip|30"), clips_dir=tmp_path)
+    assert clip.parent == tmp_path and clip.name.endswith(".mp4")
+    assert decoded_codes(clip) == ("h264", list(range(30, 75)))
 
 
-def test_transcoded_previews_are_cached_by_key(tmp_path, mpeg4_avi):
-    first = playable_segment(mpeg4_avi, 0.0, 1.0, previews_dir=tmp_path, key="a|0")
-    written = first.path.stat().st_mtime_ns
-    again = playable_segment(mpeg4_avi, 0.0, 1.0, previews_dir=tmp_path, key="a|0")
-    other = playable_segment(mpeg4_avi, 2.0, 3.0, previews_dir=tmp_path, key="a_0")
-    assert again == first and first.path.stat().st_mtime_ns == written
-    assert other.path != first.path
-    assert decoded_codes(other.path)[1][0] == 48
-
-
-def test_an_empty_segment_is_refused(tmp_path, h264_video):
+def test_an_empty_shot_span_is_refused(tmp_path, h264_video):
     with pytest.raises(ValidationError):
-        playable_segment(h264_video, 2.0, 2.0, previews_dir=tmp_path, key="x")
+        shot_clip(ShotClipRequest(str(h264_video), 48, 48, 24.0, key="x"), clips_dir=tmp_path)
+
+
+# --- exact shot clips ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large_video(videos) -> Path:
+    """240 frames of 640×480 at 24 fps, scenes [0, 103), [103, 130), [130, 240):
+    the middle shot starts at 4.29 s, where a player given whole seconds starts at 4.0 s."""
+    path = videos / "large.mp4"
+    make_cut_video(path, cuts=[0, 103, 130, 240], size=(640, 480), seed=3)
+    return path
+
+
+def clip_frames(path: Path) -> tuple[av.video.stream.VideoStream, list[av.VideoFrame]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream, list(container.decode(stream))
+
+
+def codes_and_times(path: Path) -> tuple[list[int], list[float], float]:
+    """Frame codes, presentation times (s) and the container's duration (s) of a clip."""
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+        duration = container.duration / av.time_base
+    codes = [read_frame_code(f.to_ndarray(format="rgb24")) for f in frames]
+    return codes, [float(f.time) for f in frames], duration
+
+
+@pytest.mark.parametrize(("start", "end"), [(103, 130), (103, 118), (131, 134)],
+                         ids=["fractional-start", "sub-second", "three-frames"])
+def test_a_shot_clip_holds_exactly_the_shots_frames(tmp_path, large_video, start, end):
+    request = ShotClipRequest(str(large_video), start, end, 24.0, key=f"large|{start}")
+    clip = shot_clip(request, clips_dir=tmp_path)
+    codes, times, duration = codes_and_times(clip)
+    assert codes == list(range(start, end))  # first frame to last, nothing of a neighbour
+    assert times == pytest.approx([i / 24 for i in range(end - start)], abs=1e-4)
+    assert duration == pytest.approx((end - start) / 24, abs=1e-3)
+    stream, _ = clip_frames(clip)
+    ctx = stream.codec_context
+    assert (ctx.name, ctx.pix_fmt, stream.height, stream.width) == ("h264", "yuv420p",
+                                                                     CLIP_HEIGHT, 480)
+    assert [p.name for p in tmp_path.iterdir()] == [clip.name]  # no temp file left behind
+
+
+def test_a_clip_of_a_variable_frame_rate_video_keeps_its_frames_and_times(tmp_path, videos):
+    # 24 fps, then 12 fps, then 30 fps: frame i's index is round(t_i · average fps).
+    periods = [Fraction(1, 24)] * 40 + [Fraction(1, 12)] * 30 + [Fraction(1, 30)] * 50
+    times = [sum(periods[:i], Fraction(0)) for i in range(len(periods))]
+    path = videos / "vfr.mp4"
+    make_vfr_video(path, times, cuts=[0, 35, 100, 120])
+    fps = probe_video(path).fps
+    assert fps not in (12.0, 24.0, 30.0)  # really variable: the average is none of them
+    index = [round(float(t) * fps) for t in times]
+    start, end = index[35], index[100]  # the shot spans all three rates
+    expected = [i for i, k in enumerate(index) if start <= k < end]
+    clip = shot_clip(ShotClipRequest(str(path), start, end, fps, key="vfr|35"),
+                     clips_dir=tmp_path)
+    codes, clip_times, _ = codes_and_times(clip)
+    assert codes == expected and codes[0] == 35 and codes[-1] == 99
+    assert clip_times == pytest.approx([float(times[i] - times[35]) for i in expected],
+                                       abs=1e-4)
+
+
+def test_clips_are_cut_once_and_again_when_the_source_changes(tmp_path, videos):
+    path = videos / "changing.mp4"
+    make_cut_video(path, cuts=[0, 30, 60])
+    request = ShotClipRequest(str(path), 30, 60, 24.0, key="changing|30")
+    clip = shot_clip(request, clips_dir=tmp_path)
+    written = clip.stat().st_mtime_ns
+    assert shot_clip(request, clips_dir=tmp_path) == clip
+    assert clip.stat().st_mtime_ns == written
+    make_cut_video(path, cuts=[0, 30, 60], seed=9)  # replaced in place (re-encoded, say)
+    os.utime(path, ns=(written + 10**9, written + 10**9))
+    assert shot_clip(request, clips_dir=tmp_path) == clip
+    assert clip.stat().st_mtime_ns > written
+
+
+def test_a_shot_without_its_video_file_says_there_is_nothing_to_play(tmp_path):
+    request = ShotClipRequest("", 0, 10, 24.0, key="yt:abc|0")
+    with pytest.raises(NotFoundError, match="not on this machine"):
+        shot_clip(request, clips_dir=tmp_path)
+    gone = ShotClipRequest(str(tmp_path / "moved.mp4"), 0, 10, 24.0, key="moved|0")
+    with pytest.raises(NotFoundError, match="moved.mp4"):
+        shot_clip(gone, clips_dir=tmp_path)
 
 
 # --- finding files -------------------------------------------------------------------------
@@ -382,3 +440,8 @@ def test_a_phone_video_stored_sideways_is_shown_upright(videos):
     [frames] = sample_shot_frames(path, [ShotSpan(0, 24, 24.0)], per_shot=2, size=(48, 80))
     assert frames.shape == (2, 80, 48, 3)
     assert frames[0, :8, -8:, 0].mean() > 200
+    clip = shot_clip(ShotClipRequest(str(path), 0, 24, 24.0, key="portrait|0"),
+                     clips_dir=videos / "clips")
+    _, [first, *_] = clip_frames(clip)
+    played = first.to_ndarray(format="rgb24")  # a clip is cut upright: players show it as is
+    assert played.shape == (160, 96, 3) and played[:20, -20:, 0].mean() > 200

@@ -115,7 +115,29 @@ def test_agreement_figure_shows_rate_and_kappa_per_pair():
     assert "ana & bo (5)" in rate.x
 
 
+def _reliability() -> pd.DataFrame:
+    frame = pd.DataFrame({"scores": ["raw"] * 2 + ["calibrated"] * 3, "bin": [4, 6, 0, 5, 9],
+                          "count": [20, 20, 18, 4, 18],
+                          "mean_predicted": [0.4, 0.6, 0.03, 0.5, 0.97],
+                          "observed": [0.0, 1.0, 0.0, 0.5, 1.0]})
+    frame.attrs.update(version=2, n=40, ece={"raw": 0.4, "calibrated": 0.03},
+                       brier={"raw": 0.16, "calibrated": 0.01})
+    return frame
+
+
+def test_reliability_curve_draws_raw_and_calibrated_points_against_the_diagonal():
+    fig = charts.reliability_figure(_reliability())
+    diagonal, raw, calibrated = fig.data
+    assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
+    assert list(raw.x) == [0.4, 0.6] and list(raw.y) == [0.0, 1.0]
+    assert list(calibrated.x) == [0.03, 0.5, 0.97] and list(calibrated.customdata) == [18, 4, 18]
+    assert "ECE 0.030" in calibrated.name and "ECE 0.400" in raw.name
+    assert "v2" in fig.layout.title.text
+    fig.to_json()
+
+
 @pytest.mark.parametrize("make", [
+    lambda: charts.reliability_figure(pd.DataFrame(columns=analytics.RELIABILITY_COLUMNS)),
     lambda: charts.score_history_figure(pd.DataFrame(columns=analytics.HISTORY_COLUMNS)),
     lambda: charts.cluster_coverage_figure(pd.DataFrame(columns=analytics.COVERAGE_COLUMNS)),
     lambda: charts.cluster_coverage_figure(_coverage().assign(positives=0, negatives=0)),

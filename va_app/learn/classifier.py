@@ -4,9 +4,11 @@ Owns :class:`ShotClassifier` (a scikit-learn style estimator wrapping ``Logistic
 the gate that says how many more labels a build needs (:func:`check_trainable`), and
 :func:`score_corpus`, the one pass over the ``N × D`` embedding matrix that every build makes.
 
-Scoring is ``p = σ(X·w + b)`` computed in float32 with one matrix-vector product, so scoring
-the corpus costs about one read of the matrix (NOTES "Speed": sklearn's ``predict_proba``
-adds a finite-value check over the whole matrix and, with a float64 ``coef_``, an upcast of X).
+Scoring is ``p = σ(slope·(X·w + b) + offset)`` — the raw logit through the Platt calibration
+the build fits (``va_app.learn.calibration``; identity until then) — computed in float32 with
+one matrix-vector product: the calibration is folded into the weights, so scoring the corpus
+costs about one read of the matrix (NOTES "Speed": sklearn's ``predict_proba`` adds a
+finite-value check over the whole matrix and, with a float64 ``coef_``, an upcast of X).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from va_app.errors import ValidationError
+from va_app.learn.calibration import PlattScaling
 
 #: Fewest positive labels before "Build" unlocks (paper §3: 10 of each, found by search).
 MIN_POSITIVES = 10
@@ -40,7 +43,9 @@ DEFAULT_C = 1.0
 #: against pathological inputs.
 DEFAULT_MAX_ITER = 1000
 #: Serialisation tag written by :meth:`ShotClassifier.to_dict`; bump when the layout changes.
-FORMAT = "va_app.learn.ShotClassifier/1"
+#: /2 adds the calibration; /1 (stored before calibration) still reads, as uncalibrated.
+FORMAT = "va_app.learn.ShotClassifier/2"
+READABLE_FORMATS = ("va_app.learn.ShotClassifier/1", FORMAT)
 
 
 class NotEnoughLabelsError(ValidationError):
@@ -130,8 +135,13 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
     search adds mostly whatever the query found), the model-quality score is *balanced*
     accuracy, and with balanced weights p = 0.5 stays the natural borderline.
 
+    Probabilities are calibrated: :meth:`calibrate` sets a Platt map from out-of-fold logits
+    (the build does it after its cross-validation); ``fit`` alone leaves the identity.
+    :meth:`decision_function` stays the raw logit, :meth:`predict_proba` and :meth:`predict`
+    use the calibrated probability.
+
     Fitted attributes: ``coef_`` (float32, shape ``(D,)``), ``intercept_`` (float),
-    ``classes_`` (``[0, 1]``), ``n_features_in_``.
+    ``calibration_`` (:class:`PlattScaling`), ``classes_`` (``[0, 1]``), ``n_features_in_``.
     """
 
     def __init__(
@@ -158,9 +168,24 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
             model.fit(X, y)
         self.coef_ = model.coef_[0].astype(np.float32)
         self.intercept_ = float(model.intercept_[0])
+        self.calibration_ = PlattScaling()
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         return self
+
+    def calibrate(self, out_of_fold_logits: np.ndarray, y: np.ndarray) -> ShotClassifier:
+        """Fit the Platt map on logits predicted for shots outside each fold's training set."""
+        check_is_fitted(self, "coef_")
+        y = _check_binary_labels(y, n_rows=np.size(out_of_fold_logits))
+        with single_threaded():  # a 2-parameter fit: threads only fight (10× slower here)
+            self.calibration_ = PlattScaling.fit(out_of_fold_logits, y,
+                                                 class_weight=self.class_weight)
+        return self
+
+    def calibrated_weights(self) -> tuple[np.ndarray, float]:
+        """``(w', b')`` with ``X·w' + b'`` the calibrated logit (float32 ``w'``)."""
+        check_is_fitted(self, "coef_")
+        return self.calibration_.fold_into(self.coef_, self.intercept_)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Logits ``X·coef_ + intercept_`` as float32 (no copy of a float32 X)."""
@@ -171,13 +196,13 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
         return logits
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """``[[1 − p, p], ...]`` as float32, like scikit-learn; ``p = σ(logit)`` (stable expit)."""
-        p = expit(self.decision_function(X))
+        """``[[1 − p, p], ...]`` as float32, like scikit-learn; p the calibrated probability."""
+        p = score_corpus(_check_features(X, self.n_features_in_), self)
         return np.column_stack([1 - p, p])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """1 where ``p > 0.5`` (logit > 0), else 0."""
-        return (self.decision_function(X) > 0).astype(np.int64)
+        """1 where the calibrated ``p > 0.5``, else 0."""
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (lists and floats); float32 weights survive the round trip."""
@@ -187,12 +212,13 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
             "params": self.get_params(),
             "coef": self.coef_.tolist(),
             "intercept": self.intercept_,
+            "calibration": self.calibration_.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ShotClassifier:
         """Rebuild a fitted classifier from :meth:`to_dict`'s output."""
-        if data.get("format") != FORMAT:
+        if data.get("format") not in READABLE_FORMATS:
             raise ValidationError(
                 f"not a saved shot classifier (format {data.get('format')!r}, expected {FORMAT!r})"
             )
@@ -202,13 +228,15 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
             raise ValidationError("saved shot classifier has no weights")
         clf.coef_ = coef
         clf.intercept_ = float(data["intercept"])
+        clf.calibration_ = PlattScaling.from_dict(data.get("calibration"))
         clf.classes_ = np.array([0, 1])
         clf.n_features_in_ = coef.size
         return clf
 
 
 def score_corpus(X: Any, clf: ShotClassifier, *, chunk_rows: int | None = None) -> np.ndarray:
-    """Probability of positive for every row of ``X``: ``σ(X·w + b)``, float32, shape ``(N,)``.
+    """Calibrated probability of positive for every row of ``X``: ``σ(X·w' + b')`` with the
+    calibration folded into ``w', b'``; float32, shape ``(N,)``.
 
     One pass over ``X`` — the floor of a build. ``X`` is a float32 ndarray, or anything with
     ``shape`` and row slicing (``np.memmap``, ``h5py.Dataset``) when ``chunk_rows`` is given:
@@ -217,7 +245,8 @@ def score_corpus(X: Any, clf: ShotClassifier, *, chunk_rows: int | None = None) 
     as the product itself); non-finite embeddings give NaN scores.
     """
     check_is_fitted(clf, "coef_")
-    w, b = clf.coef_, np.float32(clf.intercept_)
+    w, b = clf.calibrated_weights()
+    b = np.float32(b)
     n_rows = _check_corpus_shape(X, w.size)
     if chunk_rows is None:
         out = np.asarray(X, dtype=np.float32) @ w

@@ -1,7 +1,8 @@
 """The build: labelled set → classifier → every shot scored → four feeds and two scores.
 
 The corpus matrix is loaded once (:class:`CorpusMatrix`) and reused across builds; a build is
-one fit, one stratified CV, one pass ``X @ w`` over the matrix and four arg-partitions.
+one fit, one stratified CV (whose out-of-fold logits also fit the Platt calibration, so the
+scores read as probabilities), one pass ``X @ w`` over the matrix and four arg-partitions.
 Every build is stored as a model version (see ``va_app.learn.versions``).
 """
 
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from va_app.domain import FEED_SOURCES
+from va_app.learn.calibration import calibration_report
 from va_app.learn.classifier import ShotClassifier, check_trainable, score_corpus
 from va_app.learn.feeds import build_feeds
-from va_app.learn.scores import data_diversity_score, model_quality_score
+from va_app.learn.scores import cross_validate, data_diversity_score
 from va_app.store.corpus import Corpus
 from va_app.store.labels import TrainingSet
 
@@ -65,6 +67,8 @@ class BuildResult:
     fingerprint: str
     annotators: list[str]
     timings_ms: dict[str, float]
+    #: Brier score, ECE and reliability bins of the out-of-fold predictions, raw and calibrated.
+    calibration: dict = field(default_factory=dict)
 
 
 def build(matrix: CorpusMatrix, labelled: TrainingSet, *, n: int = DEFAULT_FEED_SIZE,
@@ -78,7 +82,9 @@ def build(matrix: CorpusMatrix, labelled: TrainingSet, *, n: int = DEFAULT_FEED_
     y_train = np.r_[np.ones(len(pos), np.int64), np.zeros(len(neg), np.int64)]
     clf = ShotClassifier().fit(X_train, y_train)
     t_fit = time.perf_counter()
-    quality = model_quality_score(X_train, y_train, random_state=0)
+    cv = cross_validate(X_train, y_train, random_state=0)
+    clf.calibrate(cv.logits, y_train)
+    reliability = calibration_report(cv.logits, y_train, clf.calibration_)
     t_cv = time.perf_counter()
     probabilities = score_corpus(matrix.X, clf)
     t_score = time.perf_counter()
@@ -90,11 +96,12 @@ def build(matrix: CorpusMatrix, labelled: TrainingSet, *, n: int = DEFAULT_FEED_
     return BuildResult(
         classifier=clf, probabilities=probabilities,
         feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_SOURCES},
-        n_pos=len(pos), n_neg=len(neg), model_score=quality, data_score=diversity,
+        n_pos=len(pos), n_neg=len(neg), model_score=cv.quality(), data_score=diversity,
         build_ms=(t_end - t0) * 1000, fingerprint=training_fingerprint(labelled),
         annotators=list(labelled.annotators),
         timings_ms={"fit": (t_fit - t0) * 1000, "cv": (t_cv - t_fit) * 1000,
                     "score": (t_score - t_cv) * 1000, "feeds": (t_end - t_score) * 1000},
+        calibration=reliability,
     )
 
 

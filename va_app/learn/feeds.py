@@ -2,9 +2,10 @@
 
 Each feed is a *strategy* (modAL's word): a pure function
 ``feed(scores, n, *, rng=None, exclude=None) -> indices`` over the per-shot scores of the
-whole corpus. Scores are the classifier's probabilities of "positive" (what
-:func:`va_app.learn.classifier.score_corpus` returns). Any score that is monotone in the
-probability works for the positive, negative and random feeds; for logits pass
+whole corpus. Scores are the classifier's calibrated probabilities of "positive" (what
+:func:`va_app.learn.classifier.score_corpus` returns), so the borderline feed's 0.5 is where
+the model, judged out of fold, is as often right as wrong. Any score that is monotone in the
+probability works for the positive, negative and random feeds; for calibrated logits pass
 ``boundary=0.0`` to the borderline feed (smallest ``|p − 0.5|`` ⇔ smallest ``|logit|``).
 
 Every feed hides the shots in ``exclude`` (a boolean mask over the corpus, or an array of

@@ -2,7 +2,8 @@
 
 - :func:`model_quality_score` — how good the classifier is: a low percentile of balanced
   accuracy over stratified cross-validation folds (a pessimistic estimate, so one lucky fold
-  cannot make a model look ready).
+  cannot make a model look ready). :func:`cross_validate` runs those folds once and also
+  keeps every shot's out-of-fold logit, which the build's calibration is fitted on.
 - :func:`data_diversity_score` — how widely the labels cover the corpus: labels counted per
   k-means cluster of the corpus, capped, summed, normalised to [0, 1].
 - :func:`readiness` — the paper's rule for "this label is done".
@@ -34,6 +35,53 @@ READY_MIN_NEGATIVES = 100
 READY_MIN_SCORE = 0.8
 
 
+@dataclass(frozen=True, eq=False)
+class CrossValidation:
+    """One stratified cross-validation: per-fold balanced accuracy, per-shot out-of-fold logit."""
+
+    balanced_accuracies: np.ndarray
+    logits: np.ndarray  # logits[i]: shot i scored by the fold model that did not train on it
+
+    def quality(self, percentile: float = DEFAULT_PERCENTILE) -> float:
+        """The ``percentile``-th percentile of the fold scores (see :func:`model_quality_score`)."""
+        if not 0 <= percentile <= 100:
+            raise ValueError(f"percentile must be within 0..100, got {percentile}")
+        return float(np.percentile(self.balanced_accuracies, percentile))
+
+
+def cross_validate(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_splits: int = DEFAULT_N_SPLITS,
+    random_state: int = 0,
+    estimator: ShotClassifier | None = None,
+) -> CrossValidation:
+    """Stratified cross-validation: each fold's balanced accuracy, each shot's out-of-fold logit.
+
+    Folds come from ``StratifiedKFold(n_folds, shuffle=True, random_state=random_state)``
+    with ``n_folds = min(n_splits, n_positives, n_negatives)``: every test fold then holds at
+    least one shot of each class, so a class with fewer than ``n_splits`` members gets fewer
+    folds (3 positives → 3 folds). Needs at least 2 of each class. Each fold fits a clone of
+    ``estimator`` (default :class:`ShotClassifier`) on the other folds and scores
+    ``BA = (TPR + TNR) / 2`` on its own, thresholding the fold model's raw logit at 0 (its
+    uncalibrated p at 0.5; the fold models are not calibrated).
+    """
+    X, y = np.asarray(X), _binary(y)
+    n_pos = int(np.count_nonzero(y))
+    check_trainable(n_pos, y.size - n_pos, min_pos=2, min_neg=2, purpose="estimate model quality")
+    n_folds = min(n_splits, n_pos, y.size - n_pos)
+    folds = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
+    template = ShotClassifier() if estimator is None else estimator
+    scores, logits = [], np.empty(y.size, dtype=np.float32)
+    with single_threaded():
+        for train, test in folds.split(X, y):
+            model = clone(template).fit(X[train], y[train])
+            logits[test] = model.decision_function(X[test])
+            scores.append(_balanced_accuracy(y[test], logits[test] > 0))
+    return CrossValidation(np.array(scores), logits)
+
+
 def cv_balanced_accuracies(
     X: np.ndarray,
     y: np.ndarray,
@@ -42,27 +90,10 @@ def cv_balanced_accuracies(
     random_state: int = 0,
     estimator: ShotClassifier | None = None,
 ) -> np.ndarray:
-    """Balanced accuracy of each stratified cross-validation fold, in fold order.
-
-    Folds come from ``StratifiedKFold(n_folds, shuffle=True, random_state=random_state)``
-    with ``n_folds = min(n_splits, n_positives, n_negatives)``: every test fold then holds at
-    least one shot of each class, so a class with fewer than ``n_splits`` members gets fewer
-    folds (3 positives → 3 folds). Needs at least 2 of each class. Each fold fits a clone of
-    ``estimator`` (default :class:`ShotClassifier`) on the other folds and scores
-    ``BA = (TPR + TNR) / 2`` on its own, thresholding p at 0.5.
-    """
-    X, y = np.asarray(X), _binary(y)
-    n_pos = int(np.count_nonzero(y))
-    check_trainable(n_pos, y.size - n_pos, min_pos=2, min_neg=2, purpose="estimate model quality")
-    n_folds = min(n_splits, n_pos, y.size - n_pos)
-    folds = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
-    template = ShotClassifier() if estimator is None else estimator
-    scores = []
-    with single_threaded():
-        for train, test in folds.split(X, y):
-            model = clone(template).fit(X[train], y[train])
-            scores.append(_balanced_accuracy(y[test], model.decision_function(X[test]) > 0))
-    return np.array(scores)
+    """Balanced accuracy of each stratified cross-validation fold, in fold order
+    (:func:`cross_validate`'s ``balanced_accuracies``)."""
+    return cross_validate(X, y, n_splits=n_splits, random_state=random_state,
+                          estimator=estimator).balanced_accuracies
 
 
 def model_quality_score(
@@ -82,10 +113,8 @@ def model_quality_score(
     """
     if not 0 <= percentile <= 100:
         raise ValueError(f"percentile must be within 0..100, got {percentile}")
-    folds = cv_balanced_accuracies(
-        X, y, n_splits=n_splits, random_state=random_state, estimator=estimator
-    )
-    return float(np.percentile(folds, percentile))
+    cv = cross_validate(X, y, n_splits=n_splits, random_state=random_state, estimator=estimator)
+    return cv.quality(percentile)
 
 
 def capped_cluster_counts(

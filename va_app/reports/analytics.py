@@ -47,6 +47,9 @@ COVERAGE_COLUMNS = ["cluster", "shots", "positives", "negatives", "positives_cap
                     "negatives_capped"]
 MAP_COLUMNS = ["x", "y", "shot_id", "cluster", "annotation"]
 DISTRIBUTION_COLUMNS = ["shot_id", "probability", "since_model"]
+RELIABILITY_COLUMNS = ["scores", "bin", "count", "mean_predicted", "observed"]
+#: The two curves of the reliability frame: the classifier's own σ(logit), and calibrated.
+RAW, CALIBRATED = "raw", "calibrated"
 
 
 # -- per-label progress ------------------------------------------------------------------
@@ -381,3 +384,26 @@ def score_distribution(ws: Workspace, label: str) -> pd.DataFrame:
     frame["since_model"] = frame["shot_id"].isin(since)
     frame.attrs.update(version=latest.version, model_created_at=latest.created_at)
     return frame[DISTRIBUTION_COLUMNS]
+
+
+# -- calibration ---------------------------------------------------------------------------
+def reliability(ws: Workspace, label: str) -> pd.DataFrame:
+    """The latest model's reliability curve: per probability bin, how many labelled shots,
+    their mean predicted probability and the share that are positive — out of fold (each
+    shot predicted by the cross-validation model that did not train on it), for the raw and
+    the calibrated scores (column ``scores``). A calibrated model's points lie on the diagonal.
+
+    ``attrs`` holds ``version``, ``n``, and ``brier`` / ``ece`` per kind of score. Empty when
+    nothing was built, or the latest version predates calibration.
+    """
+    name = ws.labels.get_label(label).name
+    latest = ws.models.latest(name)
+    report = latest.calibration if latest else {}
+    if not report:
+        return pd.DataFrame(columns=RELIABILITY_COLUMNS)
+    frame = pd.concat([pd.DataFrame(report[kind]["bins"]).assign(scores=kind)
+                       for kind in (RAW, CALIBRATED)], ignore_index=True)
+    frame.attrs.update(version=latest.version, n=report["n"],
+                       brier={kind: report[kind]["brier"] for kind in (RAW, CALIBRATED)},
+                       ece={kind: report[kind]["ece"] for kind in (RAW, CALIBRATED)})
+    return frame[RELIABILITY_COLUMNS]

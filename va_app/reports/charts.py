@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from va_app.reports.analytics import NEGATIVE, POSITIVE, Agreement
+from va_app.reports.analytics import CALIBRATED, NEGATIVE, POSITIVE, RAW, Agreement
 from va_app.learn.scores import DEFAULT_CAP, READY_MIN_SCORE
 
 TEMPLATE = "plotly_white"
@@ -159,6 +159,33 @@ def score_distribution_figure(distribution: pd.DataFrame, *, label: str = "") ->
                            x=0.5, y=1.0, showarrow=False, font={"color": "#777777"})
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(range=[0, 1])
+    return fig
+
+
+def reliability_figure(curve: pd.DataFrame, *, label: str = "") -> go.Figure:
+    """Reliability curve of the latest model (:func:`va_app.reports.analytics.reliability`):
+    observed share of positives against mean predicted probability per bin, raw and calibrated
+    scores, marker size by shots in the bin; the dashed diagonal is perfect calibration."""
+    version = curve.attrs.get("version")
+    title = _titled("Calibration" + (f" of model v{version}" if version else ""), label)
+    if curve.empty:
+        return empty_figure(title, message=f"{NO_DATA}: build a model")
+    fig = _figure(title, "predicted probability (out of fold)", "share of positives")
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                             line={"dash": "dash", "color": UNLABELLED_COLOUR}))
+    ece = curve.attrs.get("ece", {})
+    for kind, name, colour in ((RAW, "raw σ(logit)", DATA_COLOUR),
+                               (CALIBRATED, "calibrated (shown in the app)", MODEL_COLOUR)):
+        part = curve[curve["scores"] == kind]
+        fig.add_trace(go.Scatter(
+            x=part["mean_predicted"], y=part["observed"], mode="lines+markers",
+            name=f"{name}, ECE {ece[kind]:.3f}" if kind in ece else name,
+            marker={"size": 6 + 14 * (part["count"] / curve["count"].max()) ** 0.5,
+                    "color": colour}, line={"color": colour},
+            customdata=part["count"], hovertemplate="p %{x:.2f}: %{y:.0%} positive "
+                                                    "(%{customdata} shots)<extra></extra>"))
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[-0.02, 1.02])
     return fig
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from va_app.config import Settings
 from va_app.encoders.base import Encoder, require_same_encoder, same_encoder
-from va_app.errors import ValidationError, VAError
+from va_app.errors import NotFoundError, ValidationError, VAError
 from va_app.learn.classifier import score_corpus
 from va_app.learn.engine import BuildResult, CorpusMatrix, build
 from va_app.learn.feeds import build_feeds
@@ -27,6 +27,7 @@ from va_app.search.shots import MAX_QUERY_CHARS, SearchFilters, SearchQuery, Sea
 from va_app.store.corpus import Corpus, open_corpus
 from va_app.store.labels import Label, LabelStore
 from va_app.store.schema import AnnotationRow, LabelRow, VideoRow
+from va_app.video.clips import clip_of_shot
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +164,13 @@ class Workspace:
                 "data_score": latest.data_score if latest else None,
             })
         return rows
+
+    def shot_clip(self, shot_id: str) -> Path:
+        """The shot's exact clip, first frame to last (cut on first call, then cached)."""
+        shots = self.corpus.shots([shot_id])
+        if not shots:
+            raise NotFoundError(f"no shot {shot_id!r} in this corpus")
+        return clip_of_shot(shots[0], clips_dir=self.settings.previews_dir)
 
     # -- the engine --------------------------------------------------------------------------
     def build(self, label: str, *, n: int = 20, hide_labelled: bool = False) -> BuildOutcome:

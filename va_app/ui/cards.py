@@ -17,7 +17,6 @@ import streamlit as st
 from va_app.domain import Shot
 from va_app.errors import VAError
 from va_app.services.workspace import Workspace
-from va_app.video.preview import playable_segment
 
 SIMILAR_TO = "similar_to"
 CARDS_PER_ROW = 4
@@ -121,10 +120,9 @@ def _media(ws: Workspace, shot: Shot, key: str) -> None:
     playable = bool(shot.video_path) and Path(shot.video_path).is_file()
     if playable and st.session_state.get(f"play:{key}"):
         try:
-            segment = playable_segment(shot.video_path, shot.start_s, shot.end_s,
-                                       previews_dir=ws.settings.previews_dir, key=shot.id)
-            st.video(str(segment.path), start_time=segment.start_s, end_time=segment.end_s,
-                     autoplay=True, muted=True, loop=True)
+            # The shot's own clip, not the original between its times: st.video floors those
+            # to whole seconds, and a loop of the clip never shows a neighbouring shot.
+            st.video(str(ws.shot_clip(shot.id)), autoplay=True, muted=True, loop=True)
         except VAError as exc:
             st.error(str(exc))
     elif shot.thumb_path and Path(shot.thumb_path).is_file():

@@ -2,10 +2,12 @@
 
 The workspace (SQL engine, Chroma client, the embedding matrix held in memory), the encoder
 (CLIP weights) and the search structure live in ``st.cache_resource``: a click or a page switch
-never reloads them.
+never reloads them. Also here: :func:`shot_clip`, the file that plays exactly a shot.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
@@ -102,3 +104,14 @@ def advice(label: str, version: int):
     """The recommender's suggestion for ``label`` after its ``version`` (the latest)."""
     ws = workspace()
     return _advice(str(ws.settings.data_dir), label, version, ws.corpus_version)
+
+
+def shot_clip(shot_id: str) -> Path:
+    """The file that plays exactly the shot, first frame to last (H.264 mp4, ~360 lines, no
+    audio; cut on the first call, then cached under the data dir's ``previews/``).
+
+    For ``st.video(path, loop=True)`` or a component (``path.read_bytes()``: tens to a few
+    hundred kB). Raises ``NotFoundError`` for a shot whose video is not on this machine
+    (imported corpora of YouTube links): show its ``source_url`` instead.
+    """
+    return workspace().shot_clip(shot_id)

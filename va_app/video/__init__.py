@@ -1,1 +1,1 @@
-"""Video: probing, shot detection, frames, thumbnails, browser previews, the demo world."""
+"""Video: probing, shot detection, frames, thumbnails, exact shot clips, the demo world."""
