@@ -16,12 +16,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.servers import PostgresServer, postgres_bindir  # noqa: E402
+from tests.servers import CATALOG_TEMPLATE, PostgresServer, postgres_bindir  # noqa: E402
 from va_app.config import Settings  # noqa: E402
 from va_app.store.catalog import Catalog  # noqa: E402
 
 BACKENDS = ("sqlite", "postgresql")
-CATALOG_TEMPLATE = "va_catalog_template"
 
 
 def pytest_generate_tests(metafunc) -> None:
@@ -47,7 +46,7 @@ def postgres() -> Iterator[PostgresServer]:
         server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sql_backend(request) -> str:
     """``sqlite`` unless the module is marked both_backends (then each in turn)."""
     backend = getattr(request, "param", "sqlite")

@@ -24,6 +24,8 @@ from pathlib import Path
 
 START_TIMEOUT_S = 120
 PG_USER = "va"
+# The database fresh test databases are copied from (the catalog's tables already made).
+CATALOG_TEMPLATE = "va_catalog_template"
 
 
 def free_port() -> int:
@@ -100,6 +102,10 @@ class PostgresServer:
         # (WAL_LOG) writes them all through the WAL first.
         self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
         return name
+
+    def new_catalog_url(self) -> str:
+        """The URL of a fresh database holding the catalog's empty tables."""
+        return self.url(self.new_database(template=CATALOG_TEMPLATE))
 
     def drop_database(self, name: str) -> None:
         self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
