@@ -336,6 +336,42 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _db_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("upgrade", "status"),
+                   help="upgrade: apply pending schema revisions (after a backup); "
+                        "status: the catalog's revision and what is pending")
+    _json_flag(p)
+
+
+@command("db", "the catalog's schema: upgrade in place (backs up first), or show its status",
+         _db_args)
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.store import migrate
+    from va_app.store.catalog import make_engine
+    from va_app.store.upgrade import upgrade_corpus
+
+    if args.action == "status":
+        engine = make_engine(settings.sql_url)
+        try:
+            state = migrate.state_of(engine)
+        finally:
+            engine.dispose()
+        out = {"revision": state.current, "head": state.head, "pending": state.pending}
+        print(json.dumps(out) if args.json else
+              f"schema {state.current or 'none'}; newest {state.head}; "
+              f"pending: {', '.join(state.pending) or 'nothing'}")
+        return 0
+    _require(settings, "backup")
+    report = upgrade_corpus(settings, progress=lambda step: print(step, file=sys.stderr))
+    out = {"before": report.before, "after": report.after, "applied": report.applied,
+           "backup": str(report.backup) if report.backup else None}
+    print(json.dumps(out) if args.json else
+          f"schema {report.before or 'none'} -> {report.after}"
+          + (f" (applied {', '.join(report.applied)}; backup in {report.backup})"
+             if report.applied else " (nothing to apply)"))
+    return 0
+
+
 def _require(settings: Settings, action: str) -> None:
     """The CLI acts as the OS user; in local mode (no roles configured) that is an admin."""
     import getpass

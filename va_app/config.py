@@ -7,6 +7,7 @@ Every default lives under the data directory, so a fresh checkout runs with no s
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -30,6 +31,10 @@ class Settings:
     chroma_host: str = ""
     chroma_port: int = 8000
     chroma_collection: str = "shots"
+    # Chroma 1.x checks no credentials itself: a reverse proxy in front of it may. Sent with
+    # every request to the server: a bearer token, and/or headers as a JSON object.
+    chroma_token: str = field(default="", repr=False)
+    chroma_headers: str = field(default="", repr=False)
     # Encoder: "clip" needs local weights; "descriptor" is the offline visual descriptor;
     # "auto" takes CLIP when its weights are present locally, else the descriptor.
     encoder: str = "auto"
@@ -80,7 +85,26 @@ class Settings:
             raise ConfigError("VA_KEYFRAMES_PER_SHOT and VA_KMEANS_K must be at least 1")
         if settings.min_shot_s <= 0 or settings.max_shot_s <= settings.min_shot_s:
             raise ConfigError("need 0 < VA_MIN_SHOT_S < VA_MAX_SHOT_S")
+        settings.chroma_request_headers  # noqa: B018 — a malformed value fails at start
         return settings
+
+    @property
+    def chroma_request_headers(self) -> dict[str, str]:
+        """Headers for every Chroma server request (``VA_CHROMA_HEADERS``, ``VA_CHROMA_TOKEN``)."""
+        headers: dict[str, str] = {}
+        if self.chroma_headers.strip():
+            try:
+                parsed = json.loads(self.chroma_headers)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
+                raise ConfigError('VA_CHROMA_HEADERS must be a JSON object of text values, '
+                                  'e.g. {"X-Api-Key": "..."}')
+            headers.update(parsed)
+        if self.chroma_token:
+            headers["Authorization"] = f"Bearer {self.chroma_token}"
+        return headers
 
     @property
     def sql_url(self) -> str:

@@ -55,11 +55,13 @@ def screenshot_dir() -> Path:
 class StreamlitServer:
     """``streamlit run app.py`` as a child process on 127.0.0.1, restartable in place."""
 
-    def __init__(self, data_dir: Path, log_path: Path, *, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, *, port: int | None = None,
+                 env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
+        self.extra_env, self.extra_args = dict(env or {}), tuple(args)
 
     @property
     def url(self) -> str:
@@ -67,10 +69,11 @@ class StreamlitServer:
 
     def start(self) -> StreamlitServer:
         env = {**os.environ, "VA_DATA_DIR": str(self.data_dir), "VA_ENCODER": "descriptor",
-               "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+               "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **self.extra_env}
         command = [sys.executable, "-m", "streamlit", "run", "app.py",
                    "--server.headless", "true", "--server.port", str(self.port),
-                   "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+                   "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                   *self.extra_args]
         with self.log_path.open("a") as log:
             log.write(f"\n--- start {' '.join(command)}\n")
             log.flush()

@@ -1,18 +1,25 @@
 """Backup and restore: a backup taken while another process annotates restores to a sound
-store holding everything acknowledged before it started; refusals leave data untouched."""
+store holding everything acknowledged before it started; refusals leave data untouched.
+
+Every test runs on a SQLite catalog and on a PostgreSQL one (pg_dump / pg_restore, driven by
+the same ``backup`` / ``restore``)."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from va_app.store.backup import (
-    CATALOG_FILE, EMBEDDINGS_FILE, MANIFEST, backup, integrity_check, restore,
+    CATALOG_FILE, EMBEDDINGS_FILE, MANIFEST, PG_DUMP_FILE, backup, integrity_check, restore,
 )
 from va_app.config import Settings
 from va_app.errors import StoreError, ValidationError
@@ -21,12 +28,14 @@ from va_app.store.corpus import Corpus, ingest_lock
 from va_app.store.labels import LabelStore
 from va_app.store.schema import ShotRow
 
+ROOT = Path(__file__).resolve().parents[2]
 LABEL = "bright"
 WRITER = "writer"
 # The spawned writer imports this module: heavy imports (services, the corpus factory) stay
 # inside the tests so the writer starts in about a second.
 # Liveness bound for the helper process (not a timing assertion).
 WAIT_S = 120
+pytestmark = pytest.mark.both_backends
 
 
 def planned_click(i: int, shot_ids: list[str]) -> tuple[str, bool]:
@@ -49,12 +58,15 @@ def annotate_until_stopped(sql_url: str, shot_ids: list[str], acked, stop) -> No
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Settings:
+def source(tmp_path_factory, sql_backend, request) -> Settings:
     """A corpus with a label, annotations by two people, a built model and a thumbnail."""
     from tests.corpusfactory import make_synthetic_corpus
     from va_app.services.workspace import Workspace
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("src") / "data", encoder="descriptor")
+    url = request.getfixturevalue("postgres").new_catalog_url() \
+        if sql_backend == "postgresql" else ""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("src") / "data", encoder="descriptor",
+                        database_url=url)
     truth = make_synthetic_corpus(settings, videos=4, shots_per_video=20, dim=16)
     ws = Workspace(settings)
     ws.create_label(LABEL, description="brightly lit", created_by="alice")
@@ -73,8 +85,15 @@ def source(tmp_path_factory) -> Settings:
     return settings
 
 
-def _other(tmp_path, name: str) -> Settings:
-    return Settings(data_dir=tmp_path / name, encoder="descriptor")
+@pytest.fixture
+def target(tmp_path, database_url) -> Settings:
+    """Where a test restores to: an empty folder and an empty catalog of the same kind."""
+    return Settings(data_dir=tmp_path / "restored", encoder="descriptor",
+                    database_url=database_url)
+
+
+def _catalog_file(settings: Settings) -> str:
+    return PG_DUMP_FILE if settings.database_url else CATALOG_FILE
 
 
 def _counts(settings: Settings) -> dict:
@@ -93,7 +112,8 @@ def _wait_for(predicate, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_backup_during_concurrent_annotation_restores_everything_acknowledged(tmp_path, source):
+def test_backup_during_concurrent_annotation_restores_everything_acknowledged(tmp_path, source,
+                                                                             target):
     shot_ids = Catalog(source.sql_url).shot_ids()
     ctx = multiprocessing.get_context("spawn")
     acked, stop = ctx.Value("i", 0), ctx.Event()
@@ -115,9 +135,9 @@ def test_backup_during_concurrent_annotation_restores_everything_acknowledged(tm
         writer.join(WAIT_S)
     assert writer.exitcode == 0
 
-    target = _other(tmp_path, "restored")
     restored = restore(target, tmp_path / "backup")
-    integrity_check(target.data_dir / "catalog.sqlite")
+    if not target.database_url:
+        integrity_check(target.data_dir / "catalog.sqlite")
     corpus = Corpus(target)
     assert corpus.consistency().ok
     corpus.close()
@@ -129,15 +149,14 @@ def test_backup_during_concurrent_annotation_restores_everything_acknowledged(tm
     assert restored.counts["annotations"] == report.counts["annotations"] == len(history)
 
 
-def test_round_trip_keeps_every_count_model_and_thumbnail(tmp_path, source):
+def test_round_trip_keeps_every_count_model_and_thumbnail(tmp_path, source, target):
     report = backup(source, tmp_path / "backup")
     manifest = json.loads((tmp_path / "backup" / MANIFEST).read_text())
     assert manifest["encoder_id"] == "synthetic:v1" == report.encoder_id
-    assert set(manifest["files"]) == {CATALOG_FILE, EMBEDDINGS_FILE}
+    assert set(manifest["files"]) == {_catalog_file(source), EMBEDDINGS_FILE}
     assert report.thumbs == 1
     assert not list(tmp_path.glob(".backup.partial"))
 
-    target = _other(tmp_path, "restored")
     result = restore(target, tmp_path / "backup")
     from va_app.services.workspace import Workspace
 
@@ -156,11 +175,11 @@ def test_round_trip_keeps_every_count_model_and_thumbnail(tmp_path, source):
         ws.close()
 
 
-def test_restore_refuses_a_non_empty_data_dir_and_replaces_it_only_with_force(tmp_path, source):
+def test_restore_refuses_a_non_empty_data_dir_and_replaces_it_only_with_force(tmp_path, source,
+                                                                              target):
     backup(source, tmp_path / "backup")
     from tests.corpusfactory import make_synthetic_corpus
 
-    target = _other(tmp_path, "busy")
     make_synthetic_corpus(target, videos=1, shots_per_video=5, dim=16, seed=3)
     before = _counts(target)
     with pytest.raises(ValidationError, match="is not empty; restore into an empty folder"):
@@ -171,13 +190,12 @@ def test_restore_refuses_a_non_empty_data_dir_and_replaces_it_only_with_force(tm
     assert _counts(target) == _counts(source) | {"index": _counts(source)["shots"]}
 
 
-def test_a_damaged_backup_is_refused_before_anything_is_written(tmp_path, source):
+def test_a_damaged_backup_is_refused_before_anything_is_written(tmp_path, source, target):
     backup(source, tmp_path / "backup")
     h5 = tmp_path / "backup" / EMBEDDINGS_FILE
     data = bytearray(h5.read_bytes())
     data[-1] ^= 0xFF
     h5.write_bytes(bytes(data))
-    target = _other(tmp_path, "restored")
     with pytest.raises(ValidationError, match="embeddings.h5 does not match its checksum"):
         restore(target, tmp_path / "backup")
     assert not target.data_dir.exists() or not any(target.data_dir.iterdir())
@@ -200,17 +218,36 @@ def test_backup_does_not_run_into_an_ingest(tmp_path, source):
     assert not (tmp_path / "backup").exists()
 
 
-def test_a_server_database_is_sent_to_its_own_dump_tool(tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", database_url="postgresql://va@db/va")
-    with pytest.raises(StoreError, match="pg_dump"):
-        backup(settings, tmp_path / "backup")
-    with pytest.raises(StoreError, match="pg_dump"):
-        restore(settings, tmp_path / "backup")
+def test_a_backup_restores_only_onto_the_kind_of_database_it_came_from(tmp_path, source):
+    backup(source, tmp_path / "backup")
+    other = Settings(data_dir=tmp_path / "other", encoder="descriptor",
+                     database_url="" if source.database_url else "postgresql+psycopg://va@db/va")
+    kind = "postgresql" if source.database_url else "sqlite"
+    with pytest.raises(ValidationError, match=f"this backup holds a {kind} catalog"):
+        restore(other, tmp_path / "backup")
+    assert not other.data_dir.exists()
 
 
 def test_the_backup_catalog_is_one_standalone_file(tmp_path, source):
     backup(source, tmp_path / "backup")
     files = sorted(p.name for p in (tmp_path / "backup").iterdir())
-    assert files == [CATALOG_FILE, EMBEDDINGS_FILE, MANIFEST, "thumbs"]
+    assert files == sorted([_catalog_file(source), EMBEDDINGS_FILE, MANIFEST, "thumbs"])
+    if source.database_url:  # pg_dump's custom format, which pg_restore reads
+        assert (tmp_path / "backup" / PG_DUMP_FILE).read_bytes()[:5] == b"PGDMP"
+        return
     with sqlite3.connect(tmp_path / "backup" / CATALOG_FILE) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_the_backup_and_restore_commands_drive_either_catalog(tmp_path, source, target):
+    def run(settings: Settings, *args: str) -> str:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VA_ENCODER": "descriptor",
+               "VA_DATA_DIR": str(settings.data_dir), "VA_DATABASE_URL": settings.database_url}
+        done = subprocess.run([sys.executable, "-m", "va_app", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "annotations" in run(source, "backup", str(tmp_path / "cli-backup"))
+    assert "restored into" in run(target, "restore", str(tmp_path / "cli-backup"))
+    assert _counts(target) == _counts(source) | {"index": _counts(source)["shots"]}

@@ -4,7 +4,8 @@ Every test here runs the writers as separate OS processes (``python -m`` this mo
 several browser sessions, a crashed server or an interrupted ingest really hit the stores:
 
 - 8 annotator processes × ``VA_DURABILITY_N`` (default 1,000) clicks through
-  ``LabelStore.annotate`` — the call the app's clip card makes — on one SQLite catalog;
+  ``LabelStore.annotate`` — the call the app's clip card makes — on one catalog, SQLite and
+  PostgreSQL in turn;
 - the Streamlit server and a mid-stream writer both killed with SIGKILL, the server restarted;
 - ingest killed with SIGKILL at random points, several times, then run to the end;
 - an embeddings file cut off mid-write, lost, or older than the catalog: the next ingest
@@ -14,7 +15,8 @@ A writer *acknowledges* an annotation by appending the id ``annotate`` returned 
 file (fsync'd when it is about to be killed). The checks: every acknowledged annotation is
 stored once, each writer's rows are exactly its planned clicks in order (nothing lost, nothing
 doubled, at most the one click that was committed but not yet acknowledged when it died), and
-``PRAGMA integrity_check`` is ``ok``.
+the database's own check passes (SQLite's ``PRAGMA integrity_check``; on PostgreSQL amcheck's
+``bt_index_check`` of every index).
 
     python -m tests.integration.test_durability annotate URL LABEL ANNOTATOR N ACKS GO [fsync]
 """
@@ -120,9 +122,29 @@ def assert_every_acknowledged_click_stored(url: str, acks: dict[str, list[int]],
 
 
 def integrity_check(url: str) -> str:
+    if url.startswith("postgresql"):
+        return _postgres_index_check(url)
     path = url.split("///", 1)[1]
     with sqlite3.connect(path) as conn:
         return ";".join(row[0] for row in conn.execute("PRAGMA integrity_check"))
+
+
+def _postgres_index_check(url: str) -> str:
+    """amcheck over every B-tree index of the catalog (raises on a corrupt one)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS amcheck"))
+            checked = conn.execute(text(
+                "SELECT count(bt_index_check(c.oid, true)) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE a.amname = 'btree' AND n.nspname = 'public'")).scalar()
+    finally:
+        engine.dispose()
+    return "ok" if checked else "no index was checked"
 
 
 def _catalog_with_shots(settings: Settings) -> str:
@@ -136,6 +158,7 @@ def _catalog_with_shots(settings: Settings) -> str:
 
 
 # -- 1. concurrent annotators ----------------------------------------------------------------
+@pytest.mark.both_backends
 def test_eight_concurrent_annotators_lose_and_double_nothing(tmp_path, settings):
     url = _catalog_with_shots(settings)
     go = tmp_path / "go"

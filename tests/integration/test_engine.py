@@ -1,4 +1,5 @@
-"""The build service end to end on a real store: feeds, scores, versions, export, score."""
+"""The build service end to end on a real store (SQLite and PostgreSQL): feeds, scores,
+versions, export, score."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from va_app.learn.calibration import PlattScaling
 from va_app.learn.classifier import NotEnoughLabelsError
 from va_app.learn.versions import load_model
 from va_app.services.workspace import Workspace
+
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ One table of cases (ids name them). Each case runs against a private copy of a r
   model versions, corpus facts, the h5 matrix (ids and bytes) and the Chroma ids are compared
   before and after. The few inputs that are *accepted* (a Markdown label name, emoji queries)
   may only add what they were asked to add.
+
+The table runs on a SQLite catalog and on a PostgreSQL one (each case in a copy of the
+template database).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +56,7 @@ METADATA = ("file,title,genre,tags\n"
             "clip_00.mp4,夜の街 🌃,ночь,городской;🌙\n"
             "clip_01.mp4,Beach at noon,day,sun\n")
 LABEL, OTHER_LABEL = "night", "day"
+pytestmark = pytest.mark.both_backends
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,12 @@ class Env:
     settings: Settings
     scratch: Path          # where a case writes its hostile files
     model_file: Path       # a valid exported model for LABEL
+
+
+@dataclass(frozen=True)
+class Template:
+    root: Path             # data/ (the corpus), videos/, night.vamodel.json
+    database: str          # the PostgreSQL database to copy per case ("" on SQLite)
 
 
 @dataclass(frozen=True)
@@ -71,13 +81,16 @@ class Case:
 
 # -- the stored corpus -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
+def template(tmp_path_factory, sql_backend, request) -> Template:
     root = tmp_path_factory.mktemp("hostile-template")
     videos = root / "videos"
     for i in range(2):
         make_cut_video(videos / f"clip_{i:02d}.mp4", cuts=CUTS, seed=i)
     (videos / "metadata.csv").write_text(METADATA, encoding="utf-8")
-    settings = _settings(root / "data")
+    database = ""
+    if sql_backend == "postgresql":
+        database = request.getfixturevalue("postgres").new_database()
+    settings = _settings(root / "data", _database_url(request, database))
     report = ingest(settings, videos)
     assert report.added_shots == 6 and not report.skipped
     ws = Workspace(settings)
@@ -90,12 +103,17 @@ def template(tmp_path_factory) -> Path:
         ws.labels.annotate(LABEL, shots[0], None, annotator="bo", source="review")
         _model(ws, LABEL).save(root / "night.vamodel.json")
     finally:
-        ws.close()
-    return root
+        ws.close()  # no connection may stay open: the database is copied per case
+    return Template(root, database)
 
 
-def _settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, encoder="descriptor").with_data_dir(data_dir)
+def _settings(data_dir: Path, database_url: str = "") -> Settings:
+    return Settings(data_dir=data_dir, encoder="descriptor",
+                    database_url=database_url).with_data_dir(data_dir)
+
+
+def _database_url(request, database: str) -> str:
+    return request.getfixturevalue("postgres").url(database) if database else ""
 
 
 def _model(ws: Workspace, label: str, *, encoder_id: str | None = None,
@@ -107,12 +125,18 @@ def _model(ws: Workspace, label: str, *, encoder_id: str | None = None,
 
 
 @pytest.fixture
-def env(template, tmp_path) -> Env:
+def env(template, tmp_path, request) -> Iterator[Env]:
     data_dir = tmp_path / "data"
-    shutil.copytree(template / "data", data_dir)
+    shutil.copytree(template.root / "data", data_dir)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    return Env(_settings(data_dir), scratch, template / "night.vamodel.json")
+    database = ""
+    if template.database:
+        database = request.getfixturevalue("postgres").new_database(template=template.database)
+    yield Env(_settings(data_dir, _database_url(request, database)), scratch,
+              template.root / "night.vamodel.json")
+    if database:
+        request.getfixturevalue("postgres").drop_database(database)
 
 
 def snapshot(settings: Settings) -> dict[str, object]:
@@ -166,7 +190,8 @@ def skipped_by_ingest(env: Env, name: str, *phrases: str) -> None:
 def cli(env: Env, *args: str, **extra_env: str) -> str:
     """Run ``python -m va_app``; it must fail with exactly one ``error:`` line; returns it."""
     run_env = {**os.environ, "HF_HUB_OFFLINE": "1", "VA_DATA_DIR": str(env.settings.data_dir),
-               "VA_ENCODER": "descriptor", **extra_env}
+               "VA_ENCODER": "descriptor", "VA_DATABASE_URL": env.settings.database_url,
+               **extra_env}
     done = subprocess.run([sys.executable, "-m", "va_app", *args], cwd=ROOT, env=run_env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0, done.stdout

@@ -1,23 +1,26 @@
-"""Labels and multi-annotator annotations on a real SQLite catalog."""
+"""Labels and multi-annotator annotations on a real catalog (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import pytest
 
-from va_app.config import Settings
 from va_app.errors import NotFoundError, ValidationError
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore, normalise_label_name
 from va_app.store.schema import ShotRow, VideoRow
 
 
+pytestmark = pytest.mark.both_backends
+
+
 @pytest.fixture
-def store(tmp_path) -> LabelStore:
-    catalog = Catalog(Settings(data_dir=tmp_path).sql_url)
+def store(settings) -> LabelStore:
+    catalog = Catalog(settings.sql_url)
     shots = [ShotRow(id=f"v|{i}", idx=i, start_frame=i, end_frame=i + 1, start_s=0, end_s=1,
                      fps=24.0) for i in range(10)]
     catalog.mark_video_ready(catalog.begin_video(VideoRow(key="v", path="/v.mp4"), shots))
-    return LabelStore(catalog)
+    yield LabelStore(catalog)
+    catalog.close()
 
 
 def test_label_names_are_unique_ignoring_case_and_spacing(store):

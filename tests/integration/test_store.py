@@ -1,4 +1,6 @@
-"""The three stores (real SQLite, real h5, real Chroma) and their repair after interruptions."""
+"""The three stores (real SQL, real h5, real Chroma) and their repair after interruptions.
+
+The catalog tests run on SQLite and on PostgreSQL (``both_backends``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from va_app.store.matrix import EmbeddingMatrix
 from va_app.store.schema import ShotRow, VideoRow
 
 DIM = 16
+pytestmark = pytest.mark.both_backends
 
 
 def _vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -39,11 +42,6 @@ def _add_video(corpus: Corpus, key: str, n_shots: int, *, ready: bool = True,
     if ready:
         corpus.catalog.mark_video_ready(video_id)
     return ids
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
 
 
 def test_matrix_appends_normalised_rows_and_reads_them_back(tmp_path):
@@ -137,9 +135,11 @@ def test_reindex_rebuilds_the_index_from_sql_and_h5(settings):
     assert corpus.consistency().ok
 
 
-def test_reads_do_not_wait_for_a_writer_holding_the_lock(settings, monkeypatch):
+def test_reads_do_not_wait_for_a_writer_holding_the_lock(tmp_path, monkeypatch):
     """A page render reads while another process writes: it sees the last committed state at
-    once; a write in the meantime waits for the lock (and, past the busy timeout, says so)."""
+    once; a write in the meantime waits for the lock (and, past the busy timeout, says so).
+    SQLite only: its one write lock is what this is about (PostgreSQL locks rows)."""
+    settings = Settings(data_dir=tmp_path / "data")
     corpus = Corpus(settings)
     ids = _add_video(corpus, "alpha", 3)
     corpus.close()

@@ -4,6 +4,7 @@ A backup is a folder::
 
     manifest.json      format, time, source folder, encoder, row counts, SHA-256 of each file
     catalog.sqlite     the SQL catalog, copied with SQLite's online backup API
+                       (catalog.pgdump for a PostgreSQL catalog, see below)
     embeddings.h5      the embedding matrix
     models/            whatever the data dir keeps there (model versions themselves are SQL rows)
     thumbs/            thumbnails and filmstrips (optional)
@@ -15,8 +16,12 @@ a temporary name and renamed when complete: a folder named like the destination 
 whole backup.
 
 The Chroma index is derived data: restore rebuilds it from SQL + h5 (like ``reindex``) and
-then checks the three stores agree and SQLite's ``integrity_check`` passes. Only SQLite
-catalogs are handled; back up a PostgreSQL catalog with ``pg_dump``.
+then checks the three stores agree and SQLite's ``integrity_check`` passes.
+
+A PostgreSQL catalog (``VA_DATABASE_URL``) travels as ``catalog.pgdump`` instead: one snapshot
+dumped by ``pg_dump`` while annotators keep writing, loaded by ``pg_restore`` in one transaction
+(``va_app.store.pgdump``). The same two commands drive both; a backup restores onto the kind of
+database it came from.
 """
 
 from __future__ import annotations
@@ -33,22 +38,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, literal, select, update
+from sqlalchemy.engine import Connection, make_url
 
 from va_app.config import Settings
 from va_app.errors import StoreError, ValidationError
 from va_app.store.catalog import READY, SQLITE_BUSY_TIMEOUT_MS
 from va_app.store.corpus import Corpus, ingest_lock
+from va_app.store import pgdump
 from va_app.store.index import forget_cached_clients
 from va_app.store.matrix import EMBEDDINGS, IDS, EmbeddingMatrix
 from va_app.store.meta import ENCODER_ID
 from va_app.store.schema import (
-    AnnotationRow, EventRow, LabelRow, ModelVersionRow, ShotRow, VideoRow,
+    AnnotationRow, EventRow, LabelRow, MetaRow, ModelVersionRow, ShotRow, VideoRow,
 )
 
 BACKUP_FORMAT = "video-annotator-backup/1"
 MANIFEST = "manifest.json"
 CATALOG_FILE = "catalog.sqlite"
+PG_DUMP_FILE = pgdump.DUMP_FILE
 EMBEDDINGS_FILE = "embeddings.h5"
 MODELS_DIR = "models"
 THUMBS_DIR = "thumbs"
@@ -79,6 +87,83 @@ class RestoreReport:
     cleaned_up: list[str] = field(default_factory=list)  # videos an interrupted ingest left
 
 
+# -- the catalog, by kind of database ---------------------------------------------------------
+class SqliteCatalogFile:
+    """A SQLite catalog: copied with the online backup API, restored by replacing the file."""
+
+    kind, file = "sqlite", CATALOG_FILE
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = sqlite_path(settings)
+        self.url = settings.sql_url
+
+    def require_source(self) -> None:
+        if not self.path.is_file():
+            raise StoreError(f"nothing to back up: {self.path} does not exist")
+
+    def holds_data(self) -> bool:
+        return self.path.exists() and self.path.stat().st_size > 0
+
+    def copy_to(self, staging: Path) -> dict:
+        copy_sqlite(self.path, staging / self.file)
+        integrity_check(staging / self.file)
+        return _read_facts(f"sqlite:///{staging / self.file}")
+
+    def clear(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    def place(self, src: Path) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staged = self.path.with_name(self.path.name + ".restoring")
+        copy_sqlite(src / self.file, staged)
+        os.replace(staged, self.path)
+
+    def check(self) -> None:
+        integrity_check(self.path)
+
+
+class PostgresCatalogDump:
+    """A PostgreSQL catalog: ``pg_dump`` of one snapshot, ``pg_restore`` in one transaction."""
+
+    kind, file = "postgresql", PG_DUMP_FILE
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.sql_url
+
+    def require_source(self) -> None:
+        return None  # pg_dump says it clearly when the database cannot be reached
+
+    def holds_data(self) -> bool:
+        try:
+            counts = _read_facts(self.url)["counts"]
+        except Exception:  # noqa: BLE001 — no tables yet (or no database): nothing to lose
+            return False
+        return any(counts[k] for k in ("videos", "labels", "annotations"))
+
+    def copy_to(self, staging: Path) -> dict:
+        return pgdump.dump(self.url, staging / self.file, _facts)
+
+    def clear(self) -> None:
+        return None  # pg_restore --clean replaces the tables in its transaction
+
+    def place(self, src: Path) -> None:
+        pgdump.load(self.url, src / self.file)
+
+    def check(self) -> None:
+        return None  # the load was one transaction; counts and consistency are checked after
+
+
+def catalog_store(settings: Settings) -> SqliteCatalogFile | PostgresCatalogDump:
+    backend = make_url(settings.sql_url).get_backend_name()
+    if backend == "postgresql":
+        return PostgresCatalogDump(settings)
+    if backend == "sqlite":
+        return SqliteCatalogFile(settings)
+    raise StoreError(f"the catalog is a {backend} database: back it up with its own tools; "
+                     "backup and restore here handle SQLite and PostgreSQL catalogs")
+
+
 # -- backup ------------------------------------------------------------------------------------
 def backup(settings: Settings, dest: str | Path, *, include_thumbs: bool = True,
            wait: bool = True, progress: Progress | None = None) -> BackupReport:
@@ -86,9 +171,8 @@ def backup(settings: Settings, dest: str | Path, *, include_thumbs: bool = True,
 
     ``wait``: when an ingest is running, wait for it to finish (else fail at once).
     """
-    db_path = sqlite_path(settings)
-    if not db_path.is_file():
-        raise StoreError(f"nothing to back up: {db_path} does not exist")
+    catalog = catalog_store(settings)
+    catalog.require_source()
     dest = Path(dest).expanduser().resolve()
     _require_empty_folder(dest, what="backup destination", hint="choose a new folder")
     staging = dest.parent / f".{dest.name}.partial"
@@ -97,27 +181,28 @@ def backup(settings: Settings, dest: str | Path, *, include_thumbs: bool = True,
     try:
         with _no_ingest(settings, wait=wait, progress=progress):
             _note(progress, "copying the SQL catalog")
-            copy_sqlite(db_path, staging / CATALOG_FILE)
+            facts = catalog.copy_to(staging)
             _note(progress, "copying the embedding matrix")
             _copy_matrix(settings.embeddings_path, staging / EMBEDDINGS_FILE)
             _copy_tree(settings.models_dir, staging / MODELS_DIR)
             thumbs = _copy_tree(settings.thumbs_dir, staging / THUMBS_DIR) if include_thumbs else 0
-        report = _finish_backup(settings, staging, dest, thumbs)
+        report = _finish_backup(settings, catalog, facts, staging, dest, thumbs)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
 
 
-def _finish_backup(settings: Settings, staging: Path, dest: Path, thumbs: int) -> BackupReport:
-    integrity_check(staging / CATALOG_FILE)
+def _finish_backup(settings: Settings, catalog, facts: dict, staging: Path, dest: Path,
+                   thumbs: int) -> BackupReport:
     files = {rel: sha256(staging / rel) for rel in _content_files(staging)}
     manifest = {
         "format": BACKUP_FORMAT,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source_data_dir": str(settings.data_dir),
-        "encoder_id": _encoder_id(staging),
-        "counts": catalog_counts(staging / CATALOG_FILE) | {
+        "catalog": catalog.kind,
+        "encoder_id": facts["encoder_id"] or _matrix_encoder(staging),
+        "counts": facts["counts"] | {
             "embeddings": EmbeddingMatrix(staging / EMBEDDINGS_FILE).count()},
         "files": files,
         "thumbs": thumbs,
@@ -165,33 +250,36 @@ def _copy_tree(src: Path, dst: Path) -> int:
 # -- restore -----------------------------------------------------------------------------------
 def restore(settings: Settings, src: str | Path, *, force: bool = False,
             progress: Progress | None = None) -> RestoreReport:
-    """Restore the backup folder ``src`` into the data dir of ``settings``.
+    """Restore the backup folder ``src`` into the data dir (and database) of ``settings``.
 
-    Refuses a data dir that already holds a corpus unless ``force`` (which replaces it; stop
-    the app on that data dir first). Verifies the backup's checksums before touching anything,
-    rebuilds the Chroma index, and checks the result; raises :class:`StoreError` if not sound.
+    Refuses a data dir or catalog that already holds a corpus unless ``force`` (which replaces
+    it; stop the app on that data dir first). Verifies the backup's checksums before touching
+    anything, rebuilds the Chroma index, and checks the result; raises :class:`StoreError` if
+    not sound.
     """
-    db_path = sqlite_path(settings)
+    catalog = catalog_store(settings)
     src = Path(src).expanduser().resolve()
     manifest = read_manifest(src)
+    _require_same_kind(manifest, catalog)
     if not force:
         _require_empty_folder(settings.data_dir, what="data directory",
                               hint="restore into an empty folder, or pass --force to replace it")
-        if db_path.exists() and db_path.stat().st_size:
-            raise ValidationError(f"{db_path} already holds a catalog; pass --force to replace it")
+        if catalog.holds_data():
+            raise ValidationError(f"the catalog {_shown(catalog.url)} already holds a corpus; "
+                                  "pass --force to replace it")
     _note(progress, "verifying the backup's checksums")
     verify_checksums(src, manifest)
     with ingest_lock(settings):
         if force:
-            _clear_corpus(settings, db_path)
+            _clear_corpus(settings, catalog)
         _note(progress, "restoring the SQL catalog and the embedding matrix")
-        _place_files(settings, src, db_path)
-        _rebase_paths(db_path, manifest.get("source_data_dir", ""), settings.data_dir,
+        _place_files(settings, src, catalog)
+        _rebase_paths(catalog.url, manifest.get("source_data_dir", ""), settings.data_dir,
                       moved=bool(manifest.get("thumbs")))
         _note(progress, "rebuilding the vector index")
         indexed, cleaned = _rebuild_index(settings)
-    report = RestoreReport(settings.data_dir, catalog_counts(db_path), indexed, cleaned)
-    _verify_restore(settings, db_path, manifest, report)
+    report = RestoreReport(settings.data_dir, _read_facts(catalog.url)["counts"], indexed, cleaned)
+    _verify_restore(settings, catalog, manifest, report)
     return report
 
 
@@ -208,10 +296,20 @@ def read_manifest(src: Path) -> dict:
     return manifest
 
 
+def _require_same_kind(manifest: dict, catalog) -> None:
+    kind = manifest.get("catalog", "sqlite")  # backups before PostgreSQL support were SQLite
+    if kind != catalog.kind:
+        hint = ("set VA_DATABASE_URL to a PostgreSQL database" if kind == "postgresql"
+                else "unset VA_DATABASE_URL (or point it at a SQLite file)")
+        raise ValidationError(f"this backup holds a {kind} catalog and the target is "
+                              f"{catalog.kind}: {hint} to restore it")
+
+
 def verify_checksums(src: Path, manifest: dict) -> None:
     files = manifest.get("files") or {}
-    if CATALOG_FILE not in files:
-        raise ValidationError(f"{src} holds no {CATALOG_FILE}: the backup is incomplete")
+    catalog_file = PG_DUMP_FILE if manifest.get("catalog") == "postgresql" else CATALOG_FILE
+    if catalog_file not in files:
+        raise ValidationError(f"{src} holds no {catalog_file}: the backup is incomplete")
     for rel, digest in files.items():
         path = src / rel
         if not path.is_file():
@@ -221,12 +319,9 @@ def verify_checksums(src: Path, manifest: dict) -> None:
                                   "damaged, restore another one")
 
 
-def _place_files(settings: Settings, src: Path, db_path: Path) -> None:
+def _place_files(settings: Settings, src: Path, catalog) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    staged = db_path.with_name(db_path.name + ".restoring")
-    copy_sqlite(src / CATALOG_FILE, staged)
-    os.replace(staged, db_path)
+    catalog.place(src)
     if (src / EMBEDDINGS_FILE).is_file():
         staged = settings.embeddings_path.with_suffix(".restoring.h5")
         shutil.copyfile(src / EMBEDDINGS_FILE, staged)
@@ -249,9 +344,8 @@ def _rebuild_index(settings: Settings) -> tuple[int, list[str]]:
         corpus.close()
 
 
-def _verify_restore(settings: Settings, db_path: Path, manifest: dict,
-                    report: RestoreReport) -> None:
-    integrity_check(db_path)
+def _verify_restore(settings: Settings, catalog, manifest: dict, report: RestoreReport) -> None:
+    catalog.check()
     corpus = Corpus(settings)
     try:
         state = corpus.consistency()
@@ -266,10 +360,9 @@ def _verify_restore(settings: Settings, db_path: Path, manifest: dict,
         raise StoreError(f"the restored catalog differs from the backup ({', '.join(lost)})")
 
 
-def _clear_corpus(settings: Settings, db_path: Path) -> None:
+def _clear_corpus(settings: Settings, catalog) -> None:
     """Remove the corpus a forced restore replaces (never the source videos)."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    catalog.clear()
     settings.embeddings_path.unlink(missing_ok=True)
     for folder in (settings.chroma_path, settings.models_dir, settings.thumbs_dir,
                    settings.previews_dir):  # previews are keyed by shot id: stale after this
@@ -277,27 +370,28 @@ def _clear_corpus(settings: Settings, db_path: Path) -> None:
     forget_cached_clients()  # a cached Chroma system would still see the deleted files
 
 
-def _rebase_paths(db_path: Path, old_dir: str, new_dir: Path, *, moved: bool) -> None:
+def _rebase_paths(url: str, old_dir: str, new_dir: Path, *, moved: bool) -> None:
     """Thumbnails restored into another data dir: point the shots at their new place."""
     old, new = str(old_dir).rstrip("/"), str(new_dir).rstrip("/")
     if not moved or not old or old == new:
         return
-    table = ShotRow.__tablename__
-    with closing(sqlite3.connect(db_path)) as db, db:
-        for column in ("thumb_path", "filmstrip_path"):
-            db.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
-                       f"WHERE substr({column}, 1, ?) = ?",
-                       (new, len(old) + 1, len(old) + 1, old + "/"))
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for column in (ShotRow.thumb_path, ShotRow.filmstrip_path):
+                conn.execute(update(ShotRow).where(
+                    func.substr(column, 1, len(old) + 1) == old + "/").values(
+                    {column: literal(new) + func.substr(column, len(old) + 1)}))
+    finally:
+        engine.dispose()
 
 
 # -- shared helpers ----------------------------------------------------------------------------
 def sqlite_path(settings: Settings) -> Path:
-    """The catalog's file; raises for a server database (use its own dump tools)."""
+    """The catalog's file; raises for a server database (see :func:`catalog_store`)."""
     url = make_url(settings.sql_url)
     if url.get_backend_name() != "sqlite":
-        raise StoreError(f"the catalog is a {url.get_backend_name()} database: back it up with "
-                         "its own tools (pg_dump / pg_restore for PostgreSQL); backup and "
-                         "restore here copy a SQLite catalog")
+        raise StoreError(f"the catalog is a {url.get_backend_name()} database, not a file")
     if not url.database or url.database == ":memory:":
         raise StoreError("the catalog is an in-memory SQLite database: nothing to back up")
     return Path(url.database).expanduser().resolve()
@@ -310,15 +404,32 @@ def integrity_check(db_path: Path) -> None:
         raise StoreError(f"{db_path} failed SQLite's integrity check: {'; '.join(result[:3])}")
 
 
+def _facts(conn: Connection) -> dict:
+    """Rows per table, ready shots (what the app shows) and the encoder, in one transaction."""
+    counts = {name: int(conn.scalar(select(func.count()).select_from(row)))
+              for name, row in _COUNTED.items()}
+    counts["shots"] = int(conn.scalar(
+        select(func.count()).select_from(ShotRow).join(VideoRow).where(VideoRow.status == READY)))
+    encoder = conn.scalar(select(MetaRow.value).where(MetaRow.key == ENCODER_ID))
+    return {"counts": counts, "encoder_id": encoder or ""}
+
+
+def _read_facts(url: str) -> dict:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return _facts(conn)
+    finally:
+        engine.dispose()
+
+
 def catalog_counts(db_path: Path) -> dict[str, int]:
-    """Rows per table, and ready shots (what the app shows), of a SQLite catalog file."""
-    with closing(sqlite3.connect(db_path)) as db:
-        counts = {name: db.execute(f"SELECT count(*) FROM {row.__tablename__}").fetchone()[0]
-                  for name, row in _COUNTED.items()}
-        counts["shots"] = db.execute(
-            f"SELECT count(*) FROM {ShotRow.__tablename__} s JOIN {VideoRow.__tablename__} v "
-            "ON v.id = s.video_id WHERE v.status = ?", (READY,)).fetchone()[0]
-    return counts
+    """Rows per table, and ready shots, of a SQLite catalog file."""
+    return _read_facts(f"sqlite:///{db_path}")["counts"]
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def sha256(path: Path) -> str:
@@ -331,7 +442,7 @@ def sha256(path: Path) -> str:
 
 def _content_files(root: Path) -> Iterator[str]:
     """The files a manifest vouches for (thumbnails are too many to list one by one)."""
-    for name in (CATALOG_FILE, EMBEDDINGS_FILE):
+    for name in (CATALOG_FILE, PG_DUMP_FILE, EMBEDDINGS_FILE):
         if (root / name).is_file():
             yield name
     if (root / MODELS_DIR).is_dir():
@@ -340,10 +451,9 @@ def _content_files(root: Path) -> Iterator[str]:
                 yield path.relative_to(root).as_posix()
 
 
-def _encoder_id(root: Path) -> str:
-    with closing(sqlite3.connect(root / CATALOG_FILE)) as db:
-        row = db.execute("SELECT value FROM corpus_meta WHERE key = ?", (ENCODER_ID,)).fetchone()
-    return row[0] if row else EmbeddingMatrix(root / EMBEDDINGS_FILE).info()[2]
+def _matrix_encoder(root: Path) -> str:
+    path = root / EMBEDDINGS_FILE
+    return EmbeddingMatrix(path).info()[2] if path.is_file() else ""
 
 
 def _require_empty_folder(folder: Path, *, what: str, hint: str) -> None:

@@ -19,15 +19,16 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from va_app.domain import Shot
 from va_app.errors import StoreError
+from va_app.store import migrate
 from va_app.store.meta import CORPUS_VERSION
 from va_app.store.schema import (
-    Base, EventRow, GroundTruthRow, MetaRow, ShotRow, SkippedRow, VideoRow, utcnow,
+    EventRow, GroundTruthRow, MetaRow, ShotRow, SkippedRow, VideoRow, utcnow,
 )
 
 # Writers wait this long for SQLite's lock before failing (two annotators clicking together).
@@ -41,14 +42,18 @@ _READ_ONLY = "va_read_only"
 class Catalog:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _make_engine(url)
+        self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}),
                                            expire_on_commit=False)
         try:
-            Base.metadata.create_all(self.engine)
+            # A new catalog gets its tables; an older one must be upgraded first (open_corpus
+            # and `db upgrade` do that, after a backup).
+            migrate.prepare(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"the catalog database {url} could not be opened: {exc}") from exc
+            self.engine.dispose()
+            raise StoreError(f"the catalog database {_shown(url)} could not be opened: "
+                             f"{exc}") from exc
 
     def session(self) -> AbstractContextManager[Session]:
         """A session for anything that writes (on SQLite: BEGIN IMMEDIATE, see below)."""
@@ -318,12 +323,17 @@ def _at_time(url: str, start_s: float) -> str:
     return url
 
 
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
-def _make_engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
+    """The catalog's engine (SQLite: WAL, busy timeout, writers BEGIN IMMEDIATE)."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     path = url.split("///", 1)[-1]

@@ -25,6 +25,7 @@ from va_app.config import Settings
 from va_app.domain import Shot
 from va_app.store.catalog import INGESTING, Catalog
 from va_app.store.index import VectorIndex
+from va_app.store.migrate import SchemaOutdatedError
 from va_app.store.matrix import CorruptMatrixError, EmbeddingMatrix
 from va_app.store.meta import ENCODER_ID
 
@@ -218,8 +219,15 @@ def ingest_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
 
 
 def open_corpus(settings: Settings, *, recover: bool = True) -> Corpus:
-    """Open the corpus; repairs leftovers of an interrupted ingest unless one is running."""
-    corpus = Corpus(settings)
+    """Open the corpus; upgrades an older catalog schema (after a backup) and repairs
+    leftovers of an interrupted ingest unless one is running."""
+    try:
+        corpus = Corpus(settings)
+    except SchemaOutdatedError:
+        from va_app.store.upgrade import upgrade_corpus  # it backs up, which opens corpora
+
+        upgrade_corpus(settings)
+        corpus = Corpus(settings)
     if recover and _looks_inconsistent(corpus):
         with ingest_lock(settings, wait=False) as free:
             if free:

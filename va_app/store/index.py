@@ -33,8 +33,10 @@ class VectorIndex:
     """Top-k cosine search over shot vectors, with optional ``where`` metadata filters."""
 
     def __init__(self, *, path: str | Path | None = None, host: str = "", port: int = 8000,
-                 collection: str = "shots", hnsw: Mapping[str, int] | None = None) -> None:
+                 collection: str = "shots", hnsw: Mapping[str, int] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         self._path, self._host, self._port, self._name = path, host, port, collection
+        self._headers = dict(headers or {})
         # Used when the collection is created; an existing collection keeps its own.
         self._hnsw = {**HNSW_CONFIG, **(hnsw or {})}
         self._client = None
@@ -43,7 +45,8 @@ class VectorIndex:
     @classmethod
     def from_settings(cls, settings) -> VectorIndex:
         return cls(path=settings.chroma_path, host=settings.chroma_host,
-                   port=settings.chroma_port, collection=settings.chroma_collection)
+                   port=settings.chroma_port, collection=settings.chroma_collection,
+                   headers=settings.chroma_request_headers)
 
     @property
     def collection(self):
@@ -124,18 +127,19 @@ class VectorIndex:
 
     def _client_(self):
         if self._client is None:
-            self._client = _make_client(self._path, self._host, self._port)
+            self._client = _make_client(self._path, self._host, self._port, self._headers)
         return self._client
 
 
-def _make_client(path, host: str, port: int):
+def _make_client(path, host: str, port: int, headers: Mapping[str, str]):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
     try:
         if host:
-            return chromadb.HttpClient(host=host, port=port, settings=settings)
+            return chromadb.HttpClient(host=host, port=port, headers=dict(headers) or None,
+                                       settings=settings)
         Path(path).mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as exc:  # noqa: BLE001 — Chroma raises many kinds; all mean "unusable"

@@ -1,0 +1,150 @@
+"""Schema migrations (Alembic) on SQLite and PostgreSQL: the revisions build exactly the schema
+the models describe, a catalog made by the release before migrations upgrades in place with
+``db upgrade``, and opening an outdated corpus backs it up, then upgrades it, data intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from tests.corpusfactory import make_synthetic_corpus
+from va_app.store import migrate
+from va_app.store.backup import MANIFEST
+from va_app.store.catalog import Catalog, make_engine
+from va_app.store.corpus import open_corpus
+from va_app.store.labels import LabelStore
+from va_app.store.schema import Base
+
+ROOT = Path(__file__).resolve().parents[2]
+LABEL = "bright"
+pytestmark = pytest.mark.both_backends
+
+# A later release's revision, as a test brings it: a new column filled from existing rows.
+NEXT_REVISION = '''
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9001_label_guideline_url"
+down_revision = "0001_baseline"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("labels") as batch:
+        batch.add_column(sa.Column("guideline_url", sa.Text(), nullable=True))
+    op.execute("UPDATE labels SET guideline_url = 'https://wiki.example/' || name_key")
+
+
+def downgrade():
+    with op.batch_alter_table("labels") as batch:
+        batch.drop_column("guideline_url")
+'''
+
+
+def _release_before_migrations(settings) -> dict:
+    """A corpus exactly as the release before migrations left it: today's tables and rows
+    (that release made them with ``create_all``), and no ``alembic_version`` table."""
+    truth = make_synthetic_corpus(settings, videos=3, shots_per_video=10, dim=16)
+    store = LabelStore(Catalog(settings.sql_url))
+    store.create_label(LABEL, description="brightly lit", created_by="ana")
+    shots = sorted(truth)
+    store.annotate_many(LABEL, [(s, truth[s]) for s in shots[:12]], annotator="ana")
+    store.annotate(LABEL, shots[0], None, annotator="bo")
+    with store.catalog.session() as s:
+        s.execute(text("DROP TABLE alembic_version"))
+    before = _stored(store)
+    store.catalog.close()
+    return before
+
+
+def _stored(store: LabelStore) -> dict:
+    return {"shots": store.catalog.shot_ids(), "labels": store.labels(),
+            "history": store.all_history(), "set": store.labelled_set(LABEL),
+            "encoder": store.catalog.get_meta("encoder_id")}
+
+
+def _revision(settings) -> str | None:
+    engine = make_engine(settings.sql_url)
+    try:
+        return migrate.state_of(engine).current
+    finally:
+        engine.dispose()
+
+
+def test_the_revisions_build_the_schema_the_models_describe(settings):
+    """A new catalog is made from the models and stamped; running every revision from an
+    empty database must give the same tables, columns, indexes and constraints."""
+    engine = make_engine(settings.sql_url)
+    try:
+        with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):  # the test's fresh database
+                conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        with engine.begin() as conn:
+            command.upgrade(migrate.config(conn), "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert MigrationContext.configure(conn).get_current_revision() == migrate.head()
+    finally:
+        engine.dispose()
+
+
+def test_a_catalog_made_before_migrations_upgrades_in_place_with_db_upgrade(settings):
+    before = _release_before_migrations(settings)
+    assert _revision(settings) is None
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VA_DATA_DIR": str(settings.data_dir),
+           "VA_DATABASE_URL": settings.database_url, "VA_ENCODER": "descriptor"}
+    done = subprocess.run([sys.executable, "-m", "va_app", "db", "upgrade", "--json"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["before"] is None and report["after"] == migrate.BASELINE
+    assert _revision(settings) == migrate.BASELINE
+    catalog = Catalog(settings.sql_url)
+    assert _stored(LabelStore(catalog)) == before
+    catalog.close()
+
+
+@pytest.fixture
+def next_release(tmp_path):
+    """Call it to install a release whose code brings one more revision."""
+    folder = tmp_path / "revisions"
+    folder.mkdir()
+    (folder / "9001_label_guideline_url.py").write_text(NEXT_REVISION, encoding="utf-8")
+
+    def install() -> str:
+        migrate.use_extra_revisions(str(folder))
+        return "9001_label_guideline_url"
+    yield install
+    migrate.use_extra_revisions()
+
+
+def test_opening_an_outdated_corpus_backs_it_up_then_upgrades_it(settings, next_release):
+    before = _release_before_migrations(settings)
+    next_release = next_release()
+    with pytest.raises(migrate.SchemaOutdatedError, match="va_app db upgrade"):
+        Catalog(settings.sql_url)  # the stores alone never change a schema
+    corpus = open_corpus(settings)  # what the app and every command do on start
+    try:
+        assert _stored(LabelStore(corpus.catalog)) == before
+        with corpus.catalog.read() as s:
+            urls = s.execute(text("SELECT guideline_url FROM labels")).scalars().all()
+        assert urls == ["https://wiki.example/bright"]
+    finally:
+        corpus.close()
+    assert _revision(settings) == next_release
+    backups = list((settings.data_dir / "backups").iterdir())
+    assert len(backups) == 1 and (backups[0] / MANIFEST).is_file()
+    assert json.loads((backups[0] / MANIFEST).read_text())["counts"]["annotations"] == 13
+    assert open_corpus(settings).catalog.get_meta("encoder_id")  # current now: no new backup
+    assert len(list((settings.data_dir / "backups").iterdir())) == 1
