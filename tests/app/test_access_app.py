@@ -28,11 +28,11 @@ def test_a_viewer_sees_cards_but_cannot_annotate_build_or_create(roles):
     at.run()
     assert not at.exception
     assert any("cannot create labels" in i.value for i in at.info)
-    at.switch_page("views/search.py").run()
+    at.switch_page("pages/search.py").run()
     assert not at.exception
     assert at.get("stImage") or at.caption  # the cards are there
     assert not [b for b in at.button if (b.key or "").startswith("pos:")]
-    at.switch_page("views/learn.py").run()
+    at.switch_page("pages/learn.py").run()
     assert at.button(key="build").disabled
 
 
@@ -40,7 +40,7 @@ def test_an_annotator_annotates_under_their_identity_but_cannot_delete_labels(ro
     at = _signed_in("ann@example.org", "Ann")
     at.run()
     assert at.button(key="delete_label").disabled
-    at.switch_page("views/search.py").run()
+    at.switch_page("pages/search.py").run()
     [b for b in at.button if (b.key or "").startswith("pos:")][0].click().run()
     assert not at.exception
     current = Workspace(roles).labels.current("night")
@@ -59,6 +59,6 @@ def test_an_admin_deletes_a_label(roles):
 def test_nobody_signed_in_cannot_change_anything(roles):
     at = make_app(annotator="", label="night")
     at.run()
-    at.switch_page("views/search.py").run()
+    at.switch_page("pages/search.py").run()
     assert not at.exception
     assert not [b for b in at.button if (b.key or "").startswith("pos:")]

@@ -52,7 +52,7 @@ def test_search_labels_a_shot_and_counts_what_is_missing(app_settings):
     _workspace(app_settings).create_label("night")
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/search.py").run()
+    at.switch_page("pages/search.py").run()
     assert not at.exception
     at.text_input(key="search_query").input("night").run()
     assert any("Keyword search" in i.value for i in at.info)
@@ -71,7 +71,7 @@ def test_active_learning_builds_and_labels_from_a_feed(app_settings):
     _label_some(app_settings, "night", 10, 10)
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/learn.py").run()
+    at.switch_page("pages/learn.py").run()
     assert not at.exception
     at.button(key="build").click().run()
     assert not at.exception
@@ -92,7 +92,7 @@ def test_review_lists_annotations_and_flips_one(app_settings):
     _label_some(app_settings, "night", 3, 2)
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/review.py").run()
+    at.switch_page("pages/review.py").run()
     assert not at.exception
     assert "5 current annotations" in " ".join(c.value for c in at.caption)
     flip = _buttons(at, "neg:review:")[0]
@@ -110,7 +110,7 @@ def test_dashboard_draws_plotly_charts_with_data(app_settings):
     _workspace(app_settings).build("night")
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/dashboard.py").run()
+    at.switch_page("pages/dashboard.py").run()
     assert not at.exception
     charts = at.get("plotly_chart")
     assert len(charts) >= 4
@@ -124,12 +124,12 @@ def test_clicks_and_page_switches_never_reload_the_matrix(app_settings):
     _label_some(app_settings, "night", 10, 10)
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/learn.py").run()
+    at.switch_page("pages/learn.py").run()
     at.button(key="build").click().run()
     loads = resources.workspace().matrix_loads
     assert loads == 1
     _buttons(at, "pos:feed-positive:")[0].click().run()
-    for page in ("views/search.py", "views/review.py", "views/dashboard.py", "views/learn.py"):
+    for page in ("pages/search.py", "pages/review.py", "pages/dashboard.py", "pages/learn.py"):
         at.switch_page(page).run()
         assert not at.exception
     assert resources.workspace().matrix_loads == loads

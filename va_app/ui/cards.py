@@ -82,6 +82,13 @@ def _delta(latest, before, field: str) -> str | None:
 
 def card_grid(ws: Workspace, shots: Sequence[Shot], ctx: CardContext, *,
               scores: dict[str, float] | None = None) -> None:
+    """The view's cards: the keyboard grid, or (``VA_CARD_GRID=buttons``) one Streamlit
+    button per decision."""
+    if ws.settings.card_grid == "keyboard":
+        from va_app.ui.grid import card_grid as keyboard_grid
+
+        keyboard_grid(ws, shots, ctx, scores=scores)
+        return
     if not shots:
         st.info("Nothing to show here.")
         return

@@ -11,6 +11,9 @@ from va_app.search.shots import MODE_BROWSE, MODE_KEYWORD, SearchFilters, Search
 from va_app.services.workspace import search_hints
 from va_app.ui import resources, state
 from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, show_flash
+from va_app.ui.navigation import run_through_app
+
+run_through_app()  # a deep link on a fresh server: run app.py first
 
 PAGE_SIZE = 20
 QUERY, ZERO_SHOT = "search_query", "search_zero_shot"
@@ -157,13 +160,14 @@ def search_view() -> None:
 def _pager(n_hits: int) -> None:
     page = st.session_state["search_page"]
     prev_col, info_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
-    if prev_col.button("Previous", key="search-prev", disabled=page == 0,
-                       icon=":material/chevron_left:"):
+    if prev_col.button("Previous", key="search-prev", disabled=page == 0, shortcut="PageUp",
+                       icon=":material/chevron_left:", help="Previous page (key: Page Up)"):
         st.session_state["search_page"] = page - 1
         st.rerun(scope="fragment")
     info_col.caption(f"Page {page + 1}")
     if next_col.button("Next", key="search-next", disabled=n_hits < PAGE_SIZE,
-                       icon=":material/chevron_right:"):
+                       shortcut="PageDown", icon=":material/chevron_right:",
+                       help="Next page (key: Page Down)"):
         st.session_state["search_page"] = page + 1
         st.rerun(scope="fragment")
 
