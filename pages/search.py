@@ -126,7 +126,8 @@ def _explain(result, line: str) -> None:
 @st.fragment
 def search_view() -> None:
     label_header(ws, label)
-    _missing_counter()
+    if ws.settings.card_grid != "keyboard":  # the keyboard grid counts down itself
+        _missing_counter()
     show_flash()
     search = resources.search()
     info = ws.labels.get_label(label)
@@ -153,7 +154,8 @@ def search_view() -> None:
     ctx = card_context(ws, label, state.annotator(), source="similar" if query.like else "search",
                        key="search", show_similar=True)
     card_grid(ws, shots, ctx, scores=None if result.mode == MODE_BROWSE else
-              {h.shot_id: h.similarity for h in hits})
+              {h.shot_id: h.similarity for h in hits},
+              need=(ws.settings.min_positives, ws.settings.min_negatives))
     _pager(len(hits))
 
 

@@ -12,6 +12,7 @@ played (Chromium refuses more than ~75 media players on one page).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -45,8 +46,23 @@ def grid_key(view_key: str) -> str:
 
 
 def card_grid(ws: Workspace, shots: Sequence[Shot], ctx, *,
-              scores: dict[str, float] | None = None) -> None:
-    """Mount the grid for ``shots`` (``ctx`` is a :class:`va_app.ui.cards.CardContext`)."""
+              scores: dict[str, float] | None = None, need: tuple[int, int] | None = None
+              ) -> None:
+    """Mount the grid for ``shots`` (``ctx`` is a :class:`va_app.ui.cards.CardContext`).
+
+    ``need``: the positives and negatives a build needs; the grid counts down to them.
+    """
+    _grid_fragment(ws, list(shots), ctx, dict(scores or {}), need)
+
+
+@st.fragment
+def _grid_fragment(ws: Workspace, shots: list[Shot], ctx, scores: dict[str, float],
+                   need: tuple[int, int] | None) -> None:
+    # Its own fragment: a decision reruns the grid alone, not the page's other parts. The
+    # counts live in the grid (adjusted client-side at once), the votes are read anew.
+    from va_app.ui.cards import current_votes
+
+    ctx = replace(ctx, votes=current_votes(ws, ctx.label))
     key = grid_key(ctx.key)
     outcome = st.session_state.get(OUTCOME, {}).pop(key, {})
     by_id = {s.id: s for s in shots}
@@ -54,8 +70,8 @@ def card_grid(ws: Workspace, shots: Sequence[Shot], ctx, *,
     data = {
         "key": key, "label": ctx.label, "read_only": ctx.read_only,
         "notice": "Your role cannot annotate; ask an admin for the annotator role.",
-        "show_similar": ctx.show_similar,
-        "cards": [_card(s, ctx, (scores or {}).get(s.id), key) for s in shots],
+        "show_similar": ctx.show_similar, "counts": _counts(ws, ctx.label, need),
+        "cards": [_card(s, ctx, scores.get(s.id), key) for s in shots],
         "applied": recent_decisions().seen[-CONFIRM_LAST:],
         "rejected": outcome.get("rejected", []), "error": outcome.get("error"),
         "recent": [] if ctx.read_only else recent_decisions().for_label(ctx.label),
@@ -64,6 +80,15 @@ def card_grid(ws: Workspace, shots: Sequence[Shot], ctx, *,
     _RENDER(key=key, data=data, height="content",
             on_decisions_change=partial(_on_decisions, ws, ctx, key, by_id),
             on_play_change=partial(_on_play, key), on_similar_change=partial(_on_similar, key))
+
+
+def _counts(ws: Workspace, label: str, need: tuple[int, int] | None) -> dict:
+    labelled = ws.labels.labelled_set(label)
+    counts = {"positives": len(labelled.positives), "negatives": len(labelled.negatives),
+              "ties": len(labelled.ties), "mine": {}}
+    if need:
+        counts["need_positives"], counts["need_negatives"] = need
+    return counts
 
 
 def _card(shot: Shot, ctx, score: float | None, key: str) -> dict:

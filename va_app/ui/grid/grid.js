@@ -1,11 +1,11 @@
 // The card grid: client-side state, keyboard labelling, batched decisions.
 //
-// A decision paints on the card at once (this file), and goes to Python as one trigger
-// event holding every decision made since the last confirmed batch. The next render's data
-// lists the decision numbers Python wrote ("applied") or refused ("rejected"); until then
-// the card shows the decision as pending. Only one batch is in flight at a time: trigger
-// events that arrive during a rerun could replace each other, and a batch that got no answer
-// is sent again (Python writes each decision number once).
+// A decision paints on the card at once (this file) and is sent to Python at once as a
+// trigger event holding every decision not yet confirmed. Trigger events that reach the
+// server while a rerun is pending replace each other (the newest wins), so each event
+// carries all unconfirmed decisions and Python writes each decision number once. The next
+// render's data lists the numbers Python wrote ("applied") or refused ("rejected"); until then
+// the card shows the decision as pending, and a batch without an answer is sent again.
 
 const RESEND_MS = 2000;
 const instances = new Map(); // grid key -> Grid (one per mounted grid; survives reruns)
@@ -58,7 +58,7 @@ class Grid {
     this.anchor = null;
     this.selection = new Set();
     this.pending = []; // decisions not yet sent or not yet confirmed
-    this.inflight = null; // {seqs:Set, at}
+    this.sentAt = 0; // when the unconfirmed decisions were last sent
     this.clip = null;
     this.video = null;
     this.signature = "";
@@ -86,18 +86,20 @@ class Grid {
     this.renderMessage(data.error);
     this.renderRecent();
     this.setClip(data.clip);
-    for (const card of this.cards) this.paint(card);
+    this.repaint();
   }
 
   // -- building ------------------------------------------------------------------------
   build(data) {
     this.root.replaceChildren();
     const bar = el("div", "va-bar");
+    this.counter = el("div", "va-counts");
+    this.progress = el("div", "va-progress");
     this.message = el("div", "va-message");
     const hint = el("button", "va-help-toggle", "? keys");
     hint.type = "button";
     hint.addEventListener("click", () => this.toggleHelp());
-    bar.append(this.message, hint);
+    bar.append(this.counter, this.message, hint);
     this.help = el("div", "va-help");
     this.help.hidden = true;
     const table = el("table");
@@ -109,7 +111,7 @@ class Grid {
     this.help.append(el("strong", "", "Keyboard"), table);
     this.grid = el("div", "va-cards");
     this.recent = el("div", "va-recent");
-    this.root.append(bar, this.help, this.grid, this.recent);
+    this.root.append(bar, this.progress, this.help, this.grid, this.recent);
     if (!data.cards.length) this.grid.append(el("div", "va-empty", "Nothing to show here."));
     this.cards = data.cards.map((c, i) => this.buildCard(c, i, data));
     this.focus = Math.min(this.focus, Math.max(0, this.cards.length - 1));
@@ -248,20 +250,16 @@ class Grid {
     const done = (d) => applied.has(d.seq) || rejected.has(d.seq);
     this.pending = this.pending.filter((d) => !done(d));
     for (let k = local.length - 1; k >= 0; k--) if (done(local[k])) local.splice(k, 1);
-    for (const d of rejected) undone.delete(d);
-    if (this.inflight && [...this.inflight.seqs].every((s) => applied.has(s) || rejected.has(s))) {
-      this.inflight = null;
-    }
-    this.flush();
+    if (!this.pending.length) clearTimeout(this.timer);
+    this.flush(false);
   }
 
-  flush() {
+  flush(force) {
     if (this.data.read_only || !this.pending.length) return;
-    if (this.inflight && performance.now() - this.inflight.at < RESEND_MS) return;
-    const items = this.pending.map(({ seq, shot_id, value, before, group, undo_of }) =>
-      ({ seq, shot_id, value, before, group, undo_of }));
-    this.inflight = { seqs: new Set(items.map((d) => d.seq)), at: performance.now() };
-    this.send("decisions", { items, label: this.data.label });
+    if (!force && this.sentAt && performance.now() - this.sentAt < RESEND_MS) return;
+    this.send("decisions", { items: this.pending.map(({ seq, shot_id, value, before, group, undo_of }) =>
+      ({ seq, shot_id, value, before, group, undo_of })), label: this.data.label });
+    this.sentAt = performance.now();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.flush(), RESEND_MS + 50);
   }
@@ -285,13 +283,14 @@ class Grid {
     this.selection.clear();
     if (!bulk) this.setFocus(Math.min(this.focus + 1, this.cards.length - 1), true);
     this.repaint();
-    this.flush();
+    this.flush(true);
   }
 
   queue(d, keyTime) {
     this.pending.push(d);
     if (d.undo_of === null) local.push({ ...d, label: this.data.label });
-    const entry = { seq: d.seq, shot_id: d.shot_id, value: d.value, key: keyTime ?? performance.now() };
+    const entry = { seq: d.seq, shot_id: d.shot_id, value: d.value, key: keyTime ?? performance.now(),
+                    handled: performance.now() };
     trace.bySeq[d.seq] = entry;
     trace.log.push(entry);
     afterPaint((t) => (entry.painted = t));
@@ -330,7 +329,7 @@ class Grid {
     const index = this.cards.findIndex((c) => c.id === target.entries[0].shot_id);
     if (index >= 0) this.setFocus(index, true);
     this.repaint();
-    this.flush();
+    this.flush(true);
   }
 
   setFocus(i, scroll) {
@@ -370,6 +369,26 @@ class Grid {
   repaint() {
     for (const card of this.cards) this.paint(card);
     this.renderRecent();
+    this.renderCounts();
+  }
+
+  renderCounts() {
+    // The server's counts, moved by the decisions it has not confirmed yet.
+    const c = this.data.counts || { positives: 0, negatives: 0, ties: 0 };
+    let pos = c.positives, neg = c.negatives;
+    for (const d of this.pending) {
+      pos += (d.value === true) - (d.before === true);
+      neg += (d.value === false) - (d.before === false);
+    }
+    this.counter.replaceChildren(el("span", "", "Annotated "), el("strong", "va-annotated", String(pos + neg + c.ties)),
+      el("span", "va-split", ` · ${pos} positive · ${neg} negative`));
+    if (c.need_positives === undefined) return;
+    const morePos = Math.max(0, c.need_positives - pos), moreNeg = Math.max(0, c.need_negatives - neg);
+    this.progress.className = "va-progress " + (morePos || moreNeg ? "va-locked" : "va-open");
+    this.progress.textContent = morePos || moreNeg
+      ? `Active learning opens at ${c.need_positives} positives and ${c.need_negatives} negatives: ` +
+        `${morePos} more positive and ${moreNeg} more negative to go.`
+      : "Enough labels to build a model: open Active learning.";
   }
 
   toggleHelp() {
