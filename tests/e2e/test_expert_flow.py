@@ -218,7 +218,15 @@ class AppDriver:
         self.page.set_viewport_size(VIEWPORT)
 
 
-def test_expert_flow_from_new_label_to_dashboard(server, page, e2e_settings, e2e_report):
+@pytest.fixture
+def button_grid(monkeypatch):
+    """This flow drives the button cards (VA_CARD_GRID=buttons, the bench's reference path);
+    test_keyboard_grid.py drives the keyboard grid."""
+    monkeypatch.setenv("VA_CARD_GRID", "buttons")
+
+
+def test_expert_flow_from_new_label_to_dashboard(button_grid, server, page, e2e_settings,
+                                                 e2e_report):
     catalog = Catalog(e2e_settings.sql_url)
     store = LabelStore(catalog)
     truth = catalog.ground_truth(LABEL)
@@ -295,7 +303,7 @@ def label_from_search(app: AppDriver, truth: dict[str, bool]) -> dict[str, bool]
     expect(app.alert("more positive")).to_have_count(0)
     _expect_header(app, clicked)
     app.frame(key_class("label-header"))
-    app.shot("search")
+    app.shot("search-buttons")
     return clicked
 
 
@@ -349,7 +357,7 @@ def build_and_label_each_feed(app: AppDriver, truth, clicked: dict[str, bool], s
         _expect_header(app, {**clicked, **from_feeds})
         if feed == "positive":
             app.frame(key_class("feed_size"))
-            app.shot("learn")
+            app.shot("learn-buttons")
     random_shot = next(s for s in app.shot_ids("pos:feed-random:") if s not in from_feeds)
     app.play("feed-random", shots[random_shot])
     return from_feeds
