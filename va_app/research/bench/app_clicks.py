@@ -26,6 +26,7 @@ def run_click_bench(data_dir: str | Path, *, label: str, clicks: int = 10) -> di
     from va_app.ui import resources
 
     os.environ["VA_DATA_DIR"] = str(data_dir)
+    os.environ["VA_CARD_GRID"] = "buttons"  # AppTest clicks buttons; it runs no JavaScript
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["annotator"] = "bench"
