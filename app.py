@@ -2,8 +2,9 @@
 
 Builds the demo corpus into an empty data directory (with a progress bar), renders the shared
 sidebar (who you are, which label), then runs the selected page. The page scripts live in
-``views/``, not ``pages/``: Streamlit treats a ``pages/`` folder beside the entry script as its
-legacy multipage mode, which runs a deep-linked page without this script on a fresh server.
+``pages/``; Streamlit treats that folder as a legacy multipage app until ``st.navigation``
+first runs, so each page starts with :func:`va_app.ui.navigation.run_through_app`, which makes
+a deep link on a fresh server run through this script too.
 """
 
 import streamlit as st
@@ -75,11 +76,11 @@ except VAError as exc:
     st.stop()
 
 pages = [
-    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("views/search.py", title="Search", icon=":material/search:"),
-    st.Page("views/learn.py", title="Active learning", icon=":material/model_training:"),
-    st.Page("views/review.py", title="Review", icon=":material/fact_check:"),
-    st.Page("views/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/search.py", title="Search", icon=":material/search:"),
+    st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
+    st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
+    st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
 ]
 page = st.navigation(pages)
 state.sync_query_params()  # a page switch clears the URL's query: who you are, which label

@@ -389,6 +389,11 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app-shots", type=int, default=0,
                    help="also time label clicks in the app on a synthetic corpus of this many "
                         "shots (e.g. 500000); 0 = skip")
+    p.add_argument("--browser", action="store_true",
+                   help="time the labelling loop in Chromium instead: keyboard decisions on "
+                        "Search, Active learning and Review of a served corpus of --shots "
+                        "shots, and the old button path as reference")
+    p.add_argument("--decisions", type=int, default=50, help="decisions per page (--browser)")
 
 
 @command("bench", "benchmark the build, search and load paths (and, optionally, app clicks)",
@@ -396,6 +401,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.research.bench.engine import bench_command
 
+    if args.browser:
+        return _browser_bench(args, settings)
     if not args.app_shots:
         return bench_command(args, settings)
     import contextlib
@@ -419,6 +426,20 @@ def _app_click_bench(args: argparse.Namespace, settings: Settings) -> dict:
         print(f"building a {args.app_shots}-shot app corpus in {work} ...", file=sys.stderr)
         make_click_bench_corpus(work, shots=args.app_shots, dim=args.dim)
     return {"shots": args.app_shots, **run_click_bench(work, label="bench")}
+
+
+def _browser_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.research.bench.app_browser import run_browser_bench
+    from va_app.research.bench.app_clicks import make_click_bench_corpus
+
+    shots = 3000 if args.quick else args.shots
+    work = (args.work_dir or Path(settings.data_dir) / "bench") / f"browser-{shots}"
+    if not (work / "embeddings.h5").exists():
+        print(f"building a {shots}-shot app corpus in {work} ...", file=sys.stderr)
+        make_click_bench_corpus(work, shots=shots, dim=args.dim)
+    result = {"shots": shots, **run_browser_bench(work, decisions=args.decisions)}
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 def _import_netflix_args(p: argparse.ArgumentParser) -> None:

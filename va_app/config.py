@@ -20,6 +20,9 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 ENCODER_CHOICES = ("auto", "clip", "descriptor")
 
 
+CARD_GRIDS = ("keyboard", "buttons")
+
+
 @dataclass(frozen=True)
 class Settings:
     """All tunables of one corpus. Build with :meth:`from_env`; tests pass overrides."""
@@ -55,6 +58,9 @@ class Settings:
     kmeans_k: int = 10
     min_positives: int = 10
     min_negatives: int = 10
+    # The app's cards: "keyboard" (the card-grid component: keys, batched decisions) or
+    # "buttons" (one Streamlit button per decision, the old path; the browser bench's reference).
+    card_grid: str = "keyboard"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,6 +87,9 @@ class Settings:
             raise ConfigError(
                 f"VA_ENCODER={settings.encoder!r} is not one of {', '.join(ENCODER_CHOICES)}"
             )
+        if settings.card_grid not in CARD_GRIDS:
+            raise ConfigError(f"VA_CARD_GRID={settings.card_grid!r} is not one of "
+                              f"{', '.join(CARD_GRIDS)}")
         if settings.keyframes_per_shot < 1 or settings.kmeans_k < 1:
             raise ConfigError("VA_KEYFRAMES_PER_SHOT and VA_KMEANS_K must be at least 1")
         if settings.min_shot_s <= 0 or settings.max_shot_s <= settings.min_shot_s:

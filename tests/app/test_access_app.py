@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.app.conftest import make_app
+from tests.app.grid_driver import decisions, grid, send
 from va_app.services.workspace import Workspace
 
 
@@ -28,11 +29,16 @@ def test_a_viewer_sees_cards_but_cannot_annotate_build_or_create(roles):
     at.run()
     assert not at.exception
     assert any("cannot create labels" in i.value for i in at.info)
-    at.switch_page("views/search.py").run()
+    at.switch_page("pages/search.py").run()
     assert not at.exception
-    assert at.get("stImage") or at.caption  # the cards are there
-    assert not [b for b in at.button if (b.key or "").startswith("pos:")]
-    at.switch_page("views/learn.py").run()
+    cards = grid(at, "grid-search")
+    assert cards.data["read_only"] and cards.shot_ids  # the cards are there, read-only
+    # An event forged in the viewer's browser writes nothing.
+    send(at, cards, "decisions", decisions((cards.shot_ids[0], True)))
+    assert not at.exception
+    assert "viewers cannot annotate" in grid(at, "grid-search").data["error"]
+    assert Workspace(roles).labels.history("night") == []
+    at.switch_page("pages/learn.py").run()
     assert at.button(key="build").disabled
 
 
@@ -40,8 +46,9 @@ def test_an_annotator_annotates_under_their_identity_but_cannot_delete_labels(ro
     at = _signed_in("ann@example.org", "Ann")
     at.run()
     assert at.button(key="delete_label").disabled
-    at.switch_page("views/search.py").run()
-    [b for b in at.button if (b.key or "").startswith("pos:")][0].click().run()
+    at.switch_page("pages/search.py").run()
+    cards = grid(at, "grid-search")
+    send(at, cards, "decisions", decisions((cards.shot_ids[0], True)))
     assert not at.exception
     current = Workspace(roles).labels.current("night")
     assert [a.annotator for a in current] == ["ann@example.org"]
@@ -59,6 +66,9 @@ def test_an_admin_deletes_a_label(roles):
 def test_nobody_signed_in_cannot_change_anything(roles):
     at = make_app(annotator="", label="night")
     at.run()
-    at.switch_page("views/search.py").run()
+    at.switch_page("pages/search.py").run()
     assert not at.exception
-    assert not [b for b in at.button if (b.key or "").startswith("pos:")]
+    cards = grid(at, "grid-search")
+    assert cards.data["read_only"]
+    send(at, cards, "decisions", decisions((cards.shot_ids[0], False)))
+    assert Workspace(roles).labels.history("night") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.app.conftest import make_app
+from tests.app.grid_driver import decisions, grid, grids, send
 from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 
@@ -19,10 +20,6 @@ def _label_some(settings, label: str, n_pos: int, n_neg: int) -> None:
     ws.labels.annotate_many(label, [(s, True) for s in pos] + [(s, False) for s in neg],
                             annotator="bo", source="search")
     ws.close()
-
-
-def _buttons(at, prefix: str):
-    return [b for b in at.button if (b.key or "").startswith(prefix)]
 
 
 def test_home_shows_the_corpus_and_creates_a_label(app_settings):
@@ -52,18 +49,20 @@ def test_search_labels_a_shot_and_counts_what_is_missing(app_settings):
     _workspace(app_settings).create_label("night")
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/search.py").run()
+    at.switch_page("pages/search.py").run()
     assert not at.exception
     at.text_input(key="search_query").input("night").run()
     assert any("Keyword search" in i.value for i in at.info)
-    assert any("10 more positive" in w.value for w in at.warning)
-    first = _buttons(at, "pos:search:")[0]
-    shot_id = first.key.split(":", 2)[2]
-    first.click().run()
+    cards = grid(at, "grid-search")
+    assert cards.data["counts"] | {"need_positives": 10, "need_negatives": 10} == cards.data["counts"]
+    shot_id = cards.shot_ids[0]
+    send(at, cards, "decisions", decisions((shot_id, True)))
     assert not at.exception
     current = _workspace(app_settings).labels.current("night")
     assert [(a.shot_id, a.value, a.annotator) for a in current] == [(shot_id, True, "ana")]
-    assert any("9 more positive" in w.value for w in at.warning)
+    after = grid(at, "grid-search")
+    assert after.card(shot_id)["mine"] is True
+    assert after.data["counts"]["positives"] == 1  # the grid counts 9 more to go from here
 
 
 def test_active_learning_builds_and_labels_from_a_feed(app_settings):
@@ -71,7 +70,7 @@ def test_active_learning_builds_and_labels_from_a_feed(app_settings):
     _label_some(app_settings, "night", 10, 10)
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/learn.py").run()
+    at.switch_page("pages/learn.py").run()
     assert not at.exception
     at.button(key="build").click().run()
     assert not at.exception
@@ -80,8 +79,13 @@ def test_active_learning_builds_and_labels_from_a_feed(app_settings):
     assert {t.label for t in at.tabs} >= {"Top positive", "Top negative", "Borderline", "Random"}
     advice = " ".join(i.value for i in at.info)
     assert "Suggested next batch: Borderline" in advice and "least sure" in advice
-    negative = _buttons(at, "neg:feed-borderline:")[0]
-    negative.click().run()
+    # Lazy tabs: only the open feed's grid is built.
+    assert [g.data["key"] for g in grids(at)] == ["grid-feed-positive"]
+    assert all(c["score"] is not None for c in grid(at, "grid-feed-positive").data["cards"])
+    at.session_state["feed_tab"] = "Borderline"
+    at.run()
+    borderline = grid(at, "grid-feed-borderline")
+    send(at, borderline, "decisions", decisions((borderline.shot_ids[0], False)))
     assert not at.exception
     sources = {a.source for a in ws.labels.current("night") if a.annotator == "ana"}
     assert sources == {"borderline"}
@@ -92,16 +96,80 @@ def test_review_lists_annotations_and_flips_one(app_settings):
     _label_some(app_settings, "night", 3, 2)
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/review.py").run()
+    at.switch_page("pages/review.py").run()
     assert not at.exception
     assert "5 current annotations" in " ".join(c.value for c in at.caption)
-    flip = _buttons(at, "neg:review:")[0]
-    flip.click().run()
+    cards = grid(at, "grid-review")
+    flip = next(c for c in cards.data["cards"] if c["mine"] is None)  # bo's, not ana's
+    assert flip["others"] in {"1+ / 0−", "0+ / 1−"}
+    send(at, cards, "decisions", decisions((flip["id"], False)))
     assert not at.exception
     ws = _workspace(app_settings)
-    shot_id = flip.key.split(":", 2)[2]
-    mine = [a for a in ws.labels.current("night") if a.shot_id == shot_id and a.annotator == "ana"]
+    mine = [a for a in ws.labels.current("night")
+            if a.shot_id == flip["id"] and a.annotator == "ana"]
     assert [a.value for a in mine] == [False]
+
+
+def test_bulk_decisions_and_their_undo_land_in_the_annotation_log(app_settings):
+    _workspace(app_settings).create_label("night")
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("pages/search.py").run()
+    cards = grid(at, "grid-search")
+    chosen = cards.shot_ids[:3]
+    bulk = decisions(*[(s, True) for s in chosen], bulk=True)
+    send(at, cards, "decisions", bulk)
+    send(at, grid(at, "grid-search"), "decisions", bulk)  # sent twice: written once
+    assert not at.exception
+    ws = _workspace(app_settings)
+    history = ws.labels.history("night")
+    assert [(a.shot_id, a.value, a.annotator, a.source) for a in history] == \
+        [(s, True, "ana", "search") for s in chosen]
+    assert all(a.created_at is not None for a in history)
+    after = grid(at, "grid-search")
+    assert {e["group"] for e in after.data["recent"]} == {bulk["items"][0]["group"]}
+    assert set(after.data["applied"]) >= {i["seq"] for i in bulk["items"]}
+    # Undo the bulk action: each shot goes back to unlabelled, as three more log rows.
+    group = bulk["items"][0]["group"]
+    undo = decisions(*[(s, None) for s in chosen], before=True)
+    for item in undo["items"]:
+        item["undo_of"] = group
+    send(at, after, "decisions", undo)
+    assert not at.exception
+    history = ws.labels.history("night")
+    assert [(a.shot_id, a.value) for a in history[3:]] == [(s, None) for s in chosen]
+    assert ws.labels.current("night") == []
+    assert grid(at, "grid-search").data["recent"] == []
+
+
+def test_a_malformed_event_shows_an_error_and_writes_nothing(app_settings):
+    _workspace(app_settings).create_label("night")
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("pages/search.py").run()
+    cards = grid(at, "grid-search")
+    send(at, cards, "decisions", {"items": [{"seq": 1, "shot_id": cards.shot_ids[0],
+                                             "value": "yes"}]})
+    assert not at.exception
+    assert "must be true, false or null" in grid(at, "grid-search").data["error"]
+    assert grid(at, "grid-search").data["rejected"] == [1]
+    assert _workspace(app_settings).labels.history("night") == []
+
+
+def test_play_gives_the_grid_one_live_player_for_the_shot(app_settings):
+    _workspace(app_settings).create_label("night")
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("pages/search.py").run()
+    cards = grid(at, "grid-search")
+    assert cards.data["clip"] is None
+    assert all(c["thumb"] and c["strip"] for c in cards.data["cards"])  # served images
+    shot_id = cards.shot_ids[1]
+    send(at, cards, "play", shot_id)
+    clip = grid(at, "grid-search").data["clip"]
+    shot = next(s for s in _workspace(app_settings).corpus.shots([shot_id]))
+    assert clip["shot_id"] == shot_id and clip["url"]
+    assert abs(clip["end"] - clip["start"] - shot.duration_s) < 1e-6
 
 
 def test_dashboard_draws_plotly_charts_with_data(app_settings):
@@ -110,7 +178,7 @@ def test_dashboard_draws_plotly_charts_with_data(app_settings):
     _workspace(app_settings).build("night")
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/dashboard.py").run()
+    at.switch_page("pages/dashboard.py").run()
     assert not at.exception
     charts = at.get("plotly_chart")
     assert len(charts) >= 4
@@ -143,12 +211,13 @@ def test_clicks_and_page_switches_never_reload_the_matrix(app_settings):
     _label_some(app_settings, "night", 10, 10)
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/learn.py").run()
+    at.switch_page("pages/learn.py").run()
     at.button(key="build").click().run()
     loads = resources.workspace().matrix_loads
     assert loads == 1
-    _buttons(at, "pos:feed-positive:")[0].click().run()
-    for page in ("views/search.py", "views/review.py", "views/dashboard.py", "views/learn.py"):
+    feed = grid(at, "grid-feed-positive")
+    send(at, feed, "decisions", decisions((feed.shot_ids[0], True)))
+    for page in ("pages/search.py", "pages/review.py", "pages/dashboard.py", "pages/learn.py"):
         at.switch_page(page).run()
         assert not at.exception
     assert resources.workspace().matrix_loads == loads

@@ -17,18 +17,19 @@ import streamlit as st
 
 from tests.app.conftest import make_app
 from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
+from tests.app.grid_driver import grid, send
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.encoders import make_encoder
 from va_app.learn.engine import CorpusMatrix
 from va_app.services.workspace import Workspace
 
-SEARCH = "views/search.py"
+SEARCH = "pages/search.py"
 
 
 def _result_ids(at) -> list[str]:
-    """Shot ids of the result cards, in page order (each card has one Positive button)."""
-    return [b.key.split(":", 2)[2] for b in at.button if (b.key or "").startswith("pos:search:")]
+    """Shot ids of the result cards, in page order (the keyboard grid's cards)."""
+    return grid(at, "grid-search").shot_ids
 
 
 def _captions(at) -> list[str]:
@@ -48,7 +49,7 @@ def _more_like(label: str, words: str, nth: int):
     at = _open_search(label)
     at.text_input(key="search_query").input(words).run()
     example = _result_ids(at)[nth]
-    at.button(key=f"sim:search:{example}").click().run()
+    send(at, grid(at, "grid-search"), "similar", example)  # the card's More like this
     assert not at.exception
     return at, example
 

@@ -240,8 +240,16 @@ def assert_is_exactly_the_shot(clip, shot) -> None:
         assert np.abs(played.astype(np.int16) - source).mean() < 6, f"frame {index} of {shot.id}"
 
 
-def test_expert_flow_from_new_label_to_dashboard(server, page, e2e_settings, e2e_report,
-                                                 tmp_path):
+
+@pytest.fixture
+def button_grid(monkeypatch):
+    """This flow drives the button cards (VA_CARD_GRID=buttons, the bench's reference path);
+    test_keyboard_grid.py drives the keyboard grid."""
+    monkeypatch.setenv("VA_CARD_GRID", "buttons")
+
+
+def test_expert_flow_from_new_label_to_dashboard(button_grid, server, page, e2e_settings,
+                                                 e2e_report, tmp_path):
     catalog = Catalog(e2e_settings.sql_url)
     store = LabelStore(catalog)
     truth = catalog.ground_truth(LABEL)
@@ -318,7 +326,7 @@ def label_from_search(app: AppDriver, truth: dict[str, bool]) -> dict[str, bool]
     expect(app.alert("more positive")).to_have_count(0)
     _expect_header(app, clicked)
     app.frame(key_class("label-header"))
-    app.shot("search")
+    app.shot("search-buttons")
     return clicked
 
 
@@ -372,7 +380,7 @@ def build_and_label_each_feed(app: AppDriver, truth, clicked: dict[str, bool], s
         _expect_header(app, {**clicked, **from_feeds})
         if feed == "positive":
             app.frame(key_class("feed_size"))
-            app.shot("learn")
+            app.shot("learn-buttons")
     # A shot starting between whole seconds: st.video's times would start it early.
     random_shot = next(s for s in app.shot_ids("pos:feed-random:") if s not in from_feeds
                        and shots[s].start_s % 1 > 0.1)

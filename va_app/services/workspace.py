@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from va_app.config import Settings
+from va_app.domain import Annotation
 from va_app.encoders.base import Encoder, require_same_encoder, same_encoder
 from va_app.errors import NotFoundError, ValidationError, VAError
 from va_app.learn.classifier import score_corpus
@@ -24,6 +26,8 @@ from va_app.learn.feeds import build_feeds
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.learn.versions import ModelRegistry, ModelVersion, load_model
 from va_app.search.shots import MAX_QUERY_CHARS, SearchFilters, SearchQuery, SearchResult, ShotSearch
+from va_app.services.access import AccessPolicy, Action, User
+from va_app.services.decisions import Decision
 from va_app.store.corpus import Corpus, open_corpus
 from va_app.store.labels import Label, LabelStore
 from va_app.store.schema import AnnotationRow, LabelRow, VideoRow
@@ -148,6 +152,23 @@ class Workspace:
         self.corpus.catalog.log_event("label_created", actor=created_by,
                                       payload={"label": label.name})
         return label
+
+    def record_decisions(self, label: str, decisions: Sequence[Decision], *, user: User,
+                         policy: AccessPolicy, source: str) -> list[Annotation]:
+        """Write a batch of card-grid decisions as ``user``, in one transaction.
+
+        The policy is checked here, not by the page: an event forged in a viewer's browser
+        writes nothing. Every decision, bulk ones too, is one row of the append-only log
+        (annotator, source, time).
+        """
+        annotator = user.annotator
+        policy.require(user, Action.ANNOTATE, owner=annotator)
+        if not annotator.strip():
+            raise ValidationError("say who you are (sidebar) before labelling")
+        if not decisions:
+            return []
+        return self.labels.annotate_many(label, [(d.shot_id, d.value) for d in decisions],
+                                         annotator=annotator, source=source)
 
     def label_summaries(self) -> list[dict]:
         rows = []

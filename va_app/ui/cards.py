@@ -43,31 +43,42 @@ def card_context(ws: Workspace, label: str, annotator: str, *, source: str, key:
         from va_app.ui.state import may
 
         read_only = not may(Action.ANNOTATE)
+    return CardContext(label, annotator, source, key, current_votes(ws, label), show_similar,
+                       read_only)
+
+
+def current_votes(ws: Workspace, label: str) -> dict[str, dict[str, bool]]:
+    """Shot id -> annotator -> value, of the label's current annotations."""
     votes: dict[str, dict[str, bool]] = {}
     for ann in ws.labels.current(label):
         votes.setdefault(ann.shot_id, {})[ann.annotator] = bool(ann.value)
-    return CardContext(label, annotator, source, key, votes, show_similar, read_only)
+    return votes
 
 
 def label_header(ws: Workspace, label: str) -> None:
-    """``Label: X · Annotated: N (p positive, n negative) · Model score · Data score``."""
-    labelled = ws.labels.labelled_set(label)
+    """``Label: X · Annotated: N (p positive, n negative) · Model score · Data score``.
+
+    With the keyboard grid the counts are the grid's (they move with each decision there).
+    """
     versions = ws.models.versions(label)
     latest = versions[-1] if versions else None
     before = versions[-2] if len(versions) > 1 else None
-    n_pos, n_neg = len(labelled.positives), len(labelled.negatives)
+    counts = ws.settings.card_grid != "keyboard"
     with st.container(border=True, key="label-header"):
-        cols = st.columns([3, 2, 2, 2])
+        cols = st.columns([3, 2, 2, 2] if counts else [3, 2, 2])
         cols[0].metric("Label", label)
-        cols[1].metric("Annotated", n_pos + n_neg + len(labelled.ties),
-                       delta=f"{n_pos} positive · {n_neg} negative", delta_color="off",
-                       delta_arrow="off")
-        cols[2].metric("Model score", _fmt(latest and latest.model_score),
-                       delta=_delta(latest, before, "model_score"),
-                       help="25th percentile of balanced accuracy over 5 CV folds (latest build)")
-        cols[3].metric("Data score", _fmt(latest and latest.data_score),
-                       delta=_delta(latest, before, "data_score"),
-                       help="How well the labels cover the corpus's 10 clusters (latest build)")
+        if counts:
+            labelled = ws.labels.labelled_set(label)
+            n_pos, n_neg = len(labelled.positives), len(labelled.negatives)
+            cols[1].metric("Annotated", n_pos + n_neg + len(labelled.ties),
+                           delta=f"{n_pos} positive · {n_neg} negative", delta_color="off",
+                           delta_arrow="off")
+        cols[-2].metric("Model score", _fmt(latest and latest.model_score),
+                        delta=_delta(latest, before, "model_score"),
+                        help="25th percentile of balanced accuracy over 5 CV folds (latest build)")
+        cols[-1].metric("Data score", _fmt(latest and latest.data_score),
+                        delta=_delta(latest, before, "data_score"),
+                        help="How well the labels cover the corpus's 10 clusters (latest build)")
         if latest:
             st.caption(f"Model version {latest.version}, built {latest.created_at:%Y-%m-%d %H:%M}"
                        f" UTC on {latest.n_pos} positives and {latest.n_neg} negatives.")
@@ -80,7 +91,15 @@ def _delta(latest, before, field: str) -> str | None:
 
 
 def card_grid(ws: Workspace, shots: Sequence[Shot], ctx: CardContext, *,
-              scores: dict[str, float] | None = None) -> None:
+              scores: dict[str, float] | None = None, need: tuple[int, int] | None = None
+              ) -> None:
+    """The view's cards: the keyboard grid, or (``VA_CARD_GRID=buttons``) one Streamlit
+    button per decision. ``need``: positives and negatives the first build needs."""
+    if ws.settings.card_grid == "keyboard":
+        from va_app.ui.grid import card_grid as keyboard_grid
+
+        keyboard_grid(ws, shots, ctx, scores=scores, need=need)
+        return
     if not shots:
         st.info("Nothing to show here.")
         return

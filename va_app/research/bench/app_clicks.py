@@ -26,13 +26,14 @@ def run_click_bench(data_dir: str | Path, *, label: str, clicks: int = 10) -> di
     from va_app.ui import resources
 
     os.environ["VA_DATA_DIR"] = str(data_dir)
+    os.environ["VA_CARD_GRID"] = "buttons"  # AppTest clicks buttons; it runs no JavaScript
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=600)
     at.session_state["annotator"] = "bench"
     at.session_state["label"] = label
     t0 = time.perf_counter()
     at.run()
-    at.switch_page("views/learn.py").run()
+    at.switch_page("pages/learn.py").run()
     first_load_ms = (time.perf_counter() - t0) * 1000
     loads = resources.workspace().matrix_loads
     times = []
@@ -42,7 +43,7 @@ def run_click_bench(data_dir: str | Path, *, label: str, clicks: int = 10) -> di
         buttons[i % len(buttons)].click().run()
         times.append((time.perf_counter() - start) * 1000)
     switch_start = time.perf_counter()
-    at.switch_page("views/review.py").run()
+    at.switch_page("pages/review.py").run()
     switch_ms = (time.perf_counter() - switch_start) * 1000
     return {
         "app_first_load_ms": round(first_load_ms, 1),

@@ -11,6 +11,9 @@ from va_app.search.shots import MODE_BROWSE, MODE_KEYWORD, SearchFilters, Search
 from va_app.services.workspace import search_hints
 from va_app.ui import resources, state
 from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, show_flash
+from va_app.ui.navigation import run_through_app
+
+run_through_app()  # a deep link on a fresh server: run app.py first
 
 PAGE_SIZE = 20
 QUERY, ZERO_SHOT = "search_query", "search_zero_shot"
@@ -123,7 +126,8 @@ def _explain(result, line: str) -> None:
 @st.fragment
 def search_view() -> None:
     label_header(ws, label)
-    _missing_counter()
+    if ws.settings.card_grid != "keyboard":  # the keyboard grid counts down itself
+        _missing_counter()
     show_flash()
     search = resources.search()
     info = ws.labels.get_label(label)
@@ -150,20 +154,22 @@ def search_view() -> None:
     ctx = card_context(ws, label, state.annotator(), source="similar" if query.like else "search",
                        key="search", show_similar=True)
     card_grid(ws, shots, ctx, scores=None if result.mode == MODE_BROWSE else
-              {h.shot_id: h.similarity for h in hits})
+              {h.shot_id: h.similarity for h in hits},
+              need=(ws.settings.min_positives, ws.settings.min_negatives))
     _pager(len(hits))
 
 
 def _pager(n_hits: int) -> None:
     page = st.session_state["search_page"]
     prev_col, info_col, next_col = st.columns([1, 3, 1], vertical_alignment="center")
-    if prev_col.button("Previous", key="search-prev", disabled=page == 0,
-                       icon=":material/chevron_left:"):
+    if prev_col.button("Previous", key="search-prev", disabled=page == 0, shortcut="PageUp",
+                       icon=":material/chevron_left:", help="Previous page (key: Page Up)"):
         st.session_state["search_page"] = page - 1
         st.rerun(scope="fragment")
     info_col.caption(f"Page {page + 1}")
     if next_col.button("Next", key="search-next", disabled=n_hits < PAGE_SIZE,
-                       icon=":material/chevron_right:"):
+                       shortcut="PageDown", icon=":material/chevron_right:",
+                       help="Next page (key: Page Down)"):
         st.session_state["search_page"] = page + 1
         st.rerun(scope="fragment")
 

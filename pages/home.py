@@ -7,6 +7,9 @@ from va_app.errors import VAError
 from va_app.services.workspace import describe_corpus
 from va_app.ui import resources, state
 from va_app.ui.cards import show_flash
+from va_app.ui.navigation import run_through_app
+
+run_through_app()  # a deep link on a fresh server: run app.py first
 
 ws = resources.workspace()
 st.title("Video Annotator")

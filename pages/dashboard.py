@@ -5,6 +5,9 @@ import streamlit as st
 from va_app.reports import analytics, charts
 from va_app.errors import VAError
 from va_app.ui import resources, state
+from va_app.ui.navigation import run_through_app
+
+run_through_app()  # a deep link on a fresh server: run app.py first
 
 ws = resources.workspace()
 st.title("Dashboard")

@@ -7,6 +7,9 @@ from va_app.reports import analytics
 from va_app.errors import VAError
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
+from va_app.ui.navigation import run_through_app
+
+run_through_app()  # a deep link on a fresh server: run app.py first
 
 PAGE_SIZE = 20
 ws = resources.workspace()
@@ -21,14 +24,19 @@ def review_view() -> None:
     if not history:
         st.info("No annotations yet for this label.")
         return
+    # Lazy tabs: a decision reruns only the open tab's table and cards.
     everything, by_model, by_people = st.tabs(
-        ["All annotations", "Model disagrees", "Annotators disagree"])
-    with everything:
-        _all_annotations(history)
-    with by_model:
-        _model_disagreements()
-    with by_people:
-        _annotator_conflicts()
+        ["All annotations", "Model disagrees", "Annotators disagree"], key="review_tab",
+        on_change="rerun")
+    if everything.open:
+        with everything:
+            _all_annotations(history)
+    if by_model.open:
+        with by_model:
+            _model_disagreements()
+    if by_people.open:
+        with by_people:
+            _annotator_conflicts()
 
 
 def _all_annotations(history) -> None:

@@ -6,6 +6,9 @@ from va_app.services.access import Action
 from va_app.errors import VAError
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
+from va_app.ui.navigation import run_through_app
+
+run_through_app()  # a deep link on a fresh server: run app.py first
 
 FEEDS = {"positive": "Top positive", "negative": "Top negative",
          "borderline": "Borderline", "random": "Random"}
@@ -17,7 +20,8 @@ n = left.number_input("Shots per feed", 4, 100, 20, step=4, key="feed_size")
 hide = mid.toggle("Hide labelled shots", key="hide_labelled",
                   help="Off (the paper's default): labelled shots stay in the feeds with their label.")
 if right.button("Build", type="primary", icon=":material/model_training:", key="build",
-                disabled=not state.may(Action.BUILD), help="Train on the labels so far"):
+                shortcut="B", disabled=not state.may(Action.BUILD),
+                help="Train on the labels so far (key: B)"):
     with st.status("Building: fit, cross-validate, score every shot, pick feeds …",
                    expanded=False) as status:
         try:
@@ -43,7 +47,11 @@ def feeds_view() -> None:
             "label from any feed you like.", icon=":material/tips_and_updates:")
     probs = view.probabilities
     row_of = ws.matrix.row_of
-    for tab, (feed, title) in zip(st.tabs(list(FEEDS.values())), FEEDS.items()):
+    # Lazy tabs: only the open feed's cards are built and sent, per run and per decision.
+    tabs = st.tabs(list(FEEDS.values()), key="feed_tab", on_change="rerun")
+    for tab, (feed, title) in zip(tabs, FEEDS.items()):
+        if not tab.open:
+            continue
         with tab:
             ids = view.feeds[feed]
             ctx = card_context(ws, label, state.annotator(), source=feed, key=f"feed-{feed}")

@@ -1,0 +1,170 @@
+"""The keyboard card grid: every page's cards as one custom component (components v2).
+
+The browser keeps the grid's state (focus, selection, what each card shows) and paints a
+decision at once; decisions reach Python as batched trigger events (``grid.js``), which this
+module writes through :meth:`Workspace.record_decisions` — where the access policy is checked,
+so an event forged in a viewer's browser writes nothing. A decision reruns only the page's
+fragment (header and grid), never the other tabs or the rest of the page. Cards show a
+thumbnail and a hover-scrubbed filmstrip; a live player exists only for the card being
+played (Chromium refuses more than ~75 media players on one page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import streamlit as st
+
+from va_app.domain import Shot
+from va_app.errors import VAError
+from va_app.services.decisions import RecentDecisions, parse_decisions
+from va_app.services.workspace import Workspace
+
+_ASSETS = Path(__file__).parent
+COMPONENT_NAME = "va_card_grid"
+_RENDER = st.components.v2.component(
+    COMPONENT_NAME, css=(_ASSETS / "grid.css").read_text(), js=(_ASSETS / "grid.js").read_text())
+RECENT = "_grid_recent"  # session state: RecentDecisions of this browser session
+OUTCOME = "_grid_outcome"  # session state: grid key -> {"rejected": [...], "error": str}
+PLAYING = "_grid_playing"  # session state: grid key -> shot id whose player is live
+SIMILAR_TO = "similar_to"
+#: How many written decision numbers each render confirms to the browser: more than a person
+#: decides in one round trip, so a late render still confirms a batch.
+CONFIRM_LAST = 200
+
+
+def recent_decisions() -> RecentDecisions:
+    return st.session_state.setdefault(RECENT, RecentDecisions())
+
+
+def grid_key(view_key: str) -> str:
+    return f"grid-{view_key}"
+
+
+def card_grid(ws: Workspace, shots: Sequence[Shot], ctx, *,
+              scores: dict[str, float] | None = None, need: tuple[int, int] | None = None
+              ) -> None:
+    """Mount the grid for ``shots`` (``ctx`` is a :class:`va_app.ui.cards.CardContext`).
+
+    ``need``: the positives and negatives a build needs; the grid counts down to them.
+    """
+    _grid_fragment(ws, list(shots), ctx, dict(scores or {}), need)
+
+
+@st.fragment
+def _grid_fragment(ws: Workspace, shots: list[Shot], ctx, scores: dict[str, float],
+                   need: tuple[int, int] | None) -> None:
+    # Its own fragment: a decision reruns the grid alone, not the page's other parts. The
+    # counts live in the grid (adjusted client-side at once), the votes are read anew.
+    from va_app.ui.cards import current_votes
+
+    ctx = replace(ctx, votes=current_votes(ws, ctx.label))
+    key = grid_key(ctx.key)
+    outcome = st.session_state.get(OUTCOME, {}).pop(key, {})
+    by_id = {s.id: s for s in shots}
+    playing = st.session_state.get(PLAYING, {}).get(key)
+    data = {
+        "key": key, "label": ctx.label, "read_only": ctx.read_only,
+        "notice": "Your role cannot annotate; ask an admin for the annotator role.",
+        "show_similar": ctx.show_similar, "counts": _counts(ws, ctx.label, need),
+        "cards": [_card(s, ctx, scores.get(s.id), key) for s in shots],
+        "applied": recent_decisions().seen[-CONFIRM_LAST:],
+        "rejected": outcome.get("rejected", []), "error": outcome.get("error"),
+        "recent": [] if ctx.read_only else recent_decisions().for_label(ctx.label),
+        "clip": _clip(ws, by_id[playing], key) if playing in by_id else None,
+    }
+    _RENDER(key=key, data=data, height="content",
+            on_decisions_change=partial(_on_decisions, ws, ctx, key, by_id),
+            on_play_change=partial(_on_play, key), on_similar_change=partial(_on_similar, key))
+
+
+def _counts(ws: Workspace, label: str, need: tuple[int, int] | None) -> dict:
+    labelled = ws.labels.labelled_set(label)
+    counts = {"positives": len(labelled.positives), "negatives": len(labelled.negatives),
+              "ties": len(labelled.ties), "mine": {}}
+    if need:
+        counts["need_positives"], counts["need_negatives"] = need
+    return counts
+
+
+def _card(shot: Shot, ctx, score: float | None, key: str) -> dict:
+    votes = ctx.votes.get(shot.id, {})
+    others = [v for a, v in votes.items() if a != ctx.annotator]
+    playable = bool(shot.video_path) and Path(shot.video_path).is_file()
+    return {
+        "id": shot.id, "title": shot.title or shot.video_key,
+        "when": f"{_clock(shot.start_s)}–{_clock(shot.end_s)}", "score": score,
+        "mine": votes.get(ctx.annotator),
+        "others": f"{sum(others)}+ / {len(others) - sum(others)}−" if others else "",
+        "thumb": _media_url(shot.thumb_path, "image/jpeg", f"{key}:{shot.id}:thumb"),
+        "strip": _media_url(shot.filmstrip_path, "image/jpeg", f"{key}:{shot.id}:strip"),
+        "playable": playable, "link": "" if playable else shot.source_url,
+    }
+
+
+def _media_url(path: str, mimetype: str, coordinates: str) -> str:
+    """A URL the browser can fetch for a file, served by Streamlit's media file manager
+    (what st.image and st.video use); kept while the session shows it."""
+    if not path or not Path(path).is_file():
+        return ""
+    from streamlit.runtime import Runtime
+
+    return Runtime.instance().media_file_mgr.add(path, mimetype, coordinates)
+
+
+def _clip(ws: Workspace, shot: Shot, key: str) -> dict | None:
+    """The live player's source: the shot's own clip (exactly its frames, first to last,
+    cut on first play), so the player starts at 0 and a loop never shows a neighbour."""
+    try:
+        path = ws.shot_clip(shot.id)
+    except VAError as exc:
+        st.session_state.setdefault(OUTCOME, {})[key] = {"error": str(exc)}
+        return None
+    url = _media_url(str(path), "video/mp4", f"{key}:clip")
+    return {"shot_id": shot.id, "url": url, "start": 0.0,
+            "end": max(shot.end_s - shot.start_s, 0.0), "fps": shot.fps}
+
+
+def _on_decisions(ws: Workspace, ctx, key: str, shots: dict[str, Shot]) -> None:
+    from va_app.ui import resources
+    from va_app.ui.state import current_user
+
+    recent = recent_decisions()
+    outcome: dict = {}
+    try:
+        decisions = recent.fresh(parse_decisions(_event(key, "decisions")))
+        ws.record_decisions(ctx.label, decisions, user=current_user(),
+                            policy=resources.policy(), source=ctx.source)
+        recent.record(ctx.label, decisions,
+                      titles={i: s.title or s.video_key for i, s in shots.items()})
+    except VAError as exc:
+        payload = _event(key, "decisions") or {}
+        outcome = {"error": str(exc), "rejected": [i.get("seq") for i in payload.get("items", [])
+                                                    if isinstance(i, dict)]}
+    st.session_state.setdefault(OUTCOME, {})[key] = outcome
+
+
+def _on_play(key: str) -> None:
+    shot_id = _event(key, "play")
+    if isinstance(shot_id, str):
+        st.session_state.setdefault(PLAYING, {})[key] = shot_id
+
+
+def _on_similar(key: str) -> None:
+    shot_id = _event(key, "similar")
+    if isinstance(shot_id, str):
+        st.session_state[SIMILAR_TO] = shot_id
+        st.session_state["search_page"] = 0
+
+
+def _event(key: str, name: str):
+    value = st.session_state.get(key)
+    return value.get(name) if hasattr(value, "get") else None
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    return f"{int(minutes)}:{secs:04.1f}"

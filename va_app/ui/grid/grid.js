@@ -1,0 +1,549 @@
+// The card grid: client-side state, keyboard labelling, batched decisions.
+//
+// A decision paints on the card at once (this file) and is sent to Python at once as a
+// trigger event holding every decision not yet confirmed. Trigger events that reach the
+// server while a rerun is pending replace each other (the newest wins), so each event
+// carries all unconfirmed decisions and Python writes each decision number once. The next
+// render's data lists the numbers Python wrote ("applied") or refused ("rejected"); until then
+// the card shows the decision as pending, and a batch without an answer is sent again.
+
+const RESEND_MS = 2000;
+const instances = new Map(); // grid key -> Grid (one per mounted grid; survives reruns)
+let nextSeq = Date.now() % 1e9; // decision numbers: increasing within this page load
+let active = null; // the grid that got the last pointer interaction
+const local = []; // decisions of this page load not yet confirmed: {seq, group, label, ...}
+const undone = new Set(); // groups this page load has undone (before the server confirms)
+
+// Measurements for `python -m va_app bench --browser`: key time, painted, confirmed.
+const trace = (window.__vaGrid = window.__vaGrid || { log: [], bySeq: {} });
+
+const WORDS = { true: "positive", false: "negative", null: "not labelled by you" };
+const KEYMAP = [
+  ["← → ↑ ↓, j / k, Home / End", "move the focus"],
+  ["p or 1", "positive"],
+  ["n or 2", "negative"],
+  ["0 or Delete", "clear"],
+  ["u or Ctrl+Z", "undo the last decision"],
+  ["x, Shift+click, Shift+arrows", "select several cards (then p / n / 0 labels them all)"],
+  ["Esc", "clear the selection"],
+  ["Space", "play / pause the focused shot"],
+  ["?", "show / hide this help"],
+];
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function afterPaint(callback) {
+  // The rAF callback runs before the frame is painted; a message posted from it is
+  // delivered after that paint.
+  requestAnimationFrame(() => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => callback(performance.now());
+    channel.port2.postMessage(0);
+  });
+}
+
+class Grid {
+  constructor(key, parent) {
+    this.key = key;
+    this.parent = parent;
+    this.root = el("div", "va-grid");
+    this.root.setAttribute("data-grid", key);
+    this.cards = []; // {id, data, node, server}
+    this.focus = 0;
+    this.anchor = null;
+    this.selection = new Set();
+    this.pending = []; // decisions not yet sent or not yet confirmed
+    this.sentAt = 0; // when the unconfirmed decisions were last sent
+    this.clip = null;
+    this.video = null;
+    this.signature = "";
+    this.root.addEventListener("pointerdown", () => (active = this));
+  }
+
+  mount(parent) {
+    this.parent = parent;
+    if (this.root.parentNode !== parent) parent.appendChild(this.root);
+  }
+
+  visible() {
+    return this.root.isConnected && this.root.getClientRects().length > 0;
+  }
+
+  update(data, send) {
+    this.data = data;
+    this.send = send;
+    const signature = data.cards.map((c) => c.id).join("\n") + "|" + data.read_only;
+    if (signature !== this.signature) this.build(data);
+    this.signature = signature;
+    const byId = new Map(data.cards.map((c) => [c.id, c]));
+    for (const card of this.cards) card.data = byId.get(card.id) || card.data;
+    this.settle(new Set(data.applied || []), new Set(data.rejected || []));
+    this.renderMessage(data.error);
+    this.renderRecent();
+    this.setClip(data.clip);
+    this.repaint();
+  }
+
+  // -- building ------------------------------------------------------------------------
+  build(data) {
+    this.root.replaceChildren();
+    const bar = el("div", "va-bar");
+    this.counter = el("div", "va-counts");
+    this.progress = el("div", "va-progress");
+    this.message = el("div", "va-message");
+    const hint = el("button", "va-help-toggle", "? keys");
+    hint.type = "button";
+    hint.addEventListener("click", () => this.toggleHelp());
+    bar.append(this.counter, this.message, hint);
+    this.help = el("div", "va-help");
+    this.help.hidden = true;
+    const table = el("table");
+    for (const [keys, what] of KEYMAP) {
+      const row = el("tr");
+      row.append(el("td", "va-keys", keys), el("td", "", what));
+      table.append(row);
+    }
+    this.help.append(el("strong", "", "Keyboard"), table);
+    this.grid = el("div", "va-cards");
+    this.recent = el("div", "va-recent");
+    this.root.append(bar, this.progress, this.help, this.grid, this.recent);
+    if (!data.cards.length) this.grid.append(el("div", "va-empty", "Nothing to show here."));
+    this.cards = data.cards.map((c, i) => this.buildCard(c, i, data));
+    this.focus = Math.min(this.focus, Math.max(0, this.cards.length - 1));
+    this.selection.clear();
+    this.video = null;
+    this.clip = null;
+  }
+
+  buildCard(c, i, data) {
+    const node = el("div", "va-card");
+    node.dataset.shot = c.id;
+    node.dataset.index = String(i);
+    const media = el("div", "va-media");
+    if (c.thumb) {
+      const img = el("img", "va-thumb");
+      img.src = c.thumb;
+      img.alt = c.title;
+      img.loading = "lazy";
+      media.append(img);
+    } else {
+      media.append(el("div", "va-noimage", "(no preview image)"));
+    }
+    const scrub = el("div", "va-scrub");
+    media.append(scrub);
+    if (c.playable) media.append(el("span", "va-play-hint", "▶ Space"));
+    const meta = el("div", "va-meta");
+    meta.append(el("strong", "", c.title), document.createTextNode(" · " + c.when));
+    if (c.score !== null && c.score !== undefined) {
+      meta.append(document.createTextNode(" · score "), el("strong", "va-score", c.score.toFixed(2)));
+    }
+    const status = el("div", "va-status");
+    const mark = el("span", "va-mark");
+    const others = el("span", "va-others");
+    status.append(mark, others);
+    node.append(media, meta, status);
+    const card = { id: c.id, data: c, node, media, mark, others, scrub };
+    if (!data.read_only) {
+      const buttons = el("div", "va-buttons");
+      const make = (cls, text, value) => {
+        const b = el("button", cls, text);
+        b.type = "button";
+        b.addEventListener("click", (e) => {
+          e.stopPropagation();
+          this.setFocus(i, false);
+          this.decide(value, e.timeStamp);
+        });
+        buttons.append(b);
+        return b;
+      };
+      card.pos = make("va-pos", "Positive", true);
+      card.neg = make("va-neg", "Negative", false);
+      card.clr = make("va-clr", "Clear", null);
+      if (data.show_similar) {
+        const sim = el("button", "va-sim", "More like this");
+        sim.type = "button";
+        sim.addEventListener("click", (e) => {
+          e.stopPropagation();
+          this.send("similar", c.id);
+        });
+        buttons.append(sim);
+      }
+      node.append(buttons);
+    } else if (c.link) {
+      const a = el("a", "va-link", "Open source clip");
+      a.href = c.link;
+      a.target = "_blank";
+      a.rel = "noopener";
+      node.append(a);
+    }
+    node.addEventListener("click", (e) => {
+      if (e.shiftKey) this.extendSelection(i);
+      else this.setFocus(i, false);
+    });
+    media.addEventListener("dblclick", () => this.togglePlay());
+    this.scrubbing(card);
+    this.grid.append(node);
+    return card;
+  }
+
+  scrubbing(card) {
+    // Hover over a card scrubs its filmstrip: the pointer's x picks the keyframe shown.
+    const strip = card.data.strip;
+    if (!strip) return;
+    let tiles = 0;
+    const probe = new Image();
+    probe.onload = () => {
+      const thumb = card.media.querySelector("img");
+      const aspect = thumb && thumb.naturalHeight ? thumb.naturalWidth / thumb.naturalHeight : 16 / 9;
+      tiles = Math.max(1, Math.round(probe.naturalWidth / (probe.naturalHeight * aspect)));
+      card.scrub.style.backgroundImage = `url("${strip}")`;
+      card.scrub.style.backgroundSize = `${tiles * 100}% 100%`;
+    };
+    card.media.addEventListener("mouseenter", () => { if (!probe.src) probe.src = strip; });
+    card.media.addEventListener("mousemove", (e) => {
+      if (!tiles || card.node.classList.contains("va-playing")) return;
+      const box = card.media.getBoundingClientRect();
+      const i = Math.min(tiles - 1, Math.floor(((e.clientX - box.left) / box.width) * tiles));
+      card.scrub.style.backgroundPosition = `${tiles > 1 ? (i / (tiles - 1)) * 100 : 0}% 0`;
+      card.scrub.classList.add("va-on");
+    });
+    card.media.addEventListener("mouseleave", () => card.scrub.classList.remove("va-on"));
+  }
+
+  // -- state -----------------------------------------------------------------------------
+  shown(card) {
+    for (let k = this.pending.length - 1; k >= 0; k--) {
+      if (this.pending[k].shot_id === card.id) return this.pending[k].value;
+    }
+    return card.data.mine;
+  }
+
+  paint(card) {
+    const value = this.shown(card);
+    const pending = this.pending.some((d) => d.shot_id === card.id);
+    const node = card.node;
+    const state = value === true ? "positive" : value === false ? "negative" : "none";
+    node.dataset.state = state;
+    node.dataset.saved = pending ? "false" : "true";
+    node.classList.toggle("va-focused", this.cards[this.focus] === card);
+    node.classList.toggle("va-selected", this.selection.has(card.id));
+    card.mark.textContent = (pending ? "… " : "") + WORDS[value];
+    card.mark.className = "va-mark va-" + state + (pending ? " va-pending" : "");
+    card.others.textContent = card.data.others ? "others: " + card.data.others : "";
+    if (card.pos) {
+      card.pos.classList.toggle("va-chosen", value === true);
+      card.neg.classList.toggle("va-chosen", value === false);
+      card.clr.disabled = value === null;
+    }
+  }
+
+  settle(applied, rejected) {
+    const now = performance.now();
+    for (const d of this.pending) {
+      if (applied.has(d.seq) && trace.bySeq[d.seq]) trace.bySeq[d.seq].confirmed = now;
+    }
+    const done = (d) => applied.has(d.seq) || rejected.has(d.seq);
+    this.pending = this.pending.filter((d) => !done(d));
+    for (let k = local.length - 1; k >= 0; k--) if (done(local[k])) local.splice(k, 1);
+    if (!this.pending.length) clearTimeout(this.timer);
+    this.flush(false);
+  }
+
+  flush(force) {
+    if (this.data.read_only || !this.pending.length) return;
+    if (!force && this.sentAt && performance.now() - this.sentAt < RESEND_MS) return;
+    this.send("decisions", { items: this.pending.map(({ seq, shot_id, value, before, group, undo_of }) =>
+      ({ seq, shot_id, value, before, group, undo_of })), label: this.data.label });
+    this.sentAt = performance.now();
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), RESEND_MS + 50);
+  }
+
+  // -- actions ---------------------------------------------------------------------------
+  decide(value, keyTime) {
+    if (this.data.read_only) {
+      this.renderMessage(this.data.notice || "You cannot annotate here.");
+      return;
+    }
+    const ids = this.selection.size ? [...this.selection] : this.cards[this.focus] ? [this.cards[this.focus].id] : [];
+    if (!ids.length) return;
+    const group = ++nextSeq;
+    for (const id of ids) {
+      const card = this.cards.find((c) => c.id === id);
+      const before = card ? this.shown(card) : null;
+      this.queue({ seq: ++nextSeq, group, shot_id: id, value, before, undo_of: null,
+                   title: card ? card.data.title : id }, keyTime);
+    }
+    const bulk = this.selection.size > 0;
+    this.selection.clear();
+    if (!bulk) this.setFocus(Math.min(this.focus + 1, this.cards.length - 1), true);
+    this.repaint();
+    this.flush(true);
+  }
+
+  queue(d, keyTime) {
+    this.pending.push(d);
+    if (d.undo_of === null) local.push({ ...d, label: this.data.label });
+    const entry = { seq: d.seq, shot_id: d.shot_id, value: d.value, key: keyTime ?? performance.now(),
+                    handled: performance.now() };
+    trace.bySeq[d.seq] = entry;
+    trace.log.push(entry);
+    afterPaint((t) => (entry.painted = t));
+  }
+
+  recentGroups() {
+    // Newest first: [{group, entries}], from the server's list and this page's unconfirmed.
+    const seen = new Set();
+    const all = [];
+    for (const e of [...(this.data.recent || []), ...local.filter((d) => d.label === this.data.label)]) {
+      if (seen.has(e.seq) || undone.has(e.group)) continue;
+      seen.add(e.seq);
+      all.push(e);
+    }
+    const groups = new Map();
+    for (const e of all) {
+      if (!groups.has(e.group)) groups.set(e.group, []);
+      groups.get(e.group).push(e);
+    }
+    return [...groups.entries()].map(([group, entries]) => ({ group, entries })).reverse();
+  }
+
+  undo(group) {
+    if (this.data.read_only) return;
+    const groups = this.recentGroups();
+    const target = group === undefined ? groups[0] : groups.find((g) => g.group === group);
+    if (!target) {
+      this.renderMessage("Nothing to undo.");
+      return;
+    }
+    undone.add(target.group);
+    for (const e of target.entries) {
+      this.queue({ seq: ++nextSeq, group: ++nextSeq, shot_id: e.shot_id, value: e.before,
+                   before: e.after, undo_of: target.group, title: e.title });
+    }
+    const index = this.cards.findIndex((c) => c.id === target.entries[0].shot_id);
+    if (index >= 0) this.setFocus(index, true);
+    this.repaint();
+    this.flush(true);
+  }
+
+  setFocus(i, scroll) {
+    if (!this.cards.length) return;
+    this.focus = Math.max(0, Math.min(i, this.cards.length - 1));
+    active = this;
+    const card = this.cards[this.focus];
+    if (scroll) card.node.scrollIntoView({ block: "nearest" });
+    if (this.video && this.clip && this.clip.shot_id !== card.id) this.video.pause();
+    this.repaint();
+  }
+
+  extendSelection(i) {
+    const from = this.anchor ?? this.focus;
+    const [a, b] = from <= i ? [from, i] : [i, from];
+    for (let k = a; k <= b; k++) this.selection.add(this.cards[k].id);
+    this.anchor = from;
+    this.setFocus(i, true);
+  }
+
+  toggleSelected() {
+    const card = this.cards[this.focus];
+    if (!card) return;
+    if (this.selection.has(card.id)) this.selection.delete(card.id);
+    else this.selection.add(card.id);
+    this.anchor = this.focus;
+    this.repaint();
+  }
+
+  columns() {
+    if (this.cards.length < 2) return 1;
+    const top = this.cards[0].node.offsetTop;
+    const n = this.cards.findIndex((c) => c.node.offsetTop !== top);
+    return n === -1 ? this.cards.length : n;
+  }
+
+  repaint() {
+    for (const card of this.cards) this.paint(card);
+    this.renderRecent();
+    this.renderCounts();
+  }
+
+  renderCounts() {
+    // The server's counts, moved by the decisions it has not confirmed yet.
+    const c = this.data.counts || { positives: 0, negatives: 0, ties: 0 };
+    let pos = c.positives, neg = c.negatives;
+    for (const d of this.pending) {
+      pos += (d.value === true) - (d.before === true);
+      neg += (d.value === false) - (d.before === false);
+    }
+    this.counter.replaceChildren(el("span", "", "Annotated "), el("strong", "va-annotated", String(pos + neg + c.ties)),
+      el("span", "va-split", ` · ${pos} positive · ${neg} negative`));
+    if (c.need_positives === undefined) return;
+    const morePos = Math.max(0, c.need_positives - pos), moreNeg = Math.max(0, c.need_negatives - neg);
+    this.progress.className = "va-progress " + (morePos || moreNeg ? "va-locked" : "va-open");
+    this.progress.textContent = morePos || moreNeg
+      ? `Active learning opens at ${c.need_positives} positives and ${c.need_negatives} negatives: ` +
+        `${morePos} more positive and ${moreNeg} more negative to go.`
+      : "Enough labels to build a model: open Active learning.";
+  }
+
+  toggleHelp() {
+    this.help.hidden = !this.help.hidden;
+  }
+
+  // -- playback: one live player per grid, for the focused (or double-clicked) card ----------
+  togglePlay() {
+    const card = this.cards[this.focus];
+    if (!card || !card.data.playable) return;
+    if (this.video && this.clip && this.clip.shot_id === card.id) {
+      if (this.video.paused) this.video.play().catch(() => {});
+      else this.video.pause();
+      return;
+    }
+    card.node.classList.add("va-loading");
+    this.send("play", card.id);
+  }
+
+  setClip(clip) {
+    if (!clip) return;
+    if (this.clip && this.clip.shot_id === clip.shot_id && this.clip.url === clip.url) return;
+    this.stopVideo();
+    const card = this.cards.find((c) => c.id === clip.shot_id);
+    if (!card) return;
+    this.clip = clip;
+    const video = el("video", "va-video");
+    video.muted = true;
+    video.playsInline = true;
+    video.preload = "auto";
+    video.src = clip.url;
+    video.dataset.start = String(clip.start);
+    video.dataset.end = String(clip.end);
+    // The shot is [start, end): seek to its first frame, loop before the next shot's first.
+    video.addEventListener("loadedmetadata", () => {
+      video.currentTime = clip.start;
+      video.play().catch(() => {});
+    });
+    const guard = () => {
+      if (video.currentTime >= clip.end - 0.5 / (clip.fps || 25)) video.currentTime = clip.start;
+      if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(guard);
+    };
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(guard);
+    else video.addEventListener("timeupdate", guard);
+    card.node.classList.remove("va-loading");
+    card.node.classList.add("va-playing");
+    card.media.append(video);
+    this.video = video;
+  }
+
+  stopVideo() {
+    if (!this.video) return;
+    this.video.pause();
+    this.video.removeAttribute("src");
+    this.video.load();
+    this.video.closest(".va-card")?.classList.remove("va-playing");
+    this.video.remove();
+    this.video = null;
+    this.clip = null;
+  }
+
+  // -- panels ------------------------------------------------------------------------------
+  renderMessage(text) {
+    this.message.textContent = text || "";
+    this.message.classList.toggle("va-error", Boolean(text));
+  }
+
+  renderRecent() {
+    const groups = this.recentGroups();
+    this.recent.replaceChildren();
+    if (this.data.read_only || !groups.length) return;
+    this.recent.append(el("div", "va-recent-title", "Recent decisions (this session) — u undoes the newest"));
+    const list = el("ol");
+    for (const { group, entries } of groups.slice(0, 10)) {
+      const item = el("li");
+      item.dataset.group = String(group);
+      const first = entries[0];
+      const what = entries.length > 1 ? `${entries.length} shots` : first.title;
+      item.append(el("span", "", `${what}: ${WORDS[first.after]}` +
+        (entries.length > 1 ? "" : ` (was ${first.before === null ? "unlabelled" : WORDS[first.before]})`)));
+      const button = el("button", "va-undo", "Undo");
+      button.type = "button";
+      button.addEventListener("click", () => this.undo(group));
+      item.append(button);
+      list.append(item);
+    }
+    this.recent.append(list);
+  }
+
+  // -- keys ------------------------------------------------------------------------------
+  onKey(e) {
+    const k = e.key;
+    const mod = e.ctrlKey || e.metaKey;
+    if (mod && (k === "z" || k === "Z")) return this.undo(), true;
+    if (mod || e.altKey) return false;
+    const cols = this.columns();
+    const moves = { ArrowRight: 1, l: 1, j: 1, ArrowLeft: -1, h: -1, k: -1, ArrowDown: cols, ArrowUp: -cols };
+    if (k in moves) {
+      const to = Math.max(0, Math.min(this.focus + moves[k], this.cards.length - 1));
+      if (e.shiftKey && k.startsWith("Arrow")) this.extendSelection(to);
+      else this.setFocus(to, true);
+      return true;
+    }
+    const at = e.timeStamp;
+    switch (k) {
+      case "Home": this.setFocus(0, true); return true;
+      case "End": this.setFocus(this.cards.length - 1, true); return true;
+      case "p": case "1": this.decide(true, at); return true;
+      case "n": case "2": this.decide(false, at); return true;
+      case "0": case "Delete": this.decide(null, at); return true;
+      case "u": this.undo(); return true;
+      case "x": this.toggleSelected(); return true;
+      case "Escape": this.selection.clear(); this.repaint(); this.help.hidden = true; return true;
+      case " ": this.togglePlay(); return true;
+      case "?": this.toggleHelp(); return true;
+      default: return false;
+    }
+  }
+}
+
+function activeGrid() {
+  if (active && active.visible()) return active;
+  for (const grid of instances.values()) if (grid.visible()) return grid;
+  return null;
+}
+
+function typingIn(e) {
+  const target = e.composedPath()[0];
+  if (!target || !target.tagName) return false;
+  return ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) || target.isContentEditable;
+}
+
+if (!window.__vaGridKeys) {
+  window.__vaGridKeys = true;
+  // Capture phase on window: the grid's keys win over widgets that also use arrows (the
+  // tab bar keeps its focus after a click); keys the grid does not use pass on untouched
+  // (Streamlit's button shortcuts: B builds, Page Up / Page Down page).
+  window.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || typingIn(e)) return;
+    const grid = (window.__vaGridActive || activeGrid)();
+    if (grid && grid.onKey(e)) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
+  }, true);
+}
+window.__vaGridActive = activeGrid;
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  let grid = instances.get(data.key);
+  if (!grid) {
+    grid = new Grid(data.key, parentElement);
+    instances.set(data.key, grid);
+  }
+  grid.mount(parentElement);
+  grid.update(data, setTriggerValue);
+}
