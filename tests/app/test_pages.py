@@ -189,18 +189,22 @@ def test_dashboard_draws_plotly_charts_with_data(app_settings):
 
 
 def test_play_shot_plays_the_shots_own_clip(app_settings):
+    """The grid's live player plays a clip cut to exactly the shot, from its start."""
     import av
 
     _workspace(app_settings).create_label("night")
     at = make_app(label="night")
     at.run()
-    at.switch_page("views/search.py").run()
-    toggle = next(t for t in at.toggle if (t.key or "").startswith("play:search:"))
-    shot = _workspace(app_settings).corpus.shots([toggle.key.split(":", 2)[2]])[0]
-    toggle.set_value(True).run()
+    at.switch_page("pages/search.py").run()
+    cards = grid(at, "grid-search")
+    shot_id = cards.shot_ids[0]
+    send(at, cards, "play", shot_id)
     assert not at.exception and not at.error
-    [clip] = (app_settings.previews_dir).glob("*.clip.mp4")
-    with av.open(str(clip)) as container:
+    clip = grid(at, "grid-search").data["clip"]
+    assert clip["shot_id"] == shot_id and clip["start"] == 0.0
+    shot = _workspace(app_settings).corpus.shots([shot_id])[0]
+    [path] = (app_settings.previews_dir).glob("*.clip.mp4")
+    with av.open(str(path)) as container:
         assert sum(1 for _ in container.decode(video=0)) == shot.end_frame - shot.start_frame
 
 
