@@ -515,7 +515,8 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
 @command("simulate", "oracle simulation: VA vs random / zero-shot / combined labelling, and "
                      "the recommender's lift", _simulate_args)
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.research.simulate.runner import run_simulation, summary_lines
+    from va_app.research.simulate.runner import run_simulation
+    from va_app.research.simulate.summary import summary_lines
 
     result = run_simulation(settings, labels=args.labels, budget=args.budget, seeds=args.seeds,
                             batch=args.batch, out_html=args.html, workers=None,

@@ -21,13 +21,9 @@ from threadpoolctl import threadpool_limits
 
 from va_app.encoders.descriptor import DescriptorEncoder
 from va_app.errors import NotFoundError, ValidationError
-from va_app.datasets.demo.world import (
-    DEMO_CONCEPT_DESCRIPTIONS,
-    DEMO_CONCEPTS,
-    GENRES,
-    DemoManifest,
-    render_demo_corpus,
-)
+from va_app.datasets.demo.manifest import DEMO_CONCEPT_DESCRIPTIONS, DEMO_CONCEPTS, DemoManifest
+from va_app.datasets.demo.plan import GENRES
+from va_app.datasets.demo.world import render_demo_corpus
 
 N_SHOTS = 96
 SEED = 0

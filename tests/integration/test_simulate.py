@@ -11,14 +11,10 @@ from tests.corpusfactory import make_synthetic_corpus
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.errors import ValidationError
-from va_app.research.simulate.runner import (
-    STRATEGIES,
-    feed_quotas,
-    label_queries,
-    run_simulation,
-    split_rows,
-    summary_lines,
-)
+from va_app.research.simulate.runner import run_simulation
+from va_app.research.simulate.strategies import STRATEGIES, feed_quotas
+from va_app.research.simulate.summary import summary_lines
+from va_app.research.simulate.task import label_queries, split_rows
 
 BUDGET = 30
 

@@ -14,7 +14,8 @@ from va_app.config import Settings
 from va_app.domain import IngestReport
 from va_app.ingest.pipeline import VideoMeta, ingest
 from va_app.store.corpus import Corpus
-from va_app.datasets.demo.world import DemoManifest, render_demo_corpus
+from va_app.datasets.demo.manifest import DemoManifest
+from va_app.datasets.demo.world import render_demo_corpus
 
 Progress = Callable[[int, int, str], None]
 # Rendering is the first ~40 % of the work, ingesting the rest (measured on the demo).
