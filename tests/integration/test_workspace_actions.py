@@ -1,6 +1,7 @@
 """Every user action through the Workspace: access-checked, one event each, one transaction.
 
-Real SQLite and h5 in ``tmp_path``; the roles are a real :class:`AccessPolicy`.
+Real SQL (SQLite, and PostgreSQL where it is installed) and h5 in ``tmp_path``; the roles are
+a real :class:`AccessPolicy`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from va_app.errors import StoreError
 from va_app.services.access import AccessDeniedError, AccessPolicy, RoleAssignments, Role, User
 from va_app.services.workspace import Workspace
 
+pytestmark = pytest.mark.both_backends
 LABEL = "bright"
 POLICY = AccessPolicy(RoleAssignments(admins=frozenset({"ada"}),
                                       annotators=frozenset({"ann", "bo"})))
@@ -166,11 +168,17 @@ def test_the_app_is_handed_the_builds_own_feeds_without_scoring_again(ws, corpus
     other.close()
 
 
+def _point_the_cli_at(settings, monkeypatch) -> None:
+    monkeypatch.setenv("VA_DATA_DIR", str(settings.data_dir))
+    if settings.database_url:
+        monkeypatch.setenv("VA_DATABASE_URL", settings.database_url)
+
+
 def test_cli_model_export_and_score_are_checked_and_logged(ws, corpus, tmp_path, monkeypatch,
                                                             capsys):
     _label_enough(ws)
     ws.build(LABEL)
-    monkeypatch.setenv("VA_DATA_DIR", str(corpus.data_dir))
+    _point_the_cli_at(corpus, monkeypatch)
     monkeypatch.setenv("VA_ADMINS", "someone-else")  # the OS user is then a viewer
     model = tmp_path / "bright.vamodel.json"
     assert main(["model", "export", "--label", LABEL, "--out", str(model)]) == 0
@@ -184,7 +192,7 @@ def test_cli_model_export_and_score_are_checked_and_logged(ws, corpus, tmp_path,
 
 def test_cli_corpus_jobs_need_their_role_and_leave_one_event_each(corpus, tmp_path, monkeypatch,
                                                                   capsys):
-    monkeypatch.setenv("VA_DATA_DIR", str(corpus.data_dir))
+    _point_the_cli_at(corpus, monkeypatch)
     monkeypatch.setenv("VA_ADMINS", "someone-else")  # the OS user is then a viewer
     assert main(["reindex"]) == 1
     assert main(["backup", str(tmp_path / "b1")]) == 1
