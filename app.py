@@ -16,17 +16,17 @@ st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", l
 
 
 def build_demo_if_empty() -> None:
-    from va_app.datasets.demo.corpus import build_demo_corpus
-    from va_app.store.schema import VideoRow
+    from va_app.services import jobs
 
     # The cached workspace's catalog: a rerun costs one COUNT, not a new engine and index.
-    if resources.workspace().corpus.catalog.count_rows(VideoRow):
+    if not resources.workspace().is_empty():
         return
     settings = resources.settings()
     st.title("Video Annotator")
     st.info("This data directory is empty: building the demo corpus first (about a minute).")
     bar = st.progress(0.0, text="Rendering the demo movies …")
-    build_demo_corpus(settings, progress=lambda done, total, name="": bar.progress(
+    # The app's own first start, not a visitor's action: no role is needed for it.
+    jobs.build_demo(settings, user=None, progress=lambda done, total, name="": bar.progress(
         min(done / max(total, 1), 1.0), text=name or "Working …"))
     st.cache_resource.clear()
     st.rerun()

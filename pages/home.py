@@ -1,10 +1,9 @@
-"""Home: the corpus at a glance, the labels, and creating a new label."""
+"""Home: the corpus at a glance, the labels, and managing them (create, edit, delete)."""
 
 import streamlit as st
 
-from va_app.services.access import Action
 from va_app.errors import VAError
-from va_app.services.workspace import describe_corpus
+from va_app.services.access import Action
 from va_app.ui import resources, state
 from va_app.ui.cards import show_flash
 from va_app.ui.navigation import run_through_app
@@ -16,7 +15,7 @@ st.title("Video Annotator")
 st.caption("Build a classifier for a visual concept of your own: search, label, build, repeat.")
 show_flash()
 
-info = describe_corpus(ws.corpus)  # the app's open corpus: no new connections per rerun
+info = ws.describe()  # the app's open corpus: no new connections per rerun
 cols = st.columns(4)
 cols[0].metric("Videos", info["videos"])
 cols[1].metric("Shots", info["shots"])
@@ -57,11 +56,10 @@ with left:
 def _create_label() -> None:
     """Form callback: runs before the page, so it may open the new label in the sidebar."""
     try:
-        resources.policy().require(state.current_user(), Action.CREATE_LABEL)
         label = ws.create_label(st.session_state["new_label_name"],
                                 description=st.session_state["new_label_description"],
                                 hints=st.session_state["new_label_hints"],
-                                created_by=state.annotator())
+                                created_by=state.annotator(), user=state.current_user())
     except VAError as exc:
         st.session_state["_flash"] = ("error", str(exc))
         return
@@ -85,12 +83,20 @@ with right:
                           placeholder="words to try in search, e.g. sunset, warm light")
             st.form_submit_button("Create label", type="primary", on_click=_create_label)
 
+
+def _edit_label(name: str) -> None:
+    try:
+        ws.edit_label(name, description=st.session_state[f"edit_description:{name}"],
+                      hints=st.session_state[f"edit_hints:{name}"], user=state.current_user())
+    except VAError as exc:
+        st.session_state["_flash"] = ("error", str(exc))
+        return
+    st.session_state["_flash"] = ("success", f"Saved the guidelines and hints of {name!r}.")
+
+
 def _delete_label(name: str) -> None:
     try:
-        resources.policy().require(state.current_user(), Action.DELETE_LABEL)
-        ws.labels.delete_label(name)
-        ws.corpus.catalog.log_event("label_deleted", actor=state.annotator(),
-                                    payload={"label": name})
+        ws.delete_label(name, user=state.current_user())
     except VAError as exc:
         st.session_state["_flash"] = ("error", str(exc))
         return
@@ -102,9 +108,20 @@ def _delete_label(name: str) -> None:
 current = state.current_label()
 if current:
     with left.expander(f"Manage “{current}”", icon=":material/settings:"):
-        info = ws.labels.get_label(current)
-        st.markdown(f"**Guidelines:** {info.description or '—'}  \n**Search hints:** "
-                    f"{info.hints or '—'}")
+        info = ws.label(current)
+        if state.may(Action.EDIT_LABEL):
+            # Keys per label: switching labels shows that label's text, not the last one typed.
+            with st.form(f"edit-label:{current}", border=False):
+                st.text_area("What counts as positive?", value=info.description,
+                             key=f"edit_description:{current}",
+                             help="The guidelines every annotator of this label reads.")
+                st.text_input("Search hints", value=info.hints, key=f"edit_hints:{current}",
+                              help="Shown as the Search page's placeholder.")
+                st.form_submit_button("Save changes", icon=":material/save:",
+                                      on_click=_edit_label, args=(current,))
+        else:
+            st.markdown(f"**Guidelines:** {info.description or '—'}  \n**Search hints:** "
+                        f"{info.hints or '—'}")
         can_delete = state.may(Action.DELETE_LABEL)
         sure = st.checkbox("Yes, delete this label with all its annotations and models",
                            key="confirm_delete", disabled=not can_delete)

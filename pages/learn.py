@@ -25,7 +25,7 @@ if right.button("Build", type="primary", icon=":material/model_training:", key="
     with st.status("Building: fit, cross-validate, score every shot, pick feeds …",
                    expanded=False) as status:
         try:
-            outcome = ws.build(label, n=int(n), hide_labelled=hide)
+            outcome = ws.build(label, n=int(n), hide_labelled=hide, user=state.current_user())
             status.update(label=f"Built version {outcome.version.version} in "
                                 f"{outcome.result.build_ms:.0f} ms", state="complete")
         except VAError as exc:

@@ -1,8 +1,8 @@
 """Small data dirs in the Netflix Video Annotator format, with learnable labels.
 
 Writes ``shot-data.csv``, ``embeddings.h5``, ``text-embeddings.json``, ``task_descriptions.json``,
-``queries.json`` and per label ``agg/``, ``cmp/``, ``checkpoints/`` (format:
-../shared/reference/netflix-va-data-format.md). Shots are Gaussian clusters (their
+``queries.json`` and per label ``agg/``, ``cmp/``, ``checkpoints/`` (the format as the
+importer, ``va_app.datasets.netflix``, reads it). Shots are Gaussian clusters (their
 ``cluster_index``) shifted along one orthogonal direction per label by its hidden truth, so a
 logistic regression learns each label well but not perfectly; the text embedding is the
 direction plus noise, so zero-shot works but worse. Three annotators (A, B, C) each flip the

@@ -41,10 +41,10 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
          lambda p: p.add_argument("--shots", type=int, default=None,
                                   help="number of shots (default VA_DEMO_SHOTS = 400)"))
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.datasets.demo.corpus import build_demo_corpus
+    from va_app.services import jobs
 
-    _require(settings, "ingest")
-    report = build_demo_corpus(settings, n_shots=args.shots, progress=_tqdm_progress("demo"))
+    report = jobs.build_demo(settings, user=_user(settings), n_shots=args.shots,
+                             progress=_tqdm_progress("demo"))
     print(_report_line(report))
     return 0
 
@@ -52,11 +52,11 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 @command("ingest", "ingest every video under a folder (recursive, resumable)",
          lambda p: p.add_argument("dir", type=Path, help="folder with video files"))
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.ingest.pipeline import ingest
+    from va_app.services import jobs
 
-    _require(settings, "ingest")
-    report = ingest(settings, args.dir, progress=_tqdm_progress("ingest"),
-                    weights_progress=_byte_progress())
+    report = jobs.ingest_videos(settings, args.dir, user=_user(settings),
+                                progress=_tqdm_progress("ingest"),
+                                weights_progress=_byte_progress())
     print(_report_line(report))
     for skipped in report.skipped:
         print(f"  skipped {skipped.path}: {skipped.reason}")
@@ -65,13 +65,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("reindex", "rebuild the Chroma index from the SQL catalog and the h5 matrix", _no_args)
 def _reindex(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.store.corpus import Corpus, ingest_lock
+    from va_app.services import jobs
 
-    _require(settings, "ingest")
-    with ingest_lock(settings):
-        corpus = Corpus(settings)
-        corpus.recover()
-        n = corpus.reindex(progress=_tqdm_progress("reindex", unit="shots"))
+    n = jobs.reindex(settings, user=_user(settings),
+                     progress=_tqdm_progress("reindex", unit="shots"))
     print(f"indexed {n} shots")
     return 0
 
@@ -183,11 +180,10 @@ def _labels_args(p: argparse.ArgumentParser) -> None:
 def _labels(args: argparse.Namespace, settings: Settings) -> int:
     with _workspace(settings) as ws:
         if args.action == "create":
-            _require(settings, "create_label")
             if not args.name:
                 raise ValidationError("labels create needs a NAME")
             label = ws.create_label(args.name, description=args.description,
-                                    created_by=args.annotator)
+                                    created_by=args.annotator, user=_user(settings))
             print(json.dumps({"name": label.name}) if args.json else f"created {label.name!r}")
             return 0
         rows = ws.label_summaries()
@@ -212,29 +208,17 @@ def _annotations_args(p: argparse.ArgumentParser) -> None:
 
 @command("annotations", "import or export annotations (CSV, Parquet, JSON)", _annotations_args)
 def _annotations(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.formats import annotations as io
-
     with _workspace(settings) as ws:
         if args.action == "import":
             if args.file is None:
                 raise ValidationError("annotations import needs a FILE")
-            _require(settings, "annotate")
-            if args.format == "netflix":
-                n = io.import_netflix_agg(ws.labels, args.file, label=args.label,
-                                          create_label=True)
-            else:
-                n = io.import_annotations(ws.labels, args.file, create_labels=args.create_labels)
+            n = ws.import_annotations(args.file, fmt=args.format, label=args.label,
+                                      create_labels=args.create_labels, user=_user(settings))
             print(f"imported {n} annotations")
             return 0
-        _require(settings, "export")
         out = args.file or Path("/dev/stdout")
         fmt = args.format or (args.file.suffix.lstrip(".") if args.file else "csv")
-        if fmt == "netflix":
-            if not args.label:
-                raise ValidationError("--format netflix exports one label: add --label NAME")
-            n = io.export_netflix_agg(ws.labels, args.label, out)
-        else:
-            n = io.export_annotations(ws.labels, out, fmt=fmt, label=args.label)
+        n = ws.export_annotations(out, fmt=fmt, label=args.label, user=_user(settings))
         if args.file:
             print(f"exported {n} annotations to {args.file}")
     return 0
@@ -250,9 +234,9 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 @command("build", "train the label's classifier, score every shot, print scores and feeds",
          _build_args)
 def _build(args: argparse.Namespace, settings: Settings) -> int:
-    _require(settings, "build")
     with _workspace(settings) as ws:
-        outcome = ws.build(args.label, n=args.feed_size, hide_labelled=args.hide_labelled)
+        outcome = ws.build(args.label, n=args.feed_size, hide_labelled=args.hide_labelled,
+                           user=_user(settings))
     r, v = outcome.result, outcome.version
     if args.json:
         print(json.dumps({"version": v.version, "n_pos": r.n_pos, "n_neg": r.n_neg,
@@ -274,7 +258,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 @command("model", "export a model version to a small portable file", _model_args)
 def _model(args: argparse.Namespace, settings: Settings) -> int:
     with _workspace(settings) as ws:
-        path = ws.models.export(args.label, args.out, version=args.version)
+        path = ws.export_model(args.label, args.out, version=args.version, user=_user(settings))
     print(f"wrote {path}")
     return 0
 
@@ -295,7 +279,8 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     if args.model is None and not args.label:
         raise ValidationError("score needs --label (a stored model) or --model FILE")
     with _workspace(settings) as ws:
-        frame = ws.score_all(args.label, version=args.version, model_file=args.model)
+        frame = ws.score_all(args.label, version=args.version, model_file=args.model,
+                             user=_user(settings))
     write_table(frame, args.out)
     print(f"scored {len(frame)} shots -> {args.out}")
     return 0
@@ -309,11 +294,11 @@ def _backup_args(p: argparse.ArgumentParser) -> None:
 @command("backup", "consistent copy of the corpus (SQL, h5, models) while the app runs",
          _backup_args)
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.store.backup import backup
+    from va_app.services import jobs
 
-    _require(settings, "backup")
-    report = backup(settings, args.dest, include_thumbs=not args.no_thumbs,
-                    progress=lambda step: print(step, file=sys.stderr))
+    report = jobs.backup_corpus(settings, args.dest, user=_user(settings),
+                                include_thumbs=not args.no_thumbs,
+                                progress=lambda step: print(step, file=sys.stderr))
     print(f"backed up to {report.path}: " + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
     return 0
 
@@ -326,11 +311,10 @@ def _restore_args(p: argparse.ArgumentParser) -> None:
 @command("restore", "restore a backup into the data directory (then rebuilds the index)",
          _restore_args)
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.store.backup import restore
+    from va_app.services import jobs
 
-    _require(settings, "backup")
-    report = restore(settings, args.src, force=args.force,
-                     progress=lambda step: print(step, file=sys.stderr))
+    report = jobs.restore_corpus(settings, args.src, user=_user(settings), force=args.force,
+                                 progress=lambda step: print(step, file=sys.stderr))
     print(f"restored into {report.data_dir}: "
           + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
     return 0
@@ -346,23 +330,17 @@ def _db_args(p: argparse.ArgumentParser) -> None:
 @command("db", "the catalog's schema: upgrade in place (backs up first), or show its status",
          _db_args)
 def _db(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.store import migrate
-    from va_app.store.catalog import make_engine
-    from va_app.store.upgrade import upgrade_corpus
+    from va_app.services import jobs
 
     if args.action == "status":
-        engine = make_engine(settings.sql_url)
-        try:
-            state = migrate.state_of(engine)
-        finally:
-            engine.dispose()
+        state = jobs.schema_state(settings)
         out = {"revision": state.current, "head": state.head, "pending": state.pending}
         print(json.dumps(out) if args.json else
               f"schema {state.current or 'none'}; newest {state.head}; "
               f"pending: {', '.join(state.pending) or 'nothing'}")
         return 0
-    _require(settings, "backup")
-    report = upgrade_corpus(settings, progress=lambda step: print(step, file=sys.stderr))
+    report = jobs.upgrade_schema(settings, user=_user(settings),
+                                 progress=lambda step: print(step, file=sys.stderr))
     out = {"before": report.before, "after": report.after, "applied": report.applied,
            "backup": str(report.backup) if report.backup else None}
     print(json.dumps(out) if args.json else
@@ -372,14 +350,11 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _require(settings: Settings, action: str) -> None:
+def _user(settings: Settings):
     """The CLI acts as the OS user; in local mode (no roles configured) that is an admin."""
-    import getpass
+    from va_app.services.jobs import cli_user
 
-    from va_app.services.access import AccessPolicy, Action
-
-    policy = AccessPolicy.from_settings(settings)
-    policy.require(policy.user_for(None, getpass.getuser()), Action(action))
+    return cli_user(settings)
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
@@ -453,10 +428,10 @@ def _import_netflix_args(p: argparse.ArgumentParser) -> None:
 @command("import-netflix", "import the Netflix Video Annotator data set as a corpus",
          _import_netflix_args)
 def _import_netflix(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.datasets.netflix.importer import import_netflix
+    from va_app.services import jobs
 
-    _require(settings, "ingest")
-    report = import_netflix(settings, args.dir, index=args.index, progress=_stage_bars())
+    report = jobs.import_netflix_data(settings, args.dir, user=_user(settings),
+                                      index=args.index, progress=_stage_bars())
     print(json.dumps(report.summary(), indent=2) if args.json else report.line())
     return 0
 

@@ -1,4 +1,4 @@
-"""With roles configured: who may annotate, build, create and delete in the app."""
+"""With roles configured: who may annotate, build, create, edit and delete in the app."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import pytest
 from tests.app.conftest import make_app
 from tests.app.grid_driver import decisions, grid, send
 from va_app.services.workspace import Workspace
+
+#: Cards on the Search page when browsing (its page size; the demo corpus has 48 shots).
+SEARCH_PAGE = 20
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def test_a_viewer_sees_cards_but_cannot_annotate_build_or_create(roles):
     at.switch_page("pages/search.py").run()
     assert not at.exception
     cards = grid(at, "grid-search")
-    assert cards.data["read_only"] and cards.shot_ids  # the cards are there, read-only
+    assert cards.data["read_only"] and len(cards.shot_ids) == SEARCH_PAGE  # there, read-only
     # An event forged in the viewer's browser writes nothing.
     send(at, cards, "decisions", decisions((cards.shot_ids[0], True)))
     assert not at.exception
@@ -50,8 +53,9 @@ def test_an_annotator_annotates_under_their_identity_but_cannot_delete_labels(ro
     cards = grid(at, "grid-search")
     send(at, cards, "decisions", decisions((cards.shot_ids[0], True)))
     assert not at.exception
-    current = Workspace(roles).labels.current("night")
-    assert [a.annotator for a in current] == ["ann@example.org"]
+    ws = Workspace(roles)
+    assert [a.annotator for a in ws.labels.current("night")] == ["ann@example.org"]
+    assert [(e.kind, e.actor) for e in ws.events("annotate")] == [("annotate", "ann@example.org")]
 
 
 def test_an_admin_deletes_a_label(roles):
@@ -72,3 +76,31 @@ def test_nobody_signed_in_cannot_change_anything(roles):
     assert cards.data["read_only"]
     send(at, cards, "decisions", decisions((cards.shot_ids[0], False)))
     assert Workspace(roles).labels.history("night") == []
+
+
+def test_an_annotator_edits_the_guidelines_and_hints_on_home(roles):
+    at = _signed_in("ann@example.org", "Ann")
+    at.run()
+    at.text_area(key="edit_description:night").input("the sky is dark, lamps are lit")
+    at.text_input(key="edit_hints:night").input("night, street lamps")
+    at.button(key="FormSubmitter:edit-label:night-Save changes").click().run()
+    assert not at.exception
+    assert any("Saved the guidelines" in s.value for s in at.success)
+    ws = Workspace(roles)
+    label = ws.label("night")
+    assert (label.description, label.hints) == ("the sky is dark, lamps are lit",
+                                                "night, street lamps")
+    assert [(e.actor, e.payload["changed"]) for e in ws.events("label_edited")] == [
+        ("ann@example.org", ["description", "hints"])]
+    at.switch_page("pages/search.py").run()
+    assert at.text_input(key="search_query").placeholder == "night, street lamps"
+
+
+def test_a_viewer_reads_the_guidelines_but_gets_no_edit_form(roles):
+    Workspace(roles).edit_label("night", description="after sunset")
+    at = _signed_in("vic@example.org", "Vic")
+    at.run()
+    assert not at.exception
+    assert not [t for t in at.text_area if (t.key or "").startswith("edit_")]
+    assert not [b for b in at.button if "Save changes" in (b.key or "")]
+    assert any("**Guidelines:** after sunset" in m.value for m in at.markdown)

@@ -7,7 +7,7 @@ the gate that says how many more labels a build needs (:func:`check_trainable`),
 Scoring is ``p = σ(slope·(X·w + b) + offset)`` — the raw logit through the Platt calibration
 the build fits (``va_app.learn.calibration``; identity until then) — computed in float32 with
 one matrix-vector product: the calibration is folded into the weights, so scoring the corpus
-costs about one read of the matrix (NOTES "Speed": sklearn's ``predict_proba`` adds a
+costs about one read of the matrix (sklearn's ``predict_proba`` would add a
 finite-value check over the whole matrix and, with a float64 ``coef_``, an upcast of X).
 """
 
@@ -107,7 +107,7 @@ def single_threaded() -> Iterator[None]:
     """Run the block with every BLAS/OpenMP pool at one thread, then restore them.
 
     Small fits are faster on one thread: numpy's and scipy's OpenBLAS otherwise fight over
-    the cores (NOTES: a 1,000-label fit took 72 ms instead of 4 ms). Never set globally —
+    the cores (on 2 cores a 1,000-label fit took 72 ms instead of 4 ms). Never set globally —
     the corpus scan needs every thread. OpenBLAS's pool is process-wide, and threadpoolctl
     restores what it saw on entry: two threads limiting at once (Streamlit sessions are
     threads) could leave it at one thread for good. So blocks run one at a time (a fit

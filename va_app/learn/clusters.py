@@ -2,8 +2,8 @@
 
 Clusters are fitted once per corpus change (ingest), not per build: k-means runs on a random
 sample of the shots and every shot is then assigned to its nearest centroid in one chunked
-pass (NOTES "Speed": full k-means at 500k shots took 6–10 s and 3 GB; sample + assign 0.7 s,
-with the same inertia per point).
+pass (measured on the 2-core development machine: full k-means at 500k shots took 6–10 s
+and 3 GB; sample + assign 0.7 s, with the same inertia per point).
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 The corpus matrix is loaded once (:class:`CorpusMatrix`) and reused across builds; a build is
 one fit, one stratified CV (whose out-of-fold logits also fit the Platt calibration, so the
 scores read as probabilities), one pass ``X @ w`` over the matrix and four arg-partitions.
-Every build is stored as a model version (see ``va_app.learn.versions``).
+Every build is stored as a model version (``va_app.store.models``). The version's number seeds
+the random feed, so a build comes in two halves — :func:`train` (fit, rate, calibrate, score)
+and :func:`finish_build` (feeds, data score) — and the service numbers the version between
+them, in the transaction that stores it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,26 @@ class CorpusMatrix:
 
 
 @dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """The first half of a build: the fitted classifier and every shot's probability.
+
+    Nothing in it depends on the version number; :func:`finish_build` adds what does (the
+    random feed's seed), once the number is known.
+    """
+
+    classifier: ShotClassifier
+    probabilities: np.ndarray
+    pos_rows: np.ndarray
+    neg_rows: np.ndarray
+    exclude: np.ndarray | None  # rows kept out of the feeds (hide labelled)
+    model_score: float
+    fingerprint: str
+    annotators: list[str]
+    timings_ms: dict[str, float]
+    calibration: dict
+
+
+@dataclass(frozen=True, eq=False)
 class BuildResult:
     classifier: ShotClassifier
     probabilities: np.ndarray
@@ -75,6 +98,14 @@ def build(matrix: CorpusMatrix, labelled: TrainingSet, *, n: int = DEFAULT_FEED_
           seed: int = 0, hide_labelled: bool = False, min_pos: int = 10, min_neg: int = 10,
           k: int = 10) -> BuildResult:
     """Train on ``labelled``, score every shot, return feeds and scores (paper §3.1–3.2)."""
+    trained = train(matrix, labelled, hide_labelled=hide_labelled, min_pos=min_pos,
+                    min_neg=min_neg)
+    return finish_build(matrix, trained, n=n, seed=seed, k=k)
+
+
+def train(matrix: CorpusMatrix, labelled: TrainingSet, *, hide_labelled: bool = False,
+          min_pos: int = 10, min_neg: int = 10) -> TrainedModel:
+    """Fit the classifier, rate and calibrate it (5-fold CV) and score every shot."""
     t0 = time.perf_counter()
     pos, neg = matrix.rows(labelled.positives), matrix.rows(labelled.negatives)
     check_trainable(len(pos), len(neg), min_pos=min_pos, min_neg=min_neg)
@@ -90,18 +121,31 @@ def build(matrix: CorpusMatrix, labelled: TrainingSet, *, n: int = DEFAULT_FEED_
     t_score = time.perf_counter()
     exclude = (matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
                if hide_labelled else None)
-    feeds = build_feeds(probabilities, n, seed=seed, exclude=exclude)
-    diversity = data_score(matrix, pos, neg, k=k)
-    t_end = time.perf_counter()
-    return BuildResult(
-        classifier=clf, probabilities=probabilities,
-        feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_SOURCES},
-        n_pos=len(pos), n_neg=len(neg), model_score=cv.quality(), data_score=diversity,
-        build_ms=(t_end - t0) * 1000, fingerprint=training_fingerprint(labelled),
+    return TrainedModel(
+        classifier=clf, probabilities=probabilities, pos_rows=pos, neg_rows=neg,
+        exclude=exclude, model_score=cv.quality(), fingerprint=training_fingerprint(labelled),
         annotators=list(labelled.annotators),
         timings_ms={"fit": (t_fit - t0) * 1000, "cv": (t_cv - t_fit) * 1000,
-                    "score": (t_score - t_cv) * 1000, "feeds": (t_end - t_score) * 1000},
+                    "score": (t_score - t_cv) * 1000},
         calibration=reliability,
+    )
+
+
+def finish_build(matrix: CorpusMatrix, trained: TrainedModel, *, n: int = DEFAULT_FEED_SIZE,
+                 seed: int = 0, k: int = 10) -> BuildResult:
+    """The four feeds (the random one drawn with ``seed``) and the data-diversity score."""
+    t0 = time.perf_counter()
+    feeds = build_feeds(trained.probabilities, n, seed=seed, exclude=trained.exclude)
+    diversity = data_score(matrix, trained.pos_rows, trained.neg_rows, k=k)
+    feeds_ms = (time.perf_counter() - t0) * 1000
+    return BuildResult(
+        classifier=trained.classifier, probabilities=trained.probabilities,
+        feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_SOURCES},
+        n_pos=len(trained.pos_rows), n_neg=len(trained.neg_rows),
+        model_score=trained.model_score, data_score=diversity,
+        build_ms=sum(trained.timings_ms.values()) + feeds_ms, fingerprint=trained.fingerprint,
+        annotators=trained.annotators, timings_ms={**trained.timings_ms, "feeds": feeds_ms},
+        calibration=trained.calibration,
     )
 
 

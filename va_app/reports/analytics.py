@@ -362,7 +362,7 @@ def _pca_2d(fit_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
     n_components = min(2, fit_rows.shape[0] - 1, fit_rows.shape[1])
     out = np.zeros((rows.shape[0], 2), dtype=np.float64)
     if n_components >= 1:
-        # numpy's and scipy's BLAS fight over 2 cores (NOTES "Speed"): 0.4 s → 0.04 s at 5k×512.
+        # numpy's and scipy's BLAS fight over 2 cores (measured: 0.4 s → 0.04 s at 5k×512).
         with single_threaded():
             pca = PCA(n_components=n_components, random_state=0).fit(fit_rows)
             out[:, :n_components] = pca.transform(rows)

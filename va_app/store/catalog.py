@@ -2,7 +2,9 @@
 
 The source of truth for everything but vectors. SQLite (WAL, busy timeout) by default; any
 SQLAlchemy URL (PostgreSQL for many annotators) works without code changes. Each public method
-is one short transaction.
+is one short transaction — unless it runs inside :meth:`Catalog.unit_of_work`, whose one
+transaction every store method on the same thread then joins (a user action's rows and its
+event commit together or not at all).
 
 A shot is *visible* — counted, searched, trained on, scored — when its video is ``ready``
 (:func:`_visible`, the one definition): an ingest or an import marks a video ready only once
@@ -13,8 +15,10 @@ transaction, so caches keyed on the version (the app's matrix and search) never 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +43,17 @@ INGESTING = "ingesting"
 _READ_ONLY = "va_read_only"
 
 
+@dataclass(frozen=True)
+class Event:
+    """One line of the activity log: who did what, when."""
+
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    payload: dict
+
+
 class Catalog:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -46,6 +61,9 @@ class Catalog:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}),
                                            expire_on_commit=False)
+        # The open unit of work per thread: the app serves every browser session from one
+        # catalog, each on its own thread, so one session's action never joins another's.
+        self._unit = threading.local()
         try:
             # A new catalog gets its tables; an older one must be upgraded first (open_corpus
             # and `db upgrade` do that, after a backup).
@@ -65,9 +83,28 @@ class Catalog:
         an ingest or another annotator's click). Anything that writes uses :meth:`session`."""
         return self._transaction(self._read_sessions)
 
-    @staticmethod
     @contextmanager
-    def _transaction(sessions: sessionmaker) -> Iterator[Session]:
+    def unit_of_work(self) -> Iterator[Session]:
+        """One transaction for several store calls: inside it, every :meth:`session` and
+        :meth:`read` on this thread is this one session, committed once at the end (rolled
+        back on any error). Nested units join the outer one."""
+        outer = getattr(self._unit, "session", None)
+        if outer is not None:
+            yield outer
+            return
+        with self._transaction(self._sessions, joinable=False) as s:
+            self._unit.session = s
+            try:
+                yield s
+            finally:
+                self._unit.session = None
+
+    @contextmanager
+    def _transaction(self, sessions: sessionmaker, *, joinable: bool = True) -> Iterator[Session]:
+        outer = getattr(self._unit, "session", None) if joinable else None
+        if outer is not None:
+            yield outer  # part of the open unit of work: it commits or rolls back as one
+            return
         with sessions() as s:
             try:
                 with s.begin():
@@ -285,6 +322,15 @@ class Catalog:
     def log_event(self, kind: str, *, actor: str = "", payload: dict | None = None) -> None:
         with self.session() as s:
             s.add(EventRow(kind=kind, actor=actor, payload=payload or {}))
+
+    def events(self, kind: str | None = None) -> list[Event]:
+        """The activity log, oldest first (only ``kind`` when given)."""
+        with self.read() as s:
+            q = select(EventRow).order_by(EventRow.id)
+            if kind is not None:
+                q = q.where(EventRow.kind == kind)
+            return [Event(r.id, r.at, r.kind, r.actor, dict(r.payload or {}))
+                    for r in s.scalars(q)]
 
     @staticmethod
     def _shots_query(columns, ready_only: bool):

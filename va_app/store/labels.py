@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from va_app.domain import Annotation, ShotVerdict, Source, current_words, shot_verdicts
 from va_app.errors import NotFoundError, ValidationError
@@ -107,12 +108,12 @@ class LabelStore:
 
     def get_label(self, name: str) -> Label:
         with self.catalog.read() as s:
-            return _to_label(self._label_row(s, name))
+            return _to_label(self.label_row(s, name))
 
     def update_label(self, name: str, *, description: str | None = None,
                      hints: str | None = None) -> Label:
         with self.catalog.session() as s:
-            row = self._label_row(s, name)
+            row = self.label_row(s, name)
             if description is not None:
                 row.description = description.strip()
             if hints is not None:
@@ -121,7 +122,7 @@ class LabelStore:
 
     def delete_label(self, name: str) -> None:
         with self.catalog.session() as s:
-            s.delete(self._label_row(s, name))
+            s.delete(self.label_row(s, name))
 
     # -- annotations -------------------------------------------------------------------
     def annotate(self, label: str, shot_id: str, value: bool | None, *, annotator: str,
@@ -135,7 +136,7 @@ class LabelStore:
         annotator = _clean_annotator(annotator)
         items = list(items)
         with self.catalog.session() as s:
-            label_row = self._label_row(s, label)
+            label_row = self.label_row(s, label)
             _require_shots(s, {shot for shot, _ in items})
             rows = [AnnotationRow(label_id=label_row.id, shot_id=shot,
                                   value=None if value is None else bool(value),
@@ -148,7 +149,7 @@ class LabelStore:
         """Store many annotations (any labels/annotators) in one transaction: all or nothing."""
         with self.catalog.session() as s:
             labels = {a.label for a in annotations}
-            rows_of = {name: self._label_row(s, name) for name in labels}
+            rows_of = {name: self.label_row(s, name) for name in labels}
             _require_shots(s, {a.shot_id for a in annotations})
             s.add_all([AnnotationRow(
                 label_id=rows_of[a.label].id, shot_id=a.shot_id,
@@ -168,7 +169,7 @@ class LabelStore:
     def history(self, label: str) -> list[Annotation]:
         """Every annotation row of a label, oldest first (clears included, value None)."""
         with self.catalog.read() as s:
-            label_row = self._label_row(s, label)
+            label_row = self.label_row(s, label)
             q = (select(AnnotationRow).where(AnnotationRow.label_id == label_row.id)
                  .order_by(AnnotationRow.id))
             return [_to_annotation(label_row.name, r) for r in s.scalars(q)]
@@ -195,12 +196,16 @@ class LabelStore:
         with self.catalog.read() as s:
             q = select(func.count()).select_from(AnnotationRow)
             if label is not None:
-                q = q.where(AnnotationRow.label_id == self._label_row(s, label).id)
+                q = q.where(AnnotationRow.label_id == self.label_row(s, label).id)
             return int(s.scalar(q))
 
     @staticmethod
-    def _label_row(s, name: str) -> LabelRow:
-        row = s.scalars(select(LabelRow).where(LabelRow.name_key == label_key(name))).first()
+    def label_row(s: Session, name: str, *, for_update: bool = False) -> LabelRow:
+        """The label's row in session ``s`` (for stores that join on labels, e.g. model
+        versions); ``for_update`` locks it until ``s`` commits (PostgreSQL; SQLite's writers
+        are serialised anyway), so concurrent writers of one label take turns."""
+        q = select(LabelRow).where(LabelRow.name_key == label_key(name))
+        row = s.scalars(q.with_for_update() if for_update else q).first()
         if row is None:
             raise NotFoundError(f"no label named {name!r}; create it first (labels create)")
         return row

@@ -155,16 +155,14 @@ def _media(ws: Workspace, shot: Shot, key: str) -> None:
 
 
 def _annotate(ws: Workspace, ctx: CardContext, shot_id: str, value: bool | None) -> None:
-    from va_app.services.access import Action
-    from va_app.ui import resources
     from va_app.ui.state import current_user
 
     if not ctx.annotator:
         st.session_state["_flash"] = ("warning", "Say who you are (sidebar) before labelling.")
         return
     try:
-        resources.policy().require(current_user(), Action.ANNOTATE, owner=ctx.annotator)
-        ws.labels.annotate(ctx.label, shot_id, value, annotator=ctx.annotator, source=ctx.source)
+        ws.annotate(ctx.label, shot_id, value, user=current_user(), annotator=ctx.annotator,
+                    source=ctx.source)
     except VAError as exc:
         st.session_state["_flash"] = ("error", str(exc))
 

@@ -36,7 +36,7 @@ def policy() -> AccessPolicy:
 
 @st.cache_resource(show_spinner="Opening the corpus …")
 def _workspace(data_dir: str) -> Workspace:
-    return Workspace(settings().with_data_dir(data_dir))
+    return Workspace(settings().with_data_dir(data_dir), policy=policy())
 
 
 def workspace() -> Workspace:
@@ -80,7 +80,9 @@ def _download_bar():
 @st.cache_resource(show_spinner="Scoring every shot …", max_entries=16)
 def _feeds(data_dir: str, label: str, version: int, n: int, hide_labelled: bool):
     # Keyed by version: the feeds stay put while the expert labels them (no cards vanish
-    # mid-page), and change only with the next build.
+    # mid-page), and change only with the next build. Right after a build the workspace hands
+    # out that build's own feeds; only an older version, a new feed size or a restarted
+    # server scores the corpus again.
     return workspace().feeds_for(label, version=version, n=n, hide_labelled=hide_labelled)
 
 

@@ -1,0 +1,137 @@
+"""Corpus-wide jobs as the CLI (and the app's first start) run them: ingest, the demo corpus,
+reindex, the Netflix import, backup and restore, the schema upgrade.
+
+Each one checks the acting user's role first and leaves one line in the corpus's event log
+when it is done. They do not go through a :class:`~va_app.services.workspace.Workspace`:
+each takes the corpus's ingest lock and keeps its own guarantees (an ingest is atomic per
+video, a restore replaces the whole catalog), so their event is logged after the work, in a
+transaction of its own.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from va_app.config import Settings
+from va_app.services.access import AccessPolicy, Action, User
+from va_app.store.catalog import Catalog
+
+Progress = Callable[..., None]
+Done = TypeVar("Done")
+
+
+def cli_user(settings: Settings) -> User:
+    """The CLI acts as the OS user; in local mode (no roles configured) that is an admin."""
+    policy = AccessPolicy.from_settings(settings)
+    return policy.user_for(None, getpass.getuser())
+
+
+def ingest_videos(settings: Settings, folder: str | Path, *, user: User | None,
+                  progress: Progress | None = None, weights_progress: Progress | None = None):
+    """Ingest every video under ``folder`` (recursive, resumable); returns the IngestReport."""
+    from va_app.ingest.pipeline import ingest
+
+    return _run(settings, user, Action.INGEST, "ingest",
+                lambda: ingest(settings, folder, progress=progress,
+                               weights_progress=weights_progress),
+                lambda report: {"folder": str(folder), **_ingest_counts(report)})
+
+
+def build_demo(settings: Settings, *, user: User | None, n_shots: int | None = None,
+               progress: Progress | None = None):
+    """Render and ingest the procedural demo corpus; returns the IngestReport."""
+    from va_app.datasets.demo.corpus import build_demo_corpus
+
+    return _run(settings, user, Action.INGEST, "demo_built",
+                lambda: build_demo_corpus(settings, n_shots=n_shots, progress=progress),
+                _ingest_counts)
+
+
+def reindex(settings: Settings, *, user: User | None, progress: Progress | None = None) -> int:
+    """Rebuild the Chroma index from the SQL catalog and the h5 matrix; returns shots indexed."""
+    from va_app.store.corpus import Corpus, ingest_lock
+
+    def work() -> int:
+        with ingest_lock(settings):
+            corpus = Corpus(settings)
+            try:
+                corpus.recover()
+                return corpus.reindex(progress=progress)
+            finally:
+                corpus.close()
+
+    return _run(settings, user, Action.INGEST, "reindexed", work, lambda n: {"shots": n})
+
+
+def import_netflix_data(settings: Settings, folder: str | Path, *, user: User | None,
+                        index: bool = False, progress: Progress | None = None):
+    """Import the Netflix Video Annotator data set as this corpus; returns its report."""
+    from va_app.datasets.netflix.importer import import_netflix
+
+    return _run(settings, user, Action.INGEST, "netflix_imported",
+                lambda: import_netflix(settings, folder, index=index, progress=progress),
+                lambda _report: {"folder": str(folder)})
+
+
+def backup_corpus(settings: Settings, dest: str | Path, *, user: User | None,
+                  include_thumbs: bool = True, progress: Progress | None = None):
+    """A consistent copy of the corpus while the app runs; returns the BackupReport."""
+    from va_app.store.backup import backup
+
+    return _run(settings, user, Action.BACKUP, "backed_up",
+                lambda: backup(settings, dest, include_thumbs=include_thumbs, progress=progress),
+                lambda report: {"dest": str(report.path)})
+
+
+def restore_corpus(settings: Settings, src: str | Path, *, user: User | None,
+                   force: bool = False, progress: Progress | None = None):
+    """Restore a backup into the data directory (the event goes into the restored log)."""
+    from va_app.store.backup import restore
+
+    return _run(settings, user, Action.BACKUP, "restored",
+                lambda: restore(settings, src, force=force, progress=progress),
+                lambda _report: {"src": str(src)})
+
+
+def schema_state(settings: Settings):
+    """The catalog's schema revision, the newest one and what is pending (reads only)."""
+    from va_app.store import migrate
+    from va_app.store.catalog import make_engine
+
+    engine = make_engine(settings.sql_url)
+    try:
+        return migrate.state_of(engine)
+    finally:
+        engine.dispose()
+
+
+def upgrade_schema(settings: Settings, *, user: User | None, progress: Progress | None = None):
+    """Apply pending schema revisions in place (after a backup); returns the UpgradeReport."""
+    from va_app.store.upgrade import upgrade_corpus
+
+    return _run(settings, user, Action.BACKUP, "schema_upgraded",
+                lambda: upgrade_corpus(settings, progress=progress),
+                lambda report: {"before": report.before, "after": report.after})
+
+
+def _run(settings: Settings, user: User | None, action: Action, kind: str,
+         work: Callable[[], Done], payload: Callable[[Done], dict]) -> Done:
+    """Check ``user`` may do ``action``, do the work, log one ``kind`` event."""
+    if user is not None:
+        AccessPolicy.from_settings(settings).require(user, action)
+    done = work()
+    catalog = Catalog(settings.sql_url)
+    try:
+        catalog.log_event(kind, actor=user.annotator if user is not None else "",
+                          payload=payload(done))
+    finally:
+        catalog.close()
+    return done
+
+
+def _ingest_counts(report) -> dict:
+    return {"added_videos": len(report.added_videos), "added_shots": report.added_shots,
+            "replaced_videos": len(report.replaced_videos), "skipped": len(report.skipped)}
