@@ -40,8 +40,9 @@ PEOPLE = {  # subject -> claims; the role comes from the VA_* variables below
     "ann": {"sub": "ann", "email": "ann@example.org", "name": "Ann Annotator"},
     "vic": {"sub": "vic", "email": "vic@example.org", "name": "Vic Viewer"},
 }
+# The button cards (the keyboard grid's roles are tested in tests/app and test_keyboard_grid).
 ROLES = {"VA_ADMINS": "ada@example.org", "VA_ANNOTATORS": "ann@example.org",
-         "VA_VIEWERS": "*"}
+         "VA_VIEWERS": "*", "VA_CARD_GRID": "buttons"}
 POSITIVE = '[class*="st-key-pos-search-"] button'
 
 
