@@ -11,6 +11,7 @@ import streamlit as st
 
 from va_app.errors import VAError
 from va_app.ui import resources, state
+from va_app.ui.navigation import main_script_identity
 
 st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", layout="wide")
 
@@ -67,21 +68,24 @@ def _sign_in_box() -> None:
         st.error(f"Sign-in is not configured ({exc}); see README › Access control.")
 
 
-try:
-    state.init_state()
-    build_demo_if_empty()
-    sidebar()
-except VAError as exc:
-    st.error(str(exc))
-    st.stop()
+# On a fresh server the first run may come as a legacy page (see va_app.ui.navigation): run
+# under the main script's identity, so the sidebar's widgets keep their ids (and values) next run.
+with main_script_identity():
+    try:
+        state.init_state()
+        build_demo_if_empty()
+        sidebar()
+    except VAError as exc:
+        st.error(str(exc))
+        st.stop()
 
-pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/search.py", title="Search", icon=":material/search:"),
-    st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
-    st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
-    st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
-]
-page = st.navigation(pages)
-state.sync_query_params()  # a page switch clears the URL's query: who you are, which label
-page.run()
+    pages = [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/search.py", title="Search", icon=":material/search:"),
+        st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
+        st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
+        st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
+    ]
+    page = st.navigation(pages)
+    state.sync_query_params()  # a page switch clears the URL's query: who you are, which label
+    page.run()
