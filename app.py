@@ -5,6 +5,10 @@ sidebar (who you are, which label), then runs the selected page. The page script
 ``pages/``; Streamlit treats that folder as a legacy multipage app until ``st.navigation``
 first runs, so each page starts with :func:`va_app.ui.navigation.run_through_app`, which makes
 a deep link on a fresh server run through this script too.
+
+``streamlit run app.py`` finds the ``st.App`` below and serves it: Streamlit's own server plus
+the card grid's decision endpoint (:mod:`va_app.ui.grid.endpoint`). Streamlit runs this file
+as ``__main__`` on every rerun — that is the app; imported by name it is the server.
 """
 
 import streamlit as st
@@ -12,8 +16,6 @@ import streamlit as st
 from va_app.errors import VAError
 from va_app.ui import resources, state
 from va_app.ui.navigation import main_script_identity
-
-st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", layout="wide")
 
 
 def build_demo_if_empty() -> None:
@@ -68,24 +70,36 @@ def _sign_in_box() -> None:
         st.error(f"Sign-in is not configured ({exc}); see README › Access control.")
 
 
-# On a fresh server the first run may come as a legacy page (see va_app.ui.navigation): run
-# under the main script's identity, so the sidebar's widgets keep their ids (and values) next run.
-with main_script_identity():
-    try:
-        state.init_state()
-        build_demo_if_empty()
-        sidebar()
-    except VAError as exc:
-        st.error(str(exc))
-        st.stop()
+def main() -> None:
+    st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:",
+                       layout="wide")
+    # On a fresh server the first run may come as a legacy page (va_app.ui.navigation): run
+    # under the main script's identity, so the sidebar's widgets keep their ids (and values).
+    with main_script_identity():
+        try:
+            state.init_state()
+            build_demo_if_empty()
+            sidebar()
+        except VAError as exc:
+            st.error(str(exc))
+            st.stop()
 
-    pages = [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/search.py", title="Search", icon=":material/search:"),
-        st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
-        st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
-        st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
-    ]
-    page = st.navigation(pages)
-    state.sync_query_params()  # a page switch clears the URL's query: who you are, which label
-    page.run()
+        pages = [
+            st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+            st.Page("pages/search.py", title="Search", icon=":material/search:"),
+            st.Page("pages/learn.py", title="Active learning",
+                    icon=":material/model_training:"),
+            st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
+            st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
+        ]
+        page = st.navigation(pages)
+        state.sync_query_params()  # a page switch clears the URL's query: who, which label
+        page.run()
+
+
+if __name__ == "__main__":
+    main()
+else:
+    from va_app.ui.grid.endpoint import routes
+
+    app = st.App(__file__, routes=routes())

@@ -78,6 +78,8 @@ def test_keyboard_only_labelling_survives_a_reload(server, page, e2e_settings):
     stored = {a.shot_id: a for a in _history(e2e_settings)}
     assert {s: ("positive" if a.value else "negative") for s, a in stored.items()} == wanted
     assert {(a.annotator, a.source) for a in stored.values()} == {(ANNOTATOR, "search")}
+    # Confirmed by the decision endpoint's answers, not by reruns of the page.
+    assert set(page.evaluate("() => window.__vaGrid.log.map(e => e.via)")) == {"endpoint"}
 
     page.keyboard.press("?")
     expect(page.locator(".va-help")).to_be_visible()

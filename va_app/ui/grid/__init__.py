@@ -3,8 +3,10 @@
 The browser keeps the grid's state (focus, selection, what each card shows) and paints a
 decision at once; decisions reach Python as batched trigger events (``grid.js``), which this
 module writes through :meth:`Workspace.record_decisions` — where the access policy is checked,
-so an event forged in a viewer's browser writes nothing. A decision reruns only the page's
-fragment (header and grid), never the other tabs or the rest of the page. Cards show a
+so an event forged in a viewer's browser writes nothing. The grid posts its decisions to the
+server's decision endpoint (:mod:`va_app.ui.grid.endpoint`): written and confirmed in one round
+trip, no rerun; the component's trigger event (a rerun of the grid's fragment only) is the
+fallback. Cards show a
 thumbnail and a hover-scrubbed filmstrip; a live player exists only for the card being
 played (Chromium refuses more than ~75 media players on one page).
 """
@@ -20,8 +22,9 @@ import streamlit as st
 
 from va_app.domain import Shot
 from va_app.errors import VAError
-from va_app.services.decisions import RecentDecisions, parse_decisions
+from va_app.services.decisions import RecentDecisions
 from va_app.services.workspace import Workspace
+from va_app.ui.grid import endpoint
 
 _ASSETS = Path(__file__).parent
 COMPONENT_NAME = "va_card_grid"
@@ -30,10 +33,8 @@ _RENDER = st.components.v2.component(
 RECENT = "_grid_recent"  # session state: RecentDecisions of this browser session
 OUTCOME = "_grid_outcome"  # session state: grid key -> {"rejected": [...], "error": str}
 PLAYING = "_grid_playing"  # session state: grid key -> shot id whose player is live
+TICKETS = "_grid_tickets"  # session state: grid key -> the endpoint's ticket token
 SIMILAR_TO = "similar_to"
-#: How many written decision numbers each render confirms to the browser: more than a person
-#: decides in one round trip, so a late render still confirms a batch.
-CONFIRM_LAST = 200
 
 
 def recent_decisions() -> RecentDecisions:
@@ -66,28 +67,35 @@ def _grid_fragment(ws: Workspace, shots: list[Shot], ctx, scores: dict[str, floa
     outcome = st.session_state.get(OUTCOME, {}).pop(key, {})
     by_id = {s.id: s for s in shots}
     playing = st.session_state.get(PLAYING, {}).get(key)
+    ticket = _ticket(ws, ctx, key, by_id, need)
     data = {
         "key": key, "label": ctx.label, "read_only": ctx.read_only,
         "notice": "Your role cannot annotate; ask an admin for the annotator role.",
-        "show_similar": ctx.show_similar, "counts": _counts(ws, ctx.label, need),
+        "show_similar": ctx.show_similar, "counts": endpoint.counts(ws, ctx.label, need),
         "cards": [_card(s, ctx, scores.get(s.id), key) for s in shots],
-        "applied": recent_decisions().seen[-CONFIRM_LAST:],
+        "applied": recent_decisions().seen[-endpoint.CONFIRM_LAST:],
         "rejected": outcome.get("rejected", []), "error": outcome.get("error"),
         "recent": [] if ctx.read_only else recent_decisions().for_label(ctx.label),
         "clip": _clip(ws, by_id[playing], key) if playing in by_id else None,
+        "endpoint": endpoint.PATH.lstrip("/"), "ticket": ticket,
     }
     _RENDER(key=key, data=data, height="content",
-            on_decisions_change=partial(_on_decisions, ws, ctx, key, by_id),
+            on_decisions_change=partial(_on_decisions, key),
             on_play_change=partial(_on_play, key), on_similar_change=partial(_on_similar, key))
 
 
-def _counts(ws: Workspace, label: str, need: tuple[int, int] | None) -> dict:
-    labelled = ws.labels.labelled_set(label)
-    counts = {"positives": len(labelled.positives), "negatives": len(labelled.negatives),
-              "ties": len(labelled.ties), "mine": {}}
-    if need:
-        counts["need_positives"], counts["need_negatives"] = need
-    return counts
+def _ticket(ws: Workspace, ctx, key: str, shots: dict[str, Shot],
+            need: tuple[int, int] | None) -> str:
+    """This session's ticket for the grid ``key``, refreshed with what this render knows."""
+    from va_app.ui import resources
+    from va_app.ui.state import current_user
+
+    tokens = st.session_state.setdefault(TICKETS, {})
+    tokens[key] = endpoint.register(tokens.get(key), endpoint.Ticket(
+        ws=ws, policy=resources.policy(), user=current_user(), label=ctx.label,
+        source=ctx.source, recent=recent_decisions(),
+        titles={i: s.title or s.video_key for i, s in shots.items()}, need=need))
+    return tokens[key]
 
 
 def _card(shot: Shot, ctx, score: float | None, key: str) -> dict:
@@ -128,23 +136,13 @@ def _clip(ws: Workspace, shot: Shot, key: str) -> dict | None:
             "end": max(shot.end_s - shot.start_s, 0.0), "fps": shot.fps}
 
 
-def _on_decisions(ws: Workspace, ctx, key: str, shots: dict[str, Shot]) -> None:
-    from va_app.ui import resources
-    from va_app.ui.state import current_user
-
-    recent = recent_decisions()
-    outcome: dict = {}
-    try:
-        decisions = recent.fresh(parse_decisions(_event(key, "decisions")))
-        ws.record_decisions(ctx.label, decisions, user=current_user(),
-                            policy=resources.policy(), source=ctx.source)
-        recent.record(ctx.label, decisions,
-                      titles={i: s.title or s.video_key for i, s in shots.items()})
-    except VAError as exc:
-        payload = _event(key, "decisions") or {}
-        outcome = {"error": str(exc), "rejected": [i.get("seq") for i in payload.get("items", [])
-                                                    if isinstance(i, dict)]}
-    st.session_state.setdefault(OUTCOME, {})[key] = outcome
+def _on_decisions(key: str) -> None:
+    """The fallback transport: the batch came as a trigger event with this rerun."""
+    ticket = endpoint.lookup(st.session_state.get(TICKETS, {}).get(key))
+    if ticket is None:  # not rendered in this session yet: nothing to write for
+        return
+    answer = endpoint.apply_decisions(ticket, _event(key, "decisions"))
+    st.session_state.setdefault(OUTCOME, {})[key] = answer
 
 
 def _on_play(key: str) -> None:

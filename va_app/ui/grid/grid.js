@@ -1,11 +1,13 @@
 // The card grid: client-side state, keyboard labelling, batched decisions.
 //
-// A decision paints on the card at once (this file) and is sent to Python at once as a
-// trigger event holding every decision not yet confirmed. Trigger events that reach the
-// server while a rerun is pending replace each other (the newest wins), so each event
-// carries all unconfirmed decisions and Python writes each decision number once. The next
-// render's data lists the numbers Python wrote ("applied") or refused ("rejected"); until then
-// the card shows the decision as pending, and a batch without an answer is sent again.
+// A decision paints on the card at once (this file) and is sent to the server at once: a POST
+// to the decision endpoint (va_app/ui/grid/endpoint.py) holding every decision not yet
+// confirmed, answered with the numbers written ("applied") or refused ("rejected") and the
+// label's counts — no rerun. Where the endpoint cannot be reached the batch goes as a trigger
+// event instead (a rerun of the grid's fragment; events that reach the server while a rerun
+// is pending replace each other, hence every unconfirmed decision in each), and the next
+// render's data answers. Python writes each decision number once; until the answer the card
+// shows the decision as pending, and a batch without an answer is sent again.
 
 const RESEND_MS = 2000;
 const instances = new Map(); // grid key -> Grid (one per mounted grid; survives reruns)
@@ -75,6 +77,7 @@ class Grid {
   }
 
   update(data, send) {
+    if (data.ticket !== (this.data && this.data.ticket)) this.noEndpoint = false; // new ticket: try again
     this.data = data;
     this.send = send;
     const signature = data.cards.map((c) => c.id).join("\n") + "|" + data.read_only;
@@ -242,12 +245,18 @@ class Grid {
     }
   }
 
-  settle(applied, rejected) {
+  settle(applied, rejected, via = "render") {
     const now = performance.now();
     for (const d of this.pending) {
-      if (applied.has(d.seq) && trace.bySeq[d.seq]) trace.bySeq[d.seq].confirmed = now;
+      const entry = trace.bySeq[d.seq];
+      if (applied.has(d.seq) && entry && !entry.confirmed) Object.assign(entry, { confirmed: now, via });
     }
     const done = (d) => applied.has(d.seq) || rejected.has(d.seq);
+    for (const d of this.pending) {
+      // What the store now holds for this card (a render would bring the same).
+      const card = applied.has(d.seq) && this.cards.find((c) => c.id === d.shot_id);
+      if (card) card.data = { ...card.data, mine: d.value };
+    }
     this.pending = this.pending.filter((d) => !done(d));
     for (let k = local.length - 1; k >= 0; k--) if (done(local[k])) local.splice(k, 1);
     if (!this.pending.length) clearTimeout(this.timer);
@@ -257,11 +266,35 @@ class Grid {
   flush(force) {
     if (this.data.read_only || !this.pending.length) return;
     if (!force && this.sentAt && performance.now() - this.sentAt < RESEND_MS) return;
-    this.send("decisions", { items: this.pending.map(({ seq, shot_id, value, before, group, undo_of }) =>
-      ({ seq, shot_id, value, before, group, undo_of })), label: this.data.label });
+    const batch = { items: this.pending.map(({ seq, shot_id, value, before, group, undo_of }) =>
+      ({ seq, shot_id, value, before, group, undo_of })), label: this.data.label };
+    if (this.data.endpoint && this.data.ticket && !this.noEndpoint) this.post(batch);
+    else this.send("decisions", batch);
     this.sentAt = performance.now();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.flush(), RESEND_MS + 50);
+  }
+
+  async post(batch) {
+    // Relative to the page's folder, so a server.baseUrlPath prefix carries over.
+    const url = new URL(this.data.endpoint, document.baseURI.replace(/[^/]*$/, "")).href;
+    let answer;
+    try {
+      const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ ...batch, ticket: this.data.ticket }), credentials: "same-origin" });
+      answer = await response.json().catch(() => null);
+      if (!answer || (!response.ok && !answer.rejected)) throw new Error(`HTTP ${response.status}`);
+    } catch (err) {
+      // No endpoint here (or a stale ticket after a restart): the rerun path from now on.
+      this.noEndpoint = true;
+      this.send("decisions", batch);
+      return;
+    }
+    this.data = { ...this.data, counts: answer.counts || this.data.counts,
+                  recent: answer.recent || this.data.recent };
+    this.settle(new Set(answer.applied || []), new Set(answer.rejected || []), "endpoint");
+    this.renderMessage(answer.error);
+    this.repaint();
   }
 
   // -- actions ---------------------------------------------------------------------------
