@@ -46,6 +46,8 @@ HISTORY_COLUMNS = ["version", "created_at", "n_annotations", "n_pos", "n_neg", "
 ACTIVITY_COLUMNS = ["day", "annotator", "count"]
 AGREEMENT_COLUMNS = ["label", "n_shots", "n_shots_multi", "agreement_rate", "cohen_kappa",
                      "cohen_pair", "fleiss_kappa"]
+#: Agreement statistics are floats in every table (NaN where undefined), also when empty.
+_RATES = {"agreement_rate": float, "cohen_kappa": float}
 PAIR_COLUMNS = ["annotator_a", "annotator_b", "n_shared", "agreement_rate", "cohen_kappa"]
 AGREEMENT_HISTORY_COLUMNS = ["day", *PAIR_COLUMNS]
 DISAGREEMENT_COLUMNS = ["shot_id", "annotation", "probability", "disagreement",
@@ -152,7 +154,7 @@ class Agreement:
         """The pairs as a table (annotator_a, annotator_b, n_shared, agreement_rate,
         cohen_kappa), most shared shots first."""
         return pd.DataFrame([asdict(p) for p in self.pairs],
-                            columns=[f.name for f in fields(PairAgreement)])
+                            columns=[f.name for f in fields(PairAgreement)]).astype(_RATES)
 
     def summary_table(self) -> pd.DataFrame:
         """One row: the label's statistics (``cohen_pair`` as "a & b"), as the dashboard
@@ -161,7 +163,8 @@ class Agreement:
                "agreement_rate": self.agreement_rate, "cohen_kappa": self.cohen_kappa,
                "cohen_pair": " & ".join(self.cohen_pair) if self.cohen_pair else None,
                "fleiss_kappa": self.fleiss_kappa}
-        return pd.DataFrame([row], columns=AGREEMENT_COLUMNS)
+        return pd.DataFrame([row], columns=AGREEMENT_COLUMNS).astype(
+            {**_RATES, "fleiss_kappa": float})
 
 
 def agreement(ws: Workspace, label: str) -> Agreement:
@@ -189,7 +192,7 @@ def agreement_over_time(history: Iterable[Annotation]) -> pd.DataFrame:
             upto += 1
         pairs = agreement_from_votes(fold_votes(timed[:upto])).pairs
         rows += [{"day": day, **asdict(p)} for p in pairs]
-    frame = pd.DataFrame(rows, columns=AGREEMENT_HISTORY_COLUMNS)
+    frame = pd.DataFrame(rows, columns=AGREEMENT_HISTORY_COLUMNS).astype(_RATES)
     return frame.sort_values(["annotator_a", "annotator_b", "day"], ignore_index=True)
 
 
