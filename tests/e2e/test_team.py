@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, DEMO_SHOTS, VIEWPORT, StreamlitServer
+from tests.e2e.conftest import CHROMIUM, DEMO_SHOTS, VIEWPORT, StreamlitServer, screenshot_dir
 from tests.servers import ChromaServer, chroma_cli
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
@@ -109,7 +109,8 @@ def _no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_two_annotators_label_at_once_and_the_manager_sees_both(team, browser, tmp_path):
+def test_two_annotators_label_at_once_and_the_manager_sees_both(team, browser, tmp_path,
+                                                                e2e_report):
     settings, url = team
     catalog = Catalog(settings.sql_url)
     truth = catalog.ground_truth(LABEL)
@@ -160,3 +161,8 @@ def test_two_annotators_label_at_once_and_the_manager_sees_both(team, browser, t
     assert activity.groupby("annotator")["count"].sum().to_dict() == dict.fromkeys(
         ANNOTATORS, CLICKS)
     assert set(activity["label"]) == {LABEL}
+    out = screenshot_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    manager.locator(css_key("chart-agreement-time")).scroll_into_view_if_needed()
+    manager.screenshot(path=str(out / "team-dashboard.png"))
+    e2e_report["screenshots"].append("team-dashboard.png")

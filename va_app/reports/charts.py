@@ -225,4 +225,5 @@ def agreement_over_time_figure(history: pd.DataFrame, *, label: str = "") -> go.
                           "κ %{customdata[1]:.2f} on %{x|%Y-%m-%d}<extra></extra>"))
     fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=86_400_000.0)
     fig.update_yaxes(range=[-0.02, 1.05], tickformat=".0%")
+    fig.update_layout(showlegend=True)  # also for one pair: its name is the line's meaning
     return fig
