@@ -1,10 +1,13 @@
-"""Dashboard for managers: progress of every label, score histories, people, diversity."""
+"""Dashboard for managers: progress of every label, score histories, people, agreement,
+diversity. Every table downloads as CSV or Parquet (as `python -m va_app dashboard export`)."""
 
+import pandas as pd
 import streamlit as st
 
-from va_app.reports import analytics, charts
 from va_app.errors import VAError
+from va_app.reports import analytics, charts
 from va_app.ui import resources, state
+from va_app.ui.downloads import table_downloads
 from va_app.ui.navigation import run_through_app
 
 run_through_app()  # a deep link on a fresh server: run app.py first
@@ -26,23 +29,46 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "readiness": st.column_config.TextColumn("What is missing", width="large")})
 st.caption("Ready = the paper's stopping rule: ≥ 100 positives, ≥ 100 negatives, model and "
            "data scores ≥ 0.8.")
+table_downloads("label_progress", table)
 
 names = table.label.tolist()
 default = names.index(state.current_label()) if state.current_label() in names else 0
 label = st.selectbox("Details for", names, index=default, key="dash_label")
 try:
+    tables = analytics.label_tables(ws, label)
     left, right = st.columns(2)
-    left.plotly_chart(charts.score_history_figure(analytics.score_history(ws, label)),
-                      key="chart-history")
-    right.plotly_chart(charts.annotator_activity_figure(
-        analytics.annotations_per_annotator_per_day(ws, label)), key="chart-activity")
-    agreement = analytics.agreement(ws, label)
+    with left:
+        st.plotly_chart(charts.score_history_figure(tables["score_history"]),
+                        key="chart-history")
+        table_downloads("score_history", tables["score_history"], label=label)
+    with right:
+        st.plotly_chart(charts.annotator_activity_figure(tables["annotator_activity"]),
+                        key="chart-activity")
+        table_downloads("annotator_activity", tables["annotator_activity"], label=label)
+    st.subheader("Agreement between annotators")
+    summary = tables["agreement"].iloc[0]
     a = st.columns(3)
-    a[0].metric("Shots with several annotators", agreement.n_shots_multi)
-    a[1].metric("Agreement rate", "—" if agreement.agreement_rate is None
-                else f"{agreement.agreement_rate:.0%}")
-    a[2].metric("Fleiss' kappa", "—" if agreement.fleiss_kappa is None
-                else f"{agreement.fleiss_kappa:.2f}")
+    a[0].metric("Shots with several annotators", int(summary["n_shots_multi"]))
+    a[1].metric("Agreement rate", "—" if pd.isna(summary["agreement_rate"])
+                else f"{summary['agreement_rate']:.0%}")
+    a[2].metric("Fleiss' kappa", "—" if pd.isna(summary["fleiss_kappa"])
+                else f"{summary['fleiss_kappa']:.2f}")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.agreement_over_time_figure(tables["agreement_over_time"]),
+                        key="chart-agreement-time")
+        table_downloads("agreement_over_time", tables["agreement_over_time"], label=label)
+    with right:
+        st.dataframe(tables["agreement_pairs"].drop(columns="label"), hide_index=True,
+                     width="stretch", key="agreement-pairs", column_config={
+                         "annotator_a": "Annotator", "annotator_b": "and annotator",
+                         "n_shared": "Shared shots",
+                         "agreement_rate": st.column_config.NumberColumn("Agreement",
+                                                                         format="percent"),
+                         "cohen_kappa": st.column_config.NumberColumn("Cohen's κ",
+                                                                      format="%.2f")})
+        table_downloads("agreement_pairs", tables["agreement_pairs"], label=label)
+        table_downloads("agreement", tables["agreement"], label=label)
     left, right = st.columns(2)
     left.plotly_chart(charts.cluster_coverage_figure(analytics.cluster_coverage(ws, label)),
                       key="chart-clusters")

@@ -1,4 +1,5 @@
-"""Throw-away servers the tests run against: PostgreSQL 15 and a Chroma server.
+"""Throw-away servers the tests run against: PostgreSQL 15 and a Chroma server, and the one
+start-and-poll helper every test server uses (these two, the app, the OIDC provider).
 
 Both are real servers started from the binaries on the machine (Debian's PostgreSQL, the
 ``chroma`` CLI the ``chromadb`` wheel puts next to python), bound to a free loopback port, with
@@ -19,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from itertools import count
 from pathlib import Path
 
@@ -32,6 +34,49 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def http_get(url: str, *, timeout_s: float = 2) -> str | None:
+    """The body of a GET on ``url``, or None while nothing answers there (or not with 200)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.read().decode(errors="replace") if response.status == 200 else None
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, *, log: Path, name: str,
+                       ready: Callable[[str], bool] = lambda body: True,
+                       timeout_s: float = START_TIMEOUT_S) -> None:
+    """Poll ``url`` until its body passes ``ready``; raise (with the log's tail) when the
+    server's ``process`` exits first or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = http_get(url)
+        if body is not None and ready(body):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer {url} within {timeout_s:.0f} s:\n"
+                               f"{_tail(log)}")
+        time.sleep(0.2)
+
+
+def stop_process(process: subprocess.Popen | None, *, timeout_s: float = 20) -> None:
+    """SIGTERM, then SIGKILL when it has not ended after ``timeout_s``."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+
+
+def _tail(log: Path, n_chars: int = 3000) -> str:
+    return log.read_text(errors="replace")[-n_chars:] if log.is_file() else "(no log)"
 
 
 def postgres_bindir() -> Path | None:
@@ -129,27 +174,16 @@ class ChromaServer:
         with self.log.open("a") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.healthy():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"chroma run did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.2)
+        try:
+            wait_until_serving(self.process, self.heartbeat_url, log=self.log, name="chroma run")
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/heartbeat",
-                                        timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
+    @property
+    def heartbeat_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v2/heartbeat"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=20)
+        stop_process(self.process)

@@ -224,6 +224,30 @@ def _annotations(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dashboard_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("export",))
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                   help="file format of the tables (default csv)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the tables into")
+    p.add_argument("--label", default=None, help="only this label's tables (default: every label)")
+    _json_flag(p)
+
+
+@command("dashboard", "export the dashboard's tables (progress, clicks per annotator and day, "
+         "agreement, score history) as CSV or Parquet, one file each", _dashboard_args)
+def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.reports import analytics
+
+    with _workspace(settings) as ws:
+        paths = analytics.export_dashboard_tables(ws, args.out, fmt=args.format,
+                                                  label=args.label)
+    if args.json:
+        print(json.dumps({"files": [str(p) for p in paths]}))
+    for path in [] if args.json else paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", required=True)
     p.add_argument("-n", "--feed-size", type=int, default=20, help="shots per feed")

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
 from tests.app.conftest import make_app
 from tests.app.grid_driver import decisions, grid, grids, send
 from va_app.services.workspace import Workspace
@@ -180,12 +187,72 @@ def test_dashboard_draws_plotly_charts_with_data(app_settings):
     at.run()
     at.switch_page("pages/dashboard.py").run()
     assert not at.exception
-    charts = at.get("plotly_chart")
-    assert len(charts) >= 4
+    # One annotator: the agreement-over-time chart says so (two annotators: the next test).
+    charts = [c for c in at.get("plotly_chart") if "no shot has two annotators" not in c.proto.spec]
+    assert len(charts) >= 4 and len(at.get("plotly_chart")) == len(charts) + 1
     assert all('"data":[' in c.proto.spec and '"data":[]' not in c.proto.spec for c in charts)
     calibration = [c for c in charts if "perfectly calibrated" in c.proto.spec]
     assert len(calibration) == 1 and "calibrated (shown in the app)" in calibration[0].proto.spec
     assert any("Brier score" in c.value and "calibrated" in c.value for c in at.caption)
+
+
+def _plotted(values) -> list:
+    """A trace's values as the browser gets them (numbers come as base64 typed arrays)."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
+def test_dashboard_shows_the_numbers_its_csv_and_parquet_exports_hold(app_settings, tmp_path):
+    from va_app.reports import analytics
+
+    _workspace(app_settings).create_label("night")
+    _label_some(app_settings, "night", 10, 10)  # as "bo"
+    ws = _workspace(app_settings)
+    ws.build("night")
+    bo = [a.shot_id for a in ws.labels.current("night")][:8]
+    truth = ws.labels.verdicts("night")
+    words = {v.shot_id: v.value for v in truth}
+    ws.labels.annotate_many("night", [(s, words[s] if i % 4 else not words[s])
+                                      for i, s in enumerate(bo)], annotator="ana",
+                            source="review")  # ana contradicts bo on 2 of 8
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("pages/dashboard.py").run()
+    assert not at.exception
+    keys = {b.proto.id.split("-", 2)[-1] for b in at.get("download_button")}
+    assert keys == {f"download-{name}-{fmt}" for name in ("label_progress",
+                                                          *analytics.LABEL_TABLES)
+                    for fmt in analytics.EXPORT_FORMATS}
+
+    for fmt, read in (("csv", pd.read_csv), ("parquet", pd.read_parquet)):
+        files = {p.stem: read(p) for p in
+                 analytics.export_dashboard_tables(ws, tmp_path / fmt, fmt=fmt)}
+        progress, pairs = (df.value.reset_index(drop=True) for df in at.dataframe)
+        shown = progress.set_index("label").loc["night"]
+        exported = files["label_progress"].set_index("label").loc["night"]
+        for column in ("annotations", "positives", "negatives", "annotators", "conflicts",
+                       "versions"):
+            assert shown[column] == exported[column] and shown[column] > 0, column
+        assert shown["model_score"] == pytest.approx(exported["model_score"])
+        assert (pairs[["annotator_a", "annotator_b", "n_shared"]].values.tolist() ==
+                files["agreement_pairs"][["annotator_a", "annotator_b", "n_shared"]]
+                .values.tolist() == [["ana", "bo", 8]])
+        assert pairs["agreement_rate"].tolist() == pytest.approx(
+            files["agreement_pairs"]["agreement_rate"].tolist()) == [0.75]
+        metrics = {m.label: m.value for m in at.metric}
+        summary = files["agreement"].iloc[0]
+        assert metrics["Shots with several annotators"] == str(summary["n_shots_multi"]) == "8"
+        assert metrics["Agreement rate"] == f"{summary['agreement_rate']:.0%}"
+        activity = next(c for c in at.get("plotly_chart") if "per annotator per day"
+                        in c.proto.spec)
+        bars = {t["name"]: sum(_plotted(t["y"])) for t in json.loads(activity.proto.spec)["data"]}
+        assert bars == files["annotator_activity"].groupby("annotator")["count"].sum(
+            ).to_dict() == {"ana": 8, "bo": 20}
+        assert files["score_history"]["version"].tolist() == [1]
+    over_time = next(c for c in at.get("plotly_chart") if "Agreement over time" in c.proto.spec)
+    assert [t["name"] for t in json.loads(over_time.proto.spec)["data"]] == ["ana & bo"]
+    ws.close()
 
 
 def test_play_shot_plays_the_shots_own_clip(app_settings):

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, stop_process, wait_until_serving
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 
@@ -83,14 +80,7 @@ class StreamlitServer:
         return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+        stop_process(self.process, timeout_s=15)
 
     def restart(self) -> None:
         self.stop()
@@ -100,31 +90,13 @@ class StreamlitServer:
         return self.log_path.read_text(errors="replace")[-n_chars:]
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.process.returncode}:\n"
-                                   f"{self.log_tail()}")
-            if _health(self.url) == "ok":
-                return
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"streamlit not healthy after {SERVER_START_TIMEOUT_S} s:\n"
-                           f"{self.log_tail()}")
-
-
-def _health(url: str) -> str:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.read().decode().strip()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return ""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            wait_until_serving(self.process, f"{self.url}/_stcore/health", log=self.log_path,
+                               name="streamlit", ready=lambda body: body.strip() == "ok",
+                               timeout_s=SERVER_START_TIMEOUT_S)
+        except RuntimeError:
+            self.stop()
+            raise
 
 
 @pytest.fixture(scope="session")

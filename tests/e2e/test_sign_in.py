@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, StreamlitServer, free_port
+from tests.e2e.conftest import CHROMIUM, StreamlitServer
+from tests.servers import free_port, stop_process, wait_until_serving
 from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
@@ -56,17 +54,12 @@ def provider(tmp_path_factory) -> Iterator[str]:
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     issuer = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=2):
-                break
-        except (urllib.error.URLError, ConnectionError):
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-    yield issuer
-    process.terminate()
-    process.wait(timeout=15)
+    try:
+        wait_until_serving(process, f"{issuer}/.well-known/openid-configuration", log=log,
+                           name="oidc-provider-mock", timeout_s=60)
+        yield issuer
+    finally:
+        stop_process(process, timeout_s=15)
 
 
 @pytest.fixture

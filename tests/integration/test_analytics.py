@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +22,8 @@ from va_app.config import Settings
 from va_app.learn.scores import DEFAULT_CAP, readiness
 from va_app.services.workspace import Workspace
 from va_app.store.schema import ShotRow
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +238,72 @@ def test_every_dashboard_figure_renders_from_the_real_frames(ws):
         assert isinstance(fig, go.Figure) and fig.data and fig.layout.title.text
         assert all(len(trace.x) for trace in fig.data if trace.x is not None)
         fig.to_json()  # what st.plotly_chart sends to the browser
+
+
+# -- the dashboard's tables as files ---------------------------------------------------------
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def assert_same_table(back: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """A table read back from its file holds the frame's columns, rows and numbers (CSV keeps
+    no types: times and numbers are compared after parsing them)."""
+    assert list(back.columns) == list(frame.columns) and len(back) == len(frame)
+    for column in frame.columns:
+        want, got = frame[column].reset_index(drop=True), back[column]
+        if pd.api.types.is_datetime64_any_dtype(want):
+            pd.testing.assert_series_equal(pd.to_datetime(got).astype("datetime64[ns]"),
+                                           want.astype("datetime64[ns]"), check_names=False)
+        elif want.map(lambda v: v is None or isinstance(v, (bool, int, float, np.number))).all():
+            np.testing.assert_allclose(pd.to_numeric(got).astype(float),
+                                       pd.to_numeric(want).astype(float), equal_nan=True,
+                                       err_msg=column)
+        else:
+            assert list(got.fillna("").astype(str)) == list(want.fillna("").astype(str)), column
+
+
+def test_dashboard_tables_hold_every_labels_numbers_and_read_back_from_csv_and_parquet(
+        ws, tmp_path):
+    tables = analytics.dashboard_tables(ws)
+    assert list(tables) == ["label_progress", *analytics.LABEL_TABLES]
+    pd.testing.assert_frame_equal(tables["label_progress"], analytics.label_progress_table(ws))
+    bright = analytics.label_tables(ws, "bright")
+    for name in analytics.LABEL_TABLES:
+        assert tables[name].columns[0] == "label"
+        part = tables[name][tables[name]["label"] == "bright"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, bright[name], check_dtype=False)
+    # The numbers the dashboard shows for "bright" (see the fixture).
+    assert bright["annotator_activity"].groupby("annotator")["count"].sum().to_dict() == {
+        "ana": 24, "bo": 23}
+    assert list(bright["score_history"]["version"]) == [1, 2]
+    pair = bright["agreement_pairs"].iloc[0]
+    assert (pair.annotator_a, pair.annotator_b, pair.n_shared) == ("ana", "bo", 3)
+    assert bright["agreement"].iloc[0]["cohen_pair"] == "ana & bo"
+    over_time = bright["agreement_over_time"]
+    assert over_time.iloc[-1]["agreement_rate"] == pytest.approx(pair.agreement_rate)
+    assert tables["agreement"].set_index("label").loc["empty", "n_shots"] == 0
+
+    for fmt in analytics.EXPORT_FORMATS:
+        paths = analytics.export_dashboard_tables(ws, tmp_path / fmt, fmt=fmt)
+        assert [p.name for p in paths] == [f"{name}.{fmt}" for name in tables]
+        for path in paths:
+            assert_same_table(_read(path), tables[path.stem])
+
+
+def test_dashboard_export_command_writes_one_file_per_table(ws, tmp_path):
+    env = {**os.environ, "VA_DATA_DIR": str(ws.settings.data_dir), "VA_ENCODER": "descriptor"}
+    done = subprocess.run([sys.executable, "-m", "va_app", "dashboard", "export", "--format",
+                           "parquet", "--out", str(tmp_path / "out"), "--label", "bright",
+                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    files = [Path(f) for f in json.loads(done.stdout)["files"]]
+    tables = analytics.dashboard_tables(ws, label="bright")
+    assert [f.name for f in files] == [f"{name}.parquet" for name in tables]
+    for path in files:
+        assert_same_table(pd.read_parquet(path), tables[path.stem])
+    assert set(pd.read_parquet(files[1])["label"]) == {"bright"}
+    wrong = subprocess.run([sys.executable, "-m", "va_app", "dashboard", "export", "--out",
+                            str(tmp_path / "x"), "--label", "no such label"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=180)
+    assert wrong.returncode == 1 and "no label named" in wrong.stderr

@@ -27,19 +27,17 @@ import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, http_get, wait_until_serving
 from va_app.config import Settings
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
@@ -198,7 +196,7 @@ class AppServer:
     """``python -m streamlit run app.py`` on a fixed port; killed with SIGKILL, started again."""
 
     def __init__(self, data_dir: Path, log: Path) -> None:
-        self.data_dir, self.log, self.port = data_dir, log, _free_port()
+        self.data_dir, self.log, self.port = data_dir, log, free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -214,30 +212,18 @@ class AppServer:
                 command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                 env=_env(VA_DATA_DIR=str(self.data_dir), VA_ENCODER="descriptor",
                          VA_CARD_GRID="buttons"))  # clicks the button cards
-        deadline = time.monotonic() + SERVER_START_S
-        while self.health() != "ok":
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the server did not become healthy"
-            time.sleep(0.2)
+        wait_until_serving(self.process, f"{self.url}/_stcore/health", log=self.log,
+                           name="streamlit", ready=lambda body: body.strip() == "ok",
+                           timeout_s=SERVER_START_S)
         return self
 
     def health(self) -> str:
-        try:
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                return response.read().decode().strip()
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return ""
+        return (http_get(f"{self.url}/_stcore/health") or "").strip()
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from va_app.domain import Annotation
 from va_app.reports import analytics, charts
 from va_app.reports.analytics import Agreement, PairAgreement
 
@@ -115,6 +116,46 @@ def test_agreement_figure_shows_rate_and_kappa_per_pair():
     assert "ana & bo (5)" in rate.x
 
 
+def _two_days() -> list[Annotation]:
+    """Day 1: ana and bo agree on s1, disagree on s2; cy labels s1 like them. Day 2 (one
+    click at 23:59, one the next morning's 00:00 = day 3): bo changes his mind on s2, and
+    ana and bo disagree on s3."""
+    def word(shot, value, who, day, hour=9, minute=0):
+        return Annotation("night", shot, value, who, created_at=datetime(2026, 1, day, hour,
+                                                                         minute))
+    return [word("s1", True, "ana", 1), word("s1", True, "bo", 1), word("s2", True, "ana", 1),
+            word("s2", False, "bo", 1), word("s1", True, "cy", 1, 23, 59),
+            word("s2", True, "bo", 2, 23, 59),  # bo now agrees on s2
+            word("s3", True, "ana", 3, 0, 0), word("s3", False, "bo", 3, 0, 0)]
+
+
+def test_agreement_over_time_gives_each_pair_its_agreement_as_of_each_days_end():
+    frame = analytics.agreement_over_time(reversed(_two_days()))  # any order: by time
+    assert list(frame.columns) == analytics.AGREEMENT_HISTORY_COLUMNS
+    rows = {(r.annotator_a, r.annotator_b, r.day.day): (r.n_shared, r.agreement_rate)
+            for r in frame.itertuples()}
+    assert rows == {("ana", "bo", 1): (2, 0.5), ("ana", "bo", 2): (2, 1.0),
+                    ("ana", "bo", 3): (3, 2 / 3), ("ana", "cy", 1): (1, 1.0),
+                    ("ana", "cy", 2): (1, 1.0), ("ana", "cy", 3): (1, 1.0),
+                    ("bo", "cy", 1): (1, 1.0), ("bo", "cy", 2): (1, 1.0),
+                    ("bo", "cy", 3): (1, 1.0)}
+    # The last day is today's agreement, as the dashboard's pairs table has it.
+    today = analytics.agreement_from_votes(
+        {"s1": {"ana": True, "bo": True, "cy": True}, "s2": {"ana": True, "bo": True},
+         "s3": {"ana": True, "bo": False}})
+    last = frame[frame.day == frame.day.max()]
+    assert list(last.agreement_rate) == [p.agreement_rate for p in today.pairs]
+
+
+def test_agreement_over_time_figure_draws_one_line_per_pair():
+    fig = charts.agreement_over_time_figure(analytics.agreement_over_time(_two_days()),
+                                            label="night")
+    assert [t.name for t in fig.data] == ["ana & bo", "ana & cy", "bo & cy"]
+    assert list(fig.data[0].y) == pytest.approx([0.5, 1.0, 2 / 3])
+    assert len(fig.data[0].x) == 3 and "night" in fig.layout.title.text
+    fig.to_json()
+
+
 def _reliability() -> pd.DataFrame:
     frame = pd.DataFrame({"scores": ["raw"] * 2 + ["calibrated"] * 3, "bin": [4, 6, 0, 5, 9],
                           "count": [20, 20, 18, 4, 18],
@@ -146,6 +187,7 @@ def test_reliability_curve_draws_raw_and_calibrated_points_against_the_diagonal(
     lambda: charts.score_distribution_figure(
         pd.DataFrame(columns=analytics.DISTRIBUTION_COLUMNS)),
     lambda: charts.agreement_figure(_empty_agreement()),
+    lambda: charts.agreement_over_time_figure(analytics.agreement_over_time([])),
 ])
 def test_empty_frames_give_a_titled_no_data_yet_figure(make):
     fig = make()

@@ -11,16 +11,20 @@ cleared ones left out), the same words that make up the label's majority.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
 from itertools import combinations
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
+from va_app.domain import Annotation, fold_votes
 from va_app.errors import ValidationError
 from va_app.learn.classifier import single_threaded
 from va_app.learn.scores import DEFAULT_CAP, Readiness, readiness
@@ -40,6 +44,12 @@ PROGRESS_COLUMNS = ["label", "annotations", "positives", "negatives", "annotator
 HISTORY_COLUMNS = ["version", "created_at", "n_annotations", "n_pos", "n_neg", "model_score",
                    "data_score"]
 ACTIVITY_COLUMNS = ["day", "annotator", "count"]
+AGREEMENT_COLUMNS = ["label", "n_shots", "n_shots_multi", "agreement_rate", "cohen_kappa",
+                     "cohen_pair", "fleiss_kappa"]
+#: Agreement statistics are floats in every table (NaN where undefined), also when empty.
+_RATES = {"agreement_rate": float, "cohen_kappa": float}
+PAIR_COLUMNS = ["annotator_a", "annotator_b", "n_shared", "agreement_rate", "cohen_kappa"]
+AGREEMENT_HISTORY_COLUMNS = ["day", *PAIR_COLUMNS]
 DISAGREEMENT_COLUMNS = ["shot_id", "annotation", "probability", "disagreement",
                         "n_annotators"]
 CONFLICT_COLUMNS = ["shot_id", "majority", "positive_votes", "negative_votes"]
@@ -101,7 +111,12 @@ def score_history(ws: Workspace, label: str) -> pd.DataFrame:
 def annotations_per_annotator_per_day(ws: Workspace, label: str | None = None
                                       ) -> pd.DataFrame:
     """Clicks per (UTC day, annotator), of one label or of all labels when ``label`` is None."""
-    history = ws.labels.history(label) if label is not None else ws.labels.all_history()
+    return activity_table(ws.labels.history(label) if label is not None
+                          else ws.labels.all_history())
+
+
+def activity_table(history: list[Annotation]) -> pd.DataFrame:
+    """Clicks per (UTC day, annotator) of ``history`` (clears count: each is a click)."""
     if not history:
         return pd.DataFrame(columns=ACTIVITY_COLUMNS)
     frame = pd.DataFrame({"day": pd.to_datetime([a.created_at for a in history]).normalize(),
@@ -139,7 +154,17 @@ class Agreement:
         """The pairs as a table (annotator_a, annotator_b, n_shared, agreement_rate,
         cohen_kappa), most shared shots first."""
         return pd.DataFrame([asdict(p) for p in self.pairs],
-                            columns=[f.name for f in fields(PairAgreement)])
+                            columns=[f.name for f in fields(PairAgreement)]).astype(_RATES)
+
+    def summary_table(self) -> pd.DataFrame:
+        """One row: the label's statistics (``cohen_pair`` as "a & b"), as the dashboard
+        shows them."""
+        row = {"label": self.label, "n_shots": self.n_shots, "n_shots_multi": self.n_shots_multi,
+               "agreement_rate": self.agreement_rate, "cohen_kappa": self.cohen_kappa,
+               "cohen_pair": " & ".join(self.cohen_pair) if self.cohen_pair else None,
+               "fleiss_kappa": self.fleiss_kappa}
+        return pd.DataFrame([row], columns=AGREEMENT_COLUMNS).astype(
+            {**_RATES, "fleiss_kappa": float})
 
 
 def agreement(ws: Workspace, label: str) -> Agreement:
@@ -147,6 +172,28 @@ def agreement(ws: Workspace, label: str) -> Agreement:
     name = ws.labels.get_label(label).name
     return agreement_from_votes({v.shot_id: v.votes for v in ws.labels.verdicts(name)},
                                 label=name)
+
+
+def agreement_over_time(history: Iterable[Annotation]) -> pd.DataFrame:
+    """Per UTC day with clicks and per annotator pair: their agreement as of that day's end.
+
+    Each day's row is :func:`agreement_from_votes` of the words current at midnight after it
+    (every click up to then, in time order), so the last day's rows are today's pairs. Pairs
+    appear from the first day they share a shot.
+    """
+    timed = sorted((a for a in history if a.created_at is not None), key=lambda a: a.created_at)
+    if not timed:
+        return pd.DataFrame(columns=AGREEMENT_HISTORY_COLUMNS)
+    days = sorted({pd.Timestamp(a.created_at).normalize() for a in timed})
+    rows, upto = [], 0
+    for day in days:
+        end = day + timedelta(days=1)
+        while upto < len(timed) and timed[upto].created_at < end:
+            upto += 1
+        pairs = agreement_from_votes(fold_votes(timed[:upto])).pairs
+        rows += [{"day": day, **asdict(p)} for p in pairs]
+    frame = pd.DataFrame(rows, columns=AGREEMENT_HISTORY_COLUMNS).astype(_RATES)
+    return frame.sort_values(["annotator_a", "annotator_b", "day"], ignore_index=True)
 
 
 def agreement_from_votes(votes: Mapping[str, Mapping[str, bool]], *, label: str = ""
@@ -407,3 +454,83 @@ def reliability(ws: Workspace, label: str) -> pd.DataFrame:
                        brier={kind: report[kind]["brier"] for kind in (RAW, CALIBRATED)},
                        ece={kind: report[kind]["ece"] for kind in (RAW, CALIBRATED)})
     return frame[RELIABILITY_COLUMNS]
+
+
+# -- the dashboard's tables, for download (the page's buttons and ``dashboard export``) -------
+#: Formats the dashboard's tables download in.
+EXPORT_FORMATS = ("csv", "parquet")
+#: Per-label tables (each gets a ``label`` column when exported), after ``label_progress``.
+LABEL_TABLES = ("annotator_activity", "agreement", "agreement_pairs", "agreement_over_time",
+                "score_history")
+
+
+def label_tables(ws: Workspace, label: str) -> dict[str, pd.DataFrame]:
+    """The dashboard's tables of one label, by name (see :data:`LABEL_TABLES`), each with the
+    label in its first column: clicks per annotator and day, agreement (the label's summary,
+    per pair, per pair over time), the score history of its model versions."""
+    name = ws.labels.get_label(label).name
+    history = ws.labels.history(name)
+    result = agreement_from_votes(fold_votes(history), label=name)
+    tables = {"annotator_activity": activity_table(history),
+              "agreement": result.summary_table(),
+              "agreement_pairs": result.pairs_table(),
+              "agreement_over_time": agreement_over_time(history),
+              "score_history": score_history(ws, name)}
+    return {table: with_label(frame, name) for table, frame in tables.items()}
+
+
+def dashboard_tables(ws: Workspace, *, label: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of the dashboard, as it downloads: ``label_progress`` (all labels), then
+    each of :data:`LABEL_TABLES` for ``label`` (default: every label, one after the other),
+    each with the label in its first column."""
+    progress = label_progress_table(ws)
+    names = [ws.labels.get_label(label).name] if label is not None else list(progress.label)
+    per_label = {name: label_tables(ws, name) for name in names}
+    stacked = {table: _stack([per_label[n][table] for n in names], table)
+               for table in LABEL_TABLES}
+    return {"label_progress": progress, **stacked}
+
+
+def with_label(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``frame`` with a first column ``label`` (kept as it is when it has one)."""
+    if "label" in frame.columns:
+        return frame
+    return pd.concat([pd.DataFrame({"label": [label] * len(frame)}, index=frame.index), frame],
+                     axis=1)
+
+
+def _stack(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
+    """The labels' frames one after the other (empty ones left out: pandas warns on them)."""
+    full = [f for f in frames if not f.empty]
+    if full:
+        return pd.concat(full, ignore_index=True)
+    columns = {"annotator_activity": ACTIVITY_COLUMNS, "agreement": AGREEMENT_COLUMNS,
+               "agreement_pairs": PAIR_COLUMNS, "agreement_over_time": AGREEMENT_HISTORY_COLUMNS,
+               "score_history": HISTORY_COLUMNS}[table]
+    return with_label(pd.DataFrame(columns=columns), "")
+
+
+def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """``frame`` as a CSV (UTF-8, header, no index) or Parquet file's bytes."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(f"unknown table format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode("utf-8")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def export_dashboard_tables(ws: Workspace, out_dir: str | Path, *, fmt: str,
+                            label: str | None = None) -> list[Path]:
+    """Write :func:`dashboard_tables` into ``out_dir`` (made if missing), one
+    ``<table>.<fmt>`` file each; returns their paths."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(f"unknown table format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in dashboard_tables(ws, label=label).items():
+        paths.append(out / f"{name}.{fmt}")
+        paths[-1].write_bytes(table_bytes(frame, fmt))
+    return paths

@@ -205,3 +205,25 @@ def agreement_figure(result: Agreement) -> go.Figure:
     lowest = min((p.cohen_kappa for p in result.pairs if p.cohen_kappa is not None), default=0)
     fig.update_yaxes(range=[min(-0.05, lowest - 0.1), 1.12])
     return fig
+
+
+def agreement_over_time_figure(history: pd.DataFrame, *, label: str = "") -> go.Figure:
+    """One line per annotator pair: the share of their shared shots they agree on, as of the
+    end of each day (:func:`va_app.reports.analytics.agreement_over_time`); the hover also
+    gives Cohen's κ and the shots they share."""
+    title = _titled("Agreement over time per annotator pair", label)
+    if history.empty:
+        return empty_figure(title, message=f"{NO_DATA}: no shot has two annotators")
+    fig = _figure(title, "day (UTC)", "agreement rate")
+    pairs = history.groupby(["annotator_a", "annotator_b"], sort=True)
+    for i, ((a, b), part) in enumerate(pairs):
+        fig.add_trace(go.Scatter(
+            x=part["day"], y=part["agreement_rate"], mode="lines+markers", name=f"{a} & {b}",
+            line={"color": ANNOTATOR_COLOURS[i % len(ANNOTATOR_COLOURS)]},
+            customdata=part[["n_shared", "cohen_kappa"]].to_numpy(dtype=float),
+            hovertemplate=f"{a} & {b}: %{{y:.0%}} of %{{customdata[0]}} shared shots, "
+                          "κ %{customdata[1]:.2f} on %{x|%Y-%m-%d}<extra></extra>"))
+    fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=86_400_000.0)
+    fig.update_yaxes(range=[-0.02, 1.05], tickformat=".0%")
+    fig.update_layout(showlegend=True)  # also for one pair: its name is the line's meaning
+    return fig
