@@ -137,6 +137,9 @@ async def post_decisions(request):
 
 
 def routes() -> list:
+    """The endpoint's route, under ``server.baseUrlPath`` when one is set (as the page is)."""
     from starlette.routing import Route
+    from streamlit import config
 
-    return [Route(PATH, post_decisions, methods=["POST"])]
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return [Route(f"/{base}{PATH}" if base else PATH, post_decisions, methods=["POST"])]

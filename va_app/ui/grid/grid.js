@@ -277,7 +277,7 @@ class Grid {
 
   async post(batch) {
     // Relative to the page's folder, so a server.baseUrlPath prefix carries over.
-    const url = new URL(this.data.endpoint, document.baseURI.replace(/[^/]*$/, "")).href;
+    const url = new URL(this.data.endpoint, new URL(".", document.baseURI)).href;
     let answer;
     try {
       const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
