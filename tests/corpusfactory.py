@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from va_app.config import Settings
-from va_app.ingest.pipeline import refresh_clusters
+from va_app.ingest import refresh_clusters
 from va_app.store.corpus import Corpus, shot_metadata
 from va_app.store import meta
 from va_app.store.schema import ShotRow, VideoRow

@@ -51,6 +51,9 @@ class Settings:
     min_shot_s: float = 0.5
     max_shot_s: float = 12.0
     keyframes_per_shot: int = 3
+    # Processes for ingest's CPU stages (decode, detect, sample); 0 = one per CPU core,
+    # 1 = serial (one video at a time, in the ingesting process).
+    ingest_workers: int = 0
     # Demo corpus.
     demo_shots: int = 400
     demo_seed: int = 0
@@ -92,6 +95,8 @@ class Settings:
                               f"{', '.join(CARD_GRIDS)}")
         if settings.keyframes_per_shot < 1 or settings.kmeans_k < 1:
             raise ConfigError("VA_KEYFRAMES_PER_SHOT and VA_KMEANS_K must be at least 1")
+        if settings.ingest_workers < 0:
+            raise ConfigError("VA_INGEST_WORKERS must be 0 (one per CPU core) or more")
         if settings.min_shot_s <= 0 or settings.max_shot_s <= settings.min_shot_s:
             raise ConfigError("need 0 < VA_MIN_SHOT_S < VA_MAX_SHOT_S")
         settings.chroma_request_headers  # noqa: B018 — a malformed value fails at start
@@ -114,6 +119,15 @@ class Settings:
         if self.chroma_token:
             headers["Authorization"] = f"Bearer {self.chroma_token}"
         return headers
+
+    @property
+    def worker_count(self) -> int:
+        """Ingest's CPU-stage processes: ``ingest_workers``, or the CPU cores this process may
+        use when 0."""
+        if self.ingest_workers:
+            return self.ingest_workers
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
 
     @property
     def sql_url(self) -> str:

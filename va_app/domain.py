@@ -206,3 +206,5 @@ class IngestReport:
     recovered_videos: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     added_shots: int = 0
+    #: Seconds per ingest stage (probe, detect, sample, encode, commit), summed over videos.
+    stage_seconds: dict[str, float] = field(default_factory=dict)

@@ -27,7 +27,7 @@ from tests.videogen import make_cut_video
 from va_app.config import Settings
 from va_app.encoders import make_encoder
 from va_app.errors import StoreError
-from va_app.ingest.pipeline import ingest
+from va_app.ingest import ingest
 from va_app.search.shots import PATH_INDEX, SearchFilters, ShotSearch
 from va_app.services.workspace import Workspace
 from va_app.store.index import VectorIndex

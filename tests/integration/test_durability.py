@@ -408,7 +408,7 @@ def test_damaged_embeddings_file_is_rebuilt_by_the_next_ingest(tmp_path, setting
     """An h5 file cut off mid-write, deleted, or restored from an older copy: the next ingest
     sets it aside, encodes the videos whose vectors are gone again, and annotations stay."""
     from tests.videogen import make_cut_video
-    from va_app.ingest.pipeline import ingest
+    from va_app.ingest import ingest
 
     videos = tmp_path / "videos"
     make_cut_video(videos / "clip_00.mp4", cuts=[0, 30, 75, 120], seed=0)

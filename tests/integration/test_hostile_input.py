@@ -39,7 +39,7 @@ from va_app.encoders import make_encoder
 from va_app.errors import (
     EncoderMismatchError, NotFoundError, StoreError, ValidationError, VAError,
 )
-from va_app.ingest.pipeline import ingest
+from va_app.ingest import ingest
 from va_app.learn.versions import PortableModel, load_model
 from va_app.search.shots import ShotSearch, validate_query
 from va_app.services.workspace import Workspace

@@ -15,7 +15,7 @@ import pytest
 
 from tests.videogen import make_cut_video, make_empty_file, make_text_file
 from va_app.errors import EncoderMismatchError, NotFoundError
-from va_app.ingest.pipeline import ingest
+from va_app.ingest import ingest
 from va_app.learn.engine import CorpusMatrix
 from va_app.search.shots import ShotSearch
 from va_app.services.workspace import Workspace, describe_corpus

@@ -1,176 +1,168 @@
-"""Ingest: video files → shots → frames → embeddings → the corpus (SQL + h5 + Chroma).
+"""One ingest run: lock, repair, plan, then drive a runner through the stages to the committer.
 
-Per video, atomic: its shots become visible only once they are in all three stores (see
-``va_app.store.corpus``). Idempotent: unchanged files are skipped by fingerprint, changed ones
-replaced. Resumable: a run killed half-way is cleaned up by the next. Bad files are skipped
-with a reason and never stop the run. After the corpus changes, the k-means clusters used by
-the data-diversity score are refreshed.
+discover → prepare (CPU, per video, in parallel) → encode (batched across videos) → commit (one
+writer, in discovery order). A runner says *where* the stages run: in this process
+(``workers=1``, one video at a time as before), in a local process pool (``va_app.ingest.local``)
+or on Ray (``va_app.ingest.ray_runner``). :func:`drive` is the one schedule all of them share,
+so every runner keeps the committer's guarantees — per-video atomic, idempotent by
+fingerprint, resumable after ``kill -9``, bad files skipped with their reason. After the corpus
+changes, the k-means clusters used by the data-diversity score are refreshed.
 """
 
 from __future__ import annotations
 
-import csv
-import re
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from va_app.config import Settings
-from va_app.domain import IngestReport, ShotSpan, SkippedFile, make_shot_id
+from va_app.domain import IngestReport
 from va_app.encoders import encoder_for_corpus
 from va_app.encoders.base import Encoder
-from va_app.errors import (
-    BadVideoError, EncoderMismatchError, StoreError, VAError, WeightsNotFoundError,
-)
+from va_app.ingest.commit import Committer, VideoJob
+from va_app.ingest.stages import FailedVideo, PreparedVideo, VideoMeta, discover
 from va_app.learn.clusters import assign_clusters, fit_clusters
-from va_app.store.catalog import READY, to_shot
-from va_app.store.corpus import Corpus, ingest_lock, shot_metadata
-from va_app.store.meta import ENCODER_ID
-from va_app.store.schema import ShotRow, VideoRow
-from va_app.video.frames import sample_shot_frames, write_filmstrip, write_thumbnail
-from va_app.video.probe import discover_videos, file_fingerprint, probe_video
-from va_app.video.shots import detect_shots
+from va_app.store.corpus import Corpus, ingest_lock
 
-# Frames are sampled at this width at most: enough for CLIP (224 px) and for thumbnails.
-SAMPLE_WIDTH = 320
 Progress = Callable[[int, int, str], None]
 
 
-@dataclass(frozen=True)
-class VideoMeta:
-    """Metadata a user can attach to a video (``metadata.csv`` in the ingested folder)."""
+class Runner(Protocol):
+    """Where the prepare and encode stages run. Handles are the runner's own (futures, refs)."""
 
-    title: str = ""
-    genre: str = ""
-    tags: tuple[str, ...] = ()
-    source_url: str = ""
+    #: Videos whose prepare stage may run ahead of the committer.
+    prefetch: int
+    #: An encoder batch is sent once it holds this many shots (or nothing else is ready).
+    batch_shots: int
+    #: Encoder batches in flight before the oldest is committed (0: encode, then commit).
+    encode_slots: int
 
-
-@dataclass
-class _Run:
-    corpus: Corpus
-    encoder: Encoder
-    root: Path
-    metadata: Mapping[str, VideoMeta]
-    report: IngestReport = field(default_factory=IngestReport)
+    def submit(self, job: VideoJob) -> Any: ...
+    def ready(self, handle: Any) -> bool: ...
+    def result(self, job: VideoJob, handle: Any) -> PreparedVideo | FailedVideo: ...
+    def encode(self, batch: list[tuple[VideoJob, Any, PreparedVideo]]) -> Any: ...
+    def vectors(self, handle: Any) -> list[np.ndarray]: ...
+    def close(self) -> None: ...
 
 
 def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = None,
            metadata: Mapping[str, VideoMeta] | None = None,
-           progress: Progress | None = None, weights_progress=None) -> IngestReport:
+           progress: Progress | None = None, weights_progress=None,
+           workers: int | None = None, ray: bool | str = False) -> IngestReport:
     """Ingest every video under ``root``; see the module docstring for the guarantees.
 
-    ``weights_progress(done_bytes, total_bytes, note)`` follows a CLIP weights download, when
-    the encoder's weights have to be fetched first.
+    ``workers``: processes for the CPU stages (default ``settings.ingest_workers``; 1 = serial,
+    in this process). ``ray``: run on Ray instead — ``True`` starts a local Ray, a string is a
+    cluster address (``"auto"``, ``"ray://host:10001"``). ``weights_progress(done_bytes,
+    total_bytes, note)`` follows a CLIP weights download, when the weights are fetched first.
     """
     root = Path(root).expanduser().resolve()
-    paths = discover_videos(root)
-    meta = {**read_metadata_csv(root), **(metadata or {})}
+    paths, found_meta = discover(root)
+    meta = {**found_meta, **(metadata or {})}
+    workers = settings.worker_count if workers is None else max(1, workers)
     with ingest_lock(settings):
         corpus = Corpus(settings)
         try:
-            run = _Run(corpus, encoder or encoder_for_corpus(
-                settings, corpus.encoder_id or None, progress=weights_progress), root, meta)
-            run.report.recovered_videos.extend(corpus.recover())
-            corpus.matrix.check_encoder(run.encoder.id)
-            corpus.catalog.set_meta(ENCODER_ID, run.encoder.id)
-            for done, path in enumerate(paths):
-                if progress:
-                    progress(done, len(paths), path.name)
-                _ingest_path(run, path)
-            if progress:
-                progress(len(paths), len(paths), "")
-            if run.report.added_shots or run.report.replaced_videos or _clusters_missing(corpus):
+            given = encoder
+            encoder = encoder or encoder_for_corpus(
+                settings, corpus.encoder_id or None, progress=weights_progress)
+            committer = Committer(corpus, encoder.id, root, meta)
+            committer.open()
+            jobs = committer.plan(paths)
+            runner = _runner(settings, encoder, jobs, workers=workers, ray=ray, given=given)
+            try:
+                drive(jobs, runner, committer, total=len(paths), progress=progress)
+            finally:
+                runner.close()
+            report = committer.report
+            if report.added_shots or report.replaced_videos or _clusters_missing(corpus):
                 refresh_clusters(corpus)
-            return run.report
+            return report
         finally:
             corpus.close()
 
 
-def _ingest_path(run: _Run, path: Path) -> None:
-    catalog = run.corpus.catalog
-    try:
-        fingerprint = file_fingerprint(path)
-        existing = catalog.video_by_path(str(path))
-        if existing and existing.status == READY and existing.fingerprint == fingerprint:
-            run.report.unchanged_videos.append(str(path))
-            return
-        if existing:
-            _remove_video(run.corpus, existing.id)
-            run.report.replaced_videos.append(str(path))
-        added = _ingest_video(run, path, fingerprint)
-        catalog.clear_skipped(str(path))
-        run.report.added_videos.append(str(path))
-        run.report.added_shots += added
-    except BadVideoError as exc:
-        _skip(run, path, exc.reason)
-    except OSError as exc:
-        _skip(run, path, f"could not be read ({exc.strerror or exc})")
-    except (StoreError, EncoderMismatchError, WeightsNotFoundError):
-        raise  # the corpus or the encoder is unusable: stop, the next run resumes
-    except Exception as exc:  # noqa: BLE001 — one odd file must never stop a long run
-        _skip(run, path, f"could not be processed ({type(exc).__name__}: {exc})")
+def _runner(settings: Settings, encoder: Encoder, jobs: list[VideoJob], *, workers: int,
+            ray: bool | str, given: Encoder | None) -> Runner:
+    if ray:
+        from va_app.ingest.ray_runner import RayRunner
+
+        # Encoder actors build their own model from the settings; an encoder handed in by the
+        # caller travels to them as it is.
+        make = (lambda: given) if given is not None else partial(
+            encoder_for_corpus, settings, encoder.id)
+        return RayRunner(settings, encoder, make, workers=workers,
+                         address=None if ray is True else str(ray))
+    from va_app.ingest.local import LocalRunner
+
+    return LocalRunner(settings, encoder, workers=min(workers, max(1, len(jobs))))
 
 
-def _skip(run: _Run, path: Path, reason: str) -> None:
-    run.corpus.catalog.record_skipped(str(path), reason)
-    run.report.skipped.append(SkippedFile(str(path), reason))
+def drive(jobs: list[VideoJob], runner: Runner, committer: Committer, *, total: int,
+          progress: Progress | None = None) -> None:
+    """Run ``jobs`` through ``runner`` and commit them in order; ``progress(done, total, name)``
+    after each file (files left out by the plan count as done from the start)."""
+    done = total - len(jobs)
+    todo = iter(jobs)
+    waiting: deque[tuple[VideoJob, Any]] = deque()
+    encoding: deque[tuple[list[tuple[VideoJob, Any, PreparedVideo]], Any]] = deque()
+    batch: list[tuple[VideoJob, Any, PreparedVideo]] = []
+    stage_seconds = committer.report.stage_seconds
+    if progress:
+        progress(done, total, "")
+
+    def finished(job: VideoJob) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total, job.path.name)
+
+    def top_up() -> None:
+        while len(waiting) < runner.prefetch and (job := next(todo, None)) is not None:
+            waiting.append((job, runner.submit(job)))
+
+    def commit_oldest() -> None:
+        videos, handle = encoding.popleft()
+        start = time.perf_counter()
+        vectors = runner.vectors(handle)
+        _add(stage_seconds, "encode", time.perf_counter() - start)
+        for (job, _, video), video_vectors in zip(videos, vectors):
+            committer.commit(job, video, video_vectors)
+            finished(job)
+        stage_seconds["commit"] = committer.seconds
+
+    top_up()
+    while waiting or batch or encoding:
+        shots = sum(video.n_shots for _, _, video in batch)
+        if waiting and shots < runner.batch_shots and (not batch or runner.ready(waiting[0][1])):
+            job, handle = waiting.popleft()
+            top_up()
+            video = runner.result(job, handle)
+            if isinstance(video, FailedVideo):
+                committer.skip(job, video.reason)
+                finished(job)
+            else:
+                for stage, seconds in video.seconds.items():
+                    _add(stage_seconds, stage, seconds)
+                batch.append((job, handle, video))
+        elif batch:
+            start = time.perf_counter()
+            encoding.append((batch, runner.encode(batch)))
+            _add(stage_seconds, "encode", time.perf_counter() - start)
+            batch = []
+            while len(encoding) > runner.encode_slots:
+                commit_oldest()
+        else:
+            commit_oldest()
 
 
-def _ingest_video(run: _Run, path: Path, fingerprint: str) -> int:
-    settings, corpus = run.corpus.settings, run.corpus
-    info = probe_video(path)
-    spans = detect_shots(path, info, threshold=settings.shot_threshold,
-                         min_shot_s=settings.min_shot_s, max_shot_s=settings.max_shot_s)
-    per_shot = max(run.encoder.frames_per_shot, settings.keyframes_per_shot)
-    frames = sample_shot_frames(path, spans, per_shot=per_shot, size=_sample_size(info))
-    vectors = run.encoder.encode_shots([_pick(f, run.encoder.frames_per_shot) for f in frames])
-    video = _video_row(run, path, info, fingerprint)
-    shots = _shot_rows(video.key, spans, frames, settings)
-    video_id = corpus.catalog.begin_video(video, shots)
-    ids = [s.id for s in shots]
-    corpus.matrix.append(ids, vectors, encoder_id=run.encoder.id)
-    corpus.index.add(ids, vectors, [shot_metadata(to_shot(s, video)) for s in shots])
-    corpus.catalog.mark_video_ready(video_id)
-    return len(shots)
-
-
-def _video_row(run: _Run, path: Path, info, fingerprint: str) -> VideoRow:
-    rel = path.relative_to(run.root) if path.is_relative_to(run.root) else Path(path.name)
-    meta = run.metadata.get(rel.as_posix()) or run.metadata.get(path.name) or VideoMeta()
-    key = run.corpus.catalog.unique_video_key(slugify(rel.with_suffix("").as_posix()))
-    return VideoRow(
-        key=key, path=str(path), fingerprint=fingerprint,
-        title=meta.title or _title_from_name(path.stem), genre=meta.genre,
-        tags=list(meta.tags), source_url=meta.source_url, fps=info.fps, width=info.width,
-        height=info.height, n_frames=info.n_frames, duration_s=info.duration_s,
-        codec=info.codec,
-    )
-
-
-def _shot_rows(video_key: str, spans: list[ShotSpan], frames: list[np.ndarray],
-               settings: Settings) -> list[ShotRow]:
-    folder = settings.thumbs_dir / video_key
-    rows = []
-    for idx, (span, shot_frames) in enumerate(zip(spans, frames)):
-        thumb = folder / f"{span.start_frame}.jpg"
-        strip = folder / f"{span.start_frame}_strip.jpg"
-        write_thumbnail(shot_frames[len(shot_frames) // 2], thumb)
-        write_filmstrip(_pick(shot_frames, settings.keyframes_per_shot), strip)
-        rows.append(ShotRow(
-            id=make_shot_id(video_key, span.start_frame), idx=idx,
-            start_frame=span.start_frame, end_frame=span.end_frame, start_s=span.start_s,
-            end_s=span.end_s, fps=span.fps, thumb_path=str(thumb), filmstrip_path=str(strip),
-        ))
-    return rows
-
-
-def _remove_video(corpus: Corpus, video_id: int) -> None:
-    removed = corpus.catalog.delete_video(video_id)
-    corpus.index.delete(removed)
-    corpus.matrix.keep_only(set(corpus.catalog.shot_ids(ready_only=False)))
+def _add(seconds: dict[str, float], stage: str, value: float) -> None:
+    seconds[stage] = seconds.get(stage, 0.0) + value
 
 
 def refresh_clusters(corpus: Corpus) -> None:
@@ -185,49 +177,3 @@ def refresh_clusters(corpus: Corpus) -> None:
 
 def _clusters_missing(corpus: Corpus) -> bool:
     return any(c is None for c in corpus.catalog.clusters().values())
-
-
-def _pick(frames: np.ndarray, k: int) -> np.ndarray:
-    """``k`` evenly spaced frames out of a shot's sampled frames."""
-    if len(frames) <= k:
-        return frames
-    return frames[np.linspace(0, len(frames) - 1, k).round().astype(int)]
-
-
-def _sample_size(info) -> tuple[int, int] | None:
-    if info.width <= SAMPLE_WIDTH:
-        return None
-    height = max(2, round(info.height * SAMPLE_WIDTH / info.width / 2) * 2)
-    return SAMPLE_WIDTH, height
-
-
-def slugify(text: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
-    return (slug or "video")[:120]
-
-
-def _title_from_name(stem: str) -> str:
-    return re.sub(r"[_-]+", " ", stem).strip().title() or stem
-
-
-def read_metadata_csv(root: Path) -> dict[str, VideoMeta]:
-    """Optional ``metadata.csv`` (columns ``file, title, genre, tags``; tags split on ``;``)."""
-    path = root / "metadata.csv"
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if "file" not in (reader.fieldnames or ()):
-                # Without it no row applies: say so rather than drop every title silently.
-                raise KeyError("no 'file' column")
-            return {row["file"]: _meta_from_row(row) for row in reader if row.get("file")}
-    except (KeyError, UnicodeDecodeError, csv.Error) as exc:
-        raise VAError(f"{path} could not be read ({exc}); expected columns file,title,genre,tags"
-                      ) from exc
-
-
-def _meta_from_row(row: Mapping[str, str]) -> VideoMeta:
-    tags = tuple(t.strip() for t in (row.get("tags") or "").split(";") if t.strip())
-    return VideoMeta(row.get("title") or "", row.get("genre") or "", tags,
-                     row.get("source_url") or "")

@@ -32,7 +32,7 @@ def cli_user(settings: Settings) -> User:
 def ingest_videos(settings: Settings, folder: str | Path, *, user: User | None,
                   progress: Progress | None = None, weights_progress: Progress | None = None):
     """Ingest every video under ``folder`` (recursive, resumable); returns the IngestReport."""
-    from va_app.ingest.pipeline import ingest
+    from va_app.ingest import ingest
 
     return _run(settings, user, Action.INGEST, "ingest",
                 lambda: ingest(settings, folder, progress=progress,

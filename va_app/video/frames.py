@@ -8,6 +8,7 @@ converts to RGB only the frames it keeps, with one reused scaler (``RgbConverter
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections import Counter
@@ -193,17 +194,33 @@ class RgbConverter:
 
 def write_thumbnail(frame: np.ndarray, path: str | Path, *, width: int = 320) -> Path:
     """Save ``frame`` as a JPEG ``width`` pixels wide (height keeps the aspect ratio)."""
-    height = max(1, round(frame.shape[0] * width / frame.shape[1]))
-    image = Image.fromarray(_as_rgb_uint8(frame)).resize((width, height), Image.Resampling.BILINEAR)
-    return _save_jpeg(image, path)
+    return write_jpeg(thumbnail_jpeg(frame, width=width), path)
 
 
 def write_filmstrip(frames: Iterable[np.ndarray], path: str | Path, *, height: int = 90) -> Path:
     """Save frames side by side, each scaled to ``height`` pixels high, as one JPEG."""
+    return write_jpeg(filmstrip_jpeg(frames, height=height), path)
+
+
+def thumbnail_jpeg(frame: np.ndarray, *, width: int = 320) -> bytes:
+    """:func:`write_thumbnail`'s JPEG as bytes (made where the frames are, written elsewhere)."""
+    height = max(1, round(frame.shape[0] * width / frame.shape[1]))
+    image = Image.fromarray(_as_rgb_uint8(frame)).resize((width, height), Image.Resampling.BILINEAR)
+    return _jpeg_bytes(image)
+
+
+def filmstrip_jpeg(frames: Iterable[np.ndarray], *, height: int = 90) -> bytes:
+    """:func:`write_filmstrip`'s JPEG as bytes."""
     tiles = [_scaled_to_height(frame, height) for frame in frames]
     if not tiles:
         raise ValidationError("a filmstrip needs at least one frame")
-    return _save_jpeg(Image.fromarray(np.hstack(tiles)), path)
+    return _jpeg_bytes(Image.fromarray(np.hstack(tiles)))
+
+
+def _jpeg_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
 
 
 def _scaled_to_height(frame: np.ndarray, height: int) -> np.ndarray:
@@ -219,13 +236,14 @@ def _as_rgb_uint8(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def _save_jpeg(image: Image.Image, path: str | Path) -> Path:
-    """Write atomically: a reader never sees half a JPEG (the app may show it meanwhile)."""
+def write_jpeg(data: bytes, path: str | Path) -> Path:
+    """Write JPEG bytes atomically: a reader never sees half a JPEG (the app may show it
+    meanwhile)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        image.save(tmp, format="JPEG", quality=JPEG_QUALITY)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

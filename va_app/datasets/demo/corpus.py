@@ -12,7 +12,7 @@ from pathlib import Path
 
 from va_app.config import Settings
 from va_app.domain import IngestReport
-from va_app.ingest.pipeline import VideoMeta, ingest
+from va_app.ingest import VideoMeta, ingest
 from va_app.store.corpus import Corpus
 from va_app.datasets.demo.manifest import DemoManifest
 from va_app.datasets.demo.world import render_demo_corpus

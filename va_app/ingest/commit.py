@@ -1,0 +1,151 @@
+"""The committer: the one writer of an ingest run (SQL catalog, h5 matrix, Chroma index).
+
+Per video, atomic: its shots become visible only once they are in all three stores (the write
+order and the repair live in ``va_app.store.corpus``). Idempotent: :meth:`Committer.plan`
+leaves out files whose fingerprint is unchanged; a changed file's old shots are removed when
+its new ones are committed. Resumable: :meth:`Committer.open` first repairs what a killed run
+left. Bad files are recorded as skipped with their reason and never stop the run; a broken
+store or encoder does (the next run resumes).
+
+Runners (local, Ray) call it from their driver process only, in discovery order, so video
+keys — and with them shot ids — come out as a serial run makes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from va_app.domain import IngestReport, ShotSpan, SkippedFile, make_shot_id
+from va_app.errors import BadVideoError, EncoderMismatchError, StoreError, WeightsNotFoundError
+from va_app.ingest.stages import PreparedVideo, VideoMeta, slugify, title_from_name
+from va_app.store.catalog import READY, to_shot
+from va_app.store.corpus import Corpus, shot_metadata
+from va_app.store.meta import ENCODER_ID
+from va_app.store.schema import ShotRow, VideoRow
+from va_app.video.frames import write_jpeg
+from va_app.video.probe import file_fingerprint
+
+# A broken store or encoder must stop the run (the next one resumes), never skip a file.
+FATAL = (StoreError, EncoderMismatchError, WeightsNotFoundError)
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """A file to (re)ingest: its fingerprint now, and the id of its older version, if any."""
+
+    path: Path
+    fingerprint: str
+    replaces: int | None = None
+
+
+class Committer:
+    def __init__(self, corpus: Corpus, encoder_id: str, root: Path,
+                 metadata: Mapping[str, VideoMeta]) -> None:
+        self.corpus, self.encoder_id, self.root, self.metadata = corpus, encoder_id, root, metadata
+        self.report = IngestReport()
+        #: Seconds spent committing (summed over videos), for the ingest benchmark.
+        self.seconds = 0.0
+
+    def open(self) -> None:
+        """Repair what an interrupted run left and claim the corpus for this encoder."""
+        self.report.recovered_videos.extend(self.corpus.recover())
+        self.corpus.matrix.check_encoder(self.encoder_id)
+        self.corpus.catalog.set_meta(ENCODER_ID, self.encoder_id)
+
+    def plan(self, paths: list[Path]) -> list[VideoJob]:
+        """The files that need work; unchanged and unreadable ones are reported here."""
+        jobs = []
+        for path in paths:
+            try:
+                fingerprint = file_fingerprint(path)
+            except BadVideoError as exc:
+                self.skip(VideoJob(path, ""), exc.reason)
+                continue
+            existing = self.corpus.catalog.video_by_path(str(path))
+            if existing and existing.status == READY and existing.fingerprint == fingerprint:
+                self.report.unchanged_videos.append(str(path))
+            else:
+                jobs.append(VideoJob(path, fingerprint, existing.id if existing else None))
+        return jobs
+
+    def commit(self, job: VideoJob, video: PreparedVideo, vectors: np.ndarray) -> None:
+        """Write one prepared and encoded video to the three stores, atomically."""
+        start = time.perf_counter()
+        try:
+            self._replace_old(job)
+            added = self._write(job, video, vectors)
+            self.corpus.catalog.clear_skipped(str(job.path))
+            self.report.added_videos.append(str(job.path))
+            self.report.added_shots += added
+        except FATAL:
+            raise
+        except OSError as exc:
+            self._record_skip(job.path, f"could not be read ({exc.strerror or exc})")
+        except Exception as exc:  # noqa: BLE001 — one odd file must never stop a long run
+            self._record_skip(job.path,
+                              f"could not be processed ({type(exc).__name__}: {exc})")
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def skip(self, job: VideoJob, reason: str) -> None:
+        """Report a file that could not be used; an older version of it leaves the corpus."""
+        self._replace_old(job)
+        self._record_skip(job.path, reason)
+
+    def _record_skip(self, path: Path, reason: str) -> None:
+        self.corpus.catalog.record_skipped(str(path), reason)
+        self.report.skipped.append(SkippedFile(str(path), reason))
+
+    def _replace_old(self, job: VideoJob) -> None:
+        if job.replaces is None or str(job.path) in self.report.replaced_videos:
+            return
+        removed = self.corpus.catalog.delete_video(job.replaces)
+        self.corpus.index.delete(removed)
+        self.corpus.matrix.keep_only(set(self.corpus.catalog.shot_ids(ready_only=False)))
+        self.report.replaced_videos.append(str(job.path))
+
+    def _write(self, job: VideoJob, video: PreparedVideo, vectors: np.ndarray) -> int:
+        corpus = self.corpus
+        row = self._video_row(job, video)
+        shots = self._shot_rows(row.key, video)
+        video_id = corpus.catalog.begin_video(row, shots)
+        ids = [s.id for s in shots]
+        corpus.matrix.append(ids, vectors, encoder_id=self.encoder_id)
+        corpus.index.add(ids, vectors, [shot_metadata(to_shot(s, row)) for s in shots])
+        corpus.catalog.mark_video_ready(video_id)
+        return len(shots)
+
+    def _video_row(self, job: VideoJob, video: PreparedVideo) -> VideoRow:
+        path, info = job.path, video.info
+        rel = path.relative_to(self.root) if path.is_relative_to(self.root) else Path(path.name)
+        meta = self.metadata.get(rel.as_posix()) or self.metadata.get(path.name) or VideoMeta()
+        key = self.corpus.catalog.unique_video_key(slugify(rel.with_suffix("").as_posix()))
+        return VideoRow(
+            key=key, path=str(path), fingerprint=job.fingerprint,
+            title=meta.title or title_from_name(path.stem), genre=meta.genre,
+            tags=list(meta.tags), source_url=meta.source_url, fps=info.fps, width=info.width,
+            height=info.height, n_frames=info.n_frames, duration_s=info.duration_s,
+            codec=info.codec,
+        )
+
+    def _shot_rows(self, video_key: str, video: PreparedVideo) -> list[ShotRow]:
+        folder = self.corpus.settings.thumbs_dir / video_key
+        rows = []
+        for idx, span in enumerate(video.spans):
+            thumb = write_jpeg(video.thumbnails[idx], folder / f"{span.start_frame}.jpg")
+            strip = write_jpeg(video.filmstrips[idx], folder / f"{span.start_frame}_strip.jpg")
+            rows.append(_shot_row(video_key, idx, span, thumb, strip))
+        return rows
+
+
+def _shot_row(video_key: str, idx: int, span: ShotSpan, thumb: Path, strip: Path) -> ShotRow:
+    return ShotRow(
+        id=make_shot_id(video_key, span.start_frame), idx=idx, start_frame=span.start_frame,
+        end_frame=span.end_frame, start_s=span.start_s, end_s=span.end_s, fps=span.fps,
+        thumb_path=str(thumb), filmstrip_path=str(strip),
+    )
