@@ -49,14 +49,25 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("ingest", "ingest every video under a folder (recursive, resumable)",
-         lambda p: p.add_argument("dir", type=Path, help="folder with video files"))
+def _ingest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", type=Path, help="folder with video files")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for decoding and shot detection (default VA_INGEST_WORKERS; "
+                        "0 = one per CPU core, 1 = serial)")
+    p.add_argument("--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
+                   help="run on Ray: a local Ray when no ADDRESS, else the cluster at ADDRESS "
+                        "(e.g. auto, ray://head:10001); the videos must be on storage its "
+                        "nodes can read")
+
+
+@command("ingest", "ingest every video under a folder (recursive, resumable)", _ingest_args)
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
     report = jobs.ingest_videos(settings, args.dir, user=_user(settings),
                                 progress=_tqdm_progress("ingest"),
-                                weights_progress=_byte_progress())
+                                weights_progress=_byte_progress(), workers=args.workers,
+                                ray=args.ray)
     print(_report_line(report))
     for skipped in report.skipped:
         print(f"  skipped {skipped.path}: {skipped.reason}")

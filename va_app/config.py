@@ -124,10 +124,7 @@ class Settings:
     def worker_count(self) -> int:
         """Ingest's CPU-stage processes: ``ingest_workers``, or the CPU cores this process may
         use when 0."""
-        if self.ingest_workers:
-            return self.ingest_workers
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+        return self.ingest_workers or cpu_cores()
 
     @property
     def sql_url(self) -> str:
@@ -156,6 +153,13 @@ class Settings:
     @property
     def demo_videos_dir(self) -> Path:
         return self.data_dir / "videos" / "demo"
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _parse(name: str, raw: str, default: object) -> object:

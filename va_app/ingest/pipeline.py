@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from va_app.config import Settings
+from va_app.config import Settings, cpu_cores
 from va_app.domain import IngestReport
 from va_app.encoders import encoder_for_corpus
 from va_app.encoders.base import Encoder
@@ -56,15 +56,15 @@ def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = No
            workers: int | None = None, ray: bool | str = False) -> IngestReport:
     """Ingest every video under ``root``; see the module docstring for the guarantees.
 
-    ``workers``: processes for the CPU stages (default ``settings.ingest_workers``; 1 = serial,
-    in this process). ``ray``: run on Ray instead — ``True`` starts a local Ray, a string is a
+    ``workers``: processes for the CPU stages (default ``settings.worker_count``; 0 = one per
+    CPU core; 1 = serial, in this process). ``ray``: run on Ray instead — ``True`` starts a local Ray, a string is a
     cluster address (``"auto"``, ``"ray://host:10001"``). ``weights_progress(done_bytes,
     total_bytes, note)`` follows a CLIP weights download, when the weights are fetched first.
     """
     root = Path(root).expanduser().resolve()
     paths, found_meta = discover(root)
     meta = {**found_meta, **(metadata or {})}
-    workers = settings.worker_count if workers is None else max(1, workers)
+    workers = settings.worker_count if workers is None else (workers or cpu_cores())
     with ingest_lock(settings):
         corpus = Corpus(settings)
         try:

@@ -30,14 +30,19 @@ def cli_user(settings: Settings) -> User:
 
 
 def ingest_videos(settings: Settings, folder: str | Path, *, user: User | None,
-                  progress: Progress | None = None, weights_progress: Progress | None = None):
-    """Ingest every video under ``folder`` (recursive, resumable); returns the IngestReport."""
+                  progress: Progress | None = None, weights_progress: Progress | None = None,
+                  workers: int | None = None, ray: bool | str = False):
+    """Ingest every video under ``folder`` (recursive, resumable); returns the IngestReport.
+
+    ``workers``: processes for the CPU stages (default VA_INGEST_WORKERS); ``ray``: on Ray
+    (True: a local Ray; a string: a cluster address)."""
     from va_app.ingest import ingest
 
     return _run(settings, user, Action.INGEST, "ingest",
                 lambda: ingest(settings, folder, progress=progress,
-                               weights_progress=weights_progress),
-                lambda report: {"folder": str(folder), **_ingest_counts(report)})
+                               weights_progress=weights_progress, workers=workers, ray=ray),
+                lambda report: {"folder": str(folder), "runner": "ray" if ray else "local",
+                                **_ingest_counts(report)})
 
 
 def build_demo(settings: Settings, *, user: User | None, n_shots: int | None = None,
