@@ -394,8 +394,10 @@ def _user(settings: Settings):
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
     from va_app.research.bench.engine import add_bench_arguments
+    from va_app.research.bench.ingest import add_ingest_bench_arguments
 
     add_bench_arguments(p)
+    add_ingest_bench_arguments(p)
     p.add_argument("--app-shots", type=int, default=0,
                    help="also time label clicks in the app on a synthetic corpus of this many "
                         "shots (e.g. 500000); 0 = skip")
@@ -411,6 +413,10 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.research.bench.engine import bench_command
 
+    if args.ingest:
+        from va_app.research.bench.ingest import ingest_bench_command
+
+        return ingest_bench_command(args, settings)
     if args.browser:
         return _browser_bench(args, settings)
     if not args.app_shots:
