@@ -124,3 +124,23 @@ def test_ingest_killed_mid_run_then_rerun_gives_the_serial_corpus(runner, videos
     ingest(settings, videos, **({"ray": True} if runner == "ray" else {"workers": 2}))
     _assert_consistent(settings, len(serial["vectors"]))
     _assert_same_corpus(_corpus_of(settings), serial)
+
+
+def test_a_pool_worker_killed_mid_video_is_replaced_and_its_video_tried_again(
+        videos, serial, tmp_path, monkeypatch):
+    """The OOM killer or a decoder crash takes a worker down: the run goes on, nothing lost."""
+    from va_app.ingest.local import LocalRunner
+
+    result, killed = LocalRunner.result, []
+
+    def kill_the_workers_once(runner, job, handle):
+        if not killed:  # the pool is busy with the first videos: SIGKILL its processes
+            killed.extend(p.pid for p in runner._pool._processes.values())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+        return result(runner, job, handle)
+
+    monkeypatch.setattr(LocalRunner, "result", kill_the_workers_once)
+    report = ingest(_settings(tmp_path), videos, workers=2)
+    assert killed and {Path(s.path).name for s in report.skipped} == set(BAD)
+    _assert_same_corpus(_corpus_of(_settings(tmp_path)), serial)

@@ -89,7 +89,7 @@ def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = No
 
 def _runner(settings: Settings, encoder: Encoder, jobs: list[VideoJob], *, workers: int,
             ray: bool | str, given: Encoder | None) -> Runner:
-    if ray:
+    if ray and jobs:  # with nothing to do, no cluster to start or join
         from va_app.ingest.ray_runner import RayRunner
 
         # Encoder actors build their own model from the settings; an encoder handed in by the
