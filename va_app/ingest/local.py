@@ -12,13 +12,11 @@ import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-import numpy as np
-
 from va_app.config import Settings
 from va_app.encoders.base import Encoder
 from va_app.ingest.commit import VideoJob
 from va_app.ingest.stages import (
-    FailedVideo, PreparedVideo, PrepareOptions, encode_frames, prepare_video,
+    EncodedBatch, FailedVideo, PreparedVideo, PrepareOptions, encode_batch, prepare_video,
 )
 
 #: Times a video is tried again after the worker preparing it died.
@@ -78,10 +76,10 @@ class LocalRunner:
             self._pool = self._new_pool()
         return self._pool
 
-    def encode(self, batch: list[tuple[VideoJob, object, PreparedVideo]]) -> list[np.ndarray]:
-        return encode_frames(self.encoder, [video.frames for _, _, video in batch])
+    def encode(self, batch: list[tuple[VideoJob, object, PreparedVideo]]) -> EncodedBatch:
+        return encode_batch(self.encoder, [video.frames for _, _, video in batch])
 
-    def vectors(self, handle: list[np.ndarray]) -> list[np.ndarray]:
+    def vectors(self, handle: EncodedBatch) -> EncodedBatch:
         return handle
 
     def close(self) -> None:

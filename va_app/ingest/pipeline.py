@@ -11,21 +11,19 @@ changes, the k-means clusters used by the data-diversity score are refreshed.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 
 from va_app.config import Settings, cpu_cores
 from va_app.domain import IngestReport
 from va_app.encoders import encoder_for_corpus
 from va_app.encoders.base import Encoder
 from va_app.ingest.commit import Committer, VideoJob
-from va_app.ingest.stages import FailedVideo, PreparedVideo, VideoMeta, discover
+from va_app.ingest.stages import EncodedBatch, FailedVideo, PreparedVideo, VideoMeta, discover
 from va_app.learn.clusters import assign_clusters, fit_clusters
 from va_app.store.corpus import Corpus, ingest_lock
 
@@ -46,7 +44,7 @@ class Runner(Protocol):
     def ready(self, handle: Any) -> bool: ...
     def result(self, job: VideoJob, handle: Any) -> PreparedVideo | FailedVideo: ...
     def encode(self, batch: list[tuple[VideoJob, Any, PreparedVideo]]) -> Any: ...
-    def vectors(self, handle: Any) -> list[np.ndarray]: ...
+    def vectors(self, handle: Any) -> EncodedBatch: ...
     def close(self) -> None: ...
 
 
@@ -128,10 +126,9 @@ def drive(jobs: list[VideoJob], runner: Runner, committer: Committer, *, total: 
 
     def commit_oldest() -> None:
         videos, handle = encoding.popleft()
-        start = time.perf_counter()
-        vectors = runner.vectors(handle)
-        _add(stage_seconds, "encode", time.perf_counter() - start)
-        for (job, _, video), video_vectors in zip(videos, vectors):
+        encoded = runner.vectors(handle)
+        _add(stage_seconds, "encode", encoded.seconds)
+        for (job, _, video), video_vectors in zip(videos, encoded.vectors):
             committer.commit(job, video, video_vectors)
             finished(job)
         stage_seconds["commit"] = committer.seconds
@@ -151,9 +148,7 @@ def drive(jobs: list[VideoJob], runner: Runner, committer: Committer, *, total: 
                     _add(stage_seconds, stage, seconds)
                 batch.append((job, handle, video))
         elif batch:
-            start = time.perf_counter()
             encoding.append((batch, runner.encode(batch)))
-            _add(stage_seconds, "encode", time.perf_counter() - start)
             batch = []
             while len(encoding) > runner.encode_slots:
                 commit_oldest()

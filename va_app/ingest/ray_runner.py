@@ -25,7 +25,7 @@ from va_app.config import Settings
 from va_app.encoders.base import Encoder
 from va_app.errors import VAError
 from va_app.ingest.stages import (
-    FailedVideo, PreparedVideo, PrepareOptions, encode_frames, prepare_video,
+    EncodedBatch, FailedVideo, PreparedVideo, PrepareOptions, encode_batch, prepare_video,
 )
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ class EncoderActor:
     def __init__(self, make_encoder: Callable[[], Encoder]) -> None:
         self.encoder = make_encoder()
 
-    def encode(self, *videos: list[np.ndarray]) -> list[np.ndarray]:
-        return encode_frames(self.encoder, videos)
+    def encode(self, *videos: list[np.ndarray]) -> EncodedBatch:
+        return encode_batch(self.encoder, videos)
 
 
 class RayRunner:
@@ -97,7 +97,7 @@ class RayRunner:
         self._turn += 1
         return actor.encode.remote(*(handle[1] for _, handle, _ in batch))
 
-    def vectors(self, handle: Any) -> list[np.ndarray]:
+    def vectors(self, handle: Any) -> EncodedBatch:
         try:
             return self._ray.get(handle)
         except self._ray.exceptions.RayError as exc:

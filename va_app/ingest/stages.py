@@ -125,6 +125,21 @@ def _sample(path: Path, spans: list[ShotSpan], info: VideoInfo, options: Prepare
     return frames, thumbs, strips
 
 
+@dataclass(frozen=True)
+class EncodedBatch:
+    """The vectors of a batch of videos, one ``(S, dim)`` array each, and the seconds it took."""
+
+    vectors: list[np.ndarray]
+    seconds: float
+
+
+def encode_batch(encoder: Encoder, videos: Sequence[Sequence[np.ndarray]]) -> EncodedBatch:
+    """:func:`encode_frames`, timed where it runs (this process, a pool, a Ray actor)."""
+    start = time.perf_counter()
+    vectors = encode_frames(encoder, videos)
+    return EncodedBatch(vectors, time.perf_counter() - start)
+
+
 def encode_frames(encoder: Encoder, videos: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
     """Encode the shots of several videos in one call; returns each video's ``(S, dim)``."""
     shots = [frames for video in videos for frames in video]
