@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,57 @@ def test_a_pool_worker_killed_mid_video_is_replaced_and_its_video_tried_again(
     report = ingest(_settings(tmp_path), videos, workers=2)
     assert killed and {Path(s.path).name for s in report.skipped} == set(BAD)
     _assert_same_corpus(_corpus_of(_settings(tmp_path)), serial)
+
+
+def test_a_ray_worker_killed_mid_task_is_retried_by_ray(videos, serial, tmp_path, ray_cluster,
+                                                        monkeypatch):
+    """SIGKILL of the Ray worker running a video's task: Ray runs the task again
+    (``max_retries``) and the corpus comes out as the serial one."""
+    from va_app.ingest.ray_runner import RayRunner
+
+    result, killed = RayRunner.result, []
+
+    def kill_a_running_task_once(runner, job, handle):
+        if not killed:
+            killed.extend(_kill_running_prepare_tasks())
+        return result(runner, job, handle)
+
+    monkeypatch.setattr(RayRunner, "result", kill_a_running_task_once)
+    report = ingest(_settings(tmp_path), videos, ray=True)
+    assert killed and {Path(s.path).name for s in report.skipped} == set(BAD)
+    _assert_same_corpus(_corpus_of(_settings(tmp_path)), serial)
+
+
+def _kill_running_prepare_tasks(timeout_s: float = 30.0) -> list[int]:
+    """SIGKILL the workers of this module's Ray (children of its raylet) that run a prepare
+    task, once one does; returns their pids."""
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pids = [pid for pid in _children(raylet)
+                if _cmdline(pid).startswith("ray::_prepare_parts")]
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        if pids:
+            return pids
+        time.sleep(0.01)
+    return []
+
+
+def _children(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1]
+                                            .split()[1]) == parent:
+                pids.append(int(entry.name))
+        except OSError:
+            continue  # the process ended meanwhile
+    return pids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
