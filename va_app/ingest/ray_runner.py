@@ -7,15 +7,16 @@ encoder once; with GPUs in the cluster there is one actor per GPU (``num_gpus=1`
 one on the CPU. A task whose worker dies is retried (``max_retries``), then its video is
 reported skipped; a bad file is a :class:`~va_app.ingest.stages.FailedVideo`, never retried.
 Killed, the driver leaves at most uncommitted work: the committer's guarantees make the next
-run resume. Without an address, a local Ray with ``workers`` CPUs is started (and stopped at
-the end); a Ray already initialised in this process is used as it is.
+run resume. Without an address (nor ``RAY_ADDRESS``), a local Ray with ``workers`` CPUs is
+started (and stopped at the end); a Ray already initialised in this process is used as it is.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,6 +115,7 @@ class RayRunner:
 def _start_ray(address: str | None, workers: int) -> None:
     import ray
 
+    address = address or os.environ.get("RAY_ADDRESS")  # Ray's own way to name a cluster
     if address:
         # The cluster's nodes need the dependencies (requirements.txt); the code travels.
         ray.init(address=address, log_to_driver=False,
