@@ -1,7 +1,7 @@
 """One ingest run: lock, repair, plan, then drive a runner through the stages to the committer.
 
-discover → prepare (CPU, per video, in parallel) → encode (batched across videos) → commit (one
-writer, in discovery order). A runner says *where* the stages run: in this process
+discover → prepare (CPU, per video, in parallel) → encode (batched across videos) → commit
+(one writer, in discovery order). A runner says *where* the stages run: in this process
 (``workers=1``, one video at a time as before), in a local process pool (``va_app.ingest.local``)
 or on Ray (``va_app.ingest.ray_runner``). :func:`drive` is the one schedule all of them share,
 so every runner keeps the committer's guarantees — per-video atomic, idempotent by
@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
-
 
 from va_app.config import Settings, cpu_cores
 from va_app.domain import IngestReport
@@ -55,9 +54,10 @@ def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = No
     """Ingest every video under ``root``; see the module docstring for the guarantees.
 
     ``workers``: processes for the CPU stages (default ``settings.worker_count``; 0 = one per
-    CPU core; 1 = serial, in this process). ``ray``: run on Ray instead — ``True`` starts a local Ray, a string is a
-    cluster address (``"auto"``, ``"ray://host:10001"``). ``weights_progress(done_bytes,
-    total_bytes, note)`` follows a CLIP weights download, when the weights are fetched first.
+    CPU core; 1 = serial, in this process). ``ray``: run on Ray instead — ``True`` starts a
+    local Ray, a string is a cluster address (``"auto"``, ``"ray://host:10001"``).
+    ``weights_progress(done_bytes, total_bytes, note)`` follows a CLIP weights download, when
+    the weights are fetched first.
     """
     root = Path(root).expanduser().resolve()
     paths, found_meta = discover(root)

@@ -25,7 +25,9 @@ from va_app.config import Settings, cpu_cores
 from va_app.encoders import make_encoder
 from va_app.encoders.base import Encoder
 from va_app.ingest import ingest
-from va_app.ingest.stages import PrepareOptions, PreparedVideo, discover, encode_frames, prepare_video
+from va_app.ingest.stages import (
+    PreparedVideo, PrepareOptions, discover, encode_frames, prepare_video,
+)
 
 RUNNERS = ("serial", "pool", "ray")
 #: End to end over the encoder alone that the pipeline should reach (issue 12).
