@@ -102,6 +102,8 @@ def test_undo_and_bulk_land_in_the_annotation_log(server, page, e2e_settings):
     _open(page, f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}", "Search")
     expect(_cards(page)).to_have_count(N)
     ids = list(_states(page))
+    page.get_by_label("Describe what you are looking for").click()  # keys go to the field,
+    page.keyboard.press("Escape")  # until Esc hands them back to the cards
     page.keyboard.press("p")  # card 0 positive, focus on card 1
     page.keyboard.press("u")  # undo: card 0 unlabelled again
     _all_saved(page)

@@ -27,7 +27,7 @@ const KEYMAP = [
   ["0 or Delete", "clear"],
   ["u or Ctrl+Z", "undo the last decision"],
   ["x, Shift+click, Shift+arrows", "select several cards (then p / n / 0 labels them all)"],
-  ["Esc", "clear the selection"],
+  ["Esc", "clear the selection; in a text field: leave it, back to the cards"],
   ["Space", "play / pause the focused shot"],
   ["?", "show / hide this help"],
 ];
@@ -560,8 +560,16 @@ if (!window.__vaGridKeys) {
   // tab bar keeps its focus after a click); keys the grid does not use pass on untouched
   // (Streamlit's button shortcuts: B builds, Page Up / Page Down page).
   window.addEventListener("keydown", (e) => {
-    if (e.defaultPrevented || typingIn(e)) return;
+    if (e.defaultPrevented) return;
     const grid = (window.__vaGridActive || activeGrid)();
+    if (typingIn(e)) {
+      // Esc leaves the search box (or any field) so the next keys label cards again.
+      if (e.key === "Escape" && grid) {
+        e.composedPath()[0].blur();
+        grid.setFocus(grid.focus, true);
+      }
+      return;
+    }
     if (grid && grid.onKey(e)) {
       e.preventDefault();
       e.stopPropagation();
