@@ -55,9 +55,13 @@ try:
                 else f"{summary['fleiss_kappa']:.2f}")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.agreement_over_time_figure(tables["agreement_over_time"]),
-                        key="chart-agreement-time")
-        table_downloads("agreement_over_time", tables["agreement_over_time"], label=label)
+        if tables["agreement_over_time"].empty:
+            st.info("Agreement over time appears once two annotators have labelled the same "
+                    "shots.", icon=":material/group:")
+        else:
+            st.plotly_chart(charts.agreement_over_time_figure(tables["agreement_over_time"]),
+                            key="chart-agreement-time")
+            table_downloads("agreement_over_time", tables["agreement_over_time"], label=label)
     with right:
         st.dataframe(tables["agreement_pairs"].drop(columns="label"), hide_index=True,
                      width="stretch", key="agreement-pairs", column_config={
