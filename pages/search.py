@@ -93,7 +93,7 @@ def _starters(info, empty_label: bool) -> None:
             st.button(hint, key=f"suggest-{n}", icon=":material/search:", type="tertiary",
                       on_click=_suggest, args=(hint,), help=f"Search for “{hint}”")
     if empty_label and not st.session_state.get(ZERO_SHOT):
-        st.caption("No labels yet: start with the zero-shot search, then label what it finds.")
+        st.caption("A new label: start with the zero-shot search, then label what it finds.")
 
 
 def _query(info, typed: str, filters: SearchFilters) -> tuple[SearchQuery, str]:
