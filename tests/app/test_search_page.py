@@ -67,7 +67,7 @@ def test_one_click_on_a_new_label_runs_a_zero_shot_search(app_settings):
     assert _result_ids(at)  # browsing before the click: corpus order
     zero_shot = at.button(key="zero-shot")
     assert zero_shot.proto.type == "primary"  # the first thing to press on a new label
-    assert any("No labels yet" in c for c in _captions(at))
+    assert any("A new label: start with the zero-shot" in c for c in _captions(at))
     zero_shot.click().run()
     assert not at.exception
     found = _result_ids(at)
@@ -84,7 +84,7 @@ def test_the_zero_shot_button_is_secondary_once_the_label_has_annotations(app_se
                             source="search")
     at = _open_search("night")
     assert at.button(key="zero-shot").proto.type == "secondary"
-    assert not any("No labels yet" in c for c in _captions(at))
+    assert not any("A new label: start with the zero-shot" in c for c in _captions(at))
 
 
 def test_hints_are_clickable_query_suggestions(app_settings):
