@@ -12,6 +12,7 @@ back the way the app does, and measures in one run:
 - ``search_ms_p50`` / ``search_recall_at_50``: text-style top-50 queries through
   :class:`va_app.search.shots.ShotSearch` with its real path choice, recall against brute force, and
   ``filtered_search_*`` the same under a one-genre filter (1 genre of 8);
+- ``index_insert_per_s`` / ``index_insert_per_cpu_s``: the Chroma index build (issue 12);
 - ``load_ms``, ``peak_rss_mb`` (the build path), ``matrix_mb``, ``index_insert_per_s``.
 
 The h5 file and the Chroma index are cached under ``work_dir`` (default ``data_dir/bench``),
@@ -68,7 +69,6 @@ REFERENCE_REPEATS = 3
 #: The reference's predict_proba runs over this many rows at a time: its float64 coef_ upcasts
 #: X (8 GB at 2M shots); block by block the copy stays ~1 GB and the time is the same.
 REFERENCE_SCORE_ROWS = 250_000
-CHROMA_WHERE_QUERIES = 10
 #: Load average per core above which the notes warn that other work skewed the timings.
 BUSY_LOAD = 0.75
 #: Matrix rows read and handed to VectorIndex.add per step when the bench builds its index.
@@ -189,8 +189,6 @@ def run_bench(*, shots: int = 500_000, dim: int = 512, labelled: int = 1000, rep
         out.update(index_info)
     search = ShotSearch(matrix, index_, corpus.table())
     out.update(_search_timings(search, corpus, n_queries, seed, progress))
-    if index_ is not None:
-        out.update(_chroma_where_timings(index_, search, corpus, seed))
     out["rss_with_index_mb"] = _current_rss_mb()
     out["peak_rss_total_mb"] = _peak_rss_mb()
     out["load_avg_1m_end"] = _load_avg()
@@ -334,18 +332,25 @@ def _engine_matrix(loaded: _Loaded, seed: int) -> CorpusMatrix:
 def _labelled_set(matrix: CorpusMatrix, n: int,
                   seed: int) -> tuple[TrainingSet, np.ndarray, np.ndarray]:
     """~n labelled shots, half positive, of a linear concept (top 10 % along a direction)."""
+    rows, y = _labelled_rows(matrix.X, n, seed)
+    labels = TrainingSet(positives=[matrix.ids[r] for r in rows[y == 1]],
+                         negatives=[matrix.ids[r] for r in rows[y == 0]])
+    return labels, rows, y
+
+
+def _labelled_rows(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and 0/1 labels of :func:`_labelled_set` (with a few flipped, as annotators err)."""
     rng = np.random.default_rng([seed, 3])
-    direction = _unit(rng.standard_normal(matrix.X.shape[1]))
-    along = matrix.X @ direction
-    cut = np.partition(along, int(along.size * (1 - CONCEPT_SHARE)))[int(along.size * (1 - CONCEPT_SHARE))]
+    direction = _unit(rng.standard_normal(X.shape[1]))
+    along = X @ direction
+    share = int(along.size * (1 - CONCEPT_SHARE))
+    cut = np.partition(along, share)[share]
     pos_pool, neg_pool = np.flatnonzero(along >= cut), np.flatnonzero(along < cut)
     n_pos = min(n // 2, pos_pool.size)
     rows = np.r_[rng.choice(pos_pool, n_pos, replace=False),
                  rng.choice(neg_pool, min(n - n_pos, neg_pool.size), replace=False)]
     y = (along[rows] >= cut) ^ (rng.random(rows.size) < LABEL_NOISE)
-    labels = TrainingSet(positives=[matrix.ids[r] for r in rows[y]],
-                         negatives=[matrix.ids[r] for r in rows[~y]])
-    return labels, rows, y.astype(np.int64)
+    return rows, y.astype(np.int64)
 
 
 def _engine_timings(matrix: CorpusMatrix, labels: TrainingSet, repeats: int,
@@ -475,23 +480,6 @@ def _search_timings(search: ShotSearch, corpus: SyntheticCorpus, n_queries: int,
     }
 
 
-def _chroma_where_timings(index: VectorIndex, search: ShotSearch, corpus: SyntheticCorpus,
-                          seed: int) -> dict:
-    """For comparison: the same filtered query through Chroma's ``where`` (not used by the app)."""
-    queries, videos = corpus.text_queries(CHROMA_WHERE_QUERIES, seed=seed)
-    times, recalls = [], []
-    for q, video in zip(queries, videos.tolist()):
-        genre = GENRES[corpus.genre_of_video[video]]
-        t0 = time.perf_counter()
-        found = index.query(q, TOP_K, where={"genre": genre})
-        times.append(_ms(t0))
-        kept = search.table.mask(SearchFilters(genres=(genre,)))
-        exact = np.flatnonzero(kept)[top_positive_feed((search.X @ q)[kept], TOP_K)]
-        recalls.append(len({search.ids[r] for r in exact} & {h.id for h in found}) / TOP_K)
-    return {"chroma_where_ms_p50": _p50(times),
-            "chroma_where_recall_at_50": round(float(np.mean(recalls)), 4)}
-
-
 def _search_one(search: ShotSearch, q: np.ndarray, genre: str, rows: dict) -> None:
     t0 = time.perf_counter()
     hits = search.search_vector(q, TOP_K)
@@ -553,9 +541,8 @@ def _notes(out: dict) -> list[str]:
         "the rest of load_ms is the kernel handing out the fresh array's pages.",
         f"search: {out['queries']} text-style queries (video centre + noise), top-{TOP_K}; "
         f"path '{out['search_path']}' unfiltered, '{out['filtered_path']}' filtered "
-        f"(one genre, {out['filter_selectivity']:.1%} of shots)" + (
-            f"; Chroma's own `where` filter on the same queries, for comparison: "
-            f"{out['chroma_where_ms_p50']} ms." if indexed else "."),
+        f"(one genre, {out['filter_selectivity']:.1%} of shots), the filter applied with numpy; the "
+        "index stores no metadata (Chroma's `where` is not used: it was 190–660 ms at 500k).",
     ]
 
 
@@ -574,6 +561,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-index", action="store_true",
                         help="skip the Chroma index (hours to build at millions of shots here); "
                              "search is then exact, as in the app while its index builds")
+    parser.add_argument("--precision", action="store_true",
+                        help="instead: what float16 and PCA-reduced matrices cost in search "
+                             "and feed accuracy against float32 (docs/scale.md)")
     parser.add_argument("--quick", action="store_true",
                         help="a small run (3,000 × 32) to check that everything works")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -582,6 +572,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def bench_command(args: argparse.Namespace, settings) -> int:
     """Run the benchmark from parsed arguments; prints JSON or a short table."""
     shots, dim = (3000, 32) if args.quick else (args.shots, args.dim)
+    if args.precision:
+        from va_app.research.bench.precision import run_precision_bench
+
+        print(json.dumps(run_precision_bench(shots=shots, dim=dim, seed=args.seed,
+                                             labelled=min(args.labelled, shots)), indent=2))
+        return 0
     result = run_bench(shots=shots, dim=dim, labelled=min(args.labelled, shots),
                        repeats=args.repeats, seed=args.seed, ef_search=args.ef_search,
                        index=not args.no_index,
