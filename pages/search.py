@@ -10,7 +10,8 @@ from va_app.errors import VAError
 from va_app.search.shots import MODE_BROWSE, MODE_KEYWORD, SearchFilters, SearchQuery
 from va_app.services.workspace import search_hints
 from va_app.ui import resources, state
-from va_app.ui.cards import SIMILAR_TO, card_context, card_grid, label_header, show_flash
+from va_app.ui.cards import (SIMILAR_TO, card_context, card_grid, index_note, label_header,
+                             show_flash)
 from va_app.ui.navigation import run_through_app
 
 run_through_app()  # a deep link on a fresh server: run app.py first
@@ -149,6 +150,7 @@ def search_view() -> None:
         st.error(str(exc))
         return
     _explain(result, line)
+    index_note(ws)
     hits = result.hits
     shots = ws.corpus.shots([h.shot_id for h in hits])
     ctx = card_context(ws, label, state.annotator(), source="similar" if query.like else "search",

@@ -72,6 +72,29 @@ def test_search_labels_a_shot_and_counts_what_is_missing(app_settings):
     assert after.data["counts"]["positives"] == 1  # the grid counts 9 more to go from here
 
 
+def test_search_says_the_index_is_building_and_searches_exactly_meanwhile(app_settings,
+                                                                          monkeypatch):
+    from va_app.search import shots
+    from va_app.store import corpus
+
+    ws = _workspace(app_settings)
+    ws.create_label("night")
+    ws.corpus.index.delete(ws.matrix.ids[:20])  # as if `reindex` were 28 shots in
+    ws.close()
+    # A corpus of 48 shots is searched exactly anyway and re-indexed on open; make it one
+    # whose index matters and is left to `reindex`.
+    monkeypatch.setattr(shots, "EXACT_MAX_VALUES", 0)
+    monkeypatch.setattr(corpus, "AUTO_INDEX_MAX", 0)
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("pages/search.py").run()
+    at.text_input(key="search_query").input("night").run()
+    assert not at.exception
+    notes = [c.value for c in at.caption if "index building" in c.value]
+    assert notes and "28 of 48" in notes[0] and "searching exactly meanwhile" in notes[0]
+    assert grid(at, "grid-search").shot_ids  # results all the same
+
+
 def test_active_learning_builds_and_labels_from_a_feed(app_settings):
     _workspace(app_settings).create_label("night")
     _label_some(app_settings, "night", 10, 10)

@@ -84,7 +84,7 @@ def test_corrupt_matrix_file_gives_an_actionable_error(tmp_path):
 
 
 def test_index_query_filters_and_deletes(tmp_path):
-    index = VectorIndex(path=tmp_path / "chroma")
+    index = VectorIndex(path=tmp_path / "chroma", metadata=True)
     x = _vectors(20)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     index.add([f"v|{i}" for i in range(20)], x,

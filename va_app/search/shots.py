@@ -295,7 +295,7 @@ class ShotSearch:
     """Top-k search over every shot of the corpus; see the module docstring for the paths."""
 
     def __init__(self, matrix: MatrixLike, index: Any | None, table: ShotTable, *,
-                 exact_max_values: int = EXACT_MAX_VALUES) -> None:
+                 exact_max_values: int | None = None) -> None:
         self.ids: list[str] = list(matrix.ids)
         self.X: np.ndarray = matrix.X
         if table.n_rows != len(self.ids) or self.X.shape[0] != len(self.ids):
@@ -305,7 +305,7 @@ class ShotSearch:
         self._row_of: dict[str, int] = getattr(matrix, "row_of", None) or {
             shot_id: row for row, shot_id in enumerate(self.ids)}
         self._index = index
-        self._exact_max_values = exact_max_values
+        self._exact_max_values = EXACT_MAX_VALUES if exact_max_values is None else exact_max_values
         self._index_in_step = index is not None and _index_count(index) == len(self.ids)
 
     @classmethod
@@ -323,12 +323,17 @@ class ShotSearch:
         """Whether the Chroma index holds exactly the matrix's shots (as far as counts tell)."""
         return self._index_in_step
 
+    @property
+    def needs_index(self) -> bool:
+        """Whether unfiltered queries go to the index once it is in step (a corpus too large
+        to scan for every query); below that size search is exact anyway."""
+        return self._index is not None and self.X.size > self._exact_max_values
+
     def plan(self, k: int, *, filters: SearchFilters | None = None, offset: int = 0) -> str:
         """The path a query would take: ``"index"``, ``"exact"`` or ``"filtered"``."""
         if filters is not None and filters.active:
             return PATH_FILTERED
-        small = self.X.size <= self._exact_max_values
-        if small or not self._index_in_step or offset + k > INDEX_MAX_RANK:
+        if not self.needs_index or not self._index_in_step or offset + k > INDEX_MAX_RANK:
             return PATH_EXACT
         return PATH_INDEX
 

@@ -35,11 +35,13 @@ from va_app.learn.engine import BuildResult, CorpusMatrix, finish_build, train
 from va_app.learn.feeds import build_feeds
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.learn.versions import ModelVersion, load_model
+from va_app.search.index_progress import IndexProgress, IndexWatch
 from va_app.search.shots import MAX_QUERY_CHARS, SearchFilters, SearchQuery, SearchResult, ShotSearch
 from va_app.services.access import AccessPolicy, Action, User
 from va_app.services.decisions import Decision
 from va_app.store.catalog import Event
 from va_app.store.corpus import Corpus, open_corpus
+from va_app.store.index import forget_cached_clients
 from va_app.store.labels import Label, LabelStore
 from va_app.store.models import ModelRegistry
 from va_app.store.schema import AnnotationRow, LabelRow, VideoRow
@@ -82,6 +84,7 @@ class Workspace:
         #: How often the matrix was read from disk (the app must do it once per corpus change).
         self.matrix_loads = 0
         self._search: tuple[str, ShotSearch] | None = None
+        self._index_watch = IndexWatch()
         self._encoder: tuple[str, Encoder | None] | None = None
         #: Why the corpus's encoder could not be loaded here ("" when it could, or not tried).
         self.encoder_problem = ""
@@ -119,6 +122,32 @@ class Workspace:
             if self._search is None or self._search[0] != version:
                 self._search = (version, ShotSearch.from_corpus(self.corpus, matrix))
             return self._search[1]
+
+    def index_progress(self) -> IndexProgress | None:
+        """How far the vector index is behind the matrix, with an ETA; None while search does
+        not wait for it (the index is in step, or the corpus is small enough to scan).
+
+        When the index has caught up (filled by another process), search switches to it.
+        """
+        search = self.shot_search
+        if not search.needs_index or search.index_in_step:
+            return None
+        try:
+            indexed = self.corpus.index.count()
+        except Exception:  # noqa: BLE001 — an unusable index: search is exact, says so itself
+            return None
+        progress = self._index_watch.look(indexed, search.n_shots)
+        if progress.complete:
+            self._reopen_index()
+        return progress
+
+    def _reopen_index(self) -> None:
+        """Reopen the Chroma client (a long-lived one does not see other processes' vectors in
+        queries) and rebuild search over it."""
+        with self._lock:
+            self.corpus.index.close()
+            forget_cached_clients()
+            self._search = None
 
     def encoder(self, *, progress=None) -> Encoder | None:
         """The encoder of this corpus's vectors, loaded once; None when it cannot be had here.

@@ -1,9 +1,13 @@
-"""The vector index: a ChromaDB collection (cosine HNSW) with filterable shot metadata.
+"""The vector index: a ChromaDB collection (cosine HNSW) of shot vectors.
 
 Derived data: it can always be rebuilt from the SQL catalog and the h5 matrix (``reindex``).
 Embedded (files under ``data/chroma``) by default; a Chroma server when ``VA_CHROMA_HOST`` is
 set. Every call passes embeddings explicitly — the collection has no embedding function, so
 Chroma never tries to download its default ONNX model.
+
+Metadata (for Chroma's own ``where`` filters) is stored only when asked for: the app filters
+with numpy over the matrix (``va_app.search.shots``), and every stored field costs Chroma
+insertion time (3 fields: +14 % CPU per vector at M 32, measured; issue 12, ``docs/scale.md``).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import numpy as np
 
 from va_app.errors import StoreError
 
-# Build-time graph quality: more neighbours and a wider construction beam buy recall.
-HNSW_CONFIG = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": 400}
+# Graph quality vs build speed (docs/scale.md): M 16 / efC 100 inserted ~2× more vectors per
+# CPU-second than M 32 / efC 200 at 50k × 512 and, with ef_search 400 and search's exact
+# re-scoring, kept recall@50 at 0.9946 at 500k.
+HNSW_CONFIG = {"space": "cosine", "max_neighbors": 16, "ef_construction": 100, "ef_search": 400}
 # Chroma rejects very large single writes; 1k-row batches were also measured fastest.
 ADD_BATCH = 1000
 Metadata = Mapping[str, str | int | float | bool]
@@ -34,8 +40,10 @@ class VectorIndex:
 
     def __init__(self, *, path: str | Path | None = None, host: str = "", port: int = 8000,
                  collection: str = "shots", hnsw: Mapping[str, int] | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, metadata: bool = False) -> None:
         self._path, self._host, self._port, self._name = path, host, port, collection
+        #: Whether ``add`` stores each row's metadata (needed only for ``query(where=...)``).
+        self.stores_metadata = metadata
         self._headers = dict(headers or {})
         # Used when the collection is created; an existing collection keeps its own.
         self._hnsw = {**HNSW_CONFIG, **(hnsw or {})}
@@ -59,13 +67,16 @@ class VectorIndex:
     def count(self) -> int:
         return int(self.collection.count())
 
-    def add(self, ids: list[str], vectors: np.ndarray, metadatas: list[Metadata]) -> None:
+    def add(self, ids: list[str], vectors: np.ndarray,
+            metadatas: list[Metadata] | None = None) -> None:
+        """Insert or replace rows; ``metadatas`` are kept only if this index stores metadata."""
+        keep = self.stores_metadata and metadatas is not None
         for start in range(0, len(ids), ADD_BATCH):
             stop = start + ADD_BATCH
             self.collection.upsert(
                 ids=list(ids[start:stop]),
                 embeddings=np.asarray(vectors[start:stop], dtype=np.float32),
-                metadatas=[_clean(m) for m in metadatas[start:stop]],
+                metadatas=[_clean(m) for m in metadatas[start:stop]] if keep else None,
             )
 
     def delete(self, ids: Iterable[str]) -> None:

@@ -58,15 +58,23 @@ class EmbeddingMatrix:
         with self._open("r") as f:
             return [s.decode() if isinstance(s, bytes) else s for s in f[IDS][:]]
 
-    def load(self) -> tuple[list[str], np.ndarray]:
-        """All ids and the whole ``(N, D)`` float32 matrix, read in one go."""
+    def load(self, *, mmap: bool = False) -> tuple[list[str], np.ndarray]:
+        """All ids and the whole ``(N, D)`` float32 matrix, read in one go.
+
+        With ``mmap``, the matrix is a read-only memory map of the file where its layout
+        allows (:func:`_mapped_vectors`): this returns once the ids are read, and the first
+        pass over the matrix reads the pages from disk; the pages are the kernel's file cache,
+        shared between processes, not a private copy. Elsewhere it is read as without.
+        """
         if not self.exists():
             return [], np.zeros((0, 0), dtype=np.float32)
         with self._open("r") as f:
             ds = f[EMBEDDINGS]
-            matrix = np.empty(ds.shape, dtype=np.float32)
-            if ds.shape[0]:
-                ds.read_direct(matrix)
+            matrix = _mapped_vectors(self.path, ds) if mmap else None
+            if matrix is None:
+                matrix = np.empty(ds.shape, dtype=np.float32)
+                if ds.shape[0]:
+                    ds.read_direct(matrix)
             ids = [s.decode() if isinstance(s, bytes) else s for s in f[IDS][:]]
         return ids, matrix
 
@@ -198,3 +206,40 @@ class EmbeddingMatrix:
                     f"{self.path} could not be opened ({exc}); it may be corrupt — "
                     "run `python -m va_app ingest` again to rebuild it from the videos"
                 ) from exc
+
+
+def _mapped_vectors(path: Path, ds: h5py.Dataset) -> np.ndarray | None:
+    """The dataset's rows as a read-only memory map, or None when they are not stored as one
+    plain byte range: uncompressed, unfiltered float32, either unchunked or in whole-row chunks
+    laid out back to back in row order (what :meth:`EmbeddingMatrix.append` writes)."""
+    rows, dim = ds.shape
+    if not rows or ds.dtype != np.float32 or ds.compression or ds.shuffle or ds.fletcher32 \
+            or ds.scaleoffset is not None:
+        return None
+    if ds.chunks is None:
+        offset, allocated = ds.id.get_offset(), rows
+    else:
+        offset, allocated = _back_to_back_chunks(ds)
+    if offset is None:
+        return None
+    mapped = np.memmap(path, dtype=np.float32, mode="r", offset=offset, shape=(allocated, dim))
+    return np.asarray(mapped[:rows])
+
+
+def _back_to_back_chunks(ds: h5py.Dataset) -> tuple[int | None, int]:
+    """``(file offset of the first chunk, rows allocated)`` when every chunk holds whole rows,
+    is stored in full and follows the previous one in the file; ``(None, 0)`` otherwise."""
+    chunk_rows, dim = ds.chunks
+    if dim != ds.shape[1]:
+        return None, 0
+    chunk_bytes = chunk_rows * dim * ds.dtype.itemsize
+    found: list[tuple[tuple[int, ...], int, int]] = []
+    ds.id.chunk_iter(lambda info: found.append((info.chunk_offset, info.byte_offset, info.size)))
+    if len(found) != -(-ds.shape[0] // chunk_rows):
+        return None, 0
+    start = found[0][1]
+    for i, (where, byte_offset, size) in enumerate(found):
+        if where != (i * chunk_rows, 0) or size != chunk_bytes or \
+                byte_offset != start + i * chunk_bytes:
+            return None, 0
+    return start, len(found) * chunk_rows

@@ -178,6 +178,14 @@ def show_flash() -> None:
         getattr(st, flash[0])(flash[1])
 
 
+def index_note(ws: Workspace) -> None:
+    """While the vector index is incomplete on a corpus that needs it: how far its build is,
+    its ETA, and that search is exact meanwhile."""
+    progress = ws.index_progress()
+    if progress is not None:
+        st.caption(f":material/hourglass_top: {progress.describe()}")
+
+
 def _status(mine: bool | None, others: dict[str, bool]) -> str:
     words = {True: ":green-badge[:material/thumb_up: positive]",
              False: ":red-badge[:material/thumb_down: negative]",
