@@ -90,8 +90,9 @@ class RainVeil:
     """Rain over a filmed frame: a grey, darker picture and streaks that fall frame by frame.
 
     Drawn in frame space (rain falls past the lens whatever the camera does) from its own seed.
-    The streaks move a little each frame and cover a few per cent of the picture, so they
-    never read as a cut.
+    The streaks lighten what is behind them and fall a few pixels per frame, so consecutive
+    frames stay alike and the rain never reads as a cut (a streak that jumps its own length
+    each frame, or grey streaks over dark pixels whose hue is noise, did).
     """
 
     streaks: np.ndarray  # (h, w) float32 in [0, 1]: how much of each pixel is a raindrop
@@ -108,24 +109,26 @@ class RainVeil:
             length = int(rng.integers(h // 14, h // 7))
             cv2.line(layer, (x, y), (x + int(slant * length), y + length), 1.0, 1)
         layer = cv2.GaussianBlur(layer, (0, 0), 0.5) * RAIN_STREAK_STRENGTH
-        return cls(np.clip(layer, 0.0, 1.0), max(1, h // 9))
+        return cls(np.clip(layer, 0.0, 1.0), max(1, h // RAIN_FALL_FRAMES))
 
     def over(self, frame: np.ndarray, i: int) -> np.ndarray:
         image = frame.astype(np.float32)
         grey = image.mean(axis=2, keepdims=True)
         image = (image * (1 - RAIN_GREY) + grey * RAIN_GREY) * RAIN_DARKEN
         streaks = np.roll(self.streaks, i * self.fall, axis=0)[:, :, None]
-        image = image * (1 - streaks) + RAIN_DROP_VALUE * streaks
+        image = image + RAIN_DROP_LIGHT * streaks
         return np.clip(image, 0, 255).astype(np.uint8)
 
 
-# Rain: one streak per this many pixels, drawn at this opacity, over a picture mixed this much
-# with its grey and darkened by this factor (an overcast sky).
+# Rain: one streak per this many pixels, at this strength, lightening what is behind it by up
+# to this much, over a picture mixed this much with its grey and darkened by this factor (an
+# overcast sky); a streak falls the frame's height in this many frames.
 RAIN_PIXELS_PER_STREAK = 120
-RAIN_STREAK_STRENGTH = 0.55
+RAIN_STREAK_STRENGTH = 0.7
+RAIN_DROP_LIGHT = 110.0
 RAIN_GREY = 0.45
 RAIN_DARKEN = 0.72
-RAIN_DROP_VALUE = 215.0
+RAIN_FALL_FRAMES = 36
 
 
 def paste_moving(world: np.ndarray, sprite: Sprite, i: int) -> None:
