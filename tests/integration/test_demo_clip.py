@@ -23,6 +23,8 @@ from va_app.services.workspace import Workspace
 
 #: Phrasings of "car chase" a user might type: the label's name, a caption-like sentence, and
 #: a synonym.
+# The module builds the full demo once (1–2 min on a quiet machine, 8 under heavy load).
+pytestmark = pytest.mark.timeout(1800)
 CHASE_QUERIES = ("car chase", "cars racing through the streets at night", "police pursuit")
 TOP = 10
 
