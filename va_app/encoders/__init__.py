@@ -23,7 +23,13 @@ from collections.abc import Callable
 from va_app.config import Settings
 from va_app.encoders.base import Encoder, NoTextTowerError, l2_normalise, require_same_encoder
 from va_app.errors import ConfigError, WeightsNotFoundError
-from va_app.encoders.bundled import demo_clip_settings, is_demo_clip_id, register_bundled
+from va_app.encoders.bundled import (
+    bundled_encoder,
+    bundled_encoder_id,
+    demo_clip_settings,
+    is_demo_clip_id,
+    register_bundled,
+)
 
 __all__ = [
     "Encoder",
@@ -111,8 +117,8 @@ def planned_encoder_id(settings: Settings) -> str:
         from va_app.encoders.clip import resolve_clip_weights
 
         register_bundled(settings.clip_model)
-
-        return resolve_clip_weights(settings.clip_model, settings.clip_pretrained).id
+        clip_id = resolve_clip_weights(settings.clip_model, settings.clip_pretrained).id
+        return bundled_encoder_id(clip_id)
     return _descriptor_encoder().id
 
 
@@ -161,13 +167,13 @@ def _clip_encoder(settings: Settings, progress: ByteProgress | None = None) -> E
         fetch_clip_weights(settings.clip_model, settings.clip_pretrained, progress=progress)
 
     register_bundled(settings.clip_model)
-    return OpenClipEncoder(
+    return bundled_encoder(OpenClipEncoder(
         settings.clip_model,
         settings.clip_pretrained,
         device=settings.device,
         batch_size=settings.batch_size,
         frames_per_shot=settings.keyframes_per_shot,
-    )
+    ))
 
 
 def _descriptor_encoder() -> Encoder:

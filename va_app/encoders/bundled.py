@@ -5,7 +5,9 @@ is :data:`DEMO_CLIP_CONFIG`, registered with ``open_clip.add_model_config`` unde
 :data:`DEMO_CLIP_NAME`) and its trained weights (:data:`DEMO_CLIP_WEIGHTS`, trained by
 ``python -m va_app.datasets.demo.train`` on another rendering of the demo world). It loads
 through the same code as any open_clip model with a weights file — model name plus
-``pretrained=<file>`` — once its config is registered.
+``pretrained=<file>`` — once its config is registered. The demo corpus's encoder is that CLIP
+beside the offline descriptor (:class:`~va_app.encoders.combined.CombinedEncoder`): text
+search ranks by the CLIP alone, classifiers also see the descriptor's motion and layout.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from va_app.config import Settings
+from va_app.encoders.base import Encoder
 
 DEMO_CLIP_NAME = "va-demo-clip"
 #: The model travels with the demo world it was trained on (data files, not code).
@@ -21,6 +24,8 @@ DEMO_CLIP_DIR = Path(__file__).resolve().parents[1] / "datasets" / "demo" / "mod
 DEMO_CLIP_CONFIG = DEMO_CLIP_DIR / f"{DEMO_CLIP_NAME}.json"
 DEMO_CLIP_WEIGHTS = DEMO_CLIP_DIR / "va_demo_clip.safetensors"
 DEMO_CLIP_ID_PREFIX = f"open_clip:{DEMO_CLIP_NAME}:"
+#: The visual encoder beside the demo CLIP (``va_app.encoders.descriptor``'s id).
+DEMO_VISUAL_ID = "descriptor:v1"
 
 
 def register_bundled(model_name: str) -> None:
@@ -51,3 +56,23 @@ def demo_clip_settings(settings: Settings) -> Settings:
     """``settings`` with the demo CLIP as their encoder (everything else unchanged)."""
     return replace(settings, encoder="clip", clip_model=DEMO_CLIP_NAME,
                    clip_pretrained=str(DEMO_CLIP_WEIGHTS))
+
+
+def bundled_encoder(clip: Encoder) -> Encoder:
+    """The encoder a corpus gets from ``clip``: the demo CLIP comes with the descriptor beside
+    it (see the module docstring); any other CLIP is returned as it is."""
+    if not is_demo_clip_id(clip.id):
+        return clip
+    from va_app.encoders.combined import CombinedEncoder
+    from va_app.encoders.descriptor import DescriptorEncoder
+
+    return CombinedEncoder(clip, DescriptorEncoder())
+
+
+def bundled_encoder_id(clip_id: str) -> str:
+    """The id :func:`bundled_encoder` gives a CLIP with id ``clip_id`` (no model loaded)."""
+    if not is_demo_clip_id(clip_id):
+        return clip_id
+    from va_app.encoders.combined import combined_id
+
+    return combined_id(clip_id, DEMO_VISUAL_ID)
