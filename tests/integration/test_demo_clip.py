@@ -79,6 +79,26 @@ def test_text_finds_times_of_day_but_not_camera_moves(workspace: Workspace) -> N
     assert _precision_at(workspace, "zoom", "zoom", k=40) < zoom_rate + 0.25
 
 
+@pytest.mark.parametrize("concept", ["pan", "zoom", "handheld"])
+def test_labels_teach_what_text_cannot_find(workspace: Workspace, concept: str) -> None:
+    """Camera moves were never captioned, so text search cannot find them; the demo corpus's
+    vectors still carry them (the descriptor beside the CLIP), so 150 labelled shots train a
+    classifier that ranks the other 250 well. Measured on this split: AP 0.79 pan, 0.90 zoom,
+    0.95 handheld (base rates 0.14 / 0.09 / 0.20); with the CLIP's vectors alone 0.17 / 0.10 /
+    0.25."""
+    from sklearn.metrics import average_precision_score
+
+    from va_app.learn.classifier import ShotClassifier
+
+    matrix = workspace.matrix
+    truth = workspace.corpus.catalog.ground_truth(concept)
+    y = np.array([truth[i] for i in matrix.ids])
+    order = np.random.default_rng(0).permutation(len(y))
+    train, test = order[:150], order[150:]
+    scores = ShotClassifier().fit(matrix.X[train], y[train]).decision_function(matrix.X[test])
+    assert average_precision_score(y[test], scores) >= 0.7 > 2 * y.mean()
+
+
 def test_a_descriptor_demo_corpus_keeps_its_encoder(tmp_path) -> None:
     """Data dirs built before the demo CLIP (with the descriptor) keep working in auto mode."""
     old = Settings(data_dir=tmp_path / "old", encoder="descriptor")

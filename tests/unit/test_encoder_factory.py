@@ -166,6 +166,7 @@ def test_a_demo_corpus_keeps_the_demo_clip_in_auto_mode(tmp_path: Path, empty_hf
 
     demo_id = planned_encoder_id(demo_clip_settings(_settings(tmp_path)))
     assert demo_id.startswith(f"open_clip:{DEMO_CLIP_NAME}:va_demo_clip-")
+    assert demo_id.endswith("+descriptor:v1")  # the descriptor beside it (encoders.combined)
     encoder = encoder_for_corpus(_settings(tmp_path), demo_id)
     assert encoder.id == demo_id and encoder.has_text
     vectors = encoder.encode_texts(["a car chase at night", "two people indoors"])
