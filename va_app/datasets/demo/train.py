@@ -46,7 +46,7 @@ FRAMES_PER_SHOT = 3  # VA_KEYFRAMES_PER_SHOT's default: the frames ingest gives 
 FPS = 24
 SIZE = (256, 144)
 JPEG_QUALITY = 60
-EPOCHS = 40
+EPOCHS = 60
 # Small batches: on 2 CPU cores the number of updates, not the batch's negatives, is scarce.
 BATCH = 64
 LEARNING_RATE = 1e-3
@@ -138,6 +138,7 @@ def train(*, epochs: int = EPOCHS, batch: int = BATCH, seed: int = TRAIN_SEED,
         "seed": seed, "threads": threads, "renderer_version": RENDERER_VERSION,
         "train_data": {"world_seed": seed, "shots": len(train_set.plans),
                        "frames_per_shot": FRAMES_PER_SHOT, "jpeg_quality": JPEG_QUALITY,
+                       "rare_boost": RARE_BOOST,
                        "captions": "drawn afresh each epoch (va_app.datasets.demo.captions)"},
         "eval_data": {"world_seed": EVAL_SEED, "shots": len(eval_set.plans)},
         "optimiser": {"name": "AdamW", "lr": LEARNING_RATE, "weight_decay": WEIGHT_DECAY,
