@@ -10,6 +10,7 @@ import pytest
 
 from va_app.datasets.demo.plan import plan_corpus
 from va_app.datasets.demo.world import ShotRenderer, VideoLook
+from va_app.encoders.base import evenly_spaced
 from va_app.encoders.bundled import bundled_encoder, demo_clip_available, register_demo_clip
 from va_app.encoders.combined import CLIP_WEIGHT, CombinedEncoder
 from va_app.encoders.descriptor import DescriptorEncoder
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.skipif(not demo_clip_available(), reason="demo CLIP wei
 
 @pytest.fixture(scope="module")
 def clip():
-    from va_app.encoders.bundled import DEMO_CLIP_NAME, DEMO_CLIP_WEIGHTS
+    from va_app.encoders.base import evenly_spaced
+from va_app.encoders.bundled import DEMO_CLIP_NAME, DEMO_CLIP_WEIGHTS
     from va_app.encoders.clip import OpenClipEncoder
 
     register_demo_clip()
@@ -48,7 +50,9 @@ def test_text_search_ranks_shots_as_the_clip_alone_does(clip, shots) -> None:
     vectors = combined.encode_shots(shots)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     texts = ["a car chase at night", "two people indoors", "a city skyline at sunset"]
-    alone = clip.encode_shots(shots) @ clip.encode_texts(texts).T
+    # CLIP alone, as an ingest with it alone gives it frames: its own count, evenly spaced.
+    own = [evenly_spaced(frames, clip.frames_per_shot) for frames in shots]
+    alone = clip.encode_shots(own) @ clip.encode_texts(texts).T
     together = vectors @ combined.encode_texts(texts).T
     # Same order for every query, and the similarity shown is the CLIP's, scaled.
     assert (np.argsort(-alone, axis=0) == np.argsort(-together, axis=0)).all()
