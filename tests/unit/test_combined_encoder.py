@@ -20,8 +20,7 @@ pytestmark = pytest.mark.skipif(not demo_clip_available(), reason="demo CLIP wei
 
 @pytest.fixture(scope="module")
 def clip():
-    from va_app.encoders.base import evenly_spaced
-from va_app.encoders.bundled import DEMO_CLIP_NAME, DEMO_CLIP_WEIGHTS
+    from va_app.encoders.bundled import DEMO_CLIP_NAME, DEMO_CLIP_WEIGHTS
     from va_app.encoders.clip import OpenClipEncoder
 
     register_demo_clip()
