@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from va_app.encoders import encoder_status_line
 from va_app.errors import VAError
 from va_app.services.access import Action
 from va_app.ui import resources, state
@@ -21,16 +22,7 @@ cols[0].metric("Videos", info["videos"])
 cols[1].metric("Shots", info["shots"])
 cols[2].metric("Labels", info["labels"])
 cols[3].metric("Annotations", info["annotations"])
-encoder = resources.encoder()
-if encoder is None:
-    st.caption(f"Encoder: `{info['encoder']}` — not available on this machine: search works by "
-               "keywords, by example (more like this) and by stored zero-shot text vectors.")
-elif encoder.has_text:
-    st.caption(f"Encoder: `{info['encoder']}` — text search is semantic (CLIP).")
-else:
-    st.caption(f"Encoder: `{info['encoder']}` — offline visual descriptor: text search falls "
-               "back to keywords over titles and tags. Set VA_ENCODER=clip with local CLIP "
-               "weights for semantic search (see README).")
+st.caption(encoder_status_line(info["encoder"], resources.encoder()))
 if info["skipped"]:
     with st.expander(f"{len(info['skipped'])} files were skipped at ingest"):
         st.dataframe(info["skipped"], hide_index=True, width="stretch")

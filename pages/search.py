@@ -6,6 +6,8 @@ import math
 import numpy as np
 import streamlit as st
 
+from va_app.encoders import encoder_status_line
+from va_app.encoders.bundled import is_demo_clip_id
 from va_app.errors import VAError
 from va_app.search.shots import MODE_BROWSE, MODE_KEYWORD, SearchFilters, SearchQuery
 from va_app.services.workspace import search_hints
@@ -136,6 +138,8 @@ def search_view() -> None:
     typed = st.text_input("Describe what you are looking for", key=QUERY,
                           placeholder=info.hints or "e.g. a car chase at night", on_change=_typed)
     _starters(info, empty_label)
+    if is_demo_clip_id(ws.corpus.encoder_id):  # bundled: saying so loads nothing extra
+        st.caption(encoder_status_line(ws.corpus.encoder_id, resources.encoder()))
     try:
         filters = _filters(search)
         query, line = _query(info, typed, filters)

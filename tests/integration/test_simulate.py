@@ -10,6 +10,7 @@ import pytest
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
+from va_app.datasets.demo.manifest import DEMO_CONCEPTS, DEMO_RARE_CONCEPTS
 from va_app.errors import ValidationError
 from va_app.research.simulate.runner import run_simulation
 from va_app.research.simulate.strategies import STRATEGIES, feed_quotas
@@ -45,7 +46,7 @@ def test_every_strategy_reports_a_median_ap_between_0_and_1_at_every_n(result) -
 def test_labels_are_simulated_or_excluded_with_a_reason(result, demo_settings) -> None:
     simulated, excluded = result["labels"], result["excluded"]
     assert simulated, "at least one demo concept has enough positives at 60 shots"
-    assert len(simulated) + len(excluded) == 13
+    assert len(simulated) + len(excluded) == len(DEMO_CONCEPTS)
     assert all(item["reason"] for item in excluded)
     for label, facts in simulated.items():
         assert facts["train"] + facts["test"] <= 60 and facts["train_positives"] >= 10
@@ -109,7 +110,9 @@ def test_the_expert_types_the_label_words() -> None:
 
 
 def test_on_the_full_demo_corpus_va_is_at_least_cc_at_every_n(tmp_path_factory) -> None:
-    """The issue's check: the shipped demo (400 shots, 13 concepts), the default protocol.
+    """The issue's check: the shipped demo (400 shots), the default protocol. Its 13 common
+    concepts are simulated; the rare ones (~3 %) have too few positives at 400 shots and are
+    left out with a reason (a ``demo --shots 2000`` corpus simulates them).
 
     Deterministic for a given set of libraries (fixed seeds, a deterministic renderer and
     encoder); the margins it passes by are in the README.
@@ -117,7 +120,9 @@ def test_on_the_full_demo_corpus_va_is_at_least_cc_at_every_n(tmp_path_factory) 
     settings = Settings(data_dir=tmp_path_factory.mktemp("fulldemo"), encoder="descriptor")
     build_demo_corpus(settings)
     result = run_simulation(settings, strategies=("va", "va_rec", "cc"), workers=2)
-    assert len(result["labels"]) == 13 and not result["excluded"]
+    common = [c for c in DEMO_CONCEPTS if c not in DEMO_RARE_CONCEPTS]
+    assert set(common) <= set(result["labels"])
+    assert {e["label"] for e in result["excluded"]} <= set(DEMO_RARE_CONCEPTS)
     assert result["va_at_least_cc_at_every_n"], result["median_ap"]
     va, cc = result["median_ap"]["va"], result["median_ap"]["cc"]
     assert all(va[n] >= cc[n] for n in va)

@@ -157,3 +157,34 @@ def test_auto_mode_with_a_clip_corpus_but_no_weights_is_refused(
     settings = _settings(tmp_path, clip_model="ViT-B-32", clip_pretrained="openai")
     with pytest.raises(EncoderMismatchError, match=r"'open_clip:ViT-B-32:openai'.*'descriptor:v1'"):
         encoder_for_corpus(settings, "open_clip:ViT-B-32:openai")
+
+
+# -- the demo world's own CLIP ------------------------------------------------------------
+def test_a_demo_corpus_keeps_the_demo_clip_in_auto_mode(tmp_path: Path, empty_hf_cache) -> None:
+    """No ViT-B-32 weights here and auto mode: a corpus the demo CLIP built still gets it."""
+    from va_app.encoders.bundled import DEMO_CLIP_NAME, demo_clip_settings
+
+    demo_id = planned_encoder_id(demo_clip_settings(_settings(tmp_path)))
+    assert demo_id.startswith(f"open_clip:{DEMO_CLIP_NAME}:va_demo_clip-")
+    assert demo_id.endswith("+descriptor:v1")  # the descriptor beside it (encoders.combined)
+    encoder = encoder_for_corpus(_settings(tmp_path), demo_id)
+    assert encoder.id == demo_id and encoder.has_text
+    vectors = encoder.encode_texts(["a car chase at night", "two people indoors"])
+    assert vectors.shape == (2, encoder.dim)
+    # A new corpus in auto mode without CLIP weights still gets the descriptor.
+    assert make_encoder(_settings(tmp_path)).id.startswith("descriptor:")
+    with pytest.raises(EncoderMismatchError):
+        encoder_for_corpus(_settings(tmp_path, encoder="descriptor"), demo_id)
+
+
+def test_the_app_line_says_which_encoder_is_active(tmp_path: Path, tiny: str) -> None:
+    from va_app.encoders import encoder_status_line
+    from va_app.encoders.bundled import DEMO_CLIP_ID_PREFIX
+
+    clip = make_encoder(_settings(tmp_path, encoder="clip", clip_model=tiny,
+                                  clip_pretrained="none"))
+    descriptor = make_encoder(_settings(tmp_path, encoder="descriptor"))
+    assert "semantic (CLIP)" in encoder_status_line(clip.id, clip)
+    assert "demo world's own small CLIP" in encoder_status_line(f"{DEMO_CLIP_ID_PREFIX}x", clip)
+    assert "falls back to keywords" in encoder_status_line(descriptor.id, descriptor)
+    assert "not available on this machine" in encoder_status_line("clip4clip:netflix", None)

@@ -7,7 +7,8 @@
 
 Weights named by a pretrained tag (``VA_CLIP_PRETRAINED=openai``) that are not in the local
 Hugging Face cache are fetched once (``va_app.encoders.fetch``) when CLIP is wanted and the hub
-can be reached; offline that fails at once and ``auto`` falls back to the descriptor.
+can be reached; offline that fails at once and ``auto`` falls back to the descriptor. A demo
+corpus keeps the demo world's own CLIP (:mod:`va_app.encoders.bundled`), bundled, never fetched.
 
 A corpus records the id of the encoder that made its vectors; vectors of two encoders cannot
 be compared, so :func:`encoder_for_corpus` refuses a mismatch before loading anything.
@@ -22,6 +23,13 @@ from collections.abc import Callable
 from va_app.config import Settings
 from va_app.encoders.base import Encoder, NoTextTowerError, l2_normalise, require_same_encoder
 from va_app.errors import ConfigError, WeightsNotFoundError
+from va_app.encoders.bundled import (
+    bundled_encoder,
+    bundled_encoder_id,
+    demo_clip_settings,
+    is_demo_clip_id,
+    register_bundled,
+)
 
 __all__ = [
     "Encoder",
@@ -29,6 +37,7 @@ __all__ = [
     "describe_encoder_choice",
     "encoder_for_corpus",
     "ensure_clip_weights",
+    "encoder_status_line",
     "l2_normalise",
     "make_encoder",
     "planned_encoder_id",
@@ -65,6 +74,8 @@ def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None, *,
     """
     if corpus_encoder_id is None:
         return make_encoder(settings, progress=progress)
+    if settings.encoder == "auto" and is_demo_clip_id(corpus_encoder_id):
+        settings = demo_clip_settings(settings)  # the corpus remembers its encoder
     if settings.encoder == "auto" and corpus_encoder_id.startswith(DESCRIPTOR_ID_PREFIX):
         chosen: Encoder | None = _descriptor_encoder()
         planned = chosen.id
@@ -105,7 +116,9 @@ def planned_encoder_id(settings: Settings) -> str:
     if _wants_clip(settings):
         from va_app.encoders.clip import resolve_clip_weights
 
-        return resolve_clip_weights(settings.clip_model, settings.clip_pretrained).id
+        register_bundled(settings.clip_model)
+        clip_id = resolve_clip_weights(settings.clip_model, settings.clip_pretrained).id
+        return bundled_encoder_id(clip_id)
     return _descriptor_encoder().id
 
 
@@ -115,6 +128,7 @@ def describe_encoder_choice(settings: Settings) -> str:
         return f"offline visual descriptor (VA_ENCODER=descriptor); {KEYWORD_FALLBACK}"
     from va_app.encoders.clip import resolve_clip_weights, resolve_device
 
+    register_bundled(settings.clip_model)
     try:
         weights = resolve_clip_weights(settings.clip_model, settings.clip_pretrained)
     except (WeightsNotFoundError, ConfigError) as exc:
@@ -130,6 +144,7 @@ def _wants_clip(settings: Settings) -> bool:
     if settings.encoder == "auto":
         from va_app.encoders.clip import clip_weights_available
 
+        register_bundled(settings.clip_model)
         return clip_weights_available(settings.clip_model, settings.clip_pretrained)
     return settings.encoder == "clip"
 
@@ -151,13 +166,14 @@ def _clip_encoder(settings: Settings, progress: ByteProgress | None = None) -> E
         # VA_ENCODER=clip: a failed fetch is the error the user sees (with its reason).
         fetch_clip_weights(settings.clip_model, settings.clip_pretrained, progress=progress)
 
-    return OpenClipEncoder(
+    register_bundled(settings.clip_model)
+    return bundled_encoder(OpenClipEncoder(
         settings.clip_model,
         settings.clip_pretrained,
         device=settings.device,
         batch_size=settings.batch_size,
         frames_per_shot=settings.keyframes_per_shot,
-    )
+    ))
 
 
 def _descriptor_encoder() -> Encoder:
@@ -165,6 +181,23 @@ def _descriptor_encoder() -> Encoder:
 
     # It picks its own frame count (its motion features need several frames), not VA_KEYFRAMES.
     return DescriptorEncoder()
+
+
+def encoder_status_line(corpus_encoder_id: str, encoder: Encoder | None) -> str:
+    """One line for the app: which encoder the corpus uses and what text search can do."""
+    name = f"Encoder: `{corpus_encoder_id}`"
+    if encoder is None:
+        return (f"{name} — not available on this machine: search works by keywords, by example "
+                "(more like this) and by stored zero-shot text vectors.")
+    if not encoder.has_text:
+        return (f"{name} — offline visual descriptor: text search falls back to keywords over "
+                "titles and tags. Set VA_ENCODER=clip with local CLIP weights for semantic "
+                "search (see README).")
+    if is_demo_clip_id(corpus_encoder_id):
+        return (f"{name} — the demo world's own small CLIP (trained on another rendering of "
+                "the demo world): text search finds times of day, places, cars, people and "
+                "rain, not camera moves or shot types — those need active learning.")
+    return f"{name} — text search is semantic (CLIP)."
 
 
 def _mismatch_message(settings: Settings, corpus_id: str, current_id: str) -> str:

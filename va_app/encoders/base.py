@@ -56,3 +56,10 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return vectors / np.maximum(norms, np.float32(1e-12))
+
+
+def evenly_spaced(frames: np.ndarray, k: int) -> np.ndarray:
+    """``k`` evenly spaced frames out of a shot's sampled frames (all of them if fewer)."""
+    if len(frames) <= k:
+        return frames
+    return frames[np.linspace(0, len(frames) - 1, k).round().astype(int)]

@@ -25,7 +25,7 @@ import numpy as np
 
 from va_app.config import Settings
 from va_app.domain import ShotSpan, VideoInfo
-from va_app.encoders.base import Encoder
+from va_app.encoders.base import Encoder, evenly_spaced
 from va_app.errors import BadVideoError, VAError
 from va_app.video.frames import filmstrip_jpeg, iter_shot_frames, thumbnail_jpeg
 from va_app.video.probe import discover_videos, probe_video
@@ -119,9 +119,9 @@ def _sample(path: Path, spans: list[ShotSpan], info: VideoInfo, options: Prepare
     per_shot = max(options.encoder_frames, options.keyframes_per_shot)
     frames, thumbs, strips = [], [], []
     for shot_frames in iter_shot_frames(path, spans, per_shot=per_shot, size=_sample_size(info)):
-        frames.append(pick_frames(shot_frames, options.encoder_frames))
+        frames.append(evenly_spaced(shot_frames, options.encoder_frames))
         thumbs.append(thumbnail_jpeg(shot_frames[len(shot_frames) // 2]))
-        strips.append(filmstrip_jpeg(pick_frames(shot_frames, options.keyframes_per_shot)))
+        strips.append(filmstrip_jpeg(evenly_spaced(shot_frames, options.keyframes_per_shot)))
     return frames, thumbs, strips
 
 
@@ -158,13 +158,6 @@ class _Clock:
             return fn(*args, **kwargs)
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-
-def pick_frames(frames: np.ndarray, k: int) -> np.ndarray:
-    """``k`` evenly spaced frames out of a shot's sampled frames."""
-    if len(frames) <= k:
-        return frames
-    return frames[np.linspace(0, len(frames) - 1, k).round().astype(int)]
 
 
 def _sample_size(info: VideoInfo) -> tuple[int, int] | None:

@@ -39,6 +39,7 @@ def shot_camera(plan: ShotPlan, size: Size, fps: float, rng: np.random.Generator
     n = plan.n_frames
     moves = PEOPLE_MOVES if plan.subject in PEOPLE_SUBJECTS else SCENE_MOVES
     centre, zoom, angle = _camera_path(plan.camera, n, size, fps, moves, rng)
+    angle = angle + math.radians(plan.tilt_degrees)  # a Dutch angle tilts the whole shot
     corners = _frame_corners_in_world(centre, zoom, angle, size)
     margin = 4.0
     low = corners.min(axis=(0, 1)) - margin

@@ -1,5 +1,10 @@
 """The demo corpus: render procedural movies, ingest them, keep their ground truth.
 
+A new demo corpus is encoded by the demo world's own CLIP (:mod:`va_app.encoders.bundled`)
+when the encoder is ``auto``, so text search, zero-shot and "more like this" are real
+text-to-video retrieval from the first run; ``VA_ENCODER=descriptor`` or ``clip`` choose as
+for any corpus, and an existing corpus keeps the encoder it was built with.
+
 Ground truth goes to its own table: simulations and tests read it; the app never shows it
 as annotations.
 """
@@ -12,6 +17,7 @@ from pathlib import Path
 
 from va_app.config import Settings
 from va_app.domain import IngestReport
+from va_app.encoders.bundled import demo_clip_available, demo_clip_settings
 from va_app.ingest import VideoMeta, ingest
 from va_app.store.corpus import Corpus
 from va_app.datasets.demo.manifest import DemoManifest
@@ -33,10 +39,22 @@ def build_demo_corpus(settings: Settings, *, n_shots: int | None = None,
     raw = json.loads((out_dir / "manifest.json").read_text())
     metadata = {v["file"]: VideoMeta(v.get("title", ""), v.get("genre", ""),
                                      tuple(v.get("tags", ()))) for v in raw["videos"]}
-    report = ingest(settings, out_dir, metadata=metadata,
+    report = ingest(demo_encoder_settings(settings), out_dir, metadata=metadata,
                     progress=_scaled(progress, RENDER_SHARE, 1.0, "ingesting"))
     store_ground_truth(settings, manifest)
     return report
+
+
+def demo_encoder_settings(settings: Settings) -> Settings:
+    """The settings the demo is ingested with: the demo CLIP for a new corpus in auto mode."""
+    if settings.encoder != "auto" or not demo_clip_available():
+        return settings
+    corpus = Corpus(settings)
+    try:
+        new = not corpus.encoder_id
+    finally:
+        corpus.close()
+    return demo_clip_settings(settings) if new else settings
 
 
 def store_ground_truth(settings: Settings, manifest: DemoManifest) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -81,6 +81,54 @@ class Sprite:
     x0: float
     y: int
     speed: float
+    # Pixels that emit light (a police car's light bar): they keep their colour at any hour.
+    beacon: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class RainVeil:
+    """Rain over a filmed frame: a grey, darker picture and streaks that fall frame by frame.
+
+    Drawn in frame space (rain falls past the lens whatever the camera does) from its own seed.
+    The streaks lighten what is behind them and fall a few pixels per frame, so consecutive
+    frames stay alike and the rain never reads as a cut (a streak that jumps its own length
+    each frame, or grey streaks over dark pixels whose hue is noise, did).
+    """
+
+    streaks: np.ndarray  # (h, w) float32 in [0, 1]: how much of each pixel is a raindrop
+    fall: int  # rows the streaks fall per frame
+
+    @classmethod
+    def draw(cls, size: Size, seed: int) -> RainVeil:
+        rng = np.random.default_rng(seed)
+        w, h = size
+        layer = np.zeros((h, w), np.float32)
+        slant = rng.uniform(-0.35, 0.35)
+        for _ in range(w * h // RAIN_PIXELS_PER_STREAK):
+            x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+            length = int(rng.integers(h // 14, h // 7))
+            cv2.line(layer, (x, y), (x + int(slant * length), y + length), 1.0, 1)
+        layer = cv2.GaussianBlur(layer, (0, 0), 0.5) * RAIN_STREAK_STRENGTH
+        return cls(np.clip(layer, 0.0, 1.0), max(1, h // RAIN_FALL_FRAMES))
+
+    def over(self, frame: np.ndarray, i: int) -> np.ndarray:
+        image = frame.astype(np.float32)
+        grey = image.mean(axis=2, keepdims=True)
+        image = (image * (1 - RAIN_GREY) + grey * RAIN_GREY) * RAIN_DARKEN
+        streaks = np.roll(self.streaks, i * self.fall, axis=0)[:, :, None]
+        image = image + RAIN_DROP_LIGHT * streaks
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+
+# Rain: one streak per this many pixels, at this strength, lightening what is behind it by up
+# to this much, over a picture mixed this much with its grey and darkened by this factor (an
+# overcast sky); a streak falls the frame's height in this many frames.
+RAIN_PIXELS_PER_STREAK = 120
+RAIN_STREAK_STRENGTH = 0.7
+RAIN_DROP_LIGHT = 110.0
+RAIN_GREY = 0.45
+RAIN_DARKEN = 0.72
+RAIN_FALL_FRAMES = 36
 
 
 def paste_moving(world: np.ndarray, sprite: Sprite, i: int) -> None:
@@ -148,7 +196,9 @@ def light_sprite(sprite: Sprite, gain: np.ndarray, time_of_day: str) -> Sprite:
         h, w = sprite.mask.shape
         front = w - 3 if sprite.speed >= 0 else 0
         image[h // 2 : h // 2 + 3, front : front + 3] = (255, 240, 170)
-    return Sprite(image, sprite.mask, sprite.x0, sprite.y, sprite.speed)
+    if sprite.beacon is not None:
+        image[sprite.beacon] = sprite.image[sprite.beacon]
+    return replace(sprite, image=image)
 
 
 # --------------------------------------------------------------------------- subjects
@@ -160,7 +210,7 @@ def draw_subject(canvas: Canvas, plan: ShotPlan, rng: np.random.Generator) -> li
     if plan.subject == "skyline":
         _draw_skyline(canvas, rng)
     elif plan.subject == "road":
-        sprites = _draw_road(canvas, rng, chase=plan.car_chase)
+        sprites = _draw_road(canvas, rng, chase=plan.car_chase, police=plan.police_car)
     elif plan.subject == "landscape":
         _draw_landscape(canvas, rng)
     elif plan.subject == "room":
@@ -296,7 +346,9 @@ def _draw_building(
                 _box(canvas.base, p0, p1, pane)
 
 
-def _draw_road(canvas: Canvas, rng: np.random.Generator, *, chase: bool) -> list[Sprite]:
+def _draw_road(
+    canvas: Canvas, rng: np.random.Generator, *, chase: bool, police: bool = False
+) -> list[Sprite]:
     """A street: near buildings or trees, a pavement, a road with lane marks and cars."""
     road_top = canvas.y(rng.uniform(0.5, 0.62))
     road_bottom = canvas.y(rng.uniform(0.92, 1.02))
@@ -309,7 +361,7 @@ def _draw_road(canvas: Canvas, rng: np.random.Generator, *, chase: bool) -> list
     _draw_lane_marks(canvas, (road_top + road_bottom) // 2, rng)
     if canvas.time_of_day == "night":
         _draw_street_lamps(canvas, horizon, rng)
-    return _cars(canvas, (road_top, road_bottom), rng, chase=chase)
+    return _cars(canvas, (road_top, road_bottom), rng, chase=chase, police=police)
 
 
 def _draw_street_front(canvas: Canvas, ground: int, rng: np.random.Generator) -> None:
@@ -345,9 +397,12 @@ def _draw_street_lamps(canvas: Canvas, ground: int, rng: np.random.Generator) ->
 
 
 def _cars(
-    canvas: Canvas, road: tuple[int, int], rng: np.random.Generator, *, chase: bool
+    canvas: Canvas, road: tuple[int, int], rng: np.random.Generator, *, chase: bool,
+    police: bool = False,
 ) -> list[Sprite]:
-    """Fast, motion-blurred cars in a chase; otherwise none or a few parked or crawling ones."""
+    """Fast, motion-blurred cars in a chase; otherwise none or a few parked or crawling ones.
+
+    With ``police``, the first car of the chase is a police car."""
     count = int(rng.integers(2, 5)) if chase else int(rng.integers(0, 4))
     direction = 1.0 if rng.random() < 0.5 else -1.0
     view_x, view_w = canvas.view[0], canvas.view[2]
@@ -360,20 +415,29 @@ def _cars(
         else:
             speed = direction * rng.uniform(0.0, 0.5) * float(rng.random() < 0.5)
             x0 = view_x + view_w * rng.uniform(0, 1) + length
-        image, mask = _car_sprite(length, rng, blur=abs(speed) / 2)
+        image, mask, beacon = _car_sprite(length, rng, blur=abs(speed) / 2,
+                                          police=police and k == 0)
         y = int(rng.uniform(road[0] - mask.shape[0] * 0.6, road[1] - mask.shape[0]))
-        sprites.append(Sprite(image, mask, x0, y, speed))
+        sprites.append(Sprite(image, mask, x0, y, speed, beacon))
     return sorted(sprites, key=lambda s: s.y)
 
 
+POLICE_WHITE = (238, 240, 245)
+POLICE_STRIPE = (25, 35, 90)
+BEACON_RED, BEACON_BLUE = (255, 40, 40), (40, 90, 255)
+
+
 def _car_sprite(
-    length: int, rng: np.random.Generator, *, blur: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """A side view of a car (body, cabin, windows, wheels) and its mask, blurred by speed."""
+    length: int, rng: np.random.Generator, *, blur: float, police: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A side view of a car (body, cabin, windows, wheels), its mask and its light bar's
+    pixels (police cars only), blurred by speed."""
     height = max(6, int(length * 0.42))
     image = np.zeros((height, length, 3), np.uint8)
     mask = np.zeros((height, length), np.uint8)
     body = _random_colour(rng, 30, 230)
+    if police:  # drawn after the colour, so the random stream stays that of any car
+        body = POLICE_WHITE
     cabin = (int(length * 0.22), 0), (int(length * 0.72), int(height * 0.45))
     glass = (cabin[0][0] + 2, 2), (cabin[1][0] - 2, cabin[1][1] - 1)
     wheel = max(2, height // 5)
@@ -384,11 +448,29 @@ def _car_sprite(
         _box(img, *glass, window)
         for wx in (int(length * 0.2), int(length * 0.8)):
             cv2.circle(img, (wx, height - wheel), wheel, tyre, -1)
+    beacon = _paint_police_livery(image, cabin, height) if police else None
     if blur >= 1.0:
         k = int(min(blur, 9)) * 2 + 1
         image, mask = cv2.blur(image, (k, 1)), cv2.blur(mask, (k, 1))
         mask = (mask > 100).astype(np.uint8) * 255
-    return image, mask
+        if beacon is not None:
+            beacon = cv2.blur(beacon.astype(np.uint8) * 255, (k, 1)) > 100
+    return image, mask, beacon
+
+
+def _paint_police_livery(image: np.ndarray, cabin: tuple, height: int) -> np.ndarray:
+    """A dark stripe along the doors and a red-blue light bar on the roof; returns the bar."""
+    length = image.shape[1]
+    stripe = int(height * 0.55), int(height * 0.68)
+    _box(image, (1, stripe[0]), (length - 2, stripe[1]), POLICE_STRIPE)
+    (x0, _), (x1, _) = cabin
+    bar = max(2, height // 6)
+    middle = (x0 + x1) // 2
+    _box(image, (x0 + 1, 0), (middle, bar), BEACON_RED)
+    _box(image, (middle + 1, 0), (x1 - 1, bar), BEACON_BLUE)
+    beacon = np.zeros(image.shape[:2], bool)
+    beacon[: bar + 1, x0 + 1 : x1] = True
+    return beacon
 
 
 def _draw_landscape(canvas: Canvas, rng: np.random.Generator) -> None:

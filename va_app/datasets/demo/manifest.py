@@ -30,7 +30,13 @@ DEMO_CONCEPTS: tuple[str, ...] = (
     "zoom",
     "static",
     "handheld",
+    "police_car",
+    "rain",
+    "dutch_angle",
 )
+#: Concepts on 1–5 % of shots, like most real labels (the paper's median positive rate among
+#: random shots is 2.5 %): random labelling finds few of them, search and the feeds must.
+DEMO_RARE_CONCEPTS: tuple[str, ...] = ("police_car", "rain", "dutch_angle")
 
 DEMO_CONCEPT_DESCRIPTIONS: dict[str, str] = {
     "day": "Daylight: blue sky, bright neutral light.",
@@ -46,13 +52,18 @@ DEMO_CONCEPT_DESCRIPTIONS: dict[str, str] = {
     "zoom": "Camera zoom: the picture grows or shrinks steadily around its centre.",
     "static": "Static camera: the frame does not move (things in it may).",
     "handheld": "Handheld camera: the frame shakes and wobbles without going anywhere.",
+    "police_car": "Police car: a white car with a red and blue light bar, in a chase.",
+    "rain": "Rain: falling streaks over a grey, darkened outdoor scene.",
+    "dutch_angle": "Dutch angle: the camera is tilted, so the horizon runs at a slant.",
 }
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 # Bump when the pictures change for the same seed: older renders are then redone.
 # 2: film-like frequencies of camera moves and times of day (see CAMERA_WEIGHTS).
-RENDERER_VERSION = 2
+# 3: rare concepts (police cars in chases, rain, Dutch angles), drawn from their own random
+#    streams so every version-2 shot keeps its subject, light and camera.
+RENDERER_VERSION = 3
 
 Size = tuple[int, int]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,6 +39,12 @@ TIME_WEIGHTS = {"day": 0.55, "night": 0.30, "golden_hour": 0.15}
 CAMERA_WEIGHTS = {"static": 0.55, "pan": 0.13, "zoom": 0.12, "handheld": 0.20}
 CHASE_SHARE_OF_ROADS = 0.6
 INTERIOR_SHARE_OF_PEOPLE = 0.5
+# Rare concepts (each ~3 % of shots): a police car in some chases, rain on some outdoor shots,
+# a tilted camera on a few shots of any kind.
+POLICE_SHARE_OF_CHASES = 0.3
+RAIN_SHARE_OF_OUTDOORS = 0.05
+DUTCH_ANGLE_SHARE = 0.03
+DUTCH_ANGLE_DEGREES = (9.0, 16.0)
 
 # A video keeps its main time of day for most shots, as real scenes do.
 MAIN_TIME_SHARE = 0.6
@@ -54,6 +60,10 @@ class ShotPlan:
     camera: str
     car_chase: bool
     n_frames: int
+    police_car: bool = False
+    rain: bool = False
+    tilt_degrees: float = 0.0  # a Dutch angle when not 0
+    detail_seed: int = 0  # draws the rare details, apart from the shot's main random stream
 
     def attributes(self) -> dict[str, bool]:
         values = {
@@ -66,6 +76,9 @@ class ShotPlan:
             "two_shot": self.subject == "two",
             "group_shot": self.subject == "group",
             "car_chase": self.car_chase,
+            "police_car": self.police_car,
+            "rain": self.rain,
+            "dutch_angle": self.tilt_degrees != 0.0,
         }
         values.update({camera: self.camera == camera for camera in CAMERA_WEIGHTS})
         return {concept: values[concept] for concept in DEMO_CONCEPTS}
@@ -133,6 +146,8 @@ def _plan_video(
             # Editors cut to something else; it also keeps every cut easy to see.
             shot = _plan_shot(rng, genre=genre, main_time=main_time, fps=fps)
         shots.append(shot)
+    rare_rng = np.random.default_rng([seed, 2, index])
+    shots = [_with_rare_details(shot, rare_rng) for shot in shots]
     return VideoPlan(
         index=index,
         seed=seed,
@@ -159,6 +174,19 @@ def _plan_shot(rng: np.random.Generator, *, genre: str, main_time: str, fps: int
         camera=_choice(rng, CAMERA_WEIGHTS),
         car_chase=subject == "road" and rng.random() < CHASE_SHARE_OF_ROADS,
         n_frames=int(round(rng.uniform(*SHOT_SECONDS) * fps)),
+    )
+
+
+def _with_rare_details(shot: ShotPlan, rng: np.random.Generator) -> ShotPlan:
+    """The rare concepts of a planned shot, drawn from their own stream (see RENDERER_VERSION)."""
+    police, rain, tilt = rng.random(3)
+    degrees = rng.uniform(*DUTCH_ANGLE_DEGREES) * (1 if rng.random() < 0.5 else -1)
+    return replace(
+        shot,
+        police_car=bool(shot.car_chase and police < POLICE_SHARE_OF_CHASES),
+        rain=bool(not shot.interior and rain < RAIN_SHARE_OF_OUTDOORS),
+        tilt_degrees=float(degrees) if tilt < DUTCH_ANGLE_SHARE else 0.0,
+        detail_seed=int(rng.integers(2**31)),
     )
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from va_app.datasets.demo.camera import Camera, shot_camera
 from va_app.datasets.demo.drawing import (
     Canvas,
+    RainVeil,
     Sprite,
     draw_subject,
     light_sprite,
@@ -127,7 +128,7 @@ def _clear_previous_render(out_dir: Path) -> None:
 
 def _render_video(out_dir: Path, plan: VideoPlan, *, size: Size, fps: int) -> DemoVideo:
     rng = np.random.default_rng([plan.seed, 1, plan.index])
-    look = _VideoLook.draw(rng)
+    look = VideoLook.draw(rng)
     spans: list[DemoShot] = []
 
     def frames() -> Iterator[np.ndarray]:
@@ -151,7 +152,7 @@ def _shot_after(
     *,
     size: Size,
     fps: float,
-    look: _VideoLook,
+    look: VideoLook,
     rng: np.random.Generator,
 ) -> ShotRenderer:
     """A renderer whose first frame differs from ``previous`` enough to read as a hard cut."""
@@ -174,13 +175,13 @@ def cut_score(frame_a: np.ndarray, frame_b: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class _VideoLook:
+class VideoLook:
     """A per-video colour grade, so movies differ a little from each other."""
 
     tint: np.ndarray
 
     @classmethod
-    def draw(cls, rng: np.random.Generator) -> _VideoLook:
+    def draw(cls, rng: np.random.Generator) -> VideoLook:
         return cls(rng.uniform(0.92, 1.08, size=3))
 
 
@@ -188,11 +189,13 @@ class _VideoLook:
 class ShotRenderer:
     """Draws one shot's world once, then films it frame by frame through the camera."""
 
-    def __init__(self, world: np.ndarray, camera: Camera, sprites: list[Sprite], size: Size):
+    def __init__(self, world: np.ndarray, camera: Camera, sprites: list[Sprite], size: Size,
+                 rain: RainVeil | None = None):
         self._world = world
         self._camera = camera
         self._sprites = sprites
         self._size = size
+        self._rain = rain
         self._cached: tuple[int, np.ndarray] | None = None
 
     @classmethod
@@ -202,7 +205,7 @@ class ShotRenderer:
         *,
         size: Size,
         fps: float,
-        look: _VideoLook,
+        look: VideoLook,
         rng: np.random.Generator,
     ) -> ShotRenderer:
         camera = shot_camera(plan, size, fps, rng)
@@ -211,10 +214,11 @@ class ShotRenderer:
         gain = shot_gain(plan, rng) * look.tint
         world = lit_world(canvas, gain, rng)
         sprites = [light_sprite(s, gain, plan.time_of_day) for s in sprites]
-        return cls(world, camera, sprites, size)
+        rain = RainVeil.draw(size, plan.detail_seed) if plan.rain else None
+        return cls(world, camera, sprites, size, rain)
 
     def frame(self, i: int) -> np.ndarray:
-        still = not self._sprites and np.array_equal(
+        still = not self._sprites and self._rain is None and np.array_equal(
             self._camera.matrices[i], self._camera.matrices[0]
         )
         if still and self._cached is not None:
@@ -227,6 +231,8 @@ class ShotRenderer:
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT_101,
         )
+        if self._rain is not None:
+            frame = self._rain.over(frame, i)
         if still:
             self._cached = (i, frame)
         return frame

@@ -220,8 +220,13 @@ def _tasks(ws: Any, settings: Settings, labels: Sequence[str] | None,
     encoder, notes = _text_encoder(settings, full.encoder_id)
     tasks, excluded = [], []
     for concept in wanted:
-        task = make_task(concept, full, shots, catalog.ground_truth(concept), encoder=encoder,
-                         test_share=test_share)
+        truth = catalog.ground_truth(concept)
+        n_pos = sum(truth.values())
+        if n_pos < MIN_POSITIVES + MIN_TEST_POSITIVES:  # too rare to split (rare concepts)
+            excluded.append({"label": concept, "reason": f"only {n_pos} positives in the corpus:"
+                             f" too few to split (a rare concept: try demo --shots 2000)"})
+            continue
+        task = make_task(concept, full, shots, truth, encoder=encoder, test_share=test_share)
         why = _why_excluded(task)
         if why:
             excluded.append({"label": concept, "reason": why})

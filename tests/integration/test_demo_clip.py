@@ -1,0 +1,113 @@
+"""The demo corpus through the real CLIP path: the demo world's own CLIP, text-to-video search.
+
+The shipped demo (400 shots, default settings, ``VA_ENCODER=auto``) is built once for the
+module and searched the way the app searches it: ``ShotSearch.from_corpus`` over the
+workspace's matrix, with the corpus's encoder's text tower.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from va_app.config import Settings
+from va_app.datasets.demo.corpus import build_demo_corpus
+from va_app.encoders import encoder_for_corpus
+from va_app.encoders.bundled import DEMO_CLIP_ID_PREFIX
+from va_app.search.shots import MODE_SEMANTIC, ShotSearch
+from va_app.services.workspace import Workspace
+
+#: Phrasings of "car chase" a user might type: the label's name, a caption-like sentence, and
+#: a synonym.
+# The module builds the full demo once (1–2 min on a quiet machine, 8 under heavy load).
+pytestmark = pytest.mark.timeout(1800)
+CHASE_QUERIES = ("car chase", "cars racing through the streets at night", "police pursuit")
+TOP = 10
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Settings:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("democlip"))
+    build_demo_corpus(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def workspace(demo: Settings):
+    ws = Workspace(demo)
+    yield ws
+    ws.close()
+
+
+def _precision_at(ws: Workspace, query: str, concept: str, k: int = TOP) -> float:
+    search = ShotSearch.from_corpus(ws.corpus, ws.matrix)
+    encoder = encoder_for_corpus(ws.settings, ws.corpus.encoder_id)
+    result = search.search_text(query, encoder, k)
+    assert result.mode == MODE_SEMANTIC and len(result.hits) == k
+    truth = ws.corpus.catalog.ground_truth(concept)
+    return float(np.mean([truth[hit.shot_id] for hit in result.hits]))
+
+
+def test_info_reports_the_demo_clip_as_the_corpus_encoder(demo: Settings) -> None:
+    out = subprocess.run([sys.executable, "-m", "va_app", "info", "--json", "--data-dir",
+                          str(demo.data_dir)], capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout)
+    assert info["encoder"].startswith(DEMO_CLIP_ID_PREFIX)
+    assert info["shots"] == 400
+
+
+@pytest.mark.parametrize("query", CHASE_QUERIES)
+def test_text_search_puts_car_chases_first(workspace: Workspace, query: str) -> None:
+    """Measured with the committed weights: precision@10 0.9 / 0.8 / 0.5 for these queries,
+    on a 13 % base rate (see va_app/datasets/demo/model/README.md). The label's own name meets
+    the issue's bar (0.8); other phrasings must beat twice what a random ranking gets."""
+    rate = np.mean(list(workspace.corpus.catalog.ground_truth("car_chase").values()))
+    assert rate < 0.2
+    bar = 0.8 if query == "car chase" else 2 * rate
+    assert _precision_at(workspace, query, "car_chase") >= bar
+
+
+def test_text_finds_times_of_day_but_not_camera_moves(workspace: Workspace) -> None:
+    """Captions named the light, never the camera: zero-shot is strong on one, chance on the
+    other (the reason the tool has active learning)."""
+    assert _precision_at(workspace, "night", "night") >= 0.8
+    zoom_rate = np.mean(list(workspace.corpus.catalog.ground_truth("zoom").values()))
+    assert _precision_at(workspace, "zoom", "zoom", k=40) < zoom_rate + 0.25
+
+
+@pytest.mark.parametrize("concept", ["pan", "zoom", "handheld"])
+def test_labels_teach_what_text_cannot_find(workspace: Workspace, concept: str) -> None:
+    """Camera moves were never captioned, so text search cannot find them; the demo corpus's
+    vectors still carry them (the descriptor beside the CLIP), so 150 labelled shots train a
+    classifier that ranks the other 250 well. Measured on this split: AP 0.79 pan, 0.90 zoom,
+    0.95 handheld (base rates 0.14 / 0.09 / 0.20); with the CLIP's vectors alone 0.17 / 0.10 /
+    0.25."""
+    from sklearn.metrics import average_precision_score
+
+    from va_app.learn.classifier import ShotClassifier
+
+    matrix = workspace.matrix
+    truth = workspace.corpus.catalog.ground_truth(concept)
+    y = np.array([truth[i] for i in matrix.ids])
+    order = np.random.default_rng(0).permutation(len(y))
+    train, test = order[:150], order[150:]
+    scores = ShotClassifier().fit(matrix.X[train], y[train]).decision_function(matrix.X[test])
+    assert average_precision_score(y[test], scores) >= 0.7 > 2 * y.mean()
+
+
+def test_a_descriptor_demo_corpus_keeps_its_encoder(tmp_path) -> None:
+    """Data dirs built before the demo CLIP (with the descriptor) keep working in auto mode."""
+    old = Settings(data_dir=tmp_path / "old", encoder="descriptor")
+    build_demo_corpus(old, n_shots=16)
+    again = build_demo_corpus(Settings(data_dir=tmp_path / "old"), n_shots=16)
+    assert again.added_shots == 0
+    ws = Workspace(Settings(data_dir=tmp_path / "old"))
+    try:
+        assert ws.corpus.encoder_id.startswith("descriptor:")
+        assert not encoder_for_corpus(ws.settings, ws.corpus.encoder_id).has_text
+    finally:
+        ws.close()
