@@ -71,6 +71,21 @@ def test_text_search_puts_car_chases_first(workspace: Workspace, query: str) -> 
     assert _precision_at(workspace, query, "car_chase") >= bar
 
 
+def test_search_shows_the_clips_own_similarity(workspace: Workspace) -> None:
+    """The demo's shot vectors hold the CLIP beside the descriptor; the similarity a user reads
+    is still the CLIP's own cosine of the text and the shot's CLIP part."""
+    search = ShotSearch.from_corpus(workspace.corpus, workspace.matrix)
+    encoder = encoder_for_corpus(workspace.settings, workspace.corpus.encoder_id)
+    hits = search.search_text("car chase", encoder, 5).hits
+    text = encoder.text.encode_texts(["car chase"])[0]
+    text = text / np.linalg.norm(text)
+    matrix, row = search.X, {shot_id: i for i, shot_id in enumerate(search.ids)}
+    for hit in hits:
+        clip_part = matrix[row[hit.shot_id], :encoder.text.dim]
+        clip_part = clip_part / np.linalg.norm(clip_part)
+        assert hit.similarity == pytest.approx(float(clip_part @ text), abs=2e-3)
+
+
 def test_text_finds_times_of_day_but_not_camera_moves(workspace: Workspace) -> None:
     """Captions named the light, never the camera: zero-shot is strong on one, chance on the
     other (the reason the tool has active learning)."""

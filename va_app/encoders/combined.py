@@ -41,6 +41,9 @@ class CombinedEncoder:
             raise ValueError("CombinedEncoder needs a text tower and 0 < clip_weight < 1")
         self.text, self.visual = text, visual
         self.clip_weight = clip_weight
+        #: A text query's cosine with a shot is the CLIP's times ``clip_weight``: search shows
+        #: the CLIP's own similarity (the ranking is the same either way).
+        self.text_similarity_scale = 1.0 / clip_weight
         self.id = combined_id(text.id, visual.id)
         self.dim = text.dim + visual.dim
         # The visual encoder's frames (the descriptor's motion needs several); CLIP gets its

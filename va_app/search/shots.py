@@ -383,7 +383,7 @@ class ShotSearch:
                 pass
             else:
                 hits = self.search_vector(vector, k, filters=filters, offset=offset)
-                return SearchResult(hits, MODE_SEMANTIC)
+                return SearchResult(_as_text_similarity(hits, encoder), MODE_SEMANTIC)
         hits = self.keyword_search(text, k, filters=filters, offset=offset)
         return SearchResult(hits, MODE_KEYWORD, KEYWORD_NOTICE)
 
@@ -404,6 +404,8 @@ class ShotSearch:
                 vector = self._query_vector(vector) + self.X[self._row(like)]
             hits = _without(like, k, lambda n: self.search_vector(vector, n, filters=filters,
                                                                   offset=offset))
+            if like is None and query.vector is None:
+                hits = _as_text_similarity(hits, encoder)
             return SearchResult(hits, MODE_SEMANTIC)
         if like is None:
             hits = self._keyword_union(query.texts, k, filters, offset)
@@ -522,6 +524,13 @@ class ShotSearch:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _as_text_similarity(hits: list[SearchHit], encoder: TextEncoder | None) -> list[SearchHit]:
+    """Text hits with the similarity the text tower itself gives: an encoder whose shot vectors
+    hold more than its CLIP part (the demo's CLIP beside the descriptor) scales it back up."""
+    scale = float(getattr(encoder, "text_similarity_scale", 1.0))
+    return hits if scale == 1.0 else [SearchHit(h.shot_id, h.similarity * scale) for h in hits]
+
+
 def validate_query(query: Any) -> str:
     """The query as searched: NFC, whitespace collapsed; raises ValidationError when unusable."""
     if not isinstance(query, str):
