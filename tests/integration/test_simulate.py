@@ -13,7 +13,9 @@ from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.datasets.demo.manifest import DEMO_CONCEPTS, DEMO_RARE_CONCEPTS
 from va_app.errors import ValidationError
 from va_app.research.simulate.runner import run_simulation
-from va_app.research.simulate.strategies import STRATEGIES, feed_quotas
+from va_app.research.simulate.strategies import (
+    SEARCH_GIVE_UP, STRATEGIES, Session, feed_quotas, search_batch,
+)
 from va_app.research.simulate.summary import summary_lines
 from va_app.research.simulate.task import label_queries, split_rows
 
@@ -102,6 +104,20 @@ def test_a_batch_is_split_between_feeds_by_their_shares() -> None:
     assert sum(feed_quotas({"borderline": 1, "random": 1, "positive": 1}, 10).values()) == 10
     with pytest.raises(ValidationError):
         feed_quotas({"borderline": 0.0}, 10)
+
+
+def test_an_expert_whose_words_find_nothing_browses_instead() -> None:
+    """Text that ranks every positive last (a concept the text tower cannot see): after
+    SEARCH_GIVE_UP hits without a positive the simulated expert browses, as a person would."""
+    from types import SimpleNamespace
+
+    truth = np.zeros(200, dtype=bool)
+    truth[150:] = True  # positives: a quarter of the shots, all at the end of the ranking
+    task = SimpleNamespace(truth=truth, search_rows=np.arange(200), n_train=200)
+    session = Session(task, np.random.default_rng(0))
+    assert search_batch(session, SEARCH_GIVE_UP + 10, bootstrap=True) == SEARCH_GIVE_UP + 10
+    assert session.sources == ["search"] * SEARCH_GIVE_UP + ["browse"] * 10
+    assert session.search_cursor == SEARCH_GIVE_UP
 
 
 def test_the_expert_types_the_label_words() -> None:
