@@ -28,6 +28,17 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
+#: Streamlit has finished the script run (the page is idle again).
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+#: The marks every browser test module carries: e2e, slow, and a skip with the fix where
+#: Debian's Chromium is missing.
+BROWSER_TESTS = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.is_file(),
+                       reason=f"{CHROMIUM} is missing: install Debian's chromium "
+                              "(run_tests.sh does, as root) to run the browser tests"),
+]
 VIEWPORT = {"width": 1400, "height": 900}
 DEMO_SHOTS = 60
 SERVER_START_TIMEOUT_S = 90

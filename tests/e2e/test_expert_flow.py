@@ -21,22 +21,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import CHROMIUM, REPO, VIEWPORT, screenshot_dir
+from tests.e2e.conftest import BROWSER_TESTS, IDLE, REPO, VIEWPORT, screenshot_dir
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 from va_app.video.frames import read_frame
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(),
-                       reason=f"{CHROMIUM} is missing: install Debian's chromium "
-                              "(run_tests.sh does, as root) to run the browser tests"),
-]
+pytestmark = BROWSER_TESTS
 expect = pytest.importorskip("playwright.sync_api",
                              reason="the playwright package is not installed").expect
 
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 RUNNING = '[data-testid="stApp"][data-test-script-state="running"]'
 EXCEPTION = '[data-testid="stException"]'
 LABEL = "night"

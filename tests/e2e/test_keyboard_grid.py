@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, screenshot_dir
+from tests.e2e.conftest import BROWSER_TESTS, IDLE, screenshot_dir
 from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} is missing"),
-]
+pytestmark = BROWSER_TESTS
 expect = pytest.importorskip("playwright.sync_api").expect
 expect.set_options(timeout=30_000)  # a busy 2-core machine: the first run of a page is slow
 
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 LABEL, ANNOTATOR = "night", "ana"
 N = 20
 

@@ -17,21 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, StreamlitServer
+from tests.e2e.conftest import BROWSER_TESTS, IDLE, StreamlitServer
 from tests.servers import free_port, stop_process, wait_until_serving
 from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} is missing"),
-]
+pytestmark = BROWSER_TESTS
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 pytest.importorskip("oidc_provider_mock", reason="oidc-provider-mock is not installed")
 
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 LABEL = "night"
 PEOPLE = {  # subject -> claims; the role comes from the VA_* variables below
     "ada": {"sub": "ada", "email": "ada@example.org", "name": "Ada Admin"},

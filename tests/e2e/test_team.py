@@ -20,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, DEMO_SHOTS, VIEWPORT, StreamlitServer, screenshot_dir
+from tests.e2e.conftest import (
+    BROWSER_TESTS, DEMO_SHOTS, IDLE, VIEWPORT, StreamlitServer, screenshot_dir,
+)
 from tests.servers import ChromaServer, chroma_cli
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
@@ -29,16 +31,9 @@ from va_app.store.catalog import Catalog
 from va_app.store.index import VectorIndex
 from va_app.store.labels import LabelStore
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(),
-                       reason=f"{CHROMIUM} is missing: install Debian's chromium "
-                              "(run_tests.sh does, as root) to run the browser tests"),
-]
+pytestmark = BROWSER_TESTS
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 LABEL = "night"
 ANNOTATORS = ("ann", "bob")
 CLICKS = 12  # decisions per annotator, on the same shots
