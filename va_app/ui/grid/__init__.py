@@ -67,35 +67,38 @@ def _grid_fragment(ws: Workspace, shots: list[Shot], ctx, scores: dict[str, floa
     outcome = st.session_state.get(OUTCOME, {}).pop(key, {})
     by_id = {s.id: s for s in shots}
     playing = st.session_state.get(PLAYING, {}).get(key)
-    ticket = _ticket(ws, ctx, key, by_id, need)
+    token, ticket = _ticket(ws, ctx, key, by_id, need)
     data = {
+        **endpoint.state_of(ticket),
         "key": key, "label": ctx.label, "read_only": ctx.read_only,
         "notice": "Your role cannot annotate; ask an admin for the annotator role.",
-        "show_similar": ctx.show_similar, "counts": endpoint.counts(ws, ctx.label, need),
+        "show_similar": ctx.show_similar,
         "cards": [_card(s, ctx, scores.get(s.id), key) for s in shots],
-        "applied": recent_decisions().seen[-endpoint.CONFIRM_LAST:],
         "rejected": outcome.get("rejected", []), "error": outcome.get("error"),
-        "recent": [] if ctx.read_only else recent_decisions().for_label(ctx.label),
         "clip": _clip(ws, by_id[playing], key) if playing in by_id else None,
-        "endpoint": endpoint.PATH.lstrip("/"), "ticket": ticket,
+        "endpoint": endpoint.PATH.lstrip("/"), "ticket": token,
     }
+    if ctx.read_only:
+        data["recent"] = []
     _RENDER(key=key, data=data, height="content",
             on_decisions_change=partial(_on_decisions, key),
             on_play_change=partial(_on_play, key), on_similar_change=partial(_on_similar, key))
 
 
 def _ticket(ws: Workspace, ctx, key: str, shots: dict[str, Shot],
-            need: tuple[int, int] | None) -> str:
-    """This session's ticket for the grid ``key``, refreshed with what this render knows."""
+            need: tuple[int, int] | None) -> tuple[str, endpoint.Ticket]:
+    """This session's ticket for the grid ``key`` (token and ticket), refreshed with what this
+    render knows."""
     from va_app.ui import resources
     from va_app.ui.state import current_user
 
-    tokens = st.session_state.setdefault(TICKETS, {})
-    tokens[key] = endpoint.register(tokens.get(key), endpoint.Ticket(
+    ticket = endpoint.Ticket(
         ws=ws, policy=resources.policy(), user=current_user(), label=ctx.label,
         source=ctx.source, recent=recent_decisions(),
-        titles={i: s.title or s.video_key for i, s in shots.items()}, need=need))
-    return tokens[key]
+        titles={i: s.title or s.video_key for i, s in shots.items()}, need=need)
+    tokens = st.session_state.setdefault(TICKETS, {})
+    tokens[key] = endpoint.register(tokens.get(key), ticket)
+    return tokens[key], ticket
 
 
 def _card(shot: Shot, ctx, score: float | None, key: str) -> dict:

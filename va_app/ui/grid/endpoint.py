@@ -96,14 +96,19 @@ def apply_decisions(ticket: Ticket, payload: object) -> dict:
             ticket.ws.record_decisions(ticket.label, decisions, user=ticket.user,
                                        policy=ticket.policy, source=ticket.source)
             ticket.recent.record(ticket.label, decisions, titles=ticket.titles)
-            answer: dict = {"applied": ticket.recent.seen[-CONFIRM_LAST:]}
+            return state_of(ticket)
         except VAError as exc:
             items = payload.get("items", []) if isinstance(payload, Mapping) else []
-            answer = {"applied": [], "error": str(exc),
-                      "rejected": [i.get("seq") for i in items if isinstance(i, Mapping)]}
-        answer["counts"] = counts(ticket.ws, ticket.label, ticket.need)
-        answer["recent"] = ticket.recent.for_label(ticket.label)
-        return answer
+            return {**state_of(ticket), "applied": [], "error": str(exc),
+                    "rejected": [i.get("seq") for i in items if isinstance(i, Mapping)]}
+
+
+def state_of(ticket: Ticket) -> dict:
+    """What the grid settles with, from a render or an answer: the decision numbers written
+    (the last :data:`CONFIRM_LAST`), the label's counts and this session's undo list."""
+    return {"applied": ticket.recent.seen[-CONFIRM_LAST:],
+            "counts": counts(ticket.ws, ticket.label, ticket.need),
+            "recent": ticket.recent.for_label(ticket.label)}
 
 
 def counts(ws: Workspace, label: str, need: tuple[int, int] | None) -> dict:
