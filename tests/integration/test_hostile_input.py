@@ -412,7 +412,7 @@ def ingest_with_another_encoder(env: Env) -> None:
     folder = env.scratch / "incoming"
     make_cut_video(folder / "new.mp4", cuts=[0, 30, 60], seed=9)
     refused(lambda: ingest(env.settings, folder, encoder=_OtherEncoder()),
-            EncoderMismatchError, "descriptor:v1", "other:v1")
+            EncoderMismatchError, "descriptor:v2", "other:v1")
 
 
 def _score(env: Env, label: str, model_file: Path):

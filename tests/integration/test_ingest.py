@@ -137,7 +137,7 @@ def test_missing_folder_and_other_encoder_are_clear_errors(tmp_path, settings):
     other = type("Other", (), {"id": "other:v1", "dim": 8, "has_text": False,
                                "frames_per_shot": 1})()
     make_cut_video(tmp_path / "videos" / "new.mp4", cuts=[0, 40, 80], seed=5)
-    with pytest.raises(EncoderMismatchError, match="descriptor:v1"):
+    with pytest.raises(EncoderMismatchError, match="descriptor:v2"):
         ingest(settings, tmp_path / "videos", encoder=other)
 
 

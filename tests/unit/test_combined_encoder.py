@@ -44,8 +44,8 @@ def shots() -> list[np.ndarray]:
 def test_text_search_ranks_shots_as_the_clip_alone_does(clip, shots) -> None:
     combined = bundled_encoder(clip)
     assert isinstance(combined, CombinedEncoder)
-    assert combined.id == f"{clip.id}+descriptor:v1"
-    assert combined.dim == clip.dim + DescriptorEncoder.dim
+    assert combined.id == f"{clip.id}+descriptor:v2"
+    assert combined.dim == clip.dim + DescriptorEncoder().dim
     vectors = combined.encode_shots(shots)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     texts = ["a car chase at night", "two people indoors", "a city skyline at sunset"]

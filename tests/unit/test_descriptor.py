@@ -54,14 +54,14 @@ def test_is_an_encoder_without_text() -> None:
 def test_vectors_are_unit_length_float32() -> None:
     shots = [_clip(_scene(1)), _clip(_scene(2), dx=4.0), _clip(_scene(3), zoom=1.05)]
     vectors = DescriptorEncoder().encode_shots(shots)
-    assert vectors.shape == (3, DescriptorEncoder.dim)
+    assert vectors.shape == (3, DescriptorEncoder().dim)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
 def test_no_shots_give_an_empty_matrix() -> None:
     vectors = DescriptorEncoder().encode_shots([])
-    assert vectors.shape == (0, DescriptorEncoder.dim)
+    assert vectors.shape == (0, DescriptorEncoder().dim)
 
 
 def test_same_frames_give_the_same_vector_alone_or_in_a_batch() -> None:
@@ -121,3 +121,50 @@ def test_text_search_explains_the_keyword_fallback_and_how_to_get_clip() -> None
     assert "keyword" in message
     assert "VA_ENCODER=clip" in message
     assert "VA_CLIP_PRETRAINED" in message
+
+
+# -- tilt (version 2): a Dutch angle ---------------------------------------------------------
+def _street(seed: int) -> np.ndarray:
+    """A level, man-made scene: buildings with windows over a road, as a camera sees them."""
+    rng = np.random.default_rng(seed)
+    scene = np.full((270, 480, 3), (150, 180, 220), np.uint8)
+    x = 0
+    while x < 480:
+        width, top = int(rng.integers(40, 90)), int(rng.integers(40, 140))
+        cv2.rectangle(scene, (x, top), (x + width, 200), tuple(int(c) for c in rng.integers(40, 200, 3)), -1)
+        for wy in range(top + 10, 190, 22):
+            for wx in range(x + 6, x + width - 12, 16):
+                cv2.rectangle(scene, (wx, wy), (wx + 8, wy + 10), (240, 230, 160), -1)
+        x += width + int(rng.integers(0, 10))
+    cv2.rectangle(scene, (0, 200), (480, 270), (70, 70, 75), -1)
+    return scene
+
+
+def _tilted(frames: np.ndarray, degrees: float) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.25)  # zoomed in: no corners
+    return np.stack([cv2.warpAffine(f, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
+                     for f in frames])
+
+
+def test_a_tilted_camera_is_told_from_a_level_one_either_way_round() -> None:
+    level = _clip(_street(4))
+    tilt = {d: feature_groups(_tilted(level, d), ("tilt",))["tilt"] for d in (0.0, 12.0, -12.0)}
+    t = {d: float(np.arctan2(v[1], v[0]) / (np.pi / 2)) for d, v in tilt.items()}  # 0 level, 1 tilted
+    assert t[0.0] < 0.2
+    assert t[12.0] > 0.8 and t[-12.0] > 0.8
+
+
+def test_corpora_of_version_1_keep_their_features() -> None:
+    """A corpus built before the tilt group grows with version-1 vectors, comparable to its own."""
+    shot = _clip(_street(5))
+    v1, v2 = DescriptorEncoder(1), DescriptorEncoder()
+    assert (v1.id, v2.id) == ("descriptor:v1", "descriptor:v2")
+    assert v2.dim == v1.dim + 2
+    old = v1.encode_shots([shot])[0]
+    new = v2.encode_shots([shot])[0]
+    assert old.shape == (v1.dim,)
+    # Version 2 is version 1 plus the tilt group: the shared groups point the same way.
+    assert _cosine(old, new[: v1.dim]) > 0.999
+    with pytest.raises(ValidationError, match="unknown descriptor version 9"):
+        DescriptorEncoder(9)

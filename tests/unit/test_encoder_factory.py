@@ -104,7 +104,7 @@ def test_descriptor_mode_and_auto_fallback_give_the_descriptor(
     _descriptor_module()
     explicit = make_encoder(_settings(tmp_path, encoder="descriptor"))
     fallback = make_encoder(_settings(tmp_path, clip_model="ViT-B-32", clip_pretrained="openai"))
-    assert explicit.id == fallback.id == "descriptor:v1"
+    assert explicit.id == fallback.id == "descriptor:v2"
     assert not explicit.has_text
     assert describe_encoder_choice(_settings(tmp_path, encoder="descriptor")).startswith(
         "offline visual descriptor (VA_ENCODER=descriptor)"
@@ -155,7 +155,7 @@ def test_auto_mode_with_a_clip_corpus_but_no_weights_is_refused(
 ) -> None:
     _descriptor_module()
     settings = _settings(tmp_path, clip_model="ViT-B-32", clip_pretrained="openai")
-    with pytest.raises(EncoderMismatchError, match=r"'open_clip:ViT-B-32:openai'.*'descriptor:v1'"):
+    with pytest.raises(EncoderMismatchError, match=r"'open_clip:ViT-B-32:openai'.*'descriptor:v2'"):
         encoder_for_corpus(settings, "open_clip:ViT-B-32:openai")
 
 
@@ -166,7 +166,7 @@ def test_a_demo_corpus_keeps_the_demo_clip_in_auto_mode(tmp_path: Path, empty_hf
 
     demo_id = planned_encoder_id(demo_clip_settings(_settings(tmp_path)))
     assert demo_id.startswith(f"open_clip:{DEMO_CLIP_NAME}:va_demo_clip-")
-    assert demo_id.endswith("+descriptor:v1")  # the descriptor beside it (encoders.combined)
+    assert demo_id.endswith("+descriptor:v2")  # the descriptor beside it (encoders.combined)
     encoder = encoder_for_corpus(_settings(tmp_path), demo_id)
     assert encoder.id == demo_id and encoder.has_text
     vectors = encoder.encode_texts(["a car chase at night", "two people indoors"])
@@ -188,3 +188,23 @@ def test_the_app_line_says_which_encoder_is_active(tmp_path: Path, tiny: str) ->
     assert "demo world's own small CLIP" in encoder_status_line(f"{DEMO_CLIP_ID_PREFIX}x", clip)
     assert "falls back to keywords" in encoder_status_line(descriptor.id, descriptor)
     assert "not available on this machine" in encoder_status_line("clip4clip:netflix", None)
+
+
+def test_a_descriptor_corpus_of_an_older_version_keeps_its_version(tmp_path: Path) -> None:
+    _descriptor_module()
+    for mode in ("auto", "descriptor"):
+        encoder = encoder_for_corpus(_settings(tmp_path, encoder=mode), "descriptor:v1")
+        assert encoder.id == "descriptor:v1"
+    with pytest.raises(EncoderMismatchError, match="'descriptor:v9'"):
+        encoder_for_corpus(_settings(tmp_path, encoder="descriptor"), "descriptor:v9")
+
+
+def test_a_demo_corpus_of_another_release_says_to_rebuild_the_demo(
+    tmp_path: Path, empty_hf_cache
+) -> None:
+    """Each release ships its own demo-CLIP weights: an older demo corpus cannot be searched with
+    them, and the way out is to rebuild the demo, not to find the old weights."""
+    old = "open_clip:va-demo-clip:va_demo_clip-0123456789+descriptor:v1"
+    with pytest.raises(EncoderMismatchError, match="rebuild the demo") as caught:
+        encoder_for_corpus(_settings(tmp_path), old)
+    assert "python -m va_app demo" in str(caught.value)

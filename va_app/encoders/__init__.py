@@ -76,8 +76,11 @@ def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None, *,
         return make_encoder(settings, progress=progress)
     if settings.encoder == "auto" and is_demo_clip_id(corpus_encoder_id):
         settings = demo_clip_settings(settings)  # the corpus remembers its encoder
-    if settings.encoder == "auto" and corpus_encoder_id.startswith(DESCRIPTOR_ID_PREFIX):
-        chosen: Encoder | None = _descriptor_encoder()
+    if settings.encoder in ("auto", "descriptor") and corpus_encoder_id.startswith(
+            DESCRIPTOR_ID_PREFIX):
+        # The corpus's own descriptor version: a corpus built by an older release keeps
+        # growing with the features it was built with.
+        chosen: Encoder | None = _descriptor_encoder(corpus_encoder_id)
         planned = chosen.id
     else:
         if settings.encoder != "descriptor" and _fetch_would_give(settings, corpus_encoder_id):
@@ -176,11 +179,14 @@ def _clip_encoder(settings: Settings, progress: ByteProgress | None = None) -> E
     ))
 
 
-def _descriptor_encoder() -> Encoder:
-    from va_app.encoders.descriptor import DescriptorEncoder
+def _descriptor_encoder(corpus_encoder_id: str | None = None) -> Encoder:
+    """The offline descriptor: the version ``corpus_encoder_id`` names when this release
+    computes it, else the latest (an unknown id is then refused as a mismatch)."""
+    from va_app.encoders.descriptor import LATEST_VERSION, DescriptorEncoder, version_of
 
+    version = version_of(corpus_encoder_id or "") or LATEST_VERSION
     # It picks its own frame count (its motion features need several frames), not VA_KEYFRAMES.
-    return DescriptorEncoder()
+    return DescriptorEncoder(version)
 
 
 def encoder_status_line(corpus_encoder_id: str, encoder: Encoder | None) -> str:
@@ -201,6 +207,13 @@ def encoder_status_line(corpus_encoder_id: str, encoder: Encoder | None) -> str:
 
 
 def _mismatch_message(settings: Settings, corpus_id: str, current_id: str) -> str:
+    if is_demo_clip_id(corpus_id) and is_demo_clip_id(current_id):
+        return (
+            f"the demo corpus in {settings.data_dir} was encoded by another release's demo CLIP "
+            f"({corpus_id!r}; this release ships {current_id!r}), and vectors of different "
+            "encoders cannot be compared. Fix: rebuild the demo — delete that directory (or set "
+            "VA_DATA_DIR to a new one) and run ./run_app.sh or python -m va_app demo"
+        )
     return (
         f"the corpus in {settings.data_dir} was built with encoder {corpus_id!r} but the current "
         f"settings give {current_id!r}, and vectors of different encoders cannot be compared. "

@@ -25,7 +25,7 @@ DEMO_CLIP_CONFIG = DEMO_CLIP_DIR / f"{DEMO_CLIP_NAME}.json"
 DEMO_CLIP_WEIGHTS = DEMO_CLIP_DIR / "va_demo_clip.safetensors"
 DEMO_CLIP_ID_PREFIX = f"open_clip:{DEMO_CLIP_NAME}:"
 #: The visual encoder beside the demo CLIP (``va_app.encoders.descriptor``'s id).
-DEMO_VISUAL_ID = "descriptor:v1"
+DEMO_VISUAL_ID = "descriptor:v2"
 
 
 def register_bundled(model_name: str) -> None:

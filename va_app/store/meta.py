@@ -4,7 +4,7 @@ spelling: the stored key strings never change, or existing data dirs would lose 
 
 from __future__ import annotations
 
-#: Id of the encoder whose vectors the corpus holds (``"open_clip:…"``, ``"descriptor:v1"`` …).
+#: Id of the encoder whose vectors the corpus holds (``"open_clip:…"``, ``"descriptor:v2"`` …).
 ENCODER_ID = "encoder_id"
 #: A counter bumped in the same transaction as every change to the visible shots or their
 #: clusters; readers key their caches on it (see :func:`va_app.store.corpus.visible_shot_ids`).
