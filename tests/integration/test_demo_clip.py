@@ -62,7 +62,7 @@ def test_info_reports_the_demo_clip_as_the_corpus_encoder(demo: Settings) -> Non
 
 @pytest.mark.parametrize("query", CHASE_QUERIES)
 def test_text_search_puts_car_chases_first(workspace: Workspace, query: str) -> None:
-    """Measured with the committed weights: precision@10 0.9 / 0.8 / 0.5 for these queries,
+    """Measured with the committed weights: precision@10 0.8 / 0.6 / 1.0 for these queries,
     on a 13 % base rate (see va_app/datasets/demo/model/README.md). The label's own name meets
     the issue's bar (0.8); other phrasings must beat twice what a random ranking gets."""
     rate = np.mean(list(workspace.corpus.catalog.ground_truth("car_chase").values()))
@@ -94,13 +94,23 @@ def test_text_finds_times_of_day_but_not_camera_moves(workspace: Workspace) -> N
     assert _precision_at(workspace, "zoom", "zoom", k=40) < zoom_rate + 0.25
 
 
+@pytest.mark.parametrize("query", ["police car", "police pursuit"])
+def test_text_search_finds_the_police_cars_among_the_chases(workspace: Workspace,
+                                                            query: str) -> None:
+    """A police car is 1 chase in 3 (5 % of shots): its light bar, kept in frame for the whole
+    shot, is what the CLIP must see. Measured: precision@10 0.9 for both queries."""
+    rate = np.mean(list(workspace.corpus.catalog.ground_truth("police_car").values()))
+    assert rate < 0.1
+    assert _precision_at(workspace, query, "police_car") >= 0.7
+
+
 @pytest.mark.parametrize("concept", ["pan", "zoom", "handheld"])
 def test_labels_teach_what_text_cannot_find(workspace: Workspace, concept: str) -> None:
     """Camera moves were never captioned, so text search cannot find them; the demo corpus's
     vectors still carry them (the descriptor beside the CLIP), so 150 labelled shots train a
-    classifier that ranks the other 250 well. Measured on this split: AP 0.79 pan, 0.90 zoom,
-    0.95 handheld (base rates 0.14 / 0.09 / 0.20); with the CLIP's vectors alone 0.17 / 0.10 /
-    0.25."""
+    classifier that ranks the other 250 well. Measured, mean AP over five random splits: 0.80
+    pan, 0.90 zoom, 0.95 handheld (base rates 0.14 / 0.09 / 0.20; one split alone ranges
+    0.68–0.87 for pan); with the CLIP's vectors alone 0.17 / 0.10 / 0.25 (previous weights)."""
     from sklearn.metrics import average_precision_score
 
     from va_app.learn.classifier import ShotClassifier
@@ -108,10 +118,13 @@ def test_labels_teach_what_text_cannot_find(workspace: Workspace, concept: str) 
     matrix = workspace.matrix
     truth = workspace.corpus.catalog.ground_truth(concept)
     y = np.array([truth[i] for i in matrix.ids])
-    order = np.random.default_rng(0).permutation(len(y))
-    train, test = order[:150], order[150:]
-    scores = ShotClassifier().fit(matrix.X[train], y[train]).decision_function(matrix.X[test])
-    assert average_precision_score(y[test], scores) >= 0.7 > 2 * y.mean()
+    aps = []
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(len(y))
+        train, test = order[:150], order[150:]
+        scores = ShotClassifier().fit(matrix.X[train], y[train]).decision_function(matrix.X[test])
+        aps.append(average_precision_score(y[test], scores))
+    assert np.mean(aps) >= 0.7 > 2 * y.mean()
 
 
 def test_a_descriptor_demo_corpus_keeps_its_encoder(tmp_path) -> None:

@@ -210,7 +210,8 @@ def draw_subject(canvas: Canvas, plan: ShotPlan, rng: np.random.Generator) -> li
     if plan.subject == "skyline":
         _draw_skyline(canvas, rng)
     elif plan.subject == "road":
-        sprites = _draw_road(canvas, rng, chase=plan.car_chase, police=plan.police_car)
+        sprites = _draw_road(canvas, rng, chase=plan.car_chase, police=plan.police_car,
+                             n_frames=plan.n_frames)
     elif plan.subject == "landscape":
         _draw_landscape(canvas, rng)
     elif plan.subject == "room":
@@ -347,7 +348,8 @@ def _draw_building(
 
 
 def _draw_road(
-    canvas: Canvas, rng: np.random.Generator, *, chase: bool, police: bool = False
+    canvas: Canvas, rng: np.random.Generator, *, chase: bool, police: bool = False,
+    n_frames: int = 48,
 ) -> list[Sprite]:
     """A street: near buildings or trees, a pavement, a road with lane marks and cars."""
     road_top = canvas.y(rng.uniform(0.5, 0.62))
@@ -361,7 +363,28 @@ def _draw_road(
     _draw_lane_marks(canvas, (road_top + road_bottom) // 2, rng)
     if canvas.time_of_day == "night":
         _draw_street_lamps(canvas, horizon, rng)
-    return _cars(canvas, (road_top, road_bottom), rng, chase=chase, police=police)
+    cars = _cars(canvas, (road_top, road_bottom), rng, chase=chase, police=police)
+    return [_in_view(s, canvas, n_frames, rng) if s.beacon is not None else s for s in cars]
+
+
+#: A police car crosses this share of the view's width over its shot: it is the car the shot
+#: is about, in frame from the first frame to the last (version 3 let it race off screen like
+#: the other cars, so most keyframes of a "police car" shot showed none).
+POLICE_CROSSING = (0.35, 0.6)
+
+
+def _in_view(sprite: Sprite, canvas: Canvas, n_frames: int, rng: np.random.Generator) -> Sprite:
+    """``sprite`` slowed to cross the middle of the view during the shot, as a camera
+    following the chase keeps the pursuer in frame."""
+    view_x, view_w = canvas.view[0], canvas.view[2]
+    width = sprite.mask.shape[1]
+    direction = 1.0 if sprite.speed >= 0 else -1.0
+    speed = direction * view_w * rng.uniform(*POLICE_CROSSING) / max(n_frames, 1)
+    # paste_moving draws the left edge at (x0 + speed * i) % period - width.
+    middle = view_x + view_w * rng.uniform(0.4, 0.6) - width / 2
+    period = canvas.width + width
+    x0 = (middle + width - speed * n_frames / 2) % period
+    return replace(sprite, x0=float(x0), speed=float(speed))
 
 
 def _draw_street_front(canvas: Canvas, ground: int, rng: np.random.Generator) -> None:
@@ -464,7 +487,7 @@ def _paint_police_livery(image: np.ndarray, cabin: tuple, height: int) -> np.nda
     stripe = int(height * 0.55), int(height * 0.68)
     _box(image, (1, stripe[0]), (length - 2, stripe[1]), POLICE_STRIPE)
     (x0, _), (x1, _) = cabin
-    bar = max(2, height // 6)
+    bar = max(3, height // 4)
     middle = (x0 + x1) // 2
     _box(image, (x0 + 1, 0), (middle, bar), BEACON_RED)
     _box(image, (middle + 1, 0), (x1 - 1, bar), BEACON_BLUE)

@@ -63,7 +63,8 @@ MANIFEST_VERSION = 1
 # 2: film-like frequencies of camera moves and times of day (see CAMERA_WEIGHTS).
 # 3: rare concepts (police cars in chases, rain, Dutch angles), drawn from their own random
 #    streams so every version-2 shot keeps its subject, light and camera.
-RENDERER_VERSION = 3
+# 4: a police car stays in frame for its whole shot, under a taller light bar.
+RENDERER_VERSION = 4
 
 Size = tuple[int, int]
 
