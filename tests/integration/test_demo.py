@@ -224,6 +224,36 @@ def _cross_validated(vectors: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     )
 
 
+def test_a_dutch_angle_is_learnable_from_the_descriptors_tilt_group() -> None:
+    """The same planned shots filmed level and tilted (the renderer's Dutch angle): version 2
+    of the descriptor tells them apart (measured AP 0.98), version 1 (no tilt group) does not
+    (0.30, at a 0.3 base rate). The demo's own
+    Dutch angles are too rare in 400 shots to test this on the rendered corpus."""
+    from dataclasses import replace
+
+    from va_app.datasets.demo.plan import DUTCH_ANGLE_DEGREES
+    from va_app.datasets.demo.world import ShotRenderer, VideoLook
+
+    rng = np.random.default_rng(11)
+    shots, tilted = [], []
+    for video in plan_corpus(70, seed=11, fps=24):
+        look = VideoLook.draw(rng)
+        for plan in video.shots:
+            degrees = rng.uniform(*DUTCH_ANGLE_DEGREES) * rng.choice([-1.0, 1.0])
+            tilt = bool(rng.random() < 0.3)
+            plan = replace(plan, tilt_degrees=float(degrees) if tilt else 0.0)
+            renderer = ShotRenderer.build(plan, size=(256, 144), fps=24, look=look, rng=rng)
+            picks = np.linspace(0, plan.n_frames - 1, 8).astype(int)
+            shots.append(np.stack([renderer.frame(int(i)) for i in picks]))
+            tilted.append(tilt)
+    y = np.array(tilted)
+    with threadpool_limits(1):
+        ap = {version: _cross_validated(DescriptorEncoder(version).encode_shots(shots), y)[1]
+              for version in (1, 2)}
+    assert ap[2] >= 0.8, ap
+    assert ap[2] > ap[1] + 0.2, ap
+
+
 # --------------------------------------------------------------------------- idempotence
 
 
