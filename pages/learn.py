@@ -39,7 +39,13 @@ def feeds_view() -> None:
     show_flash()
     view = resources.feeds(label, n=int(n), hide_labelled=hide)
     if view is None:
-        st.info("Press **Build** to train a model on the labels so far and fill the feeds.")
+        st.info("Press **Build** to train a model on the labels so far and fill the feeds. "
+                "Until then, label some random shots here: they show the first model the whole "
+                "corpus, not only what your searches found.", icon=":material/shuffle:")
+        ids = ws.random_shots(label, n=int(n), hide_labelled=hide)
+        ctx = card_context(ws, label, state.annotator(), source="random", key="feed-random")
+        card_grid(ws, ws.corpus.shots(ids), ctx,
+                  need=(ws.settings.min_positives, ws.settings.min_negatives))
         return
     advice = resources.advice(view.version.label, view.version.version)
     tab_name = {**FEEDS, "search": "Search page"}.get(advice.source, advice.source)

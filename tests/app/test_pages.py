@@ -121,6 +121,30 @@ def test_active_learning_builds_and_labels_from_a_feed(app_settings):
     assert sources == {"borderline"}
 
 
+def test_before_the_first_build_active_learning_offers_random_shots(app_settings):
+    """A new label has no model and no feeds yet; the page offers random shots to label (the
+    random feed needs no model), the same ones after a rerun, new ones once hidden."""
+    _workspace(app_settings).create_label("night")
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("pages/learn.py").run()
+    assert not at.exception
+    assert any("Press **Build**" in i.value and "random shots" in i.value for i in at.info)
+    random_grid = grid(at, "grid-feed-random")
+    first = random_grid.shot_ids
+    assert len(first) == 20 and len(set(first)) == 20
+    send(at, random_grid, "decisions", decisions((first[0], True), (first[1], False)))
+    assert not at.exception
+    ws = _workspace(app_settings)
+    stored = {a.shot_id: (a.value, a.source) for a in ws.labels.current("night")}
+    assert stored == {first[0]: (True, "random"), first[1]: (False, "random")}
+    at.run()
+    assert grid(at, "grid-feed-random").shot_ids == first
+    at.toggle(key="hide_labelled").set_value(True).run()
+    hidden = grid(at, "grid-feed-random").shot_ids
+    assert not {first[0], first[1]} & set(hidden) and len(hidden) == 20
+
+
 def test_review_lists_annotations_and_flips_one(app_settings):
     _workspace(app_settings).create_label("night")
     _label_some(app_settings, "night", 3, 2)

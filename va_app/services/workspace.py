@@ -32,7 +32,7 @@ from va_app.encoders.base import Encoder, require_same_encoder, same_encoder
 from va_app.errors import NotFoundError, ValidationError, VAError
 from va_app.learn.classifier import score_corpus
 from va_app.learn.engine import BuildResult, CorpusMatrix, finish_build, train
-from va_app.learn.feeds import build_feeds
+from va_app.learn.feeds import build_feeds, random_feed
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.learn.versions import ModelVersion, load_model
 from va_app.search.index_progress import IndexProgress, IndexWatch
@@ -420,6 +420,23 @@ class Workspace:
         rows = build_feeds(probabilities, n, seed=feed_seed(name, meta.version), exclude=exclude)
         feeds = {feed: [matrix.ids[i] for i in idx] for feed, idx in rows.items()}
         return FeedView(meta, earlier[-1] if earlier else None, probabilities, feeds)
+
+    def random_shots(self, label: str, *, n: int = 20, hide_labelled: bool = False) -> list[str]:
+        """Random shots for ``label`` before its first build: the random feed needs no model.
+
+        Seeded as version 0 of the label's feeds, so a reload shows the same shots; with
+        ``hide_labelled`` the shots already labelled make room for new ones. Labelling some
+        while searching gives the first model the whole corpus, not only what the words found.
+        """
+        name = self.labels.get_label(label).name
+        matrix = self.matrix
+        exclude = None
+        if hide_labelled:
+            labelled = self.labels.labelled_set(name)
+            exclude = matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
+        rows = random_feed(np.zeros(matrix.n_shots, np.float32), n, rng=feed_seed(name, 0),
+                           exclude=exclude)
+        return [matrix.ids[i] for i in rows]
 
     def next_batch_advice(self, label: str) -> Recommendation:
         """Where the label's next batch should come from (the recommender, mistakes reward).
