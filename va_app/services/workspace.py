@@ -413,10 +413,7 @@ class Workspace:
         earlier = [v for v in versions if v.version < meta.version]
         matrix = self.matrix
         probabilities = score_corpus(matrix.X, clf)
-        exclude = None
-        if hide_labelled:
-            labelled = self.labels.labelled_set(name)
-            exclude = matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
+        exclude = self._labelled_rows(name) if hide_labelled else None
         rows = build_feeds(probabilities, n, seed=feed_seed(name, meta.version), exclude=exclude)
         feeds = {feed: [matrix.ids[i] for i in idx] for feed, idx in rows.items()}
         return FeedView(meta, earlier[-1] if earlier else None, probabilities, feeds)
@@ -430,13 +427,15 @@ class Workspace:
         """
         name = self.labels.get_label(label).name
         matrix = self.matrix
-        exclude = None
-        if hide_labelled:
-            labelled = self.labels.labelled_set(name)
-            exclude = matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
+        exclude = self._labelled_rows(name) if hide_labelled else None
         rows = random_feed(np.zeros(matrix.n_shots, np.float32), n, rng=feed_seed(name, 0),
                            exclude=exclude)
         return [matrix.ids[i] for i in rows]
+
+    def _labelled_rows(self, name: str) -> np.ndarray:
+        """Matrix rows of every shot labelled for ``name`` (what "hide labelled" hides)."""
+        labelled = self.labels.labelled_set(name)
+        return self.matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
 
     def next_batch_advice(self, label: str) -> Recommendation:
         """Where the label's next batch should come from (the recommender, mistakes reward).
