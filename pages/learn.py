@@ -44,8 +44,7 @@ def feeds_view() -> None:
                 "corpus, not only what your searches found.", icon=":material/shuffle:")
         ids = ws.random_shots(label, n=int(n), hide_labelled=hide)
         ctx = card_context(ws, label, state.annotator(), source="random", key="feed-random")
-        card_grid(ws, ws.corpus.shots(ids), ctx,
-                  need=(ws.settings.min_positives, ws.settings.min_negatives))
+        card_grid(ws, ws.corpus.shots(ids), ctx, need=ws.first_build_needs)
         return
     advice = resources.advice(view.version.label, view.version.version)
     tab_name = {**FEEDS, "search": "Search page"}.get(advice.source, advice.source)

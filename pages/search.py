@@ -161,7 +161,7 @@ def search_view() -> None:
                        key="search", show_similar=True)
     card_grid(ws, shots, ctx, scores=None if result.mode == MODE_BROWSE else
               {h.shot_id: h.similarity for h in hits},
-              need=(ws.settings.min_positives, ws.settings.min_negatives))
+              need=ws.first_build_needs)
     _pager(len(hits))
 
 

@@ -104,7 +104,6 @@ GROUP_DIMS = {
 VERSION_GROUPS = {1: tuple(g for g in GROUP_DIMS if g != "tilt"), 2: tuple(GROUP_DIMS)}
 LATEST_VERSION = 2
 ID_PREFIX = "descriptor:v"
-DESCRIPTOR_DIM = sum(GROUP_DIMS.values())
 
 NO_TEXT_MESSAGE = (
     "The offline visual descriptor has no text tower, so text search falls back to keyword "

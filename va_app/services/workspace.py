@@ -361,6 +361,11 @@ class Workspace:
         return n
 
     # -- the engine --------------------------------------------------------------------------
+    @property
+    def first_build_needs(self) -> tuple[int, int]:
+        """Positives and negatives a label needs before its first build (the settings')."""
+        return self.settings.min_positives, self.settings.min_negatives
+
     def build(self, label: str, *, n: int = 20, hide_labelled: bool = False,
               user: User | None = None) -> BuildOutcome:
         """Train, score every shot, store the next model version and return its feeds.
@@ -372,8 +377,9 @@ class Workspace:
         self._require(user, Action.BUILD)
         name = self.labels.get_label(label).name
         matrix = self.matrix
+        min_pos, min_neg = self.first_build_needs
         trained = train(matrix, self.labels.labelled_set(name), hide_labelled=hide_labelled,
-                        min_pos=self.settings.min_positives, min_neg=self.settings.min_negatives)
+                        min_pos=min_pos, min_neg=min_neg)
 
         def finish(number: int) -> BuildResult:
             return finish_build(matrix, trained, n=n, seed=feed_seed(name, number),

@@ -363,8 +363,8 @@ def _draw_road(
     _draw_lane_marks(canvas, (road_top + road_bottom) // 2, rng)
     if canvas.time_of_day == "night":
         _draw_street_lamps(canvas, horizon, rng)
-    cars = _cars(canvas, (road_top, road_bottom), rng, chase=chase, police=police)
-    return [_in_view(s, canvas, n_frames, rng) if s.beacon is not None else s for s in cars]
+    return _cars(canvas, (road_top, road_bottom), rng, chase=chase, police=police,
+                 n_frames=n_frames)
 
 
 #: A police car crosses this share of the view's width over its shot: it is the car the shot
@@ -421,11 +421,12 @@ def _draw_street_lamps(canvas: Canvas, ground: int, rng: np.random.Generator) ->
 
 def _cars(
     canvas: Canvas, road: tuple[int, int], rng: np.random.Generator, *, chase: bool,
-    police: bool = False,
+    police: bool = False, n_frames: int = 48,
 ) -> list[Sprite]:
     """Fast, motion-blurred cars in a chase; otherwise none or a few parked or crawling ones.
 
-    With ``police``, the first car of the chase is a police car."""
+    With ``police``, the first car of the chase is a police car, kept in view for the shot's
+    ``n_frames`` (:func:`_in_view`)."""
     count = int(rng.integers(2, 5)) if chase else int(rng.integers(0, 4))
     direction = 1.0 if rng.random() < 0.5 else -1.0
     view_x, view_w = canvas.view[0], canvas.view[2]
@@ -442,6 +443,8 @@ def _cars(
                                           police=police and k == 0)
         y = int(rng.uniform(road[0] - mask.shape[0] * 0.6, road[1] - mask.shape[0]))
         sprites.append(Sprite(image, mask, x0, y, speed, beacon))
+    if police and sprites:
+        sprites[0] = _in_view(sprites[0], canvas, n_frames, rng)
     return sorted(sprites, key=lambda s: s.y)
 
 
