@@ -53,11 +53,12 @@ def _zero_shot() -> None:
 
 def _missing_counter() -> None:
     labelled = ws.labels.labelled_set(label)
-    need_pos = max(0, ws.settings.min_positives - len(labelled.positives))
-    need_neg = max(0, ws.settings.min_negatives - len(labelled.negatives))
+    min_pos, min_neg = ws.first_build_needs
+    need_pos = max(0, min_pos - len(labelled.positives))
+    need_neg = max(0, min_neg - len(labelled.negatives))
     if need_pos or need_neg:
-        st.warning(f"Active learning opens at {ws.settings.min_positives} positives and "
-                   f"{ws.settings.min_negatives} negatives: **{need_pos} more positive** and "
+        st.warning(f"Active learning opens at {min_pos} positives and "
+                   f"{min_neg} negatives: **{need_pos} more positive** and "
                    f"**{need_neg} more negative** to go.", icon=":material/lock:")
     else:
         st.success("Enough labels to build a model: open **Active learning**.",
@@ -87,7 +88,8 @@ def _filters(search) -> SearchFilters:
 def _starters(info, empty_label: bool) -> None:
     """The zero-shot button (the first thing to press on a new label) and hint suggestions."""
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-        st.button(f"Find “{info.name}” by its description (zero-shot)", key="zero-shot",
+        words = "its description" if info.description.strip() else "its name"
+        st.button(f"Find “{info.name}” by {words} (zero-shot)", key="zero-shot",
                   icon=":material/auto_awesome:", on_click=_zero_shot,
                   type="primary" if empty_label else "secondary",
                   help="Ranks every shot by similarity to the label's name, description and "

@@ -67,6 +67,7 @@ def test_one_click_on_a_new_label_runs_a_zero_shot_search(app_settings):
     assert _result_ids(at)  # browsing before the click: corpus order
     zero_shot = at.button(key="zero-shot")
     assert zero_shot.proto.type == "primary"  # the first thing to press on a new label
+    assert zero_shot.label == "Find “night” by its name (zero-shot)"  # it has no description
     assert any("A new label: start with the zero-shot" in c for c in _captions(at))
     zero_shot.click().run()
     assert not at.exception
@@ -79,11 +80,12 @@ def test_one_click_on_a_new_label_runs_a_zero_shot_search(app_settings):
 
 def test_the_zero_shot_button_is_secondary_once_the_label_has_annotations(app_settings):
     ws = Workspace(app_settings)
-    ws.create_label("night")
+    ws.create_label("night", description="shots filmed after dark")
     ws.labels.annotate_many("night", [(ws.matrix.ids[0], True)], annotator="bo",
                             source="search")
     at = _open_search("night")
     assert at.button(key="zero-shot").proto.type == "secondary"
+    assert at.button(key="zero-shot").label == "Find “night” by its description (zero-shot)"
     assert not any("A new label: start with the zero-shot" in c for c in _captions(at))
 
 
