@@ -51,20 +51,6 @@ def _zero_shot() -> None:
     _reset_page()
 
 
-def _missing_counter() -> None:
-    labelled = ws.labels.labelled_set(label)
-    min_pos, min_neg = ws.first_build_needs
-    need_pos = max(0, min_pos - len(labelled.positives))
-    need_neg = max(0, min_neg - len(labelled.negatives))
-    if need_pos or need_neg:
-        st.warning(f"Active learning opens at {min_pos} positives and "
-                   f"{min_neg} negatives: **{need_pos} more positive** and "
-                   f"**{need_neg} more negative** to go.", icon=":material/lock:")
-    else:
-        st.success("Enough labels to build a model: open **Active learning**.",
-                   icon=":material/lock_open:")
-
-
 def _filters(search) -> SearchFilters:
     table = search.table
     with st.expander("Filters", icon=":material/filter_list:"):
@@ -131,8 +117,6 @@ def _explain(result, line: str) -> None:
 @st.fragment
 def search_view() -> None:
     label_header(ws, label)
-    if ws.settings.card_grid != "keyboard":  # the keyboard grid counts down itself
-        _missing_counter()
     show_flash()
     search = resources.search()
     info = ws.labels.get_label(label)

@@ -178,3 +178,19 @@ def test_words_and_an_example_combine_in_the_vector_space(clip_settings):
     q = text / np.linalg.norm(text) + matrix.X[matrix.rows([example])[0]]
     order = [matrix.ids[i] for i in np.argsort(-(matrix.X @ q), kind="stable")]
     assert _result_ids(at) == [s for s in order if s != example][:20]
+
+
+def test_the_button_grid_counts_down_to_the_first_build_like_the_keyboard_grid(app_settings,
+                                                                                monkeypatch):
+    monkeypatch.setenv("VA_CARD_GRID", "buttons")
+    ws = Workspace(Settings.from_env())
+    ws.create_label("night")
+    ws.labels.annotate_many("night", [(i, True) for i in ws.matrix.ids[:3]], annotator="bo",
+                            source="search")
+    at = _open_search("night")
+    assert [w.value for w in at.warning] == [
+        "Active learning opens at 10 positives and 10 negatives: **7 more positive** and "
+        "**10 more negative** to go."]
+    at.switch_page("pages/learn.py").run()  # the random shots before the first build
+    assert not at.exception
+    assert any("**7 more positive**" in w.value for w in at.warning)

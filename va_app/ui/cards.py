@@ -94,12 +94,15 @@ def card_grid(ws: Workspace, shots: Sequence[Shot], ctx: CardContext, *,
               scores: dict[str, float] | None = None, need: tuple[int, int] | None = None
               ) -> None:
     """The view's cards: the keyboard grid, or (``VA_CARD_GRID=buttons``) one Streamlit
-    button per decision. ``need``: positives and negatives the first build needs."""
+    button per decision. ``need``: positives and negatives the first build needs; both
+    grids count down to them."""
     if ws.settings.card_grid == "keyboard":
         from va_app.ui.grid import card_grid as keyboard_grid
 
         keyboard_grid(ws, shots, ctx, scores=scores, need=need)
         return
+    if need:
+        _countdown(ws, ctx.label, need)
     if not shots:
         st.info("Nothing to show here.")
         return
@@ -108,6 +111,21 @@ def card_grid(ws: Workspace, shots: Sequence[Shot], ctx: CardContext, *,
         for col, shot in zip(cols, shots[start:start + CARDS_PER_ROW]):
             with col:
                 clip_card(ws, shot, ctx, score=(scores or {}).get(shot.id))
+
+
+def _countdown(ws: Workspace, label: str, need: tuple[int, int]) -> None:
+    """The button grid's count-down to the first build (the keyboard grid draws its own)."""
+    labelled = ws.labels.labelled_set(label)
+    min_pos, min_neg = need
+    more_pos = max(0, min_pos - len(labelled.positives))
+    more_neg = max(0, min_neg - len(labelled.negatives))
+    if more_pos or more_neg:
+        st.warning(f"Active learning opens at {min_pos} positives and {min_neg} negatives: "
+                   f"**{more_pos} more positive** and **{more_neg} more negative** to go.",
+                   icon=":material/lock:")
+    else:
+        st.success("Enough labels to build a model: open **Active learning**.",
+                   icon=":material/lock_open:")
 
 
 def clip_card(ws: Workspace, shot: Shot, ctx: CardContext, *, score: float | None = None) -> None:
