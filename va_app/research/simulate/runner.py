@@ -143,8 +143,11 @@ def run_simulation(settings: Settings, *, labels: Sequence[str] | None = None,
     ``recommender`` ({reward, c}), ``checkpoints``, ``strategies`` ({key: name}),
     ``median_ap`` ({strategy: {n: AP}}: median over labels of each label's median over
     seeds), ``va_minus_cc`` and ``recommender_lift`` ({n: median over labels of the
-    per-label difference VA − CC, VA+recommender − VA}), ``va_at_least_cc`` ({n: bool}) and
-    ``va_at_least_cc_at_every_n`` (on the medians), ``labels`` ({label: split sizes, search
+    per-label difference VA − CC, VA+recommender − VA}), ``va_minus_cc_interval`` ({n: [low,
+    high]}: its 95 % interval over the seeds' randomness), ``va_vs_cc`` ({n: "above", "tie"
+    or "below"}: beyond that noise, or within it), ``va_at_least_cc`` ({n: not "below"}),
+    ``va_at_least_cc_at_every_n``, ``va_median_at_least_cc`` ({n: VA's median AP ≥ CC's,
+    noise and all}), ``labels`` ({label: split sizes, search
     hits, ``ap`` per strategy per n, ``ap_per_seed``, ``sources`` labelled from,
     ``recommended`` arms}), ``excluded`` ([{label, reason}]), ``html`` (the figure's path or
     None) and ``seconds``. Checkpoints ``n`` are JSON strings.

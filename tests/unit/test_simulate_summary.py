@@ -1,0 +1,75 @@
+"""The simulator's verdict on VA against CC: a difference the seeds' noise explains is a tie, a
+loss beyond it is a loss, and the text table says which."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from va_app.research.simulate.summary import summarise, summary_lines
+
+POINTS = [20, 40]
+
+
+def _labels(va: np.ndarray, cc: np.ndarray) -> dict[str, dict]:
+    """Per-label results as the runner writes them, from AP arrays (labels × seeds × points)."""
+    out = {}
+    for i in range(va.shape[0]):
+        runs = {"va": va[i].round(4).tolist(), "cc": cc[i].round(4).tolist()}
+        out[f"label{i}"] = {
+            "checkpoints": POINTS, "ap_per_seed": runs,
+            "ap": {s: {str(n): float(np.median(np.asarray(r)[:, j]))
+                       for j, n in enumerate(POINTS)} for s, r in runs.items()}}
+    return out
+
+
+def _result(va: np.ndarray, cc: np.ndarray) -> dict:
+    per_label = _labels(va, cc)
+    return {"strategies": {"va": "VA", "cc": "CC"}, "checkpoints": POINTS, "excluded": [],
+            **summarise(per_label, ("va", "cc"), POINTS)}
+
+
+def test_the_same_strategy_twice_is_a_tie_even_where_its_medians_differ() -> None:
+    # Two draws of one noisy strategy: AP jumps between a classifier's and chance by luck.
+    rng = np.random.default_rng(1)
+    draw = lambda: (np.where(rng.random((12, 5, 2)) < 0.6, 0.85, 0.2)  # noqa: E731
+                    + 0.05 * rng.standard_normal((12, 5, 2)))
+    result = _result(draw(), draw())
+    medians = result["median_ap"]
+    assert any(medians["va"][n] != medians["cc"][n] for n in ("20", "40"))
+    assert result["va_vs_cc"] == {"20": "tie", "40": "tie"}, result["va_minus_cc_interval"]
+    assert result["va_at_least_cc_at_every_n"]
+    low, high = result["va_minus_cc_interval"]["20"]
+    assert low < 0 < high
+    line = summary_lines(result)[1]
+    assert line.split()[0] == "20" and line.endswith("tie") and "[" in line
+
+
+def test_a_loss_beyond_the_seeds_noise_is_a_loss() -> None:
+    rng = np.random.default_rng(2)
+    cc = 0.8 + 0.05 * rng.random((12, 5, 2))
+    va = cc.copy()
+    va[:, :, 0] -= 0.1  # VA worse at n = 20 on every label and seed, level at 40
+    result = _result(va, cc)
+    assert result["va_vs_cc"]["20"] == "below" and result["va_minus_cc_interval"]["20"][1] < 0
+    assert result["va_vs_cc"]["40"] == "tie"
+    assert result["va_at_least_cc"] == {"20": False, "40": True}
+    assert not result["va_at_least_cc_at_every_n"]
+    assert summary_lines(result)[-1].endswith("NO")
+
+
+def test_a_win_beyond_the_noise_is_a_win() -> None:
+    rng = np.random.default_rng(3)
+    cc = 0.7 + 0.05 * rng.random((12, 5, 2))
+    result = _result(cc + 0.1, cc)
+    assert result["va_vs_cc"] == {"20": "above", "40": "above"}
+    assert result["va_minus_cc_interval"]["20"][0] > 0
+
+
+def test_with_one_seed_there_is_no_interval_and_the_point_decides() -> None:
+    cc = np.full((4, 1, 2), 0.8)
+    va = cc.copy()
+    va[:, :, 1] -= 0.01
+    result = _result(va, cc)
+    assert result["va_minus_cc_interval"] == {"20": None, "40": None}
+    assert result["va_vs_cc"] == {"20": "tie", "40": "below"}
+    assert not result["va_at_least_cc_at_every_n"]
