@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from va_app.config import Settings
 from va_app.errors import ValidationError, VAError
@@ -34,6 +35,19 @@ def _no_args(_parser: argparse.ArgumentParser) -> None:
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str | Iterable[str] = ()) -> None:
+    """Print ``data`` as JSON with ``--json``, else ``text`` (a string or lines; none: nothing).
+
+    ``text`` may be a generator: it is only read without ``--json``.
+    """
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))
+        return
+    lines = [text] if isinstance(text, str) else list(text)
+    if lines:
+        print("\n".join(lines))
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -89,17 +103,17 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services.workspace import corpus_info
 
     info = corpus_info(settings)
-    if args.json:
-        print(json.dumps(info, indent=2))
-    else:
-        for key, value in info.items():
-            if key == "skipped":
-                print(f"skipped: {len(value)}")
-                for item in value:
-                    print(f"  {item['path']}: {item['reason']}")
-            else:
-                print(f"{key}: {value}")
+    _emit(args, info, _info_lines(info))
     return 0
+
+
+def _info_lines(info: dict[str, Any]) -> Iterator[str]:
+    for key, value in info.items():
+        if key == "skipped":
+            yield f"skipped: {len(value)}"
+            yield from (f"  {item['path']}: {item['reason']}" for item in value)
+        else:
+            yield f"{key}: {value}"
 
 
 @command("shots", "list every shot", _json_flag)
@@ -107,11 +121,8 @@ def _shots(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services.workspace import list_shots
 
     rows = list_shots(settings)
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        for row in rows:
-            print(f"{row['id']}\t{row['start_s']:.2f}-{row['end_s']:.2f}s\tcluster {row['cluster']}")
+    _emit(args, rows, (f"{row['id']}\t{row['start_s']:.2f}-{row['end_s']:.2f}s\t"
+                       f"cluster {row['cluster']}" for row in rows))
     return 0
 
 
@@ -151,11 +162,8 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
     if result.notice:
         print(f"note: {result.notice}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    for row in [] if args.json else rows:
-        print(f"{row['score']:.3f}\t{row['id']}\t{row['start_s']:.2f}-{row['end_s']:.2f}s\t"
-              f"{row['title']}")
+    _emit(args, rows, (f"{row['score']:.3f}\t{row['id']}\t{row['start_s']:.2f}-"
+                       f"{row['end_s']:.2f}s\t{row['title']}" for row in rows))
     return 0
 
 
@@ -174,8 +182,7 @@ def _fetch_weights(args: argparse.Namespace, settings: Settings) -> int:
     weights = fetch_clip_weights(settings.clip_model, settings.clip_pretrained, progress=progress)
     report = {"encoder": weights.id, "path": weights.checkpoint or weights.model_name,
               "downloaded_bytes": done[0], "description": weights.description}
-    print(json.dumps(report, indent=2) if args.json else
-          f"{weights.description}: {report['path']}")
+    _emit(args, report, f"{weights.description}: {report['path']}")
     return 0
 
 
@@ -195,14 +202,11 @@ def _labels(args: argparse.Namespace, settings: Settings) -> int:
                 raise ValidationError("labels create needs a NAME")
             label = ws.create_label(args.name, description=args.description,
                                     created_by=args.annotator, user=_user(settings))
-            print(json.dumps({"name": label.name}) if args.json else f"created {label.name!r}")
+            _emit(args, {"name": label.name}, f"created {label.name!r}")
             return 0
         rows = ws.label_summaries()
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        for row in [] if args.json else rows:
-            print(f"{row['name']}: {row['positives']} positive, {row['negatives']} negative, "
-                  f"{row['versions']} model versions")
+        _emit(args, rows, (f"{row['name']}: {row['positives']} positive, {row['negatives']} "
+                           f"negative, {row['versions']} model versions" for row in rows))
     return 0
 
 
@@ -252,10 +256,7 @@ def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
     with _workspace(settings) as ws:
         paths = analytics.export_dashboard_tables(ws, args.out, fmt=args.format,
                                                   label=args.label)
-    if args.json:
-        print(json.dumps({"files": [str(p) for p in paths]}))
-    for path in [] if args.json else paths:
-        print(f"wrote {path}")
+    _emit(args, {"files": [str(p) for p in paths]}, (f"wrote {path}" for path in paths))
     return 0
 
 
@@ -273,13 +274,11 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         outcome = ws.build(args.label, n=args.feed_size, hide_labelled=args.hide_labelled,
                            user=_user(settings))
     r, v = outcome.result, outcome.version
-    if args.json:
-        print(json.dumps({"version": v.version, "n_pos": r.n_pos, "n_neg": r.n_neg,
-                          "model_score": r.model_score, "data_score": r.data_score,
-                          "build_ms": round(r.build_ms, 2), "feeds": r.feeds}, indent=2))
-    else:
-        print(f"{v.label} v{v.version}: {r.n_pos} positive / {r.n_neg} negative, model score "
-              f"{r.model_score:.3f}, data score {r.data_score:.3f}, built in {r.build_ms:.0f} ms")
+    _emit(args, {"version": v.version, "n_pos": r.n_pos, "n_neg": r.n_neg,
+                 "model_score": r.model_score, "data_score": r.data_score,
+                 "build_ms": round(r.build_ms, 2), "feeds": r.feeds},
+          f"{v.label} v{v.version}: {r.n_pos} positive / {r.n_neg} negative, model score "
+          f"{r.model_score:.3f}, data score {r.data_score:.3f}, built in {r.build_ms:.0f} ms")
     return 0
 
 
@@ -370,16 +369,14 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "status":
         state = jobs.schema_state(settings)
         out = {"revision": state.current, "head": state.head, "pending": state.pending}
-        print(json.dumps(out) if args.json else
-              f"schema {state.current or 'none'}; newest {state.head}; "
-              f"pending: {', '.join(state.pending) or 'nothing'}")
+        _emit(args, out, f"schema {state.current or 'none'}; newest {state.head}; "
+                         f"pending: {', '.join(state.pending) or 'nothing'}")
         return 0
     report = jobs.upgrade_schema(settings, user=_user(settings),
                                  progress=lambda step: print(step, file=sys.stderr))
     out = {"before": report.before, "after": report.after, "applied": report.applied,
            "backup": str(report.backup) if report.backup else None}
-    print(json.dumps(out) if args.json else
-          f"schema {report.before or 'none'} -> {report.after}"
+    _emit(args, out, f"schema {report.before or 'none'} -> {report.after}"
           + (f" (applied {', '.join(report.applied)}; backup in {report.backup})"
              if report.applied else " (nothing to apply)"))
     return 0
@@ -429,8 +426,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         bench_command(args, settings)
     result = json.loads(buffer.getvalue()) if args.json else {"engine": buffer.getvalue()}
     result["app"] = _app_click_bench(args, settings)
-    print(json.dumps(result, indent=2) if args.json else
-          result["engine"] + "\n" + json.dumps(result["app"], indent=2))
+    _emit(args, result, result["engine"] + "\n" + json.dumps(result["app"], indent=2))
     return 0
 
 
@@ -473,7 +469,7 @@ def _import_netflix(args: argparse.Namespace, settings: Settings) -> int:
 
     report = jobs.import_netflix_data(settings, args.dir, user=_user(settings),
                                       index=args.index, progress=_stage_bars())
-    print(json.dumps(report.summary(), indent=2) if args.json else report.line())
+    _emit(args, report.summary(), report.line())
     return 0
 
 
@@ -537,7 +533,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     result = run_simulation(settings, labels=args.labels, budget=args.budget, seeds=args.seeds,
                             batch=args.batch, out_html=args.html, workers=None,
                             reward=args.reward, progress=_tqdm_progress("simulate", unit="labels"))
-    print(json.dumps(result, indent=2) if args.json else "\n".join(summary_lines(result)))
+    _emit(args, result, summary_lines(result))
     return 0
 
 
