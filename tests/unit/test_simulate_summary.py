@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from va_app.research.simulate.summary import summarise, summary_lines
+from va_app.research.simulate.summary import summarise, summarise_groups, summary_lines
 
 POINTS = [20, 40]
 
 
-def _labels(va: np.ndarray, cc: np.ndarray) -> dict[str, dict]:
+def _labels(va: np.ndarray, cc: np.ndarray, positives: int = 100) -> dict[str, dict]:
     """Per-label results as the runner writes them, from AP arrays (labels × seeds × points)."""
     out = {}
     for i in range(va.shape[0]):
         runs = {"va": va[i].round(4).tolist(), "cc": cc[i].round(4).tolist()}
         out[f"label{i}"] = {
+            "train": 1000, "train_positives": positives,
             "checkpoints": POINTS, "ap_per_seed": runs,
             "ap": {s: {str(n): float(np.median(np.asarray(r)[:, j]))
                        for j, n in enumerate(POINTS)} for s, r in runs.items()}}
@@ -73,3 +74,22 @@ def test_with_one_seed_there_is_no_interval_and_the_point_decides() -> None:
     assert result["va_minus_cc_interval"] == {"20": None, "40": None}
     assert result["va_vs_cc"] == {"20": "tie", "40": "below"}
     assert not result["va_at_least_cc_at_every_n"]
+
+
+def test_common_and_rare_concepts_get_their_own_verdicts() -> None:
+    rng = np.random.default_rng(4)
+    cc = 0.7 + 0.05 * rng.random((6, 5, 2))
+    common = _labels(cc + 0.1, cc)  # VA wins on the common concepts
+    rare = {f"rare{k}": v for k, v in _labels(cc[:3] - 0.2, cc[:3], positives=30).items()}
+    per_label = {**common, **rare}
+    groups = summarise_groups(per_label, ("va", "cc"), POINTS)
+    assert groups["common"]["labels"] == list(common)
+    assert groups["rare"]["labels"] == list(rare)  # 3 % positives: rare
+    assert groups["common"]["va_at_least_cc_at_every_n"]
+    assert groups["rare"]["va_vs_cc"] == {"20": "below", "40": "below"}
+    result = {"strategies": {"va": "VA", "cc": "CC"}, "checkpoints": POINTS, "excluded": [],
+              **summarise(per_label, ("va", "cc"), POINTS), "groups": groups}
+    lines = summary_lines(result)
+    assert "  common concepts (6): yes (20 above, 40 above)" in lines
+    assert "  rare concepts (3): NO (20 below, 40 below)" in lines
+    assert summarise_groups(common, ("va", "cc"), POINTS).keys() == {"common"}

@@ -56,7 +56,7 @@ from va_app.research.simulate.strategies import (
     feed_quotas,
     run_strategy,
 )
-from va_app.research.simulate.summary import summarise
+from va_app.research.simulate.summary import summarise, summarise_groups
 from va_app.research.simulate.task import TEST_SHARE, LabelTask, make_task, rounded
 
 Progress = Callable[[int, int, str], None]
@@ -147,7 +147,8 @@ def run_simulation(settings: Settings, *, labels: Sequence[str] | None = None,
     high]}: its 95 % interval over the seeds' randomness), ``va_vs_cc`` ({n: "above", "tie"
     or "below"}: beyond that noise, or within it), ``va_at_least_cc`` ({n: not "below"}),
     ``va_at_least_cc_at_every_n``, ``va_median_at_least_cc`` ({n: VA's median AP ≥ CC's,
-    noise and all}), ``labels`` ({label: split sizes, search
+    noise and all}), ``groups`` ({"common" | "rare": the same keys on those concepts alone,
+    and their ``labels``; rare: at most 5 % positives}), ``labels`` ({label: split sizes, search
     hits, ``ap`` per strategy per n, ``ap_per_seed``, ``sources`` labelled from,
     ``recommended`` arms}), ``excluded`` ([{label, reason}]), ``html`` (the figure's path or
     None) and ``seconds``. Checkpoints ``n`` are JSON strings.
@@ -168,6 +169,7 @@ def run_simulation(settings: Settings, *, labels: Sequence[str] | None = None,
               "checkpoints": points,
               "strategies": {s: STRATEGIES[s] for s in options.strategies},
               **summarise(per_label, options.strategies, points),
+              "groups": summarise_groups(per_label, options.strategies, points),
               "labels": per_label, "excluded": excluded}
     result["html"] = str(write_figure(result, out_html)) if out_html else None
     result["seconds"] = round(time.perf_counter() - started, 2)

@@ -44,6 +44,24 @@ def summarise(per_label: dict[str, dict], strategies: Sequence[str],
     return out
 
 
+#: A concept is rare when at most this share of its shots are positives (the paper's median
+#: positive rate among random shots is 2.5 %); random labelling finds few of them.
+RARE_SHARE = 0.05
+
+
+def summarise_groups(per_label: dict[str, dict], strategies: Sequence[str],
+                     points: list[int]) -> dict[str, dict[str, Any]]:
+    """:func:`summarise` on the common and on the rare concepts (:data:`RARE_SHARE`) apart;
+    each group also lists its labels. Groups without labels are left out."""
+    def rare(label: dict) -> bool:
+        return label["train_positives"] <= RARE_SHARE * label["train"]
+
+    groups = {"common": {k: v for k, v in per_label.items() if not rare(v)},
+              "rare": {k: v for k, v in per_label.items() if rare(v)}}
+    return {name: {"labels": list(members), **summarise(members, strategies, points)}
+            for name, members in groups.items() if members}
+
+
 def _at_least(a: float | None, b: float | None) -> bool | None:
     return None if a is None or b is None else a >= b
 
@@ -116,6 +134,11 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     if "va_at_least_cc_at_every_n" in result:
         verdict = "yes" if result["va_at_least_cc_at_every_n"] else "NO"
         lines.append(f"VA ≥ CC at every n (never below beyond the seeds' noise): {verdict}")
+    for name, group in result.get("groups", {}).items():
+        if "va_vs_cc" in group:
+            verdict = "yes" if group["va_at_least_cc_at_every_n"] else "NO"
+            per_n = ", ".join(f"{n} {v}" for n, v in group["va_vs_cc"].items() if v)
+            lines.append(f"  {name} concepts ({len(group['labels'])}): {verdict} ({per_n})")
     lines += [f"excluded {e['label']}: {e['reason']}" for e in result["excluded"]]
     return lines
 
