@@ -37,11 +37,10 @@ SEARCH_PAGE = 5
 #: trusting the words and browses instead. Without this rule the simulated expert paged on
 #: for the whole budget where the text tower ranks a concept below chance: on the 2,000-shot
 #: demo "close up" (14 % of shots) found none in 200 hits, so VA never built (AP 0.14 at every
-#: n, CC 0.62–0.94). Two pages (10 hits), not four: at 20 the expert's first 20 labels were all
-#: text hits for every concept the words cannot find (close-ups, handheld, Dutch angles), so at
-#: n = 20 VA had no positive and scored chance (close-up: 0.14 against CC's 0.79 on the
-#: 2,000-shot demo, median AP over labels at n = 20 / 40: 0.77 / 0.87, CC 0.82 / 0.88); at 10
-#: it browses half of them, as CC does (0.83 / 0.92; 400-shot demo 0.85 / 0.97 either way).
+#: n, CC 0.62–0.94). Two pages (10 hits), not four: with 20, the first 20 labels were all text
+#: hits for a concept the words cannot find, so at n = 20 VA had no positive and scored chance
+#: (2,000-shot demo, 15 seeds: close-up 0.15 at n = 20, 0.69 with 10, CC 0.73; median AP over
+#: labels at n = 40 / 60: 0.88 / 0.92 with 20, 0.91 / 0.95 with 10, CC 0.88 / 0.91).
 SEARCH_GIVE_UP = 10
 #: How the simulated expert splits a batch between the feeds after the bootstrap. The paper
 #: built VA to "focus users on progressively harder examples" (the borderline feed), with the
