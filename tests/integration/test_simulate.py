@@ -43,6 +43,11 @@ def test_every_strategy_reports_a_median_ap_between_0_and_1_at_every_n(result) -
         assert all(0.0 <= ap <= 1.0 for ap in curve.values()), (strategy, curve)
     assert set(result["va_minus_cc"]) == set(result["recommender_lift"]) == {"20", "30"}
     assert isinstance(result["va_at_least_cc_at_every_n"], bool)
+    assert set(result["va_vs_cc"].values()) <= {"above", "tie", "below"}
+    assert all(low <= high for low, high in result["va_minus_cc_interval"].values())
+    groups = result["groups"]
+    assert groups and set(groups) <= {"common", "rare"}
+    assert sorted(sum((g["labels"] for g in groups.values()), [])) == sorted(result["labels"])
 
 
 def test_labels_are_simulated_or_excluded_with_a_reason(result, demo_settings) -> None:
