@@ -51,12 +51,32 @@ def _emit(args: argparse.Namespace, data: Any, text: str | Iterable[str] = ()) -
 
 
 # -- commands ------------------------------------------------------------------------------
-@command("demo", "render the procedural demo corpus and ingest it",
-         lambda p: p.add_argument("--shots", type=int, default=None,
-                                  help="number of shots (default VA_DEMO_SHOTS = 400)"))
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shots", type=int, default=None,
+                   help="number of shots (default VA_DEMO_SHOTS = 400)")
+    p.add_argument("--first-run", action="store_true",
+                   help="what ./run_app.sh does: build the demo only into an empty data "
+                        "directory, or rebuild a demo this release cannot read that holds no "
+                        "labels or annotations (the old one is moved aside, not deleted)")
+
+
+@command("demo", "render the procedural demo corpus and ingest it", _demo_args)
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
+    from va_app.services.workspace import corpus_is_empty
 
+    if args.first_run and not corpus_is_empty(settings):
+        try:
+            why = jobs.stale_demo(settings)
+        except VAError:  # the app shows what is wrong with this corpus, and how to fix it
+            return 0
+        if not why:
+            return 0
+        moved = jobs.set_aside(settings)
+        print(f"{why}: moved it to {moved} and building this release's demo ...",
+              file=sys.stderr)
+    elif args.first_run:
+        print("empty data directory: building the demo corpus first ...", file=sys.stderr)
     report = jobs.build_demo(settings, user=_user(settings), n_shots=args.shots,
                              progress=_tqdm_progress("demo"))
     print(_report_line(report))

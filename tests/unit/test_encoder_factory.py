@@ -205,6 +205,6 @@ def test_a_demo_corpus_of_another_release_says_to_rebuild_the_demo(
     """Each release ships its own demo-CLIP weights: an older demo corpus cannot be searched with
     them, and the way out is to rebuild the demo, not to find the old weights."""
     old = "open_clip:va-demo-clip:va_demo_clip-0123456789+descriptor:v1"
-    with pytest.raises(EncoderMismatchError, match="rebuild the demo") as caught:
+    with pytest.raises(EncoderMismatchError, match="builds this release.s") as caught:
         encoder_for_corpus(_settings(tmp_path), old)
-    assert "python -m va_app demo" in str(caught.value)
+    assert "python -m va_app demo --first-run" in str(caught.value)

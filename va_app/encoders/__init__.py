@@ -211,8 +211,10 @@ def _mismatch_message(settings: Settings, corpus_id: str, current_id: str) -> st
         return (
             f"the demo corpus in {settings.data_dir} was encoded by another release's demo CLIP "
             f"({corpus_id!r}; this release ships {current_id!r}), and vectors of different "
-            "encoders cannot be compared. Fix: rebuild the demo — delete that directory (or set "
-            "VA_DATA_DIR to a new one) and run ./run_app.sh or python -m va_app demo"
+            "encoders cannot be compared. Fix: run ./run_app.sh (or python -m va_app demo "
+            "--first-run): it moves a demo without labels or annotations aside and builds "
+            "this release's. A demo with labels stays: set VA_DATA_DIR to a new directory and "
+            "build the demo there"
         )
     return (
         f"the corpus in {settings.data_dir} was built with encoder {corpus_id!r} but the current "

@@ -55,6 +55,58 @@ def build_demo(settings: Settings, *, user: User | None, n_shots: int | None = N
                 _ingest_counts)
 
 
+def stale_demo(settings: Settings) -> str:
+    """Why the corpus in ``settings.data_dir`` is a demo this release cannot read and may
+    rebuild without losing anyone's work, or "" when it is not.
+
+    All of: the embedded default (catalog and index under the data directory), every video
+    from the demo's own folder, no label and no annotation, and vectors of another release's
+    demo CLIP (they cannot be compared with this release's: search and builds would refuse).
+    """
+    from va_app.encoders import planned_encoder_id
+    from va_app.encoders.base import same_encoder
+    from va_app.encoders.bundled import demo_clip_settings, is_demo_clip_id
+    from va_app.store.corpus import Corpus
+    from va_app.store.schema import AnnotationRow, LabelRow
+
+    if settings.database_url or settings.chroma_host:
+        return ""
+    corpus = Corpus(settings)
+    try:
+        stored = corpus.encoder_id
+        catalog = corpus.catalog
+        videos = catalog.videos(status=None)
+        demo_dir = settings.demo_videos_dir.resolve()
+        demo_only = bool(videos) and all(Path(v.path).resolve().is_relative_to(demo_dir)
+                                         for v in videos)
+        untouched = catalog.count_rows(LabelRow) == 0 and catalog.count_rows(AnnotationRow) == 0
+    finally:
+        corpus.close()
+    if not (demo_only and untouched and is_demo_clip_id(stored)):
+        return ""
+    current = planned_encoder_id(demo_clip_settings(settings))
+    if same_encoder(stored, current):
+        return ""
+    return (f"the demo in {settings.data_dir} was encoded by another release's demo CLIP "
+            f"({stored}; this release ships {current}) and holds no labels or annotations")
+
+
+def set_aside(settings: Settings) -> Path:
+    """Move everything in the data directory (but its README) into a new sibling folder
+    ``<name>.outdated-<UTC time>``; returns that folder. Nothing is deleted."""
+    import shutil
+    from datetime import UTC, datetime
+
+    data_dir = Path(settings.data_dir)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    target = data_dir.parent / f"{data_dir.name}.outdated-{stamp}"
+    target.mkdir()
+    for entry in sorted(data_dir.iterdir()):
+        if entry.name != "README.md":
+            shutil.move(str(entry), str(target / entry.name))
+    return target
+
+
 def reindex(settings: Settings, *, user: User | None, progress: Progress | None = None) -> int:
     """Rebuild the Chroma index from the SQL catalog and the h5 matrix; returns shots indexed."""
     from va_app.store.corpus import Corpus, ingest_lock
