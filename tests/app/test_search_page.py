@@ -189,8 +189,8 @@ def test_the_button_grid_counts_down_to_the_first_build_like_the_keyboard_grid(a
                             source="search")
     at = _open_search("night")
     assert [w.value for w in at.warning] == [
-        "Active learning opens at 10 positives and 10 negatives: **7 more positive** and "
-        "**10 more negative** to go."]
+        "The first build needs 10 positives and 10 negatives: **7 more positives** and "
+        "**10 more negatives** to go."]
     at.switch_page("pages/learn.py").run()  # the random shots before the first build
     assert not at.exception
-    assert any("**7 more positive**" in w.value for w in at.warning)
+    assert any("**7 more positives**" in w.value for w in at.warning)

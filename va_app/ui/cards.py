@@ -120,12 +120,16 @@ def _countdown(ws: Workspace, label: str, need: tuple[int, int]) -> None:
     more_pos = max(0, min_pos - len(labelled.positives))
     more_neg = max(0, min_neg - len(labelled.negatives))
     if more_pos or more_neg:
-        st.warning(f"Active learning opens at {min_pos} positives and {min_neg} negatives: "
-                   f"**{more_pos} more positive** and **{more_neg} more negative** to go.",
-                   icon=":material/lock:")
+        st.warning(f"The first build needs {min_pos} positives and {min_neg} negatives: "
+                   f"**{_more(more_pos, 'positive')}** and **{_more(more_neg, 'negative')}** "
+                   "to go.", icon=":material/lock:")
     else:
-        st.success("Enough labels to build a model: open **Active learning**.",
-                   icon=":material/lock_open:")
+        st.success("Enough labels to build a model: press **Build** on Active learning "
+                   "(key B).", icon=":material/lock_open:")
+
+
+def _more(n: int, kind: str) -> str:
+    return f"{n} more {kind}{'' if n == 1 else 's'}"
 
 
 def clip_card(ws: Workspace, shot: Shot, ctx: CardContext, *, score: float | None = None) -> None:

@@ -418,10 +418,11 @@ class Grid {
     if (c.need_positives === undefined) return;
     const morePos = Math.max(0, c.need_positives - pos), moreNeg = Math.max(0, c.need_negatives - neg);
     this.progress.className = "va-progress " + (morePos || moreNeg ? "va-locked" : "va-open");
+    const more = (n, kind) => `${n} more ${kind}${n === 1 ? "" : "s"}`;
     this.progress.textContent = morePos || moreNeg
-      ? `Active learning opens at ${c.need_positives} positives and ${c.need_negatives} negatives: ` +
-        `${morePos} more positive and ${moreNeg} more negative to go.`
-      : "Enough labels to build a model: open Active learning.";
+      ? `The first build needs ${c.need_positives} positives and ${c.need_negatives} negatives: ` +
+        `${more(morePos, "positive")} and ${more(moreNeg, "negative")} to go.`
+      : "Enough labels to build a model: press Build on Active learning (key B).";
   }
 
   toggleHelp() {
