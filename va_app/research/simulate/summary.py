@@ -102,14 +102,13 @@ def va_minus_cc_interval(per_label: dict[str, dict], n: int) -> list[float] | No
 
 
 def _verdict(diff: float | None, interval: list[float] | None) -> str | None:
-    """"above", "below" or "tie" (within the seeds' noise) for VA against CC."""
+    """VA against CC: "above" or "below" beyond the seeds' noise, else "tie"."""
     if diff is None:
         return None
     low, high = interval if interval is not None else (diff, diff)
     if high < 0:
         return "below"
     return "above" if low > 0 else "tie"
-
 
 
 # -- reporting ------------------------------------------------------------------------------
