@@ -24,7 +24,8 @@ from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 
 pytestmark = BROWSER_TESTS
-pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+expect = pytest.importorskip("playwright.sync_api",
+                             reason="the playwright package is not installed").expect
 pytest.importorskip("oidc_provider_mock", reason="oidc-provider-mock is not installed")
 
 LABEL = "night"
@@ -158,7 +159,8 @@ def test_each_role_signs_in_and_may_do_what_the_role_table_says(app, browser, pr
     page.locator(".st-key-delete_label button").first.wait_for()
     assert page.locator(".st-key-delete_label button").first.is_disabled()  # until confirmed
     page.locator(".st-key-confirm_delete label").click()
-    _idle(page)
+    expect(page.locator(".st-key-confirm_delete input")).to_be_checked()
+    expect(page.locator(".st-key-delete_label button").first).to_be_enabled()  # after the rerun
     page.locator(".st-key-delete_label button").first.click()
     _idle(page)
     catalog = Catalog(f"sqlite:///{app.data_dir / 'catalog.sqlite'}")

@@ -124,8 +124,8 @@ def _countdown(ws: Workspace, label: str, need: tuple[int, int]) -> None:
                    f"**{_more(more_pos, 'positive')}** and **{_more(more_neg, 'negative')}** "
                    "to go.", icon=":material/lock:")
     else:
-        st.success("Enough labels to build a model: press **Build** on Active learning "
-                   "(key B).", icon=":material/lock_open:")
+        st.success("Enough labels to build a model: **Build** on Active learning (key B) "
+                   "trains it.", icon=":material/lock_open:")
 
 
 def _more(n: int, kind: str) -> str:

@@ -422,7 +422,7 @@ class Grid {
     this.progress.textContent = morePos || moreNeg
       ? `The first build needs ${c.need_positives} positives and ${c.need_negatives} negatives: ` +
         `${more(morePos, "positive")} and ${more(moreNeg, "negative")} to go.`
-      : "Enough labels to build a model: press Build on Active learning (key B).";
+      : "Enough labels to build a model: Build on Active learning (key B) trains it.";
   }
 
   toggleHelp() {
