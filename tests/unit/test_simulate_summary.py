@@ -4,6 +4,7 @@ loss beyond it is a loss, and the text table says which."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from va_app.research.simulate.summary import summarise, summarise_groups, summary_lines
 
@@ -93,3 +94,26 @@ def test_common_and_rare_concepts_get_their_own_verdicts() -> None:
     assert "  common concepts (6): yes (20 above, 40 above)" in lines
     assert "  rare concepts (3): NO (20 below, 40 below)" in lines
     assert summarise_groups(common, ("va", "cc"), POINTS).keys() == {"common"}
+
+
+def test_the_figure_draws_va_minus_cc_with_its_interval_coloured_by_verdict() -> None:
+    from va_app.research.simulate.figure import DIFF_NAME, VERDICT_COLOURS, simulation_figure
+
+    rng = np.random.default_rng(5)
+    cc = 0.8 + 0.05 * rng.random((12, 5, 2))
+    va = cc.copy()
+    va[:, :, 0] -= 0.1  # below at n = 20
+    va[:, :, 1] += 0.1  # above at n = 40
+    result = {**_result(va, cc), "labels": _labels(va, cc), "seeds": 5}
+    fig = simulation_figure(result)
+    names = [trace.name for trace in fig.data]
+    assert names == ["VA", "CC", DIFF_NAME]
+    diff = fig.data[2]
+    assert list(diff.marker.color) == [VERDICT_COLOURS["below"], VERDICT_COLOURS["above"]]
+    low, high = result["va_minus_cc_interval"]["20"]
+    assert diff.y[0] - diff.error_y.arrayminus[0] == pytest.approx(low)
+    assert diff.y[0] + diff.error_y.array[0] == pytest.approx(high)
+    # Without CC there is no difference to draw: one panel.
+    only_va = {**result, "strategies": {"va": "VA"}}
+    del only_va["va_minus_cc_interval"]
+    assert [t.name for t in simulation_figure(only_va).data] == ["VA"]
