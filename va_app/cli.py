@@ -446,7 +446,9 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         bench_command(args, settings)
     result = json.loads(buffer.getvalue()) if args.json else {"engine": buffer.getvalue()}
     result["app"] = _app_click_bench(args, settings)
-    _emit(args, result, result["engine"] + "\n" + json.dumps(result["app"], indent=2))
+    # Not _emit: the text is only there without --json (result["engine"]).
+    print(json.dumps(result, indent=2) if args.json else
+          result["engine"] + "\n" + json.dumps(result["app"], indent=2))
     return 0
 
 
