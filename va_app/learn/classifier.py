@@ -48,6 +48,11 @@ FORMAT = "va_app.learn.ShotClassifier/2"
 READABLE_FORMATS = ("va_app.learn.ShotClassifier/1", FORMAT)
 
 
+def more_labels(n: int, kind: str) -> str:
+    """What a count-down says is still missing: "3 more positives", "1 more negative"."""
+    return f"{n} more {kind}{'' if n == 1 else 's'}"
+
+
 class NotEnoughLabelsError(ValidationError):
     """Too few positive or negative labels to train (or to cross-validate) a classifier."""
 
@@ -60,7 +65,7 @@ class NotEnoughLabelsError(ValidationError):
 
     def _message(self, purpose: str) -> str:
         needs = [
-            f"{missing} more {kind}{'s' if missing != 1 else ''}"
+            more_labels(missing, kind)
             for missing, kind in ((self.missing_pos, "positive"), (self.missing_neg, "negative"))
             if missing
         ]

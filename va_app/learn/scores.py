@@ -17,7 +17,12 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from va_app.learn.classifier import ShotClassifier, check_trainable, single_threaded
+from va_app.learn.classifier import (
+    ShotClassifier,
+    check_trainable,
+    more_labels,
+    single_threaded,
+)
 
 #: Folds of the quality estimate (paper: stratified 5-fold cross-validation).
 DEFAULT_N_SPLITS = 5
@@ -176,9 +181,9 @@ def readiness(
     """
     missing = []
     if n_pos < min_pos:
-        missing.append(f"{min_pos - n_pos} more positive{'s' if min_pos - n_pos != 1 else ''}")
+        missing.append(more_labels(min_pos - n_pos, "positive"))
     if n_neg < min_neg:
-        missing.append(f"{min_neg - n_neg} more negative{'s' if min_neg - n_neg != 1 else ''}")
+        missing.append(more_labels(min_neg - n_neg, "negative"))
     for name, value in (("model quality", model_score), ("data diversity", data_score)):
         if value is None:
             missing.append(f"a {name} score (build a model)")

@@ -16,6 +16,7 @@ import streamlit as st
 
 from va_app.domain import Shot
 from va_app.errors import VAError
+from va_app.learn.classifier import more_labels
 from va_app.services.workspace import Workspace
 
 SIMILAR_TO = "similar_to"
@@ -121,15 +122,12 @@ def _countdown(ws: Workspace, label: str, need: tuple[int, int]) -> None:
     more_neg = max(0, min_neg - len(labelled.negatives))
     if more_pos or more_neg:
         st.warning(f"The first build needs {min_pos} positives and {min_neg} negatives: "
-                   f"**{_more(more_pos, 'positive')}** and **{_more(more_neg, 'negative')}** "
+                   f"**{more_labels(more_pos, 'positive')}** and "
+                   f"**{more_labels(more_neg, 'negative')}** "
                    "to go.", icon=":material/lock:")
     else:
         st.success("Enough labels to build a model: **Build** on Active learning (key B) "
                    "trains it.", icon=":material/lock_open:")
-
-
-def _more(n: int, kind: str) -> str:
-    return f"{n} more {kind}{'' if n == 1 else 's'}"
 
 
 def clip_card(ws: Workspace, shot: Shot, ctx: CardContext, *, score: float | None = None) -> None:
