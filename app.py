@@ -29,8 +29,13 @@ def build_demo_if_empty() -> None:
     st.info("This data directory is empty: building the demo corpus first (about a minute).")
     bar = st.progress(0.0, text="Rendering the demo movies …")
     # The app's own first start, not a visitor's action: no role is needed for it.
-    jobs.build_demo(settings, user=None, progress=lambda done, total, name="": bar.progress(
-        min(done / max(total, 1), 1.0), text=name or "Working …"))
+    jobs.build_demo(
+        settings,
+        user=None,
+        progress=lambda done, total, name="": bar.progress(
+            min(done / max(total, 1), 1.0), text=name or "Working …"
+        ),
+    )
     st.cache_resource.clear()
     st.rerun()
 
@@ -39,9 +44,13 @@ def sidebar() -> None:
     ws = resources.workspace()
     with st.sidebar:
         if resources.policy().local_mode:
-            st.text_input("Your name", key=state.ANNOTATOR, placeholder="e.g. Ana",
-                          help="Stored with every annotation you make.",
-                          on_change=state.sync_query_params)
+            st.text_input(
+                "Your name",
+                key=state.ANNOTATOR,
+                placeholder="e.g. Ana",
+                help="Stored with every annotation you make.",
+                on_change=state.sync_query_params,
+            )
             if not state.annotator():
                 st.warning("Say who you are to start labelling.", icon=":material/person:")
         else:
@@ -49,11 +58,19 @@ def sidebar() -> None:
         names = [label.name for label in ws.labels.labels()]
         if state.current_label() not in names:
             st.session_state[state.LABEL] = None
-        st.selectbox("Label", names, key=state.LABEL, index=None, placeholder="Pick a label",
-                     on_change=state.sync_query_params)
+        st.selectbox(
+            "Label",
+            names,
+            key=state.LABEL,
+            index=None,
+            placeholder="Pick a label",
+            on_change=state.sync_query_params,
+        )
         if resources.policy().local_mode:
-            st.caption("Local mode: no sign-in; anyone who can open this page can annotate. "
-                       "See README › Access control to require sign-in.")
+            st.caption(
+                "Local mode: no sign-in; anyone who can open this page can annotate. "
+                "See README › Access control to require sign-in."
+            )
 
 
 def _sign_in_box() -> None:
@@ -62,8 +79,10 @@ def _sign_in_box() -> None:
         st.markdown(f"Signed in as **{user.name or user.email}** · {user.role.value}")
         st.button("Sign out", key="logout", on_click=st.logout)
         return
-    st.info(f"Not signed in: you can look ({user.role.value}) but not change anything.",
-            icon=":material/lock:")
+    st.info(
+        f"Not signed in: you can look ({user.role.value}) but not change anything.",
+        icon=":material/lock:",
+    )
     try:
         st.button("Sign in", key="login", type="primary", on_click=st.login)
     except Exception as exc:  # noqa: BLE001 — sign-in not configured in secrets.toml
@@ -71,8 +90,7 @@ def _sign_in_box() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:",
-                       layout="wide")
+    st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", layout="wide")
     # On a fresh server the first run may come as a legacy page (va_app.ui.navigation): run
     # under the main script's identity, so the sidebar's widgets keep their ids (and values).
     with main_script_identity():
@@ -87,8 +105,7 @@ def main() -> None:
         pages = [
             st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
             st.Page("pages/search.py", title="Search", icon=":material/search:"),
-            st.Page("pages/learn.py", title="Active learning",
-                    icon=":material/model_training:"),
+            st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
             st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
             st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
         ]

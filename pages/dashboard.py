@@ -19,16 +19,29 @@ table = analytics.label_progress_table(ws)
 if table.empty:
     st.info("No labels yet.")
     st.stop()
-st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "label": "Label", "annotations": "Clicks", "positives": "Positives",
-    "negatives": "Negatives", "annotators": "Annotators", "conflicts": "Conflicts",
-    "model_score": st.column_config.NumberColumn("Model score", format="%.2f"),
-    "data_score": st.column_config.NumberColumn("Data score", format="%.2f"),
-    "versions": "Versions", "last_activity": st.column_config.DatetimeColumn("Last activity"),
-    "ready": st.column_config.CheckboxColumn("Ready"),
-    "readiness": st.column_config.TextColumn("What is missing", width="large")})
-st.caption("Ready = the paper's stopping rule: ≥ 100 positives, ≥ 100 negatives, model and "
-           "data scores ≥ 0.8.")
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "label": "Label",
+        "annotations": "Clicks",
+        "positives": "Positives",
+        "negatives": "Negatives",
+        "annotators": "Annotators",
+        "conflicts": "Conflicts",
+        "model_score": st.column_config.NumberColumn("Model score", format="%.2f"),
+        "data_score": st.column_config.NumberColumn("Data score", format="%.2f"),
+        "versions": "Versions",
+        "last_activity": st.column_config.DatetimeColumn("Last activity"),
+        "ready": st.column_config.CheckboxColumn("Ready"),
+        "readiness": st.column_config.TextColumn("What is missing", width="large"),
+    },
+)
+st.caption(
+    "Ready = the paper's stopping rule: ≥ 100 positives, ≥ 100 negatives, model and "
+    "data scores ≥ 0.8."
+)
 table_downloads("label_progress", table)
 
 names = table.label.tolist()
@@ -38,54 +51,73 @@ try:
     tables = analytics.label_tables(ws, label)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.score_history_figure(tables["score_history"]),
-                        key="chart-history")
+        st.plotly_chart(charts.score_history_figure(tables["score_history"]), key="chart-history")
         table_downloads("score_history", tables["score_history"], label=label)
     with right:
-        st.plotly_chart(charts.annotator_activity_figure(tables["annotator_activity"]),
-                        key="chart-activity")
+        st.plotly_chart(
+            charts.annotator_activity_figure(tables["annotator_activity"]), key="chart-activity"
+        )
         table_downloads("annotator_activity", tables["annotator_activity"], label=label)
     st.subheader("Agreement between annotators")
     summary = tables["agreement"].iloc[0]
     a = st.columns(3)
     a[0].metric("Shots with several annotators", int(summary["n_shots_multi"]))
-    a[1].metric("Agreement rate", "—" if pd.isna(summary["agreement_rate"])
-                else f"{summary['agreement_rate']:.0%}")
-    a[2].metric("Fleiss' kappa", "—" if pd.isna(summary["fleiss_kappa"])
-                else f"{summary['fleiss_kappa']:.2f}")
+    a[1].metric(
+        "Agreement rate",
+        "—" if pd.isna(summary["agreement_rate"]) else f"{summary['agreement_rate']:.0%}",
+    )
+    a[2].metric(
+        "Fleiss' kappa",
+        "—" if pd.isna(summary["fleiss_kappa"]) else f"{summary['fleiss_kappa']:.2f}",
+    )
     left, right = st.columns(2)
     with left:
         if tables["agreement_over_time"].empty:
-            st.info("Agreement over time appears once two annotators have labelled the same "
-                    "shots.", icon=":material/group:")
+            st.info(
+                "Agreement over time appears once two annotators have labelled the same shots.",
+                icon=":material/group:",
+            )
         else:
-            st.plotly_chart(charts.agreement_over_time_figure(tables["agreement_over_time"]),
-                            key="chart-agreement-time")
+            st.plotly_chart(
+                charts.agreement_over_time_figure(tables["agreement_over_time"]),
+                key="chart-agreement-time",
+            )
             table_downloads("agreement_over_time", tables["agreement_over_time"], label=label)
     with right:
-        st.dataframe(tables["agreement_pairs"].drop(columns="label"), hide_index=True,
-                     width="stretch", key="agreement-pairs", column_config={
-                         "annotator_a": "Annotator", "annotator_b": "and annotator",
-                         "n_shared": "Shared shots",
-                         "agreement_rate": st.column_config.NumberColumn("Agreement",
-                                                                         format="percent"),
-                         "cohen_kappa": st.column_config.NumberColumn("Cohen's κ",
-                                                                      format="%.2f")})
+        st.dataframe(
+            tables["agreement_pairs"].drop(columns="label"),
+            hide_index=True,
+            width="stretch",
+            key="agreement-pairs",
+            column_config={
+                "annotator_a": "Annotator",
+                "annotator_b": "and annotator",
+                "n_shared": "Shared shots",
+                "agreement_rate": st.column_config.NumberColumn("Agreement", format="percent"),
+                "cohen_kappa": st.column_config.NumberColumn("Cohen's κ", format="%.2f"),
+            },
+        )
         table_downloads("agreement_pairs", tables["agreement_pairs"], label=label)
         table_downloads("agreement", tables["agreement"], label=label)
     left, right = st.columns(2)
-    left.plotly_chart(charts.cluster_coverage_figure(analytics.cluster_coverage(ws, label)),
-                      key="chart-clusters")
-    right.plotly_chart(charts.corpus_map_figure(analytics.corpus_map(ws, label=label)),
-                       key="chart-map")
+    left.plotly_chart(
+        charts.cluster_coverage_figure(analytics.cluster_coverage(ws, label)), key="chart-clusters"
+    )
+    right.plotly_chart(
+        charts.corpus_map_figure(analytics.corpus_map(ws, label=label)), key="chart-map"
+    )
     left, right = st.columns(2)
-    left.plotly_chart(charts.score_distribution_figure(analytics.score_distribution(ws, label)),
-                      key="chart-scores")
+    left.plotly_chart(
+        charts.score_distribution_figure(analytics.score_distribution(ws, label)),
+        key="chart-scores",
+    )
     curve = analytics.reliability(ws, label)
     right.plotly_chart(charts.reliability_figure(curve), key="chart-calibration")
     if not curve.empty:
-        right.caption(f"Out-of-fold predictions on {curve.attrs['n']} labelled shots. Brier score "
-                      f"{curve.attrs['brier']['raw']:.3f} raw → "
-                      f"{curve.attrs['brier']['calibrated']:.3f} calibrated (lower is better).")
+        right.caption(
+            f"Out-of-fold predictions on {curve.attrs['n']} labelled shots. Brier score "
+            f"{curve.attrs['brier']['raw']:.3f} raw → "
+            f"{curve.attrs['brier']['calibrated']:.3f} calibrated (lower is better)."
+        )
 except VAError as exc:
     st.error(str(exc))

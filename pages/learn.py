@@ -2,32 +2,49 @@
 
 import streamlit as st
 
-from va_app.services.access import Action
 from va_app.errors import VAError
+from va_app.services.access import Action
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
 from va_app.ui.navigation import run_through_app
 
 run_through_app()  # a deep link on a fresh server: run app.py first
 
-FEEDS = {"positive": "Top positive", "negative": "Top negative",
-         "borderline": "Borderline", "random": "Random"}
+FEEDS = {
+    "positive": "Top positive",
+    "negative": "Top negative",
+    "borderline": "Borderline",
+    "random": "Random",
+}
 ws = resources.workspace()
 label = state.require_label("Active learning")
 
 left, mid, right = st.columns([2, 2, 3], vertical_alignment="bottom")
 n = left.number_input("Shots per feed", 4, 100, 20, step=4, key="feed_size")
-hide = mid.toggle("Hide labelled shots", key="hide_labelled",
-                  help="Off (the paper's default): labelled shots stay in the feeds with their label.")
-if right.button("Build", type="primary", icon=":material/model_training:", key="build",
-                shortcut="B", disabled=not state.may(Action.BUILD),
-                help="Train on the labels so far (key: B)"):
-    with st.status("Building: fit, cross-validate, score every shot, pick feeds …",
-                   expanded=False) as status:
+hide = mid.toggle(
+    "Hide labelled shots",
+    key="hide_labelled",
+    help="Off (the paper's default): labelled shots stay in the feeds with their label.",
+)
+if right.button(
+    "Build",
+    type="primary",
+    icon=":material/model_training:",
+    key="build",
+    shortcut="B",
+    disabled=not state.may(Action.BUILD),
+    help="Train on the labels so far (key: B)",
+):
+    with st.status(
+        "Building: fit, cross-validate, score every shot, pick feeds …", expanded=False
+    ) as status:
         try:
             outcome = ws.build(label, n=int(n), hide_labelled=hide, user=state.current_user())
-            status.update(label=f"Built version {outcome.version.version} in "
-                                f"{outcome.result.build_ms:.0f} ms", state="complete")
+            status.update(
+                label=f"Built version {outcome.version.version} in "
+                f"{outcome.result.build_ms:.0f} ms",
+                state="complete",
+            )
         except VAError as exc:
             status.update(label="Build failed", state="error")
             st.error(str(exc))
@@ -39,30 +56,36 @@ def feeds_view() -> None:
     show_flash()
     view = resources.feeds(label, n=int(n), hide_labelled=hide)
     if view is None:
-        st.info("Press **Build** to train a model on the labels so far and fill the feeds. "
-                "Until then, label some random shots here: they show the first model the whole "
-                "corpus, not only what your searches found.", icon=":material/shuffle:")
+        st.info(
+            "Press **Build** to train a model on the labels so far and fill the feeds. "
+            "Until then, label some random shots here: they show the first model the whole "
+            "corpus, not only what your searches found.",
+            icon=":material/shuffle:",
+        )
         ids = ws.random_shots(label, n=int(n), hide_labelled=hide)
         ctx = card_context(ws, label, state.annotator(), source="random", key="feed-random")
         card_grid(ws, ws.corpus.shots(ids), ctx, need=ws.first_build_needs)
         return
     advice = resources.advice(view.version.label, view.version.version)
     tab_name = {**FEEDS, "search": "Search page"}.get(advice.source, advice.source)
-    st.info(f"**Suggested next batch: {tab_name}** — {advice.reason}. A suggestion only: "
-            "label from any feed you like.", icon=":material/tips_and_updates:")
+    st.info(
+        f"**Suggested next batch: {tab_name}** — {advice.reason}. A suggestion only: "
+        "label from any feed you like.",
+        icon=":material/tips_and_updates:",
+    )
     probs = view.probabilities
     row_of = ws.matrix.row_of
     # Lazy tabs: only the open feed's cards are built and sent, per run and per decision.
     tabs = st.tabs(list(FEEDS.values()), key="feed_tab", on_change="rerun")
-    for tab, (feed, title) in zip(tabs, FEEDS.items()):
+    for tab, feed in zip(tabs, FEEDS):
         if not tab.open:
             continue
         with tab:
             ids = view.feeds[feed]
             ctx = card_context(ws, label, state.annotator(), source=feed, key=f"feed-{feed}")
-            card_grid(ws, ws.corpus.shots(ids), ctx,
-                      scores={i: float(probs[row_of[i]]) for i in ids})
-
+            card_grid(
+                ws, ws.corpus.shots(ids), ctx, scores={i: float(probs[row_of[i]]) for i in ids}
+            )
 
 
 feeds_view()
@@ -70,10 +93,22 @@ feeds_view()
 with st.expander("Model versions of this label"):
     versions = ws.models.versions(label)
     if versions:
-        st.dataframe([{"Version": v.version, "Built": v.created_at, "Positives": v.n_pos,
-                       "Negatives": v.n_neg, "Model score": v.model_score,
-                       "Data score": v.data_score, "Annotators": ", ".join(v.annotators),
-                       "Build ms": round(v.build_ms)} for v in reversed(versions)],
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            [
+                {
+                    "Version": v.version,
+                    "Built": v.created_at,
+                    "Positives": v.n_pos,
+                    "Negatives": v.n_neg,
+                    "Model score": v.model_score,
+                    "Data score": v.data_score,
+                    "Annotators": ", ".join(v.annotators),
+                    "Build ms": round(v.build_ms),
+                }
+                for v in reversed(versions)
+            ],
+            hide_index=True,
+            width="stretch",
+        )
     else:
         st.caption("No model built yet.")

@@ -44,13 +44,17 @@ def check_concept(matrix: CorpusMatrix, truth: dict[str, bool], seed: int) -> di
     raw_all = expit(result.classifier.decision_function(matrix.X))
     raw, cal = raw_all[held], result.probabilities[held]
     top = matrix.rows(result.feeds["positive"])
-    return {"brier_raw": brier_score(y, raw), "brier": brier_score(y, cal),
-            "ece_raw": expected_calibration_error(y, raw),
-            "ece": expected_calibration_error(y, cal),
-            "ap_raw": average_precision_score(y, raw), "ap": average_precision_score(y, cal),
-            "top20_median_raw": float(np.median(raw_all[top])),
-            "top20_median": float(np.median(result.probabilities[top])),
-            "prevalence": float(y.mean())}
+    return {
+        "brier_raw": brier_score(y, raw),
+        "brier": brier_score(y, cal),
+        "ece_raw": expected_calibration_error(y, raw),
+        "ece": expected_calibration_error(y, cal),
+        "ap_raw": average_precision_score(y, raw),
+        "ap": average_precision_score(y, cal),
+        "top20_median_raw": float(np.median(raw_all[top])),
+        "top20_median": float(np.median(result.probabilities[top])),
+        "prevalence": float(y.mean()),
+    }
 
 
 def main() -> None:
@@ -65,13 +69,13 @@ def main() -> None:
         truth = corpus.catalog.ground_truth(concept)
         runs = [r for seed in range(args.seeds) if (r := check_concept(matrix, truth, seed))]
         if runs:
-            per_concept[concept] = {k: round(statistics.median(r[k] for r in runs), 4)
-                                    for k in runs[0]}
+            per_concept[concept] = {
+                k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]
+            }
             rows += runs
     overall = {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0]}
     overall["max_abs_ap_change"] = max(abs(r["ap"] - r["ap_raw"]) for r in rows)
-    print(json.dumps({"runs": len(rows), "median": overall, "per_concept": per_concept},
-                     indent=1))
+    print(json.dumps({"runs": len(rows), "median": overall, "per_concept": per_concept}, indent=1))
     corpus.close()
 
 

@@ -70,6 +70,9 @@ def register_hub_tag(monkeypatch) -> str:
     import open_clip
 
     name = register_tiny_clip()
-    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, name,
-                        {HUB_TAG.replace("-", "_"): {"hf_hub": f"{HUB_REPO}/"}})
+    monkeypatch.setitem(
+        open_clip.pretrained._PRETRAINED,
+        name,
+        {HUB_TAG.replace("-", "_"): {"hf_hub": f"{HUB_REPO}/"}},
+    )
     return name

@@ -16,16 +16,18 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.servers import CATALOG_TEMPLATE, PostgresServer, postgres_bindir  # noqa: E402
-from va_app.config import Settings  # noqa: E402
-from va_app.store.catalog import Catalog  # noqa: E402
+from tests.servers import CATALOG_TEMPLATE, PostgresServer, postgres_bindir
+from va_app.config import Settings
+from va_app.store.catalog import Catalog
 
 BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_generate_tests(metafunc) -> None:
-    if metafunc.definition.get_closest_marker("both_backends") and \
-            "sql_backend" in metafunc.fixturenames:
+    if (
+        metafunc.definition.get_closest_marker("both_backends")
+        and "sql_backend" in metafunc.fixturenames
+    ):
         # Module scope: a module's tests run per backend, so module fixtures (a template
         # corpus) are built once per backend.
         metafunc.parametrize("sql_backend", BACKENDS, indirect=True, scope="module")
@@ -35,8 +37,10 @@ def pytest_generate_tests(metafunc) -> None:
 def postgres() -> Iterator[PostgresServer]:
     bindir = postgres_bindir()
     if bindir is None:
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) on this machine: the PostgreSQL "
-                    "half of the store tests needs them (Debian: apt-get install postgresql)")
+        pytest.skip(
+            "no PostgreSQL binaries (initdb, pg_ctl) on this machine: the PostgreSQL "
+            "half of the store tests needs them (Debian: apt-get install postgresql)"
+        )
     server = PostgresServer(bindir).start()
     try:
         # Fresh databases are copies of one with the catalog's tables already made.

@@ -98,10 +98,10 @@ def _handler_for(hub: LocalHub) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:  # keep test output clean
             return None
 
-        def do_HEAD(self) -> None:  # noqa: N802 — http.server's naming
+        def do_HEAD(self) -> None:
             self._answer(send_body=False)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._answer(send_body=True)
 
         def _answer(self, *, send_body: bool) -> None:

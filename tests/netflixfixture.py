@@ -54,11 +54,18 @@ class NetflixFixture:
         return len(self.keys)
 
 
-def make_netflix_dir(root: str | Path, *, n_videos: int = 100, shots_per_video: int = 30,
-                     dim: int = 16, labels: dict[str, float] | None = None, va_size: int = 300,
-                     cmp_size: int = 300, checkpoints: tuple[int, ...] = CHECKPOINTS,
-                     seed: int = 0
-                     ) -> NetflixFixture:
+def make_netflix_dir(
+    root: str | Path,
+    *,
+    n_videos: int = 100,
+    shots_per_video: int = 30,
+    dim: int = 16,
+    labels: dict[str, float] | None = None,
+    va_size: int = 300,
+    cmp_size: int = 300,
+    checkpoints: tuple[int, ...] = CHECKPOINTS,
+    seed: int = 0,
+) -> NetflixFixture:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -77,21 +84,48 @@ def make_netflix_dir(root: str | Path, *, n_videos: int = 100, shots_per_video: 
     with h5py.File(root / "embeddings.h5", "w") as f:
         f.create_dataset("embeddings", data=x.astype(np.float32))
     keys = shots["key"].tolist()
-    text = {name: (d + rng.normal(scale=TEXT_NOISE, size=dim)).tolist()
-            for d, name in zip(directions, labels)}
+    text = {
+        name: (d + rng.normal(scale=TEXT_NOISE, size=dim)).tolist()
+        for d, name in zip(directions, labels)
+    }
     _write_json(root / "text-embeddings.json", text)
-    _write_json(root / "task_descriptions.json",
-                {name: {"description": f"Shots that show {name.replace('-', ' ')}.",
-                        "keywords": name.replace("-", ", ")} for name in labels})
+    _write_json(
+        root / "task_descriptions.json",
+        {
+            name: {
+                "description": f"Shots that show {name.replace('-', ' ')}.",
+                "keywords": name.replace("-", ", "),
+            }
+            for name in labels
+        },
+    )
     _write_json(root / "queries.json", {name: [name.replace("-", " ")] for name in labels})
     aggs = {}
     for i, (name, d) in enumerate(zip(labels, directions)):
-        aggs[name] = _write_label(root, name, keys, x, truth[name], np.asarray(text[name]), d,
-                                  primary=ANNOTATORS[i % 3], rng=rng, va_size=va_size,
-                                  cmp_size=cmp_size, sizes=checkpoints)
-    return NetflixFixture(root, keys, list(dict.fromkeys(shots["yt_id"])), dim, tuple(labels),
-                          {name: dict(zip(keys, t.tolist())) for name, t in truth.items()},
-                          aggs, dict(zip(keys, cluster.tolist())))
+        aggs[name] = _write_label(
+            root,
+            name,
+            keys,
+            x,
+            truth[name],
+            np.asarray(text[name]),
+            d,
+            primary=ANNOTATORS[i % 3],
+            rng=rng,
+            va_size=va_size,
+            cmp_size=cmp_size,
+            sizes=checkpoints,
+        )
+    return NetflixFixture(
+        root,
+        keys,
+        list(dict.fromkeys(shots["yt_id"])),
+        dim,
+        tuple(labels),
+        {name: dict(zip(keys, t.tolist())) for name, t in truth.items()},
+        aggs,
+        dict(zip(keys, cluster.tolist())),
+    )
 
 
 def _shot_table(rng: np.random.Generator, n_videos: int, per_video: int) -> pd.DataFrame:
@@ -103,23 +137,47 @@ def _shot_table(rng: np.random.Generator, n_videos: int, per_video: int) -> pd.D
         frame = int(rng.integers(0, 50))
         for _ in range(per_video):
             length = int(rng.integers(24, 200))
-            rows.append({"key": f"{yt_id}|{frame}", "yt_id": yt_id, "desc": title,
-                         "genre": genre, "frame_in": frame, "frame_out": frame + length,
-                         "start": frame / FPS, "end": (frame + length) / FPS, "fps": FPS})
+            rows.append(
+                {
+                    "key": f"{yt_id}|{frame}",
+                    "yt_id": yt_id,
+                    "desc": title,
+                    "genre": genre,
+                    "frame_in": frame,
+                    "frame_out": frame + length,
+                    "start": frame / FPS,
+                    "end": (frame + length) / FPS,
+                    "fps": FPS,
+                }
+            )
             frame += length
     return pd.DataFrame(rows)
 
 
-def _write_label(root: Path, name: str, keys: list[str], x: np.ndarray, truth: np.ndarray,
-                 text: np.ndarray, direction: np.ndarray, *, primary: str,
-                 rng: np.random.Generator, va_size: int, cmp_size: int,
-                 sizes: tuple[int, ...]) -> dict:
+def _write_label(
+    root: Path,
+    name: str,
+    keys: list[str],
+    x: np.ndarray,
+    truth: np.ndarray,
+    text: np.ndarray,
+    direction: np.ndarray,
+    *,
+    primary: str,
+    rng: np.random.Generator,
+    va_size: int,
+    cmp_size: int,
+    sizes: tuple[int, ...],
+) -> dict:
     n = len(keys)
     words = {a: truth ^ (rng.random(n) < FLIP) for a in ANNOTATORS}
     majority = (words["A"].astype(int) + words["B"] + words["C"]) >= 2
     if name == RARE:  # positives only on the training side: the split must fail
-        order = [int(r) for r in rng.permutation(n)[:va_size]
-                 if not (majority[r] and _in_validation(keys[r]))]
+        order = [
+            int(r)
+            for r in rng.permutation(n)[:va_size]
+            if not (majority[r] and _in_validation(keys[r]))
+        ]
     else:
         order = _va_session(rng, x @ direction, va_size)
     secondaries = [a for a in ANNOTATORS if a != primary]
@@ -129,16 +187,31 @@ def _write_label(root: Path, name: str, keys: list[str], x: np.ndarray, truth: n
         votes = {a: bool(words[a][r]) for a in ANNOTATORS}
         pos_cnt = sum(votes.values())
         value_of[keys[r]] = pos_cnt >= 2
-        agg["data"].append({"key": keys[r], "primary": votes[primary],
-                            "secondaries": {a: votes[a] for a in secondaries},
-                            "agg": pos_cnt >= 2, "pos_cnt": pos_cnt})
+        agg["data"].append(
+            {
+                "key": keys[r],
+                "primary": votes[primary],
+                "secondaries": {a: votes[a] for a in secondaries},
+                "agg": pos_cnt >= 2,
+                "pos_cnt": pos_cnt,
+            }
+        )
     _write_json(root / "agg" / f"{name}.json", agg)
-    _write_json(root / "checkpoints" / f"{name}.json", [
-        {"pos": [keys[r] for r in order[:size] if words[primary][r]],
-         "neg": [keys[r] for r in order[:size] if not words[primary][r]]}
-        for size in sizes if size <= len(order)])
-    _write_json(root / "cmp" / f"{name}.json",
-                _cmp(rng, keys, x, text, words[ANNOTATORS[0]], value_of, cmp_size))
+    _write_json(
+        root / "checkpoints" / f"{name}.json",
+        [
+            {
+                "pos": [keys[r] for r in order[:size] if words[primary][r]],
+                "neg": [keys[r] for r in order[:size] if not words[primary][r]],
+            }
+            for size in sizes
+            if size <= len(order)
+        ],
+    )
+    _write_json(
+        root / "cmp" / f"{name}.json",
+        _cmp(rng, keys, x, text, words[ANNOTATORS[0]], value_of, cmp_size),
+    )
     return agg
 
 
@@ -155,14 +228,24 @@ def _va_session(rng: np.random.Generator, signal: np.ndarray, size: int) -> list
     return order
 
 
-def _cmp(rng: np.random.Generator, keys: list[str], x: np.ndarray, text: np.ndarray,
-         words: np.ndarray, value_of: dict[str, bool], size: int) -> dict:
+def _cmp(
+    rng: np.random.Generator,
+    keys: list[str],
+    x: np.ndarray,
+    text: np.ndarray,
+    words: np.ndarray,
+    value_of: dict[str, bool],
+    size: int,
+) -> dict:
     cosine = (x @ text) / (np.linalg.norm(x, axis=1) * np.linalg.norm(text))
 
     def item(r: int) -> dict:  # one word per shot, the same in every list
         return {"key": keys[r], "value": value_of.get(keys[r], bool(words[r]))}
-    return {"random": [item(int(r)) for r in rng.permutation(len(keys))[:size]],
-            "zero_shot": [item(int(r)) for r in np.argsort(-cosine)[:size]]}
+
+    return {
+        "random": [item(int(r)) for r in rng.permutation(len(keys))[:size]],
+        "zero_shot": [item(int(r)) for r in np.argsort(-cosine)[:size]],
+    }
 
 
 def _in_validation(key: str) -> bool:

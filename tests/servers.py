@@ -45,9 +45,15 @@ def http_get(url: str, *, timeout_s: float = 2) -> str | None:
         return None
 
 
-def wait_until_serving(process: subprocess.Popen, url: str, *, log: Path, name: str,
-                       ready: Callable[[str], bool] = lambda body: True,
-                       timeout_s: float = START_TIMEOUT_S) -> None:
+def wait_until_serving(
+    process: subprocess.Popen,
+    url: str,
+    *,
+    log: Path,
+    name: str,
+    ready: Callable[[str], bool] = lambda body: True,
+    timeout_s: float = START_TIMEOUT_S,
+) -> None:
     """Poll ``url`` until its body passes ``ready``; raise (with the log's tail) when the
     server's ``process`` exits first or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
@@ -58,8 +64,9 @@ def wait_until_serving(process: subprocess.Popen, url: str, *, log: Path, name: 
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{_tail(log)}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{name} did not answer {url} within {timeout_s:.0f} s:\n"
-                               f"{_tail(log)}")
+            raise RuntimeError(
+                f"{name} did not answer {url} within {timeout_s:.0f} s:\n{_tail(log)}"
+            )
         time.sleep(0.2)
 
 
@@ -88,8 +95,9 @@ def postgres_bindir() -> Path | None:
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     if shutil.which("initdb"):
         candidates.append(Path(shutil.which("initdb")).parent)
-    return next((c for c in candidates if (c / "initdb").is_file() and (c / "pg_ctl").is_file()),
-                None)
+    return next(
+        (c for c in candidates if (c / "initdb").is_file() and (c / "pg_ctl").is_file()), None
+    )
 
 
 class PostgresServer:
@@ -115,12 +123,35 @@ class PostgresServer:
             raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr[-2000:]}")
 
     def start(self) -> PostgresServer:
-        self._run("initdb", "-D", str(self.data), "-U", PG_USER, "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c max_connections=200 -c fsync=off -c full_page_writes=off")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
-                  "-w", "-t", str(START_TIMEOUT_S), "start")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            PG_USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200 -c fsync=off -c full_page_writes=off"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "start",
+        )
         return self
 
     def stop(self) -> None:
@@ -136,8 +167,9 @@ class PostgresServer:
         """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=PG_USER, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=PG_USER, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(sql)
 
     def new_database(self, *, template: str = "template0", name: str = "") -> str:
@@ -169,11 +201,23 @@ class ChromaServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ChromaServer:
-        command = [str(chroma_cli()), "run", "--path", str(self.path), "--host", "127.0.0.1",
-                   "--port", str(self.port)]
+        command = [
+            str(chroma_cli()),
+            "run",
+            "--path",
+            str(self.path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         with self.log.open("a") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+            )
         try:
             wait_until_serving(self.process, self.heartbeat_url, log=self.log, name="chroma run")
         except RuntimeError:

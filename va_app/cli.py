@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from va_app.config import Settings
-from va_app.errors import ValidationError, VAError
+from va_app.errors import VAError, ValidationError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS: dict[str, tuple[Handler, str, Callable[[argparse.ArgumentParser], None]]] = {}
@@ -26,6 +26,7 @@ def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentPar
     def register(handler: Handler) -> Handler:
         _COMMANDS[name] = (handler, help_text, arguments)
         return handler
+
     return register
 
 
@@ -52,12 +53,16 @@ def _emit(args: argparse.Namespace, data: Any, text: str | Iterable[str] = ()) -
 
 # -- commands ------------------------------------------------------------------------------
 def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--shots", type=int, default=None,
-                   help="number of shots (default VA_DEMO_SHOTS = 400)")
-    p.add_argument("--first-run", action="store_true",
-                   help="what ./run_app.sh does: build the demo only into an empty data "
-                        "directory, or rebuild a demo this release cannot read that holds no "
-                        "labels or annotations (the old one is moved aside, not deleted)")
+    p.add_argument(
+        "--shots", type=int, default=None, help="number of shots (default VA_DEMO_SHOTS = 400)"
+    )
+    p.add_argument(
+        "--first-run",
+        action="store_true",
+        help="what ./run_app.sh does: build the demo only into an empty data "
+        "directory, or rebuild a demo this release cannot read that holds no "
+        "labels or annotations (the old one is moved aside, not deleted)",
+    )
 
 
 @command("demo", "render the procedural demo corpus and ingest it", _demo_args)
@@ -73,35 +78,50 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         if not why:
             return 0
         moved = jobs.set_aside(settings)
-        print(f"{why}: moved it to {moved} and building this release's demo ...",
-              file=sys.stderr)
+        print(f"{why}: moved it to {moved} and building this release's demo ...", file=sys.stderr)
     elif args.first_run:
         print("empty data directory: building the demo corpus first ...", file=sys.stderr)
-    report = jobs.build_demo(settings, user=_user(settings), n_shots=args.shots,
-                             progress=_tqdm_progress("demo"))
+    report = jobs.build_demo(
+        settings, user=_user(settings), n_shots=args.shots, progress=_tqdm_progress("demo")
+    )
     print(_report_line(report))
     return 0
 
 
 def _ingest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", type=Path, help="folder with video files")
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes for decoding and shot detection (default VA_INGEST_WORKERS; "
-                        "0 = one per CPU core, 1 = serial)")
-    p.add_argument("--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
-                   help="run on Ray: a local Ray when no ADDRESS, else the cluster at ADDRESS "
-                        "(e.g. auto, ray://head:10001); the videos must be on storage its "
-                        "nodes can read")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for decoding and shot detection (default VA_INGEST_WORKERS; "
+        "0 = one per CPU core, 1 = serial)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="ADDRESS",
+        help="run on Ray: a local Ray when no ADDRESS, else the cluster at ADDRESS "
+        "(e.g. auto, ray://head:10001); the videos must be on storage its "
+        "nodes can read",
+    )
 
 
 @command("ingest", "ingest every video under a folder (recursive, resumable)", _ingest_args)
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
-    report = jobs.ingest_videos(settings, args.dir, user=_user(settings),
-                                progress=_tqdm_progress("ingest"),
-                                weights_progress=_byte_progress(), workers=args.workers,
-                                ray=args.ray)
+    report = jobs.ingest_videos(
+        settings,
+        args.dir,
+        user=_user(settings),
+        progress=_tqdm_progress("ingest"),
+        weights_progress=_byte_progress(),
+        workers=args.workers,
+        ray=args.ray,
+    )
     print(_report_line(report))
     for skipped in report.skipped:
         print(f"  skipped {skipped.path}: {skipped.reason}")
@@ -112,8 +132,9 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _reindex(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
-    n = jobs.reindex(settings, user=_user(settings),
-                     progress=_tqdm_progress("reindex", unit="shots"))
+    n = jobs.reindex(
+        settings, user=_user(settings), progress=_tqdm_progress("reindex", unit="shots")
+    )
     print(f"indexed {n} shots")
     return 0
 
@@ -141,26 +162,47 @@ def _shots(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services.workspace import list_shots
 
     rows = list_shots(settings)
-    _emit(args, rows, (f"{row['id']}\t{row['start_s']:.2f}-{row['end_s']:.2f}s\t"
-                       f"cluster {row['cluster']}" for row in rows))
+    _emit(
+        args,
+        rows,
+        (
+            f"{row['id']}\t{row['start_s']:.2f}-{row['end_s']:.2f}s\tcluster {row['cluster']}"
+            for row in rows
+        ),
+    )
     return 0
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", nargs="?", default="", help="a description of what to find")
-    p.add_argument("--like", metavar="SHOT_ID", default=None,
-                   help="more like this shot (combines with TEXT and filters)")
-    p.add_argument("--label", default=None,
-                   help="zero-shot: search by this label's name, description and hints")
-    p.add_argument("--filter", metavar="KEY=VALUE", action="append", default=[],
-                   help="video=KEY, genre=G, tag=T, title=PART, min_duration=S, max_duration=S "
-                        "(repeat a key to accept any of its values)")
+    p.add_argument(
+        "--like",
+        metavar="SHOT_ID",
+        default=None,
+        help="more like this shot (combines with TEXT and filters)",
+    )
+    p.add_argument(
+        "--label",
+        default=None,
+        help="zero-shot: search by this label's name, description and hints",
+    )
+    p.add_argument(
+        "--filter",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="video=KEY, genre=G, tag=T, title=PART, min_duration=S, max_duration=S "
+        "(repeat a key to accept any of its values)",
+    )
     p.add_argument("--limit", type=int, default=20, help="number of shots (default 20)")
     _json_flag(p)
 
 
-@command("search", "find shots by a description, an example shot and metadata (the app's "
-                   "search)", _search_args)
+@command(
+    "search",
+    "find shots by a description, an example shot and metadata (the app's search)",
+    _search_args,
+)
 def _search(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.search.shots import SearchFilters, SearchQuery
 
@@ -171,24 +213,40 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
         query = SearchQuery(texts=(args.text,), like=args.like, filters=filters)
         if args.label:  # the label's own words, plus TEXT when given
             zero = ws.zero_shot_query(args.label)
-            query = SearchQuery(texts=(*query.texts, *zero.texts), like=args.like,
-                                filters=filters, vector=None if query.texts else zero.vector)
+            query = SearchQuery(
+                texts=(*query.texts, *zero.texts),
+                like=args.like,
+                filters=filters,
+                vector=None if query.texts else zero.vector,
+            )
         if query.texts and query.vector is None:
             ws.encoder(progress=_byte_progress())  # a missing CLIP download shows its bar
         result = ws.search(query, k=args.limit)
         rows = ws.describe_hits(result)
     if ws.encoder_problem:
-        print(f"note: the corpus's encoder is not available ({ws.encoder_problem})",
-              file=sys.stderr)
+        print(
+            f"note: the corpus's encoder is not available ({ws.encoder_problem})", file=sys.stderr
+        )
     if result.notice:
         print(f"note: {result.notice}", file=sys.stderr)
-    _emit(args, rows, (f"{row['score']:.3f}\t{row['id']}\t{row['start_s']:.2f}-"
-                       f"{row['end_s']:.2f}s\t{row['title']}" for row in rows))
+    _emit(
+        args,
+        rows,
+        (
+            f"{row['score']:.3f}\t{row['id']}\t{row['start_s']:.2f}-"
+            f"{row['end_s']:.2f}s\t{row['title']}"
+            for row in rows
+        ),
+    )
     return 0
 
 
-@command("fetch-weights", "download the CLIP weights VA_CLIP_MODEL / VA_CLIP_PRETRAINED name, "
-                          "once, into the Hugging Face cache (verified)", _json_flag)
+@command(
+    "fetch-weights",
+    "download the CLIP weights VA_CLIP_MODEL / VA_CLIP_PRETRAINED name, "
+    "once, into the Hugging Face cache (verified)",
+    _json_flag,
+)
 def _fetch_weights(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.encoders.clip import fetch_clip_weights
 
@@ -200,8 +258,12 @@ def _fetch_weights(args: argparse.Namespace, settings: Settings) -> int:
         bar(n_bytes, total, note)
 
     weights = fetch_clip_weights(settings.clip_model, settings.clip_pretrained, progress=progress)
-    report = {"encoder": weights.id, "path": weights.checkpoint or weights.model_name,
-              "downloaded_bytes": done[0], "description": weights.description}
+    report = {
+        "encoder": weights.id,
+        "path": weights.checkpoint or weights.model_name,
+        "downloaded_bytes": done[0],
+        "description": weights.description,
+    }
     _emit(args, report, f"{weights.description}: {report['path']}")
     return 0
 
@@ -220,25 +282,45 @@ def _labels(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "create":
             if not args.name:
                 raise ValidationError("labels create needs a NAME")
-            label = ws.create_label(args.name, description=args.description,
-                                    created_by=args.annotator, user=_user(settings))
+            label = ws.create_label(
+                args.name,
+                description=args.description,
+                created_by=args.annotator,
+                user=_user(settings),
+            )
             _emit(args, {"name": label.name}, f"created {label.name!r}")
             return 0
         rows = ws.label_summaries()
-        _emit(args, rows, (f"{row['name']}: {row['positives']} positive, {row['negatives']} "
-                           f"negative, {row['versions']} model versions" for row in rows))
+        _emit(
+            args,
+            rows,
+            (
+                f"{row['name']}: {row['positives']} positive, {row['negatives']} "
+                f"negative, {row['versions']} model versions"
+                for row in rows
+            ),
+        )
     return 0
 
 
 def _annotations_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("import", "export"))
-    p.add_argument("file", type=Path, nargs="?",
-                   help="import: CSV/Parquet/JSON file; export: output file (default stdout CSV)")
-    p.add_argument("--format", choices=("csv", "parquet", "json", "netflix"), default=None,
-                   help="netflix = the Netflix VA per-label agg JSON (needs --label on export)")
+    p.add_argument(
+        "file",
+        type=Path,
+        nargs="?",
+        help="import: CSV/Parquet/JSON file; export: output file (default stdout CSV)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("csv", "parquet", "json", "netflix"),
+        default=None,
+        help="netflix = the Netflix VA per-label agg JSON (needs --label on export)",
+    )
     p.add_argument("--label", default=None, help="export only this label")
-    p.add_argument("--create-labels", action="store_true",
-                   help="import: create labels that do not exist yet")
+    p.add_argument(
+        "--create-labels", action="store_true", help="import: create labels that do not exist yet"
+    )
 
 
 @command("annotations", "import or export annotations (CSV, Parquet, JSON)", _annotations_args)
@@ -247,8 +329,13 @@ def _annotations(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "import":
             if args.file is None:
                 raise ValidationError("annotations import needs a FILE")
-            n = ws.import_annotations(args.file, fmt=args.format, label=args.label,
-                                      create_labels=args.create_labels, user=_user(settings))
+            n = ws.import_annotations(
+                args.file,
+                fmt=args.format,
+                label=args.label,
+                create_labels=args.create_labels,
+                user=_user(settings),
+            )
             print(f"imported {n} annotations")
             return 0
         out = args.file or Path("/dev/stdout")
@@ -261,21 +348,28 @@ def _annotations(args: argparse.Namespace, settings: Settings) -> int:
 
 def _dashboard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("export",))
-    p.add_argument("--format", choices=("csv", "parquet"), default="csv",
-                   help="file format of the tables (default csv)")
+    p.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default="csv",
+        help="file format of the tables (default csv)",
+    )
     p.add_argument("--out", type=Path, required=True, help="folder to write the tables into")
     p.add_argument("--label", default=None, help="only this label's tables (default: every label)")
     _json_flag(p)
 
 
-@command("dashboard", "export the dashboard's tables (progress, clicks per annotator and day, "
-         "agreement, score history) as CSV or Parquet, one file each", _dashboard_args)
+@command(
+    "dashboard",
+    "export the dashboard's tables (progress, clicks per annotator and day, "
+    "agreement, score history) as CSV or Parquet, one file each",
+    _dashboard_args,
+)
 def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.reports import analytics
 
     with _workspace(settings) as ws:
-        paths = analytics.export_dashboard_tables(ws, args.out, fmt=args.format,
-                                                  label=args.label)
+        paths = analytics.export_dashboard_tables(ws, args.out, fmt=args.format, label=args.label)
     _emit(args, {"files": [str(p) for p in paths]}, (f"wrote {path}" for path in paths))
     return 0
 
@@ -287,18 +381,29 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     _json_flag(p)
 
 
-@command("build", "train the label's classifier, score every shot, print scores and feeds",
-         _build_args)
+@command(
+    "build", "train the label's classifier, score every shot, print scores and feeds", _build_args
+)
 def _build(args: argparse.Namespace, settings: Settings) -> int:
     with _workspace(settings) as ws:
-        outcome = ws.build(args.label, n=args.feed_size, hide_labelled=args.hide_labelled,
-                           user=_user(settings))
+        outcome = ws.build(
+            args.label, n=args.feed_size, hide_labelled=args.hide_labelled, user=_user(settings)
+        )
     r, v = outcome.result, outcome.version
-    _emit(args, {"version": v.version, "n_pos": r.n_pos, "n_neg": r.n_neg,
-                 "model_score": r.model_score, "data_score": r.data_score,
-                 "build_ms": round(r.build_ms, 2), "feeds": r.feeds},
-          f"{v.label} v{v.version}: {r.n_pos} positive / {r.n_neg} negative, model score "
-          f"{r.model_score:.3f}, data score {r.data_score:.3f}, built in {r.build_ms:.0f} ms")
+    _emit(
+        args,
+        {
+            "version": v.version,
+            "n_pos": r.n_pos,
+            "n_neg": r.n_neg,
+            "model_score": r.model_score,
+            "data_score": r.data_score,
+            "build_ms": round(r.build_ms, 2),
+            "feeds": r.feeds,
+        },
+        f"{v.label} v{v.version}: {r.n_pos} positive / {r.n_neg} negative, model score "
+        f"{r.model_score:.3f}, data score {r.data_score:.3f}, built in {r.build_ms:.0f} ms",
+    )
     return 0
 
 
@@ -325,16 +430,18 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="output .csv or .parquet")
 
 
-@command("score", "score every shot of the corpus with a model; writes shot_id, probability",
-         _score_args)
+@command(
+    "score", "score every shot of the corpus with a model; writes shot_id, probability", _score_args
+)
 def _score(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services.workspace import write_table
 
     if args.model is None and not args.label:
         raise ValidationError("score needs --label (a stored model) or --model FILE")
     with _workspace(settings) as ws:
-        frame = ws.score_all(args.label, version=args.version, model_file=args.model,
-                             user=_user(settings))
+        frame = ws.score_all(
+            args.label, version=args.version, model_file=args.model, user=_user(settings)
+        )
     write_table(frame, args.out)
     print(f"scored {len(frame)} shots -> {args.out}")
     return 0
@@ -345,14 +452,19 @@ def _backup_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-thumbs", action="store_true", help="leave thumbnails out")
 
 
-@command("backup", "consistent copy of the corpus (SQL, h5, models) while the app runs",
-         _backup_args)
+@command(
+    "backup", "consistent copy of the corpus (SQL, h5, models) while the app runs", _backup_args
+)
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
-    report = jobs.backup_corpus(settings, args.dest, user=_user(settings),
-                                include_thumbs=not args.no_thumbs,
-                                progress=lambda step: print(step, file=sys.stderr))
+    report = jobs.backup_corpus(
+        settings,
+        args.dest,
+        user=_user(settings),
+        include_thumbs=not args.no_thumbs,
+        progress=lambda step: print(step, file=sys.stderr),
+    )
     print(f"backed up to {report.path}: " + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
     return 0
 
@@ -362,43 +474,71 @@ def _restore_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace a non-empty data directory")
 
 
-@command("restore", "restore a backup into the data directory (then rebuilds the index)",
-         _restore_args)
+@command(
+    "restore", "restore a backup into the data directory (then rebuilds the index)", _restore_args
+)
 def _restore(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
-    report = jobs.restore_corpus(settings, args.src, user=_user(settings), force=args.force,
-                                 progress=lambda step: print(step, file=sys.stderr))
-    print(f"restored into {report.data_dir}: "
-          + ", ".join(f"{v} {k}" for k, v in report.counts.items()))
+    report = jobs.restore_corpus(
+        settings,
+        args.src,
+        user=_user(settings),
+        force=args.force,
+        progress=lambda step: print(step, file=sys.stderr),
+    )
+    print(
+        f"restored into {report.data_dir}: "
+        + ", ".join(f"{v} {k}" for k, v in report.counts.items())
+    )
     return 0
 
 
 def _db_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("upgrade", "status"),
-                   help="upgrade: apply pending schema revisions (after a backup); "
-                        "status: the catalog's revision and what is pending")
+    p.add_argument(
+        "action",
+        choices=("upgrade", "status"),
+        help="upgrade: apply pending schema revisions (after a backup); "
+        "status: the catalog's revision and what is pending",
+    )
     _json_flag(p)
 
 
-@command("db", "the catalog's schema: upgrade in place (backs up first), or show its status",
-         _db_args)
+@command(
+    "db", "the catalog's schema: upgrade in place (backs up first), or show its status", _db_args
+)
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
     if args.action == "status":
         state = jobs.schema_state(settings)
         out = {"revision": state.current, "head": state.head, "pending": state.pending}
-        _emit(args, out, f"schema {state.current or 'none'}; newest {state.head}; "
-                         f"pending: {', '.join(state.pending) or 'nothing'}")
+        _emit(
+            args,
+            out,
+            f"schema {state.current or 'none'}; newest {state.head}; "
+            f"pending: {', '.join(state.pending) or 'nothing'}",
+        )
         return 0
-    report = jobs.upgrade_schema(settings, user=_user(settings),
-                                 progress=lambda step: print(step, file=sys.stderr))
-    out = {"before": report.before, "after": report.after, "applied": report.applied,
-           "backup": str(report.backup) if report.backup else None}
-    _emit(args, out, f"schema {report.before or 'none'} -> {report.after}"
-          + (f" (applied {', '.join(report.applied)}; backup in {report.backup})"
-             if report.applied else " (nothing to apply)"))
+    report = jobs.upgrade_schema(
+        settings, user=_user(settings), progress=lambda step: print(step, file=sys.stderr)
+    )
+    out = {
+        "before": report.before,
+        "after": report.after,
+        "applied": report.applied,
+        "backup": str(report.backup) if report.backup else None,
+    }
+    _emit(
+        args,
+        out,
+        f"schema {report.before or 'none'} -> {report.after}"
+        + (
+            f" (applied {', '.join(report.applied)}; backup in {report.backup})"
+            if report.applied
+            else " (nothing to apply)"
+        ),
+    )
     return 0
 
 
@@ -415,18 +555,26 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
     add_bench_arguments(p)
     add_ingest_bench_arguments(p)
-    p.add_argument("--app-shots", type=int, default=0,
-                   help="also time label clicks in the app on a synthetic corpus of this many "
-                        "shots (e.g. 500000); 0 = skip")
-    p.add_argument("--browser", action="store_true",
-                   help="time the labelling loop in Chromium instead: keyboard decisions on "
-                        "Search, Active learning and Review of a served corpus of --shots "
-                        "shots, and the old button path as reference")
+    p.add_argument(
+        "--app-shots",
+        type=int,
+        default=0,
+        help="also time label clicks in the app on a synthetic corpus of this many "
+        "shots (e.g. 500000); 0 = skip",
+    )
+    p.add_argument(
+        "--browser",
+        action="store_true",
+        help="time the labelling loop in Chromium instead: keyboard decisions on "
+        "Search, Active learning and Review of a served corpus of --shots "
+        "shots, and the old button path as reference",
+    )
     p.add_argument("--decisions", type=int, default=50, help="decisions per page (--browser)")
 
 
-@command("bench", "benchmark the build, search and load paths (and, optionally, app clicks)",
-         _bench_args)
+@command(
+    "bench", "benchmark the build, search and load paths (and, optionally, app clicks)", _bench_args
+)
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.research.bench.engine import bench_command
 
@@ -447,8 +595,11 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     result = json.loads(buffer.getvalue()) if args.json else {"engine": buffer.getvalue()}
     result["app"] = _app_click_bench(args, settings)
     # Not _emit: the text is only there without --json (result["engine"]).
-    print(json.dumps(result, indent=2) if args.json else
-          result["engine"] + "\n" + json.dumps(result["app"], indent=2))
+    print(
+        json.dumps(result, indent=2)
+        if args.json
+        else result["engine"] + "\n" + json.dumps(result["app"], indent=2)
+    )
     return 0
 
 
@@ -477,51 +628,83 @@ def _browser_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import_netflix_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", type=Path, help="the Netflix VA data folder (shot-data.csv, "
-                                          "embeddings.h5, agg/, cmp/, checkpoints/ ...)")
-    p.add_argument("--index", action="store_true",
-                   help="also build the Chroma index (slow at 500k; search is exact without it)")
+    p.add_argument(
+        "dir",
+        type=Path,
+        help="the Netflix VA data folder (shot-data.csv, "
+        "embeddings.h5, agg/, cmp/, checkpoints/ ...)",
+    )
+    p.add_argument(
+        "--index",
+        action="store_true",
+        help="also build the Chroma index (slow at 500k; search is exact without it)",
+    )
     _json_flag(p)
 
 
-@command("import-netflix", "import the Netflix Video Annotator data set as a corpus",
-         _import_netflix_args)
+@command(
+    "import-netflix",
+    "import the Netflix Video Annotator data set as a corpus",
+    _import_netflix_args,
+)
 def _import_netflix(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
-    report = jobs.import_netflix_data(settings, args.dir, user=_user(settings),
-                                      index=args.index, progress=_stage_bars())
+    report = jobs.import_netflix_data(
+        settings, args.dir, user=_user(settings), index=args.index, progress=_stage_bars()
+    )
     _emit(args, report.summary(), report.line())
     return 0
 
 
 def _experiments_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", choices=("sample-efficiency", "source-bandit"))
-    p.add_argument("--data", type=Path, required=True,
-                   help="the Netflix data folder, or a data dir made by import-netflix")
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="the Netflix data folder, or a data dir made by import-netflix",
+    )
     p.add_argument("--labels", nargs="*", default=None, help="only these labels")
     p.add_argument("--out", type=Path, default=None, help="output folder (default DATA/results)")
-    p.add_argument("--fast", action="store_true",
-                   help="the app's classifier instead of the paper's LogisticRegressionCV")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="the app's classifier instead of the paper's LogisticRegressionCV",
+    )
     p.add_argument("--rounds", type=int, default=40, help="source-bandit: rounds of 25")
     p.add_argument("--bootstraps", type=int, default=5)
 
 
-@command("experiments", "the paper's experiments: sample efficiency (Table 2), source bandit "
-                        "(Table 3)", _experiments_args)
+@command(
+    "experiments",
+    "the paper's experiments: sample efficiency (Table 2), source bandit (Table 3)",
+    _experiments_args,
+)
 def _experiments(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.research.experiments import run_sample_efficiency, run_source_bandit
 
     out = args.out or args.data / "results"
     if args.experiment == "sample-efficiency":
-        result = run_sample_efficiency(args.data, labels=args.labels, out_dir=out,
-                                       n_bootstrap=args.bootstraps, fast=args.fast,
-                                       progress=_stage_bars())
+        result = run_sample_efficiency(
+            args.data,
+            labels=args.labels,
+            out_dir=out,
+            n_bootstrap=args.bootstraps,
+            fast=args.fast,
+            progress=_stage_bars(),
+        )
         print(result.table2_text())
     else:
-        result = run_source_bandit(args.data, labels=args.labels, out_dir=out,
-                                   rounds=args.rounds, n_bootstrap=args.bootstraps,
-                                   fast=args.fast, progress=_stage_bars())
+        result = run_source_bandit(
+            args.data,
+            labels=args.labels,
+            out_dir=out,
+            rounds=args.rounds,
+            n_bootstrap=args.bootstraps,
+            fast=args.fast,
+            progress=_stage_bars(),
+        )
         print(result.table3_text())
     print(f"results in {out}", file=sys.stderr)
     return 0
@@ -534,27 +717,46 @@ def _stage_bars():
 
 
 def _simulate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--labels", nargs="*", default=None,
-                   help="concepts with ground truth (default: all the corpus has)")
+    p.add_argument(
+        "--labels",
+        nargs="*",
+        default=None,
+        help="concepts with ground truth (default: all the corpus has)",
+    )
     p.add_argument("--budget", type=int, default=200, help="annotations per strategy")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--batch", type=int, default=10, help="annotations per round")
     p.add_argument("--html", type=Path, default=None, help="write the Plotly figure here")
-    p.add_argument("--reward", choices=("mistakes", "quality"), default="mistakes",
-                   help="what the recommender (VA + recommender) learns from: the share of a "
-                        "batch the model had wrong, or the change of the model-quality score")
+    p.add_argument(
+        "--reward",
+        choices=("mistakes", "quality"),
+        default="mistakes",
+        help="what the recommender (VA + recommender) learns from: the share of a "
+        "batch the model had wrong, or the change of the model-quality score",
+    )
     _json_flag(p)
 
 
-@command("simulate", "oracle simulation: VA vs random / zero-shot / combined labelling, and "
-                     "the recommender's lift", _simulate_args)
+@command(
+    "simulate",
+    "oracle simulation: VA vs random / zero-shot / combined labelling, and the recommender's lift",
+    _simulate_args,
+)
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.research.simulate.runner import run_simulation
     from va_app.research.simulate.summary import summary_lines
 
-    result = run_simulation(settings, labels=args.labels, budget=args.budget, seeds=args.seeds,
-                            batch=args.batch, out_html=args.html, workers=None,
-                            reward=args.reward, progress=_tqdm_progress("simulate", unit="labels"))
+    result = run_simulation(
+        settings,
+        labels=args.labels,
+        budget=args.budget,
+        seeds=args.seeds,
+        batch=args.batch,
+        out_html=args.html,
+        workers=None,
+        reward=args.reward,
+        progress=_tqdm_progress("simulate", unit="labels"),
+    )
     _emit(args, result, summary_lines(result))
     return 0
 
@@ -574,10 +776,15 @@ def _workspace(settings: Settings):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m va_app",
-        description="Video Annotator: ingest videos, label shots, build and export classifiers.")
+        description="Video Annotator: ingest videos, label shots, build and export classifiers.",
+    )
     data_dir = argparse.ArgumentParser(add_help=False)
-    data_dir.add_argument("--data-dir", type=Path, default=None,
-                          help="corpus folder (default: $VA_DATA_DIR or ./data)")
+    data_dir.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="corpus folder (default: $VA_DATA_DIR or ./data)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (handler, help_text, arguments) in _COMMANDS.items():
         child = sub.add_parser(name, help=help_text, description=help_text, parents=[data_dir])
@@ -616,6 +823,7 @@ def _tqdm_progress(desc: str, *, unit: str = "videos"):
         bar.refresh()
         if done >= total:
             bar.close()
+
     return update
 
 
@@ -631,20 +839,31 @@ def _byte_progress():
         if note:
             print(note, file=sys.stderr)
         if not bars:
-            bars.append(tqdm(desc="weights", unit="B", unit_scale=True, total=total or None,
-                             file=sys.stderr, disable=False))
+            bars.append(
+                tqdm(
+                    desc="weights",
+                    unit="B",
+                    unit_scale=True,
+                    total=total or None,
+                    file=sys.stderr,
+                    disable=False,
+                )
+            )
         bars[0].n = done
         bars[0].refresh()
         if total and done >= total:
             bars[0].close()
+
     return update
 
 
 def _report_line(report) -> str:
-    parts = [f"added {len(report.added_videos)} videos ({report.added_shots} shots)",
-             f"unchanged {len(report.unchanged_videos)}",
-             f"replaced {len(report.replaced_videos)}",
-             f"skipped {len(report.skipped)}"]
+    parts = [
+        f"added {len(report.added_videos)} videos ({report.added_shots} shots)",
+        f"unchanged {len(report.unchanged_videos)}",
+        f"replaced {len(report.replaced_videos)}",
+        f"skipped {len(report.skipped)}",
+    ]
     if report.recovered_videos:
         parts.append(f"cleaned up {len(report.recovered_videos)} interrupted")
     return ", ".join(parts)

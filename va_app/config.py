@@ -91,8 +91,9 @@ class Settings:
                 f"VA_ENCODER={settings.encoder!r} is not one of {', '.join(ENCODER_CHOICES)}"
             )
         if settings.card_grid not in CARD_GRIDS:
-            raise ConfigError(f"VA_CARD_GRID={settings.card_grid!r} is not one of "
-                              f"{', '.join(CARD_GRIDS)}")
+            raise ConfigError(
+                f"VA_CARD_GRID={settings.card_grid!r} is not one of {', '.join(CARD_GRIDS)}"
+            )
         if settings.keyframes_per_shot < 1 or settings.kmeans_k < 1:
             raise ConfigError("VA_KEYFRAMES_PER_SHOT and VA_KMEANS_K must be at least 1")
         if settings.ingest_workers < 0:
@@ -112,9 +113,12 @@ class Settings:
             except ValueError:
                 parsed = None
             if not isinstance(parsed, dict) or not all(
-                    isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
-                raise ConfigError('VA_CHROMA_HEADERS must be a JSON object of text values, '
-                                  'e.g. {"X-Api-Key": "..."}')
+                isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+            ):
+                raise ConfigError(
+                    "VA_CHROMA_HEADERS must be a JSON object of text values, "
+                    'e.g. {"X-Api-Key": "..."}'
+                )
             headers.update(parsed)
         if self.chroma_token:
             headers["Authorization"] = f"Bearer {self.chroma_token}"

@@ -38,7 +38,9 @@ class VideoInfo:
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or self.n_frames <= 0:
-            raise ValidationError(f"{self.path}: no frames (fps={self.fps}, frames={self.n_frames})")
+            raise ValidationError(
+                f"{self.path}: no frames (fps={self.fps}, frames={self.n_frames})"
+            )
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,12 @@ class Source(StrEnum):
 
 
 #: The four feeds of a build, in the order the app shows them.
-FEED_SOURCES: tuple[Source, ...] = (Source.POSITIVE, Source.NEGATIVE, Source.BORDERLINE,
-                                    Source.RANDOM)
+FEED_SOURCES: tuple[Source, ...] = (
+    Source.POSITIVE,
+    Source.NEGATIVE,
+    Source.BORDERLINE,
+    Source.RANDOM,
+)
 
 
 @dataclass(frozen=True)

@@ -43,22 +43,34 @@ def grid(at, key: str) -> Grid:
     return next(g for g in grids(at) if g.data["key"] == key)
 
 
-def decisions(*items: tuple[str, bool | None], before: bool | None = None,
-              bulk: bool = False) -> dict:
+def decisions(
+    *items: tuple[str, bool | None], before: bool | None = None, bulk: bool = False
+) -> dict:
     """A decisions event as the grid sends it: one group when ``bulk``."""
     group = next(_SEQ)
     out = []
     for shot_id, value in items:
         seq = next(_SEQ)
-        out.append({"seq": seq, "shot_id": shot_id, "value": value, "before": before,
-                    "group": group if bulk else seq, "undo_of": None})
+        out.append(
+            {
+                "seq": seq,
+                "shot_id": shot_id,
+                "value": value,
+                "before": before,
+                "group": group if bulk else seq,
+                "undo_of": None,
+            }
+        )
     return {"items": out}
 
 
 def send(at, grid_: Grid, event: str, value) -> None:
     """Run the app with one trigger event of the grid (what ``setTriggerValue`` does)."""
     states = at._tree.get_widget_states()
-    states.widgets.append(WidgetState(
-        id=_make_trigger_id(grid_.element_id, "events"),
-        json_trigger_value=json.dumps([{"event": event, "value": value}])))
+    states.widgets.append(
+        WidgetState(
+            id=_make_trigger_id(grid_.element_id, "events"),
+            json_trigger_value=json.dumps([{"event": event, "value": value}]),
+        )
+    )
     at._run(states)

@@ -88,10 +88,13 @@ def test_an_annotator_edits_the_guidelines_and_hints_on_home(roles):
     assert any("Saved the guidelines" in s.value for s in at.success)
     ws = Workspace(roles)
     label = ws.label("night")
-    assert (label.description, label.hints) == ("the sky is dark, lamps are lit",
-                                                "night, street lamps")
+    assert (label.description, label.hints) == (
+        "the sky is dark, lamps are lit",
+        "night, street lamps",
+    )
     assert [(e.actor, e.payload["changed"]) for e in ws.events("label_edited")] == [
-        ("ann@example.org", ["description", "hints"])]
+        ("ann@example.org", ["description", "hints"])
+    ]
     at.switch_page("pages/search.py").run()
     assert at.text_input(key="search_query").placeholder == "night, street lamps"
 

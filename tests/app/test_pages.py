@@ -24,8 +24,9 @@ def _label_some(settings, label: str, n_pos: int, n_neg: int) -> None:
     truth = Catalog(settings.sql_url).ground_truth(label)
     pos = [s for s, v in sorted(truth.items()) if v][:n_pos]
     neg = [s for s, v in sorted(truth.items()) if not v][:n_neg]
-    ws.labels.annotate_many(label, [(s, True) for s in pos] + [(s, False) for s in neg],
-                            annotator="bo", source="search")
+    ws.labels.annotate_many(
+        label, [(s, True) for s in pos] + [(s, False) for s in neg], annotator="bo", source="search"
+    )
     ws.close()
 
 
@@ -61,7 +62,9 @@ def test_search_labels_a_shot_and_counts_what_is_missing(app_settings):
     at.text_input(key="search_query").input("night").run()
     assert any("Keyword search" in i.value for i in at.info)
     cards = grid(at, "grid-search")
-    assert cards.data["counts"] | {"need_positives": 10, "need_negatives": 10} == cards.data["counts"]
+    assert (
+        cards.data["counts"] | {"need_positives": 10, "need_negatives": 10} == cards.data["counts"]
+    )
     shot_id = cards.shot_ids[0]
     send(at, cards, "decisions", decisions((shot_id, True)))
     assert not at.exception
@@ -72,8 +75,9 @@ def test_search_labels_a_shot_and_counts_what_is_missing(app_settings):
     assert after.data["counts"]["positives"] == 1  # the grid counts 9 more to go from here
 
 
-def test_search_says_the_index_is_building_and_searches_exactly_meanwhile(app_settings,
-                                                                          monkeypatch):
+def test_search_says_the_index_is_building_and_searches_exactly_meanwhile(
+    app_settings, monkeypatch
+):
     from va_app.search import shots
     from va_app.store import corpus
 
@@ -159,8 +163,9 @@ def test_review_lists_annotations_and_flips_one(app_settings):
     send(at, cards, "decisions", decisions((flip["id"], False)))
     assert not at.exception
     ws = _workspace(app_settings)
-    mine = [a for a in ws.labels.current("night")
-            if a.shot_id == flip["id"] and a.annotator == "ana"]
+    mine = [
+        a for a in ws.labels.current("night") if a.shot_id == flip["id"] and a.annotator == "ana"
+    ]
     assert [a.value for a in mine] == [False]
 
 
@@ -177,8 +182,9 @@ def test_bulk_decisions_and_their_undo_land_in_the_annotation_log(app_settings):
     assert not at.exception
     ws = _workspace(app_settings)
     history = ws.labels.history("night")
-    assert [(a.shot_id, a.value, a.annotator, a.source) for a in history] == \
-        [(s, True, "ana", "search") for s in chosen]
+    assert [(a.shot_id, a.value, a.annotator, a.source) for a in history] == [
+        (s, True, "ana", "search") for s in chosen
+    ]
     assert all(a.created_at is not None for a in history)
     after = grid(at, "grid-search")
     assert {e["group"] for e in after.data["recent"]} == {bulk["items"][0]["group"]}
@@ -202,8 +208,12 @@ def test_a_malformed_event_shows_an_error_and_writes_nothing(app_settings):
     at.run()
     at.switch_page("pages/search.py").run()
     cards = grid(at, "grid-search")
-    send(at, cards, "decisions", {"items": [{"seq": 1, "shot_id": cards.shot_ids[0],
-                                             "value": "yes"}]})
+    send(
+        at,
+        cards,
+        "decisions",
+        {"items": [{"seq": 1, "shot_id": cards.shot_ids[0], "value": "yes"}]},
+    )
     assert not at.exception
     assert "must be true, false or null" in grid(at, "grid-search").data["error"]
     assert grid(at, "grid-search").data["rejected"] == [1]
@@ -261,42 +271,63 @@ def test_dashboard_shows_the_numbers_its_csv_and_parquet_exports_hold(app_settin
     bo = [a.shot_id for a in ws.labels.current("night")][:8]
     truth = ws.labels.verdicts("night")
     words = {v.shot_id: v.value for v in truth}
-    ws.labels.annotate_many("night", [(s, words[s] if i % 4 else not words[s])
-                                      for i, s in enumerate(bo)], annotator="ana",
-                            source="review")  # ana contradicts bo on 2 of 8
+    ws.labels.annotate_many(
+        "night",
+        [(s, words[s] if i % 4 else not words[s]) for i, s in enumerate(bo)],
+        annotator="ana",
+        source="review",
+    )  # ana contradicts bo on 2 of 8
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/dashboard.py").run()
     assert not at.exception
     keys = {b.proto.id.split("-", 2)[-1] for b in at.get("download_button")}
-    assert keys == {f"download-{name}-{fmt}" for name in ("label_progress",
-                                                          *analytics.LABEL_TABLES)
-                    for fmt in analytics.EXPORT_FORMATS}
+    assert keys == {
+        f"download-{name}-{fmt}"
+        for name in ("label_progress", *analytics.LABEL_TABLES)
+        for fmt in analytics.EXPORT_FORMATS
+    }
 
     for fmt, read in (("csv", pd.read_csv), ("parquet", pd.read_parquet)):
-        files = {p.stem: read(p) for p in
-                 analytics.export_dashboard_tables(ws, tmp_path / fmt, fmt=fmt)}
+        files = {
+            p.stem: read(p) for p in analytics.export_dashboard_tables(ws, tmp_path / fmt, fmt=fmt)
+        }
         progress, pairs = (df.value.reset_index(drop=True) for df in at.dataframe)
         shown = progress.set_index("label").loc["night"]
         exported = files["label_progress"].set_index("label").loc["night"]
-        for column in ("annotations", "positives", "negatives", "annotators", "conflicts",
-                       "versions"):
+        for column in (
+            "annotations",
+            "positives",
+            "negatives",
+            "annotators",
+            "conflicts",
+            "versions",
+        ):
             assert shown[column] == exported[column] and shown[column] > 0, column
         assert shown["model_score"] == pytest.approx(exported["model_score"])
-        assert (pairs[["annotator_a", "annotator_b", "n_shared"]].values.tolist() ==
-                files["agreement_pairs"][["annotator_a", "annotator_b", "n_shared"]]
-                .values.tolist() == [["ana", "bo", 8]])
-        assert pairs["agreement_rate"].tolist() == pytest.approx(
-            files["agreement_pairs"]["agreement_rate"].tolist()) == [0.75]
+        assert (
+            pairs[["annotator_a", "annotator_b", "n_shared"]].values.tolist()
+            == files["agreement_pairs"][["annotator_a", "annotator_b", "n_shared"]].values.tolist()
+            == [["ana", "bo", 8]]
+        )
+        assert (
+            pairs["agreement_rate"].tolist()
+            == pytest.approx(files["agreement_pairs"]["agreement_rate"].tolist())
+            == [0.75]
+        )
         metrics = {m.label: m.value for m in at.metric}
         summary = files["agreement"].iloc[0]
         assert metrics["Shots with several annotators"] == str(summary["n_shots_multi"]) == "8"
         assert metrics["Agreement rate"] == f"{summary['agreement_rate']:.0%}"
-        activity = next(c for c in at.get("plotly_chart") if "per annotator per day"
-                        in c.proto.spec)
+        activity = next(
+            c for c in at.get("plotly_chart") if "per annotator per day" in c.proto.spec
+        )
         bars = {t["name"]: sum(_plotted(t["y"])) for t in json.loads(activity.proto.spec)["data"]}
-        assert bars == files["annotator_activity"].groupby("annotator")["count"].sum(
-            ).to_dict() == {"ana": 8, "bo": 20}
+        assert (
+            bars
+            == files["annotator_activity"].groupby("annotator")["count"].sum().to_dict()
+            == {"ana": 8, "bo": 20}
+        )
         assert files["score_history"]["version"].tolist() == [1]
     over_time = next(c for c in at.get("plotly_chart") if "Agreement over time" in c.proto.spec)
     assert [t["name"] for t in json.loads(over_time.proto.spec)["data"]] == ["ana & bo"]

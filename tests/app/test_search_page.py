@@ -16,8 +16,8 @@ import pytest
 import streamlit as st
 
 from tests.app.conftest import make_app
-from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
 from tests.app.grid_driver import grid, send
+from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.encoders import make_encoder
@@ -73,16 +73,17 @@ def test_one_click_on_a_new_label_runs_a_zero_shot_search(app_settings):
     assert not at.exception
     found = _result_ids(at)
     assert found and all("night" in _metadata_text(ws, shot_id) for shot_id in found)
-    assert any(c.startswith("Zero-shot: shots most like the label's own words “night”")
-               for c in _captions(at))
+    assert any(
+        c.startswith("Zero-shot: shots most like the label's own words “night”")
+        for c in _captions(at)
+    )
     assert any("Keyword search" in i.value for i in at.info)  # the descriptor says so
 
 
 def test_the_zero_shot_button_is_secondary_once_the_label_has_annotations(app_settings):
     ws = Workspace(app_settings)
     ws.create_label("night", description="shots filmed after dark")
-    ws.labels.annotate_many("night", [(ws.matrix.ids[0], True)], annotator="bo",
-                            source="search")
+    ws.labels.annotate_many("night", [(ws.matrix.ids[0], True)], annotator="bo", source="search")
     at = _open_search("night")
     assert at.button(key="zero-shot").proto.type == "secondary"
     assert at.button(key="zero-shot").label == "Find “night” by its description (zero-shot)"
@@ -127,8 +128,13 @@ def test_more_like_this_combines_with_words_and_filters(app_settings):
 def clip_template(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clip-demo")
     weights = save_tiny_clip_weights(folder / "tiny.safetensors", seed=2)
-    settings = Settings(data_dir=folder / "data", encoder="clip", clip_model=register_tiny_clip(),
-                        clip_pretrained=str(weights), device="cpu")
+    settings = Settings(
+        data_dir=folder / "data",
+        encoder="clip",
+        clip_model=register_tiny_clip(),
+        clip_pretrained=str(weights),
+        device="cpu",
+    )
     build_demo_corpus(settings, n_shots=24)
     return settings
 
@@ -137,9 +143,13 @@ def clip_template(tmp_path_factory):
 def clip_settings(clip_template, tmp_path, monkeypatch) -> Settings:
     data_dir = tmp_path / "data"
     shutil.copytree(clip_template.data_dir, data_dir)
-    for name, value in {"VA_DATA_DIR": str(data_dir), "VA_ENCODER": "clip", "VA_DEVICE": "cpu",
-                        "VA_CLIP_MODEL": clip_template.clip_model,
-                        "VA_CLIP_PRETRAINED": clip_template.clip_pretrained}.items():
+    for name, value in {
+        "VA_DATA_DIR": str(data_dir),
+        "VA_ENCODER": "clip",
+        "VA_DEVICE": "cpu",
+        "VA_CLIP_MODEL": clip_template.clip_model,
+        "VA_CLIP_PRETRAINED": clip_template.clip_pretrained,
+    }.items():
         monkeypatch.setenv(name, value)
     st.cache_resource.clear()
     st.cache_data.clear()
@@ -150,8 +160,11 @@ def clip_settings(clip_template, tmp_path, monkeypatch) -> Settings:
 
 def test_zero_shot_with_a_text_tower_ranks_by_the_labels_words(clip_settings):
     ws = Workspace(clip_settings)
-    ws.create_label("car chase", description="two or more cars racing through streets",
-                    hints="police cars, pursuit")
+    ws.create_label(
+        "car chase",
+        description="two or more cars racing through streets",
+        hints="police cars, pursuit",
+    )
     at = _open_search("car chase")
     at.button(key="zero-shot").click().run()
     assert not at.exception
@@ -180,17 +193,20 @@ def test_words_and_an_example_combine_in_the_vector_space(clip_settings):
     assert _result_ids(at) == [s for s in order if s != example][:20]
 
 
-def test_the_button_grid_counts_down_to_the_first_build_like_the_keyboard_grid(app_settings,
-                                                                                monkeypatch):
+def test_the_button_grid_counts_down_to_the_first_build_like_the_keyboard_grid(
+    app_settings, monkeypatch
+):
     monkeypatch.setenv("VA_CARD_GRID", "buttons")
     ws = Workspace(Settings.from_env())
     ws.create_label("night")
-    ws.labels.annotate_many("night", [(i, True) for i in ws.matrix.ids[:3]], annotator="bo",
-                            source="search")
+    ws.labels.annotate_many(
+        "night", [(i, True) for i in ws.matrix.ids[:3]], annotator="bo", source="search"
+    )
     at = _open_search("night")
     assert [w.value for w in at.warning] == [
         "The first build needs 10 positives and 10 negatives: **7 more positives** and "
-        "**10 more negatives** to go."]
+        "**10 more negatives** to go."
+    ]
     at.switch_page("pages/learn.py").run()  # the random shots before the first build
     assert not at.exception
     assert any("**7 more positives**" in w.value for w in at.warning)

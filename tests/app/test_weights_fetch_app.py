@@ -22,13 +22,23 @@ from va_app.store.schema import ShotRow, VideoRow
 def _small_corpus(settings: Settings) -> str:
     encoder = make_encoder(settings)
     corpus = Corpus(settings)
-    shots = [ShotRow(id=f"v|{i * 25}", idx=i, start_frame=i * 25, end_frame=i * 25 + 25,
-                     start_s=float(i), end_s=i + 1.0, fps=25.0) for i in range(6)]
-    video_id = corpus.catalog.begin_video(VideoRow(key="v", path="/videos/v.mp4", title="V"),
-                                          shots)
+    shots = [
+        ShotRow(
+            id=f"v|{i * 25}",
+            idx=i,
+            start_frame=i * 25,
+            end_frame=i * 25 + 25,
+            start_s=float(i),
+            end_s=i + 1.0,
+            fps=25.0,
+        )
+        for i in range(6)
+    ]
+    video_id = corpus.catalog.begin_video(VideoRow(key="v", path="/videos/v.mp4", title="V"), shots)
     captions = ["a car chase", "a beach", "a city", "a kitchen", "a forest", "a crowd"]
-    corpus.matrix.append([s.id for s in shots], encoder.encode_texts(captions),
-                         encoder_id=encoder.id)
+    corpus.matrix.append(
+        [s.id for s in shots], encoder.encode_texts(captions), encoder_id=encoder.id
+    )
     corpus.catalog.mark_video_ready(video_id)
     corpus.catalog.set_meta("encoder_id", encoder.id)
     corpus.close()
@@ -40,8 +50,13 @@ def test_home_downloads_missing_clip_weights_with_a_progress_bar(tmp_path, monke
     weights = save_tiny_clip_weights(tmp_path / "published.safetensors", seed=7).read_bytes()
     with online_hub(monkeypatch, {(HUB_REPO, HUB_FILE): weights}) as hub:
         monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "cache-elsewhere"))
-        env = {"VA_DATA_DIR": str(tmp_path / "data"), "VA_ENCODER": "auto", "VA_DEVICE": "cpu",
-               "VA_CLIP_MODEL": tiny, "VA_CLIP_PRETRAINED": HUB_TAG}
+        env = {
+            "VA_DATA_DIR": str(tmp_path / "data"),
+            "VA_ENCODER": "auto",
+            "VA_DEVICE": "cpu",
+            "VA_CLIP_MODEL": tiny,
+            "VA_CLIP_PRETRAINED": HUB_TAG,
+        }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         encoder_id = _small_corpus(Settings.from_env())

@@ -25,9 +25,16 @@ from va_app.datasets.demo.corpus import build_demo_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 #: Streamlit has finished the script run (the page is idle again).
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 #: The marks every browser test module carries: e2e, slow, and a skip with the fix where
@@ -35,9 +42,11 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 BROWSER_TESTS = [
     pytest.mark.e2e,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(),
-                       reason=f"{CHROMIUM} is missing: install Debian's chromium "
-                              "(run_tests.sh does, as root) to run the browser tests"),
+    pytest.mark.skipif(
+        not CHROMIUM.is_file(),
+        reason=f"{CHROMIUM} is missing: install Debian's chromium "
+        "(run_tests.sh does, as root) to run the browser tests",
+    ),
 ]
 VIEWPORT = {"width": 1400, "height": 900}
 DEMO_SHOTS = 60
@@ -63,8 +72,15 @@ def screenshot_dir() -> Path:
 class StreamlitServer:
     """``streamlit run app.py`` as a child process on 127.0.0.1, restartable in place."""
 
-    def __init__(self, data_dir: Path, log_path: Path, *, port: int | None = None,
-                 env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = port or free_port()
@@ -76,17 +92,36 @@ class StreamlitServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> StreamlitServer:
-        env = {**os.environ, "VA_DATA_DIR": str(self.data_dir), "VA_ENCODER": "descriptor",
-               "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **self.extra_env}
-        command = [sys.executable, "-m", "streamlit", "run", "app.py",
-                   "--server.headless", "true", "--server.port", str(self.port),
-                   "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                   *self.extra_args]
+        env = {
+            **os.environ,
+            "VA_DATA_DIR": str(self.data_dir),
+            "VA_ENCODER": "descriptor",
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            *self.extra_args,
+        ]
         with self.log_path.open("a") as log:
             log.write(f"\n--- start {' '.join(command)}\n")
             log.flush()
-            self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         self._wait_healthy()
         return self
 
@@ -102,9 +137,14 @@ class StreamlitServer:
 
     def _wait_healthy(self) -> None:
         try:
-            wait_until_serving(self.process, f"{self.url}/_stcore/health", log=self.log_path,
-                               name="streamlit", ready=lambda body: body.strip() == "ok",
-                               timeout_s=SERVER_START_TIMEOUT_S)
+            wait_until_serving(
+                self.process,
+                f"{self.url}/_stcore/health",
+                log=self.log_path,
+                name="streamlit",
+                ready=lambda body: body.strip() == "ok",
+                timeout_s=SERVER_START_TIMEOUT_S,
+            )
         except RuntimeError:
             self.stop()
             raise
@@ -162,8 +202,10 @@ def page(browser, request) -> Iterator:
         out = screenshot_dir()
         out.mkdir(parents=True, exist_ok=True)
         tab.screenshot(path=str(out / f"FAILED-{request.node.name}.png"))
-        print(f"at {tab.url}, script runs (ms since load, state): "
-              f"{tab.evaluate('window.__vaRuns || []')}")
+        print(
+            f"at {tab.url}, script runs (ms since load, state): "
+            f"{tab.evaluate('window.__vaRuns || []')}"
+        )
         REPORT["screenshots"].append(f"FAILED-{request.node.name}.png")
     context.close()
 
@@ -183,4 +225,5 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(line)
     if REPORT["screenshots"]:
         terminalreporter.write_line(
-            f"screenshots ({', '.join(REPORT['screenshots'])}) in: {screenshot_dir()}")
+            f"screenshots ({', '.join(REPORT['screenshots'])}) in: {screenshot_dir()}"
+        )

@@ -27,8 +27,9 @@ from va_app.store.labels import LabelStore
 from va_app.video.frames import read_frame
 
 pytestmark = BROWSER_TESTS
-expect = pytest.importorskip("playwright.sync_api",
-                             reason="the playwright package is not installed").expect
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed"
+).expect
 
 RUNNING = '[data-testid="stApp"][data-test-script-state="running"]'
 EXCEPTION = '[data-testid="stException"]'
@@ -37,8 +38,12 @@ ANNOTATOR = "ana"
 NEEDED = 10  # positives and negatives each, before active learning opens
 QUERIES = ("night", "daylight", "")  # the last one browses the whole corpus
 REVIEW_PAGE_SIZE = 20
-FEEDS = {"positive": "Top positive", "negative": "Top negative",
-         "borderline": "Borderline", "random": "Random"}
+FEEDS = {
+    "positive": "Top positive",
+    "negative": "Top negative",
+    "borderline": "Borderline",
+    "random": "Random",
+}
 
 # Milliseconds from the first 'running' to the last 'notRunning' logged after entry `seen`.
 RUN_TIME_JS = """seen => {
@@ -87,7 +92,9 @@ class AppDriver:
         """After a page load: wait until the first script run has started, then finished."""
         self.page.wait_for_function(
             "() => (window.__vaRuns || []).some(([, state]) => state === 'running') || "
-            f"document.querySelector('{RUNNING}')", timeout=90_000)
+            f"document.querySelector('{RUNNING}')",
+            timeout=90_000,
+        )
         self.page.wait_for_selector(IDLE, timeout=90_000)
         self.page.wait_for_selector('[data-testid="stSidebarNav"]')
         expect(self.page.locator(EXCEPTION)).to_have_count(0)
@@ -113,7 +120,8 @@ class AppDriver:
 
     def metric(self, name: str):
         box = self.page.locator('[data-testid="stMetric"]').filter(
-            has=self.page.get_by_test_id("stMetricLabel").get_by_text(name, exact=True))
+            has=self.page.get_by_test_id("stMetricLabel").get_by_text(name, exact=True)
+        )
         return box.get_by_test_id("stMetricValue")
 
     def alert(self, text: str):
@@ -123,7 +131,8 @@ class AppDriver:
         """Shot ids of the cards whose buttons are keyed ``<prefix><shot id>``, page order."""
         prefix = key_class(key_prefix)[1:]
         classes = self.page.locator(f'[class*="{prefix}"]').evaluate_all(
-            "els => els.map(e => e.className)")
+            "els => els.map(e => e.className)"
+        )
         found = [re.search(re.escape(prefix) + r"(\S+)", c).group(1) for c in classes]
         return [self.by_css[s] for s in dict.fromkeys(found)]
 
@@ -169,7 +178,8 @@ class AppDriver:
         expect(images.first).to_be_visible()
         self.page.wait_for_function(
             "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
-            ".every(img => img.complete)")
+            ".every(img => img.complete)"
+        )
         broken = images.evaluate_all("imgs => imgs.filter(i => !i.naturalWidth).map(i => i.src)")
         assert not broken, f"broken images: {broken}"
 
@@ -184,7 +194,9 @@ class AppDriver:
         state = self.page.wait_for_function(
             "v => (v.error || v.readyState >= 2) && {error: v.error && v.error.message, "
             "time: v.currentTime, duration: v.duration, src: v.currentSrc}",
-            arg=video.element_handle(), timeout=30_000).json_value()
+            arg=video.element_handle(),
+            timeout=30_000,
+        ).json_value()
         assert state["error"] is None, f"the video of {shot.id} does not play: {state}"
         assert state["duration"] == pytest.approx(shot.duration_s, abs=0.02), state
         assert 0 <= state["time"] <= state["duration"], state
@@ -197,7 +209,8 @@ class AppDriver:
         self.scroll_to_top()
         self.page.locator(selector).first.evaluate(
             "el => document.querySelector('[data-testid=\"stMain\"]')"
-            ".scrollBy(0, el.getBoundingClientRect().top - 8)")
+            ".scrollBy(0, el.getBoundingClientRect().top - 8)"
+        )
         self.page.wait_for_timeout(300)
 
     def shot(self, name: str) -> None:
@@ -212,9 +225,11 @@ class AppDriver:
     def _full_height_shot(self, path) -> None:
         # Streamlit scrolls inside its main block, so full_page=True sees one viewport only.
         height = self.page.evaluate(
-            "() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 0")
-        self.page.set_viewport_size({"width": VIEWPORT["width"],
-                                     "height": max(VIEWPORT["height"], min(height, 8000))})
+            "() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 0"
+        )
+        self.page.set_viewport_size(
+            {"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(height, 8000))}
+        )
         self.page.wait_for_timeout(300)
         self.page.screenshot(path=str(path))
         self.page.set_viewport_size(VIEWPORT)
@@ -228,10 +243,13 @@ def assert_is_exactly_the_shot(clip, shot) -> None:
     assert len(frames) == shot.end_frame - shot.start_frame, (len(frames), shot)
     height, width = frames[0].shape[:2]
     for played, index in ((frames[0], shot.start_frame), (frames[-1], shot.end_frame - 1)):
-        source = np.asarray(Image.fromarray(read_frame(shot.video_path, index))
-                            .resize((width, height), Image.Resampling.BILINEAR), np.int16)
+        source = np.asarray(
+            Image.fromarray(read_frame(shot.video_path, index)).resize(
+                (width, height), Image.Resampling.BILINEAR
+            ),
+            np.int16,
+        )
         assert np.abs(played.astype(np.int16) - source).mean() < 6, f"frame {index} of {shot.id}"
-
 
 
 @pytest.fixture
@@ -241,8 +259,9 @@ def button_grid(monkeypatch):
     monkeypatch.setenv("VA_CARD_GRID", "buttons")
 
 
-def test_expert_flow_from_new_label_to_dashboard(button_grid, server, page, e2e_settings,
-                                                 e2e_report, tmp_path):
+def test_expert_flow_from_new_label_to_dashboard(
+    button_grid, server, page, e2e_settings, e2e_report, tmp_path
+):
     catalog = Catalog(e2e_settings.sql_url)
     store = LabelStore(catalog)
     truth = catalog.ground_truth(LABEL)
@@ -288,7 +307,8 @@ def create_label(app: AppDriver) -> dict[str, bool]:
     # Inside a form Enter would submit it: fill the fields, then press the button.
     app.page.locator(f"{key_class('new_label_name')} input").fill(LABEL)
     app.page.locator(f"{key_class('new_label_description')} textarea").fill(
-        "Shots that take place at night: dark sky, street lights, moon.")
+        "Shots that take place at night: dark sky, street lights, moon."
+    )
     app.button("FormSubmitter:new-label-Create label").click()
     expect(app.alert(f"Created '{LABEL}'")).to_be_visible()
     app.settle()
@@ -335,7 +355,8 @@ def _label_search_pages(app: AppDriver, truth, clicked: dict[str, bool]) -> None
             need_pos, need_neg = _missing(clicked)
             if need_pos or need_neg:
                 expect(app.alert(f"{need_pos} more positive")).to_contain_text(
-                    f"{need_neg} more negative")
+                    f"{need_neg} more negative"
+                )
             _expect_header(app, clicked)
         next_page = app.button("search-next")
         if _missing(clicked) == (0, 0) or next_page.is_disabled():
@@ -365,8 +386,9 @@ def build_and_label_each_feed(app: AppDriver, truth, clicked: dict[str, bool], s
         # Lazy tabs: the feed's cards come with the rerun the tab switch starts.
         app.page.locator(f'[class*="{key_class(f"pos:feed-{feed}:")[1:]}"]').first.wait_for()
         app.settle()
-        candidates = [s for s in app.shot_ids(f"pos:feed-{feed}:")
-                      if s not in clicked and s not in from_feeds]
+        candidates = [
+            s for s in app.shot_ids(f"pos:feed-{feed}:") if s not in clicked and s not in from_feeds
+        ]
         assert candidates, f"the {title!r} feed offers no shot left to label"
         shot_id = candidates[0]
         expect(app.card(f"feed-{feed}", shot_id)).to_contain_text("score")  # model's score
@@ -378,8 +400,11 @@ def build_and_label_each_feed(app: AppDriver, truth, clicked: dict[str, bool], s
             app.frame(key_class("feed_size"))
             app.shot("learn-buttons")
     # A shot starting between whole seconds: st.video's times would start it early.
-    random_shot = next(s for s in app.shot_ids("pos:feed-random:") if s not in from_feeds
-                       and shots[s].start_s % 1 > 0.1)
+    random_shot = next(
+        s
+        for s in app.shot_ids("pos:feed-random:")
+        if s not in from_feeds and shots[s].start_s % 1 > 0.1
+    )
     app.play("feed-random", shots[random_shot], tmp_path)
     return from_feeds
 
@@ -387,8 +412,9 @@ def build_and_label_each_feed(app: AppDriver, truth, clicked: dict[str, bool], s
 def review_shows(app: AppDriver, clicked: dict[str, bool]) -> str:
     app.go_to("Review", "Review")
     n = len(clicked)
-    expect(app.page.get_by_text(f"{n} current annotations shown ({n} clicks in the history)")) \
-        .to_be_visible()
+    expect(
+        app.page.get_by_text(f"{n} current annotations shown ({n} clicks in the history)")
+    ).to_be_visible()
     _expect_header(app, clicked)
     seen: dict[str, bool | None] = {}
     n_pages = -(-n // REVIEW_PAGE_SIZE)
@@ -400,8 +426,13 @@ def review_shows(app: AppDriver, clicked: dict[str, bool]) -> str:
         on_page = min(REVIEW_PAGE_SIZE, n - (page_no - 1) * REVIEW_PAGE_SIZE)
         expect(app.page.locator('[class*="st-key-pos-review-"]')).to_have_count(on_page)
         for shot_id in app.shot_ids("pos:review:"):
-            seen[shot_id] = (True if app.is_marked("review", shot_id, True) else
-                             False if app.is_marked("review", shot_id, False) else None)
+            seen[shot_id] = (
+                True
+                if app.is_marked("review", shot_id, True)
+                else False
+                if app.is_marked("review", shot_id, False)
+                else None
+            )
     assert seen == clicked, "the review cards differ from what was clicked"
     if n_pages > 1:
         before = app.shot_ids("pos:review:")
@@ -413,15 +444,17 @@ def review_shows(app: AppDriver, clicked: dict[str, bool]) -> str:
 
 def header_and_review_still_show(app: AppDriver, clicked: dict[str, bool], when: str) -> None:
     expect(app.page.locator("h1", has_text="Review")).to_be_visible()
-    expect(app.page.locator(f"{key_class('annotator')} input"),
-           f"the annotator's name is gone {when}").to_have_value(ANNOTATOR)
+    expect(
+        app.page.locator(f"{key_class('annotator')} input"), f"the annotator's name is gone {when}"
+    ).to_have_value(ANNOTATOR)
     expect(app.label_picker(), f"the open label is gone {when}").to_have_value(LABEL)
     _expect_header(app, clicked)
     n = len(clicked)
     expect(app.page.get_by_text(f"{n} current annotations shown")).to_be_visible()
     for shot_id, value in list(clicked.items())[-3:]:  # the newest: on the first page
-        expect(app.mark("review", shot_id, value), f"{shot_id} lost its mark {when}") \
-            .to_have_count(1)
+        expect(app.mark("review", shot_id, value), f"{shot_id} lost its mark {when}").to_have_count(
+            1
+        )
 
 
 def dashboard_shows_the_label(app: AppDriver) -> None:
@@ -451,9 +484,25 @@ def assert_stored(store: LabelStore, clicked: dict[str, bool]) -> None:
 def assert_exported(settings, clicked: dict[str, bool]) -> None:
     """What a user gets from ``python -m va_app annotations export``."""
     out = subprocess.run(
-        [sys.executable, "-m", "va_app", "annotations", "export", "--format", "json",
-         "--label", LABEL, "--data-dir", str(settings.data_dir)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+        [
+            sys.executable,
+            "-m",
+            "va_app",
+            "annotations",
+            "export",
+            "--format",
+            "json",
+            "--label",
+            LABEL,
+            "--data-dir",
+            str(settings.data_dir),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     rows = json.loads(out.stdout)
     exported = {r["shot_id"]: bool(r["value"]) for r in rows if r["annotator"] == ANNOTATOR}
     assert exported == clicked
@@ -462,8 +511,9 @@ def assert_exported(settings, clicked: dict[str, bool]) -> None:
 def _expect_header(app: AppDriver, clicked: dict[str, bool]) -> None:
     n_pos = sum(clicked.values())
     expect(app.metric("Annotated")).to_have_text(str(len(clicked)))
-    expect(app.page.get_by_text(f"{n_pos} positive · {len(clicked) - n_pos} negative")) \
-        .to_be_visible()
+    expect(
+        app.page.get_by_text(f"{n_pos} positive · {len(clicked) - n_pos} negative")
+    ).to_be_visible()
 
 
 def _missing(clicked: dict[str, bool]) -> tuple[int, int]:
@@ -475,9 +525,11 @@ def report_click_times(app: AppDriver, report: dict[str, list[str]]) -> None:
     def summary(values: list[float]) -> str:
         return f"median {statistics.median(values):.0f} ms, max {max(values):.0f} ms"
 
-    lines = [f"label click -> card highlighted and page idle: {summary(app.click_ms)} "
-             f"over {len(app.click_ms)} clicks",
-             f"  of which the script run (as the browser saw it): {summary(app.run_ms)}"]
+    lines = [
+        f"label click -> card highlighted and page idle: {summary(app.click_ms)} "
+        f"over {len(app.click_ms)} clicks",
+        f"  of which the script run (as the browser saw it): {summary(app.run_ms)}",
+    ]
     for line in lines:
         print(line)
     report["timings"].extend(lines)

@@ -36,12 +36,14 @@ def _all_saved(page) -> None:
     page.wait_for_function(
         "() => [...document.querySelector('[data-testid=\"stBidiComponentIsolated\"]')"
         ".shadowRoot.querySelectorAll('.va-card')].every(c => c.dataset.saved === 'true')",
-        timeout=30_000)
+        timeout=30_000,
+    )
 
 
 def _states(page) -> dict[str, str]:
-    return dict(_cards(page).evaluate_all(
-        "cards => cards.map(c => [c.dataset.shot, c.dataset.state])"))
+    return dict(
+        _cards(page).evaluate_all("cards => cards.map(c => [c.dataset.shot, c.dataset.state])")
+    )
 
 
 def _history(settings):
@@ -69,7 +71,8 @@ def test_keyboard_only_labelling_survives_a_reload(server, page, e2e_settings):
     assert _states(page) == wanted
     n_pos = sum(v == "positive" for v in wanted.values())
     expect(page.locator(".va-counts")).to_have_text(
-        f"Annotated {N} · {n_pos} positive · {N - n_pos} negative")
+        f"Annotated {N} · {n_pos} positive · {N - n_pos} negative"
+    )
     stored = {a.shot_id: a for a in _history(e2e_settings)}
     assert {s: ("positive" if a.value else "negative") for s, a in stored.items()} == wanted
     assert {(a.annotator, a.source) for a in stored.values()} == {(ANNOTATOR, "search")}
@@ -82,8 +85,11 @@ def test_keyboard_only_labelling_survives_a_reload(server, page, e2e_settings):
     page.keyboard.press("Home")
     page.keyboard.press("Space")  # one live player, for the focused card
     expect(page.locator("video")).to_have_count(1, timeout=30_000)
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stBidiComponentIsolated\"]')"
-                           ".shadowRoot.querySelector('video').readyState >= 2", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stBidiComponentIsolated\"]')"
+        ".shadowRoot.querySelector('video').readyState >= 2",
+        timeout=30_000,
+    )
     _shot(page, "search")
 
     page.reload()
@@ -117,8 +123,9 @@ def test_undo_and_bulk_land_in_the_annotation_log(server, page, e2e_settings):
     expect(page.locator(".va-recent li")).to_have_count(1)  # the undone one is gone
     expect(page.locator(".va-recent li")).to_contain_text("3 shots: negative")
     log = [(a.shot_id, a.value, a.annotator, a.source) for a in _history(e2e_settings)]
-    assert log == [(ids[0], True, ANNOTATOR, "search"), (ids[0], None, ANNOTATOR, "search")] + \
-        [(s, False, ANNOTATOR, "search") for s in ids[2:5]]
+    assert log == [(ids[0], True, ANNOTATOR, "search"), (ids[0], None, ANNOTATOR, "search")] + [
+        (s, False, ANNOTATOR, "search") for s in ids[2:5]
+    ]
     page.locator(".va-undo").click()  # the listed bulk action, undone with the mouse
     _all_saved(page)
     assert [_states(page)[s] for s in ids[2:5]] == ["none"] * 3
@@ -131,12 +138,16 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(server, page, e2e_setti
     truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
     pos = [s for s, v in sorted(truth.items()) if v][:10]
     neg = [s for s, v in sorted(truth.items()) if not v][:10]
-    ws.labels.annotate_many(LABEL, [(s, True) for s in pos] + [(s, False) for s in neg],
-                            annotator="bo", source="search")
+    ws.labels.annotate_many(
+        LABEL, [(s, True) for s in pos] + [(s, False) for s in neg], annotator="bo", source="search"
+    )
     ws.build(LABEL)
     ws.close()
-    for path, title in [("learn", "Active learning"), ("review", "Review"),
-                        ("dashboard", "Dashboard")]:
+    for path, title in [
+        ("learn", "Active learning"),
+        ("review", "Review"),
+        ("dashboard", "Dashboard"),
+    ]:
         server.restart()
         _open(page, f"{server.url}/{path}?annotator={ANNOTATOR}&label={LABEL}", title)
         expect(page.locator(".st-key-annotator input")).to_have_value(ANNOTATOR)

@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,9 @@ from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 
 pytestmark = BROWSER_TESTS
-expect = pytest.importorskip("playwright.sync_api",
-                             reason="the playwright package is not installed").expect
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed"
+).expect
 pytest.importorskip("oidc_provider_mock", reason="oidc-provider-mock is not installed")
 
 LABEL = "night"
@@ -35,8 +35,12 @@ PEOPLE = {  # subject -> claims; the role comes from the VA_* variables below
     "vic": {"sub": "vic", "email": "vic@example.org", "name": "Vic Viewer"},
 }
 # The button cards (the keyboard grid's roles are tested in tests/app and test_keyboard_grid).
-ROLES = {"VA_ADMINS": "ada@example.org", "VA_ANNOTATORS": "ann@example.org",
-         "VA_VIEWERS": "*", "VA_CARD_GRID": "buttons"}
+ROLES = {
+    "VA_ADMINS": "ada@example.org",
+    "VA_ANNOTATORS": "ann@example.org",
+    "VA_VIEWERS": "*",
+    "VA_CARD_GRID": "buttons",
+}
 POSITIVE = '[class*="st-key-pos-search-"] button'
 
 
@@ -51,8 +55,13 @@ def provider(tmp_path_factory) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     issuer = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(process, f"{issuer}/.well-known/openid-configuration", log=log,
-                           name="oidc-provider-mock", timeout_s=60)
+        wait_until_serving(
+            process,
+            f"{issuer}/.well-known/openid-configuration",
+            log=log,
+            name="oidc-provider-mock",
+            timeout_s=60,
+        )
         yield issuer
     finally:
         stop_process(process, timeout_s=15)
@@ -70,9 +79,15 @@ def app(e2e_settings, provider, tmp_path) -> Iterator[StreamlitServer]:
         'client_id = "video-annotator"\n'
         'client_secret = "test-client-secret"\n'
         f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n',
-        encoding="utf-8")
-    server = StreamlitServer(e2e_settings.data_dir, tmp_path / "streamlit.log", port=port,
-                             env=ROLES, args=("--secrets.files", str(secrets))).start()
+        encoding="utf-8",
+    )
+    server = StreamlitServer(
+        e2e_settings.data_dir,
+        tmp_path / "streamlit.log",
+        port=port,
+        env=ROLES,
+        args=("--secrets.files", str(secrets)),
+    ).start()
     yield server
     server.stop()
 
@@ -143,8 +158,9 @@ def test_each_role_signs_in_and_may_do_what_the_role_table_says(app, browser, pr
     assert page.locator(".st-key-delete_label button").first.is_disabled()
     _open(page, app, "search")
     page.locator(POSITIVE).first.click()
-    page.locator('[class*="st-key-pos-search-"] [data-testid="stBaseButton-primary"]'
-                 ).first.wait_for()
+    page.locator(
+        '[class*="st-key-pos-search-"] [data-testid="stBaseButton-primary"]'
+    ).first.wait_for()
     _idle(page)
     assert [(a.annotator, a.value) for a in _history(app)] == [("ann@example.org", True)]
     context.close()
@@ -155,7 +171,8 @@ def test_each_role_signs_in_and_may_do_what_the_role_table_says(app, browser, pr
     sign_in(page, app, "ada")  # admin: may delete a label
     _open(page, app, "")
     page.locator('[data-testid="stExpander"]').filter(
-        has=page.locator(".st-key-delete_label")).locator("summary").click()
+        has=page.locator(".st-key-delete_label")
+    ).locator("summary").click()
     page.locator(".st-key-delete_label button").first.wait_for()
     assert page.locator(".st-key-delete_label button").first.is_disabled()  # until confirmed
     page.locator(".st-key-confirm_delete label").click()

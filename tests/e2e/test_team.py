@@ -21,7 +21,12 @@ import pandas as pd
 import pytest
 
 from tests.e2e.conftest import (
-    BROWSER_TESTS, DEMO_SHOTS, IDLE, VIEWPORT, StreamlitServer, screenshot_dir,
+    BROWSER_TESTS,
+    DEMO_SHOTS,
+    IDLE,
+    VIEWPORT,
+    StreamlitServer,
+    screenshot_dir,
 )
 from tests.servers import ChromaServer, chroma_cli
 from va_app.config import Settings
@@ -57,18 +62,29 @@ def team(postgres, e2e_demo_template, tmp_path_factory) -> Iterator[tuple[Settin
     chroma = ChromaServer(root / "chroma", root / "chroma.log").start()
     app = None
     try:
-        settings = Settings(data_dir=root / "data", encoder="descriptor",
-                            database_url=postgres.new_catalog_url(),
-                            chroma_host="127.0.0.1", chroma_port=chroma.port)
+        settings = Settings(
+            data_dir=root / "data",
+            encoder="descriptor",
+            database_url=postgres.new_catalog_url(),
+            chroma_host="127.0.0.1",
+            chroma_port=chroma.port,
+        )
         # The session's rendered demo movies: ingest them, no second render.
         shutil.copytree(e2e_demo_template / "videos", settings.data_dir / "videos")
         build_demo_corpus(settings, n_shots=DEMO_SHOTS)
         ws = Workspace(settings)
         ws.create_label(LABEL, created_by="lead")
         ws.close()
-        app = StreamlitServer(settings.data_dir, root / "streamlit.log", env={
-            "VA_DATABASE_URL": settings.database_url, "VA_CHROMA_HOST": "127.0.0.1",
-            "VA_CHROMA_PORT": str(chroma.port), "VA_CARD_GRID": "buttons"}).start()
+        app = StreamlitServer(
+            settings.data_dir,
+            root / "streamlit.log",
+            env={
+                "VA_DATABASE_URL": settings.database_url,
+                "VA_CHROMA_HOST": "127.0.0.1",
+                "VA_CHROMA_PORT": str(chroma.port),
+                "VA_CARD_GRID": "buttons",
+            },
+        ).start()
         yield settings, app.url
     finally:
         if app is not None:
@@ -89,7 +105,8 @@ def _card_order(page, ids: list[str]) -> list[str]:
     """Shot ids of the search page's cards, in page order."""
     by_css = {re.sub(r"[^a-zA-Z0-9_-]", "-", s): s for s in ids}
     classes = page.locator('[class*="st-key-pos-search-"]').evaluate_all(
-        "els => els.map(e => e.className)")
+        "els => els.map(e => e.className)"
+    )
     found = [re.search(r"st-key-pos-search-(\S+)", c).group(1) for c in classes]
     return [by_css[c] for c in dict.fromkeys(found)]
 
@@ -104,13 +121,15 @@ def _no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_two_annotators_label_at_once_and_the_manager_sees_both(team, browser, tmp_path,
-                                                                e2e_report):
+def test_two_annotators_label_at_once_and_the_manager_sees_both(
+    team, browser, tmp_path, e2e_report
+):
     settings, url = team
     catalog = Catalog(settings.sql_url)
     truth = catalog.ground_truth(LABEL)
-    pages = {who: _open(browser, f"{url}/search?annotator={who}&label={LABEL}")
-             for who in ANNOTATORS}
+    pages = {
+        who: _open(browser, f"{url}/search?annotator={who}&label={LABEL}") for who in ANNOTATORS
+    }
     for page in pages.values():
         page.locator('[class*="st-key-pos-search-"]').first.wait_for()
         _no_exception(page)
@@ -132,9 +151,11 @@ def test_two_annotators_label_at_once_and_the_manager_sees_both(team, browser, t
     catalog.close()
     # Every answered decision is in the store exactly once, as its annotator made it.
     assert Counter((a.annotator, a.shot_id) for a in history) == Counter(
-        {(who, shot): 1 for who in ANNOTATORS for shot in shots})
+        {(who, shot): 1 for who in ANNOTATORS for shot in shots}
+    )
     assert {(a.annotator, a.shot_id): a.value for a in history} == {
-        (who, shot): value for who in ANNOTATORS for shot, value in decided[who].items()}
+        (who, shot): value for who in ANNOTATORS for shot, value in decided[who].items()
+    }
     # The index the app searches is the Chroma server's: every shot of the corpus is in it.
     assert VectorIndex.from_settings(settings).count() == len(truth)
 
@@ -144,17 +165,20 @@ def test_two_annotators_label_at_once_and_the_manager_sees_both(team, browser, t
     legend = manager.locator(f"{css_key('chart-activity')} .legendtext")
     legend.first.wait_for()
     assert sorted(legend.all_text_contents()) == sorted(ANNOTATORS)
-    shared = manager.locator('[data-testid="stMetric"]').filter(
-        has_text="Shots with several annotators").get_by_test_id("stMetricValue")
+    shared = (
+        manager.locator('[data-testid="stMetric"]')
+        .filter(has_text="Shots with several annotators")
+        .get_by_test_id("stMetricValue")
+    )
     assert shared.inner_text() == str(CLICKS)
     with manager.expect_download() as download:
-        manager.locator(css_key("download-annotator_activity-csv")).get_by_role(
-            "button").click()
+        manager.locator(css_key("download-annotator_activity-csv")).get_by_role("button").click()
     saved = Path(tmp_path / download.value.suggested_filename)
     download.value.save_as(saved)
     activity = pd.read_csv(saved)
     assert activity.groupby("annotator")["count"].sum().to_dict() == dict.fromkeys(
-        ANNOTATORS, CLICKS)
+        ANNOTATORS, CLICKS
+    )
     assert set(activity["label"]) == {LABEL}
     out = screenshot_dir()
     out.mkdir(parents=True, exist_ok=True)

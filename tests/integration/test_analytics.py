@@ -17,9 +17,9 @@ from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import update
 
 from tests.corpusfactory import make_synthetic_corpus
-from va_app.reports import analytics, charts
 from va_app.config import Settings
 from va_app.learn.scores import DEFAULT_CAP, readiness
+from va_app.reports import analytics, charts
 from va_app.services.workspace import Workspace
 from va_app.store.schema import ShotRow
 
@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def ws(tmp_path_factory):
     """Label "bright": ana 12+12 (two of her negatives are really bright), build v1; bo adds
     10+10 and contradicts ana on 3 shots, build v2. Label "empty" has nothing."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("analytics") / "data",
-                        encoder="descriptor")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("analytics") / "data", encoder="descriptor"
+    )
     truth = make_synthetic_corpus(settings)
     ws = Workspace(settings)
     ws.truth = truth
@@ -43,8 +44,11 @@ def ws(tmp_path_factory):
     ana = [(s, True) for s in pos[:12]] + [(s, False) for s in neg[:10] + ws.mislabelled]
     ws.labels.annotate_many("bright", ana, annotator="ana", source="search")
     ws.build("bright")
-    bo = ([(s, True) for s in pos[20:30]] + [(s, False) for s in neg[20:30]]
-          + [(pos[0], False), (pos[1], False), (neg[0], True)])
+    bo = (
+        [(s, True) for s in pos[20:30]]
+        + [(s, False) for s in neg[20:30]]
+        + [(pos[0], False), (pos[1], False), (neg[0], True)]
+    )
     ws.labels.annotate_many("bright", bo, annotator="bo", source="positive")
     ws.build("bright")
     yield ws
@@ -57,8 +61,10 @@ def test_progress_table_has_one_row_per_label_with_counts_scores_and_readiness(w
     bright, latest = table.loc["bright"], ws.models.latest("bright")
     labelled = ws.labels.labelled_set("bright")
     assert bright["annotations"] == 24 + 23  # every click
-    assert (bright["positives"], bright["negatives"]) == (len(labelled.positives),
-                                                          len(labelled.negatives))
+    assert (bright["positives"], bright["negatives"]) == (
+        len(labelled.positives),
+        len(labelled.negatives),
+    )
     assert bright["annotators"] == 2 and bright["conflicts"] == 3 and bright["versions"] == 2
     assert bright["model_score"] == pytest.approx(latest.model_score)
     assert bright["data_score"] == pytest.approx(latest.data_score)
@@ -94,18 +100,23 @@ def test_activity_counts_every_click_per_annotator_and_day(ws):
     everything = analytics.annotations_per_annotator_per_day(ws)
     assert everything["count"].sum() == ws.labels.count_annotations()
     assert list(analytics.annotations_per_annotator_per_day(ws, "empty").columns) == [
-        "day", "annotator", "count"]
+        "day",
+        "annotator",
+        "count",
+    ]
 
 
 def _three_annotators(ws, name: str) -> list[str]:
     """s0..s6: ana, bo, cy; a changed mind and a cleared word on the way (see the test)."""
     shots = sorted(ws.truth)[100:107]
     ws.create_label(name)
-    words = {"ana": [True, True, False, True, False, True, None],
-             "bo": [True, False, False, True, True, None, False],
-             "cy": [True, None, False, None, True, None, None]}
+    words = {
+        "ana": [True, True, False, True, False, True, None],
+        "bo": [True, False, False, True, True, None, False],
+        "cy": [True, None, False, None, True, None, None],
+    }
     ws.labels.annotate(name, shots[4], False, annotator="cy")  # cy changes her mind ...
-    ws.labels.annotate(name, shots[5], True, annotator="cy")   # ... and clears this one
+    ws.labels.annotate(name, shots[5], True, annotator="cy")  # ... and clears this one
     ws.labels.annotate(name, shots[5], None, annotator="cy")
     for annotator, values in words.items():
         words_given = [(s, v) for s, v in zip(shots, values, strict=True) if v is not None]
@@ -144,16 +155,32 @@ def test_annotator_conflicts_list_votes_per_annotator_ties_first(ws):
     assert (tie["majority"], tie["ana"], tie["bo"]) == ("tie", "positive", "negative")
     assert pd.isna(tie["cy"])
     assert (majority["majority"], majority["positive_votes"], majority["negative_votes"]) == (
-        "positive", 2, 1)
+        "positive",
+        2,
+        1,
+    )
     assert list(analytics.annotator_conflicts(ws, "empty").columns) == [
-        "shot_id", "majority", "positive_votes", "negative_votes"]
+        "shot_id",
+        "majority",
+        "positive_votes",
+        "negative_votes",
+    ]
 
 
 def test_fleiss_kappa_reproduces_the_textbook_example_and_cohen_matches_sklearn():
     # Fleiss (1971) as worked on Wikipedia: 10 items, 14 raters, 5 categories, κ ≈ 0.210.
-    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0],
-              [2, 2, 8, 1, 1], [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2],
-              [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    counts = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
     assert analytics.fleiss_kappa(np.array(counts)) == pytest.approx(0.2099, abs=1e-3)
     assert analytics.fleiss_kappa(np.array([[3, 0], [2, 0]])) is None  # one category only
     rng = np.random.default_rng(0)
@@ -202,8 +229,9 @@ def test_corpus_map_samples_keeps_labelled_shots_and_never_moves_points(ws):
     assert set(labelled.positives) | set(labelled.negatives) <= set(marked["shot_id"])
     assert (marked["annotation"] == "positive").sum() == len(labelled.positives)
     both = plain.merge(marked, on="shot_id")
-    np.testing.assert_allclose(both[["x_x", "y_x"]].to_numpy(), both[["x_y", "y_y"]].to_numpy(),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        both[["x_x", "y_x"]].to_numpy(), both[["x_y", "y_y"]].to_numpy(), atol=1e-6
+    )
     pd.testing.assert_frame_equal(marked, analytics.corpus_map(ws, label="bright", max_points=50))
     whole = analytics.corpus_map(ws)
     assert len(whole) == ws.matrix.n_shots and whole[["x", "y"]].std().min() > 0
@@ -214,13 +242,18 @@ def test_score_distribution_marks_shots_added_after_the_model(ws):
     before = analytics.score_distribution(ws, "bright")
     assert len(before) == ws.matrix.n_shots and not before["since_model"].any()
     with ws.corpus.catalog.session() as s:  # as if movie09 had been ingested after the build
-        s.execute(update(ShotRow).where(ShotRow.id.like("movie09|%"))
-                  .values(added_at=latest.created_at + timedelta(minutes=1)))
+        s.execute(
+            update(ShotRow)
+            .where(ShotRow.id.like("movie09|%"))
+            .values(added_at=latest.created_at + timedelta(minutes=1))
+        )
     after = analytics.score_distribution(ws, "bright")
     assert set(after.loc[after["since_model"], "shot_id"]) == {
-        s for s in ws.matrix.ids if s.startswith("movie09|")}
-    np.testing.assert_allclose(after["probability"],
-                               ws.score_all("bright")["probability"], rtol=1e-6)
+        s for s in ws.matrix.ids if s.startswith("movie09|")
+    }
+    np.testing.assert_allclose(
+        after["probability"], ws.score_all("bright")["probability"], rtol=1e-6
+    )
     assert after.attrs["version"] == latest.version
     assert analytics.score_distribution(ws, "empty").empty
 
@@ -252,18 +285,25 @@ def assert_same_table(back: pd.DataFrame, frame: pd.DataFrame) -> None:
     for column in frame.columns:
         want, got = frame[column].reset_index(drop=True), back[column]
         if pd.api.types.is_datetime64_any_dtype(want):
-            pd.testing.assert_series_equal(pd.to_datetime(got).astype("datetime64[ns]"),
-                                           want.astype("datetime64[ns]"), check_names=False)
+            pd.testing.assert_series_equal(
+                pd.to_datetime(got).astype("datetime64[ns]"),
+                want.astype("datetime64[ns]"),
+                check_names=False,
+            )
         elif want.map(lambda v: v is None or isinstance(v, (bool, int, float, np.number))).all():
-            np.testing.assert_allclose(pd.to_numeric(got).astype(float),
-                                       pd.to_numeric(want).astype(float), equal_nan=True,
-                                       err_msg=column)
+            np.testing.assert_allclose(
+                pd.to_numeric(got).astype(float),
+                pd.to_numeric(want).astype(float),
+                equal_nan=True,
+                err_msg=column,
+            )
         else:
             assert list(got.fillna("").astype(str)) == list(want.fillna("").astype(str)), column
 
 
 def test_dashboard_tables_hold_every_labels_numbers_and_read_back_from_csv_and_parquet(
-        ws, tmp_path):
+    ws, tmp_path
+):
     tables = analytics.dashboard_tables(ws)
     assert list(tables) == ["label_progress", *analytics.LABEL_TABLES]
     pd.testing.assert_frame_equal(tables["label_progress"], analytics.label_progress_table(ws))
@@ -274,7 +314,9 @@ def test_dashboard_tables_hold_every_labels_numbers_and_read_back_from_csv_and_p
         pd.testing.assert_frame_equal(part, bright[name], check_dtype=False)
     # The numbers the dashboard shows for "bright" (see the fixture).
     assert bright["annotator_activity"].groupby("annotator")["count"].sum().to_dict() == {
-        "ana": 24, "bo": 23}
+        "ana": 24,
+        "bo": 23,
+    }
     assert list(bright["score_history"]["version"]) == [1, 2]
     pair = bright["agreement_pairs"].iloc[0]
     assert (pair.annotator_a, pair.annotator_b, pair.n_shared) == ("ana", "bo", 3)
@@ -292,10 +334,27 @@ def test_dashboard_tables_hold_every_labels_numbers_and_read_back_from_csv_and_p
 
 def test_dashboard_export_command_writes_one_file_per_table(ws, tmp_path):
     env = {**os.environ, "VA_DATA_DIR": str(ws.settings.data_dir), "VA_ENCODER": "descriptor"}
-    done = subprocess.run([sys.executable, "-m", "va_app", "dashboard", "export", "--format",
-                           "parquet", "--out", str(tmp_path / "out"), "--label", "bright",
-                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "va_app",
+            "dashboard",
+            "export",
+            "--format",
+            "parquet",
+            "--out",
+            str(tmp_path / "out"),
+            "--label",
+            "bright",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr
     files = [Path(f) for f in json.loads(done.stdout)["files"]]
     tables = analytics.dashboard_tables(ws, label="bright")
@@ -303,7 +362,22 @@ def test_dashboard_export_command_writes_one_file_per_table(ws, tmp_path):
     for path in files:
         assert_same_table(pd.read_parquet(path), tables[path.stem])
     assert set(pd.read_parquet(files[1])["label"]) == {"bright"}
-    wrong = subprocess.run([sys.executable, "-m", "va_app", "dashboard", "export", "--out",
-                            str(tmp_path / "x"), "--label", "no such label"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=180)
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "va_app",
+            "dashboard",
+            "export",
+            "--out",
+            str(tmp_path / "x"),
+            "--label",
+            "no such label",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert wrong.returncode == 1 and "no label named" in wrong.stderr

@@ -7,11 +7,14 @@ import json
 
 import pytest
 
+from va_app.errors import NotFoundError, ValidationError
 from va_app.formats.annotations import (
-    NETFLIX_AGG_ANNOTATOR, export_annotations, export_netflix_agg, import_annotations,
+    NETFLIX_AGG_ANNOTATOR,
+    export_annotations,
+    export_netflix_agg,
+    import_annotations,
     import_netflix_agg,
 )
-from va_app.errors import NotFoundError, ValidationError
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 from va_app.store.schema import ShotRow, VideoRow
@@ -24,11 +27,21 @@ def fresh_store(path) -> LabelStore:
     """A catalog with the same 16 shots every time (annotations need known shot ids)."""
     catalog = Catalog(f"sqlite:///{path}")
     for v in range(2):
-        rows = [ShotRow(id=f"clip{v}|{i * 10}", idx=i, start_frame=i * 10,
-                        end_frame=i * 10 + 10, start_s=i / 2, end_s=(i + 1) / 2, fps=20.0)
-                for i in range(8)]
-        catalog.mark_video_ready(catalog.begin_video(
-            VideoRow(key=f"clip{v}", path=f"/videos/clip{v}.mp4"), rows))
+        rows = [
+            ShotRow(
+                id=f"clip{v}|{i * 10}",
+                idx=i,
+                start_frame=i * 10,
+                end_frame=i * 10 + 10,
+                start_s=i / 2,
+                end_s=(i + 1) / 2,
+                fps=20.0,
+            )
+            for i in range(8)
+        ]
+        catalog.mark_video_ready(
+            catalog.begin_video(VideoRow(key=f"clip{v}", path=f"/videos/clip{v}.mp4"), rows)
+        )
     return LabelStore(catalog)
 
 
@@ -39,12 +52,24 @@ def original(tmp_path) -> LabelStore:
     store.create_label(LABEL, description="warm low sun", created_by="alice")
     store.create_label("night", created_by="bob")
     s = SHOTS
-    store.annotate_many(LABEL, [(s[0], True), (s[1], True), (s[2], False), (s[3], True),
-                                (s[4], False), (s[5], True)], annotator="alice", source="search")
-    store.annotate_many(LABEL, [(s[0], True), (s[1], False), (s[2], False), (s[3], False),
-                                (s[6], True)], annotator="bob", source="random")
-    store.annotate_many(LABEL, [(s[0], True), (s[1], True), (s[2], True), (s[7], False)],
-                        annotator="carol", source="borderline")
+    store.annotate_many(
+        LABEL,
+        [(s[0], True), (s[1], True), (s[2], False), (s[3], True), (s[4], False), (s[5], True)],
+        annotator="alice",
+        source="search",
+    )
+    store.annotate_many(
+        LABEL,
+        [(s[0], True), (s[1], False), (s[2], False), (s[3], False), (s[6], True)],
+        annotator="bob",
+        source="random",
+    )
+    store.annotate_many(
+        LABEL,
+        [(s[0], True), (s[1], True), (s[2], True), (s[7], False)],
+        annotator="carol",
+        source="borderline",
+    )
     store.annotate(LABEL, s[5], False, annotator="alice", source="review")  # a flip
     store.annotate(LABEL, s[6], None, annotator="bob", source="review")  # a clear
     store.annotate(LABEL, s[9], True, annotator="bob", source="similar")
@@ -91,13 +116,22 @@ def test_netflix_agg_file_reads_like_netflix_data(tmp_path, original):
     doc = json.loads(out.read_text())
     assert doc["primary"] == "alice" and doc["secondaries"] == ["bob", "carol"]
     items = {item["key"]: item for item in doc["data"]}
-    assert items[SHOTS[0]] == {"key": SHOTS[0], "primary": True,
-                               "secondaries": {"bob": True, "carol": True},
-                               "agg": True, "pos_cnt": 3}
+    assert items[SHOTS[0]] == {
+        "key": SHOTS[0],
+        "primary": True,
+        "secondaries": {"bob": True, "carol": True},
+        "agg": True,
+        "pos_cnt": 3,
+    }
     assert items[SHOTS[1]]["agg"] is True and items[SHOTS[1]]["pos_cnt"] == 2
     assert items[SHOTS[3]]["agg"] is None  # alice yes, bob no: a tie
-    assert items[SHOTS[5]] == {"key": SHOTS[5], "primary": False, "secondaries": {},
-                               "agg": False, "pos_cnt": 0}  # alice's latest word only
+    assert items[SHOTS[5]] == {
+        "key": SHOTS[5],
+        "primary": False,
+        "secondaries": {},
+        "agg": False,
+        "pos_cnt": 0,
+    }  # alice's latest word only
     assert items[SHOTS[9]]["primary"] is None and items[SHOTS[9]]["secondaries"] == {"bob": True}
     assert SHOTS[6] not in items  # bob cleared his only word
     # What Netflix's loader makes of it: pos = agg true, neg = agg false, ties in neither.
@@ -113,35 +147,69 @@ def write_json(path, doc) -> str:
 
 def test_a_netflix_style_file_imports_into_its_own_label(tmp_path):
     store = fresh_store(tmp_path / "s.sqlite")
-    path = write_json(tmp_path / "closeup.json", {
-        "primary": "B", "secondaries": ["A", "C"], "data": [
-            {"key": SHOTS[0], "primary": True, "secondaries": {"A": True, "C": True},
-             "agg": True, "pos_cnt": 3},
-            {"key": SHOTS[1], "primary": False, "secondaries": {"A": True, "C": False},
-             "agg": False, "pos_cnt": 1},
-            {"key": SHOTS[2], "agg": True},
-        ]})
+    path = write_json(
+        tmp_path / "closeup.json",
+        {
+            "primary": "B",
+            "secondaries": ["A", "C"],
+            "data": [
+                {
+                    "key": SHOTS[0],
+                    "primary": True,
+                    "secondaries": {"A": True, "C": True},
+                    "agg": True,
+                    "pos_cnt": 3,
+                },
+                {
+                    "key": SHOTS[1],
+                    "primary": False,
+                    "secondaries": {"A": True, "C": False},
+                    "agg": False,
+                    "pos_cnt": 1,
+                },
+                {"key": SHOTS[2], "agg": True},
+            ],
+        },
+    )
     assert import_netflix_agg(store, path) == 7
     labelled = store.labelled_set("closeup")
     assert labelled.positives == [SHOTS[0], SHOTS[2]] and labelled.negatives == [SHOTS[1]]
     assert labelled.annotators == sorted(["A", "B", "C", NETFLIX_AGG_ANNOTATOR])
 
 
-@pytest.mark.parametrize(("item", "message"), [
-    ({"key": SHOTS[0], "primary": True, "secondaries": {"A": False}, "agg": False},
-     '"agg" is false but the annotators\' majority is null'),
-    ({"key": SHOTS[0], "primary": True, "secondaries": {"A": True}, "agg": True, "pos_cnt": 1},
-     '"pos_cnt" is 1 but 2 annotators said positive'),
-    ({"key": SHOTS[0], "primary": "yes", "agg": True}, "'B' must be true, false or null"),
-    ({"key": SHOTS[0], "secondaries": {"Z": True}}, "declared secondary annotators"),
-    ({"primary": True}, 'each item needs a "key"'),
-    ({"key": "nowhere|0", "primary": True, "agg": True}, "unknown shot id"),
-])
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        (
+            {"key": SHOTS[0], "primary": True, "secondaries": {"A": False}, "agg": False},
+            '"agg" is false but the annotators\' majority is null',
+        ),
+        (
+            {
+                "key": SHOTS[0],
+                "primary": True,
+                "secondaries": {"A": True},
+                "agg": True,
+                "pos_cnt": 1,
+            },
+            '"pos_cnt" is 1 but 2 annotators said positive',
+        ),
+        ({"key": SHOTS[0], "primary": "yes", "agg": True}, "'B' must be true, false or null"),
+        ({"key": SHOTS[0], "secondaries": {"Z": True}}, "declared secondary annotators"),
+        ({"primary": True}, 'each item needs a "key"'),
+        ({"key": "nowhere|0", "primary": True, "agg": True}, "unknown shot id"),
+    ],
+)
 def test_a_bad_netflix_item_imports_nothing(tmp_path, item, message):
     store = fresh_store(tmp_path / "s.sqlite")
-    path = write_json(tmp_path / "closeup.json",
-                      {"primary": "B", "secondaries": ["A"], "data": [
-                          {"key": SHOTS[5], "primary": True, "agg": True}, item]})
+    path = write_json(
+        tmp_path / "closeup.json",
+        {
+            "primary": "B",
+            "secondaries": ["A"],
+            "data": [{"key": SHOTS[5], "primary": True, "agg": True}, item],
+        },
+    )
     with pytest.raises(ValidationError, match=message.replace("(", "\\(")):
         import_netflix_agg(store, path)
     assert store.labels() == []
@@ -156,12 +224,15 @@ def test_netflix_import_needs_an_existing_label_when_told_not_to_create(tmp_path
     assert import_netflix_agg(store, path, label="Golden  Hour", create_label=False) == 0
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("[1, 2]", "expected a Netflix VA label file"),
-    ("{not json", "is not valid JSON"),
-    ('{"primary": "B", "secondaries": ["B"], "data": []}', "an annotator is named twice"),
-    ('{"primary": 3, "data": []}', '"primary" must be a name'),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "expected a Netflix VA label file"),
+        ("{not json", "is not valid JSON"),
+        ('{"primary": "B", "secondaries": ["B"], "data": []}', "an annotator is named twice"),
+        ('{"primary": 3, "data": []}', '"primary" must be a name'),
+    ],
+)
 def test_a_malformed_netflix_file_says_what_is_wrong(tmp_path, content, message):
     store = fresh_store(tmp_path / "s.sqlite")
     path = tmp_path / "bad.json"

@@ -18,11 +18,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from va_app.store.backup import (
-    CATALOG_FILE, EMBEDDINGS_FILE, MANIFEST, PG_DUMP_FILE, backup, integrity_check, restore,
-)
 from va_app.config import Settings
 from va_app.errors import StoreError, ValidationError
+from va_app.store.backup import (
+    CATALOG_FILE,
+    EMBEDDINGS_FILE,
+    MANIFEST,
+    PG_DUMP_FILE,
+    backup,
+    integrity_check,
+    restore,
+)
 from va_app.store.catalog import Catalog
 from va_app.store.corpus import Corpus, ingest_lock
 from va_app.store.labels import LabelStore
@@ -63,17 +69,23 @@ def source(tmp_path_factory, sql_backend, request) -> Settings:
     from tests.corpusfactory import make_synthetic_corpus
     from va_app.services.workspace import Workspace
 
-    url = request.getfixturevalue("postgres").new_catalog_url() \
-        if sql_backend == "postgresql" else ""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("src") / "data", encoder="descriptor",
-                        database_url=url)
+    url = (
+        request.getfixturevalue("postgres").new_catalog_url() if sql_backend == "postgresql" else ""
+    )
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("src") / "data", encoder="descriptor", database_url=url
+    )
     truth = make_synthetic_corpus(settings, videos=4, shots_per_video=20, dim=16)
     ws = Workspace(settings)
     ws.create_label(LABEL, description="brightly lit", created_by="alice")
     positives = [s for s, v in truth.items() if v][:12]
     negatives = [s for s, v in truth.items() if not v][:12]
-    ws.labels.annotate_many(LABEL, [(s, True) for s in positives] +
-                            [(s, False) for s in negatives], annotator="alice", source="search")
+    ws.labels.annotate_many(
+        LABEL,
+        [(s, True) for s in positives] + [(s, False) for s in negatives],
+        annotator="alice",
+        source="search",
+    )
     ws.labels.annotate(LABEL, negatives[0], None, annotator="alice")  # a clear
     ws.build(LABEL)
     thumb = settings.thumbs_dir / "movie00" / "0.jpg"
@@ -88,8 +100,7 @@ def source(tmp_path_factory, sql_backend, request) -> Settings:
 @pytest.fixture
 def target(tmp_path, database_url) -> Settings:
     """Where a test restores to: an empty folder and an empty catalog of the same kind."""
-    return Settings(data_dir=tmp_path / "restored", encoder="descriptor",
-                    database_url=database_url)
+    return Settings(data_dir=tmp_path / "restored", encoder="descriptor", database_url=database_url)
 
 
 def _catalog_file(settings: Settings) -> str:
@@ -100,8 +111,10 @@ def _counts(settings: Settings) -> dict:
     from va_app.services.workspace import corpus_info
 
     info = corpus_info(settings)
-    return {k: info[k] for k in ("videos", "shots", "embeddings", "index", "labels",
-                                 "annotations", "encoder")}
+    return {
+        k: info[k]
+        for k in ("videos", "shots", "embeddings", "index", "labels", "annotations", "encoder")
+    }
 
 
 def _wait_for(predicate, what: str) -> None:
@@ -112,13 +125,15 @@ def _wait_for(predicate, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_backup_during_concurrent_annotation_restores_everything_acknowledged(tmp_path, source,
-                                                                             target):
+def test_backup_during_concurrent_annotation_restores_everything_acknowledged(
+    tmp_path, source, target
+):
     shot_ids = Catalog(source.sql_url).shot_ids()
     ctx = multiprocessing.get_context("spawn")
     acked, stop = ctx.Value("i", 0), ctx.Event()
-    writer = ctx.Process(target=annotate_until_stopped,
-                         args=(source.sql_url, shot_ids, acked, stop), daemon=True)
+    writer = ctx.Process(
+        target=annotate_until_stopped, args=(source.sql_url, shot_ids, acked, stop), daemon=True
+    )
     writer.start()
     try:
         _wait_for(lambda: acked.value >= 30 or not writer.is_alive(), "the writer's first clicks")
@@ -127,8 +142,10 @@ def test_backup_during_concurrent_annotation_restores_everything_acknowledged(tm
         report = backup(source, tmp_path / "backup")
         # The writer was never blocked: it keeps being acknowledged after the backup.
         acked_after = acked.value
-        _wait_for(lambda: acked.value >= acked_after + 20 or not writer.is_alive(),
-                  "more clicks after the backup")
+        _wait_for(
+            lambda: acked.value >= acked_after + 20 or not writer.is_alive(),
+            "more clicks after the backup",
+        )
         assert writer.is_alive()
     finally:
         stop.set()
@@ -175,8 +192,9 @@ def test_round_trip_keeps_every_count_model_and_thumbnail(tmp_path, source, targ
         ws.close()
 
 
-def test_restore_refuses_a_non_empty_data_dir_and_replaces_it_only_with_force(tmp_path, source,
-                                                                              target):
+def test_restore_refuses_a_non_empty_data_dir_and_replaces_it_only_with_force(
+    tmp_path, source, target
+):
     backup(source, tmp_path / "backup")
     from tests.corpusfactory import make_synthetic_corpus
 
@@ -220,8 +238,11 @@ def test_backup_does_not_run_into_an_ingest(tmp_path, source):
 
 def test_a_backup_restores_only_onto_the_kind_of_database_it_came_from(tmp_path, source):
     backup(source, tmp_path / "backup")
-    other = Settings(data_dir=tmp_path / "other", encoder="descriptor",
-                     database_url="" if source.database_url else "postgresql+psycopg://va@db/va")
+    other = Settings(
+        data_dir=tmp_path / "other",
+        encoder="descriptor",
+        database_url="" if source.database_url else "postgresql+psycopg://va@db/va",
+    )
     kind = "postgresql" if source.database_url else "sqlite"
     with pytest.raises(ValidationError, match=f"this backup holds a {kind} catalog"):
         restore(other, tmp_path / "backup")
@@ -241,10 +262,21 @@ def test_the_backup_catalog_is_one_standalone_file(tmp_path, source):
 
 def test_the_backup_and_restore_commands_drive_either_catalog(tmp_path, source, target):
     def run(settings: Settings, *args: str) -> str:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "VA_ENCODER": "descriptor",
-               "VA_DATA_DIR": str(settings.data_dir), "VA_DATABASE_URL": settings.database_url}
-        done = subprocess.run([sys.executable, "-m", "va_app", *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "VA_ENCODER": "descriptor",
+            "VA_DATA_DIR": str(settings.data_dir),
+            "VA_DATABASE_URL": settings.database_url,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "va_app", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -34,9 +34,11 @@ from va_app.store.index import VectorIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 CUTS = [0, 30, 75, 120]
-METADATA = ("file,title,genre,tags\n"
-            "harbour.mp4,Harbour at night,drama,boats;night\n"
-            "market.mp4,Market at noon,documentary,food\n")
+METADATA = (
+    "file,title,genre,tags\n"
+    "harbour.mp4,Harbour at night,drama,boats;night\n"
+    "market.mp4,Market at noon,documentary,food\n"
+)
 TOKEN = "s3cret-token"
 _collections = itertools.count()
 pytestmark = pytest.mark.slow
@@ -53,8 +55,14 @@ def chroma(tmp_path_factory) -> Iterator[ChromaServer]:
 
 
 def _settings(data_dir: Path, port: int, collection: str, **extra) -> Settings:
-    return Settings(data_dir=data_dir, encoder="descriptor", chroma_host="127.0.0.1",
-                    chroma_port=port, chroma_collection=collection, **extra)
+    return Settings(
+        data_dir=data_dir,
+        encoder="descriptor",
+        chroma_host="127.0.0.1",
+        chroma_port=port,
+        chroma_collection=collection,
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -71,10 +79,15 @@ def _videos(folder: Path, names: list[str], seed: int = 0) -> Path:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "VA_DATA_DIR": str(settings.data_dir),
-            "VA_ENCODER": "descriptor", "VA_CHROMA_HOST": settings.chroma_host,
-            "VA_CHROMA_PORT": str(settings.chroma_port),
-            "VA_CHROMA_COLLECTION": settings.chroma_collection}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VA_DATA_DIR": str(settings.data_dir),
+        "VA_ENCODER": "descriptor",
+        "VA_CHROMA_HOST": settings.chroma_host,
+        "VA_CHROMA_PORT": str(settings.chroma_port),
+        "VA_CHROMA_COLLECTION": settings.chroma_collection,
+    }
 
 
 def test_ingest_search_similar_filters_and_reindex_through_the_server(tmp_path, settings):
@@ -117,14 +130,21 @@ print(json.dumps({"count": corpus.index.count(),
 
 
 def _other_process(settings: Settings, *flags: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", NEIGHBOURS, *flags], cwd=ROOT, env=_env(settings),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", NEIGHBOURS, *flags],
+        cwd=ROOT,
+        env=_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def test_two_processes_and_an_ingest_share_one_server_and_see_each_others_writes(
-        tmp_path, settings):
+    tmp_path, settings
+):
     videos = _videos(tmp_path / "videos", ["harbour.mp4"])
     ingest(settings, videos)
     long_lived = VectorIndex.from_settings(settings)  # an app process, open all along
@@ -132,8 +152,14 @@ def test_two_processes_and_an_ingest_share_one_server_and_see_each_others_writes
     assert _other_process(settings)["count"] == 3
 
     make_cut_video(videos / "market.mp4", cuts=CUTS, seed=5)
-    done = subprocess.run([sys.executable, "-m", "va_app", "ingest", str(videos)], cwd=ROOT,
-                          env=_env(settings), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "va_app", "ingest", str(videos)],
+        cwd=ROOT,
+        env=_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
 
     seen = _other_process(settings)  # a second process sees the ingest's vectors
@@ -174,8 +200,11 @@ class TokenCheckingProxy:
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "authorization", "connection")}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "authorization", "connection")
+                }
                 upstream.request(self.command, self.path, body=body or None, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
@@ -206,8 +235,12 @@ class TokenCheckingProxy:
 def test_the_configured_token_reaches_the_server_through_a_checking_proxy(tmp_path, chroma):
     collection = f"shots-{next(_collections)}"
     with TokenCheckingProxy(chroma.port, TOKEN) as proxy:
-        env = {"VA_CHROMA_HOST": "127.0.0.1", "VA_CHROMA_PORT": str(proxy.port),
-               "VA_CHROMA_COLLECTION": collection, "VA_CHROMA_TOKEN": TOKEN}
+        env = {
+            "VA_CHROMA_HOST": "127.0.0.1",
+            "VA_CHROMA_PORT": str(proxy.port),
+            "VA_CHROMA_COLLECTION": collection,
+            "VA_CHROMA_TOKEN": TOKEN,
+        }
         settings = Settings.from_env(env, data_dir=tmp_path / "data")
         assert TOKEN not in repr(settings)  # never printed with the settings
         index = VectorIndex.from_settings(settings)
@@ -217,8 +250,11 @@ def test_the_configured_token_reaches_the_server_through_a_checking_proxy(tmp_pa
         index.close()
         assert proxy.seen and set(proxy.seen) == {f"Bearer {TOKEN}"}
 
-        unauthorised = VectorIndex.from_settings(Settings.from_env(
-            {k: v for k, v in env.items() if k != "VA_CHROMA_TOKEN"}, data_dir=tmp_path / "d2"))
+        unauthorised = VectorIndex.from_settings(
+            Settings.from_env(
+                {k: v for k, v in env.items() if k != "VA_CHROMA_TOKEN"}, data_dir=tmp_path / "d2"
+            )
+        )
         with pytest.raises(StoreError, match="could not be opened"):
             unauthorised.count()
     direct = VectorIndex(host="127.0.0.1", port=chroma.port, collection=collection)
@@ -231,6 +267,7 @@ def test_malformed_chroma_headers_fail_at_start_with_the_fix(tmp_path):
 
     with pytest.raises(ConfigError, match="JSON object"):
         Settings.from_env({"VA_CHROMA_HEADERS": "X-Api-Key: abc"}, data_dir=tmp_path)
-    headers = Settings.from_env({"VA_CHROMA_HEADERS": '{"X-Api-Key": "abc"}',
-                                 "VA_CHROMA_TOKEN": "t"}, data_dir=tmp_path)
+    headers = Settings.from_env(
+        {"VA_CHROMA_HEADERS": '{"X-Api-Key": "abc"}', "VA_CHROMA_TOKEN": "t"}, data_dir=tmp_path
+    )
     assert headers.chroma_request_headers == {"X-Api-Key": "abc", "Authorization": "Bearer t"}

@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(settings, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "VA_DATA_DIR": str(settings.data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "va_app", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "va_app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -46,8 +52,9 @@ def test_label_import_build_export_score_round_trip(settings, tmp_path):
 
     shots = json.loads(_run(settings, "shots", "--json").stdout)
     cluster = {s["id"]: s["cluster"] for s in shots}
-    capped = sum(min(sum(cluster[s] == c for s in group), 10)
-                 for group in (pos, neg) for c in range(10))
+    capped = sum(
+        min(sum(cluster[s] == c for s in group), 10) for group in (pos, neg) for c in range(10)
+    )
     assert built["data_score"] == pytest.approx(capped / 200)
 
     model = tmp_path / "bright.vamodel.json"

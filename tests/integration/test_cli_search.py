@@ -22,12 +22,27 @@ from va_app.store.schema import ShotRow, VideoRow
 
 # key, title, genre, tags, captions (one shot each)
 VIDEOS = [
-    ("chase", "Night Pursuit", "action", ["cars", "night"],
-     ["a car chase at night", "police cars in a city street", "a man running"]),
-    ("beach", "Summer Days", "documentary", ["sea"],
-     ["golden hour on a beach", "children playing in the sand", "a car parked by the sea"]),
-    ("city", "Downtown", "drama", ["city", "night"],
-     ["an establishing shot of a city", "two people talking in a kitchen", "a busy road"]),
+    (
+        "chase",
+        "Night Pursuit",
+        "action",
+        ["cars", "night"],
+        ["a car chase at night", "police cars in a city street", "a man running"],
+    ),
+    (
+        "beach",
+        "Summer Days",
+        "documentary",
+        ["sea"],
+        ["golden hour on a beach", "children playing in the sand", "a car parked by the sea"],
+    ),
+    (
+        "city",
+        "Downtown",
+        "drama",
+        ["city", "night"],
+        ["an establishing shot of a city", "two people talking in a kitchen", "a busy road"],
+    ),
 ]
 KEYS = {"id", "score", "title", "start_s", "end_s"}
 
@@ -36,19 +51,34 @@ KEYS = {"id", "score", "title", "start_s", "end_s"}
 def corpus_settings(tmp_path_factory) -> Settings:
     folder = tmp_path_factory.mktemp("cli-search")
     weights = save_tiny_clip_weights(folder / "tiny.safetensors", seed=4)
-    settings = Settings(data_dir=folder / "data", encoder="clip", clip_model=register_tiny_clip(),
-                        clip_pretrained=str(weights), device="cpu")
+    settings = Settings(
+        data_dir=folder / "data",
+        encoder="clip",
+        clip_model=register_tiny_clip(),
+        clip_pretrained=str(weights),
+        device="cpu",
+    )
     encoder = make_encoder(settings)
     corpus = Corpus(settings)
     for key, title, genre, tags, captions in VIDEOS:
-        shots = [ShotRow(id=f"{key}|{i * 50}", idx=i, start_frame=i * 50, end_frame=i * 50 + 50,
-                         start_s=i * 2.0, end_s=i * 2.0 + 2.0, fps=25.0)
-                 for i in range(len(captions))]
+        shots = [
+            ShotRow(
+                id=f"{key}|{i * 50}",
+                idx=i,
+                start_frame=i * 50,
+                end_frame=i * 50 + 50,
+                start_s=i * 2.0,
+                end_s=i * 2.0 + 2.0,
+                fps=25.0,
+            )
+            for i in range(len(captions))
+        ]
         video_id = corpus.catalog.begin_video(
-            VideoRow(key=key, path=f"/videos/{key}.mp4", title=title, genre=genre, tags=tags),
-            shots)
-        corpus.matrix.append([s.id for s in shots], encoder.encode_texts(captions),
-                             encoder_id=encoder.id)
+            VideoRow(key=key, path=f"/videos/{key}.mp4", title=title, genre=genre, tags=tags), shots
+        )
+        corpus.matrix.append(
+            [s.id for s in shots], encoder.encode_texts(captions), encoder_id=encoder.id
+        )
         corpus.catalog.mark_video_ready(video_id)
     corpus.catalog.set_meta("encoder_id", encoder.id)
     ids, x = corpus.matrix.load()
@@ -60,9 +90,13 @@ def corpus_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture
 def env(corpus_settings, monkeypatch) -> Settings:
-    for name, value in {"VA_DATA_DIR": str(corpus_settings.data_dir), "VA_ENCODER": "clip",
-                        "VA_DEVICE": "cpu", "VA_CLIP_MODEL": corpus_settings.clip_model,
-                        "VA_CLIP_PRETRAINED": corpus_settings.clip_pretrained}.items():
+    for name, value in {
+        "VA_DATA_DIR": str(corpus_settings.data_dir),
+        "VA_ENCODER": "clip",
+        "VA_DEVICE": "cpu",
+        "VA_CLIP_MODEL": corpus_settings.clip_model,
+        "VA_CLIP_PRETRAINED": corpus_settings.clip_pretrained,
+    }.items():
         monkeypatch.setenv(name, value)
     return corpus_settings
 
@@ -88,8 +122,13 @@ def _ranking(settings: Settings, q: np.ndarray) -> list[str]:
 def test_text_search_finds_the_described_shot_first(env, capsys):
     rows = _search(capsys, "police cars in a city street")
     assert all(set(row) == KEYS for row in rows) and len(rows) == 9
-    assert rows[0] == {"id": "chase|50", "score": pytest.approx(1.0, abs=1e-4),
-                       "title": "Night Pursuit", "start_s": 2.0, "end_s": 4.0}
+    assert rows[0] == {
+        "id": "chase|50",
+        "score": pytest.approx(1.0, abs=1e-4),
+        "title": "Night Pursuit",
+        "start_s": 2.0,
+        "end_s": 4.0,
+    }
     scores = [row["score"] for row in rows]
     assert scores == sorted(scores, reverse=True)
     expected = _ranking(env, _vectors(env, ["police cars in a city street"])[0])
@@ -97,8 +136,9 @@ def test_text_search_finds_the_described_shot_first(env, capsys):
 
 
 def test_filters_and_limit(env, capsys):
-    rows = _search(capsys, "a car", "--filter", "tag=night", "--filter", "genre=drama",
-                   "--limit", "2")
+    rows = _search(
+        capsys, "a car", "--filter", "tag=night", "--filter", "genre=drama", "--limit", "2"
+    )
     assert [row["id"].split("|")[0] for row in rows] == ["city", "city"]
     rows = _search(capsys, "a car", "--filter", "min_duration=2", "--filter", "title=summer")
     assert {row["id"].split("|")[0] for row in rows} == {"beach"}
@@ -132,13 +172,16 @@ def test_without_the_text_tower_it_says_keyword_search(env, capsys, monkeypatch)
     assert "Keyword search" in err and "encoder is not available" in err
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "search needs TEXT, --like SHOT_ID or --label NAME"),
-    (["x", "--filter", "colour=red"], "filter 'colour=red': use KEY=VALUE"),
-    (["x", "--filter", "max_duration=long"], "must be a number of seconds"),
-    (["--like", "nope|0"], "shot 'nope|0' is not in the corpus"),
-    (["x", "--label", "no such label"], "no such label"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "search needs TEXT, --like SHOT_ID or --label NAME"),
+        (["x", "--filter", "colour=red"], "filter 'colour=red': use KEY=VALUE"),
+        (["x", "--filter", "max_duration=long"], "must be a number of seconds"),
+        (["--like", "nope|0"], "shot 'nope|0' is not in the corpus"),
+        (["x", "--label", "no such label"], "no such label"),
+    ],
+)
 def test_mistakes_exit_non_zero_with_one_line(env, capsys, args, message):
     assert cli.main(["search", *args]) == 1
     err = capsys.readouterr().err

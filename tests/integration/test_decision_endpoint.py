@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.corpusfactory import make_synthetic_corpus
-from va_app.services.access import AccessPolicy, RoleAssignments, Role, User
+from va_app.services.access import AccessPolicy, Role, RoleAssignments, User
 from va_app.services.decisions import RecentDecisions
 from va_app.services.workspace import Workspace
 from va_app.ui.grid import endpoint
@@ -41,15 +41,34 @@ def client():
 
 
 def _ticket(ws: Workspace, user: User) -> str:
-    return endpoint.register(None, endpoint.Ticket(
-        ws=ws, policy=POLICY, user=user, label=LABEL, source="search",
-        recent=RecentDecisions(), titles={}, need=(10, 10)))
+    return endpoint.register(
+        None,
+        endpoint.Ticket(
+            ws=ws,
+            policy=POLICY,
+            user=user,
+            label=LABEL,
+            source="search",
+            recent=RecentDecisions(),
+            titles={},
+            need=(10, 10),
+        ),
+    )
 
 
 def _batch(ws: Workspace, values: list[bool], first_seq: int = 1) -> list[dict]:
-    shots = [s.id for s in ws.corpus.shots()][:len(values)]
-    return [{"seq": first_seq + i, "shot_id": s, "value": v, "before": None, "group": first_seq + i,
-             "undo_of": None} for i, (s, v) in enumerate(zip(shots, values, strict=True))]
+    shots = [s.id for s in ws.corpus.shots()][: len(values)]
+    return [
+        {
+            "seq": first_seq + i,
+            "shot_id": s,
+            "value": v,
+            "before": None,
+            "group": first_seq + i,
+            "undo_of": None,
+        }
+        for i, (s, v) in enumerate(zip(shots, values, strict=True))
+    ]
 
 
 def test_an_annotators_batch_is_written_once_and_confirmed_with_counts(ws, client):
@@ -59,8 +78,13 @@ def test_an_annotators_batch_is_written_once_and_confirmed_with_counts(ws, clien
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert set(body["applied"]) == {1, 2, 3}
-    assert body["counts"] == {"positives": 2, "negatives": 1, "ties": 0,
-                              "need_positives": 10, "need_negatives": 10}
+    assert body["counts"] == {
+        "positives": 2,
+        "negatives": 1,
+        "ties": 0,
+        "need_positives": 10,
+        "need_negatives": 10,
+    }
     assert [e["shot_id"] for e in body["recent"]] == [i["shot_id"] for i in items]
     again = client.post(endpoint.PATH, json={"ticket": token, "label": LABEL, "items": items})
     assert again.status_code == 200 and set(again.json()["applied"]) >= {1, 2, 3}
@@ -71,8 +95,9 @@ def test_an_annotators_batch_is_written_once_and_confirmed_with_counts(ws, clien
 
 def test_a_viewers_ticket_writes_nothing(ws, client):
     token = _ticket(ws, User("vic", role=Role.VIEWER))
-    answer = client.post(endpoint.PATH, json={"ticket": token, "label": LABEL,
-                                              "items": _batch(ws, [True])})
+    answer = client.post(
+        endpoint.PATH, json={"ticket": token, "label": LABEL, "items": _batch(ws, [True])}
+    )
     assert answer.status_code == 403
     assert answer.json()["rejected"] == [1] and "annotator" in answer.json()["error"]
     assert ws.labels.history(LABEL) == []
@@ -89,6 +114,8 @@ def test_malformed_batches_are_refused_with_a_reason(ws, client):
     token = _ticket(ws, User("ann", role=Role.ANNOTATOR))
     bad = client.post(endpoint.PATH, json={"ticket": token, "items": [{"seq": "x"}]})
     assert bad.status_code == 403 and "seq" in bad.json()["error"]
-    not_json = client.post(endpoint.PATH, content=b"{", headers={"content-type": "application/json"})
+    not_json = client.post(
+        endpoint.PATH, content=b"{", headers={"content-type": "application/json"}
+    )
     assert not_json.status_code == 400
     assert ws.labels.history(LABEL) == []

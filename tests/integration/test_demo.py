@@ -19,8 +19,6 @@ from sklearn.metrics import average_precision_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
-from va_app.encoders.descriptor import DescriptorEncoder
-from va_app.errors import NotFoundError, ValidationError
 from va_app.datasets.demo.manifest import (
     DEMO_CONCEPT_DESCRIPTIONS,
     DEMO_CONCEPTS,
@@ -29,6 +27,8 @@ from va_app.datasets.demo.manifest import (
 )
 from va_app.datasets.demo.plan import GENRES, plan_corpus
 from va_app.datasets.demo.world import render_demo_corpus
+from va_app.encoders.descriptor import DescriptorEncoder
+from va_app.errors import NotFoundError, ValidationError
 
 N_SHOTS = 96
 SEED = 0
@@ -248,8 +248,10 @@ def test_a_dutch_angle_is_learnable_from_the_descriptors_tilt_group() -> None:
             tilted.append(tilt)
     y = np.array(tilted)
     with threadpool_limits(1):
-        ap = {version: _cross_validated(DescriptorEncoder(version).encode_shots(shots), y)[1]
-              for version in (1, 2)}
+        ap = {
+            version: _cross_validated(DescriptorEncoder(version).encode_shots(shots), y)[1]
+            for version in (1, 2)
+        }
     assert ap[2] >= 0.8, ap
     assert ap[2] > ap[1] + 0.2, ap
 

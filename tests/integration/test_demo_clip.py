@@ -53,8 +53,12 @@ def _precision_at(ws: Workspace, query: str, concept: str, k: int = TOP) -> floa
 
 
 def test_info_reports_the_demo_clip_as_the_corpus_encoder(demo: Settings) -> None:
-    out = subprocess.run([sys.executable, "-m", "va_app", "info", "--json", "--data-dir",
-                          str(demo.data_dir)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "va_app", "info", "--json", "--data-dir", str(demo.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     info = json.loads(out.stdout)
     assert info["encoder"].startswith(DEMO_CLIP_ID_PREFIX)
     assert info["shots"] == 400
@@ -81,7 +85,7 @@ def test_search_shows_the_clips_own_similarity(workspace: Workspace) -> None:
     text = text / np.linalg.norm(text)
     matrix, row = search.X, {shot_id: i for i, shot_id in enumerate(search.ids)}
     for hit in hits:
-        clip_part = matrix[row[hit.shot_id], :encoder.text.dim]
+        clip_part = matrix[row[hit.shot_id], : encoder.text.dim]
         clip_part = clip_part / np.linalg.norm(clip_part)
         assert hit.similarity == pytest.approx(float(clip_part @ text), abs=2e-3)
 
@@ -95,8 +99,9 @@ def test_text_finds_times_of_day_but_not_camera_moves(workspace: Workspace) -> N
 
 
 @pytest.mark.parametrize("query", ["police car", "police pursuit"])
-def test_text_search_finds_the_police_cars_among_the_chases(workspace: Workspace,
-                                                            query: str) -> None:
+def test_text_search_finds_the_police_cars_among_the_chases(
+    workspace: Workspace, query: str
+) -> None:
     """A police car is 1 chase in 3 (5 % of shots): its light bar, kept in frame for the whole
     shot, is what the CLIP must see. Measured: precision@10 0.9 for both queries."""
     rate = np.mean(list(workspace.corpus.catalog.ground_truth("police_car").values()))

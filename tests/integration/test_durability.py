@@ -60,8 +60,16 @@ def planned_click(k: int, shots: Sequence[str]) -> tuple[str, bool | None]:
     return shots[(k * 7) % len(shots)], VALUES[k % len(VALUES)]
 
 
-def annotate_stream(url: str, label: str, annotator: str, n: int, ack_path: Path, *,
-                    go_path: Path | None = None, fsync: bool = False) -> None:
+def annotate_stream(
+    url: str,
+    label: str,
+    annotator: str,
+    n: int,
+    ack_path: Path,
+    *,
+    go_path: Path | None = None,
+    fsync: bool = False,
+) -> None:
     """Click ``n`` times through the store API, acknowledging each returned id in a file."""
     store = LabelStore(Catalog(url))
     shots = sorted(store.catalog.shot_ids())
@@ -79,10 +87,22 @@ def annotate_stream(url: str, label: str, annotator: str, n: int, ack_path: Path
     store.catalog.close()
 
 
-def _writer_command(url: str, annotator: str, n: int, ack: Path, go: Path | None = None,
-                    *, fsync: bool = False) -> list[str]:
-    return [sys.executable, "-m", "tests.integration.test_durability", "annotate", url, LABEL,
-            annotator, str(n), str(ack), str(go or ""), "fsync" if fsync else ""]
+def _writer_command(
+    url: str, annotator: str, n: int, ack: Path, go: Path | None = None, *, fsync: bool = False
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tests.integration.test_durability",
+        "annotate",
+        url,
+        LABEL,
+        annotator,
+        str(n),
+        str(ack),
+        str(go or ""),
+        "fsync" if fsync else "",
+    ]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -98,8 +118,9 @@ def read_acks(path: Path) -> list[int]:
     return [int(line) for line in text.split("\n")[:-1] if line]
 
 
-def assert_every_acknowledged_click_stored(url: str, acks: dict[str, list[int]], *,
-                                           died: bool) -> None:
+def assert_every_acknowledged_click_stored(
+    url: str, acks: dict[str, list[int]], *, died: bool
+) -> None:
     """Each writer's rows are its planned clicks, in order, once; every ack is among them."""
     catalog = Catalog(url)
     store = LabelStore(catalog)
@@ -110,7 +131,7 @@ def assert_every_acknowledged_click_stored(url: str, acks: dict[str, list[int]],
     for annotator, acked in acks.items():
         rows = [a for a in history if a.annotator == annotator]
         ids = [a.id for a in rows]
-        assert ids[:len(acked)] == acked, f"{annotator}: acknowledged ids missing or reordered"
+        assert ids[: len(acked)] == acked, f"{annotator}: acknowledged ids missing or reordered"
         # A writer killed between commit and ack leaves one committed, unacknowledged click.
         extra = len(rows) - len(acked)
         assert extra == 0 or (died and extra == 1), f"{annotator}: {extra} unexpected rows"
@@ -135,11 +156,14 @@ def _postgres_index_check(url: str) -> str:
     try:
         with engine.begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS amcheck"))
-            checked = conn.execute(text(
-                "SELECT count(bt_index_check(c.oid, true)) FROM pg_index i "
-                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE a.amname = 'btree' AND n.nspname = 'public'")).scalar()
+            checked = conn.execute(
+                text(
+                    "SELECT count(bt_index_check(c.oid, true)) FROM pg_index i "
+                    "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE a.amname = 'btree' AND n.nspname = 'public'"
+                )
+            ).scalar()
     finally:
         engine.dispose()
     return "ok" if checked else "no index was checked"
@@ -147,8 +171,18 @@ def _postgres_index_check(url: str) -> str:
 
 def _catalog_with_shots(settings: Settings) -> str:
     catalog = Catalog(settings.sql_url)
-    shots = [ShotRow(id=f"clip|{i * 24}", idx=i, start_frame=i * 24, end_frame=i * 24 + 24,
-                     start_s=float(i), end_s=float(i + 1), fps=24.0) for i in range(N_SHOTS)]
+    shots = [
+        ShotRow(
+            id=f"clip|{i * 24}",
+            idx=i,
+            start_frame=i * 24,
+            end_frame=i * 24 + 24,
+            start_s=float(i),
+            end_s=float(i + 1),
+            fps=24.0,
+        )
+        for i in range(N_SHOTS)
+    ]
     catalog.mark_video_ready(catalog.begin_video(VideoRow(key="clip", path="/clip.mp4"), shots))
     LabelStore(catalog).create_label(LABEL, created_by="test")
     catalog.close()
@@ -161,11 +195,21 @@ def test_eight_concurrent_annotators_lose_and_double_nothing(tmp_path, settings)
     url = _catalog_with_shots(settings)
     go = tmp_path / "go"
     acks = {f"annotator-{i}": tmp_path / f"ack-{i}.txt" for i in range(N_ANNOTATORS)}
-    procs = [subprocess.Popen(_writer_command(url, name, N_CLICKS, ack, go), cwd=ROOT,
-                              env=_env(), stderr=subprocess.PIPE, text=True)
-             for name, ack in acks.items()]
-    _wait_for(lambda: all(ack.with_suffix(".ready").exists() for ack in acks.values()),
-              procs, "the annotator processes did not start")
+    procs = [
+        subprocess.Popen(
+            _writer_command(url, name, N_CLICKS, ack, go),
+            cwd=ROOT,
+            env=_env(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, ack in acks.items()
+    ]
+    _wait_for(
+        lambda: all(ack.with_suffix(".ready").exists() for ack in acks.values()),
+        procs,
+        "the annotator processes did not start",
+    )
     go.touch()  # all start clicking together: maximal contention for the write lock
     failures = [p.stderr.read()[-2000:] for p in procs if p.wait(timeout=600) != 0]
     assert not failures, failures
@@ -175,8 +219,14 @@ def test_eight_concurrent_annotators_lose_and_double_nothing(tmp_path, settings)
     assert LabelStore(Catalog(url)).count_annotations(LABEL) == N_ANNOTATORS * N_CLICKS
 
 
-def _wait_for(condition, procs: Sequence[subprocess.Popen], message: str,
-              timeout: float = 120, *, exit_ok: bool = False) -> None:
+def _wait_for(
+    condition,
+    procs: Sequence[subprocess.Popen],
+    message: str,
+    timeout: float = 120,
+    *,
+    exit_ok: bool = False,
+) -> None:
     """Poll ``condition``; fail when a process dies first (unless ``exit_ok``) or on timeout."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -204,17 +254,39 @@ class AppServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> AppServer:
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless",
-                   "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                   "--browser.gatherUsageStats", "false"]
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env=_env(VA_DATA_DIR=str(self.data_dir), VA_ENCODER="descriptor",
-                         VA_CARD_GRID="buttons"))  # clicks the button cards
-        wait_until_serving(self.process, f"{self.url}/_stcore/health", log=self.log,
-                           name="streamlit", ready=lambda body: body.strip() == "ok",
-                           timeout_s=SERVER_START_S)
+                command,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_env(
+                    VA_DATA_DIR=str(self.data_dir), VA_ENCODER="descriptor", VA_CARD_GRID="buttons"
+                ),
+            )  # clicks the button cards
+        wait_until_serving(
+            self.process,
+            f"{self.url}/_stcore/health",
+            log=self.log,
+            name="streamlit",
+            ready=lambda body: body.strip() == "ok",
+            timeout_s=SERVER_START_S,
+        )
         return self
 
     def health(self) -> str:
@@ -240,10 +312,16 @@ def app_server(tmp_path, settings) -> Iterator[AppServer]:
 
 
 def test_server_and_writer_killed_mid_stream_keep_every_acknowledged_click(
-        tmp_path, settings, app_server):
+    tmp_path, settings, app_server
+):
     url, ack = settings.sql_url, tmp_path / "writer-acks.txt"
-    writer = subprocess.Popen(_writer_command(url, "writer", 1_000_000, ack, fsync=True),
-                              cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        _writer_command(url, "writer", 1_000_000, ack, fsync=True),
+        cwd=ROOT,
+        env=_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     with Browser.maybe(app_server.url) as browser:
         _wait_for(lambda: len(read_acks(ack)) >= 200, [writer], "the writer never got going")
         browser.click_positive(4)  # acknowledged clicks through the app while the writer runs
@@ -268,9 +346,23 @@ def _export(settings: Settings) -> list[dict[str, str]]:
     import csv
 
     out = settings.data_dir.parent / "export.csv"
-    done = subprocess.run([sys.executable, "-m", "va_app", "annotations", "export", str(out),
-                           "--data-dir", str(settings.data_dir)], cwd=ROOT, timeout=300,
-                          env=_env(VA_ENCODER="descriptor"), capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "va_app",
+            "annotations",
+            "export",
+            str(out),
+            "--data-dir",
+            str(settings.data_dir),
+        ],
+        cwd=ROOT,
+        timeout=300,
+        env=_env(VA_ENCODER="descriptor"),
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     with out.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -281,9 +373,16 @@ class Browser:
 
     ANNOTATOR = "web"
     IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-    ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking", "--disable-component-update", "--no-first-run",
-            "--disable-sync"]
+    ARGS = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+    ]
 
     def __init__(self, base_url: str, page) -> None:
         self.base_url, self.page = base_url, page
@@ -382,10 +481,15 @@ def test_ingest_killed_at_random_points_then_rerun_is_consistent(tmp_path, setti
     for kill in range(N_KILLS):
         target = _kill_target(rng, _video_rows(settings, ready=True), N_KILLS - kill)
         delay = rng.uniform(*KILL_DELAY_S)
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-        _wait_for(lambda: _video_rows(settings) >= target, [proc],
-                  f"ingest run {kill} never reached video {target}", exit_ok=True)
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        _wait_for(
+            lambda target=target: _video_rows(settings) >= target,
+            [proc],
+            f"ingest run {kill} never reached video {target}",
+            exit_ok=True,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -397,8 +501,7 @@ def test_ingest_killed_at_random_points_then_rerun_is_consistent(tmp_path, setti
             state = corpus.consistency()
             corpus.close()
             assert state.ok, (kills, state.problems)
-    final = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=600)
+    final = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr
     _assert_complete_corpus(settings, N_VIDEOS, N_VIDEOS * SHOTS_PER_VIDEO)
 
@@ -480,8 +583,15 @@ def _main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     url, label, annotator, n, ack, go, *flags = argv[1:]
-    annotate_stream(url, label, annotator, int(n), Path(ack), go_path=Path(go) if go else None,
-                    fsync="fsync" in flags)
+    annotate_stream(
+        url,
+        label,
+        annotator,
+        int(n),
+        Path(ack),
+        go_path=Path(go) if go else None,
+        fsync="fsync" in flags,
+    )
     return 0
 
 

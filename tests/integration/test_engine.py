@@ -36,8 +36,12 @@ def workspace(settings):
 def _annotate(ws, n_pos: int, n_neg: int, annotator: str = "ana") -> None:
     pos = [s for s, v in sorted(ws.truth.items()) if v][:n_pos]
     neg = [s for s, v in sorted(ws.truth.items()) if not v][:n_neg]
-    ws.labels.annotate_many("bright", [(s, True) for s in pos] + [(s, False) for s in neg],
-                            annotator=annotator, source="search")
+    ws.labels.annotate_many(
+        "bright",
+        [(s, True) for s in pos] + [(s, False) for s in neg],
+        annotator=annotator,
+        source="search",
+    )
 
 
 def test_build_is_refused_below_ten_and_ten_with_what_is_missing(workspace):
@@ -66,7 +70,8 @@ def test_random_feed_is_stable_for_a_version_and_hiding_labelled_works(workspace
     _annotate(workspace, 12, 12)
     first = workspace.build("bright", n=15)
     labelled = set(workspace.labels.labelled_set("bright").positives) | set(
-        workspace.labels.labelled_set("bright").negatives)
+        workspace.labels.labelled_set("bright").negatives
+    )
     hidden = workspace.build("bright", n=15, hide_labelled=True)
     assert not labelled & {s for feed in hidden.result.feeds.values() for s in feed}
     assert first.version.version == 1 and hidden.version.version == 2
@@ -83,15 +88,15 @@ def test_versions_persist_and_an_exported_model_scores_exactly_like_the_app(work
     path = reopened.models.export("bright", tmp_path / "bright.vamodel.json")
     model = load_model(path)
     assert model.label == "bright" and model.encoder_id == "synthetic:v1"
-    np.testing.assert_allclose(model.predict_proba(workspace.matrix.X),
-                               outcome.result.probabilities, rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict_proba(workspace.matrix.X), outcome.result.probabilities, rtol=1e-6
+    )
     scored = reopened.score_all(model_file=path)
     assert len(scored) == 300 and set(scored.shot_id) == set(workspace.matrix.ids)
     reopened.close()
 
 
-def test_an_exported_model_carries_the_calibration_and_old_files_still_score(workspace,
-                                                                              tmp_path):
+def test_an_exported_model_carries_the_calibration_and_old_files_still_score(workspace, tmp_path):
     _annotate(workspace, 15, 15)
     outcome = workspace.build("bright")
     path = workspace.models.export("bright", tmp_path / "bright.vamodel.json")
@@ -105,8 +110,11 @@ def test_an_exported_model_carries_the_calibration_and_old_files_still_score(wor
     old_path.write_text(json.dumps({**old, "format": "video-annotator-model/1"}))
     model = load_model(old_path)
     assert model.calibration == PlattScaling()
-    np.testing.assert_allclose(model.predict_proba(workspace.matrix.X),
-                               expit(model.decision_function(workspace.matrix.X)), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.predict_proba(workspace.matrix.X),
+        expit(model.decision_function(workspace.matrix.X)),
+        rtol=1e-6,
+    )
 
 
 def test_a_model_file_for_another_label_or_encoder_is_refused(workspace, tmp_path):
@@ -160,8 +168,9 @@ def test_next_batch_advice_rewards_a_feed_by_the_mistakes_its_batch_revealed(wor
     advice = workspace.next_batch_advice("bright")
     assert advice.source == "borderline" and advice.rounds == 0  # the prior speaks first
     batch = first.result.feeds["borderline"]
-    workspace.labels.annotate_many("bright", [(s, workspace.truth[s]) for s in batch],
-                                   annotator="ana", source="borderline")
+    workspace.labels.annotate_many(
+        "bright", [(s, workspace.truth[s]) for s in batch], annotator="ana", source="borderline"
+    )
     workspace.build("bright", n=10, hide_labelled=True)
     advice = workspace.next_batch_advice("bright")
     p = dict(zip(workspace.matrix.ids, first.result.probabilities))
@@ -191,8 +200,12 @@ def test_after_20_and_20_demo_labels_top_positives_read_as_confident(demo_worksp
     pos = rng.choice(sorted(s for s, v in truth.items() if v), 20, replace=False)
     neg = rng.choice(sorted(s for s, v in truth.items() if not v), 20, replace=False)
     ws.create_label("night")
-    ws.labels.annotate_many("night", [(s, True) for s in pos] + [(s, False) for s in neg],
-                            annotator="ana", source="search")
+    ws.labels.annotate_many(
+        "night",
+        [(s, True) for s in pos] + [(s, False) for s in neg],
+        annotator="ana",
+        source="search",
+    )
     outcome = ws.build("night", n=10)
     p = outcome.result.probabilities
     rows = ws.matrix.rows(outcome.result.feeds["positive"])

@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score
 
 from tests.netflixfixture import RARE, make_netflix_dir
 from va_app.config import Settings
+from va_app.datasets.netflix.importer import import_netflix
 from va_app.errors import ValidationError
 from va_app.research.experiments import in_validation, run_sample_efficiency, run_source_bandit
 from va_app.research.experiments.protocol import (
@@ -23,7 +24,6 @@ from va_app.research.experiments.protocol import (
     split,
 )
 from va_app.research.experiments.source_bandit import CHOICES, TABLE3_ROWS
-from va_app.datasets.netflix.importer import import_netflix
 
 NS = (25, 100)
 
@@ -36,8 +36,7 @@ def release(tmp_path_factory):
 @pytest.fixture(scope="module")
 def exp1(release, tmp_path_factory):
     out = tmp_path_factory.mktemp("exp1")
-    return run_sample_efficiency(release.root, out_dir=out, ns=NS,
-                                 scorings=("average_precision",))
+    return run_sample_efficiency(release.root, out_dir=out, ns=NS, scorings=("average_precision",))
 
 
 # -- the protocol --------------------------------------------------------------------------
@@ -102,8 +101,10 @@ def test_every_ap_is_a_probability_and_trained_models_beat_zero_shot(exp1):
     at_100 = per_label[per_label["n"] == 100].median(numeric_only=True)
     assert at_100["zs_ap"] < at_100["va_ap"] and at_100["zs_ap"] < at_100["cc_ap"]
     assert at_100["baseline_ap"] < at_100["zs_ap"]
-    assert (per_label["va_max_train_size"].dropna() <= per_label.loc[
-        per_label["va_max_train_size"].notna(), "n"] + 10).all()
+    assert (
+        per_label["va_max_train_size"].dropna()
+        <= per_label.loc[per_label["va_max_train_size"].notna(), "n"] + 10
+    ).all()
 
 
 def test_every_fit_is_recorded_with_its_training_size(exp1):
@@ -133,16 +134,18 @@ def test_unknown_labels_are_named(release, tmp_path):
 def test_it_runs_on_an_imported_corpus_too(release, tmp_path):
     settings = Settings(data_dir=tmp_path / "data", encoder="descriptor")
     import_netflix(settings, release.root, index=False)
-    result = run_sample_efficiency(settings.data_dir, labels=["static-shot"],
-                                   out_dir=tmp_path / "out", ns=(50, 100), fast=True)
+    result = run_sample_efficiency(
+        settings.data_dir, labels=["static-shot"], out_dir=tmp_path / "out", ns=(50, 100), fast=True
+    )
     assert result.labels == ["static-shot"] and np.isfinite(result.table2.loc["overall"]).all()
 
 
 # -- experiment 2 ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def exp2(release, tmp_path_factory):
-    return run_source_bandit(release.root, out_dir=tmp_path_factory.mktemp("exp2"), rounds=8,
-                             fast=True)
+    return run_source_bandit(
+        release.root, out_dir=tmp_path_factory.mktemp("exp2"), rounds=8, fast=True
+    )
 
 
 def test_table3_has_the_papers_rows_and_percentiles(exp2):

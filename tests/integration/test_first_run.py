@@ -24,8 +24,14 @@ SHOTS = "24"
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VA_")}
     env.update(VA_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "va_app", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "va_app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc
 

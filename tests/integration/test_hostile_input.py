@@ -30,15 +30,23 @@ import numpy as np
 import pytest
 
 from tests.videogen import (
-    make_audio_only, make_cut_video, make_empty_file, make_text_file, make_truncated_video,
+    make_audio_only,
+    make_cut_video,
+    make_empty_file,
+    make_text_file,
+    make_truncated_video,
     make_unknown_codec_video,
 )
-from va_app.formats.annotations import import_annotations
 from va_app.config import Settings
 from va_app.encoders import make_encoder
 from va_app.errors import (
-    EncoderMismatchError, NotFoundError, StoreError, ValidationError, VAError,
+    EncoderMismatchError,
+    NotFoundError,
+    StoreError,
+    VAError,
+    ValidationError,
 )
+from va_app.formats.annotations import import_annotations
 from va_app.ingest import ingest
 from va_app.learn.versions import PortableModel, load_model
 from va_app.search.shots import ShotSearch, validate_query
@@ -52,9 +60,11 @@ from va_app.store.schema import ModelVersionRow
 ROOT = Path(__file__).resolve().parents[2]
 CUTS = [0, 30, 75, 120]
 # Titles in other scripts, so non-Latin and emoji queries have something to find.
-METADATA = ("file,title,genre,tags\n"
-            "clip_00.mp4,夜の街 🌃,ночь,городской;🌙\n"
-            "clip_01.mp4,Beach at noon,day,sun\n")
+METADATA = (
+    "file,title,genre,tags\n"
+    "clip_00.mp4,夜の街 🌃,ночь,городской;🌙\n"
+    "clip_01.mp4,Beach at noon,day,sun\n"
+)
 LABEL, OTHER_LABEL = "night", "day"
 pytestmark = pytest.mark.both_backends
 
@@ -62,14 +72,14 @@ pytestmark = pytest.mark.both_backends
 @dataclass(frozen=True)
 class Env:
     settings: Settings
-    scratch: Path          # where a case writes its hostile files
-    model_file: Path       # a valid exported model for LABEL
+    scratch: Path  # where a case writes its hostile files
+    model_file: Path  # a valid exported model for LABEL
 
 
 @dataclass(frozen=True)
 class Template:
-    root: Path             # data/ (the corpus), videos/, night.vamodel.json
-    database: str          # the PostgreSQL database to copy per case ("" on SQLite)
+    root: Path  # data/ (the corpus), videos/, night.vamodel.json
+    database: str  # the PostgreSQL database to copy per case ("" on SQLite)
 
 
 @dataclass(frozen=True)
@@ -108,20 +118,28 @@ def template(tmp_path_factory, sql_backend, request) -> Template:
 
 
 def _settings(data_dir: Path, database_url: str = "") -> Settings:
-    return Settings(data_dir=data_dir, encoder="descriptor",
-                    database_url=database_url).with_data_dir(data_dir)
+    return Settings(
+        data_dir=data_dir, encoder="descriptor", database_url=database_url
+    ).with_data_dir(data_dir)
 
 
 def _database_url(request, database: str) -> str:
     return request.getfixturevalue("postgres").url(database) if database else ""
 
 
-def _model(ws: Workspace, label: str, *, encoder_id: str | None = None,
-           dim: int | None = None) -> PortableModel:
+def _model(
+    ws: Workspace, label: str, *, encoder_id: str | None = None, dim: int | None = None
+) -> PortableModel:
     width = dim or ws.matrix.X.shape[1]
-    return PortableModel(label=label, version=1, encoder_id=encoder_id or ws.matrix.encoder_id,
-                         coef=np.linspace(-1, 1, width, dtype=np.float32), intercept=0.0,
-                         metrics={}, fingerprint="")
+    return PortableModel(
+        label=label,
+        version=1,
+        encoder_id=encoder_id or ws.matrix.encoder_id,
+        coef=np.linspace(-1, 1, width, dtype=np.float32),
+        intercept=0.0,
+        metrics={},
+        fingerprint="",
+    )
 
 
 @pytest.fixture
@@ -133,8 +151,11 @@ def env(template, tmp_path, request) -> Iterator[Env]:
     database = ""
     if template.database:
         database = request.getfixturevalue("postgres").new_database(template=template.database)
-    yield Env(_settings(data_dir, _database_url(request, database)), scratch,
-              template.root / "night.vamodel.json")
+    yield Env(
+        _settings(data_dir, _database_url(request, database)),
+        scratch,
+        template.root / "night.vamodel.json",
+    )
     if database:
         request.getfixturevalue("postgres").drop_database(database)
 
@@ -146,13 +167,16 @@ def snapshot(settings: Settings) -> dict[str, object]:
         catalog, store = corpus.catalog, LabelStore(corpus.catalog)
         ids, matrix = corpus.matrix.load()
         return {
-            "videos": [(v.id, v.key, v.path, v.fingerprint, v.status)
-                       for v in catalog.videos(status=None)],
+            "videos": [
+                (v.id, v.key, v.path, v.fingerprint, v.status) for v in catalog.videos(status=None)
+            ],
             "shots": catalog.shot_ids(ready_only=False),
             "clusters": sorted(catalog.clusters().items()),
             "labels": [(label.name, label.description) for label in store.labels()],
-            "annotations": [(a.id, a.label, a.shot_id, a.value, a.annotator, a.source,
-                             a.created_at) for a in store.all_history()],
+            "annotations": [
+                (a.id, a.label, a.shot_id, a.value, a.annotator, a.source, a.created_at)
+                for a in store.all_history()
+            ],
             "model_versions": catalog.count_rows(ModelVersionRow),
             "meta": (catalog.get_meta(meta.ENCODER_ID), catalog.corpus_version()),
             "h5": (ids, corpus.matrix.info(), hashlib.sha1(matrix.tobytes()).hexdigest()),
@@ -189,11 +213,22 @@ def skipped_by_ingest(env: Env, name: str, *phrases: str) -> None:
 
 def cli(env: Env, *args: str, **extra_env: str) -> str:
     """Run ``python -m va_app``; it must fail with exactly one ``error:`` line; returns it."""
-    run_env = {**os.environ, "HF_HUB_OFFLINE": "1", "VA_DATA_DIR": str(env.settings.data_dir),
-               "VA_ENCODER": "descriptor", "VA_DATABASE_URL": env.settings.database_url,
-               **extra_env}
-    done = subprocess.run([sys.executable, "-m", "va_app", *args], cwd=ROOT, env=run_env,
-                          capture_output=True, text=True, timeout=300)
+    run_env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VA_DATA_DIR": str(env.settings.data_dir),
+        "VA_ENCODER": "descriptor",
+        "VA_DATABASE_URL": env.settings.database_url,
+        **extra_env,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "va_app", *args],
+        cwd=ROOT,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode != 0, done.stdout
     assert "Traceback" not in done.stderr, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -208,6 +243,7 @@ def _workspace_call(env: Env, action: Callable[[Workspace], object]) -> Callable
             return action(ws)
         finally:
             ws.close()
+
     return call
 
 
@@ -228,8 +264,7 @@ def zero_byte_video(env: Env) -> None:
 
 
 def truncated_video(env: Env) -> None:
-    make_truncated_video(env.scratch / "incoming" / "cut.mp4", keep_fraction=0.4,
-                         faststart=False)
+    make_truncated_video(env.scratch / "incoming" / "cut.mp4", keep_fraction=0.4, faststart=False)
     skipped_by_ingest(env, "cut.mp4", "not a video", "damaged")
 
 
@@ -250,8 +285,9 @@ def unsupported_codec(env: Env) -> None:
 
 
 def folder_that_does_not_exist(env: Env) -> None:
-    refused(lambda: ingest(env.settings, env.scratch / "nope"), NotFoundError,
-            "does not exist", "nope")
+    refused(
+        lambda: ingest(env.settings, env.scratch / "nope"), NotFoundError, "does not exist", "nope"
+    )
 
 
 def folder_that_is_a_file(env: Env) -> None:
@@ -283,6 +319,7 @@ def _search(env: Env, query: str):
     def action(ws: Workspace):
         search = ShotSearch.from_corpus(ws.corpus, ws.matrix)
         return search.search_text(query, make_encoder(env.settings), 10)
+
     return _workspace_call(env, action)
 
 
@@ -295,8 +332,7 @@ def whitespace_query(env: Env) -> None:
 
 
 def ten_thousand_character_query(env: Env) -> None:
-    refused(_search(env, "night " * 1667), ValidationError, "at most 1,000 characters",
-            "shorten")
+    refused(_search(env, "night " * 1667), ValidationError, "at most 1,000 characters", "shorten")
 
 
 def non_latin_query(env: Env) -> None:
@@ -338,7 +374,9 @@ def label_with_script_tag(env: Env) -> None:
 def label_with_markdown(env: Env) -> None:
     created = _create_label(env, "**bold** _car_ [chase](#x) `code`")()
     assert created.name == "**bold** _car_ [chase](#x) `code`"  # stored as typed
-    again = _workspace_call(env, lambda ws: ws.labels.get_label("**BOLD**  _car_ [chase](#x) `code`"))
+    again = _workspace_call(
+        env, lambda ws: ws.labels.get_label("**BOLD**  _car_ [chase](#x) `code`")
+    )
     assert again().name == created.name
 
 
@@ -353,14 +391,20 @@ def _import(env: Env, path: Path):
 
 
 def csv_with_unknown_shot_ids(env: Env) -> None:
-    path = _write(env, "unknown.csv", "label,shot_id,value,annotator\n"
-                                      f"{LABEL},clip_00|0,1,cy\n{LABEL},ghost|99,0,cy\n")
+    path = _write(
+        env,
+        "unknown.csv",
+        f"label,shot_id,value,annotator\n{LABEL},clip_00|0,1,cy\n{LABEL},ghost|99,0,cy\n",
+    )
     refused(_import(env, path), ValidationError, "unknown shot id", "ghost|99", "nothing saved")
 
 
 def csv_with_bad_values(env: Env) -> None:
-    path = _write(env, "values.csv", "label,shot_id,value,annotator\n"
-                                     f"{LABEL},clip_00|0,yes,cy\n{LABEL},clip_00|30,maybe,cy\n")
+    path = _write(
+        env,
+        "values.csv",
+        f"label,shot_id,value,annotator\n{LABEL},clip_00|0,yes,cy\n{LABEL},clip_00|30,maybe,cy\n",
+    )
     refused(_import(env, path), ValidationError, "row 3", "maybe", "nothing was imported")
 
 
@@ -388,15 +432,23 @@ def csv_that_is_empty(env: Env) -> None:
 def embeddings_of_the_wrong_dimension(env: Env) -> None:
     matrix = EmbeddingMatrix(env.settings.embeddings_path)
     encoder_id = matrix.info()[2]
-    refused(lambda: matrix.append(["clip_00|999"], np.ones((1, 8)), encoder_id=encoder_id),
-            StoreError, "8-d", "another encoder")
+    refused(
+        lambda: matrix.append(["clip_00|999"], np.ones((1, 8)), encoder_id=encoder_id),
+        StoreError,
+        "8-d",
+        "another encoder",
+    )
 
 
 def embeddings_of_another_encoder(env: Env) -> None:
     matrix = EmbeddingMatrix(env.settings.embeddings_path)
     rows, dim, _ = matrix.info()
-    refused(lambda: matrix.append(["clip_00|999"], np.ones((1, dim)), encoder_id="other:v1"),
-            EncoderMismatchError, "other:v1", "VA_DATA_DIR")
+    refused(
+        lambda: matrix.append(["clip_00|999"], np.ones((1, dim)), encoder_id="other:v1"),
+        EncoderMismatchError,
+        "other:v1",
+        "VA_DATA_DIR",
+    )
 
 
 class _OtherEncoder:
@@ -411,8 +463,12 @@ class _OtherEncoder:
 def ingest_with_another_encoder(env: Env) -> None:
     folder = env.scratch / "incoming"
     make_cut_video(folder / "new.mp4", cuts=[0, 30, 60], seed=9)
-    refused(lambda: ingest(env.settings, folder, encoder=_OtherEncoder()),
-            EncoderMismatchError, "descriptor:v2", "other:v1")
+    refused(
+        lambda: ingest(env.settings, folder, encoder=_OtherEncoder()),
+        EncoderMismatchError,
+        "descriptor:v2",
+        "other:v1",
+    )
 
 
 def _score(env: Env, label: str, model_file: Path):
@@ -428,28 +484,34 @@ def corrupt_model_file(env: Env) -> None:
 
 
 def model_file_for_another_label(env: Env) -> None:
-    refused(_score(env, OTHER_LABEL, env.model_file), ValidationError,
-            f"model for {LABEL!r}", f"not {OTHER_LABEL!r}")
+    refused(
+        _score(env, OTHER_LABEL, env.model_file),
+        ValidationError,
+        f"model for {LABEL!r}",
+        f"not {OTHER_LABEL!r}",
+    )
     refused(lambda: load_model(env.model_file, label="sunset"), ValidationError, "sunset")
 
 
 def model_file_of_another_encoder(env: Env) -> None:
     def save_foreign(ws: Workspace) -> Path:
         return _model(ws, LABEL, encoder_id="open_clip:ViT-B-32/openai").save(
-            env.scratch / "clip.vamodel.json")
+            env.scratch / "clip.vamodel.json"
+        )
+
     foreign = _workspace_call(env, save_foreign)()
     refused(_score(env, LABEL, foreign), EncoderMismatchError, "meaningless")
 
 
 def model_file_of_another_dimension(env: Env) -> None:
-    narrow = _workspace_call(env, lambda ws: _model(ws, LABEL, dim=8).save(
-        env.scratch / "narrow.vamodel.json"))()
+    narrow = _workspace_call(
+        env, lambda ws: _model(ws, LABEL, dim=8).save(env.scratch / "narrow.vamodel.json")
+    )()
     refused(_score(env, LABEL, narrow), ValidationError, "expects (N, 8)")
 
 
 def model_file_that_does_not_exist(env: Env) -> None:
-    refused(_score(env, LABEL, env.scratch / "gone.vamodel.json"), NotFoundError,
-            "does not exist")
+    refused(_score(env, LABEL, env.scratch / "gone.vamodel.json"), NotFoundError, "does not exist")
 
 
 # -- cases: the command line -----------------------------------------------------------------
@@ -468,7 +530,7 @@ def cli_label_with_path_and_html(env: Env) -> None:
 
 
 def cli_score_with_corrupt_model(env: Env) -> None:
-    garbage = _write(env, "garbage.vamodel.json", "{\"format\": \"video-annotator-model/1\"")
+    garbage = _write(env, "garbage.vamodel.json", '{"format": "video-annotator-model/1"')
     out = env.scratch / "scores.csv"
     readable(cli(env, "score", "--model", str(garbage), "--out", str(out)), "model file")
     assert not out.exists()

@@ -21,15 +21,17 @@ def half_indexed(settings, monkeypatch) -> Workspace:
     # A corpus this small is searched exactly anyway; make it one that needs its index.
     monkeypatch.setattr(shot_search, "EXACT_MAX_VALUES", 0)
     corpus = Corpus(settings)
-    rows = [ShotRow(id=f"v|{i}", idx=i, start_frame=i, end_frame=i + 1, start_s=i, end_s=i + 1,
-                    fps=1.0) for i in range(N)]
+    rows = [
+        ShotRow(id=f"v|{i}", idx=i, start_frame=i, end_frame=i + 1, start_s=i, end_s=i + 1, fps=1.0)
+        for i in range(N)
+    ]
     video_id = corpus.catalog.begin_video(VideoRow(key="v", path="/v.mp4", title="V"), rows)
     vectors = np.random.default_rng(0).normal(size=(N, DIM)).astype(np.float32)
     corpus.matrix.append([r.id for r in rows], vectors, encoder_id="test:v1")
     corpus.catalog.mark_video_ready(video_id)
     ids, x = corpus.matrix.load()
     shots = {s.id: s for s in corpus.shots()}
-    corpus.index.add(ids[:N // 2], x[:N // 2], [shot_metadata(shots[i]) for i in ids[:N // 2]])
+    corpus.index.add(ids[: N // 2], x[: N // 2], [shot_metadata(shots[i]) for i in ids[: N // 2]])
     ws = Workspace(settings, corpus=corpus)
     yield ws
     ws.close()
@@ -52,7 +54,7 @@ def test_search_switches_to_the_index_once_another_writer_filled_it(half_indexed
     ws.index_progress()
     ids, x = ws.corpus.matrix.load()
     other = VectorIndex.from_settings(settings)  # e.g. `reindex` in another process
-    other.add(ids[N // 2:], x[N // 2:], [{"video": "v"}] * (N - N // 2))
+    other.add(ids[N // 2 :], x[N // 2 :], [{"video": "v"}] * (N - N // 2))
     other.close()
     assert ws.index_progress().complete
     assert ws.index_progress() is None  # nothing left to show

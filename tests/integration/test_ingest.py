@@ -62,13 +62,17 @@ def _what_readers_see(ws: Workspace) -> dict[str, int]:
     another process) and as search (over that matrix, with metadata) see them."""
     matrix = ws.matrix
     search = ShotSearch.from_corpus(ws.corpus, matrix)
-    return {"home": describe_corpus(ws.corpus)["shots"], "build": matrix.n_shots,
-            "fresh load": CorpusMatrix.load(ws.corpus).n_shots,
-            "search": int((search.table.video_of_row >= 0).sum())}
+    return {
+        "home": describe_corpus(ws.corpus)["shots"],
+        "build": matrix.n_shots,
+        "fresh load": CorpusMatrix.load(ws.corpus).n_shots,
+        "search": int((search.table.video_of_row >= 0).sum()),
+    }
 
 
-def test_a_shot_is_visible_to_counts_search_and_build_at_once_or_to_none(tmp_path, settings,
-                                                                        monkeypatch):
+def test_a_shot_is_visible_to_counts_search_and_build_at_once_or_to_none(
+    tmp_path, settings, monkeypatch
+):
     _videos(tmp_path / "videos", 1)
     ingest(settings, tmp_path / "videos")
     ws = Workspace(settings)  # long-lived, as in the app: its matrix stays loaded
@@ -87,8 +91,10 @@ def test_a_shot_is_visible_to_counts_search_and_build_at_once_or_to_none(tmp_pat
     for i in (1, 2):  # two new files beside the ingested clip_00
         make_cut_video(tmp_path / "videos" / f"clip_{i:02d}.mp4", cuts=CUTS, seed=i)
     ingest(settings, tmp_path / "videos", progress=progress)
-    assert seen == {"vectors stored": dict.fromkeys(seen["vectors stored"], 3),
-                    "ready, not clustered": dict.fromkeys(seen["vectors stored"], 6)}
+    assert seen == {
+        "vectors stored": dict.fromkeys(seen["vectors stored"], 3),
+        "ready, not clustered": dict.fromkeys(seen["vectors stored"], 6),
+    }
     assert set(_what_readers_see(ws).values()) == {9}
     ws.close()
 
@@ -134,8 +140,9 @@ def test_missing_folder_and_other_encoder_are_clear_errors(tmp_path, settings):
         ingest(settings, tmp_path / "nope")
     _videos(tmp_path / "videos", 1)
     ingest(settings, tmp_path / "videos")
-    other = type("Other", (), {"id": "other:v1", "dim": 8, "has_text": False,
-                               "frames_per_shot": 1})()
+    other = type(
+        "Other", (), {"id": "other:v1", "dim": 8, "has_text": False, "frames_per_shot": 1}
+    )()
     make_cut_video(tmp_path / "videos" / "new.mp4", cuts=[0, 40, 80], seed=5)
     with pytest.raises(EncoderMismatchError, match="descriptor:v2"):
         ingest(settings, tmp_path / "videos", encoder=other)
@@ -145,8 +152,9 @@ def test_ingest_killed_with_sigkill_then_rerun_ends_consistent(tmp_path, setting
     _videos(tmp_path / "videos", 10)
     env = {**os.environ, "VA_DATA_DIR": str(settings.data_dir), "VA_ENCODER": "descriptor"}
     cmd = [sys.executable, "-m", "va_app", "ingest", str(tmp_path / "videos")]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _wait_for_ready_videos(settings, at_least=2, proc=proc)
     time.sleep(random.Random(0).uniform(0.0, 0.3))
     proc.send_signal(signal.SIGKILL)
@@ -172,6 +180,13 @@ def _wait_for_ready_videos(settings, *, at_least: int, proc) -> None:
 
 def _cli(settings, *args: str) -> dict:
     env = {**os.environ, "VA_DATA_DIR": str(settings.data_dir), "VA_ENCODER": "descriptor"}
-    out = subprocess.run([sys.executable, "-m", "va_app", *args], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "va_app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout)

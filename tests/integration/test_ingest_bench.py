@@ -15,8 +15,23 @@ STAGES = {"probe", "detect", "sample", "encode", "commit"}
 def test_ingest_bench_reports_each_runner_beside_the_encoder_alone(tmp_path):
     out = io.StringIO()
     with redirect_stdout(out):
-        assert main(["bench", "--ingest", "--quick", "--json", "--runners", "serial,pool",
-                     "--work-dir", str(tmp_path), "--data-dir", str(tmp_path / "data")]) == 0
+        assert (
+            main(
+                [
+                    "bench",
+                    "--ingest",
+                    "--quick",
+                    "--json",
+                    "--runners",
+                    "serial,pool",
+                    "--work-dir",
+                    str(tmp_path),
+                    "--data-dir",
+                    str(tmp_path / "data"),
+                ]
+            )
+            == 0
+        )
     result = json.loads(out.getvalue())
     alone = result["encoder_alone"]
     assert result["encoder"].startswith("descriptor:") and result["shots"] == alone["shots"] > 0

@@ -43,8 +43,7 @@ def videos(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("videos")
     for i in range(N_VIDEOS - 1):
         sub = folder / ("b" if i == N_VIDEOS - 2 else "a")
-        make_cut_video(sub / f"clip_{i % (N_VIDEOS - 2):02d}.mp4", cuts=[0, 30, 75, 120],
-                       seed=i)
+        make_cut_video(sub / f"clip_{i % (N_VIDEOS - 2):02d}.mp4", cuts=[0, 30, 75, 120], seed=i)
     make_truncated_video(folder / "cut.mp4", keep_fraction=0.5, cuts=[0, 40, 80, 120], seed=9)
     make_text_file(folder / "notes.mp4")
     make_empty_file(folder / "empty.mp4")
@@ -68,8 +67,11 @@ def _corpus_of(settings: Settings) -> dict:
     shots = Catalog(settings.sql_url).shots()
     ids, matrix = EmbeddingMatrix(settings.embeddings_path).load()
     skipped = {Path(path).name: reason for path, reason in Catalog(settings.sql_url).skipped()}
-    return {"spans": sorted((s.id, s.start_frame, s.end_frame) for s in shots),
-            "vectors": dict(zip(ids, matrix)), "skipped": skipped}
+    return {
+        "spans": sorted((s.id, s.start_frame, s.end_frame) for s in shots),
+        "vectors": dict(zip(ids, matrix)),
+        "skipped": skipped,
+    }
 
 
 def _assert_same_corpus(got: dict, want: dict) -> None:
@@ -102,8 +104,9 @@ def test_ray_ingest_gives_the_serial_corpus(videos, serial, tmp_path, ray_cluste
 
 
 @pytest.mark.parametrize("runner", ["pool", "ray"])
-def test_ingest_killed_mid_run_then_rerun_gives_the_serial_corpus(runner, videos, serial,
-                                                                  tmp_path, request):
+def test_ingest_killed_mid_run_then_rerun_gives_the_serial_corpus(
+    runner, videos, serial, tmp_path, request
+):
     """The driver (the one committer) is SIGKILLed once some videos are in; the rerun ends
     consistent, with no duplicates and exactly the serial corpus."""
     settings = _settings(tmp_path)
@@ -111,11 +114,19 @@ def test_ingest_killed_mid_run_then_rerun_gives_the_serial_corpus(runner, videos
     if runner == "ray":  # the driver joins the module's Ray: its death leaves no cluster behind
         flags = ["--ray", request.getfixturevalue("ray_cluster")]
     # Encoder batches of one video, so that the committer writes video after video.
-    env = {**os.environ, "VA_DATA_DIR": str(settings.data_dir), "VA_ENCODER": "descriptor",
-           "VA_BATCH_SIZE": str(SHOTS_PER_VIDEO)}
-    proc = subprocess.Popen([sys.executable, "-m", "va_app", "ingest", str(videos), *flags],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "VA_DATA_DIR": str(settings.data_dir),
+        "VA_ENCODER": "descriptor",
+        "VA_BATCH_SIZE": str(SHOTS_PER_VIDEO),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "va_app", "ingest", str(videos), *flags],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_ready_videos(settings, at_least=2, proc=proc)
     finally:
@@ -128,7 +139,8 @@ def test_ingest_killed_mid_run_then_rerun_gives_the_serial_corpus(runner, videos
 
 
 def test_a_pool_worker_killed_mid_video_is_replaced_and_its_video_tried_again(
-        videos, serial, tmp_path, monkeypatch):
+    videos, serial, tmp_path, monkeypatch
+):
     """The OOM killer or a decoder crash takes a worker down: the run goes on, nothing lost."""
     from va_app.ingest.local import LocalRunner
 
@@ -147,8 +159,9 @@ def test_a_pool_worker_killed_mid_video_is_replaced_and_its_video_tried_again(
     _assert_same_corpus(_corpus_of(_settings(tmp_path)), serial)
 
 
-def test_a_ray_worker_killed_mid_task_is_retried_by_ray(videos, serial, tmp_path, ray_cluster,
-                                                        monkeypatch):
+def test_a_ray_worker_killed_mid_task_is_retried_by_ray(
+    videos, serial, tmp_path, ray_cluster, monkeypatch
+):
     """SIGKILL of the Ray worker running a video's task: Ray runs the task again
     (``max_retries``) and the corpus comes out as the serial one."""
     from va_app.ingest.ray_runner import RayRunner
@@ -172,8 +185,7 @@ def _kill_running_prepare_tasks(timeout_s: float = 30.0) -> list[int]:
     raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        pids = [pid for pid in _children(raylet)
-                if _cmdline(pid).startswith("ray::_prepare_parts")]
+        pids = [pid for pid in _children(raylet) if _cmdline(pid).startswith("ray::_prepare_parts")]
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         if pids:
@@ -186,8 +198,10 @@ def _children(parent: int) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1]
-                                            .split()[1]) == parent:
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent
+            ):
                 pids.append(int(entry.name))
         except OSError:
             continue  # the process ended meanwhile

@@ -9,15 +9,16 @@ from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore, normalise_label_name
 from va_app.store.schema import ShotRow, VideoRow
 
-
 pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture
 def store(settings) -> LabelStore:
     catalog = Catalog(settings.sql_url)
-    shots = [ShotRow(id=f"v|{i}", idx=i, start_frame=i, end_frame=i + 1, start_s=0, end_s=1,
-                     fps=24.0) for i in range(10)]
+    shots = [
+        ShotRow(id=f"v|{i}", idx=i, start_frame=i, end_frame=i + 1, start_s=0, end_s=1, fps=24.0)
+        for i in range(10)
+    ]
     catalog.mark_video_ready(catalog.begin_video(VideoRow(key="v", path="/v.mp4"), shots))
     yield LabelStore(catalog)
     catalog.close()
@@ -30,8 +31,9 @@ def test_label_names_are_unique_ignoring_case_and_spacing(store):
     assert store.get_label("CAR CHASE").name == "Car Chase"
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "../etc", "a/b", "x\x00y", "<script>", "." * 3,
-                                 "x" * 81])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "../etc", "a/b", "x\x00y", "<script>", "." * 3, "x" * 81]
+)
 def test_unusable_label_names_are_refused_with_a_reason(bad):
     with pytest.raises(ValidationError):
         normalise_label_name(bad)
@@ -52,9 +54,9 @@ def test_latest_word_per_annotator_counts_and_majority_decides(store):
     store.annotate("night", "v|1", False, annotator="ana")  # ana changed her mind
     store.annotate("night", "v|1", False, annotator="bo")
     store.annotate("night", "v|2", True, annotator="ana")
-    store.annotate("night", "v|2", False, annotator="bo")   # a tie
+    store.annotate("night", "v|2", False, annotator="bo")  # a tie
     store.annotate("night", "v|3", True, annotator="bo")
-    store.annotate("night", "v|3", None, annotator="bo")    # cleared
+    store.annotate("night", "v|3", None, annotator="bo")  # cleared
     labelled = store.labelled_set("night")
     assert labelled.negatives == ["v|1"]
     assert labelled.positives == []

@@ -10,8 +10,9 @@ def _appended(path, batches: int, rows: int = 1500, dim: int = 24) -> EmbeddingM
     store = EmbeddingMatrix(path)
     rng = np.random.default_rng(0)
     for b in range(batches):
-        store.append([f"v{b}|{i}" for i in range(rows)], rng.normal(size=(rows, dim)),
-                     encoder_id="test:v1")
+        store.append(
+            [f"v{b}|{i}" for i in range(rows)], rng.normal(size=(rows, dim)), encoder_id="test:v1"
+        )
     return store
 
 

@@ -29,7 +29,7 @@ LABEL = "bright"
 pytestmark = pytest.mark.both_backends
 
 # A later release's revision, as a test brings it: a new column filled from existing rows.
-NEXT_REVISION = '''
+NEXT_REVISION = """
 import sqlalchemy as sa
 from alembic import op
 
@@ -48,7 +48,7 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("labels") as batch:
         batch.drop_column("guideline_url")
-'''
+"""
 
 
 def _release_before_migrations(settings) -> dict:
@@ -68,9 +68,13 @@ def _release_before_migrations(settings) -> dict:
 
 
 def _stored(store: LabelStore) -> dict:
-    return {"shots": store.catalog.shot_ids(), "labels": store.labels(),
-            "history": store.all_history(), "set": store.labelled_set(LABEL),
-            "encoder": store.catalog.get_meta("encoder_id")}
+    return {
+        "shots": store.catalog.shot_ids(),
+        "labels": store.labels(),
+        "history": store.all_history(),
+        "set": store.labelled_set(LABEL),
+        "encoder": store.catalog.get_meta("encoder_id"),
+    }
 
 
 def _revision(settings) -> str | None:
@@ -102,10 +106,21 @@ def test_the_revisions_build_the_schema_the_models_describe(settings):
 def test_a_catalog_made_before_migrations_upgrades_in_place_with_db_upgrade(settings):
     before = _release_before_migrations(settings)
     assert _revision(settings) is None
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VA_DATA_DIR": str(settings.data_dir),
-           "VA_DATABASE_URL": settings.database_url, "VA_ENCODER": "descriptor"}
-    done = subprocess.run([sys.executable, "-m", "va_app", "db", "upgrade", "--json"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VA_DATA_DIR": str(settings.data_dir),
+        "VA_DATABASE_URL": settings.database_url,
+        "VA_ENCODER": "descriptor",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "va_app", "db", "upgrade", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["before"] is None and report["after"] == migrate.BASELINE
@@ -125,6 +140,7 @@ def next_release(tmp_path):
     def install() -> str:
         migrate.use_extra_revisions(str(folder))
         return "9001_label_guideline_url"
+
     yield install
     migrate.use_extra_revisions()
 

@@ -14,9 +14,7 @@ import pytest
 
 from tests.corpusfactory import make_synthetic_corpus
 from tests.netflixfixture import ANNOTATORS, make_netflix_dir
-from va_app.formats.annotations import export_annotations, export_netflix_agg, read_annotations
 from va_app.config import Settings
-from va_app.errors import NotFoundError, ValidationError
 from va_app.datasets.netflix.format import ENCODER_ID, agg_document, aggregate
 from va_app.datasets.netflix.importer import import_netflix, index_missing_shots
 from va_app.datasets.netflix.lookups import (
@@ -27,6 +25,8 @@ from va_app.datasets.netflix.lookups import (
     zero_shot_query,
 )
 from va_app.domain import fold_votes
+from va_app.errors import NotFoundError, ValidationError
+from va_app.formats.annotations import export_annotations, export_netflix_agg, read_annotations
 from va_app.reports.analytics import reliability
 from va_app.services.workspace import Workspace
 from va_app.store.catalog import INGESTING
@@ -40,8 +40,13 @@ def imported(tmp_path_factory):
     fixture = make_netflix_dir(root / "release")
     settings = Settings(data_dir=root / "data", encoder="descriptor")
     stages = defaultdict(list)
-    report = import_netflix(settings, fixture.root, chunk_rows=700, index=True,
-                            progress=lambda done, total, stage: stages[stage].append((done, total)))
+    report = import_netflix(
+        settings,
+        fixture.root,
+        chunk_rows=700,
+        index=True,
+        progress=lambda done, total, stage: stages[stage].append((done, total)),
+    )
     return fixture, settings, report, stages
 
 
@@ -61,7 +66,10 @@ def test_every_shot_lands_in_all_three_stores_with_its_metadata(imported):
         assert shot.start_s == pytest.approx(float(row["start"]))
         assert shot.end_s == pytest.approx(float(row["end"]))
         assert shot.fps == pytest.approx(23.976) and shot.cluster == fixture.cluster[key]
-        assert shot.source_url == youtube_url(row["yt_id"], float(row["start"])) and not Path(shot.video_path).exists()
+        assert (
+            shot.source_url == youtube_url(row["yt_id"], float(row["start"]))
+            and not Path(shot.video_path).exists()
+        )
         ids, matrix = corpus.load_matrix()
         assert ids == fixture.keys
         with h5py.File(fixture.root / "embeddings.h5") as f:
@@ -121,9 +129,14 @@ def test_exported_annotations_rebuild_the_same_agg_files(imported, tmp_path):
         original = fixture.agg[name]
         assert roles[name].primary == original["primary"]
         assert list(roles[name].secondaries) == original["secondaries"]
-        rebuilt = agg_document(aggregate(name, fold_votes(by_label[name]),
-                                         primary=roles[name].primary,
-                                         secondaries=roles[name].secondaries))
+        rebuilt = agg_document(
+            aggregate(
+                name,
+                fold_votes(by_label[name]),
+                primary=roles[name].primary,
+                secondaries=roles[name].secondaries,
+            )
+        )
         assert rebuilt == {**original, "data": sorted(original["data"], key=lambda d: d["key"])}
         assert json.loads((tmp_path / "agg" / f"{name}.json").read_text()) == rebuilt
 
@@ -135,7 +148,8 @@ def test_zero_shot_queries_and_label_files_are_kept(imported):
     assert all(np.linalg.norm(q) == pytest.approx(1.0) for q in queries.values())
     for kind in ("agg", "cmp", "checkpoints"):
         assert sorted(p.stem for p in (netflix_dir(settings) / kind).glob("*.json")) == sorted(
-            fixture.labels)
+            fixture.labels
+        )
     corpus = Corpus(settings)
     try:
         ids, matrix = corpus.load_matrix()
@@ -169,12 +183,14 @@ def _stop_at(stage: str, at: int):
     def progress(done: int, total: int, name: str) -> None:
         if name == stage and done >= at:
             raise _Stop
+
     return progress
 
 
 def test_an_interrupted_import_is_invisible_then_finished_by_the_next_run(tmp_path):
-    fixture = make_netflix_dir(tmp_path / "release", n_videos=20, shots_per_video=10,
-                               va_size=60, cmp_size=60)
+    fixture = make_netflix_dir(
+        tmp_path / "release", n_videos=20, shots_per_video=10, va_size=60, cmp_size=60
+    )
     settings = Settings(data_dir=tmp_path / "data", encoder="descriptor")
     with pytest.raises(_Stop):
         import_netflix(settings, fixture.root, chunk_rows=50, progress=_stop_at("shots", 100))
@@ -204,8 +220,9 @@ def test_an_interrupted_import_is_invisible_then_finished_by_the_next_run(tmp_pa
 
 
 def test_leftovers_of_an_interrupted_import_are_removed_by_the_next_one(tmp_path):
-    fixture = make_netflix_dir(tmp_path / "release", n_videos=10, shots_per_video=10,
-                               va_size=40, cmp_size=40)
+    fixture = make_netflix_dir(
+        tmp_path / "release", n_videos=10, shots_per_video=10, va_size=40, cmp_size=40
+    )
     settings = Settings(data_dir=tmp_path / "data", encoder="descriptor")
     with pytest.raises(_Stop):
         import_netflix(settings, fixture.root, chunk_rows=30, progress=_stop_at("shots", 60))
@@ -219,8 +236,9 @@ def test_leftovers_of_an_interrupted_import_are_removed_by_the_next_one(tmp_path
 
 
 def test_a_damaged_vector_file_is_set_aside_and_written_again(tmp_path):
-    fixture = make_netflix_dir(tmp_path / "release", n_videos=10, shots_per_video=10,
-                               va_size=40, cmp_size=40)
+    fixture = make_netflix_dir(
+        tmp_path / "release", n_videos=10, shots_per_video=10, va_size=40, cmp_size=40
+    )
     settings = Settings(data_dir=tmp_path / "data", encoder="descriptor")
     import_netflix(settings, fixture.root)
     settings.embeddings_path.write_bytes(b"not hdf5 at all" * 100)
@@ -236,15 +254,17 @@ def test_a_damaged_vector_file_is_set_aside_and_written_again(tmp_path):
 
 def test_it_refuses_a_data_dir_that_holds_another_corpus(settings, tmp_path):
     make_synthetic_corpus(settings, videos=2, shots_per_video=5)
-    fixture = make_netflix_dir(tmp_path / "release", n_videos=5, shots_per_video=4, va_size=10,
-                               cmp_size=10)
+    fixture = make_netflix_dir(
+        tmp_path / "release", n_videos=5, shots_per_video=4, va_size=10, cmp_size=10
+    )
     with pytest.raises(ValidationError, match="already holds a corpus of 10 shots"):
         import_netflix(settings, fixture.root)
 
 
 def test_missing_or_inconsistent_files_are_named(settings, tmp_path):
-    fixture = make_netflix_dir(tmp_path / "release", n_videos=5, shots_per_video=4, va_size=10,
-                               cmp_size=10)
+    fixture = make_netflix_dir(
+        tmp_path / "release", n_videos=5, shots_per_video=4, va_size=10, cmp_size=10
+    )
     with pytest.raises(ValidationError, match="is not a folder"):
         import_netflix(settings, tmp_path / "nowhere")
     with h5py.File(fixture.root / "embeddings.h5", "a") as f:
@@ -269,8 +289,7 @@ def test_youtube_links_start_at_the_shot():
     assert youtube_url("x", -0.2).endswith("&t=0s")
 
 
-def test_an_imported_corpus_builds_calibrated_models_and_says_its_shots_play_on_youtube(
-        imported):
+def test_an_imported_corpus_builds_calibrated_models_and_says_its_shots_play_on_youtube(imported):
     """Netflix data has vectors and YouTube links, no video files: builds, calibration and
     its dashboard curve work; asking for a shot's clip says where the shot can be seen."""
     fixture, settings, _, _ = imported

@@ -20,11 +20,11 @@ from va_app.search.shots import (
     PATH_EXACT,
     PATH_FILTERED,
     PATH_INDEX,
-    SearchFilters,
-    ShotSearch,
     SCAN_FULL,
     SCAN_GATHER,
     SCAN_RUNS,
+    SearchFilters,
+    ShotSearch,
     ShotTable,
     filter_scan_plan,
     row_runs,
@@ -53,12 +53,21 @@ def _vectors(n: int, seed: int) -> np.ndarray:
 def corpus(tmp_path_factory) -> Corpus:
     corpus = Corpus(Settings(data_dir=tmp_path_factory.mktemp("search") / "data"))
     for seed, (key, title, genre, tags, n) in enumerate(VIDEOS):
-        shots = [ShotRow(id=f"{key}|{i * 10}", idx=i, start_frame=i * 10,
-                         end_frame=i * 10 + 10 + 5 * (i % 5), start_s=i, fps=10.0,
-                         end_s=i + 1 + 0.5 * (i % 5)) for i in range(n)]
+        shots = [
+            ShotRow(
+                id=f"{key}|{i * 10}",
+                idx=i,
+                start_frame=i * 10,
+                end_frame=i * 10 + 10 + 5 * (i % 5),
+                start_s=i,
+                fps=10.0,
+                end_s=i + 1 + 0.5 * (i % 5),
+            )
+            for i in range(n)
+        ]
         video_id = corpus.catalog.begin_video(
-            VideoRow(key=key, path=f"/videos/{key}.mp4", title=title, genre=genre, tags=tags),
-            shots)
+            VideoRow(key=key, path=f"/videos/{key}.mp4", title=title, genre=genre, tags=tags), shots
+        )
         ids = [s.id for s in shots]
         corpus.matrix.append(ids, _vectors(n, seed), encoder_id="test:v1")
         corpus.catalog.mark_video_ready(video_id)
@@ -89,13 +98,12 @@ def _queries(n: int = 5) -> np.ndarray:
     return np.random.default_rng(42).normal(size=(n, DIM)).astype(np.float32)
 
 
-def _brute_force(matrix, q: np.ndarray, k: int, *, offset: int = 0,
-                 keep=None) -> list[str]:
+def _brute_force(matrix, q: np.ndarray, k: int, *, offset: int = 0, keep=None) -> list[str]:
     q = q / np.linalg.norm(q)
     scores = matrix.X @ q
     rows = np.arange(len(matrix.ids)) if keep is None else np.flatnonzero(keep)
     order = rows[np.argsort(-scores[rows], kind="stable")]
-    return [matrix.ids[r] for r in order[offset:offset + k]]
+    return [matrix.ids[r] for r in order[offset : offset + k]]
 
 
 def _ids(hits) -> list[str]:
@@ -120,8 +128,7 @@ def test_index_similarities_are_exact_cosines(indexed, matrix):
     q = _queries(1)[0]
     hit = indexed.search_vector(q, 1)[0]
     row = matrix.row_of[hit.shot_id]
-    assert hit.similarity == pytest.approx(float(matrix.X[row] @ (q / np.linalg.norm(q))),
-                                           abs=1e-5)
+    assert hit.similarity == pytest.approx(float(matrix.X[row] @ (q / np.linalg.norm(q))), abs=1e-5)
 
 
 def test_small_corpus_is_searched_exactly(small, matrix):
@@ -135,15 +142,15 @@ def test_index_out_of_step_with_the_matrix_falls_back_to_exact(tmp_path, matrix,
 
     partial = VectorIndex(path=tmp_path / "chroma")
     partial.add(matrix.ids[:50], matrix.X[:50], [{"video": "x"}] * 50)
-    search = ShotSearch(matrix, partial, ShotSearch.from_corpus(corpus, matrix).table,
-                        exact_max_values=0)
+    search = ShotSearch(
+        matrix, partial, ShotSearch.from_corpus(corpus, matrix).table, exact_max_values=0
+    )
     assert not search.index_in_step and search.plan(K) == PATH_EXACT
     q = _queries(1)[0]
     assert _ids(search.search_vector(q, K)) == _brute_force(matrix, q, K)
 
 
-def test_index_holding_other_shots_than_the_matrix_falls_back_to_exact(tmp_path, matrix,
-                                                                       small):
+def test_index_holding_other_shots_than_the_matrix_falls_back_to_exact(tmp_path, matrix, small):
     from va_app.store.index import VectorIndex
 
     q = _queries(1)[0]
@@ -187,17 +194,26 @@ def test_paging_walks_the_exact_ranking_on_every_path(indexed, small, matrix):
 
 
 # -- filters -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("filters, allowed", [
-    (SearchFilters(genres=("Documentary",)), lambda s: s.genre == "documentary"),
-    (SearchFilters(videos=("beta", "tokyo")), lambda s: s.video_key in ("beta", "tokyo")),
-    (SearchFilters(tags=("night", "mountains")), lambda s: {"night", "mountains"} & set(s.tags)),
-    (SearchFilters(title_contains="CHASE"), lambda s: s.video_key == "beta"),
-    (SearchFilters(min_duration_s=2.0), lambda s: s.duration_s >= 2.0 - 1e-6),
-    (SearchFilters(genres=("documentary",), tags=("food",), max_duration_s=1.5),
-     lambda s: s.video_key == "tokyo" and s.duration_s <= 1.5 + 1e-6),
-])
-def test_filters_keep_exactly_the_matching_shots_ranked_exactly(indexed, matrix, corpus,
-                                                                filters, allowed):
+@pytest.mark.parametrize(
+    "filters, allowed",
+    [
+        (SearchFilters(genres=("Documentary",)), lambda s: s.genre == "documentary"),
+        (SearchFilters(videos=("beta", "tokyo")), lambda s: s.video_key in ("beta", "tokyo")),
+        (
+            SearchFilters(tags=("night", "mountains")),
+            lambda s: {"night", "mountains"} & set(s.tags),
+        ),
+        (SearchFilters(title_contains="CHASE"), lambda s: s.video_key == "beta"),
+        (SearchFilters(min_duration_s=2.0), lambda s: s.duration_s >= 2.0 - 1e-6),
+        (
+            SearchFilters(genres=("documentary",), tags=("food",), max_duration_s=1.5),
+            lambda s: s.video_key == "tokyo" and s.duration_s <= 1.5 + 1e-6,
+        ),
+    ],
+)
+def test_filters_keep_exactly_the_matching_shots_ranked_exactly(
+    indexed, matrix, corpus, filters, allowed
+):
     assert indexed.plan(K, filters=filters) == PATH_FILTERED
     shots = {s.id: s for s in corpus.shots()}
     keep = np.array([bool(allowed(shots[i])) for i in matrix.ids])
@@ -215,8 +231,11 @@ def test_a_filter_nothing_matches_gives_no_hits(indexed):
 
 def test_metadata_read_from_sql_columns_matches_the_shots(corpus, matrix, small):
     from_shots = ShotTable.from_shots(matrix.ids, corpus.shots())
-    for filters in (SearchFilters(genres=("documentary",)), SearchFilters(tags=("night",)),
-                    SearchFilters(videos=("tokyo",), min_duration_s=1.5)):
+    for filters in (
+        SearchFilters(genres=("documentary",)),
+        SearchFilters(tags=("night",)),
+        SearchFilters(videos=("tokyo",), min_duration_s=1.5),
+    ):
         np.testing.assert_array_equal(small.table.mask(filters), from_shots.mask(filters))
     np.testing.assert_allclose(small.table.duration_s, from_shots.duration_s)
 
@@ -247,19 +266,23 @@ class _Matrix:
     X: np.ndarray
 
 
-@pytest.mark.parametrize("filters, how", [
-    (SearchFilters(videos=("v3",)), SCAN_RUNS),           # one video: 250 rows in a row
-    (SearchFilters(max_duration_s=0.6), SCAN_GATHER),     # ~1 % of shots, scattered
-    (SearchFilters(min_duration_s=2.0), SCAN_FULL),       # ~half of the shots
-])
+@pytest.mark.parametrize(
+    "filters, how",
+    [
+        (SearchFilters(videos=("v3",)), SCAN_RUNS),  # one video: 250 rows in a row
+        (SearchFilters(max_duration_s=0.6), SCAN_GATHER),  # ~1 % of shots, scattered
+        (SearchFilters(min_duration_s=2.0), SCAN_FULL),  # ~half of the shots
+    ],
+)
 def test_every_way_of_scoring_a_filter_ranks_exactly(filters, how):
     rng = np.random.default_rng(5)
     n, per_video = 5000, 250
     x = rng.normal(size=(n, DIM)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     durations = rng.uniform(0.5, 4.0, n).astype(np.float32)
-    table = ShotTable.from_arrays(np.arange(n) // per_video, durations,
-                                  [(f"v{v}", "", "", ()) for v in range(n // per_video)])
+    table = ShotTable.from_arrays(
+        np.arange(n) // per_video, durations, [(f"v{v}", "", "", ()) for v in range(n // per_video)]
+    )
     matrix = _Matrix([f"v{r // per_video}|{r}" for r in range(n)], x)
     search = ShotSearch(matrix, None, table)
     keep = table.mask(filters)
@@ -288,11 +311,13 @@ def test_keyword_search_needs_every_word_and_ranks_by_matched_fields(small, corp
     # "car" is in carshow's key, title and tags (3 fields), in alpha's and beta's tags (1).
     assert videos[:30] == ["carshow"] * 30 and set(videos[30:]) == {"alpha", "beta"}
     assert hits[0].similarity > hits[-1].similarity
-    assert {_shot(corpus, h.shot_id).video_key for h in small.keyword_search("NIGHT cars", 99)} \
-        == {"beta"}
+    assert {_shot(corpus, h.shot_id).video_key for h in small.keyword_search("NIGHT cars", 99)} == {
+        "beta"
+    }
     assert small.keyword_search("night documentary", 99) == []
-    assert {_shot(corpus, h.shot_id).video_key for h in small.keyword_search("東京", 99)} \
-        == {"tokyo"}
+    assert {_shot(corpus, h.shot_id).video_key for h in small.keyword_search("東京", 99)} == {
+        "tokyo"
+    }
     page = small.keyword_search("car", 5, offset=28)
     assert _ids(page) == _ids(hits[28:33])
     food_docs = small.keyword_search("food", 99, filters=SearchFilters(genres=("documentary",)))

@@ -14,7 +14,11 @@ from va_app.datasets.demo.manifest import DEMO_CONCEPTS, DEMO_RARE_CONCEPTS
 from va_app.errors import ValidationError
 from va_app.research.simulate.runner import run_simulation
 from va_app.research.simulate.strategies import (
-    SEARCH_GIVE_UP, STRATEGIES, Session, feed_quotas, search_batch,
+    SEARCH_GIVE_UP,
+    STRATEGIES,
+    Session,
+    feed_quotas,
+    search_batch,
 )
 from va_app.research.simulate.summary import summary_lines
 from va_app.research.simulate.task import label_queries, split_rows
@@ -82,8 +86,9 @@ def test_the_recommender_strategy_labels_from_the_sources_it_recommends(result) 
             assert feeds.get(arm, 0) > 0
 
 
-def test_unknown_labels_and_corpora_without_ground_truth_are_refused(demo_settings,
-                                                                    settings) -> None:
+def test_unknown_labels_and_corpora_without_ground_truth_are_refused(
+    demo_settings, settings
+) -> None:
     with pytest.raises(ValidationError, match="no ground truth for sunrise"):
         run_simulation(demo_settings, labels=["sunrise"])
     with pytest.raises(ValidationError, match="unknown strategies"):

@@ -27,12 +27,30 @@ def _vectors(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
 
 
-def _add_video(corpus: Corpus, key: str, n_shots: int, *, ready: bool = True,
-               to_h5: bool = True, to_index: bool = True) -> list[str]:
-    shots = [ShotRow(id=f"{key}|{i * 10}", idx=i, start_frame=i * 10, end_frame=i * 10 + 10,
-                     start_s=i / 2.4, end_s=(i + 1) / 2.4, fps=24.0) for i in range(n_shots)]
-    video_id = corpus.catalog.begin_video(VideoRow(key=key, path=f"/videos/{key}.mp4",
-                                                   title=key.title()), shots)
+def _add_video(
+    corpus: Corpus,
+    key: str,
+    n_shots: int,
+    *,
+    ready: bool = True,
+    to_h5: bool = True,
+    to_index: bool = True,
+) -> list[str]:
+    shots = [
+        ShotRow(
+            id=f"{key}|{i * 10}",
+            idx=i,
+            start_frame=i * 10,
+            end_frame=i * 10 + 10,
+            start_s=i / 2.4,
+            end_s=(i + 1) / 2.4,
+            fps=24.0,
+        )
+        for i in range(n_shots)
+    ]
+    video_id = corpus.catalog.begin_video(
+        VideoRow(key=key, path=f"/videos/{key}.mp4", title=key.title()), shots
+    )
     ids = [s.id for s in shots]
     vectors = _vectors(n_shots, seed=len(key))
     if to_h5:
@@ -87,8 +105,9 @@ def test_index_query_filters_and_deletes(tmp_path):
     index = VectorIndex(path=tmp_path / "chroma", metadata=True)
     x = _vectors(20)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    index.add([f"v|{i}" for i in range(20)], x,
-              [{"video": "a" if i < 10 else "b"} for i in range(20)])
+    index.add(
+        [f"v|{i}" for i in range(20)], x, [{"video": "a" if i < 10 else "b"} for i in range(20)]
+    )
     hits = index.query(x[3], 5)
     assert hits[0].id == "v|3" and hits[0].similarity == pytest.approx(1.0, abs=1e-4)
     filtered = index.query(x[3], 5, where={"video": "b"})

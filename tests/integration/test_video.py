@@ -28,6 +28,7 @@ from tests.videogen import (
 )
 from va_app.domain import ShotSpan
 from va_app.errors import BadVideoError, NotFoundError, VAError, ValidationError
+from va_app.video.clips import CLIP_HEIGHT, ShotClipRequest, shot_clip
 from va_app.video.frames import (
     keyframe_indices,
     read_frame,
@@ -35,7 +36,6 @@ from va_app.video.frames import (
     write_filmstrip,
     write_thumbnail,
 )
-from va_app.video.clips import CLIP_HEIGHT, ShotClipRequest, shot_clip
 from va_app.video.probe import discover_videos, file_fingerprint, probe_video
 from va_app.video.shots import detect_shots, enforce_min_length, split_long_shots
 
@@ -271,8 +271,9 @@ def decoded_codes(path: Path) -> tuple[str, list[int]]:
         return codec, [read_frame_code(f.to_ndarray(format="rgb24")) for f in frames]
 
 
-@pytest.mark.parametrize(("name", "codec"), [("clip.avi", "mpeg4"), ("clip.mkv", "mjpeg"),
-                                             ("clip.webm", "libvpx-vp9")])
+@pytest.mark.parametrize(
+    ("name", "codec"), [("clip.avi", "mpeg4"), ("clip.mkv", "mjpeg"), ("clip.webm", "libvpx-vp9")]
+)
 def test_any_codec_plays_as_an_h264_clip_of_the_shot(tmp_path, videos, name, codec):
     path = videos / name
     make_cut_video(path, cuts=[0, 30, 75, 120], codec=codec)
@@ -313,8 +314,11 @@ def codes_and_times(path: Path) -> tuple[list[int], list[float], float]:
     return codes, [float(f.time) for f in frames], duration
 
 
-@pytest.mark.parametrize(("start", "end"), [(103, 130), (103, 118), (131, 134)],
-                         ids=["fractional-start", "sub-second", "three-frames"])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(103, 130), (103, 118), (131, 134)],
+    ids=["fractional-start", "sub-second", "three-frames"],
+)
 def test_a_shot_clip_holds_exactly_the_shots_frames(tmp_path, large_video, start, end):
     request = ShotClipRequest(str(large_video), start, end, 24.0, key=f"large|{start}")
     clip = shot_clip(request, clips_dir=tmp_path)
@@ -324,8 +328,12 @@ def test_a_shot_clip_holds_exactly_the_shots_frames(tmp_path, large_video, start
     assert duration == pytest.approx((end - start) / 24, abs=1e-3)
     stream, _ = clip_frames(clip)
     ctx = stream.codec_context
-    assert (ctx.name, ctx.pix_fmt, stream.height, stream.width) == ("h264", "yuv420p",
-                                                                     CLIP_HEIGHT, 480)
+    assert (ctx.name, ctx.pix_fmt, stream.height, stream.width) == (
+        "h264",
+        "yuv420p",
+        CLIP_HEIGHT,
+        480,
+    )
     assert [p.name for p in tmp_path.iterdir()] == [clip.name]  # no temp file left behind
 
 
@@ -340,12 +348,10 @@ def test_a_clip_of_a_variable_frame_rate_video_keeps_its_frames_and_times(tmp_pa
     index = [round(float(t) * fps) for t in times]
     start, end = index[35], index[100]  # the shot spans all three rates
     expected = [i for i, k in enumerate(index) if start <= k < end]
-    clip = shot_clip(ShotClipRequest(str(path), start, end, fps, key="vfr|35"),
-                     clips_dir=tmp_path)
+    clip = shot_clip(ShotClipRequest(str(path), start, end, fps, key="vfr|35"), clips_dir=tmp_path)
     codes, clip_times, _ = codes_and_times(clip)
     assert codes == expected and codes[0] == 35 and codes[-1] == 99
-    assert clip_times == pytest.approx([float(times[i] - times[35]) for i in expected],
-                                       abs=1e-4)
+    assert clip_times == pytest.approx([float(times[i] - times[35]) for i in expected], abs=1e-4)
 
 
 def test_clips_are_cut_once_and_again_when_the_source_changes(tmp_path, videos):
@@ -440,8 +446,9 @@ def test_a_phone_video_stored_sideways_is_shown_upright(videos):
     [frames] = sample_shot_frames(path, [ShotSpan(0, 24, 24.0)], per_shot=2, size=(48, 80))
     assert frames.shape == (2, 80, 48, 3)
     assert frames[0, :8, -8:, 0].mean() > 200
-    clip = shot_clip(ShotClipRequest(str(path), 0, 24, 24.0, key="portrait|0"),
-                     clips_dir=videos / "clips")
+    clip = shot_clip(
+        ShotClipRequest(str(path), 0, 24, 24.0, key="portrait|0"), clips_dir=videos / "clips"
+    )
     _, [first, *_] = clip_frames(clip)
     played = first.to_ndarray(format="rgb24")  # a clip is cut upright: players show it as is
     assert played.shape == (160, 96, 3) and played[:20, -20:, 0].mean() > 200

@@ -19,8 +19,14 @@ from huggingface_hub import constants as hf_constants
 
 from tests.clipfixtures import (
     HUB_FILE as FILE,
+)
+from tests.clipfixtures import (
     HUB_REPO as REPO,
+)
+from tests.clipfixtures import (
     HUB_TAG as TAG,
+)
+from tests.clipfixtures import (
     make_tiny_clip,
     register_hub_tag,
     register_tiny_clip,
@@ -61,8 +67,13 @@ def hub(tmp_path: Path, monkeypatch, tiny: str, hf_cache: Path):
 
 
 def _settings(tmp_path: Path, tiny: str, **overrides: object) -> Settings:
-    values = {"encoder": "auto", "clip_model": tiny, "clip_pretrained": TAG, "device": "cpu",
-              **overrides}
+    values = {
+        "encoder": "auto",
+        "clip_model": tiny,
+        "clip_pretrained": TAG,
+        "device": "cpu",
+        **overrides,
+    }
     return Settings.from_env({}, data_dir=tmp_path / "data", **values)
 
 
@@ -136,8 +147,7 @@ def test_offline_mode_sends_no_request_and_auto_falls_back(tmp_path, tiny, hub, 
     assert hub.requests == []
 
 
-def test_an_unreachable_hub_is_explained_and_auto_falls_back(tmp_path, tiny, hf_cache,
-                                                             monkeypatch):
+def test_an_unreachable_hub_is_explained_and_auto_falls_back(tmp_path, tiny, hf_cache, monkeypatch):
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     with socket.socket() as probe:  # a loopback port nobody listens on: refused at once
         probe.bind(("127.0.0.1", 0))
@@ -178,8 +188,9 @@ def test_cli_fetch_shows_the_size_and_a_progress_bar(tmp_path, tiny, hub, monkey
     assert len(hub.gets()) == 1
 
 
-def test_cli_fetch_offline_exits_non_zero_with_the_fix(tmp_path, tiny, hf_cache, monkeypatch,
-                                                       capsys):
+def test_cli_fetch_offline_exits_non_zero_with_the_fix(
+    tmp_path, tiny, hf_cache, monkeypatch, capsys
+):
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("VA_CLIP_MODEL", tiny)
     monkeypatch.setenv("VA_CLIP_PRETRAINED", TAG)

@@ -14,13 +14,14 @@ import pytest
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.cli import main
 from va_app.errors import StoreError
-from va_app.services.access import AccessDeniedError, AccessPolicy, RoleAssignments, Role, User
+from va_app.services.access import AccessDeniedError, AccessPolicy, Role, RoleAssignments, User
 from va_app.services.workspace import Workspace
 
 pytestmark = pytest.mark.both_backends
 LABEL = "bright"
-POLICY = AccessPolicy(RoleAssignments(admins=frozenset({"ada"}),
-                                      annotators=frozenset({"ann", "bo"})))
+POLICY = AccessPolicy(
+    RoleAssignments(admins=frozenset({"ada"}), annotators=frozenset({"ann", "bo"}))
+)
 ADA = User("ada", role=Role.ADMIN)
 ANN = User("ann", role=Role.ANNOTATOR)
 VIC = User("vic", role=Role.VIEWER)
@@ -49,8 +50,9 @@ def _shots(settings, value: bool, n: int) -> list[str]:
 
 
 def _label_enough(ws: Workspace) -> None:
-    items = ([(s, True) for s in _shots(ws.settings, True, 12)]
-             + [(s, False) for s in _shots(ws.settings, False, 12)])
+    items = [(s, True) for s in _shots(ws.settings, True, 12)] + [
+        (s, False) for s in _shots(ws.settings, False, 12)
+    ]
     ws.annotate_many(LABEL, items, user=ANN, source="search")
 
 
@@ -58,12 +60,18 @@ def test_a_label_click_leaves_one_annotation_and_exactly_one_event(ws):
     before = ws.events()
     shot = _shots(ws.settings, True, 1)[0]
     stored = ws.annotate(LABEL, shot, True, user=ANN, source="random")
-    new = ws.events()[len(before):]
+    new = ws.events()[len(before) :]
     assert [(e.kind, e.actor) for e in new] == [("annotate", "ann")]
-    assert new[0].payload == {"label": LABEL, "source": "random", "count": 1,
-                              "shot_id": shot, "value": True}
+    assert new[0].payload == {
+        "label": LABEL,
+        "source": "random",
+        "count": 1,
+        "shot_id": shot,
+        "value": True,
+    }
     assert [(a.shot_id, a.value, a.annotator) for a in ws.labels.history(LABEL)] == [
-        (stored.shot_id, True, "ann")]
+        (stored.shot_id, True, "ann")
+    ]
 
 
 def test_a_build_leaves_exactly_one_event(ws):
@@ -72,7 +80,8 @@ def test_a_build_leaves_exactly_one_event(ws):
     outcome = ws.build(LABEL, user=ANN)
     new = ws.events()[before:]
     assert [(e.kind, e.actor, e.payload) for e in new] == [
-        ("build", "ann", {"label": LABEL, "version": outcome.version.version})]
+        ("build", "ann", {"label": LABEL, "version": outcome.version.version})
+    ]
 
 
 def test_the_annotation_and_its_event_commit_together_or_not_at_all(ws, monkeypatch):
@@ -104,13 +113,15 @@ def test_each_action_is_checked_against_the_role_table(ws):
 
 
 def test_an_annotator_edits_a_labels_guidelines_and_hints_and_the_log_says_so(ws):
-    label = ws.edit_label(LABEL, description="  lit by the sun or lamps ", hints="noon, lamp",
-                          user=ANN)
+    label = ws.edit_label(
+        LABEL, description="  lit by the sun or lamps ", hints="noon, lamp", user=ANN
+    )
     assert (label.description, label.hints) == ("lit by the sun or lamps", "noon, lamp")
     assert ws.label(LABEL).hints == "noon, lamp"
     edited = ws.events("label_edited")
     assert [(e.actor, e.payload) for e in edited] == [
-        ("ann", {"label": LABEL, "changed": ["description", "hints"]})]
+        ("ann", {"label": LABEL, "changed": ["description", "hints"]})
+    ]
 
 
 def test_an_import_naming_other_annotators_needs_an_admin(ws, tmp_path):
@@ -131,7 +142,7 @@ def test_concurrent_builds_get_two_numbers_and_each_keeps_its_own_feeds(corpus):
     setup.close()
     workspaces = [Workspace(corpus) for _ in range(2)]
     for w in workspaces:
-        w.matrix  # loaded before the race, so both builds start together
+        _ = w.matrix  # loaded before the race, so both builds start together
     start = threading.Barrier(2)
     outcomes, errors = [], []
 
@@ -174,8 +185,9 @@ def _point_the_cli_at(settings, monkeypatch) -> None:
         monkeypatch.setenv("VA_DATABASE_URL", settings.database_url)
 
 
-def test_cli_model_export_and_score_are_checked_and_logged(ws, corpus, tmp_path, monkeypatch,
-                                                            capsys):
+def test_cli_model_export_and_score_are_checked_and_logged(
+    ws, corpus, tmp_path, monkeypatch, capsys
+):
     _label_enough(ws)
     ws.build(LABEL)
     _point_the_cli_at(corpus, monkeypatch)
@@ -186,12 +198,12 @@ def test_cli_model_export_and_score_are_checked_and_logged(ws, corpus, tmp_path,
     assert main(["build", "--label", LABEL]) == 1
     assert "viewers cannot build models" in capsys.readouterr().err
     me = getpass.getuser()
-    assert [(e.kind, e.actor) for e in ws.events()][-2:] == [("model_exported", me),
-                                                             ("scored", me)]
+    assert [(e.kind, e.actor) for e in ws.events()][-2:] == [("model_exported", me), ("scored", me)]
 
 
-def test_cli_corpus_jobs_need_their_role_and_leave_one_event_each(corpus, tmp_path, monkeypatch,
-                                                                  capsys):
+def test_cli_corpus_jobs_need_their_role_and_leave_one_event_each(
+    corpus, tmp_path, monkeypatch, capsys
+):
     _point_the_cli_at(corpus, monkeypatch)
     monkeypatch.setenv("VA_ADMINS", "someone-else")  # the OS user is then a viewer
     assert main(["reindex"]) == 1

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import pytest
 
-from va_app.services.access import (
-    PERMISSIONS, AccessDeniedError, AccessPolicy, Action, Role, User, role_assignments,
-)
 from va_app.errors import ConfigError, VAError
+from va_app.services.access import (
+    PERMISSIONS,
+    AccessDeniedError,
+    AccessPolicy,
+    Action,
+    Role,
+    User,
+    role_assignments,
+)
 
-ENV = {"VA_ADMINS": "ada@example.com, Root", "VA_ANNOTATORS": "ann@example.com,bo",
-       "VA_VIEWERS": "vic@example.com"}
+ENV = {
+    "VA_ADMINS": "ada@example.com, Root",
+    "VA_ANNOTATORS": "ann@example.com,bo",
+    "VA_VIEWERS": "vic@example.com",
+}
 ALLOWED = {
     Role.ADMIN: set(Action),
-    Role.ANNOTATOR: {Action.VIEW, Action.ANNOTATE, Action.CREATE_LABEL, Action.EDIT_LABEL,
-                     Action.BUILD, Action.EXPORT},
+    Role.ANNOTATOR: {
+        Action.VIEW,
+        Action.ANNOTATE,
+        Action.CREATE_LABEL,
+        Action.EDIT_LABEL,
+        Action.BUILD,
+        Action.EXPORT,
+    },
     Role.VIEWER: {Action.VIEW, Action.EXPORT},
 }
 CASES = [(role, action, action in ALLOWED[role]) for role in Role for action in Action]
@@ -25,8 +40,11 @@ def policy() -> AccessPolicy:
     return AccessPolicy.from_settings(env=ENV)
 
 
-@pytest.mark.parametrize(("role", "action", "allowed"), CASES,
-                         ids=[f"{r}-{a}-{'ok' if ok else 'refused'}" for r, a, ok in CASES])
+@pytest.mark.parametrize(
+    ("role", "action", "allowed"),
+    CASES,
+    ids=[f"{r}-{a}-{'ok' if ok else 'refused'}" for r, a, ok in CASES],
+)
 def test_each_role_is_allowed_exactly_its_actions(policy, role, action, allowed):
     user = User("someone", "someone@example.com", role)
     assert policy.allowed(user, action) is allowed
@@ -46,12 +64,23 @@ def test_the_table_matches_what_the_issue_demands():
     assert PERMISSIONS[Role.ADMIN] == frozenset(Action)
 
 
-@pytest.mark.parametrize(("role", "action", "message"), [
-    (Role.VIEWER, Action.ANNOTATE, "viewers cannot annotate; ask an admin for the annotator role"),
-    (Role.VIEWER, Action.BUILD, "viewers cannot build models; ask an admin for the annotator role"),
-    (Role.ANNOTATOR, Action.DELETE_LABEL, "annotators cannot delete labels; only admins can"),
-    (Role.ANNOTATOR, Action.INGEST, "annotators cannot ingest videos; only admins can"),
-])
+@pytest.mark.parametrize(
+    ("role", "action", "message"),
+    [
+        (
+            Role.VIEWER,
+            Action.ANNOTATE,
+            "viewers cannot annotate; ask an admin for the annotator role",
+        ),
+        (
+            Role.VIEWER,
+            Action.BUILD,
+            "viewers cannot build models; ask an admin for the annotator role",
+        ),
+        (Role.ANNOTATOR, Action.DELETE_LABEL, "annotators cannot delete labels; only admins can"),
+        (Role.ANNOTATOR, Action.INGEST, "annotators cannot ingest videos; only admins can"),
+    ],
+)
 def test_a_refusal_says_what_to_ask_for(policy, role, action, message):
     with pytest.raises(AccessDeniedError, match=f"^{message}$"):
         policy.require(User("x", "", role), action)
@@ -83,15 +112,25 @@ def test_roles_configured_means_not_local(policy):
     assert AccessPolicy.from_settings(env={"VA_VIEWERS": "*"}).local_mode is False
 
 
-@pytest.mark.parametrize(("identity", "expected"), [
-    ({"is_logged_in": True, "email": "ada@example.com", "name": "Ada L."},
-     User("Ada L.", "ada@example.com", Role.ADMIN)),
-    ({"email": "ANN@Example.com", "name": "Ann"}, User("Ann", "ANN@Example.com", Role.ANNOTATOR)),
-    ({"email": "vic@example.com"}, User("vic@example.com", "vic@example.com", Role.VIEWER)),
-    ({"name": "Root"}, User("Root", "", Role.ADMIN)),
-    ({"email": "stranger@elsewhere.org", "name": "S"},
-     User("S", "stranger@elsewhere.org", Role.VIEWER)),
-])
+@pytest.mark.parametrize(
+    ("identity", "expected"),
+    [
+        (
+            {"is_logged_in": True, "email": "ada@example.com", "name": "Ada L."},
+            User("Ada L.", "ada@example.com", Role.ADMIN),
+        ),
+        (
+            {"email": "ANN@Example.com", "name": "Ann"},
+            User("Ann", "ANN@Example.com", Role.ANNOTATOR),
+        ),
+        ({"email": "vic@example.com"}, User("vic@example.com", "vic@example.com", Role.VIEWER)),
+        ({"name": "Root"}, User("Root", "", Role.ADMIN)),
+        (
+            {"email": "stranger@elsewhere.org", "name": "S"},
+            User("S", "stranger@elsewhere.org", Role.VIEWER),
+        ),
+    ],
+)
 def test_signed_in_identity_gives_name_email_and_role(policy, identity, expected):
     assert policy.user_for(identity, "typed name is ignored") == expected
 
@@ -108,30 +147,46 @@ def test_not_signed_in_uses_the_fallback_name_or_the_default_role(policy):
     assert policy.anonymous() == User("", "", Role.VIEWER)
 
 
-@pytest.mark.parametrize(("env", "who", "role"), [
-    ({"VA_ANNOTATORS": "*"}, "anyone@anywhere.net", Role.ANNOTATOR),
-    ({"VA_ANNOTATORS": "*", "VA_VIEWERS": "guest@example.com"}, "guest@example.com", Role.VIEWER),
-    ({"VA_ANNOTATORS": "*@example.com"}, "joe@example.com", Role.ANNOTATOR),
-    ({"VA_ANNOTATORS": "*@example.com"}, "joe@example.com.evil.org", Role.VIEWER),
-    ({"VA_ANNOTATORS": "*@example.com"}, "joe", Role.VIEWER),
-    ({"VA_ADMINS": "boss@example.com", "VA_VIEWERS": "*"}, "boss@example.com", Role.ADMIN),
-    ({"VA_ADMINS": "boss@example.com", "VA_DEFAULT_ROLE": "annotator"}, "x@y.z",
-     Role.ANNOTATOR),
-    ({"VA_ADMINS": "boss@example.com", "VA_VIEWERS": "*", "VA_DEFAULT_ROLE": "annotator"},
-     "x@y.z", Role.VIEWER),
-])
+@pytest.mark.parametrize(
+    ("env", "who", "role"),
+    [
+        ({"VA_ANNOTATORS": "*"}, "anyone@anywhere.net", Role.ANNOTATOR),
+        (
+            {"VA_ANNOTATORS": "*", "VA_VIEWERS": "guest@example.com"},
+            "guest@example.com",
+            Role.VIEWER,
+        ),
+        ({"VA_ANNOTATORS": "*@example.com"}, "joe@example.com", Role.ANNOTATOR),
+        ({"VA_ANNOTATORS": "*@example.com"}, "joe@example.com.evil.org", Role.VIEWER),
+        ({"VA_ANNOTATORS": "*@example.com"}, "joe", Role.VIEWER),
+        ({"VA_ADMINS": "boss@example.com", "VA_VIEWERS": "*"}, "boss@example.com", Role.ADMIN),
+        (
+            {"VA_ADMINS": "boss@example.com", "VA_DEFAULT_ROLE": "annotator"},
+            "x@y.z",
+            Role.ANNOTATOR,
+        ),
+        (
+            {"VA_ADMINS": "boss@example.com", "VA_VIEWERS": "*", "VA_DEFAULT_ROLE": "annotator"},
+            "x@y.z",
+            Role.VIEWER,
+        ),
+    ],
+)
 def test_wildcards_and_default_role(env, who, role):
     policy = AccessPolicy.from_settings(env=env)
     assert policy.user_for({"email": who}).role is role
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"VA_ADMINS": "*"}, "VA_ADMINS cannot hold a wildcard"),
-    ({"VA_ADMINS": "*@example.com"}, "VA_ADMINS cannot hold a wildcard"),
-    ({"VA_VIEWERS": "*example"}, "VA_VIEWERS: '\\*example' is not a wildcard"),
-    ({"VA_VIEWERS": "a", "VA_DEFAULT_ROLE": "owner"}, "VA_DEFAULT_ROLE='owner' is not one of"),
-    ({"VA_VIEWERS": "a", "VA_DEFAULT_ROLE": "admin"}, "would make everyone an admin"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VA_ADMINS": "*"}, "VA_ADMINS cannot hold a wildcard"),
+        ({"VA_ADMINS": "*@example.com"}, "VA_ADMINS cannot hold a wildcard"),
+        ({"VA_VIEWERS": "*example"}, "VA_VIEWERS: '\\*example' is not a wildcard"),
+        ({"VA_VIEWERS": "a", "VA_DEFAULT_ROLE": "owner"}, "VA_DEFAULT_ROLE='owner' is not one of"),
+        ({"VA_VIEWERS": "a", "VA_DEFAULT_ROLE": "admin"}, "would make everyone an admin"),
+    ],
+)
 def test_bad_role_settings_are_refused_with_a_reason(env, message):
     with pytest.raises(ConfigError, match=message):
         role_assignments(env)

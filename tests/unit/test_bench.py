@@ -14,14 +14,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from va_app.research.bench.engine import SyntheticCorpus, add_bench_arguments, bench_command, run_bench
 from va_app.config import Settings
+from va_app.research.bench.engine import (
+    SyntheticCorpus,
+    add_bench_arguments,
+    bench_command,
+    run_bench,
+)
 
 ISSUE_KEYS = {
-    "floor_ms_p50", "build_ms_p50", "reference_ms_p50", "speedup_vs_reference",
-    "build_over_floor", "search_ms_p50", "search_recall_at_50", "brute_force_ms_p50",
-    "filtered_search_ms_p50", "filtered_search_recall_at_50", "load_ms", "peak_rss_mb",
-    "matrix_mb", "index_insert_per_s", "notes",
+    "floor_ms_p50",
+    "build_ms_p50",
+    "reference_ms_p50",
+    "speedup_vs_reference",
+    "build_over_floor",
+    "search_ms_p50",
+    "search_recall_at_50",
+    "brute_force_ms_p50",
+    "filtered_search_ms_p50",
+    "filtered_search_recall_at_50",
+    "load_ms",
+    "peak_rss_mb",
+    "matrix_mb",
+    "index_insert_per_s",
+    "notes",
 }
 
 
@@ -31,8 +47,9 @@ def bench_run(tmp_path_factory) -> tuple[dict, Path]:
     work = tmp_path_factory.mktemp("bench")
     parser = argparse.ArgumentParser()
     add_bench_arguments(parser)
-    args = parser.parse_args(["--quick", "--json", "--repeats", "2", "--labelled", "300",
-                              "--work-dir", str(work)])
+    args = parser.parse_args(
+        ["--quick", "--json", "--repeats", "2", "--labelled", "300", "--work-dir", str(work)]
+    )
     out = io.StringIO()
     with redirect_stdout(out):
         assert bench_command(args, Settings(data_dir=work / "unused")) == 0
@@ -43,16 +60,24 @@ def test_quick_bench_prints_every_figure_as_json(bench_run):
     result, _ = bench_run
     assert ISSUE_KEYS <= set(result)
     assert (result["shots"], result["dim"]) == (3000, 32)
-    for key in ("floor_ms_p50", "build_ms_p50", "reference_ms_p50", "search_ms_p50",
-                "brute_force_ms_p50", "filtered_search_ms_p50", "load_ms",
-                "index_insert_per_s"):
+    for key in (
+        "floor_ms_p50",
+        "build_ms_p50",
+        "reference_ms_p50",
+        "search_ms_p50",
+        "brute_force_ms_p50",
+        "filtered_search_ms_p50",
+        "load_ms",
+        "index_insert_per_s",
+    ):
         assert result[key] > 0, key
     assert result["build_runs"] >= 5 and result["n_pos"] >= 10 and result["n_neg"] >= 10
     assert result["matrix_mb"] == pytest.approx(3000 * 32 * 4 / 2**20, abs=0.1)
     assert result["peak_rss_mb"] > result["matrix_mb"]
     assert result["peak_rss_total_mb"] >= result["peak_rss_mb"]
     assert result["speedup_vs_reference"] == pytest.approx(
-        result["reference_ms_p50"] / result["build_ms_p50"], rel=0.05)
+        result["reference_ms_p50"] / result["build_ms_p50"], rel=0.05
+    )
     # A 3,000-shot corpus is searched exactly: recall is 1 on both paths.
     assert result["search_path"] == "exact" and result["filtered_path"] == "filtered"
     assert result["search_recall_at_50"] == 1.0 == result["filtered_search_recall_at_50"]
@@ -64,8 +89,9 @@ def test_quick_bench_prints_every_figure_as_json(bench_run):
 
 def test_second_run_reuses_the_cached_matrix_and_index(bench_run):
     _, work = bench_run
-    result = run_bench(shots=3000, dim=32, labelled=300, repeats=1, work_dir=work,
-                       n_queries=5, reference_repeats=1)
+    result = run_bench(
+        shots=3000, dim=32, labelled=300, repeats=1, work_dir=work, n_queries=5, reference_repeats=1
+    )
     assert result["index_cached"] and result["search_recall_at_50"] == 1.0
     assert len(list(work.glob("matrix-3000x32-seed0*.h5"))) == 2  # chunked + contiguous copy
 

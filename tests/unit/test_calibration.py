@@ -73,8 +73,10 @@ def test_calibration_improves_brier_and_ece_on_held_out_shots(calibrated):
     held_out = np.setdiff1d(np.arange(y.size), train)
     p = score_corpus(X, clf)
     assert brier_score(y[held_out], p[held_out]) < brier_score(y[held_out], raw[held_out]) / 2
-    assert (expected_calibration_error(y[held_out], p[held_out])
-            < expected_calibration_error(y[held_out], raw[held_out]) / 2)
+    assert (
+        expected_calibration_error(y[held_out], p[held_out])
+        < expected_calibration_error(y[held_out], raw[held_out]) / 2
+    )
 
 
 def test_scoring_folds_the_calibration_into_the_weights(calibrated):
@@ -103,8 +105,9 @@ def test_saved_classifiers_carry_the_calibration_and_old_ones_read_uncalibrated(
     del old["calibration"]
     uncalibrated = ShotClassifier.from_dict(old)
     assert uncalibrated.calibration_ == PlattScaling()
-    np.testing.assert_allclose(score_corpus(X, uncalibrated),
-                               expit(clf.decision_function(X)), atol=1e-6)
+    np.testing.assert_allclose(
+        score_corpus(X, uncalibrated), expit(clf.decision_function(X)), atol=1e-6
+    )
 
 
 def test_measures_have_their_textbook_values():

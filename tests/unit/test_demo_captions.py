@@ -26,8 +26,11 @@ def test_one_shot_gets_many_phrasings_and_they_say_what_it_shows() -> None:
     captions = [caption_shot(chase, rng) for _ in range(200)]
     assert len(set(captions)) > 30
     cars = ("car", "chase", "pursuit", "race", "racing")
-    times = {"day": ("day", "noon", "afternoon"), "night": ("night", "dark", "midnight"),
-             "golden_hour": ("golden", "sunset", "dusk", "evening", "sun")}[chase.time_of_day]
+    times = {
+        "day": ("day", "noon", "afternoon"),
+        "night": ("night", "dark", "midnight"),
+        "golden_hour": ("golden", "sunset", "dusk", "evening", "sun"),
+    }[chase.time_of_day]
     assert all(any(w in c for w in cars + times) for c in captions)
     assert sum(any(w in c for w in cars) for c in captions) > 150
 

@@ -28,8 +28,10 @@ def _docker_engine() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
-@pytest.mark.skipif(not _docker_engine(), reason="no docker engine here: "
-                    "`docker compose config` needs one to check deploy/compose.yaml")
+@pytest.mark.skipif(
+    not _docker_engine(),
+    reason="no docker engine here: `docker compose config` needs one to check deploy/compose.yaml",
+)
 def test_compose_file_is_valid_and_has_the_three_services(tmp_path):
     env = {"VA_ADMINS": "lead@example.org", "PATH": "/usr/bin:/usr/local/bin:/bin"}
     secrets = DEPLOY / "secrets"
@@ -38,8 +40,12 @@ def test_compose_file_is_valid_and_has_the_three_services(tmp_path):
     for name in ("db_password.txt", "secrets.toml"):
         (secrets / name).touch()
     try:
-        done = subprocess.run(["docker", "compose", "-f", str(DEPLOY / "compose.yaml"),
-                               "config", "--services"], capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            ["docker", "compose", "-f", str(DEPLOY / "compose.yaml"), "config", "--services"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
     finally:
         if made:
             shutil.rmtree(secrets)
@@ -56,12 +62,14 @@ def _compose() -> dict:
 
 def _value_with_defaults(raw: str, given: dict[str, str]) -> str:
     """``${NAME:-default}`` / ``${NAME:?message}`` / ``${NAME}`` as compose fills them in."""
+
     def fill(match: re.Match) -> str:
         name, op, rest = match.group(1), match.group(2) or "", match.group(3) or ""
         if name in given:
             return given[name]
         assert op != ":?", f"{name} must be given: {rest}"
         return rest if op == ":-" else ""
+
     return re.sub(r"\$\{(\w+)(:-|:\?)?([^}]*)\}", fill, str(raw))
 
 
@@ -75,15 +83,21 @@ def test_every_va_variable_the_compose_file_sets_is_one_the_app_reads():
 
 def test_the_compose_defaults_start_the_app_and_point_at_its_services():
     compose = _compose()
-    env = {name: _value_with_defaults(value, {"VA_ADMINS": "lead@example.org"})
-           for name, value in compose["services"]["app"]["environment"].items()}
+    env = {
+        name: _value_with_defaults(value, {"VA_ADMINS": "lead@example.org"})
+        for name, value in compose["services"]["app"]["environment"].items()
+    }
     settings = Settings.from_env(env)  # a bad value (an empty VA_ENCODER, ...) raises here
     roles = role_assignments(env)
     assert roles.admins and roles.default_role.value == "viewer"
     db = compose["services"]["db"]["environment"]
     url = urlsplit(settings.database_url)
     assert (url.scheme, url.hostname, url.username, url.path.lstrip("/")) == (
-        "postgresql+psycopg", "db", db["POSTGRES_USER"], db["POSTGRES_DB"])
+        "postgresql+psycopg",
+        "db",
+        db["POSTGRES_USER"],
+        db["POSTGRES_DB"],
+    )
     assert settings.chroma_host == "chroma" and settings.chroma_port == 8000
     assert not settings.chroma_request_headers  # no token unless one is configured
     volumes = compose["services"]["app"]["volumes"]
@@ -93,8 +107,11 @@ def test_the_compose_defaults_start_the_app_and_point_at_its_services():
 
 def test_the_image_copies_everything_the_app_runs_and_every_source_exists():
     root = DEPLOY.parent
-    copied = [line.split()[1:-1] for line in (DEPLOY / "Dockerfile").read_text().splitlines()
-              if line.startswith("COPY ")]
+    copied = [
+        line.split()[1:-1]
+        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    ]
     sources = [source for line in copied for source in line]
     missing = [s for s in sources if not (root / s).exists()]
     assert not missing, f"the Dockerfile copies what the repository does not have: {missing}"

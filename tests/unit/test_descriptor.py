@@ -131,7 +131,9 @@ def _street(seed: int) -> np.ndarray:
     x = 0
     while x < 480:
         width, top = int(rng.integers(40, 90)), int(rng.integers(40, 140))
-        cv2.rectangle(scene, (x, top), (x + width, 200), tuple(int(c) for c in rng.integers(40, 200, 3)), -1)
+        cv2.rectangle(
+            scene, (x, top), (x + width, 200), tuple(int(c) for c in rng.integers(40, 200, 3)), -1
+        )
         for wy in range(top + 10, 190, 22):
             for wx in range(x + 6, x + width - 12, 16):
                 cv2.rectangle(scene, (wx, wy), (wx + 8, wy + 10), (240, 230, 160), -1)
@@ -143,14 +145,17 @@ def _street(seed: int) -> np.ndarray:
 def _tilted(frames: np.ndarray, degrees: float) -> np.ndarray:
     h, w = frames.shape[1:3]
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.25)  # zoomed in: no corners
-    return np.stack([cv2.warpAffine(f, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-                     for f in frames])
+    return np.stack(
+        [cv2.warpAffine(f, matrix, (w, h), borderMode=cv2.BORDER_REFLECT) for f in frames]
+    )
 
 
 def test_a_tilted_camera_is_told_from_a_level_one_either_way_round() -> None:
     level = _clip(_street(4))
     tilt = {d: feature_groups(_tilted(level, d), ("tilt",))["tilt"] for d in (0.0, 12.0, -12.0)}
-    t = {d: float(np.arctan2(v[1], v[0]) / (np.pi / 2)) for d, v in tilt.items()}  # 0 level, 1 tilted
+    t = {
+        d: float(np.arctan2(v[1], v[0]) / (np.pi / 2)) for d, v in tilt.items()
+    }  # 0 level, 1 tilted
     assert t[0.0] < 0.2
     assert t[12.0] > 0.8 and t[-12.0] > 0.8
 

@@ -181,8 +181,9 @@ def test_the_app_line_says_which_encoder_is_active(tmp_path: Path, tiny: str) ->
     from va_app.encoders import encoder_status_line
     from va_app.encoders.bundled import DEMO_CLIP_ID_PREFIX
 
-    clip = make_encoder(_settings(tmp_path, encoder="clip", clip_model=tiny,
-                                  clip_pretrained="none"))
+    clip = make_encoder(
+        _settings(tmp_path, encoder="clip", clip_model=tiny, clip_pretrained="none")
+    )
     descriptor = make_encoder(_settings(tmp_path, encoder="descriptor"))
     assert "semantic (CLIP)" in encoder_status_line(clip.id, clip)
     assert "demo world's own small CLIP" in encoder_status_line(f"{DEMO_CLIP_ID_PREFIX}x", clip)

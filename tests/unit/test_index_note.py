@@ -22,8 +22,9 @@ def test_rate_and_eta_come_from_the_count_growing_between_looks():
     later = watch.look(140_000, 500_000)
     assert later.per_s == pytest.approx(2000)
     assert later.eta_s == pytest.approx(180)
-    assert later.describe() == ("index building: 140,000 of 500,000, ETA 3 min (2,000/s); "
-                                "searching exactly meanwhile.")
+    assert later.describe() == (
+        "index building: 140,000 of 500,000, ETA 3 min (2,000/s); searching exactly meanwhile."
+    )
 
 
 def test_a_count_that_stops_growing_says_the_index_is_not_being_built():

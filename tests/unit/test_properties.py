@@ -14,22 +14,35 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from va_app.formats.annotations import (
-    _FALSE, _TRUE, export_annotations, parse_value, read_annotations,
-)
 from va_app.domain import Annotation
 from va_app.errors import ValidationError
+from va_app.formats.annotations import (
+    _FALSE,
+    _TRUE,
+    export_annotations,
+    parse_value,
+    read_annotations,
+)
 from va_app.store.labels import label_key, normalise_label_name
 
-FAST = settings(max_examples=80, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 # -- annotation values -----------------------------------------------------------------------
 @FAST
-@given(st.one_of(st.text(max_size=20), st.integers(), st.floats(allow_nan=True), st.none(),
-                 st.booleans(), st.binary(max_size=8)))
+@given(
+    st.one_of(
+        st.text(max_size=20),
+        st.integers(),
+        st.floats(allow_nan=True),
+        st.none(),
+        st.booleans(),
+        st.binary(max_size=8),
+    )
+)
 @example("1.0")
 @example(float("nan"))
 @example(" YES\t")
@@ -43,28 +56,39 @@ def test_parse_value_only_ever_raises_validation_error(raw):
 
 
 @FAST
-@given(st.sampled_from(sorted(_TRUE | _FALSE)), st.sampled_from(["", " ", "\t"]),
-       st.sampled_from([str.lower, str.upper, str.title]))
+@given(
+    st.sampled_from(sorted(_TRUE | _FALSE)),
+    st.sampled_from(["", " ", "\t"]),
+    st.sampled_from([str.lower, str.upper, str.title]),
+)
 def test_accepted_words_parse_in_any_case_and_padding(word, pad, case):
     expected = word in _TRUE
     assert parse_value(f"{pad}{case(word)}{pad}") is expected
     assert parse_value(parse_value(word)) is expected  # a parsed value parses to itself
-    assert parse_value(int(expected)) is expected      # and so does its exported 1/0
+    assert parse_value(int(expected)) is expected  # and so does its exported 1/0
 
 
 # -- annotation files ------------------------------------------------------------------------
 # What people put in names: letters of any script, digits, punctuation, emoji, inner spaces.
-_name_chars = st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs"),
-                            exclude_characters="/\\<>")
-_names = st.text(_name_chars, min_size=1, max_size=20).map(lambda s: " ".join(s.split())) \
-    .filter(bool)
-_shot_ids = st.builds(lambda v, f: f"{v}|{f}", st.from_regex(r"[a-z][a-z0-9_]{0,8}",
-                                                             fullmatch=True),
-                      st.integers(0, 10_000))
+_name_chars = st.characters(
+    codec="utf-8", categories=("L", "N", "P", "S", "Zs"), exclude_characters="/\\<>"
+)
+_names = (
+    st.text(_name_chars, min_size=1, max_size=20).map(lambda s: " ".join(s.split())).filter(bool)
+)
+_shot_ids = st.builds(
+    lambda v, f: f"{v}|{f}",
+    st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
+    st.integers(0, 10_000),
+)
 _times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1))
 _annotations = st.builds(
-    Annotation, label=_names, shot_id=_shot_ids, value=st.sampled_from([True, False, None]),
-    annotator=_names, source=st.sampled_from(["search", "positive", "review", "import"]),
+    Annotation,
+    label=_names,
+    shot_id=_shot_ids,
+    value=st.sampled_from([True, False, None]),
+    annotator=_names,
+    source=st.sampled_from(["search", "positive", "review", "import"]),
     created_at=_times,
 )
 
@@ -97,12 +121,12 @@ _cells = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x00"), ma
 
 
 @FAST
-@given(st.lists(st.tuples(_cells, _cells, _cells, _cells, _cells), max_size=6),
-       st.booleans())
+@given(st.lists(st.tuples(_cells, _cells, _cells, _cells, _cells), max_size=6), st.booleans())
 def test_any_csv_either_parses_or_is_refused_with_a_row_number(cells, with_created_at):
     header = "label,shot_id,value,annotator,source" + (",created_at" if with_created_at else "")
-    lines = [header] + [",".join(_csv_quote(c) for c in row[: 6 if with_created_at else 5])
-                        for row in cells]
+    lines = [header] + [
+        ",".join(_csv_quote(c) for c in row[: 6 if with_created_at else 5]) for row in cells
+    ]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "in.csv"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -144,9 +168,10 @@ def test_label_names_are_refused_or_clean_and_stable(name):
 
 
 @FAST
-@given(st.text(_name_chars, min_size=1, max_size=25),  # upper() may triple a letter
-       st.lists(st.sampled_from([" ", "  ", "\t", "\u00a0", "\u3000"]), min_size=2,
-                max_size=2))
+@given(
+    st.text(_name_chars, min_size=1, max_size=25),  # upper() may triple a letter
+    st.lists(st.sampled_from([" ", "  ", "\t", "\u00a0", "\u3000"]), min_size=2, max_size=2),
+)
 @example("Car Chase", [" ", "  "])
 @example("straße", ["", ""])
 def test_case_and_space_variants_are_the_same_label(name, pads):
@@ -155,8 +180,11 @@ def test_case_and_space_variants_are_the_same_label(name, pads):
     except ValidationError:
         return
     # Only true case variants: "ı".upper() is "I", whose lower case is another letter, "i".
-    recased = [v for v in (name.upper(), name.lower(), name.swapcase(), name.title())
-               if v.casefold() == name.casefold()]
+    recased = [
+        v
+        for v in (name.upper(), name.lower(), name.swapcase(), name.title())
+        if v.casefold() == name.casefold()
+    ]
     spaced = [f"{pads[0]}{name}{pads[1]}", name.replace(" ", pads[0] + pads[1])]
     for variant in [*recased, *spaced, name.casefold()]:
         assert label_key(variant) == key, variant

@@ -26,8 +26,19 @@ T0 = datetime(2026, 3, 1, 9, 0, 0)
 
 
 def _version(number: int, minute: int, score: float | None) -> ModelVersion:
-    return ModelVersion("night", number, T0 + timedelta(minutes=minute), 20, 20, score, 0.5,
-                        ["ana"], "descriptor:v1", "f", 5.0)
+    return ModelVersion(
+        "night",
+        number,
+        T0 + timedelta(minutes=minute),
+        20,
+        20,
+        score,
+        0.5,
+        ["ana"],
+        "descriptor:v1",
+        "f",
+        5.0,
+    )
 
 
 def _click(shot: str, source: str, minute: float, value: bool | None = True) -> Annotation:
@@ -52,8 +63,9 @@ def test_without_a_model_the_advice_is_to_search_for_ten_and_ten() -> None:
 def test_after_the_first_build_an_untried_feed_comes_first() -> None:
     advice = recommend([_version(1, 0, 0.7)], [_click("s1", "search", -5)], reward="quality")
     assert advice.source == ARMS[0]
-    assert advice.reason == (f"{ARMS[0]} has not been tried yet: one batch from it shows "
-                             "what it adds")
+    assert advice.reason == (
+        f"{ARMS[0]} has not been tried yet: one batch from it shows what it adds"
+    )
     assert all(score is None for score in advice.scores_per_arm.values())
 
 
@@ -79,8 +91,9 @@ def test_the_arm_with_the_largest_recent_gain_wins_with_a_reason() -> None:
     rounds += [Round("borderline", 0.04), Round("borderline", 0.04)]
     advice = recommend_from_rounds(rounds, reward="quality")
     assert advice.source == "borderline"
-    assert advice.reason == ("borderline gave the largest gain in the last two rounds "
-                             "(+0.040 model quality per round)")
+    assert advice.reason == (
+        "borderline gave the largest gain in the last two rounds (+0.040 model quality per round)"
+    )
     assert max(advice.scores_per_arm, key=advice.scores_per_arm.get) == "borderline"
 
 
@@ -88,8 +101,9 @@ def test_a_long_run_of_gains_is_told_over_the_window() -> None:
     rounds = _all_tried(positive=0.01) + [Round("borderline", 0.05)] * 3
     advice = recommend_from_rounds(rounds, reward="quality")
     assert advice.source == "borderline"
-    assert advice.reason == ("borderline gave the largest gain in the last three rounds "
-                             "(+0.050 model quality per round)")
+    assert advice.reason == (
+        "borderline gave the largest gain in the last three rounds (+0.050 model quality per round)"
+    )
 
 
 def test_recent_rounds_count_more_than_old_ones() -> None:
@@ -98,8 +112,9 @@ def test_recent_rounds_count_more_than_old_ones() -> None:
     rounds += [Round("random", 0.02), Round("borderline", 0.0)]
     advice = recommend_from_rounds(rounds, c=0.0, reward="quality")
     assert advice.source == "random"
-    assert advice.reason == ("random gave the largest gain lately: +0.010 model quality over "
-                             "its last two batches")
+    assert advice.reason == (
+        "random gave the largest gain lately: +0.010 model quality over its last two batches"
+    )
 
 
 def test_a_neglected_arm_is_revisited_when_exploration_outweighs_the_gap() -> None:
@@ -136,20 +151,36 @@ def test_bad_options_are_refused() -> None:
 # -- attribution -----------------------------------------------------------------------------
 def test_a_batch_is_credited_to_the_source_most_of_it_came_from() -> None:
     versions = [_version(1, 0, 0.70), _version(2, 10, 0.76), _version(3, 20, 0.74)]
-    clicks = [_click("a", "search", -3),  # before the first build: bootstraps, credits nothing
-              _click("b", "borderline", 2), _click("c", "borderline", 3), _click("d", "random", 4),
-              _click("e", "similar", 12), _click("f", "search", 13), _click("g", "negative", 14)]
+    clicks = [
+        _click("a", "search", -3),  # before the first build: bootstraps, credits nothing
+        _click("b", "borderline", 2),
+        _click("c", "borderline", 3),
+        _click("d", "random", 4),
+        _click("e", "similar", 12),
+        _click("f", "search", 13),
+        _click("g", "negative", 14),
+    ]
     rounds = rounds_from_history(versions, clicks, reward="quality")
     assert [(r.arm, round(r.reward, 3), r.n_annotations, r.version) for r in rounds] == [
-        ("borderline", 0.06, 3, 2), ("search", -0.02, 3, 3)]
+        ("borderline", 0.06, 3, 2),
+        ("search", -0.02, 3, 3),
+    ]
 
 
 def test_review_only_batches_clears_and_unscored_versions_credit_nothing() -> None:
-    versions = [_version(1, 0, 0.7), _version(2, 10, 0.8), _version(3, 20, None),
-                _version(4, 30, 0.9)]
-    clicks = [_click("a", "review", 5), _click("b", "import", 6),
-              _click("c", "positive", 25, value=None), _click("d", "positive", 26),
-              _click("e", "random", 27)]
+    versions = [
+        _version(1, 0, 0.7),
+        _version(2, 10, 0.8),
+        _version(3, 20, None),
+        _version(4, 30, 0.9),
+    ]
+    clicks = [
+        _click("a", "review", 5),
+        _click("b", "import", 6),
+        _click("c", "positive", 25, value=None),
+        _click("d", "positive", 26),
+        _click("e", "random", 27),
+    ]
     rounds = rounds_from_history(versions, clicks, reward="quality")
     # version 3 has no score: 2 → 4 is one round; the clear does not count, the tie goes to the
     # arm labelled last.
@@ -159,16 +190,26 @@ def test_review_only_batches_clears_and_unscored_versions_credit_nothing() -> No
 def test_times_with_a_time_zone_compare_with_stored_utc_times() -> None:
     versions = [_version(1, 0, 0.7), _version(2, 10, 0.75)]
     paris = timezone(timedelta(hours=1))
-    aware = Annotation("night", "a", True, "ana", "borderline",
-                       (T0 + timedelta(minutes=5)).replace(tzinfo=UTC).astimezone(paris))
+    aware = Annotation(
+        "night",
+        "a",
+        True,
+        "ana",
+        "borderline",
+        (T0 + timedelta(minutes=5)).replace(tzinfo=UTC).astimezone(paris),
+    )
     rounds = rounds_from_history(versions, [aware], reward="quality")
     assert [r.arm for r in rounds] == ["borderline"]
 
 
 def test_the_mistakes_reward_is_the_share_the_model_before_got_wrong() -> None:
     versions = [_version(1, 0, 0.7), _version(2, 10, 0.7)]
-    clicks = [_click("a", "borderline", 1, True), _click("b", "borderline", 2, False),
-              _click("c", "borderline", 3, True), _click("d", "borderline", 4, False)]
+    clicks = [
+        _click("a", "borderline", 1, True),
+        _click("b", "borderline", 2, False),
+        _click("c", "borderline", 3, True),
+        _click("d", "borderline", 4, False),
+    ]
     assert shots_to_predict(versions, clicks) == {1: ["a", "b", "c", "d"]}
     predictions = {1: {"a": 0.9, "b": 0.6, "c": 0.4, "d": 0.1}}
     rounds = rounds_from_history(versions, clicks, reward="mistakes", predictions=predictions)
@@ -185,12 +226,15 @@ def test_the_mistakes_reward_is_the_share_the_model_before_got_wrong() -> None:
 def test_the_first_advice_after_a_build_rests_on_the_prior_borderline_first() -> None:
     advice = recommend([_version(1, 0, 0.7)], [_click("s1", "search", -5)])
     assert advice.reward == "mistakes" and advice.source == "borderline"
-    assert advice.reason == ("no batch from borderline yet; the shots the model is least sure "
-                             "of are where a young model is wrong most often")
+    assert advice.reason == (
+        "no batch from borderline yet; the shots the model is least sure "
+        "of are where a young model is wrong most often"
+    )
     # one pseudo-round per arm: prior + c·sqrt(ln 5 / 1), c = 0.1
     bonus = 0.1 * math.sqrt(math.log(5))
-    assert advice.scores_per_arm == pytest.approx({
-        arm: DEFAULT_PRIOR["mistakes"][arm] + bonus for arm in ARMS})
+    assert advice.scores_per_arm == pytest.approx(
+        {arm: DEFAULT_PRIOR["mistakes"][arm] + bonus for arm in ARMS}
+    )
 
 
 def test_a_feed_whose_batches_stop_finding_mistakes_gives_way() -> None:
@@ -199,8 +243,9 @@ def test_a_feed_whose_batches_stop_finding_mistakes_gives_way() -> None:
     rounds += [Round("borderline", 0.05)] * 3  # the model got this part of the corpus right
     advice = recommend_from_rounds(rounds)
     assert advice.source == "random"
-    assert advice.reason == ("no batch from random yet; random shots show how the model does "
-                             "on the corpus as a whole")
+    assert advice.reason == (
+        "no batch from random yet; random shots show how the model does on the corpus as a whole"
+    )
     rounds += [Round("random", 0.3)]
     advice = recommend_from_rounds(rounds)
     assert advice.source == "random"

@@ -76,10 +76,12 @@ def _blobs(n_pos: int, n_neg: int, *, seed: int = 0, d: int = 8) -> tuple[np.nda
     rng = np.random.default_rng(seed)
     centre = np.zeros(d, dtype=np.float32)
     centre[0] = 3.0
-    X = np.vstack([
-        centre + rng.normal(0, 0.3, (n_pos, d)),
-        -centre + rng.normal(0, 0.3, (n_neg, d)),
-    ]).astype(np.float32)
+    X = np.vstack(
+        [
+            centre + rng.normal(0, 0.3, (n_pos, d)),
+            -centre + rng.normal(0, 0.3, (n_neg, d)),
+        ]
+    ).astype(np.float32)
     return X, np.r_[np.ones(n_pos, np.int8), np.zeros(n_neg, np.int8)]
 
 

@@ -17,24 +17,37 @@ def _labels(va: np.ndarray, cc: np.ndarray, positives: int = 100) -> dict[str, d
     for i in range(va.shape[0]):
         runs = {"va": va[i].round(4).tolist(), "cc": cc[i].round(4).tolist()}
         out[f"label{i}"] = {
-            "train": 1000, "train_positives": positives,
-            "checkpoints": POINTS, "ap_per_seed": runs,
-            "ap": {s: {str(n): float(np.median(np.asarray(r)[:, j]))
-                       for j, n in enumerate(POINTS)} for s, r in runs.items()}}
+            "train": 1000,
+            "train_positives": positives,
+            "checkpoints": POINTS,
+            "ap_per_seed": runs,
+            "ap": {
+                s: {str(n): float(np.median(np.asarray(r)[:, j])) for j, n in enumerate(POINTS)}
+                for s, r in runs.items()
+            },
+        }
     return out
 
 
 def _result(va: np.ndarray, cc: np.ndarray) -> dict:
     per_label = _labels(va, cc)
-    return {"strategies": {"va": "VA", "cc": "CC"}, "checkpoints": POINTS, "excluded": [],
-            **summarise(per_label, ("va", "cc"), POINTS)}
+    return {
+        "strategies": {"va": "VA", "cc": "CC"},
+        "checkpoints": POINTS,
+        "excluded": [],
+        **summarise(per_label, ("va", "cc"), POINTS),
+    }
 
 
 def test_the_same_strategy_twice_is_a_tie_even_where_its_medians_differ() -> None:
     # Two draws of one noisy strategy: AP jumps between a classifier's and chance by luck.
     rng = np.random.default_rng(1)
-    draw = lambda: (np.where(rng.random((12, 5, 2)) < 0.6, 0.85, 0.2)  # noqa: E731
-                    + 0.05 * rng.standard_normal((12, 5, 2)))
+
+    def draw():
+        return np.where(rng.random((12, 5, 2)) < 0.6, 0.85, 0.2) + 0.05 * rng.standard_normal(
+            (12, 5, 2)
+        )
+
     result = _result(draw(), draw())
     medians = result["median_ap"]
     assert any(medians["va"][n] != medians["cc"][n] for n in ("20", "40"))
@@ -88,8 +101,13 @@ def test_common_and_rare_concepts_get_their_own_verdicts() -> None:
     assert groups["rare"]["labels"] == list(rare)  # 3 % positives: rare
     assert groups["common"]["va_at_least_cc_at_every_n"]
     assert groups["rare"]["va_vs_cc"] == {"20": "below", "40": "below"}
-    result = {"strategies": {"va": "VA", "cc": "CC"}, "checkpoints": POINTS, "excluded": [],
-              **summarise(per_label, ("va", "cc"), POINTS), "groups": groups}
+    result = {
+        "strategies": {"va": "VA", "cc": "CC"},
+        "checkpoints": POINTS,
+        "excluded": [],
+        **summarise(per_label, ("va", "cc"), POINTS),
+        "groups": groups,
+    }
     lines = summary_lines(result)
     assert "  common concepts (6): yes (20 above, 40 above)" in lines
     assert "  rare concepts (3): NO (20 below, 40 below)" in lines

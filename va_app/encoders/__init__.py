@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 from va_app.config import Settings
 from va_app.encoders.base import Encoder, NoTextTowerError, l2_normalise, require_same_encoder
-from va_app.errors import ConfigError, WeightsNotFoundError
 from va_app.encoders.bundled import (
     bundled_encoder,
     bundled_encoder_id,
@@ -30,6 +29,7 @@ from va_app.encoders.bundled import (
     is_demo_clip_id,
     register_bundled,
 )
+from va_app.errors import ConfigError, WeightsNotFoundError
 
 __all__ = [
     "Encoder",
@@ -59,14 +59,16 @@ def make_encoder(settings: Settings, *, progress: ByteProgress | None = None) ->
 
     Missing weights of a pretrained tag are fetched first (``progress`` follows the bytes).
     """
-    if settings.encoder == "clip" or (settings.encoder == "auto"
-                                      and not ensure_clip_weights(settings, progress=progress)):
+    if settings.encoder == "clip" or (
+        settings.encoder == "auto" and not ensure_clip_weights(settings, progress=progress)
+    ):
         return _clip_encoder(settings, progress)
     return _descriptor_encoder()
 
 
-def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None, *,
-                       progress: ByteProgress | None = None) -> Encoder:
+def encoder_for_corpus(
+    settings: Settings, corpus_encoder_id: str | None, *, progress: ByteProgress | None = None
+) -> Encoder:
     """The encoder for a corpus whose vectors were made by ``corpus_encoder_id`` (None: new corpus).
 
     In auto mode the corpus's own encoder wins when it is available. Raises
@@ -77,7 +79,8 @@ def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None, *,
     if settings.encoder == "auto" and is_demo_clip_id(corpus_encoder_id):
         settings = demo_clip_settings(settings)  # the corpus remembers its encoder
     if settings.encoder in ("auto", "descriptor") and corpus_encoder_id.startswith(
-            DESCRIPTOR_ID_PREFIX):
+        DESCRIPTOR_ID_PREFIX
+    ):
         # The corpus's own descriptor version: a corpus built by an older release keeps
         # growing with the features it was built with.
         chosen: Encoder | None = _descriptor_encoder(corpus_encoder_id)
@@ -86,8 +89,9 @@ def encoder_for_corpus(settings: Settings, corpus_encoder_id: str | None, *,
         if settings.encoder != "descriptor" and _fetch_would_give(settings, corpus_encoder_id):
             ensure_clip_weights(settings, progress=progress)
         chosen, planned = None, planned_encoder_id(settings)
-    require_same_encoder(corpus_encoder_id, planned,
-                         _mismatch_message(settings, corpus_encoder_id, planned))
+    require_same_encoder(
+        corpus_encoder_id, planned, _mismatch_message(settings, corpus_encoder_id, planned)
+    )
     return chosen if chosen is not None else make_encoder(settings)
 
 
@@ -170,13 +174,15 @@ def _clip_encoder(settings: Settings, progress: ByteProgress | None = None) -> E
         fetch_clip_weights(settings.clip_model, settings.clip_pretrained, progress=progress)
 
     register_bundled(settings.clip_model)
-    return bundled_encoder(OpenClipEncoder(
-        settings.clip_model,
-        settings.clip_pretrained,
-        device=settings.device,
-        batch_size=settings.batch_size,
-        frames_per_shot=settings.keyframes_per_shot,
-    ))
+    return bundled_encoder(
+        OpenClipEncoder(
+            settings.clip_model,
+            settings.clip_pretrained,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            frames_per_shot=settings.keyframes_per_shot,
+        )
+    )
 
 
 def _descriptor_encoder(corpus_encoder_id: str | None = None) -> Encoder:
@@ -193,16 +199,22 @@ def encoder_status_line(corpus_encoder_id: str, encoder: Encoder | None) -> str:
     """One line for the app: which encoder the corpus uses and what text search can do."""
     name = f"Encoder: `{corpus_encoder_id}`"
     if encoder is None:
-        return (f"{name} — not available on this machine: search works by keywords, by example "
-                "(more like this) and by stored zero-shot text vectors.")
+        return (
+            f"{name} — not available on this machine: search works by keywords, by example "
+            "(more like this) and by stored zero-shot text vectors."
+        )
     if not encoder.has_text:
-        return (f"{name} — offline visual descriptor: text search falls back to keywords over "
-                "titles and tags. Set VA_ENCODER=clip with local CLIP weights for semantic "
-                "search (see README).")
+        return (
+            f"{name} — offline visual descriptor: text search falls back to keywords over "
+            "titles and tags. Set VA_ENCODER=clip with local CLIP weights for semantic "
+            "search (see README)."
+        )
     if is_demo_clip_id(corpus_encoder_id):
-        return (f"{name} — the demo world's own small CLIP (trained on another rendering of "
-                "the demo world): text search finds times of day, places, cars, people and "
-                "rain, not camera moves or shot types — those need active learning.")
+        return (
+            f"{name} — the demo world's own small CLIP (trained on another rendering of "
+            "the demo world): text search finds times of day, places, cars, people and "
+            "rain, not camera moves or shot types — those need active learning."
+        )
     return f"{name} — text search is semantic (CLIP)."
 
 

@@ -54,8 +54,9 @@ def is_demo_clip_id(encoder_id: str | None) -> bool:
 
 def demo_clip_settings(settings: Settings) -> Settings:
     """``settings`` with the demo CLIP as their encoder (everything else unchanged)."""
-    return replace(settings, encoder="clip", clip_model=DEMO_CLIP_NAME,
-                   clip_pretrained=str(DEMO_CLIP_WEIGHTS))
+    return replace(
+        settings, encoder="clip", clip_model=DEMO_CLIP_NAME, clip_pretrained=str(DEMO_CLIP_WEIGHTS)
+    )
 
 
 def bundled_encoder(clip: Encoder) -> Encoder:

@@ -182,14 +182,18 @@ def _cached_weights_file(model_name: str, tag: str, cfg: Mapping, cache_dir: Pat
     raise WeightsNotFoundError(missing_weights_message(model_name, tag, cfg, cache_dir))
 
 
-def missing_weights_message(model_name: str, tag: str, cfg: Mapping, cache_dir: Path,
-                            why_not_fetched: str = "") -> str:
+def missing_weights_message(
+    model_name: str, tag: str, cfg: Mapping, cache_dir: Path, why_not_fetched: str = ""
+) -> str:
     """What to do when a tag's weights are not in the cache (and, if given, why no fetch)."""
     repo, names = _hf_repo_and_files(cfg.get("hf_hub", ""))
     hint = f"`hf download {repo} {names[0]}`" if repo else f"a download of {cfg.get('url')}"
     fetched = f"; they could not be downloaded: {why_not_fetched}" if why_not_fetched else ""
-    online = "connect to the internet and run again (they are fetched once), or " \
-        if why_not_fetched else ""
+    online = (
+        "connect to the internet and run again (they are fetched once), or "
+        if why_not_fetched
+        else ""
+    )
     return (
         f"no CLIP weights for {model_name}/{tag} in the local Hugging Face cache ({cache_dir})"
         f"{fetched}. Fix: {online}on a machine with internet run {hint} and copy the cache "
@@ -220,8 +224,14 @@ def _clean_tag(tag: str) -> str:
     return tag.strip().lower().replace("-", "_")  # open_clip's own tag normalisation
 
 
-def fetch_clip_weights(model_name: str, tag: str, *, cache_dir: str | Path | None = None,
-                       endpoint: str | None = None, progress=None) -> ClipWeights:
+def fetch_clip_weights(
+    model_name: str,
+    tag: str,
+    *,
+    cache_dir: str | Path | None = None,
+    endpoint: str | None = None,
+    progress=None,
+) -> ClipWeights:
     """The tag's weights, downloaded once into the Hugging Face cache when they are not there.
 
     ``progress(done_bytes, total_bytes, note)`` follows the download. Raises
@@ -243,7 +253,8 @@ def fetch_clip_weights(model_name: str, tag: str, *, cache_dir: str | Path | Non
         fetch.download_weights(remote, cache_dir=folder, endpoint=endpoint, progress=progress)
     except fetch.WeightsDownloadError as exc:
         raise fetch.WeightsDownloadError(
-            missing_weights_message(model_name, tag, cfg, folder, str(exc))) from exc
+            missing_weights_message(model_name, tag, cfg, folder, str(exc))
+        ) from exc
     return resolve_clip_weights(model_name, tag, cache_dir=folder)
 
 

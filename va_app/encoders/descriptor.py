@@ -125,8 +125,10 @@ class DescriptorEncoder:
 
     def __init__(self, version: int = LATEST_VERSION):
         if version not in VERSION_GROUPS:
-            raise ValidationError(f"unknown descriptor version {version}; this release computes "
-                                  f"versions {', '.join(map(str, VERSION_GROUPS))}")
+            raise ValidationError(
+                f"unknown descriptor version {version}; this release computes "
+                f"versions {', '.join(map(str, VERSION_GROUPS))}"
+            )
         self.version = version
         self.id = f"{ID_PREFIX}{version}"
         self.dim = sum(GROUP_DIMS[g] for g in VERSION_GROUPS[version])
@@ -167,9 +169,9 @@ def describe_shot(frames: np.ndarray, *, version: int = LATEST_VERSION) -> np.nd
     return l2_normalise(np.concatenate(parts))
 
 
-def feature_groups(frames: np.ndarray,
-                   names: tuple[str, ...] = VERSION_GROUPS[LATEST_VERSION]
-                   ) -> dict[str, np.ndarray]:
+def feature_groups(
+    frames: np.ndarray, names: tuple[str, ...] = VERSION_GROUPS[LATEST_VERSION]
+) -> dict[str, np.ndarray]:
     """The feature groups ``names`` of one shot's frames ``(K, H, W, 3)``, before weighting."""
     small = [cv2.resize(f, WORK_SIZE, interpolation=cv2.INTER_AREA) for f in frames]
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small]

@@ -83,8 +83,13 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
 
 
-def locate_remote_weights(repo: str, filenames: tuple[str, ...], *, endpoint: str | None = None,
-                          timeout: float = PROBE_TIMEOUT_S) -> RemoteWeights:
+def locate_remote_weights(
+    repo: str,
+    filenames: tuple[str, ...],
+    *,
+    endpoint: str | None = None,
+    timeout: float = PROBE_TIMEOUT_S,
+) -> RemoteWeights:
     """The first of ``filenames`` that ``repo`` has, from one metadata request per name.
 
     Raises :class:`WeightsDownloadError` at once when offline, the hub is unreachable, or the
@@ -100,36 +105,55 @@ def locate_remote_weights(repo: str, filenames: tuple[str, ...], *, endpoint: st
         except EntryNotFoundError:
             continue
         except (RepositoryNotFoundError, HfHubHTTPError) as exc:
-            raise WeightsDownloadError(f"{endpoint} refused {repo}/{name}: {_first_line(exc)}") \
-                from exc
+            raise WeightsDownloadError(
+                f"{endpoint} refused {repo}/{name}: {_first_line(exc)}"
+            ) from exc
         except OfflineModeIsEnabled as exc:
             raise WeightsDownloadError("offline mode is on (HF_HUB_OFFLINE=1)") from exc
-        except Exception as exc:  # noqa: BLE001 — DNS, refused, timeout, TLS: all "unreachable"
-            raise WeightsDownloadError(f"{endpoint} cannot be reached ({_first_line(exc)})") \
-                from exc
-        return RemoteWeights(repo, name, url, meta.size, _clean_etag(meta.etag),
-                             meta.commit_hash or "")
+        except Exception as exc:
+            raise WeightsDownloadError(
+                f"{endpoint} cannot be reached ({_first_line(exc)})"
+            ) from exc
+        return RemoteWeights(
+            repo, name, url, meta.size, _clean_etag(meta.etag), meta.commit_hash or ""
+        )
     raise WeightsDownloadError(f"{endpoint}/{repo} has none of {', '.join(filenames)}")
 
 
-def download_weights(remote: RemoteWeights, *, cache_dir: str | Path | None = None,
-                     endpoint: str | None = None, progress: ByteProgress | None = None) -> Path:
+def download_weights(
+    remote: RemoteWeights,
+    *,
+    cache_dir: str | Path | None = None,
+    endpoint: str | None = None,
+    progress: ByteProgress | None = None,
+) -> Path:
     """Download ``remote`` into the Hugging Face cache, verify it, and return its path."""
     total = remote.size or 0
     if progress is not None:
-        progress(0, total, f"downloading {remote.repo}/{remote.filename} ({remote.size_text}) "
-                           f"into the Hugging Face cache")
+        progress(
+            0,
+            total,
+            f"downloading {remote.repo}/{remote.filename} ({remote.size_text}) "
+            f"into the Hugging Face cache",
+        )
     try:
         # No revision pin: the default ("main") is what writes refs/main, which the offline
         # look-up (try_to_load_from_cache) reads on every later start.
-        path = Path(hf_hub_download(remote.repo, remote.filename, cache_dir=cache_dir,
-                                    endpoint=endpoint or hub_endpoint(),
-                                    tqdm_class=_reporting_bar(progress, total)))
+        path = Path(
+            hf_hub_download(
+                remote.repo,
+                remote.filename,
+                cache_dir=cache_dir,
+                endpoint=endpoint or hub_endpoint(),
+                tqdm_class=_reporting_bar(progress, total),
+            )
+        )
     except VAError:
         raise
-    except Exception as exc:  # noqa: BLE001 — any failure mid-download: say what and how to retry
+    except Exception as exc:
         raise WeightsDownloadError(
-            f"downloading {remote.url} failed: {_first_line(exc)}; run again to retry") from exc
+            f"downloading {remote.url} failed: {_first_line(exc)}; run again to retry"
+        ) from exc
     verify_download(path, remote)
     return path
 
@@ -145,13 +169,15 @@ def verify_download(path: Path, remote: RemoteWeights) -> None:
         _discard(path)
         raise WeightsDownloadError(
             f"{remote.url} came without a checksum (ETag {expected!r}), so it cannot be verified "
-            "and was not kept; point HF_ENDPOINT at the Hugging Face hub or a faithful mirror")
+            "and was not kept; point HF_ENDPOINT at the Hugging Face hub or a faithful mirror"
+        )
     if actual != expected:
         _discard(path)
         raise WeightsDownloadError(
             f"the download of {remote.url} is corrupt: its {kind} is {actual}, the hub promised "
             f"{expected}. The file was deleted; run again to retry, and if it happens again the "
-            "hub or mirror (HF_ENDPOINT) serves a damaged file")
+            "hub or mirror (HF_ENDPOINT) serves a damaged file"
+        )
 
 
 def human_size(n_bytes: int) -> str:

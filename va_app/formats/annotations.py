@@ -57,13 +57,14 @@ def read_annotations(path: str | Path) -> list[Annotation]:
         return []
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise ValidationError(f"{Path(path).name}: missing column(s) {', '.join(missing)}; "
-                              f"expected {', '.join(REQUIRED)}[, source]")
+        raise ValidationError(
+            f"{Path(path).name}: missing column(s) {', '.join(missing)}; "
+            f"expected {', '.join(REQUIRED)}[, source]"
+        )
     return [_row_to_annotation(i, row) for i, row in enumerate(frame.to_dict("records"), 2)]
 
 
-def import_annotations(store: LabelStore, path: str | Path, *,
-                       create_labels: bool = False) -> int:
+def import_annotations(store: LabelStore, path: str | Path, *, create_labels: bool = False) -> int:
     annotations = read_annotations(path)
     if create_labels:
         existing = {label.name.casefold() for label in store.labels()}
@@ -74,8 +75,9 @@ def import_annotations(store: LabelStore, path: str | Path, *,
     return store.import_annotations(annotations)
 
 
-def export_annotations(store: LabelStore, out: str | Path, *, fmt: str | None = None,
-                       label: str | None = None) -> int:
+def export_annotations(
+    store: LabelStore, out: str | Path, *, fmt: str | None = None, label: str | None = None
+) -> int:
     """Write the full annotation history (every click) — the lossless form."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".") or "csv").lower()
@@ -114,8 +116,10 @@ def _row_to_annotation(line: int, row: dict) -> Annotation:
     try:
         created = row.get("created_at")
         return Annotation(
-            label=str(row["label"]).strip(), shot_id=str(row["shot_id"]).strip(),
-            value=parse_value(row["value"]), annotator=str(row["annotator"]).strip(),
+            label=str(row["label"]).strip(),
+            shot_id=str(row["shot_id"]).strip(),
+            value=parse_value(row["value"]),
+            annotator=str(row["annotator"]).strip(),
             source=str(row.get("source") or Source.IMPORT).strip() or Source.IMPORT,
             created_at=_parse_time(created) if created not in (None, "") else None,
         )
@@ -138,8 +142,14 @@ def _parse_time(raw: object) -> datetime | None:
 def _annotation_to_row(a: Annotation) -> dict:
     value = None if a.value is None else int(a.value)
     created = a.created_at.isoformat() if a.created_at else ""
-    return {"label": a.label, "shot_id": a.shot_id, "value": value, "annotator": a.annotator,
-            "source": a.source, "created_at": created}
+    return {
+        "label": a.label,
+        "shot_id": a.shot_id,
+        "value": value,
+        "annotator": a.annotator,
+        "source": a.source,
+        "created_at": created,
+    }
 
 
 # -- Netflix VA per-label JSON ("agg" format, read and written by the Netflix codec) ------------
@@ -161,14 +171,18 @@ def export_netflix_agg(store: LabelStore, label: str, out: str | Path) -> int:
     meta = store.get_label(label)
     votes = {v.shot_id: v.votes for v in store.verdicts(meta.name)}
     roles = annotator_roles(store.catalog).get(meta.name)
-    agg = (aggregate(meta.name, votes, primary=roles.primary, secondaries=roles.secondaries)
-           if roles else aggregate(meta.name, votes, primary=_primary_annotator(meta, votes)))
+    agg = (
+        aggregate(meta.name, votes, primary=roles.primary, secondaries=roles.secondaries)
+        if roles
+        else aggregate(meta.name, votes, primary=_primary_annotator(meta, votes))
+    )
     write_agg(agg, out)
     return len(agg.items)
 
 
-def import_netflix_agg(store: LabelStore, path: str | Path, *, label: str | None = None,
-                       create_label: bool = True) -> int:
+def import_netflix_agg(
+    store: LabelStore, path: str | Path, *, label: str | None = None, create_label: bool = True
+) -> int:
     """Read a Netflix VA ``agg/<label>.json`` into ``label`` (default: the file's name);
     returns the number of annotations stored. All or nothing.
 
@@ -187,8 +201,9 @@ def import_netflix_agg(store: LabelStore, path: str | Path, *, label: str | None
     except ValidationError as exc:
         raise ValidationError(f"{exc}; nothing was imported") from None
     name = label or agg.label
-    created = _ensure_label(store, name, create=create_label,
-                            created_by=agg.primary or Source.IMPORT)
+    created = _ensure_label(
+        store, name, create=create_label, created_by=agg.primary or Source.IMPORT
+    )
     try:
         return store.import_annotations(agg.annotations(label=name))
     except Exception:

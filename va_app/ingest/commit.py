@@ -44,8 +44,9 @@ class VideoJob:
 
 
 class Committer:
-    def __init__(self, corpus: Corpus, encoder_id: str, root: Path,
-                 metadata: Mapping[str, VideoMeta]) -> None:
+    def __init__(
+        self, corpus: Corpus, encoder_id: str, root: Path, metadata: Mapping[str, VideoMeta]
+    ) -> None:
         self.corpus, self.encoder_id, self.root, self.metadata = corpus, encoder_id, root, metadata
         self.report = IngestReport()
         #: Seconds spent committing (summed over videos), for the ingest benchmark.
@@ -87,8 +88,7 @@ class Committer:
         except OSError as exc:
             self._record_skip(job.path, f"could not be read ({exc.strerror or exc})")
         except Exception as exc:  # noqa: BLE001 — one odd file must never stop a long run
-            self._record_skip(job.path,
-                              f"could not be processed ({type(exc).__name__}: {exc})")
+            self._record_skip(job.path, f"could not be processed ({type(exc).__name__}: {exc})")
         finally:
             self.seconds += time.perf_counter() - start
 
@@ -126,10 +126,18 @@ class Committer:
         meta = self.metadata.get(rel.as_posix()) or self.metadata.get(path.name) or VideoMeta()
         key = self.corpus.catalog.unique_video_key(slugify(rel.with_suffix("").as_posix()))
         return VideoRow(
-            key=key, path=str(path), fingerprint=job.fingerprint,
-            title=meta.title or title_from_name(path.stem), genre=meta.genre,
-            tags=list(meta.tags), source_url=meta.source_url, fps=info.fps, width=info.width,
-            height=info.height, n_frames=info.n_frames, duration_s=info.duration_s,
+            key=key,
+            path=str(path),
+            fingerprint=job.fingerprint,
+            title=meta.title or title_from_name(path.stem),
+            genre=meta.genre,
+            tags=list(meta.tags),
+            source_url=meta.source_url,
+            fps=info.fps,
+            width=info.width,
+            height=info.height,
+            n_frames=info.n_frames,
+            duration_s=info.duration_s,
             codec=info.codec,
         )
 
@@ -145,7 +153,13 @@ class Committer:
 
 def _shot_row(video_key: str, idx: int, span: ShotSpan, thumb: Path, strip: Path) -> ShotRow:
     return ShotRow(
-        id=make_shot_id(video_key, span.start_frame), idx=idx, start_frame=span.start_frame,
-        end_frame=span.end_frame, start_s=span.start_s, end_s=span.end_s, fps=span.fps,
-        thumb_path=str(thumb), filmstrip_path=str(strip),
+        id=make_shot_id(video_key, span.start_frame),
+        idx=idx,
+        start_frame=span.start_frame,
+        end_frame=span.end_frame,
+        start_s=span.start_s,
+        end_s=span.end_s,
+        fps=span.fps,
+        thumb_path=str(thumb),
+        filmstrip_path=str(strip),
     )

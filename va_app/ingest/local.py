@@ -16,7 +16,12 @@ from va_app.config import Settings
 from va_app.encoders.base import Encoder
 from va_app.ingest.commit import VideoJob
 from va_app.ingest.stages import (
-    EncodedBatch, FailedVideo, PreparedVideo, PrepareOptions, encode_batch, prepare_video,
+    EncodedBatch,
+    FailedVideo,
+    PreparedVideo,
+    PrepareOptions,
+    encode_batch,
+    prepare_video,
 )
 
 #: Times a video is tried again after the worker preparing it died.
@@ -64,10 +69,12 @@ class LocalRunner:
                 return handle.result()
             except BrokenProcessPool as exc:
                 if attempt == MAX_RETRIES:
-                    return FailedVideo(str(job.path), f"could not be processed: the worker "
-                                       f"preparing it died {attempt + 1} times ({exc})")
-                handle = self._restarted_pool().submit(prepare_video, str(job.path),
-                                                       self.options)
+                    return FailedVideo(
+                        str(job.path),
+                        f"could not be processed: the worker "
+                        f"preparing it died {attempt + 1} times ({exc})",
+                    )
+                handle = self._restarted_pool().submit(prepare_video, str(job.path), self.options)
         raise AssertionError("unreachable")
 
     def _restarted_pool(self) -> ProcessPoolExecutor:

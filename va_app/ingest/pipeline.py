@@ -47,10 +47,17 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = None,
-           metadata: Mapping[str, VideoMeta] | None = None,
-           progress: Progress | None = None, weights_progress=None,
-           workers: int | None = None, ray: bool | str = False) -> IngestReport:
+def ingest(
+    settings: Settings,
+    root: str | Path,
+    *,
+    encoder: Encoder | None = None,
+    metadata: Mapping[str, VideoMeta] | None = None,
+    progress: Progress | None = None,
+    weights_progress=None,
+    workers: int | None = None,
+    ray: bool | str = False,
+) -> IngestReport:
     """Ingest every video under ``root``; see the module docstring for the guarantees.
 
     ``workers``: processes for the CPU stages (default ``settings.worker_count``; 0 = one per
@@ -68,7 +75,8 @@ def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = No
         try:
             given = encoder
             encoder = encoder or encoder_for_corpus(
-                settings, corpus.encoder_id or None, progress=weights_progress)
+                settings, corpus.encoder_id or None, progress=weights_progress
+            )
             committer = Committer(corpus, encoder.id, root, meta)
             committer.open()
             jobs = committer.plan(paths)
@@ -85,24 +93,41 @@ def ingest(settings: Settings, root: str | Path, *, encoder: Encoder | None = No
             corpus.close()
 
 
-def _runner(settings: Settings, encoder: Encoder, jobs: list[VideoJob], *, workers: int,
-            ray: bool | str, given: Encoder | None) -> Runner:
+def _runner(
+    settings: Settings,
+    encoder: Encoder,
+    jobs: list[VideoJob],
+    *,
+    workers: int,
+    ray: bool | str,
+    given: Encoder | None,
+) -> Runner:
     if ray and jobs:  # with nothing to do, no cluster to start or join
         from va_app.ingest.ray_runner import RayRunner
 
         # Encoder actors build their own model from the settings; an encoder handed in by the
         # caller travels to them as it is.
-        make = (lambda: given) if given is not None else partial(
-            encoder_for_corpus, settings, encoder.id)
-        return RayRunner(settings, encoder, make, workers=workers,
-                         address=None if ray is True else str(ray))
+        make = (
+            (lambda: given)
+            if given is not None
+            else partial(encoder_for_corpus, settings, encoder.id)
+        )
+        return RayRunner(
+            settings, encoder, make, workers=workers, address=None if ray is True else str(ray)
+        )
     from va_app.ingest.local import LocalRunner
 
     return LocalRunner(settings, encoder, workers=min(workers, max(1, len(jobs))))
 
 
-def drive(jobs: list[VideoJob], runner: Runner, committer: Committer, *, total: int,
-          progress: Progress | None = None) -> None:
+def drive(
+    jobs: list[VideoJob],
+    runner: Runner,
+    committer: Committer,
+    *,
+    total: int,
+    progress: Progress | None = None,
+) -> None:
     """Run ``jobs`` through ``runner`` and commit them in order; ``progress(done, total, name)``
     after each file (files left out by the plan count as done from the start)."""
     done = total - len(jobs)

@@ -26,7 +26,12 @@ from va_app.config import Settings
 from va_app.encoders.base import Encoder
 from va_app.errors import VAError
 from va_app.ingest.stages import (
-    EncodedBatch, FailedVideo, PreparedVideo, PrepareOptions, encode_batch, prepare_video,
+    EncodedBatch,
+    FailedVideo,
+    PreparedVideo,
+    PrepareOptions,
+    encode_batch,
+    prepare_video,
 )
 
 if TYPE_CHECKING:
@@ -59,8 +64,15 @@ class EncoderActor:
 
 
 class RayRunner:
-    def __init__(self, settings: Settings, encoder: Encoder, make_encoder: Callable[[], Encoder],
-                 *, workers: int, address: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        encoder: Encoder,
+        make_encoder: Callable[[], Encoder],
+        *,
+        workers: int,
+        address: str | None = None,
+    ) -> None:
         import ray
 
         self._ray = ray
@@ -73,8 +85,12 @@ class RayRunner:
         self.prefetch = PREFETCH_PER_CPU * max(1, int(resources.get("CPU", workers)))
         self.batch_shots = max(1, settings.batch_size)
         self._prepare = ray.remote(num_returns=2, max_retries=MAX_RETRIES)(_prepare_parts)
-        actor = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0, max_restarts=ACTOR_RESTARTS,
-                           max_task_retries=ACTOR_RESTARTS)(EncoderActor)
+        actor = ray.remote(
+            num_gpus=1 if gpus else 0,
+            num_cpus=0,
+            max_restarts=ACTOR_RESTARTS,
+            max_task_retries=ACTOR_RESTARTS,
+        )(EncoderActor)
         self._actors = [actor.remote(make_encoder) for _ in range(max(1, gpus))]
         self.encode_slots = len(self._actors)
         self._turn = 0
@@ -90,8 +106,11 @@ class RayRunner:
         try:
             return self._ray.get(handle[0])
         except self._ray.exceptions.RayError as exc:
-            return FailedVideo(str(job.path), f"could not be processed: its Ray task failed "
-                                              f"{MAX_RETRIES + 1} times ({_first_line(exc)})")
+            return FailedVideo(
+                str(job.path),
+                f"could not be processed: its Ray task failed "
+                f"{MAX_RETRIES + 1} times ({_first_line(exc)})",
+            )
 
     def encode(self, batch: list[tuple[VideoJob, Any, PreparedVideo]]) -> Any:
         actor = self._actors[self._turn % len(self._actors)]
@@ -102,8 +121,10 @@ class RayRunner:
         try:
             return self._ray.get(handle)
         except self._ray.exceptions.RayError as exc:
-            raise VAError(f"the encoder failed on Ray ({_first_line(exc)}); nothing of the "
-                          "videos in its batch was stored: run the ingest again") from exc
+            raise VAError(
+                f"the encoder failed on Ray ({_first_line(exc)}); nothing of the "
+                "videos in its batch was stored: run the ingest again"
+            ) from exc
 
     def close(self) -> None:
         for actor in self._actors:
@@ -118,8 +139,11 @@ def _start_ray(address: str | None, workers: int) -> None:
     address = address or os.environ.get("RAY_ADDRESS")  # Ray's own way to name a cluster
     if address:
         # The cluster's nodes need the dependencies (requirements.txt); the code travels.
-        ray.init(address=address, log_to_driver=False,
-                 runtime_env={"py_modules": [str(Path(va_app.__file__).parent)]})
+        ray.init(
+            address=address,
+            log_to_driver=False,
+            runtime_env={"py_modules": [str(Path(va_app.__file__).parent)]},
+        )
     else:
         ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
 

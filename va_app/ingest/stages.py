@@ -59,8 +59,13 @@ class PrepareOptions:
 
     @classmethod
     def of(cls, settings: Settings, encoder: Encoder) -> PrepareOptions:
-        return cls(settings.shot_threshold, settings.min_shot_s, settings.max_shot_s,
-                   settings.keyframes_per_shot, encoder.frames_per_shot)
+        return cls(
+            settings.shot_threshold,
+            settings.min_shot_s,
+            settings.max_shot_s,
+            settings.keyframes_per_shot,
+            encoder.frames_per_shot,
+        )
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,15 @@ def prepare_video(path: str | Path, options: PrepareOptions) -> PreparedVideo | 
 def _prepare(path: Path, options: PrepareOptions) -> PreparedVideo:
     clock = _Clock()
     info = clock.time("probe", probe_video, path)
-    spans = clock.time("detect", detect_shots, path, info, threshold=options.shot_threshold,
-                       min_shot_s=options.min_shot_s, max_shot_s=options.max_shot_s)
+    spans = clock.time(
+        "detect",
+        detect_shots,
+        path,
+        info,
+        threshold=options.shot_threshold,
+        min_shot_s=options.min_shot_s,
+        max_shot_s=options.max_shot_s,
+    )
     frames, thumbs, strips = clock.time("sample", _sample, path, spans, info, options)
     return PreparedVideo(str(path), info, spans, frames, thumbs, strips, clock.seconds)
 
@@ -180,14 +192,16 @@ def read_metadata_csv(root: Path) -> dict[str, VideoMeta]:
                 raise KeyError("no 'file' column")
             return {row["file"]: _meta_from_row(row) for row in reader if row.get("file")}
     except (KeyError, UnicodeDecodeError, csv.Error) as exc:
-        raise VAError(f"{path} could not be read ({exc}); expected columns file,title,genre,tags"
-                      ) from exc
+        raise VAError(
+            f"{path} could not be read ({exc}); expected columns file,title,genre,tags"
+        ) from exc
 
 
 def _meta_from_row(row: Mapping[str, str]) -> VideoMeta:
     tags = tuple(t.strip() for t in (row.get("tags") or "").split(";") if t.strip())
-    return VideoMeta(row.get("title") or "", row.get("genre") or "", tags,
-                     row.get("source_url") or "")
+    return VideoMeta(
+        row.get("title") or "", row.get("genre") or "", tags, row.get("source_url") or ""
+    )
 
 
 def slugify(text: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
+
 # sklearn's Platt fit (Newton steps, Platt's target priors (N₊+1)/(N₊+2) and 1/(N₋+2)):
 # CalibratedClassifierCV wraps it but would rerun the cross-validation the build already has.
 from sklearn.calibration import _SigmoidCalibration
@@ -48,8 +49,9 @@ class PlattScaling:
             )
 
     @classmethod
-    def fit(cls, logits: np.ndarray, y: np.ndarray, *,
-            class_weight: str | None = "balanced") -> PlattScaling:
+    def fit(
+        cls, logits: np.ndarray, y: np.ndarray, *, class_weight: str | None = "balanced"
+    ) -> PlattScaling:
         """Fit on out-of-fold ``logits`` and binary labels ``y`` (sklearn's Platt method).
 
         ``class_weight="balanced"`` weighs the classes equally, as the classifier does: the
@@ -81,8 +83,9 @@ class PlattScaling:
 
         Scoring the corpus then stays one pass ``X @ w'`` — the calibration costs nothing.
         """
-        return (coef * coef.dtype.type(self.slope)).astype(coef.dtype), \
-            self.slope * intercept + self.offset
+        return (coef * coef.dtype.type(self.slope)).astype(
+            coef.dtype
+        ), self.slope * intercept + self.offset
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": "platt", "slope": self.slope, "offset": self.offset}
@@ -119,27 +122,33 @@ def reliability_bins(y: np.ndarray, p: np.ndarray, *, n_bins: int = DEFAULT_BINS
     }
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, *,
-                               n_bins: int = DEFAULT_BINS) -> float:
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, *, n_bins: int = DEFAULT_BINS
+) -> float:
     """``ECE = Σ_b (n_b / N) · |observed_b − mean_predicted_b|`` over equal-width bins."""
     bins = reliability_bins(y, p, n_bins=n_bins)
     gaps = np.abs(bins["observed"] - bins["mean_predicted"])
     return float(np.sum(bins["count"] * gaps) / np.sum(bins["count"]))
 
 
-def calibration_report(logits: np.ndarray, y: np.ndarray, calibration: PlattScaling, *,
-                       n_bins: int = DEFAULT_BINS) -> dict[str, Any]:
+def calibration_report(
+    logits: np.ndarray, y: np.ndarray, calibration: PlattScaling, *, n_bins: int = DEFAULT_BINS
+) -> dict[str, Any]:
     """Brier score, ECE and reliability bins of raw ``σ(z)`` and calibrated probabilities.
 
     Plain lists and floats (stored with the model version; the dashboard draws them).
     """
     out: dict[str, Any] = {"n": int(np.size(y)), **calibration.to_dict()}
-    for kind, p in (("raw", expit(np.asarray(logits, dtype=np.float64))),
-                    ("calibrated", calibration.probabilities(np.asarray(logits, np.float64)))):
+    for kind, p in (
+        ("raw", expit(np.asarray(logits, dtype=np.float64))),
+        ("calibrated", calibration.probabilities(np.asarray(logits, np.float64))),
+    ):
         bins = reliability_bins(y, p, n_bins=n_bins)
-        out[kind] = {"brier": brier_score(y, p), "ece": expected_calibration_error(y, p,
-                                                                                   n_bins=n_bins),
-                     "bins": {k: v.tolist() for k, v in bins.items()}}
+        out[kind] = {
+            "brier": brier_score(y, p),
+            "ece": expected_calibration_error(y, p, n_bins=n_bins),
+            "bins": {k: v.tolist() for k, v in bins.items()},
+        }
     return out
 
 

@@ -183,8 +183,9 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         y = _check_binary_labels(y, n_rows=np.size(out_of_fold_logits))
         with single_threaded():  # a 2-parameter fit: threads only fight (10× slower here)
-            self.calibration_ = PlattScaling.fit(out_of_fold_logits, y,
-                                                 class_weight=self.class_weight)
+            self.calibration_ = PlattScaling.fit(
+                out_of_fold_logits, y, class_weight=self.class_weight
+            )
         return self
 
     def calibrated_weights(self) -> tuple[np.ndarray, float]:

@@ -41,8 +41,9 @@ class CorpusMatrix:
     @classmethod
     def load(cls, corpus: Corpus) -> CorpusMatrix:
         ids, X, cluster_of = corpus.load_visible()
-        clusters = np.fromiter((_cluster(cluster_of.get(i)) for i in ids), dtype=np.int32,
-                               count=len(ids))
+        clusters = np.fromiter(
+            (_cluster(cluster_of.get(i)) for i in ids), dtype=np.int32, count=len(ids)
+        )
         return cls(ids, X, clusters, corpus.encoder_id, {i: r for r, i in enumerate(ids)})
 
     @property
@@ -94,17 +95,30 @@ class BuildResult:
     calibration: dict = field(default_factory=dict)
 
 
-def build(matrix: CorpusMatrix, labelled: TrainingSet, *, n: int = DEFAULT_FEED_SIZE,
-          seed: int = 0, hide_labelled: bool = False, min_pos: int = 10, min_neg: int = 10,
-          k: int = 10) -> BuildResult:
+def build(
+    matrix: CorpusMatrix,
+    labelled: TrainingSet,
+    *,
+    n: int = DEFAULT_FEED_SIZE,
+    seed: int = 0,
+    hide_labelled: bool = False,
+    min_pos: int = 10,
+    min_neg: int = 10,
+    k: int = 10,
+) -> BuildResult:
     """Train on ``labelled``, score every shot, return feeds and scores (paper §3.1–3.2)."""
-    trained = train(matrix, labelled, hide_labelled=hide_labelled, min_pos=min_pos,
-                    min_neg=min_neg)
+    trained = train(matrix, labelled, hide_labelled=hide_labelled, min_pos=min_pos, min_neg=min_neg)
     return finish_build(matrix, trained, n=n, seed=seed, k=k)
 
 
-def train(matrix: CorpusMatrix, labelled: TrainingSet, *, hide_labelled: bool = False,
-          min_pos: int = 10, min_neg: int = 10) -> TrainedModel:
+def train(
+    matrix: CorpusMatrix,
+    labelled: TrainingSet,
+    *,
+    hide_labelled: bool = False,
+    min_pos: int = 10,
+    min_neg: int = 10,
+) -> TrainedModel:
     """Fit the classifier, rate and calibrate it (5-fold CV) and score every shot."""
     t0 = time.perf_counter()
     pos, neg = matrix.rows(labelled.positives), matrix.rows(labelled.negatives)
@@ -119,38 +133,61 @@ def train(matrix: CorpusMatrix, labelled: TrainingSet, *, hide_labelled: bool = 
     t_cv = time.perf_counter()
     probabilities = score_corpus(matrix.X, clf)
     t_score = time.perf_counter()
-    exclude = (matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
-               if hide_labelled else None)
+    exclude = (
+        matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
+        if hide_labelled
+        else None
+    )
     return TrainedModel(
-        classifier=clf, probabilities=probabilities, pos_rows=pos, neg_rows=neg,
-        exclude=exclude, model_score=cv.quality(), fingerprint=training_fingerprint(labelled),
+        classifier=clf,
+        probabilities=probabilities,
+        pos_rows=pos,
+        neg_rows=neg,
+        exclude=exclude,
+        model_score=cv.quality(),
+        fingerprint=training_fingerprint(labelled),
         annotators=list(labelled.annotators),
-        timings_ms={"fit": (t_fit - t0) * 1000, "cv": (t_cv - t_fit) * 1000,
-                    "score": (t_score - t_cv) * 1000},
+        timings_ms={
+            "fit": (t_fit - t0) * 1000,
+            "cv": (t_cv - t_fit) * 1000,
+            "score": (t_score - t_cv) * 1000,
+        },
         calibration=reliability,
     )
 
 
-def finish_build(matrix: CorpusMatrix, trained: TrainedModel, *, n: int = DEFAULT_FEED_SIZE,
-                 seed: int = 0, k: int = 10) -> BuildResult:
+def finish_build(
+    matrix: CorpusMatrix,
+    trained: TrainedModel,
+    *,
+    n: int = DEFAULT_FEED_SIZE,
+    seed: int = 0,
+    k: int = 10,
+) -> BuildResult:
     """The four feeds (the random one drawn with ``seed``) and the data-diversity score."""
     t0 = time.perf_counter()
     feeds = build_feeds(trained.probabilities, n, seed=seed, exclude=trained.exclude)
     diversity = data_score(matrix, trained.pos_rows, trained.neg_rows, k=k)
     feeds_ms = (time.perf_counter() - t0) * 1000
     return BuildResult(
-        classifier=trained.classifier, probabilities=trained.probabilities,
+        classifier=trained.classifier,
+        probabilities=trained.probabilities,
         feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_SOURCES},
-        n_pos=len(trained.pos_rows), n_neg=len(trained.neg_rows),
-        model_score=trained.model_score, data_score=diversity,
-        build_ms=sum(trained.timings_ms.values()) + feeds_ms, fingerprint=trained.fingerprint,
-        annotators=trained.annotators, timings_ms={**trained.timings_ms, "feeds": feeds_ms},
+        n_pos=len(trained.pos_rows),
+        n_neg=len(trained.neg_rows),
+        model_score=trained.model_score,
+        data_score=diversity,
+        build_ms=sum(trained.timings_ms.values()) + feeds_ms,
+        fingerprint=trained.fingerprint,
+        annotators=trained.annotators,
+        timings_ms={**trained.timings_ms, "feeds": feeds_ms},
         calibration=trained.calibration,
     )
 
 
-def data_score(matrix: CorpusMatrix, pos_rows: np.ndarray, neg_rows: np.ndarray, *,
-               k: int = 10) -> float:
+def data_score(
+    matrix: CorpusMatrix, pos_rows: np.ndarray, neg_rows: np.ndarray, *, k: int = 10
+) -> float:
     """Data-diversity score of the labelled rows over the corpus's stored clusters."""
     pos_c, neg_c = matrix.clusters[pos_rows], matrix.clusters[neg_rows]
     return data_diversity_score(pos_c[pos_c >= 0], neg_c[neg_c >= 0], k=max(k, matrix.k))

@@ -27,7 +27,8 @@ Pure functions over a label's model versions and annotations (no store, no SQL):
 - :func:`recommend` — both at once, from ``ModelRegistry.versions`` and ``LabelStore.history``.
 
 The default reward is ``mistakes`` with its prior. Measured with the oracle simulator
-(:mod:`va_app.research.simulate.runner`, the demo corpus of 400 shots, 13 concepts, batches of 10, budget 200,
+(:mod:`va_app.research.simulate.runner`, the demo corpus of 400 shots, 13 concepts,
+batches of 10, budget 200,
 median over labels of the lift over VA's fixed feed mix at n = 40 / 60 / 100 / 150 / 200):
 
 - ``quality`` — the quality score is cross-validated on the labelled set itself, so a batch of
@@ -54,8 +55,13 @@ from va_app.domain import Source
 #: The sources a batch can come from, in the order untried ones are suggested: the feeds
 #: first (the first model was just bootstrapped by search), borderline leading because
 #: uncertain shots are where a young model learns most, search last.
-ARMS: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.RANDOM, Source.NEGATIVE,
-                         Source.SEARCH)
+ARMS: tuple[str, ...] = (
+    Source.BORDERLINE,
+    Source.POSITIVE,
+    Source.RANDOM,
+    Source.NEGATIVE,
+    Source.SEARCH,
+)
 #: Annotation source → arm; sources missing here (``review``, ``import``) credit no arm.
 ARM_OF_SOURCE: dict[str, str] = {
     Source.SEARCH: Source.SEARCH,
@@ -83,17 +89,22 @@ DEFAULT_REWARD = MISTAKES
 #: results fall in between. Quality changes have no such prior: every arm is tried once.
 DEFAULT_PRIOR: dict[str, dict[str, float]] = {
     QUALITY: {},
-    MISTAKES: {Source.BORDERLINE: 0.5, Source.RANDOM: 0.2, Source.SEARCH: 0.2,
-               Source.POSITIVE: 0.1, Source.NEGATIVE: 0.1},
+    MISTAKES: {
+        Source.BORDERLINE: 0.5,
+        Source.RANDOM: 0.2,
+        Source.SEARCH: 0.2,
+        Source.POSITIVE: 0.1,
+        Source.NEGATIVE: 0.1,
+    },
 }
 #: Why an arm is worth a batch before any batch from it has been seen (prior-only advice).
 _UNTRIED_BECAUSE = {
     Source.BORDERLINE: "the shots the model is least sure of are where a young model is "
-                       "wrong most often",
+    "wrong most often",
     Source.POSITIVE: "its top-scoring shots show whether the model learned the right concept",
     Source.NEGATIVE: "its lowest-scoring shots show positives the model misses entirely",
     Source.RANDOM: "random shots show how the model does on the corpus as a whole",
-    Source.SEARCH: "new queries and \"more like this\" can find shots the model has not seen",
+    Source.SEARCH: 'new queries and "more like this" can find shots the model has not seen',
 }
 
 _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six")
@@ -154,9 +165,14 @@ class Recommendation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: source, reason, UCB score per arm (None = untried), rounds, reward."""
-        return {"source": self.source, "reason": self.reason,
-                "scores_per_arm": dict(self.scores_per_arm), "rounds": self.rounds,
-                "reward": self.reward, "arms": [vars(a).copy() for a in self.arms]}
+        return {
+            "source": self.source,
+            "reason": self.reason,
+            "scores_per_arm": dict(self.scores_per_arm),
+            "rounds": self.rounds,
+            "reward": self.reward,
+            "arms": [vars(a).copy() for a in self.arms],
+        }
 
 
 # -- history → rounds ------------------------------------------------------------------------
@@ -177,10 +193,18 @@ def rounds_from_history(
     after it; shots it has no prediction for are left out of the share.
     """
     _check_reward(reward)
-    built = sorted((v for v in versions if v.created_at is not None and v.model_score is not None),
-                   key=lambda v: v.version)
-    clicks = sorted((a for a in annotations if a.value is not None and a.created_at is not None
-                     and a.source in ARM_OF_SOURCE), key=lambda a: _utc(a.created_at))
+    built = sorted(
+        (v for v in versions if v.created_at is not None and v.model_score is not None),
+        key=lambda v: v.version,
+    )
+    clicks = sorted(
+        (
+            a
+            for a in annotations
+            if a.value is not None and a.created_at is not None and a.source in ARM_OF_SOURCE
+        ),
+        key=lambda a: _utc(a.created_at),
+    )
     rounds = []
     for before, after in pairwise(built):
         start, end = _utc(before.created_at), _utc(after.created_at)
@@ -198,16 +222,20 @@ def rounds_from_history(
     return rounds
 
 
-def shots_to_predict(versions: Iterable[VersionLike],
-                     annotations: Iterable[AnnotationLike]) -> dict[int, list[str]]:
+def shots_to_predict(
+    versions: Iterable[VersionLike], annotations: Iterable[AnnotationLike]
+) -> dict[int, list[str]]:
     """For ``reward="mistakes"``: version → the shots labelled in the batch after it.
 
     Score them with that version's classifier and pass ``{version: {shot_id: p}}`` as
     ``predictions``; only these shots are needed, so it costs a few rows per version.
     """
     built = sorted((v for v in versions if v.created_at is not None), key=lambda v: v.version)
-    clicks = [a for a in annotations if a.value is not None and a.created_at is not None
-              and a.source in ARM_OF_SOURCE]
+    clicks = [
+        a
+        for a in annotations
+        if a.value is not None and a.created_at is not None and a.source in ARM_OF_SOURCE
+    ]
     wanted: dict[int, list[str]] = {}
     for before, after in pairwise(built):
         start, end = _utc(before.created_at), _utc(after.created_at)
@@ -217,11 +245,13 @@ def shots_to_predict(versions: Iterable[VersionLike],
     return wanted
 
 
-def mistake_share(batch: Sequence[AnnotationLike],
-                  probability: Mapping[str, float]) -> float | None:
+def mistake_share(
+    batch: Sequence[AnnotationLike], probability: Mapping[str, float]
+) -> float | None:
     """Share of the batch's labels that the model (``shot_id → p``) got wrong at p = 0.5."""
-    judged = [(probability[a.shot_id] > 0.5) != bool(a.value) for a in batch
-              if a.shot_id in probability]
+    judged = [
+        (probability[a.shot_id] > 0.5) != bool(a.value) for a in batch if a.shot_id in probability
+    ]
     return sum(judged) / len(judged) if judged else None
 
 
@@ -245,9 +275,14 @@ def _check_reward(reward: str) -> None:
 
 
 # -- rounds → advice -------------------------------------------------------------------------
-def arm_scores(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS, c: float,
-               window: int = DEFAULT_WINDOW,
-               prior: Mapping[str, float] | None = None) -> tuple[ArmScore, ...]:
+def arm_scores(
+    rounds: Sequence[Round],
+    *,
+    arms: Sequence[str] = ARMS,
+    c: float,
+    window: int = DEFAULT_WINDOW,
+    prior: Mapping[str, float] | None = None,
+) -> tuple[ArmScore, ...]:
     """Each arm's UCB standing: ``recent + c·sqrt(ln t / n_a)``.
 
     ``prior[arm]`` counts as one round of that arm before its real ones (in ``recent``,
@@ -259,7 +294,8 @@ def arm_scores(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS, c: float,
     unknown = ({r.arm for r in rounds} | set(prior)) - set(arms)
     if unknown:
         raise ValueError(
-            f"rounds or priors for unknown arms {sorted(unknown)}; arms are {list(arms)}")
+            f"rounds or priors for unknown arms {sorted(unknown)}; arms are {list(arms)}"
+        )
     if not all(math.isfinite(v) for v in prior.values()):
         raise ValueError(f"priors must be finite numbers, got {dict(prior)}")
     total = len(rounds) + sum(1 for arm in arms if arm in prior)
@@ -276,10 +312,15 @@ def arm_scores(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS, c: float,
     return tuple(scores)
 
 
-def recommend_from_rounds(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS,
-                          reward: str = DEFAULT_REWARD, c: float | None = None,
-                          window: int = DEFAULT_WINDOW,
-                          prior: Mapping[str, float] | None = None) -> Recommendation:
+def recommend_from_rounds(
+    rounds: Sequence[Round],
+    *,
+    arms: Sequence[str] = ARMS,
+    reward: str = DEFAULT_REWARD,
+    c: float | None = None,
+    window: int = DEFAULT_WINDOW,
+    prior: Mapping[str, float] | None = None,
+) -> Recommendation:
     """The next source: the first untried arm, else the arm with the highest UCB score.
 
     ``reward`` names what the rounds' rewards are (for the reason text, the default ``c`` and
@@ -293,9 +334,11 @@ def recommend_from_rounds(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS
     untried = [s.arm for s in standing if s.score is None]
     if untried:
         arm = untried[0]
-        reason = (f"{arm} has not been tried yet: one batch from it shows what it adds"
-                  if arm != Source.SEARCH else
-                  f"search has not been tried since the first build: {_UNTRIED_BECAUSE[arm]}")
+        reason = (
+            f"{arm} has not been tried yet: one batch from it shows what it adds"
+            if arm != Source.SEARCH
+            else f"search has not been tried since the first build: {_UNTRIED_BECAUSE[arm]}"
+        )
         return Recommendation(arm, reason, scores, standing, len(rounds), reward)
     best = max(standing, key=lambda s: s.score)  # the first arm wins ties (ARMS order)
     if best.rounds == 0:  # the prior alone speaks for it
@@ -306,11 +349,17 @@ def recommend_from_rounds(rounds: Sequence[Round], *, arms: Sequence[str] = ARMS
     return Recommendation(best.arm, reason, scores, standing, len(rounds), reward)
 
 
-def recommend(versions: Iterable[VersionLike], annotations: Iterable[AnnotationLike], *,
-              arms: Sequence[str] = ARMS, reward: str = DEFAULT_REWARD,
-              predictions: Mapping[int, Mapping[str, float]] | None = None,
-              c: float | None = None, window: int = DEFAULT_WINDOW,
-              prior: Mapping[str, float] | None = None) -> Recommendation:
+def recommend(
+    versions: Iterable[VersionLike],
+    annotations: Iterable[AnnotationLike],
+    *,
+    arms: Sequence[str] = ARMS,
+    reward: str = DEFAULT_REWARD,
+    predictions: Mapping[int, Mapping[str, float]] | None = None,
+    c: float | None = None,
+    window: int = DEFAULT_WINDOW,
+    prior: Mapping[str, float] | None = None,
+) -> Recommendation:
     """Advice for a label from its model versions and its annotation history.
 
     ``versions`` as ``ModelRegistry.versions(label)`` gives them, ``annotations`` as
@@ -321,27 +370,35 @@ def recommend(versions: Iterable[VersionLike], annotations: Iterable[AnnotationL
     versions = list(versions)
     if not versions:
         return Recommendation(
-            Source.SEARCH, "no model yet: search for at least 10 positives and 10 negatives, "
-            "then build", {arm: None for arm in arms}, reward=reward)
+            Source.SEARCH,
+            "no model yet: search for at least 10 positives and 10 negatives, then build",
+            {arm: None for arm in arms},
+            reward=reward,
+        )
     rounds = rounds_from_history(versions, annotations, reward=reward, predictions=predictions)
-    return recommend_from_rounds(rounds, arms=arms, reward=reward, c=c, window=window,
-                                 prior=prior)
+    return recommend_from_rounds(rounds, arms=arms, reward=reward, c=c, window=window, prior=prior)
 
 
-def _reason(best: ArmScore, standing: Sequence[ArmScore], rounds: Sequence[Round],
-            window: int, reward: str) -> str:
+def _reason(
+    best: ArmScore, standing: Sequence[ArmScore], rounds: Sequence[Round], window: int, reward: str
+) -> str:
     latest = min(best.rounds, window)  # the real rounds its recent reward is made of ...
     seen = [r.reward for r in rounds if r.arm == best.arm][-latest:]
     observed = sum(seen) / len(seen)  # ... without the prior's pseudo-round
     top = max(s.recent for s in standing if s.recent is not None)
     if best.recent < top:
-        lately = (f"{observed:+.3f} model quality" if reward == QUALITY
-                  else f"{observed:.0%} mistakes")
-        return (f"{best.arm} has had few batches ({best.rounds} of {len(rounds)}): worth "
-                f"another look ({lately} lately)")
-    verb, amount = (("gave the largest gain", f"{observed:+.3f} model quality")
-                    if reward == QUALITY else
-                    ("found the most model mistakes", f"{observed:.0%} of its shots"))
+        lately = (
+            f"{observed:+.3f} model quality" if reward == QUALITY else f"{observed:.0%} mistakes"
+        )
+        return (
+            f"{best.arm} has had few batches ({best.rounds} of {len(rounds)}): worth "
+            f"another look ({lately} lately)"
+        )
+    verb, amount = (
+        ("gave the largest gain", f"{observed:+.3f} model quality")
+        if reward == QUALITY
+        else ("found the most model mistakes", f"{observed:.0%} of its shots")
+    )
     if _streak(rounds, best.arm) >= latest:  # ... and they are the label's latest rounds
         if latest == 1:
             return f"{best.arm} {verb} last round ({amount})"

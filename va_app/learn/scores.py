@@ -97,8 +97,9 @@ def cv_balanced_accuracies(
 ) -> np.ndarray:
     """Balanced accuracy of each stratified cross-validation fold, in fold order
     (:func:`cross_validate`'s ``balanced_accuracies``)."""
-    return cross_validate(X, y, n_splits=n_splits, random_state=random_state,
-                          estimator=estimator).balanced_accuracies
+    return cross_validate(
+        X, y, n_splits=n_splits, random_state=random_state, estimator=estimator
+    ).balanced_accuracies
 
 
 def model_quality_score(

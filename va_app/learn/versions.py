@@ -78,15 +78,20 @@ class PortableModel:
     def _check(self, embeddings: np.ndarray) -> np.ndarray:
         X = np.asarray(embeddings, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != self.coef.size:
-            raise ValidationError(f"model for {self.label!r} expects (N, {self.coef.size}) "
-                                  f"embeddings, got {X.shape}")
+            raise ValidationError(
+                f"model for {self.label!r} expects (N, {self.coef.size}) embeddings, got {X.shape}"
+            )
         return X
 
     def save(self, out: str | Path) -> Path:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"format": MODEL_FORMAT, **asdict(self), "coef": self.coef.tolist(),
-                   "calibration": self.calibration.to_dict()}
+        payload = {
+            "format": MODEL_FORMAT,
+            **asdict(self),
+            "coef": self.coef.tolist(),
+            "calibration": self.calibration.to_dict(),
+        }
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(payload))
         os.replace(tmp, out)
@@ -100,12 +105,16 @@ def load_model(path: str | Path, *, label: str | None = None) -> PortableModel:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") not in READABLE_MODEL_FORMATS:
             raise ValueError(f"format {data.get('format')!r}")
-        model = PortableModel(label=data["label"], version=int(data["version"]),
-                              encoder_id=data["encoder_id"],
-                              coef=np.asarray(data["coef"], dtype=np.float32),
-                              intercept=float(data["intercept"]), metrics=data["metrics"],
-                              fingerprint=data["fingerprint"],
-                              calibration=PlattScaling.from_dict(data.get("calibration")))
+        model = PortableModel(
+            label=data["label"],
+            version=int(data["version"]),
+            encoder_id=data["encoder_id"],
+            coef=np.asarray(data["coef"], dtype=np.float32),
+            intercept=float(data["intercept"]),
+            metrics=data["metrics"],
+            fingerprint=data["fingerprint"],
+            calibration=PlattScaling.from_dict(data.get("calibration")),
+        )
     except FileNotFoundError:
         raise NotFoundError(f"model file {path} does not exist") from None
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:

@@ -38,23 +38,53 @@ DECISION_THRESHOLD = 0.5
 #: Points of the corpus map: enough to show the corpus's shape, few enough for the browser.
 DEFAULT_MAP_POINTS = 5000
 
-PROGRESS_COLUMNS = ["label", "annotations", "positives", "negatives", "annotators",
-                    "conflicts", "model_score", "data_score", "versions", "last_activity",
-                    "ready", "readiness"]
-HISTORY_COLUMNS = ["version", "created_at", "n_annotations", "n_pos", "n_neg", "model_score",
-                   "data_score"]
+PROGRESS_COLUMNS = [
+    "label",
+    "annotations",
+    "positives",
+    "negatives",
+    "annotators",
+    "conflicts",
+    "model_score",
+    "data_score",
+    "versions",
+    "last_activity",
+    "ready",
+    "readiness",
+]
+HISTORY_COLUMNS = [
+    "version",
+    "created_at",
+    "n_annotations",
+    "n_pos",
+    "n_neg",
+    "model_score",
+    "data_score",
+]
 ACTIVITY_COLUMNS = ["day", "annotator", "count"]
-AGREEMENT_COLUMNS = ["label", "n_shots", "n_shots_multi", "agreement_rate", "cohen_kappa",
-                     "cohen_pair", "fleiss_kappa"]
+AGREEMENT_COLUMNS = [
+    "label",
+    "n_shots",
+    "n_shots_multi",
+    "agreement_rate",
+    "cohen_kappa",
+    "cohen_pair",
+    "fleiss_kappa",
+]
 #: Agreement statistics are floats in every table (NaN where undefined), also when empty.
 _RATES = {"agreement_rate": float, "cohen_kappa": float}
 PAIR_COLUMNS = ["annotator_a", "annotator_b", "n_shared", "agreement_rate", "cohen_kappa"]
 AGREEMENT_HISTORY_COLUMNS = ["day", *PAIR_COLUMNS]
-DISAGREEMENT_COLUMNS = ["shot_id", "annotation", "probability", "disagreement",
-                        "n_annotators"]
+DISAGREEMENT_COLUMNS = ["shot_id", "annotation", "probability", "disagreement", "n_annotators"]
 CONFLICT_COLUMNS = ["shot_id", "majority", "positive_votes", "negative_votes"]
-COVERAGE_COLUMNS = ["cluster", "shots", "positives", "negatives", "positives_capped",
-                    "negatives_capped"]
+COVERAGE_COLUMNS = [
+    "cluster",
+    "shots",
+    "positives",
+    "negatives",
+    "positives_capped",
+    "negatives_capped",
+]
 MAP_COLUMNS = ["x", "y", "shot_id", "cluster", "annotation"]
 DISTRIBUTION_COLUMNS = ["shot_id", "probability", "since_model"]
 RELIABILITY_COLUMNS = ["scores", "bin", "count", "mean_predicted", "observed"]
@@ -80,16 +110,21 @@ def _label_progress(ws: Workspace, name: str) -> dict:
     latest = ws.models.latest(name)
     model_score = latest.model_score if latest else None
     data_score = latest.data_score if latest else None
-    verdict = readiness(len(labelled.positives), len(labelled.negatives), model_score,
-                        data_score)
+    verdict = readiness(len(labelled.positives), len(labelled.negatives), model_score, data_score)
     times = [a.created_at for a in history] + ([latest.created_at] if latest else [])
     return {
-        "label": name, "annotations": len(history), "positives": len(labelled.positives),
-        "negatives": len(labelled.negatives), "annotators": len(labelled.annotators),
-        "conflicts": len(labelled.conflicts), "model_score": model_score,
-        "data_score": data_score, "versions": latest.version if latest else 0,
+        "label": name,
+        "annotations": len(history),
+        "positives": len(labelled.positives),
+        "negatives": len(labelled.negatives),
+        "annotators": len(labelled.annotators),
+        "conflicts": len(labelled.conflicts),
+        "model_score": model_score,
+        "data_score": data_score,
+        "versions": latest.version if latest else 0,
         "last_activity": max((t for t in times if t is not None), default=None),
-        "ready": verdict.ready, "readiness": readiness_text(verdict),
+        "ready": verdict.ready,
+        "readiness": readiness_text(verdict),
     }
 
 
@@ -102,25 +137,38 @@ def readiness_text(verdict: Readiness) -> str:
 
 def score_history(ws: Workspace, label: str) -> pd.DataFrame:
     """One row per model version, oldest first; ``n_annotations`` = labelled shots it saw."""
-    rows = [{"version": v.version, "created_at": v.created_at, "n_annotations": v.n_annotations,
-             "n_pos": v.n_pos, "n_neg": v.n_neg, "model_score": v.model_score,
-             "data_score": v.data_score} for v in ws.models.versions(label)]
+    rows = [
+        {
+            "version": v.version,
+            "created_at": v.created_at,
+            "n_annotations": v.n_annotations,
+            "n_pos": v.n_pos,
+            "n_neg": v.n_neg,
+            "model_score": v.model_score,
+            "data_score": v.data_score,
+        }
+        for v in ws.models.versions(label)
+    ]
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
-def annotations_per_annotator_per_day(ws: Workspace, label: str | None = None
-                                      ) -> pd.DataFrame:
+def annotations_per_annotator_per_day(ws: Workspace, label: str | None = None) -> pd.DataFrame:
     """Clicks per (UTC day, annotator), of one label or of all labels when ``label`` is None."""
-    return activity_table(ws.labels.history(label) if label is not None
-                          else ws.labels.all_history())
+    return activity_table(
+        ws.labels.history(label) if label is not None else ws.labels.all_history()
+    )
 
 
 def activity_table(history: list[Annotation]) -> pd.DataFrame:
     """Clicks per (UTC day, annotator) of ``history`` (clears count: each is a click)."""
     if not history:
         return pd.DataFrame(columns=ACTIVITY_COLUMNS)
-    frame = pd.DataFrame({"day": pd.to_datetime([a.created_at for a in history]).normalize(),
-                          "annotator": [a.annotator for a in history]})
+    frame = pd.DataFrame(
+        {
+            "day": pd.to_datetime([a.created_at for a in history]).normalize(),
+            "annotator": [a.annotator for a in history],
+        }
+    )
     counts = frame.groupby(["day", "annotator"]).size().reset_index(name="count")
     return counts.sort_values(["day", "annotator"], ignore_index=True)
 
@@ -153,25 +201,31 @@ class Agreement:
     def pairs_table(self) -> pd.DataFrame:
         """The pairs as a table (annotator_a, annotator_b, n_shared, agreement_rate,
         cohen_kappa), most shared shots first."""
-        return pd.DataFrame([asdict(p) for p in self.pairs],
-                            columns=[f.name for f in fields(PairAgreement)]).astype(_RATES)
+        return pd.DataFrame(
+            [asdict(p) for p in self.pairs], columns=[f.name for f in fields(PairAgreement)]
+        ).astype(_RATES)
 
     def summary_table(self) -> pd.DataFrame:
         """One row: the label's statistics (``cohen_pair`` as "a & b"), as the dashboard
         shows them."""
-        row = {"label": self.label, "n_shots": self.n_shots, "n_shots_multi": self.n_shots_multi,
-               "agreement_rate": self.agreement_rate, "cohen_kappa": self.cohen_kappa,
-               "cohen_pair": " & ".join(self.cohen_pair) if self.cohen_pair else None,
-               "fleiss_kappa": self.fleiss_kappa}
+        row = {
+            "label": self.label,
+            "n_shots": self.n_shots,
+            "n_shots_multi": self.n_shots_multi,
+            "agreement_rate": self.agreement_rate,
+            "cohen_kappa": self.cohen_kappa,
+            "cohen_pair": " & ".join(self.cohen_pair) if self.cohen_pair else None,
+            "fleiss_kappa": self.fleiss_kappa,
+        }
         return pd.DataFrame([row], columns=AGREEMENT_COLUMNS).astype(
-            {**_RATES, "fleiss_kappa": float})
+            {**_RATES, "fleiss_kappa": float}
+        )
 
 
 def agreement(ws: Workspace, label: str) -> Agreement:
     """Agreement statistics of a label's current words (see :func:`agreement_from_votes`)."""
     name = ws.labels.get_label(label).name
-    return agreement_from_votes({v.shot_id: v.votes for v in ws.labels.verdicts(name)},
-                                label=name)
+    return agreement_from_votes({v.shot_id: v.votes for v in ws.labels.verdicts(name)}, label=name)
 
 
 def agreement_over_time(history: Iterable[Annotation]) -> pd.DataFrame:
@@ -196,8 +250,7 @@ def agreement_over_time(history: Iterable[Annotation]) -> pd.DataFrame:
     return frame.sort_values(["annotator_a", "annotator_b", "day"], ignore_index=True)
 
 
-def agreement_from_votes(votes: Mapping[str, Mapping[str, bool]], *, label: str = ""
-                         ) -> Agreement:
+def agreement_from_votes(votes: Mapping[str, Mapping[str, bool]], *, label: str = "") -> Agreement:
     """Agreement of ``votes`` (shot id → annotator → value).
 
     - agreement rate = share of shots with ≥ 2 annotators on which all of them agree;
@@ -214,8 +267,12 @@ def agreement_from_votes(votes: Mapping[str, Mapping[str, bool]], *, label: str 
     top = tuple(sorted(ranked[:2])) if len(ranked) >= 2 else None
     top_pair = next((p for p in pairs if (p.annotator_a, p.annotator_b) == top), None)
     return Agreement(
-        label=label, n_shots=len(votes), n_shots_multi=len(multi), agreement_rate=rate,
-        cohen_kappa=top_pair.cohen_kappa if top_pair else None, cohen_pair=top,
+        label=label,
+        n_shots=len(votes),
+        n_shots_multi=len(multi),
+        agreement_rate=rate,
+        cohen_kappa=top_pair.cohen_kappa if top_pair else None,
+        cohen_pair=top,
         fleiss_kappa=fleiss_kappa(counts),
         pairs=tuple(pairs),
     )
@@ -230,8 +287,11 @@ def _pair_agreements(multi: list[Mapping[str, bool]]) -> list[PairAgreement]:
     pairs = []
     for (a, b), both in shared.items():
         first, second = np.array(both, dtype=bool).T
-        pairs.append(PairAgreement(a, b, len(both), float(np.mean(first == second)),
-                                   cohen_kappa(first, second)))
+        pairs.append(
+            PairAgreement(
+                a, b, len(both), float(np.mean(first == second)), cohen_kappa(first, second)
+            )
+        )
     return sorted(pairs, key=lambda p: (-p.n_shared, p.annotator_a, p.annotator_b))
 
 
@@ -275,9 +335,9 @@ def fleiss_kappa(counts: np.ndarray) -> float | None:
 
 
 # -- review: where the model or the annotators disagree ------------------------------------
-def disagreements_with_model(ws: Workspace, label: str, *,
-                             probabilities: np.ndarray | Mapping[str, float] | None = None
-                             ) -> pd.DataFrame:
+def disagreements_with_model(
+    ws: Workspace, label: str, *, probabilities: np.ndarray | Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """Labelled shots whose model score contradicts their majority, the strongest first.
 
     A positive with ``p < 0.5`` or a negative with ``p ≥ 0.5``; ``disagreement = |p − value|``
@@ -292,13 +352,19 @@ def disagreements_with_model(ws: Workspace, label: str, *,
     for verdict in ws.labels.verdicts(name):
         p = lookup(verdict.shot_id) if verdict.value is not None else None
         if p is not None and (p >= DECISION_THRESHOLD) != verdict.value:
-            rows.append({"shot_id": verdict.shot_id,
-                         "annotation": POSITIVE if verdict.value else NEGATIVE,
-                         "probability": p, "disagreement": abs(p - float(verdict.value)),
-                         "n_annotators": len(verdict.votes)})
+            rows.append(
+                {
+                    "shot_id": verdict.shot_id,
+                    "annotation": POSITIVE if verdict.value else NEGATIVE,
+                    "probability": p,
+                    "disagreement": abs(p - float(verdict.value)),
+                    "n_annotators": len(verdict.votes),
+                }
+            )
     frame = pd.DataFrame(rows, columns=DISAGREEMENT_COLUMNS)
-    return frame.sort_values(["disagreement", "shot_id"], ascending=[False, True],
-                             ignore_index=True)
+    return frame.sort_values(
+        ["disagreement", "shot_id"], ascending=[False, True], ignore_index=True
+    )
 
 
 def _probability_lookup(ws: Workspace, label: str, probabilities):
@@ -311,10 +377,13 @@ def _probability_lookup(ws: Workspace, label: str, probabilities):
     if isinstance(probabilities, np.ndarray):
         matrix = ws.matrix
         if probabilities.shape != (matrix.n_shots,):
-            raise ValidationError(f"expected one probability per shot ({matrix.n_shots}), "
-                                  f"got an array of shape {probabilities.shape}")
-        return lambda shot_id: (float(probabilities[matrix.row_of[shot_id]])
-                                if shot_id in matrix.row_of else None)
+            raise ValidationError(
+                f"expected one probability per shot ({matrix.n_shots}), "
+                f"got an array of shape {probabilities.shape}"
+            )
+        return lambda shot_id: (
+            float(probabilities[matrix.row_of[shot_id]]) if shot_id in matrix.row_of else None
+        )
     scores = dict(probabilities)
     return lambda shot_id: float(scores[shot_id]) if shot_id in scores else None
 
@@ -328,9 +397,16 @@ def annotator_conflicts(ws: Workspace, label: str) -> pd.DataFrame:
     conflicts = [v for v in ws.labels.verdicts(name) if v.conflict]
     annotators = sorted({a for v in conflicts for a in v.votes})
     columns = {a: a if a not in CONFLICT_COLUMNS else f"{a} (annotator)" for a in annotators}
-    rows = [{"shot_id": v.shot_id, "majority": _word(v.value),
-             "positive_votes": v.positive_votes, "negative_votes": v.negative_votes,
-             **{columns[a]: _word(value) for a, value in v.votes.items()}} for v in conflicts]
+    rows = [
+        {
+            "shot_id": v.shot_id,
+            "majority": _word(v.value),
+            "positive_votes": v.positive_votes,
+            "negative_votes": v.negative_votes,
+            **{columns[a]: _word(value) for a, value in v.votes.items()},
+        }
+        for v in conflicts
+    ]
     frame = pd.DataFrame(rows, columns=CONFLICT_COLUMNS + list(columns.values()))
     frame = frame.assign(_decided=frame["majority"] != TIE)
     return frame.sort_values(["_decided", "shot_id"], ignore_index=True).drop(columns="_decided")
@@ -354,9 +430,17 @@ def cluster_coverage(ws: Workspace, label: str, *, cap: int = DEFAULT_CAP) -> pd
     shots = np.bincount(matrix.clusters[matrix.clusters >= 0], minlength=k)
     pos = _cluster_counts(matrix, labelled.positives, k)
     neg = _cluster_counts(matrix, labelled.negatives, k)
-    return pd.DataFrame({"cluster": np.arange(k), "shots": shots, "positives": pos,
-                         "negatives": neg, "positives_capped": np.minimum(pos, cap),
-                         "negatives_capped": np.minimum(neg, cap)}, columns=COVERAGE_COLUMNS)
+    return pd.DataFrame(
+        {
+            "cluster": np.arange(k),
+            "shots": shots,
+            "positives": pos,
+            "negatives": neg,
+            "positives_capped": np.minimum(pos, cap),
+            "negatives_capped": np.minimum(neg, cap),
+        },
+        columns=COVERAGE_COLUMNS,
+    )
 
 
 def _cluster_counts(matrix, shot_ids: list[str], k: int) -> np.ndarray:
@@ -364,8 +448,9 @@ def _cluster_counts(matrix, shot_ids: list[str], k: int) -> np.ndarray:
     return np.bincount(clusters[clusters >= 0], minlength=k)
 
 
-def corpus_map(ws: Workspace, *, label: str | None = None,
-               max_points: int = DEFAULT_MAP_POINTS, seed: int = 0) -> pd.DataFrame:
+def corpus_map(
+    ws: Workspace, *, label: str | None = None, max_points: int = DEFAULT_MAP_POINTS, seed: int = 0
+) -> pd.DataFrame:
     """2-D PCA map of the corpus (see :func:`project_2d`), ``label``'s labelled shots always in,
     with ``annotation`` = "positive" / "negative" / "unlabelled" (ties count as unlabelled).
     """
@@ -373,17 +458,31 @@ def corpus_map(ws: Workspace, *, label: str | None = None,
     annotation: dict[str, str] = {}
     if label is not None:
         labelled = ws.labels.labelled_set(label)
-        annotation = {**dict.fromkeys(labelled.negatives, NEGATIVE),
-                      **dict.fromkeys(labelled.positives, POSITIVE)}
-    frame = project_2d(matrix.X, ids=matrix.ids, clusters=matrix.clusters,
-                       keep_rows=matrix.rows(list(annotation)), max_points=max_points, seed=seed)
+        annotation = {
+            **dict.fromkeys(labelled.negatives, NEGATIVE),
+            **dict.fromkeys(labelled.positives, POSITIVE),
+        }
+    frame = project_2d(
+        matrix.X,
+        ids=matrix.ids,
+        clusters=matrix.clusters,
+        keep_rows=matrix.rows(list(annotation)),
+        max_points=max_points,
+        seed=seed,
+    )
     frame["annotation"] = [annotation.get(s, UNLABELLED) for s in frame["shot_id"]]
     return frame[MAP_COLUMNS]
 
 
-def project_2d(X: np.ndarray, *, ids: list[str], clusters: np.ndarray,
-               keep_rows: np.ndarray | None = None, max_points: int = DEFAULT_MAP_POINTS,
-               seed: int = 0) -> pd.DataFrame:
+def project_2d(
+    X: np.ndarray,
+    *,
+    ids: list[str],
+    clusters: np.ndarray,
+    keep_rows: np.ndarray | None = None,
+    max_points: int = DEFAULT_MAP_POINTS,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Rows of ``X`` placed on their first two principal components (columns x, y, shot_id,
     cluster).
 
@@ -397,12 +496,17 @@ def project_2d(X: np.ndarray, *, ids: list[str], clusters: np.ndarray,
     n = X.shape[0]
     if n == 0:
         return pd.DataFrame(columns=["x", "y", "shot_id", "cluster"])
-    sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, max_points),
-                                                        replace=False))
+    sample = np.sort(np.random.default_rng(seed).choice(n, size=min(n, max_points), replace=False))
     rows = np.union1d(sample, np.asarray(keep_rows if keep_rows is not None else [], np.intp))
     xy = _pca_2d(X[sample], X[rows])
-    return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "shot_id": [ids[r] for r in rows],
-                         "cluster": np.asarray(clusters)[rows]})
+    return pd.DataFrame(
+        {
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "shot_id": [ids[r] for r in rows],
+            "cluster": np.asarray(clusters)[rows],
+        }
+    )
 
 
 def _pca_2d(fit_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -448,11 +552,16 @@ def reliability(ws: Workspace, label: str) -> pd.DataFrame:
     report = latest.calibration if latest else {}
     if not report:
         return pd.DataFrame(columns=RELIABILITY_COLUMNS)
-    frame = pd.concat([pd.DataFrame(report[kind]["bins"]).assign(scores=kind)
-                       for kind in (RAW, CALIBRATED)], ignore_index=True)
-    frame.attrs.update(version=latest.version, n=report["n"],
-                       brier={kind: report[kind]["brier"] for kind in (RAW, CALIBRATED)},
-                       ece={kind: report[kind]["ece"] for kind in (RAW, CALIBRATED)})
+    frame = pd.concat(
+        [pd.DataFrame(report[kind]["bins"]).assign(scores=kind) for kind in (RAW, CALIBRATED)],
+        ignore_index=True,
+    )
+    frame.attrs.update(
+        version=latest.version,
+        n=report["n"],
+        brier={kind: report[kind]["brier"] for kind in (RAW, CALIBRATED)},
+        ece={kind: report[kind]["ece"] for kind in (RAW, CALIBRATED)},
+    )
     return frame[RELIABILITY_COLUMNS]
 
 
@@ -460,8 +569,13 @@ def reliability(ws: Workspace, label: str) -> pd.DataFrame:
 #: Formats the dashboard's tables download in.
 EXPORT_FORMATS = ("csv", "parquet")
 #: Per-label tables (each gets a ``label`` column when exported), after ``label_progress``.
-LABEL_TABLES = ("annotator_activity", "agreement", "agreement_pairs", "agreement_over_time",
-                "score_history")
+LABEL_TABLES = (
+    "annotator_activity",
+    "agreement",
+    "agreement_pairs",
+    "agreement_over_time",
+    "score_history",
+)
 
 
 def label_tables(ws: Workspace, label: str) -> dict[str, pd.DataFrame]:
@@ -471,11 +585,13 @@ def label_tables(ws: Workspace, label: str) -> dict[str, pd.DataFrame]:
     name = ws.labels.get_label(label).name
     history = ws.labels.history(name)
     result = agreement_from_votes(fold_votes(history), label=name)
-    tables = {"annotator_activity": activity_table(history),
-              "agreement": result.summary_table(),
-              "agreement_pairs": result.pairs_table(),
-              "agreement_over_time": agreement_over_time(history),
-              "score_history": score_history(ws, name)}
+    tables = {
+        "annotator_activity": activity_table(history),
+        "agreement": result.summary_table(),
+        "agreement_pairs": result.pairs_table(),
+        "agreement_over_time": agreement_over_time(history),
+        "score_history": score_history(ws, name),
+    }
     return {table: with_label(frame, name) for table, frame in tables.items()}
 
 
@@ -486,8 +602,7 @@ def dashboard_tables(ws: Workspace, *, label: str | None = None) -> dict[str, pd
     progress = label_progress_table(ws)
     names = [ws.labels.get_label(label).name] if label is not None else list(progress.label)
     per_label = {name: label_tables(ws, name) for name in names}
-    stacked = {table: _stack([per_label[n][table] for n in names], table)
-               for table in LABEL_TABLES}
+    stacked = {table: _stack([per_label[n][table] for n in names], table) for table in LABEL_TABLES}
     return {"label_progress": progress, **stacked}
 
 
@@ -495,8 +610,9 @@ def with_label(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     """``frame`` with a first column ``label`` (kept as it is when it has one)."""
     if "label" in frame.columns:
         return frame
-    return pd.concat([pd.DataFrame({"label": [label] * len(frame)}, index=frame.index), frame],
-                     axis=1)
+    return pd.concat(
+        [pd.DataFrame({"label": [label] * len(frame)}, index=frame.index), frame], axis=1
+    )
 
 
 def _stack(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
@@ -504,9 +620,13 @@ def _stack(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
     full = [f for f in frames if not f.empty]
     if full:
         return pd.concat(full, ignore_index=True)
-    columns = {"annotator_activity": ACTIVITY_COLUMNS, "agreement": AGREEMENT_COLUMNS,
-               "agreement_pairs": PAIR_COLUMNS, "agreement_over_time": AGREEMENT_HISTORY_COLUMNS,
-               "score_history": HISTORY_COLUMNS}[table]
+    columns = {
+        "annotator_activity": ACTIVITY_COLUMNS,
+        "agreement": AGREEMENT_COLUMNS,
+        "agreement_pairs": PAIR_COLUMNS,
+        "agreement_over_time": AGREEMENT_HISTORY_COLUMNS,
+        "score_history": HISTORY_COLUMNS,
+    }[table]
     return with_label(pd.DataFrame(columns=columns), "")
 
 
@@ -521,8 +641,9 @@ def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def export_dashboard_tables(ws: Workspace, out_dir: str | Path, *, fmt: str,
-                            label: str | None = None) -> list[Path]:
+def export_dashboard_tables(
+    ws: Workspace, out_dir: str | Path, *, fmt: str, label: str | None = None
+) -> list[Path]:
     """Write :func:`dashboard_tables` into ``out_dir`` (made if missing), one
     ``<table>.<fmt>`` file each; returns their paths."""
     if fmt not in EXPORT_FORMATS:

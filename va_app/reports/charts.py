@@ -1,4 +1,5 @@
-"""Plotly figures of the dashboard and the review page, built from :mod:`va_app.reports.analytics` frames.
+"""Plotly figures of the dashboard and the review page, built from
+:mod:`va_app.reports.analytics` frames.
 
 Each function returns a ``plotly.graph_objects.Figure``: titled, axes labelled, light theme,
 positives green and negatives red everywhere. A frame with nothing to show gives a figure
@@ -10,8 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from va_app.reports.analytics import CALIBRATED, NEGATIVE, POSITIVE, RAW, Agreement
 from va_app.learn.scores import DEFAULT_CAP, READY_MIN_SCORE
+from va_app.reports.analytics import CALIBRATED, NEGATIVE, POSITIVE, RAW, Agreement
 
 TEMPLATE = "plotly_white"
 NO_DATA = "no data yet"
@@ -22,27 +23,45 @@ MODEL_COLOUR = "#1f5fa8"
 DATA_COLOUR = "#e08a00"
 NEW_SHOTS_COLOUR = "#7b3fa0"
 #: Annotators' colours: no green or red, which mean positive and negative on every chart.
-ANNOTATOR_COLOURS = ("#4e79a7", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
-                     "#ff9da7", "#bab0ac")
+ANNOTATOR_COLOURS = (
+    "#4e79a7",
+    "#f28e2b",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#9c755f",
+    "#ff9da7",
+    "#bab0ac",
+)
 #: Histogram bin width of the score distribution (20 bins over [0, 1]).
 SCORE_BIN = 0.05
 
 
 def _figure(title: str, x_title: str, y_title: str) -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01},
-                      xaxis_title=x_title, yaxis_title=y_title,
-                      margin={"l": 60, "r": 20, "t": 60, "b": 50},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0,
-                              "xanchor": "right"})
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "x": 0.01},
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"},
+    )
     return fig
 
 
 def empty_figure(title: str, *, message: str = NO_DATA) -> go.Figure:
     """A titled figure holding only ``message`` in its middle."""
     fig = _figure(title, "", "")
-    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5,
-                       showarrow=False, font={"size": 16, "color": "#777777"})
+    fig.add_annotation(
+        text=message,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        showarrow=False,
+        font={"size": 16, "color": "#777777"},
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -59,24 +78,38 @@ def score_history_figure(history: pd.DataFrame, *, label: str = "") -> go.Figure
     if history.empty:
         return empty_figure(title, message=f"{NO_DATA}: build a model")
     fig = _figure(title, "labelled shots (positives + negatives)", "score")
-    for column, name, colour in (("model_score", "model quality", MODEL_COLOUR),
-                                 ("data_score", "data diversity", DATA_COLOUR)):
-        fig.add_trace(go.Scatter(
-            x=history["n_annotations"], y=history[column], name=name, mode="lines+markers",
-            line={"color": colour}, customdata=history["version"],
-            hovertemplate=f"v%{{customdata}} · %{{x}} labelled<br>{name} %{{y:.2f}}"
-                          "<extra></extra>"))
-    fig.add_hline(y=READY_MIN_SCORE, line_dash="dash", line_color="#555555",
-                  annotation_text=f"ready ≥ {READY_MIN_SCORE:g}",
-                  annotation_position="bottom right")
+    for column, name, colour in (
+        ("model_score", "model quality", MODEL_COLOUR),
+        ("data_score", "data diversity", DATA_COLOUR),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=history["n_annotations"],
+                y=history[column],
+                name=name,
+                mode="lines+markers",
+                line={"color": colour},
+                customdata=history["version"],
+                hovertemplate=f"v%{{customdata}} · %{{x}} labelled<br>{name} %{{y:.2f}}"
+                "<extra></extra>",
+            )
+        )
+    fig.add_hline(
+        y=READY_MIN_SCORE,
+        line_dash="dash",
+        line_color="#555555",
+        annotation_text=f"ready ≥ {READY_MIN_SCORE:g}",
+        annotation_position="bottom right",
+    )
     fig.update_yaxes(range=[0, 1.05])
     # Counts: whole-number ticks only (one version gives a single x value).
     fig.update_xaxes(tickformat="d", dtick=max(1, int(history["n_annotations"].max()) // 8 or 1))
     return fig
 
 
-def cluster_coverage_figure(coverage: pd.DataFrame, *, label: str = "",
-                            cap: int = DEFAULT_CAP) -> go.Figure:
+def cluster_coverage_figure(
+    coverage: pd.DataFrame, *, label: str = "", cap: int = DEFAULT_CAP
+) -> go.Figure:
     """Positives and negatives per diversity cluster (grouped bars, raw counts) with the cap
     ``s`` dashed: counts above it no longer raise the data-diversity score."""
     title = _titled("Labels per diversity cluster", label)
@@ -84,14 +117,29 @@ def cluster_coverage_figure(coverage: pd.DataFrame, *, label: str = "",
         return empty_figure(title, message=f"{NO_DATA}: label some shots")
     fig = _figure(title, "cluster", "labelled shots")
     clusters = coverage["cluster"].astype(str)
-    for column, name, colour in (("positives", "positives", POSITIVE_COLOUR),
-                                 ("negatives", "negatives", NEGATIVE_COLOUR)):
-        fig.add_trace(go.Bar(x=clusters, y=coverage[column], name=name, marker_color=colour,
-                             customdata=coverage["shots"],
-                             hovertemplate="cluster %{x}: %{y} " + name +
-                                           " (of %{customdata} shots)<extra></extra>"))
-    fig.add_hline(y=cap, line_dash="dash", line_color="#555555",
-                  annotation_text=f"cap s = {cap}", annotation_position="top left")
+    for column, name, colour in (
+        ("positives", "positives", POSITIVE_COLOUR),
+        ("negatives", "negatives", NEGATIVE_COLOUR),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=clusters,
+                y=coverage[column],
+                name=name,
+                marker_color=colour,
+                customdata=coverage["shots"],
+                hovertemplate="cluster %{x}: %{y} "
+                + name
+                + " (of %{customdata} shots)<extra></extra>",
+            )
+        )
+    fig.add_hline(
+        y=cap,
+        line_dash="dash",
+        line_color="#555555",
+        annotation_text=f"cap s = {cap}",
+        annotation_position="top left",
+    )
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category")
     return fig
@@ -105,16 +153,24 @@ def corpus_map_figure(points: pd.DataFrame, *, label: str = "") -> go.Figure:
         return empty_figure(title, message=f"{NO_DATA}: ingest videos")
     fig = _figure(title, "principal component 1", "principal component 2")
     annotation = points.get("annotation", pd.Series("", index=points.index))
-    layers = ((~annotation.isin([POSITIVE, NEGATIVE]), "unlabelled", UNLABELLED_COLOUR, 4, 0.5),
-              (annotation == NEGATIVE, "negatives", NEGATIVE_COLOUR, 8, 0.9),
-              (annotation == POSITIVE, "positives", POSITIVE_COLOUR, 8, 0.9))
+    layers = (
+        (~annotation.isin([POSITIVE, NEGATIVE]), "unlabelled", UNLABELLED_COLOUR, 4, 0.5),
+        (annotation == NEGATIVE, "negatives", NEGATIVE_COLOUR, 8, 0.9),
+        (annotation == POSITIVE, "positives", POSITIVE_COLOUR, 8, 0.9),
+    )
     for mask, name, colour, size, opacity in layers:
         part = points[mask]
-        fig.add_trace(go.Scatter(
-            x=part["x"], y=part["y"], name=f"{name} ({len(part)})", mode="markers",
-            marker={"color": colour, "size": size, "opacity": opacity},
-            customdata=part[["shot_id", "cluster"]].to_numpy(),
-            hovertemplate="%{customdata[0]}<br>cluster %{customdata[1]}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["x"],
+                y=part["y"],
+                name=f"{name} ({len(part)})",
+                mode="markers",
+                marker={"color": colour, "size": size, "opacity": opacity},
+                customdata=part[["shot_id", "cluster"]].to_numpy(),
+                hovertemplate="%{customdata[0]}<br>cluster %{customdata[1]}<extra></extra>",
+            )
+        )
     return fig
 
 
@@ -126,10 +182,15 @@ def annotator_activity_figure(activity: pd.DataFrame, *, label: str = "") -> go.
         return empty_figure(title, message=f"{NO_DATA}: no annotations")
     fig = _figure(title, "day (UTC)", "annotations")
     for i, (annotator, part) in enumerate(activity.groupby("annotator", sort=True)):
-        fig.add_trace(go.Bar(x=part["day"], y=part["count"], name=str(annotator),
-                             marker_color=ANNOTATOR_COLOURS[i % len(ANNOTATOR_COLOURS)],
-                             hovertemplate=f"{annotator}: %{{y}} on %{{x|%Y-%m-%d}}"
-                                           "<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=part["day"],
+                y=part["count"],
+                name=str(annotator),
+                marker_color=ANNOTATOR_COLOURS[i % len(ANNOTATOR_COLOURS)],
+                hovertemplate=f"{annotator}: %{{y}} on %{{x|%Y-%m-%d}}<extra></extra>",
+            )
+        )
     fig.update_layout(barmode="stack")
     # One tick per day; bars of one day; a single day still gets a readable axis.
     fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=86_400_000.0)
@@ -146,17 +207,32 @@ def score_distribution_figure(distribution: pd.DataFrame, *, label: str = "") ->
         return empty_figure(title, message=f"{NO_DATA}: build a model")
     fig = _figure(title, "model score (probability of the label)", "% of shots")
     new = distribution[distribution["since_model"]]
-    groups = ((distribution, "whole corpus", MODEL_COLOUR),
-              (new, "added since the model", NEW_SHOTS_COLOUR))
+    groups = (
+        (distribution, "whole corpus", MODEL_COLOUR),
+        (new, "added since the model", NEW_SHOTS_COLOUR),
+    )
     for part, name, colour in groups:
         if not part.empty:
-            fig.add_trace(go.Histogram(
-                x=part["probability"], name=f"{name} ({len(part)})", histnorm="percent",
-                xbins={"start": 0.0, "end": 1.0, "size": SCORE_BIN}, marker_color=colour,
-                opacity=0.6))
+            fig.add_trace(
+                go.Histogram(
+                    x=part["probability"],
+                    name=f"{name} ({len(part)})",
+                    histnorm="percent",
+                    xbins={"start": 0.0, "end": 1.0, "size": SCORE_BIN},
+                    marker_color=colour,
+                    opacity=0.6,
+                )
+            )
     if new.empty:
-        fig.add_annotation(text="no shots added since this model", xref="paper", yref="paper",
-                           x=0.5, y=1.0, showarrow=False, font={"color": "#777777"})
+        fig.add_annotation(
+            text="no shots added since this model",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=1.0,
+            showarrow=False,
+            font={"color": "#777777"},
+        )
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(range=[0, 1])
     return fig
@@ -171,19 +247,36 @@ def reliability_figure(curve: pd.DataFrame, *, label: str = "") -> go.Figure:
     if curve.empty:
         return empty_figure(title, message=f"{NO_DATA}: build a model")
     fig = _figure(title, "predicted probability (out of fold)", "share of positives")
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
-                             line={"dash": "dash", "color": UNLABELLED_COLOUR}))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="perfectly calibrated",
+            line={"dash": "dash", "color": UNLABELLED_COLOUR},
+        )
+    )
     ece = curve.attrs.get("ece", {})
-    for kind, name, colour in ((RAW, "raw σ(logit)", DATA_COLOUR),
-                               (CALIBRATED, "calibrated (shown in the app)", MODEL_COLOUR)):
+    for kind, name, colour in (
+        (RAW, "raw σ(logit)", DATA_COLOUR),
+        (CALIBRATED, "calibrated (shown in the app)", MODEL_COLOUR),
+    ):
         part = curve[curve["scores"] == kind]
-        fig.add_trace(go.Scatter(
-            x=part["mean_predicted"], y=part["observed"], mode="lines+markers",
-            name=f"{name}, ECE {ece[kind]:.3f}" if kind in ece else name,
-            marker={"size": 6 + 14 * (part["count"] / curve["count"].max()) ** 0.5,
-                    "color": colour}, line={"color": colour},
-            customdata=part["count"], hovertemplate="p %{x:.2f}: %{y:.0%} positive "
-                                                    "(%{customdata} shots)<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["mean_predicted"],
+                y=part["observed"],
+                mode="lines+markers",
+                name=f"{name}, ECE {ece[kind]:.3f}" if kind in ece else name,
+                marker={
+                    "size": 6 + 14 * (part["count"] / curve["count"].max()) ** 0.5,
+                    "color": colour,
+                },
+                line={"color": colour},
+                customdata=part["count"],
+                hovertemplate="p %{x:.2f}: %{y:.0%} positive (%{customdata} shots)<extra></extra>",
+            )
+        )
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[-0.02, 1.02])
     return fig
@@ -197,10 +290,19 @@ def agreement_figure(result: Agreement) -> go.Figure:
     fig = _figure(title, "annotator pair (shared shots)", "agreement")
     names = [f"{p.annotator_a} & {p.annotator_b} ({p.n_shared})" for p in result.pairs]
     for name, values, colour in (
-            ("agreement rate", [p.agreement_rate for p in result.pairs], MODEL_COLOUR),
-            ("Cohen's κ", [p.cohen_kappa for p in result.pairs], DATA_COLOUR)):
-        fig.add_trace(go.Bar(x=names, y=values, name=name, marker_color=colour,
-                             texttemplate="%{y:.2f}", textposition="outside"))
+        ("agreement rate", [p.agreement_rate for p in result.pairs], MODEL_COLOUR),
+        ("Cohen's κ", [p.cohen_kappa for p in result.pairs], DATA_COLOUR),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=values,
+                name=name,
+                marker_color=colour,
+                texttemplate="%{y:.2f}",
+                textposition="outside",
+            )
+        )
     fig.update_layout(barmode="group")
     lowest = min((p.cohen_kappa for p in result.pairs if p.cohen_kappa is not None), default=0)
     fig.update_yaxes(range=[min(-0.05, lowest - 0.1), 1.12])
@@ -217,12 +319,18 @@ def agreement_over_time_figure(history: pd.DataFrame, *, label: str = "") -> go.
     fig = _figure(title, "day (UTC)", "agreement rate")
     pairs = history.groupby(["annotator_a", "annotator_b"], sort=True)
     for i, ((a, b), part) in enumerate(pairs):
-        fig.add_trace(go.Scatter(
-            x=part["day"], y=part["agreement_rate"], mode="lines+markers", name=f"{a} & {b}",
-            line={"color": ANNOTATOR_COLOURS[i % len(ANNOTATOR_COLOURS)]},
-            customdata=part[["n_shared", "cohen_kappa"]].to_numpy(dtype=float),
-            hovertemplate=f"{a} & {b}: %{{y:.0%}} of %{{customdata[0]}} shared shots, "
-                          "κ %{customdata[1]:.2f} on %{x|%Y-%m-%d}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["day"],
+                y=part["agreement_rate"],
+                mode="lines+markers",
+                name=f"{a} & {b}",
+                line={"color": ANNOTATOR_COLOURS[i % len(ANNOTATOR_COLOURS)]},
+                customdata=part[["n_shared", "cohen_kappa"]].to_numpy(dtype=float),
+                hovertemplate=f"{a} & {b}: %{{y:.0%}} of %{{customdata[0]}} shared shots, "
+                "κ %{customdata[1]:.2f} on %{x|%Y-%m-%d}<extra></extra>",
+            )
+        )
     fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=86_400_000.0)
     fig.update_yaxes(range=[-0.02, 1.05], tickformat=".0%")
     fig.update_layout(showlegend=True)  # also for one pair: its name is the line's meaning

@@ -47,12 +47,16 @@ class IndexProgress:
     def describe(self) -> str:
         """The line the search page shows while the index is incomplete."""
         if self.indexed > self.total:
-            return (f"The index is out of step ({self.indexed:,} vectors for {self.total:,} "
-                    "shots): searching exactly; `python -m va_app reindex` rebuilds it.")
+            return (
+                f"The index is out of step ({self.indexed:,} vectors for {self.total:,} "
+                "shots): searching exactly; `python -m va_app reindex` rebuilds it."
+            )
         done = f"index building: {self.indexed:,} of {self.total:,}"
         if self.stalled:
-            return (f"{done} and not growing — `python -m va_app reindex` builds it; "
-                    "searching exactly meanwhile.")
+            return (
+                f"{done} and not growing — `python -m va_app reindex` builds it; "
+                "searching exactly meanwhile."
+            )
         eta = self.eta_s
         when = "ETA measuring…" if eta is None else f"ETA {_duration(eta)} ({self.per_s:,.0f}/s)"
         return f"{done}, {when}; searching exactly meanwhile."

@@ -74,8 +74,14 @@ KEYWORD_NOTICE = (
 )
 _PUNCTUATION = string.punctuation + "“”‘’«»…"
 #: ``--filter`` keys and the SearchFilters field each sets.
-FILTER_KEYS = {"video": "videos", "genre": "genres", "tag": "tags", "title": "title_contains",
-               "min_duration": "min_duration_s", "max_duration": "max_duration_s"}
+FILTER_KEYS = {
+    "video": "videos",
+    "genre": "genres",
+    "tag": "tags",
+    "title": "title_contains",
+    "min_duration": "min_duration_s",
+    "max_duration": "max_duration_s",
+}
 
 
 # -- values --------------------------------------------------------------------------------
@@ -109,8 +115,14 @@ class SearchFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.videos or self.genres or self.tags or self.title_contains
-                    or self.min_duration_s is not None or self.max_duration_s is not None)
+        return bool(
+            self.videos
+            or self.genres
+            or self.tags
+            or self.title_contains
+            or self.min_duration_s is not None
+            or self.max_duration_s is not None
+        )
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[str]) -> SearchFilters:
@@ -123,8 +135,9 @@ class SearchFilters:
             key, sep, value = str(pair).partition("=")
             key = key.strip().lower().replace("-", "_")
             if not sep or key not in FILTER_KEYS:
-                raise ValidationError(f"filter {pair!r}: use KEY=VALUE with KEY one of "
-                                      f"{', '.join(FILTER_KEYS)}")
+                raise ValidationError(
+                    f"filter {pair!r}: use KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}"
+                )
             field_name = FILTER_KEYS[key]
             if field_name in lists:
                 lists[field_name].append(value)
@@ -227,14 +240,19 @@ class ShotTable:
         code_of = {video[0]: code for code, video in enumerate(videos)}
         by_id = {shot_id: (code_of[video], end - start) for shot_id, video, start, end in shots}
         found = [by_id.get(shot_id, (-1, np.nan)) for shot_id in ids]
-        return cls.from_arrays(np.array([f[0] for f in found], dtype=np.int32),
-                               np.array([f[1] for f in found], dtype=np.float32),
-                               [(key, title, genre, tags or ())
-                                for _, key, title, genre, tags in videos])
+        return cls.from_arrays(
+            np.array([f[0] for f in found], dtype=np.int32),
+            np.array([f[1] for f in found], dtype=np.float32),
+            [(key, title, genre, tags or ()) for _, key, title, genre, tags in videos],
+        )
 
     @classmethod
-    def from_arrays(cls, video_of_row: np.ndarray, duration_s: np.ndarray,
-                    videos: Sequence[tuple[str, str, str, Sequence[str]]]) -> ShotTable:
+    def from_arrays(
+        cls,
+        video_of_row: np.ndarray,
+        duration_s: np.ndarray,
+        videos: Sequence[tuple[str, str, str, Sequence[str]]],
+    ) -> ShotTable:
         """Rows' video codes and durations, plus ``(key, title, genre, tags)`` per video."""
         video_of_row = np.asarray(video_of_row, dtype=np.int32)
         duration_s = np.asarray(duration_s, dtype=np.float32)
@@ -242,9 +260,14 @@ class ShotTable:
             raise ValueError("video codes and durations must be 1-D, one per matrix row")
         if video_of_row.size and video_of_row.max() >= len(videos):
             raise ValueError("a row points at a video that is not in the table")
-        return cls(video_of_row, duration_s, tuple(str(v[0]) for v in videos),
-                   tuple(str(v[1] or "") for v in videos), tuple(str(v[2] or "") for v in videos),
-                   tuple(tuple(str(t) for t in v[3] or ()) for v in videos))
+        return cls(
+            video_of_row,
+            duration_s,
+            tuple(str(v[0]) for v in videos),
+            tuple(str(v[1] or "") for v in videos),
+            tuple(str(v[2] or "") for v in videos),
+            tuple(tuple(str(t) for t in v[3] or ()) for v in videos),
+        )
 
     @property
     def n_rows(self) -> int:
@@ -266,8 +289,8 @@ class ShotTable:
         """Per video, the case-folded text keyword search reads: title, genre, tags, key."""
         return tuple(
             (title.casefold(), genre.casefold(), " ".join(tags).casefold(), key.casefold())
-            for title, genre, tags, key in zip(self.titles, self.genres, self.tags,
-                                               self.video_keys))
+            for title, genre, tags, key in zip(self.titles, self.genres, self.tags, self.video_keys)
+        )
 
     @cached_property
     def _code_of_key(self) -> dict[str, int]:
@@ -294,25 +317,36 @@ class ShotTable:
 class ShotSearch:
     """Top-k search over every shot of the corpus; see the module docstring for the paths."""
 
-    def __init__(self, matrix: MatrixLike, index: Any | None, table: ShotTable, *,
-                 exact_max_values: int | None = None) -> None:
+    def __init__(
+        self,
+        matrix: MatrixLike,
+        index: Any | None,
+        table: ShotTable,
+        *,
+        exact_max_values: int | None = None,
+    ) -> None:
         self.ids: list[str] = list(matrix.ids)
         self.X: np.ndarray = matrix.X
         if table.n_rows != len(self.ids) or self.X.shape[0] != len(self.ids):
-            raise ValueError(f"{len(self.ids)} ids, {self.X.shape[0]} matrix rows and "
-                             f"{table.n_rows} metadata rows must agree")
+            raise ValueError(
+                f"{len(self.ids)} ids, {self.X.shape[0]} matrix rows and "
+                f"{table.n_rows} metadata rows must agree"
+            )
         self.table = table
         self._row_of: dict[str, int] = getattr(matrix, "row_of", None) or {
-            shot_id: row for row, shot_id in enumerate(self.ids)}
+            shot_id: row for row, shot_id in enumerate(self.ids)
+        }
         self._index = index
         self._exact_max_values = EXACT_MAX_VALUES if exact_max_values is None else exact_max_values
         self._index_in_step = index is not None and _index_count(index) == len(self.ids)
 
     @classmethod
     def from_corpus(cls, corpus: Any, matrix: MatrixLike, **options: Any) -> ShotSearch:
-        """Search over ``matrix`` (a loaded ``CorpusMatrix``) with the corpus's index and catalog."""
-        return cls(matrix, corpus.index, ShotTable.from_catalog(corpus.catalog, matrix.ids),
-                   **options)
+        """Search over ``matrix`` (a loaded ``CorpusMatrix``) with the corpus's index and
+        catalog."""
+        return cls(
+            matrix, corpus.index, ShotTable.from_catalog(corpus.catalog, matrix.ids), **options
+        )
 
     @property
     def n_shots(self) -> int:
@@ -337,8 +371,9 @@ class ShotSearch:
             return PATH_EXACT
         return PATH_INDEX
 
-    def search_vector(self, vector: np.ndarray, k: int, *, filters: SearchFilters | None = None,
-                      offset: int = 0) -> list[SearchHit]:
+    def search_vector(
+        self, vector: np.ndarray, k: int, *, filters: SearchFilters | None = None, offset: int = 0
+    ) -> list[SearchHit]:
         """The shots ranked ``offset .. offset+k-1`` by cosine similarity to ``vector``."""
         q = self._query_vector(vector)
         k, offset = _check_page(k, offset)
@@ -355,16 +390,19 @@ class ShotSearch:
             rows, scores = None, self.X @ q
         return self._page(rows, scores, k, offset)
 
-    def similar_to(self, shot_id: str, k: int, *, filters: SearchFilters | None = None,
-                   offset: int = 0) -> list[SearchHit]:
-        """"More like this": the shots closest to ``shot_id``, the shot itself left out."""
+    def similar_to(
+        self, shot_id: str, k: int, *, filters: SearchFilters | None = None, offset: int = 0
+    ) -> list[SearchHit]:
+        """ "More like this": the shots closest to ``shot_id``, the shot itself left out."""
         example = self.X[self._row(shot_id)]
         k, offset = _check_page(k, offset)
-        return _without(shot_id, k, lambda n: self.search_vector(example, n, filters=filters,
-                                                                 offset=offset))
+        return _without(
+            shot_id, k, lambda n: self.search_vector(example, n, filters=filters, offset=offset)
+        )
 
-    def keyword_search(self, query: str, k: int, *, filters: SearchFilters | None = None,
-                       offset: int = 0) -> list[SearchHit]:
+    def keyword_search(
+        self, query: str, k: int, *, filters: SearchFilters | None = None, offset: int = 0
+    ) -> list[SearchHit]:
         """Shots whose video's title, genre, tags or key contain every word of ``query``.
 
         Case-insensitive substring matches; ranked by how many of the four fields match at
@@ -372,8 +410,15 @@ class ShotSearch:
         """
         return self._keyword_union([query], k, filters, offset)
 
-    def search_text(self, query: str, encoder: TextEncoder | None, k: int, *,
-                    filters: SearchFilters | None = None, offset: int = 0) -> SearchResult:
+    def search_text(
+        self,
+        query: str,
+        encoder: TextEncoder | None,
+        k: int,
+        *,
+        filters: SearchFilters | None = None,
+        offset: int = 0,
+    ) -> SearchResult:
         """Search by a description: semantic with a text tower, else keywords (and a notice)."""
         text = validate_query(query)
         if encoder is not None and getattr(encoder, "has_text", False):
@@ -387,23 +432,27 @@ class ShotSearch:
         hits = self.keyword_search(text, k, filters=filters, offset=offset)
         return SearchResult(hits, MODE_KEYWORD, KEYWORD_NOTICE)
 
-    def search(self, query: SearchQuery, encoder: TextEncoder | None, k: int, *,
-               offset: int = 0) -> SearchResult:
+    def search(
+        self, query: SearchQuery, encoder: TextEncoder | None, k: int, *, offset: int = 0
+    ) -> SearchResult:
         """Whatever ``query`` combines — words, an example, filters; see the module docstring."""
         filters, like = query.filters, query.like
         if not query.has_words:
             if like is None:
                 return SearchResult(self.browse(k, filters=filters, offset=offset), MODE_BROWSE)
-            return SearchResult(self.similar_to(like, k, filters=filters, offset=offset),
-                                MODE_SIMILAR)
-        vector = query.vector if query.vector is not None else self._text_vector(query.texts,
-                                                                                 encoder)
+            return SearchResult(
+                self.similar_to(like, k, filters=filters, offset=offset), MODE_SIMILAR
+            )
+        vector = (
+            query.vector if query.vector is not None else self._text_vector(query.texts, encoder)
+        )
         k, offset = _check_page(k, offset)
         if vector is not None:
             if like is not None:
                 vector = self._query_vector(vector) + self.X[self._row(like)]
-            hits = _without(like, k, lambda n: self.search_vector(vector, n, filters=filters,
-                                                                  offset=offset))
+            hits = _without(
+                like, k, lambda n: self.search_vector(vector, n, filters=filters, offset=offset)
+            )
             if like is None and query.vector is None:
                 hits = _as_text_similarity(hits, encoder)
             return SearchResult(hits, MODE_SEMANTIC)
@@ -417,13 +466,17 @@ class ShotSearch:
             hits = _without(like, k, lambda n: self._masked_search(example, n, keep, offset))
         return SearchResult(hits, MODE_KEYWORD, KEYWORD_NOTICE)
 
-    def browse(self, k: int, *, filters: SearchFilters | None = None,
-               offset: int = 0) -> list[SearchHit]:
+    def browse(
+        self, k: int, *, filters: SearchFilters | None = None, offset: int = 0
+    ) -> list[SearchHit]:
         """Shots in corpus order (filtered), for looking around before typing a query."""
         k, offset = _check_page(k, offset)
-        rows = (np.flatnonzero(self.table.mask(filters)) if filters is not None and filters.active
-                else np.arange(self.n_shots))
-        return [SearchHit(self.ids[r], 0.0) for r in rows[offset:offset + k]]
+        rows = (
+            np.flatnonzero(self.table.mask(filters))
+            if filters is not None and filters.active
+            else np.arange(self.n_shots)
+        )
+        return [SearchHit(self.ids[r], 0.0) for r in rows[offset : offset + k]]
 
     # -- combining ---------------------------------------------------------------------------
     def _row(self, shot_id: str) -> int:
@@ -442,8 +495,9 @@ class ShotSearch:
             return None
         return vectors.mean(axis=0)
 
-    def _masked_search(self, vector: np.ndarray, k: int, mask: np.ndarray,
-                       offset: int) -> list[SearchHit]:
+    def _masked_search(
+        self, vector: np.ndarray, k: int, mask: np.ndarray, offset: int
+    ) -> list[SearchHit]:
         q = self._query_vector(vector)
         if k == 0 or not mask.any():
             return []
@@ -456,13 +510,15 @@ class ShotSearch:
         best = np.zeros(self.n_shots, dtype=np.int64)
         for text in texts:
             words = query_words(text)
-            per_video = np.array([_fields_matched(fields, words)
-                                  for fields in self.table.searchable] or [0])
+            per_video = np.array(
+                [_fields_matched(fields, words) for fields in self.table.searchable] or [0]
+            )
             best = np.maximum(best, np.where(codes >= 0, per_video[np.maximum(codes, 0)], 0))
         return best
 
-    def _keyword_union(self, texts: Sequence[str], k: int, filters: SearchFilters | None,
-                       offset: int) -> list[SearchHit]:
+    def _keyword_union(
+        self, texts: Sequence[str], k: int, filters: SearchFilters | None, offset: int
+    ) -> list[SearchHit]:
         """Shots matching any of ``texts`` (see :meth:`keyword_search`), best-matched first."""
         k, offset = _check_page(k, offset)
         rank = self._keyword_ranks(texts)
@@ -471,7 +527,7 @@ class ShotSearch:
         if filters is not None and filters.active:
             rank = np.where(self.table.mask(filters), rank, 0)
         rows = np.flatnonzero(rank > 0)
-        order = rows[np.lexsort((rows, -rank[rows]))][offset:offset + k]
+        order = rows[np.lexsort((rows, -rank[rows]))][offset : offset + k]
         return [SearchHit(self.ids[r], float(rank[r]) / 4) for r in order]
 
     # -- paths -------------------------------------------------------------------------------
@@ -489,7 +545,7 @@ class ShotSearch:
             self._index_in_step = False  # the index holds other shots than the matrix
             return None
         scores = self.X[rows] @ q
-        order = np.lexsort((rows, -scores))[offset:offset + k]
+        order = np.lexsort((rows, -scores))[offset : offset + k]
         return [SearchHit(self.ids[rows[i]], float(scores[i])) for i in order]
 
     def _filtered_scores(self, q: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -505,8 +561,9 @@ class ShotSearch:
             np.matmul(self.X[start:stop], q, out=scores[start:stop])
         return rows, scores[rows]
 
-    def _page(self, rows: np.ndarray | None, scores: np.ndarray, k: int,
-              offset: int) -> list[SearchHit]:
+    def _page(
+        self, rows: np.ndarray | None, scores: np.ndarray, k: int, offset: int
+    ) -> list[SearchHit]:
         top = top_positive_feed(scores, offset + k)[offset:]
         picked = top if rows is None else rows[top]
         return [SearchHit(self.ids[r], float(s)) for r, s in zip(picked, scores[top])]
@@ -515,8 +572,10 @@ class ShotSearch:
         q = np.asarray(vector, dtype=np.float32).ravel()
         dim = self.X.shape[1] if self.X.ndim == 2 else 0
         if q.size != dim:
-            raise ValidationError(f"the query vector has {q.size} dimensions, the corpus {dim}: "
-                                  "was it made by another encoder?")
+            raise ValidationError(
+                f"the query vector has {q.size} dimensions, the corpus {dim}: "
+                "was it made by another encoder?"
+            )
         norm = float(np.linalg.norm(q))
         if not np.isfinite(norm) or norm == 0:
             raise ValidationError("the query vector is zero or not finite")
@@ -560,9 +619,11 @@ def filter_scan_plan(rows: np.ndarray, n_rows: int) -> tuple[str, np.ndarray, np
     run (rows fewer than RUN_CALL_COST apart share a run); gather = GATHER_ROW_COST per row.
     """
     starts, stops = row_runs(rows, gap=RUN_CALL_COST)
-    costs = {SCAN_GATHER: GATHER_ROW_COST * rows.size,
-             SCAN_RUNS: int((stops - starts).sum()) + RUN_CALL_COST * starts.size,
-             SCAN_FULL: n_rows}
+    costs = {
+        SCAN_GATHER: GATHER_ROW_COST * rows.size,
+        SCAN_RUNS: int((stops - starts).sum()) + RUN_CALL_COST * starts.size,
+        SCAN_FULL: n_rows,
+    }
     return min(costs, key=costs.get), starts, stops
 
 
@@ -591,8 +652,11 @@ def _fields_matched(fields: tuple[str, ...], words: list[str]) -> int:
 
 
 def _per_video(values: Sequence[Any], test, size: int) -> np.ndarray:
-    return np.fromiter((test(v) for v in values), dtype=bool, count=len(values)) \
-        if values else np.zeros(size, dtype=bool)
+    return (
+        np.fromiter((test(v) for v in values), dtype=bool, count=len(values))
+        if values
+        else np.zeros(size, dtype=bool)
+    )
 
 
 def _index_count(index: Any) -> int:
@@ -614,8 +678,9 @@ def _seconds(pair: str, value: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ValidationError(f"filter {pair!r}: the duration must be a number of seconds") \
-            from None
+        raise ValidationError(
+            f"filter {pair!r}: the duration must be a number of seconds"
+        ) from None
 
 
 def _text_tuple(name: str, values: Any) -> tuple[str, ...]:

@@ -1,1 +1,2 @@
-"""The service layer: every user action (app, CLI, scripts) goes through :class:`~va_app.services.workspace.Workspace`, access-checked by :mod:`va_app.services.access`."""
+"""The service layer: every user action (app, CLI, scripts) goes through
+:class:`~va_app.services.workspace.Workspace`, access-checked by :mod:`va_app.services.access`."""

@@ -66,8 +66,12 @@ class Action(StrEnum):
 
 
 _VIEWER_ACTIONS = frozenset({Action.VIEW, Action.EXPORT})
-_ANNOTATOR_ACTIONS = _VIEWER_ACTIONS | {Action.ANNOTATE, Action.CREATE_LABEL, Action.EDIT_LABEL,
-                                        Action.BUILD}
+_ANNOTATOR_ACTIONS = _VIEWER_ACTIONS | {
+    Action.ANNOTATE,
+    Action.CREATE_LABEL,
+    Action.EDIT_LABEL,
+    Action.BUILD,
+}
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.ANNOTATOR: frozenset(_ANNOTATOR_ACTIONS),
@@ -129,12 +133,14 @@ class RoleAssignments:
         """The strongest explicitly listed role, else the strongest wildcard match, else the
         default role."""
         keys = {i.strip().casefold() for i in identifiers if i and i.strip()}
-        listed = {Role.ADMIN: self.admins, Role.ANNOTATOR: self.annotators,
-                  Role.VIEWER: self.viewers}
+        listed = {
+            Role.ADMIN: self.admins,
+            Role.ANNOTATOR: self.annotators,
+            Role.VIEWER: self.viewers,
+        }
         for exact in (True, False):
             for role in reversed(_ROLE_ORDER):
-                if any(_matches(entry, key, exact=exact)
-                       for entry in listed[role] for key in keys):
+                if any(_matches(entry, key, exact=exact) for entry in listed[role] for key in keys):
                     return role
         return self.default_role
 
@@ -144,23 +150,31 @@ def role_assignments(env: Mapping[str, str] | None = None) -> RoleAssignments:
     env = os.environ if env is None else env
     admins, annotators, viewers = (_entries(env.get(name, "")) for name in ROLE_VARIABLES)
     if any(_is_wildcard(entry) for entry in admins):
-        raise ConfigError("VA_ADMINS cannot hold a wildcard (it would make everyone an admin); "
-                          "list the admins, or leave every VA_* role variable unset for "
-                          "local mode")
+        raise ConfigError(
+            "VA_ADMINS cannot hold a wildcard (it would make everyone an admin); "
+            "list the admins, or leave every VA_* role variable unset for "
+            "local mode"
+        )
     for name, entries in zip(ROLE_VARIABLES, (admins, annotators, viewers)):
         bad = [e for e in entries if _is_wildcard(e) and not _valid_wildcard(e)]
         if bad:
-            raise ConfigError(f"{name}: {bad[0]!r} is not a wildcard this understands; use "
-                              "'*' (everyone) or '*@example.com' (a whole domain)")
+            raise ConfigError(
+                f"{name}: {bad[0]!r} is not a wildcard this understands; use "
+                "'*' (everyone) or '*@example.com' (a whole domain)"
+            )
     raw_default = env.get(DEFAULT_ROLE_VARIABLE, "").strip().lower() or Role.VIEWER.value
     try:
         default_role = Role(raw_default)
     except ValueError:
-        raise ConfigError(f"{DEFAULT_ROLE_VARIABLE}={raw_default!r} is not one of "
-                          f"{', '.join(r.value for r in _ROLE_ORDER)}") from None
+        raise ConfigError(
+            f"{DEFAULT_ROLE_VARIABLE}={raw_default!r} is not one of "
+            f"{', '.join(r.value for r in _ROLE_ORDER)}"
+        ) from None
     if default_role is Role.ADMIN:
-        raise ConfigError(f"{DEFAULT_ROLE_VARIABLE}=admin would make everyone an admin; "
-                          "list the admins in VA_ADMINS")
+        raise ConfigError(
+            f"{DEFAULT_ROLE_VARIABLE}=admin would make everyone an admin; "
+            "list the admins in VA_ADMINS"
+        )
     return RoleAssignments(admins, annotators, viewers, default_role)
 
 
@@ -171,8 +185,9 @@ class AccessPolicy:
     assignments: RoleAssignments = field(default_factory=RoleAssignments)
 
     @classmethod
-    def from_settings(cls, settings: object = None, *,
-                      env: Mapping[str, str] | None = None) -> AccessPolicy:
+    def from_settings(
+        cls, settings: object = None, *, env: Mapping[str, str] | None = None
+    ) -> AccessPolicy:
         """The policy for a deployment; roles come from ``env`` (default ``os.environ``).
 
         ``settings`` is accepted so callers need not change when the role lists move into
@@ -199,8 +214,9 @@ class AccessPolicy:
         """
         if identity and identity.get("is_logged_in", True):
             email = str(identity.get("email") or "").strip()
-            name = str(identity.get("name") or identity.get("preferred_username")
-                       or email or "").strip()
+            name = str(
+                identity.get("name") or identity.get("preferred_username") or email or ""
+            ).strip()
             return User(name, email, self._role(name, email))
         name = " ".join(str(fallback_name or "").split())
         return User(name, "", self._role(name))
@@ -241,8 +257,11 @@ def _same_person(user: User, owner: str) -> bool:
 
 def _denial(user: User, action: Action, owner: str | None) -> str:
     holders = [role for role in _ROLE_ORDER if action in PERMISSIONS[role]]
-    ask = (f"ask an admin for the {holders[0]} role" if holders[0] is not Role.ADMIN
-           else "only admins can")
+    ask = (
+        f"ask an admin for the {holders[0]} role"
+        if holders[0] is not Role.ADMIN
+        else "only admins can"
+    )
     whose = f" ({owner}'s)" if action is Action.ANNOTATE_OTHERS and owner else ""
     return f"{user.role}s cannot {_PHRASES[action]}{whose}; {ask}"
 
@@ -256,8 +275,9 @@ def _is_wildcard(entry: str) -> bool:
 
 
 def _valid_wildcard(entry: str) -> bool:
-    return entry == WILDCARD or (entry.startswith("*@") and len(entry) > 2
-                                 and WILDCARD not in entry[1:])
+    return entry == WILDCARD or (
+        entry.startswith("*@") and len(entry) > 2 and WILDCARD not in entry[1:]
+    )
 
 
 def _matches(entry: str, key: str, *, exact: bool) -> bool:

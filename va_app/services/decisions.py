@@ -90,14 +90,25 @@ class RecentDecisions:
         seen = set(self.seen)
         return [d for d in decisions if d.seq not in seen]
 
-    def record(self, label: str, decisions: Sequence[Decision], *, titles: Mapping[str, str]
-               ) -> None:
+    def record(
+        self, label: str, decisions: Sequence[Decision], *, titles: Mapping[str, str]
+    ) -> None:
         """Remember written decisions: an undo removes its group, others are listed."""
         undone = {d.undo_of for d in decisions if d.undo_of is not None}
         self.entries = [e for e in self.entries if e["group"] not in undone]
-        self.entries += [{"seq": d.seq, "group": d.group, "label": label, "shot_id": d.shot_id,
-                          "title": titles.get(d.shot_id, d.shot_id), "before": d.before,
-                          "after": d.value} for d in decisions if d.undo_of is None]
+        self.entries += [
+            {
+                "seq": d.seq,
+                "group": d.group,
+                "label": label,
+                "shot_id": d.shot_id,
+                "title": titles.get(d.shot_id, d.shot_id),
+                "before": d.before,
+                "after": d.value,
+            }
+            for d in decisions
+            if d.undo_of is None
+        ]
         groups = list(dict.fromkeys(e["group"] for e in self.entries))[-RECENT_KEPT:]
         self.entries = [e for e in self.entries if e["group"] in set(groups)]
         self.seen = (self.seen + [d.seq for d in decisions])[-SEEN_KEPT:]

@@ -29,30 +29,61 @@ def cli_user(settings: Settings) -> User:
     return policy.user_for(None, getpass.getuser())
 
 
-def ingest_videos(settings: Settings, folder: str | Path, *, user: User | None,
-                  progress: Progress | None = None, weights_progress: Progress | None = None,
-                  workers: int | None = None, ray: bool | str = False):
+def ingest_videos(
+    settings: Settings,
+    folder: str | Path,
+    *,
+    user: User | None,
+    progress: Progress | None = None,
+    weights_progress: Progress | None = None,
+    workers: int | None = None,
+    ray: bool | str = False,
+):
     """Ingest every video under ``folder`` (recursive, resumable); returns the IngestReport.
 
     ``workers``: processes for the CPU stages (default VA_INGEST_WORKERS); ``ray``: on Ray
     (True: a local Ray; a string: a cluster address)."""
     from va_app.ingest import ingest
 
-    return _run(settings, user, Action.INGEST, "ingest",
-                lambda: ingest(settings, folder, progress=progress,
-                               weights_progress=weights_progress, workers=workers, ray=ray),
-                lambda report: {"folder": str(folder), "runner": "ray" if ray else "local",
-                                **_ingest_counts(report)})
+    return _run(
+        settings,
+        user,
+        Action.INGEST,
+        "ingest",
+        lambda: ingest(
+            settings,
+            folder,
+            progress=progress,
+            weights_progress=weights_progress,
+            workers=workers,
+            ray=ray,
+        ),
+        lambda report: {
+            "folder": str(folder),
+            "runner": "ray" if ray else "local",
+            **_ingest_counts(report),
+        },
+    )
 
 
-def build_demo(settings: Settings, *, user: User | None, n_shots: int | None = None,
-               progress: Progress | None = None):
+def build_demo(
+    settings: Settings,
+    *,
+    user: User | None,
+    n_shots: int | None = None,
+    progress: Progress | None = None,
+):
     """Render and ingest the procedural demo corpus; returns the IngestReport."""
     from va_app.datasets.demo.corpus import build_demo_corpus
 
-    return _run(settings, user, Action.INGEST, "demo_built",
-                lambda: build_demo_corpus(settings, n_shots=n_shots, progress=progress),
-                _ingest_counts)
+    return _run(
+        settings,
+        user,
+        Action.INGEST,
+        "demo_built",
+        lambda: build_demo_corpus(settings, n_shots=n_shots, progress=progress),
+        _ingest_counts,
+    )
 
 
 def stale_demo(settings: Settings) -> str:
@@ -77,8 +108,9 @@ def stale_demo(settings: Settings) -> str:
         catalog = corpus.catalog
         videos = catalog.videos(status=None)
         demo_dir = settings.demo_videos_dir.resolve()
-        demo_only = bool(videos) and all(Path(v.path).resolve().is_relative_to(demo_dir)
-                                         for v in videos)
+        demo_only = bool(videos) and all(
+            Path(v.path).resolve().is_relative_to(demo_dir) for v in videos
+        )
         untouched = catalog.count_rows(LabelRow) == 0 and catalog.count_rows(AnnotationRow) == 0
     finally:
         corpus.close()
@@ -87,8 +119,10 @@ def stale_demo(settings: Settings) -> str:
     current = planned_encoder_id(demo_clip_settings(settings))
     if same_encoder(stored, current):
         return ""
-    return (f"the demo in {settings.data_dir} was encoded by another release's demo CLIP "
-            f"({stored}; this release ships {current}) and holds no labels or annotations")
+    return (
+        f"the demo in {settings.data_dir} was encoded by another release's demo CLIP "
+        f"({stored}; this release ships {current}) and holds no labels or annotations"
+    )
 
 
 def set_aside(settings: Settings) -> Path:
@@ -123,34 +157,67 @@ def reindex(settings: Settings, *, user: User | None, progress: Progress | None 
     return _run(settings, user, Action.INGEST, "reindexed", work, lambda n: {"shots": n})
 
 
-def import_netflix_data(settings: Settings, folder: str | Path, *, user: User | None,
-                        index: bool = False, progress: Progress | None = None):
+def import_netflix_data(
+    settings: Settings,
+    folder: str | Path,
+    *,
+    user: User | None,
+    index: bool = False,
+    progress: Progress | None = None,
+):
     """Import the Netflix Video Annotator data set as this corpus; returns its report."""
     from va_app.datasets.netflix.importer import import_netflix
 
-    return _run(settings, user, Action.INGEST, "netflix_imported",
-                lambda: import_netflix(settings, folder, index=index, progress=progress),
-                lambda _report: {"folder": str(folder)})
+    return _run(
+        settings,
+        user,
+        Action.INGEST,
+        "netflix_imported",
+        lambda: import_netflix(settings, folder, index=index, progress=progress),
+        lambda _report: {"folder": str(folder)},
+    )
 
 
-def backup_corpus(settings: Settings, dest: str | Path, *, user: User | None,
-                  include_thumbs: bool = True, progress: Progress | None = None):
+def backup_corpus(
+    settings: Settings,
+    dest: str | Path,
+    *,
+    user: User | None,
+    include_thumbs: bool = True,
+    progress: Progress | None = None,
+):
     """A consistent copy of the corpus while the app runs; returns the BackupReport."""
     from va_app.store.backup import backup
 
-    return _run(settings, user, Action.BACKUP, "backed_up",
-                lambda: backup(settings, dest, include_thumbs=include_thumbs, progress=progress),
-                lambda report: {"dest": str(report.path)})
+    return _run(
+        settings,
+        user,
+        Action.BACKUP,
+        "backed_up",
+        lambda: backup(settings, dest, include_thumbs=include_thumbs, progress=progress),
+        lambda report: {"dest": str(report.path)},
+    )
 
 
-def restore_corpus(settings: Settings, src: str | Path, *, user: User | None,
-                   force: bool = False, progress: Progress | None = None):
+def restore_corpus(
+    settings: Settings,
+    src: str | Path,
+    *,
+    user: User | None,
+    force: bool = False,
+    progress: Progress | None = None,
+):
     """Restore a backup into the data directory (the event goes into the restored log)."""
     from va_app.store.backup import restore
 
-    return _run(settings, user, Action.BACKUP, "restored",
-                lambda: restore(settings, src, force=force, progress=progress),
-                lambda _report: {"src": str(src)})
+    return _run(
+        settings,
+        user,
+        Action.BACKUP,
+        "restored",
+        lambda: restore(settings, src, force=force, progress=progress),
+        lambda _report: {"src": str(src)},
+    )
 
 
 def schema_state(settings: Settings):
@@ -169,26 +236,42 @@ def upgrade_schema(settings: Settings, *, user: User | None, progress: Progress 
     """Apply pending schema revisions in place (after a backup); returns the UpgradeReport."""
     from va_app.store.upgrade import upgrade_corpus
 
-    return _run(settings, user, Action.BACKUP, "schema_upgraded",
-                lambda: upgrade_corpus(settings, progress=progress),
-                lambda report: {"before": report.before, "after": report.after})
+    return _run(
+        settings,
+        user,
+        Action.BACKUP,
+        "schema_upgraded",
+        lambda: upgrade_corpus(settings, progress=progress),
+        lambda report: {"before": report.before, "after": report.after},
+    )
 
 
-def _run(settings: Settings, user: User | None, action: Action, kind: str,
-         work: Callable[[], Done], payload: Callable[[Done], dict]) -> Done:
+def _run(
+    settings: Settings,
+    user: User | None,
+    action: Action,
+    kind: str,
+    work: Callable[[], Done],
+    payload: Callable[[Done], dict],
+) -> Done:
     """Check ``user`` may do ``action``, do the work, log one ``kind`` event."""
     if user is not None:
         AccessPolicy.from_settings(settings).require(user, action)
     done = work()
     catalog = Catalog(settings.sql_url)
     try:
-        catalog.log_event(kind, actor=user.annotator if user is not None else "",
-                          payload=payload(done))
+        catalog.log_event(
+            kind, actor=user.annotator if user is not None else "", payload=payload(done)
+        )
     finally:
         catalog.close()
     return done
 
 
 def _ingest_counts(report) -> dict:
-    return {"added_videos": len(report.added_videos), "added_shots": report.added_shots,
-            "replaced_videos": len(report.replaced_videos), "skipped": len(report.skipped)}
+    return {
+        "added_videos": len(report.added_videos),
+        "added_shots": report.added_shots,
+        "replaced_videos": len(report.replaced_videos),
+        "skipped": len(report.skipped),
+    }

@@ -29,14 +29,20 @@ import pandas as pd
 from va_app.config import Settings
 from va_app.domain import Annotation
 from va_app.encoders.base import Encoder, require_same_encoder, same_encoder
-from va_app.errors import NotFoundError, ValidationError, VAError
+from va_app.errors import NotFoundError, VAError, ValidationError
 from va_app.learn.classifier import score_corpus
 from va_app.learn.engine import BuildResult, CorpusMatrix, finish_build, train
 from va_app.learn.feeds import build_feeds, random_feed
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.learn.versions import ModelVersion, load_model
 from va_app.search.index_progress import IndexProgress, IndexWatch
-from va_app.search.shots import MAX_QUERY_CHARS, SearchFilters, SearchQuery, SearchResult, ShotSearch
+from va_app.search.shots import (
+    MAX_QUERY_CHARS,
+    SearchFilters,
+    SearchQuery,
+    SearchResult,
+    ShotSearch,
+)
 from va_app.services.access import AccessPolicy, Action, User
 from va_app.services.decisions import Decision
 from va_app.store.catalog import Event
@@ -70,8 +76,13 @@ class BuildOutcome:
 
 
 class Workspace:
-    def __init__(self, settings: Settings, corpus: Corpus | None = None, *,
-                 policy: AccessPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        corpus: Corpus | None = None,
+        *,
+        policy: AccessPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self.corpus = corpus or open_corpus(settings)
         self.labels = LabelStore(self.corpus.catalog)
@@ -185,15 +196,25 @@ class Workspace:
 
         info = self.labels.get_label(label)
         stored = zero_shot_query(self.settings, info.name)
-        return SearchQuery(texts=zero_shot_texts(info.name, info.description, info.hints),
-                           vector=stored, filters=filters or SearchFilters())
+        return SearchQuery(
+            texts=zero_shot_texts(info.name, info.description, info.hints),
+            vector=stored,
+            filters=filters or SearchFilters(),
+        )
 
     def describe_hits(self, result: SearchResult) -> list[dict]:
         """``[{"id", "score", "title", "start_s", "end_s"}]`` in rank order (``search --json``)."""
         shots = {shot.id: shot for shot in self.corpus.shots([h.shot_id for h in result.hits])}
-        return [{"id": hit.shot_id, "score": round(hit.similarity, 6),
-                 "title": shots[hit.shot_id].title, "start_s": round(shots[hit.shot_id].start_s, 4),
-                 "end_s": round(shots[hit.shot_id].end_s, 4)} for hit in result.hits]
+        return [
+            {
+                "id": hit.shot_id,
+                "score": round(hit.similarity, 6),
+                "title": shots[hit.shot_id].title,
+                "start_s": round(shots[hit.shot_id].start_s, 4),
+                "end_s": round(shots[hit.shot_id].end_s, 4),
+            }
+            for hit in result.hits
+        ]
 
     # -- reads the views need ------------------------------------------------------------------
     def is_empty(self) -> bool:
@@ -224,27 +245,42 @@ class Workspace:
         self.corpus.catalog.log_event(kind, actor=actor, payload=payload)
 
     # -- labels ----------------------------------------------------------------------------
-    def create_label(self, name: str, *, description: str = "", hints: str = "",
-                     created_by: str | None = None, user: User | None = None) -> Label:
+    def create_label(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        hints: str = "",
+        created_by: str | None = None,
+        user: User | None = None,
+    ) -> Label:
         """A new label; ``created_by`` defaults to the acting user."""
         self._require(user, Action.CREATE_LABEL)
         if created_by is None:
             created_by = user.annotator if user is not None else ""
         with self._unit():
-            label = self.labels.create_label(name, description=description, hints=hints,
-                                             created_by=created_by)
+            label = self.labels.create_label(
+                name, description=description, hints=hints, created_by=created_by
+            )
             self._log("label_created", user, {"label": label.name}, actor=created_by)
         return label
 
-    def edit_label(self, name: str, *, description: str | None = None,
-                   hints: str | None = None, user: User | None = None) -> Label:
+    def edit_label(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        hints: str | None = None,
+        user: User | None = None,
+    ) -> Label:
         """Change a label's guidelines (description) and search hints; None keeps a field."""
         self._require(user, Action.EDIT_LABEL)
         with self._unit():
             before = self.labels.get_label(name)
             label = self.labels.update_label(name, description=description, hints=hints)
-            changed = [f for f in ("description", "hints")
-                       if getattr(before, f) != getattr(label, f)]
+            changed = [
+                f for f in ("description", "hints") if getattr(before, f) != getattr(label, f)
+            ]
             self._log("label_edited", user, {"label": label.name, "changed": changed})
         return label
 
@@ -262,8 +298,15 @@ class Workspace:
     def label(self, name: str) -> Label:
         return self.labels.get_label(name)
 
-    def record_decisions(self, label: str, decisions: Sequence[Decision], *, user: User,
-                         policy: AccessPolicy, source: str) -> list[Annotation]:
+    def record_decisions(
+        self,
+        label: str,
+        decisions: Sequence[Decision],
+        *,
+        user: User,
+        policy: AccessPolicy,
+        source: str,
+    ) -> list[Annotation]:
         """Write a batch of card-grid decisions as ``user``, in one transaction.
 
         The policy is checked here, not by the page: an event forged in a viewer's browser
@@ -278,8 +321,8 @@ class Workspace:
             return []
         with self._unit():  # the rows and their one event commit together
             stored = self.labels.annotate_many(
-                label, [(d.shot_id, d.value) for d in decisions], annotator=annotator,
-                source=source)
+                label, [(d.shot_id, d.value) for d in decisions], annotator=annotator, source=source
+            )
             self._log("annotate", user, _annotate_payload(stored, label, source))
         return stored
 
@@ -288,15 +331,20 @@ class Workspace:
         for label in self.labels.labels():
             labelled = self.labels.labelled_set(label.name)
             latest = self.models.latest(label.name)
-            rows.append({
-                "name": label.name, "description": label.description,
-                "positives": len(labelled.positives), "negatives": len(labelled.negatives),
-                "annotations": self.labels.count_annotations(label.name),
-                "annotators": labelled.annotators, "conflicts": len(labelled.conflicts),
-                "versions": latest.version if latest else 0,
-                "model_score": latest.model_score if latest else None,
-                "data_score": latest.data_score if latest else None,
-            })
+            rows.append(
+                {
+                    "name": label.name,
+                    "description": label.description,
+                    "positives": len(labelled.positives),
+                    "negatives": len(labelled.negatives),
+                    "annotations": self.labels.count_annotations(label.name),
+                    "annotators": labelled.annotators,
+                    "conflicts": len(labelled.conflicts),
+                    "versions": latest.version if latest else 0,
+                    "model_score": latest.model_score if latest else None,
+                    "data_score": latest.data_score if latest else None,
+                }
+            )
         return rows
 
     def shot_clip(self, shot_id: str) -> Path:
@@ -307,16 +355,30 @@ class Workspace:
         return clip_of_shot(shots[0], clips_dir=self.settings.previews_dir)
 
     # -- annotations ---------------------------------------------------------------------------
-    def annotate(self, label: str, shot_id: str, value: bool | None, *,
-                 user: User | None = None, annotator: str | None = None,
-                 source: str = "search") -> Annotation:
+    def annotate(
+        self,
+        label: str,
+        shot_id: str,
+        value: bool | None,
+        *,
+        user: User | None = None,
+        annotator: str | None = None,
+        source: str = "search",
+    ) -> Annotation:
         """One click (``None`` clears), stored under ``annotator`` (default: the user)."""
-        return self.annotate_many(label, [(shot_id, value)], user=user, annotator=annotator,
-                                  source=source)[0]
+        return self.annotate_many(
+            label, [(shot_id, value)], user=user, annotator=annotator, source=source
+        )[0]
 
-    def annotate_many(self, label: str, items: Iterable[tuple[str, bool | None]], *,
-                      user: User | None = None, annotator: str | None = None,
-                      source: str = "import") -> list[Annotation]:
+    def annotate_many(
+        self,
+        label: str,
+        items: Iterable[tuple[str, bool | None]],
+        *,
+        user: User | None = None,
+        annotator: str | None = None,
+        source: str = "import",
+    ) -> list[Annotation]:
         """Several shots' words by one annotator, all or nothing, one event."""
         who = annotator or (user.annotator if user is not None else "")
         self._require(user, Action.ANNOTATE, owner=who)
@@ -326,9 +388,15 @@ class Workspace:
             self._log("annotate", user, _annotate_payload(stored, label, source), actor=who)
         return stored
 
-    def import_annotations(self, path: str | Path, *, fmt: str | None = None,
-                           label: str | None = None, create_labels: bool = False,
-                           user: User | None = None) -> int:
+    def import_annotations(
+        self,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        label: str | None = None,
+        create_labels: bool = False,
+        user: User | None = None,
+    ) -> int:
         """Read an annotation file (CSV / Parquet / JSON, or ``fmt="netflix"``: a Netflix VA
         per-label file into ``label``) and store it all or nothing, labels created with it."""
         from va_app.formats import annotations as io
@@ -340,12 +408,21 @@ class Workspace:
                 n = io.import_netflix_agg(store, path, label=label, create_label=True)
             else:
                 n = io.import_annotations(store, path, create_labels=create_labels)
-            self._log("annotations_imported", user, {"file": Path(path).name, "count": n,
-                                                     "format": fmt or "table"})
+            self._log(
+                "annotations_imported",
+                user,
+                {"file": Path(path).name, "count": n, "format": fmt or "table"},
+            )
         return n
 
-    def export_annotations(self, out: str | Path, *, fmt: str | None = None,
-                           label: str | None = None, user: User | None = None) -> int:
+    def export_annotations(
+        self,
+        out: str | Path,
+        *,
+        fmt: str | None = None,
+        label: str | None = None,
+        user: User | None = None,
+    ) -> int:
         """Write annotations to ``out``; ``fmt="netflix"`` writes one label's Netflix VA file."""
         from va_app.formats import annotations as io
 
@@ -356,8 +433,11 @@ class Workspace:
             n = io.export_netflix_agg(self.labels, label, out)
         else:
             n = io.export_annotations(self.labels, out, fmt=fmt, label=label)
-        self._log("annotations_exported", user, {"label": label, "count": n,
-                                                 "format": fmt or Path(out).suffix.lstrip(".")})
+        self._log(
+            "annotations_exported",
+            user,
+            {"label": label, "count": n, "format": fmt or Path(out).suffix.lstrip(".")},
+        )
         return n
 
     # -- the engine --------------------------------------------------------------------------
@@ -366,8 +446,9 @@ class Workspace:
         """Positives and negatives a label needs before its first build (the settings')."""
         return self.settings.min_positives, self.settings.min_negatives
 
-    def build(self, label: str, *, n: int = 20, hide_labelled: bool = False,
-              user: User | None = None) -> BuildOutcome:
+    def build(
+        self, label: str, *, n: int = 20, hide_labelled: bool = False, user: User | None = None
+    ) -> BuildOutcome:
         """Train, score every shot, store the next model version and return its feeds.
 
         The version number is assigned once, in the transaction that stores the version, and
@@ -378,12 +459,18 @@ class Workspace:
         name = self.labels.get_label(label).name
         matrix = self.matrix
         min_pos, min_neg = self.first_build_needs
-        trained = train(matrix, self.labels.labelled_set(name), hide_labelled=hide_labelled,
-                        min_pos=min_pos, min_neg=min_neg)
+        trained = train(
+            matrix,
+            self.labels.labelled_set(name),
+            hide_labelled=hide_labelled,
+            min_pos=min_pos,
+            min_neg=min_neg,
+        )
 
         def finish(number: int) -> BuildResult:
-            return finish_build(matrix, trained, n=n, seed=feed_seed(name, number),
-                                k=self.settings.kmeans_k)
+            return finish_build(
+                matrix, trained, n=n, seed=feed_seed(name, number), k=self.settings.kmeans_k
+            )
 
         with self._unit():
             version, result = self.models.save(name, finish, encoder_id=matrix.encoder_id)
@@ -397,8 +484,9 @@ class Workspace:
             self._built[(name.casefold(), n, hide_labelled)] = view
         return BuildOutcome(version, result, previous)
 
-    def feeds_for(self, label: str, *, version: int | None = None, n: int = 20,
-                  hide_labelled: bool = False) -> FeedView | None:
+    def feeds_for(
+        self, label: str, *, version: int | None = None, n: int = 20, hide_labelled: bool = False
+    ) -> FeedView | None:
         """The feeds of a stored version (default latest); None when nothing was built yet.
 
         The latest build made in this process is handed out as it was built; any other version
@@ -412,8 +500,9 @@ class Workspace:
         wanted = version or versions[-1].version
         with self._lock:
             built = self._built.get((name.casefold(), n, hide_labelled))
-        if built is not None and any(_same_version(built.version, v) for v in versions
-                                     if v.version == wanted):
+        if built is not None and any(
+            _same_version(built.version, v) for v in versions if v.version == wanted
+        ):
             return built
         meta, clf = self.models.classifier(name, wanted)
         earlier = [v for v in versions if v.version < meta.version]
@@ -434,8 +523,9 @@ class Workspace:
         name = self.labels.get_label(label).name
         matrix = self.matrix
         exclude = self._labelled_rows(name) if hide_labelled else None
-        rows = random_feed(np.zeros(matrix.n_shots, np.float32), n, rng=feed_seed(name, 0),
-                           exclude=exclude)
+        rows = random_feed(
+            np.zeros(matrix.n_shots, np.float32), n, rng=feed_seed(name, 0), exclude=exclude
+        )
         return [matrix.ids[i] for i in rows]
 
     def _labelled_rows(self, name: str) -> np.ndarray:
@@ -463,19 +553,28 @@ class Workspace:
                 predictions[number] = {matrix.ids[r]: float(v) for r, v in zip(rows, p)}
         return recommend(versions, history, reward=MISTAKES, predictions=predictions)
 
-    def export_model(self, label: str, out: str | Path, *, version: int | None = None,
-                     user: User | None = None) -> Path:
+    def export_model(
+        self, label: str, out: str | Path, *, version: int | None = None, user: User | None = None
+    ) -> Path:
         """Write a stored version (default latest) as a portable ``.vamodel.json`` file."""
         self._require(user, Action.EXPORT)
         meta, _ = self.models.classifier(label, version)
         path = self.models.export(meta.label, out, version=meta.version)
-        self._log("model_exported", user, {"label": meta.label, "version": meta.version,
-                                           "file": path.name})
+        self._log(
+            "model_exported",
+            user,
+            {"label": meta.label, "version": meta.version, "file": path.name},
+        )
         return path
 
-    def score_all(self, label: str | None = None, *, version: int | None = None,
-                  model_file: str | Path | None = None,
-                  user: User | None = None) -> pd.DataFrame:
+    def score_all(
+        self,
+        label: str | None = None,
+        *,
+        version: int | None = None,
+        model_file: str | Path | None = None,
+        user: User | None = None,
+    ) -> pd.DataFrame:
         """Every shot's probability under a stored version or an exported model file."""
         self._require(user, Action.EXPORT)
         matrix = self.matrix
@@ -483,8 +582,7 @@ class Workspace:
             model = load_model(model_file, label=label)
             _check_encoder(model.encoder_id, matrix.encoder_id)
             probabilities = model.predict_proba(matrix.X)
-            scored = {"label": model.label, "version": model.version,
-                      "file": Path(model_file).name}
+            scored = {"label": model.label, "version": model.version, "file": Path(model_file).name}
         else:
             meta, clf = self.models.classifier(label or "", version)
             _check_encoder(meta.encoder_id, matrix.encoder_id)
@@ -536,8 +634,11 @@ def zero_shot_texts(name: str, description: str = "", hints: str = "") -> tuple[
 
 def _annotate_payload(stored: list[Annotation], label: str, source: str) -> dict:
     """The event of a click (its shot and value) or of a batch (how many)."""
-    payload: dict = {"label": stored[0].label if stored else label, "source": source,
-                     "count": len(stored)}
+    payload: dict = {
+        "label": stored[0].label if stored else label,
+        "source": source,
+        "count": len(stored),
+    }
     if len(stored) == 1:
         payload |= {"shot_id": stored[0].shot_id, "value": stored[0].value}
     return payload
@@ -550,14 +651,23 @@ def feed_seed(label: str, version: int) -> int:
 
 def _same_version(a: ModelVersion, b: ModelVersion) -> bool:
     # The number alone is not enough: a label deleted and created again starts at 1 anew.
-    return (a.label, a.version, a.created_at, a.fingerprint) == (b.label, b.version,
-                                                                 b.created_at, b.fingerprint)
+    return (a.label, a.version, a.created_at, a.fingerprint) == (
+        b.label,
+        b.version,
+        b.created_at,
+        b.fingerprint,
+    )
 
 
 def _check_encoder(model_encoder: str, corpus_encoder: str) -> None:
-    require_same_encoder(model_encoder, corpus_encoder, (
-        f"the model was trained on {model_encoder!r} embeddings but this corpus holds "
-        f"{corpus_encoder!r}: scores would be meaningless"))
+    require_same_encoder(
+        model_encoder,
+        corpus_encoder,
+        (
+            f"the model was trained on {model_encoder!r} embeddings but this corpus holds "
+            f"{corpus_encoder!r}: scores would be meaningless"
+        ),
+    )
 
 
 def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
@@ -602,9 +712,16 @@ def list_shots(settings: Settings) -> list[dict]:
     corpus = open_corpus(settings)
     try:
         return [
-            {"id": s.id, "video": s.video_key, "start_frame": s.start_frame,
-             "end_frame": s.end_frame, "start_s": round(s.start_s, 4),
-             "end_s": round(s.end_s, 4), "cluster": s.cluster, "title": s.title}
+            {
+                "id": s.id,
+                "video": s.video_key,
+                "start_frame": s.start_frame,
+                "end_frame": s.end_frame,
+                "start_s": round(s.start_s, 4),
+                "end_s": round(s.end_s, 4),
+                "cluster": s.cluster,
+                "title": s.title,
+            }
             for s in corpus.shots()
         ]
     finally:

@@ -43,14 +43,20 @@ from sqlalchemy.engine import Connection, make_url
 
 from va_app.config import Settings
 from va_app.errors import StoreError, ValidationError
+from va_app.store import pgdump
 from va_app.store.catalog import READY, SQLITE_BUSY_TIMEOUT_MS
 from va_app.store.corpus import Corpus, ingest_lock
-from va_app.store import pgdump
 from va_app.store.index import forget_cached_clients
 from va_app.store.matrix import EMBEDDINGS, IDS, EmbeddingMatrix
 from va_app.store.meta import ENCODER_ID
 from va_app.store.schema import (
-    AnnotationRow, EventRow, LabelRow, MetaRow, ModelVersionRow, ShotRow, VideoRow,
+    AnnotationRow,
+    EventRow,
+    LabelRow,
+    MetaRow,
+    ModelVersionRow,
+    ShotRow,
+    VideoRow,
 )
 
 BACKUP_FORMAT = "video-annotator-backup/1"
@@ -62,8 +68,13 @@ MODELS_DIR = "models"
 THUMBS_DIR = "thumbs"
 # Files of the data dir that are not corpus content (an empty corpus may still have them).
 _NOT_CONTENT = {".ingest.lock"}
-_COUNTED = {"videos": VideoRow, "labels": LabelRow, "annotations": AnnotationRow,
-            "model_versions": ModelVersionRow, "events": EventRow}
+_COUNTED = {
+    "videos": VideoRow,
+    "labels": LabelRow,
+    "annotations": AnnotationRow,
+    "model_versions": ModelVersionRow,
+    "events": EventRow,
+}
 # Counts that must survive a restore exactly (shots and embeddings are checked by consistency).
 _EXACT = ("videos", "labels", "annotations", "model_versions")
 Progress = Callable[[str], None]
@@ -160,13 +171,21 @@ def catalog_store(settings: Settings) -> SqliteCatalogFile | PostgresCatalogDump
         return PostgresCatalogDump(settings)
     if backend == "sqlite":
         return SqliteCatalogFile(settings)
-    raise StoreError(f"the catalog is a {backend} database: back it up with its own tools; "
-                     "backup and restore here handle SQLite and PostgreSQL catalogs")
+    raise StoreError(
+        f"the catalog is a {backend} database: back it up with its own tools; "
+        "backup and restore here handle SQLite and PostgreSQL catalogs"
+    )
 
 
 # -- backup ------------------------------------------------------------------------------------
-def backup(settings: Settings, dest: str | Path, *, include_thumbs: bool = True,
-           wait: bool = True, progress: Progress | None = None) -> BackupReport:
+def backup(
+    settings: Settings,
+    dest: str | Path,
+    *,
+    include_thumbs: bool = True,
+    wait: bool = True,
+    progress: Progress | None = None,
+) -> BackupReport:
     """Copy the corpus of ``settings`` to the new folder ``dest`` while the app keeps running.
 
     ``wait``: when an ingest is running, wait for it to finish (else fail at once).
@@ -193,8 +212,9 @@ def backup(settings: Settings, dest: str | Path, *, include_thumbs: bool = True,
     return report
 
 
-def _finish_backup(settings: Settings, catalog, facts: dict, staging: Path, dest: Path,
-                   thumbs: int) -> BackupReport:
+def _finish_backup(
+    settings: Settings, catalog, facts: dict, staging: Path, dest: Path, thumbs: int
+) -> BackupReport:
     files = {rel: sha256(staging / rel) for rel in _content_files(staging)}
     manifest = {
         "format": BACKUP_FORMAT,
@@ -202,8 +222,8 @@ def _finish_backup(settings: Settings, catalog, facts: dict, staging: Path, dest
         "source_data_dir": str(settings.data_dir),
         "catalog": catalog.kind,
         "encoder_id": facts["encoder_id"] or _matrix_encoder(staging),
-        "counts": facts["counts"] | {
-            "embeddings": EmbeddingMatrix(staging / EMBEDDINGS_FILE).count()},
+        "counts": facts["counts"]
+        | {"embeddings": EmbeddingMatrix(staging / EMBEDDINGS_FILE).count()},
         "files": files,
         "thumbs": thumbs,
     }
@@ -211,16 +231,19 @@ def _finish_backup(settings: Settings, catalog, facts: dict, staging: Path, dest
     if dest.exists():
         dest.rmdir()  # empty (checked above); the rename needs the name free
     os.replace(staging, dest)
-    return BackupReport(dest, manifest["created_at"], manifest["encoder_id"],
-                        manifest["counts"], files, thumbs)
+    return BackupReport(
+        dest, manifest["created_at"], manifest["encoder_id"], manifest["counts"], files, thumbs
+    )
 
 
 def copy_sqlite(src: Path, dst: Path) -> None:
     """One consistent snapshot of a live SQLite database into a standalone file."""
     dst.unlink(missing_ok=True)
     timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
-    with closing(sqlite3.connect(src, timeout=timeout)) as source, \
-            closing(sqlite3.connect(dst)) as target:
+    with (
+        closing(sqlite3.connect(src, timeout=timeout)) as source,
+        closing(sqlite3.connect(dst)) as target,
+    ):
         # pages=-1: the whole database in one step, i.e. within one read transaction (WAL
         # lets writers continue); stepping in pieces would restart on every concurrent write.
         source.backup(target, pages=-1)
@@ -248,8 +271,9 @@ def _copy_tree(src: Path, dst: Path) -> int:
 
 
 # -- restore -----------------------------------------------------------------------------------
-def restore(settings: Settings, src: str | Path, *, force: bool = False,
-            progress: Progress | None = None) -> RestoreReport:
+def restore(
+    settings: Settings, src: str | Path, *, force: bool = False, progress: Progress | None = None
+) -> RestoreReport:
     """Restore the backup folder ``src`` into the data dir (and database) of ``settings``.
 
     Refuses a data dir or catalog that already holds a corpus unless ``force`` (which replaces
@@ -262,11 +286,16 @@ def restore(settings: Settings, src: str | Path, *, force: bool = False,
     manifest = read_manifest(src)
     _require_same_kind(manifest, catalog)
     if not force:
-        _require_empty_folder(settings.data_dir, what="data directory",
-                              hint="restore into an empty folder, or pass --force to replace it")
+        _require_empty_folder(
+            settings.data_dir,
+            what="data directory",
+            hint="restore into an empty folder, or pass --force to replace it",
+        )
         if catalog.holds_data():
-            raise ValidationError(f"the catalog {_shown(catalog.url)} already holds a corpus; "
-                                  "pass --force to replace it")
+            raise ValidationError(
+                f"the catalog {_shown(catalog.url)} already holds a corpus; "
+                "pass --force to replace it"
+            )
     _note(progress, "verifying the backup's checksums")
     verify_checksums(src, manifest)
     with ingest_lock(settings):
@@ -274,8 +303,12 @@ def restore(settings: Settings, src: str | Path, *, force: bool = False,
             _clear_corpus(settings, catalog)
         _note(progress, "restoring the SQL catalog and the embedding matrix")
         _place_files(settings, src, catalog)
-        _rebase_paths(catalog.url, manifest.get("source_data_dir", ""), settings.data_dir,
-                      moved=bool(manifest.get("thumbs")))
+        _rebase_paths(
+            catalog.url,
+            manifest.get("source_data_dir", ""),
+            settings.data_dir,
+            moved=bool(manifest.get("thumbs")),
+        )
         _note(progress, "rebuilding the vector index")
         indexed, cleaned = _rebuild_index(settings)
     report = RestoreReport(settings.data_dir, _read_facts(catalog.url)["counts"], indexed, cleaned)
@@ -299,10 +332,15 @@ def read_manifest(src: Path) -> dict:
 def _require_same_kind(manifest: dict, catalog) -> None:
     kind = manifest.get("catalog", "sqlite")  # backups before PostgreSQL support were SQLite
     if kind != catalog.kind:
-        hint = ("set VA_DATABASE_URL to a PostgreSQL database" if kind == "postgresql"
-                else "unset VA_DATABASE_URL (or point it at a SQLite file)")
-        raise ValidationError(f"this backup holds a {kind} catalog and the target is "
-                              f"{catalog.kind}: {hint} to restore it")
+        hint = (
+            "set VA_DATABASE_URL to a PostgreSQL database"
+            if kind == "postgresql"
+            else "unset VA_DATABASE_URL (or point it at a SQLite file)"
+        )
+        raise ValidationError(
+            f"this backup holds a {kind} catalog and the target is "
+            f"{catalog.kind}: {hint} to restore it"
+        )
 
 
 def verify_checksums(src: Path, manifest: dict) -> None:
@@ -315,8 +353,10 @@ def verify_checksums(src: Path, manifest: dict) -> None:
         if not path.is_file():
             raise ValidationError(f"{src}: {rel} is missing; the backup is incomplete")
         if sha256(path) != digest:
-            raise ValidationError(f"{src}: {rel} does not match its checksum; the backup is "
-                                  "damaged, restore another one")
+            raise ValidationError(
+                f"{src}: {rel} does not match its checksum; the backup is "
+                "damaged, restore another one"
+            )
 
 
 def _place_files(settings: Settings, src: Path, catalog) -> None:
@@ -354,8 +394,11 @@ def _verify_restore(settings: Settings, catalog, manifest: dict, report: Restore
     if not state.ok:
         raise StoreError(f"the restored corpus is inconsistent: {'; '.join(state.problems)}")
     expected = manifest.get("counts", {})
-    lost = [f"{k}: {report.counts.get(k)} of {expected[k]}" for k in _EXACT
-            if k in expected and report.counts.get(k) != expected[k]]
+    lost = [
+        f"{k}: {report.counts.get(k)} of {expected[k]}"
+        for k in _EXACT
+        if k in expected and report.counts.get(k) != expected[k]
+    ]
     if lost:
         raise StoreError(f"the restored catalog differs from the backup ({', '.join(lost)})")
 
@@ -364,8 +407,12 @@ def _clear_corpus(settings: Settings, catalog) -> None:
     """Remove the corpus a forced restore replaces (never the source videos)."""
     catalog.clear()
     settings.embeddings_path.unlink(missing_ok=True)
-    for folder in (settings.chroma_path, settings.models_dir, settings.thumbs_dir,
-                   settings.previews_dir):  # previews are keyed by shot id: stale after this
+    for folder in (
+        settings.chroma_path,
+        settings.models_dir,
+        settings.thumbs_dir,
+        settings.previews_dir,
+    ):  # previews are keyed by shot id: stale after this
         shutil.rmtree(folder, ignore_errors=True)
     forget_cached_clients()  # a cached Chroma system would still see the deleted files
 
@@ -379,9 +426,11 @@ def _rebase_paths(url: str, old_dir: str, new_dir: Path, *, moved: bool) -> None
     try:
         with engine.begin() as conn:
             for column in (ShotRow.thumb_path, ShotRow.filmstrip_path):
-                conn.execute(update(ShotRow).where(
-                    func.substr(column, 1, len(old) + 1) == old + "/").values(
-                    {column: literal(new) + func.substr(column, len(old) + 1)}))
+                conn.execute(
+                    update(ShotRow)
+                    .where(func.substr(column, 1, len(old) + 1) == old + "/")
+                    .values({column: literal(new) + func.substr(column, len(old) + 1)})
+                )
     finally:
         engine.dispose()
 
@@ -406,10 +455,15 @@ def integrity_check(db_path: Path) -> None:
 
 def _facts(conn: Connection) -> dict:
     """Rows per table, ready shots (what the app shows) and the encoder, in one transaction."""
-    counts = {name: int(conn.scalar(select(func.count()).select_from(row)))
-              for name, row in _COUNTED.items()}
-    counts["shots"] = int(conn.scalar(
-        select(func.count()).select_from(ShotRow).join(VideoRow).where(VideoRow.status == READY)))
+    counts = {
+        name: int(conn.scalar(select(func.count()).select_from(row)))
+        for name, row in _COUNTED.items()
+    }
+    counts["shots"] = int(
+        conn.scalar(
+            select(func.count()).select_from(ShotRow).join(VideoRow).where(VideoRow.status == READY)
+        )
+    )
     encoder = conn.scalar(select(MetaRow.value).where(MetaRow.key == ENCODER_ID))
     return {"counts": counts, "encoder_id": encoder or ""}
 

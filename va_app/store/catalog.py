@@ -32,7 +32,13 @@ from va_app.errors import StoreError
 from va_app.store import migrate
 from va_app.store.meta import CORPUS_VERSION
 from va_app.store.schema import (
-    EventRow, GroundTruthRow, MetaRow, ShotRow, SkippedRow, VideoRow, utcnow,
+    EventRow,
+    GroundTruthRow,
+    MetaRow,
+    ShotRow,
+    SkippedRow,
+    VideoRow,
+    utcnow,
 )
 
 # Writers wait this long for SQLite's lock before failing (two annotators clicking together).
@@ -59,8 +65,9 @@ class Catalog:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}),
-                                           expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
         # The open unit of work per thread: the app serves every browser session from one
         # catalog, each on its own thread, so one session's action never joins another's.
         self._unit = threading.local()
@@ -70,8 +77,9 @@ class Catalog:
             migrate.prepare(self.engine)
         except SQLAlchemyError as exc:
             self.engine.dispose()
-            raise StoreError(f"the catalog database {_shown(url)} could not be opened: "
-                             f"{exc}") from exc
+            raise StoreError(
+                f"the catalog database {_shown(url)} could not be opened: {exc}"
+            ) from exc
 
     def session(self) -> AbstractContextManager[Session]:
         """A session for anything that writes (on SQLite: BEGIN IMMEDIATE, see below)."""
@@ -189,15 +197,28 @@ class Catalog:
         with self.session() as s:
             conn = s.connection()
             if videos:
-                conn.execute(VideoRow.__table__.insert(),
-                             [{**v, "status": INGESTING} for v in videos])
+                conn.execute(
+                    VideoRow.__table__.insert(), [{**v, "status": INGESTING} for v in videos]
+                )
             keys = list({shot["video_key"] for shot in shots})
-            id_of = {key: vid for chunk in _chunks(keys, 500) for key, vid in conn.execute(
-                select(VideoRow.key, VideoRow.id).where(VideoRow.key.in_(chunk))).all()}
+            id_of = {
+                key: vid
+                for chunk in _chunks(keys, 500)
+                for key, vid in conn.execute(
+                    select(VideoRow.key, VideoRow.id).where(VideoRow.key.in_(chunk))
+                ).all()
+            }
             if shots:
-                conn.execute(ShotRow.__table__.insert(), [
-                    {**{k: v for k, v in shot.items() if k != "video_key"},
-                     "video_id": id_of[shot["video_key"]]} for shot in shots])
+                conn.execute(
+                    ShotRow.__table__.insert(),
+                    [
+                        {
+                            **{k: v for k, v in shot.items() if k != "video_key"},
+                            "video_id": id_of[shot["video_key"]],
+                        }
+                        for shot in shots
+                    ],
+                )
 
     def publish_ingesting(self, facts: Mapping[str, str]) -> None:
         """Every ``ingesting`` video becomes visible at once, its frame count and duration taken
@@ -205,9 +226,15 @@ class Catalog:
         last_frame = select(func.max(ShotRow.end_frame)).where(ShotRow.video_id == VideoRow.id)
         last_second = select(func.max(ShotRow.end_s)).where(ShotRow.video_id == VideoRow.id)
         with self.session() as s:
-            s.execute(update(VideoRow).where(VideoRow.status == INGESTING).values(
-                status=READY, n_frames=last_frame.scalar_subquery(),
-                duration_s=last_second.scalar_subquery()))
+            s.execute(
+                update(VideoRow)
+                .where(VideoRow.status == INGESTING)
+                .values(
+                    status=READY,
+                    n_frames=last_frame.scalar_subquery(),
+                    duration_s=last_second.scalar_subquery(),
+                )
+            )
             for key, value in facts.items():
                 s.merge(MetaRow(key=key, value=str(value)))
             _bump_corpus_version(s)
@@ -216,10 +243,16 @@ class Catalog:
         """Remove every ``ingesting`` video and its shots in bulk (an interrupted import)."""
         with self.session() as s:
             stale = select(VideoRow.id).where(VideoRow.status == INGESTING)
-            s.execute(delete(ShotRow).where(ShotRow.video_id.in_(stale))
-                      .execution_options(synchronize_session=False))
-            s.execute(delete(VideoRow).where(VideoRow.status == INGESTING)
-                      .execution_options(synchronize_session=False))
+            s.execute(
+                delete(ShotRow)
+                .where(ShotRow.video_id.in_(stale))
+                .execution_options(synchronize_session=False)
+            )
+            s.execute(
+                delete(VideoRow)
+                .where(VideoRow.status == INGESTING)
+                .execution_options(synchronize_session=False)
+            )
 
     # -- shots -------------------------------------------------------------------------
     def shot_ids(self, *, ready_only: bool = True) -> list[str]:
@@ -248,10 +281,16 @@ class Catalog:
                 query = select(ShotRow).where(ShotRow.id.in_(chunk))
                 rows.update((r.id, r) for r in s.scalars(query))
             video_ids = list({r.video_id for r in rows.values()})
-            videos = {v.id: v for chunk in _chunks(video_ids, 500) for v in s.scalars(
-                select(VideoRow).where(VideoRow.id.in_(chunk), _visible()))}
-            return [to_shot(rows[i], videos[rows[i].video_id]) for i in wanted
-                    if i in rows and rows[i].video_id in videos]
+            videos = {
+                v.id: v
+                for chunk in _chunks(video_ids, 500)
+                for v in s.scalars(select(VideoRow).where(VideoRow.id.in_(chunk), _visible()))
+            }
+            return [
+                to_shot(rows[i], videos[rows[i].video_id])
+                for i in wanted
+                if i in rows and rows[i].video_id in videos
+            ]
 
     def set_clusters(self, clusters: Mapping[str, int]) -> None:
         """Store cluster ids, bumping the corpus version in the same transaction (readers key
@@ -271,10 +310,16 @@ class Catalog:
         per video and ``(id, video_id, start_s, end_s)`` per shot (building ``Shot`` objects
         took ~4 s per 100k shots here; this is ~10× faster)."""
         with self.read() as s:
-            videos = s.execute(select(VideoRow.id, VideoRow.key, VideoRow.title, VideoRow.genre,
-                                      VideoRow.tags).where(_visible())).all()
-            shots = s.execute(select(ShotRow.id, ShotRow.video_id, ShotRow.start_s,
-                                     ShotRow.end_s).join(VideoRow).where(_visible())).all()
+            videos = s.execute(
+                select(
+                    VideoRow.id, VideoRow.key, VideoRow.title, VideoRow.genre, VideoRow.tags
+                ).where(_visible())
+            ).all()
+            shots = s.execute(
+                select(ShotRow.id, ShotRow.video_id, ShotRow.start_s, ShotRow.end_s)
+                .join(VideoRow)
+                .where(_visible())
+            ).all()
         return [tuple(v) for v in videos], [tuple(r) for r in shots]
 
     def shots_added_since(self, since: datetime | None) -> set[str]:
@@ -293,7 +338,8 @@ class Catalog:
     def ground_truth(self, concept: str) -> dict[str, bool]:
         with self.read() as s:
             q = select(GroundTruthRow.shot_id, GroundTruthRow.value).where(
-                GroundTruthRow.concept == concept)
+                GroundTruthRow.concept == concept
+            )
             return {shot_id: value for shot_id, value in s.execute(q).all()}
 
     def ground_truth_concepts(self) -> list[str]:
@@ -329,8 +375,7 @@ class Catalog:
             q = select(EventRow).order_by(EventRow.id)
             if kind is not None:
                 q = q.where(EventRow.kind == kind)
-            return [Event(r.id, r.at, r.kind, r.actor, dict(r.payload or {}))
-                    for r in s.scalars(q)]
+            return [Event(r.id, r.at, r.kind, r.actor, dict(r.payload or {})) for r in s.scalars(q)]
 
     @staticmethod
     def _shots_query(columns, ready_only: bool):
@@ -354,10 +399,21 @@ def _bump_corpus_version(s: Session) -> None:
 def to_shot(shot: ShotRow, video: VideoRow) -> Shot:
     """The domain value of a shot row and its video row."""
     return Shot(
-        id=shot.id, video_id=video.id, video_key=video.key, start_frame=shot.start_frame,
-        end_frame=shot.end_frame, start_s=shot.start_s, end_s=shot.end_s, fps=shot.fps,
-        title=video.title, genre=video.genre, tags=tuple(video.tags or ()), cluster=shot.cluster,
-        thumb_path=shot.thumb_path, filmstrip_path=shot.filmstrip_path, video_path=video.path,
+        id=shot.id,
+        video_id=video.id,
+        video_key=video.key,
+        start_frame=shot.start_frame,
+        end_frame=shot.end_frame,
+        start_s=shot.start_s,
+        end_s=shot.end_s,
+        fps=shot.fps,
+        title=video.title,
+        genre=video.genre,
+        tags=tuple(video.tags or ()),
+        cluster=shot.cluster,
+        thumb_path=shot.thumb_path,
+        filmstrip_path=shot.filmstrip_path,
+        video_path=video.path,
         source_url=_at_time(video.source_url or "", shot.start_s),
     )
 
@@ -375,7 +431,7 @@ def _shown(url: str) -> str:
 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def make_engine(url: str) -> Engine:

@@ -25,9 +25,9 @@ from va_app.config import Settings
 from va_app.domain import Shot
 from va_app.store.catalog import INGESTING, Catalog
 from va_app.store.index import VectorIndex
-from va_app.store.migrate import SchemaOutdatedError
 from va_app.store.matrix import CorruptMatrixError, EmbeddingMatrix
 from va_app.store.meta import ENCODER_ID
+from va_app.store.migrate import SchemaOutdatedError
 
 # Opening a corpus re-indexes missing vectors itself only up to this many (seconds of work);
 # more (an import that skipped indexing) is left to `reindex`: search stays exact meanwhile.
@@ -86,8 +86,10 @@ class Corpus:
         again. Annotations stay: they are keyed by shot id, which re-ingesting restores.
         """
         self._set_aside_unreadable_matrix()
-        cleaned = [self._forget_video(video.id, video.key)
-                   for video in self.catalog.videos(status=INGESTING)]
+        cleaned = [
+            self._forget_video(video.id, video.key)
+            for video in self.catalog.videos(status=INGESTING)
+        ]
         ready = set(self.catalog.shot_ids())
         self.matrix.keep_only(ready)
         self._dedupe_matrix()
@@ -134,8 +136,9 @@ class Corpus:
         missing = set(self.catalog.shot_ids()) - self.index.ids()
         return self._index_from_matrix(missing, batch_rows=batch_rows, progress=progress)
 
-    def _index_from_matrix(self, wanted: set[str], *, batch_rows: int = INDEX_BATCH,
-                           progress=None) -> int:
+    def _index_from_matrix(
+        self, wanted: set[str], *, batch_rows: int = INDEX_BATCH, progress=None
+    ) -> int:
         """Index these shots' vectors with their metadata (shots the catalog no longer has are
         left out), ``batch_rows`` matrix rows at a time; returns how many were indexed."""
         added = 0
@@ -144,8 +147,9 @@ class Corpus:
         for ids, vectors in self.matrix.rows_of(wanted, batch_rows=batch_rows):
             shots = {shot.id: shot for shot in self.catalog.shots(ids)}
             keep = [i for i, shot_id in enumerate(ids) if shot_id in shots]
-            self.index.add([ids[i] for i in keep], vectors[keep],
-                           [shot_metadata(shots[ids[i]]) for i in keep])
+            self.index.add(
+                [ids[i] for i in keep], vectors[keep], [shot_metadata(shots[ids[i]]) for i in keep]
+            )
             added += len(keep)
             if progress:
                 progress(added, len(wanted))
@@ -162,8 +166,9 @@ class Corpus:
                 first.setdefault(shot_id, row)
             rows = sorted(first.values())
             self.matrix.reset()
-            self.matrix.append([ids[r] for r in rows], matrix[rows], encoder_id=encoder_id,
-                               normalise=False)
+            self.matrix.append(
+                [ids[r] for r in rows], matrix[rows], encoder_id=encoder_id, normalise=False
+            )
 
     # -- reading -----------------------------------------------------------------------
     def shots(self, ids=None) -> list[Shot]:
@@ -193,8 +198,11 @@ def shot_metadata(shot: Shot) -> dict:
     changes with every ingest, and search filters run over numpy arrays (``va_app.search.shots``),
     so keeping it in step would rewrite every index row for nothing."""
     return {
-        "video": shot.video_key, "title": shot.title, "genre": shot.genre,
-        "tags": ",".join(shot.tags), "start_s": round(shot.start_s, 3),
+        "video": shot.video_key,
+        "title": shot.title,
+        "genre": shot.genre,
+        "tags": ",".join(shot.tags),
+        "start_s": round(shot.start_s, 3),
         "duration_s": round(shot.duration_s, 3),
     }
 
@@ -247,4 +255,3 @@ def _looks_inconsistent(corpus: Corpus) -> bool:
         return not (shots == corpus.matrix.count() == indexed)
     except CorruptMatrixError:
         return True  # recover() sets the file aside
-

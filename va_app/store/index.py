@@ -38,9 +38,17 @@ class Hit:
 class VectorIndex:
     """Top-k cosine search over shot vectors, with optional ``where`` metadata filters."""
 
-    def __init__(self, *, path: str | Path | None = None, host: str = "", port: int = 8000,
-                 collection: str = "shots", hnsw: Mapping[str, int] | None = None,
-                 headers: Mapping[str, str] | None = None, metadata: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        path: str | Path | None = None,
+        host: str = "",
+        port: int = 8000,
+        collection: str = "shots",
+        hnsw: Mapping[str, int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        metadata: bool = False,
+    ) -> None:
         self._path, self._host, self._port, self._name = path, host, port, collection
         #: Whether ``add`` stores each row's metadata (needed only for ``query(where=...)``).
         self.stores_metadata = metadata
@@ -52,9 +60,13 @@ class VectorIndex:
 
     @classmethod
     def from_settings(cls, settings) -> VectorIndex:
-        return cls(path=settings.chroma_path, host=settings.chroma_host,
-                   port=settings.chroma_port, collection=settings.chroma_collection,
-                   headers=settings.chroma_request_headers)
+        return cls(
+            path=settings.chroma_path,
+            host=settings.chroma_host,
+            port=settings.chroma_port,
+            collection=settings.chroma_collection,
+            headers=settings.chroma_request_headers,
+        )
 
     @property
     def collection(self):
@@ -67,8 +79,9 @@ class VectorIndex:
     def count(self) -> int:
         return int(self.collection.count())
 
-    def add(self, ids: list[str], vectors: np.ndarray,
-            metadatas: list[Metadata] | None = None) -> None:
+    def add(
+        self, ids: list[str], vectors: np.ndarray, metadatas: list[Metadata] | None = None
+    ) -> None:
         """Insert or replace rows; ``metadatas`` are kept only if this index stores metadata."""
         keep = self.stores_metadata and metadatas is not None
         for start in range(0, len(ids), ADD_BATCH):
@@ -82,7 +95,7 @@ class VectorIndex:
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), ADD_BATCH):
-            self.collection.delete(ids=ids[start:start + ADD_BATCH])
+            self.collection.delete(ids=ids[start : start + ADD_BATCH])
 
     def ids(self) -> set[str]:
         """Every id in the index (reads ids only, no vectors)."""
@@ -102,7 +115,9 @@ class VectorIndex:
         # collection simply returns no ids.
         result = self.collection.query(
             query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=int(k), where=dict(where) if where else None, include=["distances"],
+            n_results=int(k),
+            where=dict(where) if where else None,
+            include=["distances"],
         )
         ids, distances = result["ids"][0], result["distances"][0]
         return [Hit(i, 1.0 - float(d)) for i, d in zip(ids, distances)]
@@ -149,11 +164,12 @@ def _make_client(path, host: str, port: int, headers: Mapping[str, str]):
     settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
     try:
         if host:
-            return chromadb.HttpClient(host=host, port=port, headers=dict(headers) or None,
-                                       settings=settings)
+            return chromadb.HttpClient(
+                host=host, port=port, headers=dict(headers) or None, settings=settings
+            )
         Path(path).mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
-    except Exception as exc:  # noqa: BLE001 — Chroma raises many kinds; all mean "unusable"
+    except Exception as exc:
         where = f"{host}:{port}" if host else str(path)
         raise StoreError(f"the Chroma index at {where} could not be opened: {exc}") from exc
 

@@ -53,7 +53,8 @@ def normalise_label_name(name: str) -> str:
     if len(cleaned.casefold()) > MAX_LABEL_KEY:
         raise ValidationError(
             f"label name {cleaned[:40]!r} is too long once letters like ß or ﬁ are spelled out "
-            f"for case-insensitive matching (ß → ss): shorten it")
+            f"for case-insensitive matching (ß → ss): shorten it"
+        )
     return cleaned
 
 
@@ -89,15 +90,21 @@ class LabelStore:
         self.catalog = catalog
 
     # -- labels ------------------------------------------------------------------------
-    def create_label(self, name: str, *, description: str = "", hints: str = "",
-                     created_by: str = "") -> Label:
+    def create_label(
+        self, name: str, *, description: str = "", hints: str = "", created_by: str = ""
+    ) -> Label:
         clean = normalise_label_name(name)
         with self.catalog.session() as s:
             clash = s.scalars(select(LabelRow).where(LabelRow.name_key == clean.casefold())).first()
             if clash:
                 raise ValidationError(f"a label named {clash.name!r} already exists")
-            row = LabelRow(name=clean, name_key=clean.casefold(), description=description.strip(),
-                           hints=hints.strip(), created_by=created_by)
+            row = LabelRow(
+                name=clean,
+                name_key=clean.casefold(),
+                description=description.strip(),
+                hints=hints.strip(),
+                created_by=created_by,
+            )
             s.add(row)
             s.flush()
             return _to_label(row)
@@ -110,8 +117,9 @@ class LabelStore:
         with self.catalog.read() as s:
             return _to_label(self.label_row(s, name))
 
-    def update_label(self, name: str, *, description: str | None = None,
-                     hints: str | None = None) -> Label:
+    def update_label(
+        self, name: str, *, description: str | None = None, hints: str | None = None
+    ) -> Label:
         with self.catalog.session() as s:
             row = self.label_row(s, name)
             if description is not None:
@@ -125,22 +133,41 @@ class LabelStore:
             s.delete(self.label_row(s, name))
 
     # -- annotations -------------------------------------------------------------------
-    def annotate(self, label: str, shot_id: str, value: bool | None, *, annotator: str,
-                 source: str = Source.SEARCH) -> Annotation:
+    def annotate(
+        self,
+        label: str,
+        shot_id: str,
+        value: bool | None,
+        *,
+        annotator: str,
+        source: str = Source.SEARCH,
+    ) -> Annotation:
         """Record one click (``None`` clears); returns it once it is durably stored."""
-        return self.annotate_many(label, [(shot_id, value)], annotator=annotator,
-                                  source=source)[0]
+        return self.annotate_many(label, [(shot_id, value)], annotator=annotator, source=source)[0]
 
-    def annotate_many(self, label: str, items: Iterable[tuple[str, bool | None]], *,
-                      annotator: str, source: str = Source.IMPORT) -> list[Annotation]:
+    def annotate_many(
+        self,
+        label: str,
+        items: Iterable[tuple[str, bool | None]],
+        *,
+        annotator: str,
+        source: str = Source.IMPORT,
+    ) -> list[Annotation]:
         annotator = _clean_annotator(annotator)
         items = list(items)
         with self.catalog.session() as s:
             label_row = self.label_row(s, label)
             _require_shots(s, {shot for shot, _ in items})
-            rows = [AnnotationRow(label_id=label_row.id, shot_id=shot,
-                                  value=None if value is None else bool(value),
-                                  annotator=annotator, source=source) for shot, value in items]
+            rows = [
+                AnnotationRow(
+                    label_id=label_row.id,
+                    shot_id=shot,
+                    value=None if value is None else bool(value),
+                    annotator=annotator,
+                    source=source,
+                )
+                for shot, value in items
+            ]
             s.add_all(rows)
             s.flush()
             return [_to_annotation(label_row.name, r) for r in rows]
@@ -151,27 +178,36 @@ class LabelStore:
             labels = {a.label for a in annotations}
             rows_of = {name: self.label_row(s, name) for name in labels}
             _require_shots(s, {a.shot_id for a in annotations})
-            s.add_all([AnnotationRow(
-                label_id=rows_of[a.label].id, shot_id=a.shot_id,
-                value=None if a.value is None else bool(a.value),
-                annotator=_clean_annotator(a.annotator), source=a.source or Source.IMPORT,
-                **({"created_at": a.created_at} if a.created_at else {}),
-            ) for a in annotations])
+            s.add_all(
+                [
+                    AnnotationRow(
+                        label_id=rows_of[a.label].id,
+                        shot_id=a.shot_id,
+                        value=None if a.value is None else bool(a.value),
+                        annotator=_clean_annotator(a.annotator),
+                        source=a.source or Source.IMPORT,
+                        **({"created_at": a.created_at} if a.created_at else {}),
+                    )
+                    for a in annotations
+                ]
+            )
         return len(annotations)
 
     def all_history(self) -> list[Annotation]:
         """Every annotation row of every label, oldest first."""
         with self.catalog.read() as s:
-            q = (select(AnnotationRow, LabelRow.name).join(LabelRow)
-                 .order_by(AnnotationRow.id))
+            q = select(AnnotationRow, LabelRow.name).join(LabelRow).order_by(AnnotationRow.id)
             return [_to_annotation(name, row) for row, name in s.execute(q)]
 
     def history(self, label: str) -> list[Annotation]:
         """Every annotation row of a label, oldest first (clears included, value None)."""
         with self.catalog.read() as s:
             label_row = self.label_row(s, label)
-            q = (select(AnnotationRow).where(AnnotationRow.label_id == label_row.id)
-                 .order_by(AnnotationRow.id))
+            q = (
+                select(AnnotationRow)
+                .where(AnnotationRow.label_id == label_row.id)
+                .order_by(AnnotationRow.id)
+            )
             return [_to_annotation(label_row.name, r) for r in s.scalars(q)]
 
     def current(self, label: str) -> list[Annotation]:
@@ -215,7 +251,7 @@ def _require_shots(s, shot_ids: set[str]) -> None:
     found: set[str] = set()
     ids = list(shot_ids)
     for start in range(0, len(ids), 500):
-        found.update(s.scalars(select(ShotRow.id).where(ShotRow.id.in_(ids[start:start + 500]))))
+        found.update(s.scalars(select(ShotRow.id).where(ShotRow.id.in_(ids[start : start + 500]))))
     missing = shot_ids - found
     if missing:
         sample = ", ".join(sorted(missing)[:3])
@@ -234,6 +270,12 @@ def _to_label(row: LabelRow) -> Label:
 
 
 def _to_annotation(label: str, row: AnnotationRow) -> Annotation:
-    return Annotation(label=label, shot_id=row.shot_id, value=row.value,
-                      annotator=row.annotator, source=row.source, created_at=row.created_at,
-                      id=row.id)
+    return Annotation(
+        label=label,
+        shot_id=row.shot_id,
+        value=row.value,
+        annotator=row.annotator,
+        source=row.source,
+        created_at=row.created_at,
+        id=row.id,
+    )

@@ -78,8 +78,9 @@ class EmbeddingMatrix:
             ids = [s.decode() if isinstance(s, bytes) else s for s in f[IDS][:]]
         return ids, matrix
 
-    def rows_of(self, wanted: set[str], *, batch_rows: int
-                ) -> Iterator[tuple[list[str], np.ndarray]]:
+    def rows_of(
+        self, wanted: set[str], *, batch_rows: int
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
         """The rows whose id is in ``wanted``, in file order, read ``batch_rows`` rows of the
         file at a time (bounded memory at any size): ``(ids, vectors)`` per batch."""
         if not wanted or not self.exists():
@@ -88,16 +89,20 @@ class EmbeddingMatrix:
             with self._open("r") as f:
                 ids = [s.decode() if isinstance(s, bytes) else s for s in f[IDS][:]]
                 for start in range(0, len(ids), batch_rows):
-                    rows = [r for r in range(start, min(start + batch_rows, len(ids)))
-                            if ids[r] in wanted]
+                    rows = [
+                        r
+                        for r in range(start, min(start + batch_rows, len(ids)))
+                        if ids[r] in wanted
+                    ]
                     if rows:
-                        block = f[EMBEDDINGS][rows[0]:rows[-1] + 1]
+                        block = f[EMBEDDINGS][rows[0] : rows[-1] + 1]
                         yield [ids[r] for r in rows], block[[r - rows[0] for r in rows]]
         except OSError as exc:
             raise StoreError(f"{self.path} could not be read ({exc})") from exc
 
-    def append(self, ids: list[str], vectors: np.ndarray, *, encoder_id: str,
-               normalise: bool = True) -> None:
+    def append(
+        self, ids: list[str], vectors: np.ndarray, *, encoder_id: str, normalise: bool = True
+    ) -> None:
         """Add rows (L2-normalised here unless they already are); refuses vectors of another
         encoder or dimension."""
         vectors = np.atleast_2d(vectors)
@@ -138,9 +143,14 @@ class EmbeddingMatrix:
         self._check_stored_encoder(self.info()[2], encoder_id)
 
     def _check_stored_encoder(self, stored: str, encoder_id: str) -> None:
-        require_same_encoder(stored, encoder_id, (
-            f"{self.path} holds vectors of encoder {stored!r}, not {encoder_id!r}: use the "
-            "encoder the corpus was built with (VA_ENCODER / VA_CLIP_*), or a new VA_DATA_DIR"))
+        require_same_encoder(
+            stored,
+            encoder_id,
+            (
+                f"{self.path} holds vectors of encoder {stored!r}, not {encoder_id!r}: use the "
+                "encoder the corpus was built with (VA_ENCODER / VA_CLIP_*), or a new VA_DATA_DIR"
+            ),
+        )
 
     def reset(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -171,10 +181,14 @@ class EmbeddingMatrix:
 
     def _check_or_init(self, f: h5py.File, dim: int, encoder_id: str) -> None:
         if EMBEDDINGS not in f:
-            f.create_dataset(EMBEDDINGS, shape=(0, dim), maxshape=(None, dim),
-                             dtype=np.float32, chunks=(CHUNK_ROWS, dim))
-            f.create_dataset(IDS, shape=(0,), maxshape=(None,), dtype=_STR,
-                             chunks=(CHUNK_ROWS,))
+            f.create_dataset(
+                EMBEDDINGS,
+                shape=(0, dim),
+                maxshape=(None, dim),
+                dtype=np.float32,
+                chunks=(CHUNK_ROWS, dim),
+            )
+            f.create_dataset(IDS, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(CHUNK_ROWS,))
             f.attrs["encoder_id"] = encoder_id
             f.attrs["dim"] = dim
             return
@@ -213,8 +227,14 @@ def _mapped_vectors(path: Path, ds: h5py.Dataset) -> np.ndarray | None:
     plain byte range: uncompressed, unfiltered float32, either unchunked or in whole-row chunks
     laid out back to back in row order (what :meth:`EmbeddingMatrix.append` writes)."""
     rows, dim = ds.shape
-    if not rows or ds.dtype != np.float32 or ds.compression or ds.shuffle or ds.fletcher32 \
-            or ds.scaleoffset is not None:
+    if (
+        not rows
+        or ds.dtype != np.float32
+        or ds.compression
+        or ds.shuffle
+        or ds.fletcher32
+        or ds.scaleoffset is not None
+    ):
         return None
     if ds.chunks is None:
         offset, allocated = ds.id.get_offset(), rows
@@ -239,7 +259,10 @@ def _back_to_back_chunks(ds: h5py.Dataset) -> tuple[int | None, int]:
         return None, 0
     start = found[0][1]
     for i, (where, byte_offset, size) in enumerate(found):
-        if where != (i * chunk_rows, 0) or size != chunk_bytes or \
-                byte_offset != start + i * chunk_bytes:
+        if (
+            where != (i * chunk_rows, 0)
+            or size != chunk_bytes
+            or byte_offset != start + i * chunk_bytes
+        ):
             return None, 0
     return start, len(found) * chunk_rows

@@ -70,7 +70,9 @@ class SchemaState:
         return self.current is not None and self.current not in _revisions()
 
 
-def config(connection: Connection | None = None, *, extra_locations: tuple[str, ...] = ()) -> Config:
+def config(
+    connection: Connection | None = None, *, extra_locations: tuple[str, ...] = ()
+) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -130,12 +132,15 @@ def prepare(engine: Engine) -> SchemaState:
 def _refuse(state: SchemaState, engine: Engine) -> None:
     where = engine.url.render_as_string(hide_password=True)
     if state.ahead:
-        raise StoreError(f"the catalog {where} was made by a newer release (schema "
-                         f"{state.current}; this one knows up to {state.head}): update the app")
+        raise StoreError(
+            f"the catalog {where} was made by a newer release (schema "
+            f"{state.current}; this one knows up to {state.head}): update the app"
+        )
     if state.pending:
         raise SchemaOutdatedError(
             f"the catalog {where} has schema {state.current or BASELINE}, this release needs "
-            f"{state.head}: run `python -m va_app db upgrade` (it backs the corpus up first)")
+            f"{state.head}: run `python -m va_app db upgrade` (it backs the corpus up first)"
+        )
 
 
 def upgrade(engine: Engine) -> SchemaState:

@@ -43,8 +43,9 @@ class ModelRegistry:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def save(self, label: str, finish: Callable[[int], Built], *,
-             encoder_id: str) -> tuple[ModelVersion, Built]:
+    def save(
+        self, label: str, finish: Callable[[int], Built], *, encoder_id: str
+    ) -> tuple[ModelVersion, Built]:
         """Store a build as the label's next version (numbers start at 1).
 
         The number is assigned here and nowhere else: read, handed to ``finish(number)`` (which
@@ -54,17 +55,31 @@ class ModelRegistry:
         """
         with self.catalog.session() as s:
             label_row = LabelStore.label_row(s, label, for_update=True)
-            last = s.scalar(select(func.max(ModelVersionRow.version))
-                            .where(ModelVersionRow.label_id == label_row.id)) or 0
+            last = (
+                s.scalar(
+                    select(func.max(ModelVersionRow.version)).where(
+                        ModelVersionRow.label_id == label_row.id
+                    )
+                )
+                or 0
+            )
             result = finish(last + 1)
             row = ModelVersionRow(
-                label_id=label_row.id, version=last + 1, n_pos=result.n_pos, n_neg=result.n_neg,
-                model_score=result.model_score, data_score=result.data_score,
-                annotators=list(result.annotators), encoder_id=encoder_id,
+                label_id=label_row.id,
+                version=last + 1,
+                n_pos=result.n_pos,
+                n_neg=result.n_neg,
+                model_score=result.model_score,
+                data_score=result.data_score,
+                annotators=list(result.annotators),
+                encoder_id=encoder_id,
                 params=result.classifier.to_dict(),
-                details={"fingerprint": result.fingerprint, "build_ms": result.build_ms,
-                         "timings_ms": result.timings_ms,
-                         "calibration": result.calibration},
+                details={
+                    "fingerprint": result.fingerprint,
+                    "build_ms": result.build_ms,
+                    "timings_ms": result.timings_ms,
+                    "calibration": result.calibration,
+                },
             )
             s.add(row)
             s.flush()
@@ -73,29 +88,37 @@ class ModelRegistry:
     def versions(self, label: str) -> list[ModelVersion]:
         with self.catalog.read() as s:
             label_row = LabelStore.label_row(s, label)
-            rows = s.scalars(select(ModelVersionRow).where(ModelVersionRow.label_id == label_row.id)
-                             .order_by(ModelVersionRow.version))
+            rows = s.scalars(
+                select(ModelVersionRow)
+                .where(ModelVersionRow.label_id == label_row.id)
+                .order_by(ModelVersionRow.version)
+            )
             return [_to_version(label_row.name, r) for r in rows]
 
     def latest(self, label: str) -> ModelVersion | None:
         versions = self.versions(label)
         return versions[-1] if versions else None
 
-    def classifier(self, label: str, version: int | None = None) -> tuple[ModelVersion,
-                                                                          ShotClassifier]:
+    def classifier(
+        self, label: str, version: int | None = None
+    ) -> tuple[ModelVersion, ShotClassifier]:
         with self.catalog.read() as s:
             label_row = LabelStore.label_row(s, label)
             q = select(ModelVersionRow).where(ModelVersionRow.label_id == label_row.id)
-            q = q.where(ModelVersionRow.version == version) if version else q.order_by(
-                ModelVersionRow.version.desc())
+            q = (
+                q.where(ModelVersionRow.version == version)
+                if version
+                else q.order_by(ModelVersionRow.version.desc())
+            )
             row = s.scalars(q).first()
             if row is None:
                 which = f"version {version}" if version else "any version"
                 raise NotFoundError(f"label {label_row.name!r} has no model ({which}): build first")
             return _to_version(label_row.name, row), ShotClassifier.from_dict(row.params)
 
-    def classifiers(self, label: str, versions: Iterable[int]) -> dict[int, tuple[ModelVersion,
-                                                                               ShotClassifier]]:
+    def classifiers(
+        self, label: str, versions: Iterable[int]
+    ) -> dict[int, tuple[ModelVersion, ShotClassifier]]:
         """Several versions' classifiers in one query: ``{version: (meta, classifier)}``
         (versions the label does not have are left out)."""
         wanted = sorted(set(versions))
@@ -103,27 +126,50 @@ class ModelRegistry:
             return {}
         with self.catalog.read() as s:
             label_row = LabelStore.label_row(s, label)
-            rows = s.scalars(select(ModelVersionRow).where(
-                ModelVersionRow.label_id == label_row.id, ModelVersionRow.version.in_(wanted)))
-            return {r.version: (_to_version(label_row.name, r), ShotClassifier.from_dict(r.params))
-                    for r in rows}
+            rows = s.scalars(
+                select(ModelVersionRow).where(
+                    ModelVersionRow.label_id == label_row.id, ModelVersionRow.version.in_(wanted)
+                )
+            )
+            return {
+                r.version: (_to_version(label_row.name, r), ShotClassifier.from_dict(r.params))
+                for r in rows
+            }
 
     def export(self, label: str, out: str | Path, *, version: int | None = None) -> Path:
         """Write a version (default latest) as a portable model file."""
         meta, clf = self.classifier(label, version)
-        model = PortableModel(label=meta.label, version=meta.version, encoder_id=meta.encoder_id,
-                              coef=clf.coef_, intercept=clf.intercept_,
-                              calibration=clf.calibration_,
-                              metrics={"model_score": meta.model_score,
-                                       "data_score": meta.data_score,
-                                       "n_pos": meta.n_pos, "n_neg": meta.n_neg},
-                              fingerprint=meta.fingerprint)
+        model = PortableModel(
+            label=meta.label,
+            version=meta.version,
+            encoder_id=meta.encoder_id,
+            coef=clf.coef_,
+            intercept=clf.intercept_,
+            calibration=clf.calibration_,
+            metrics={
+                "model_score": meta.model_score,
+                "data_score": meta.data_score,
+                "n_pos": meta.n_pos,
+                "n_neg": meta.n_neg,
+            },
+            fingerprint=meta.fingerprint,
+        )
         return model.save(out)
 
 
 def _to_version(label: str, row: ModelVersionRow) -> ModelVersion:
     details = row.details or {}
-    return ModelVersion(label, row.version, row.created_at, row.n_pos, row.n_neg, row.model_score,
-                        row.data_score, list(row.annotators or []), row.encoder_id,
-                        details.get("fingerprint", ""), float(details.get("build_ms", 0.0)),
-                        details.get("calibration") or {})
+    return ModelVersion(
+        label,
+        row.version,
+        row.created_at,
+        row.n_pos,
+        row.n_neg,
+        row.model_score,
+        row.data_score,
+        list(row.annotators or []),
+        row.encoder_id,
+        details.get("fingerprint", ""),
+        float(details.get("build_ms", 0.0)),
+        details.get("calibration") or {},
+    )

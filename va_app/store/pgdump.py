@@ -39,8 +39,10 @@ def find_tool(name: str) -> str:
     for path in candidates:
         if path.is_file():
             return str(path)
-    raise StoreError(f"{name} not found: install PostgreSQL's client tools of the server's "
-                     "major version (Debian: apt-get install postgresql-client)")
+    raise StoreError(
+        f"{name} not found: install PostgreSQL's client tools of the server's "
+        "major version (Debian: apt-get install postgresql-client)"
+    )
 
 
 def libpq_target(url: str) -> tuple[str, dict[str, str]]:
@@ -57,8 +59,9 @@ def run_tool(name: str, *args: str, url: str) -> None:
     conninfo, env = libpq_target(url)
     command = [find_tool(name), *args, f"--dbname={conninfo}"]
     try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True,
-                              timeout=TOOL_TIMEOUT_S)
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S
+        )
     except subprocess.TimeoutExpired:
         raise StoreError(f"{name} did not finish within {TOOL_TIMEOUT_S} s") from None
     if done.returncode != 0:
@@ -83,12 +86,22 @@ def dump(url: str, dest: Path, facts: Callable[[Connection], dict]) -> dict:
     """Dump the catalog at ``url`` into ``dest``; returns ``facts`` read in the same snapshot."""
     with snapshot(url) as (snapshot_id, conn):
         seen = facts(conn)
-        run_tool("pg_dump", "--format=custom", f"--snapshot={snapshot_id}", f"--file={dest}",
-                 url=url)
+        run_tool(
+            "pg_dump", "--format=custom", f"--snapshot={snapshot_id}", f"--file={dest}", url=url
+        )
     return seen
 
 
 def load(url: str, src: Path) -> None:
     """Replace the catalog's tables at ``url`` with the dump ``src``, in one transaction."""
-    run_tool("pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
-             "--single-transaction", "--exit-on-error", str(src), url=url)
+    run_tool(
+        "pg_restore",
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--no-privileges",
+        "--single-transaction",
+        "--exit-on-error",
+        str(src),
+        url=url,
+    )

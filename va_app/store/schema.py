@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -72,8 +81,9 @@ class GroundTruthRow(Base):
     """Known attributes of generated (demo) shots — for simulations and tests, never shown."""
 
     __tablename__ = "ground_truth"
-    shot_id: Mapped[str] = mapped_column(ForeignKey("shots.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    shot_id: Mapped[str] = mapped_column(
+        ForeignKey("shots.id", ondelete="CASCADE"), primary_key=True
+    )
     concept: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[bool] = mapped_column(Boolean)
 

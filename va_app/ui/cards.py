@@ -36,16 +36,25 @@ class CardContext:
     read_only: bool = False
 
 
-def card_context(ws: Workspace, label: str, annotator: str, *, source: str, key: str,
-                 show_similar: bool = False, read_only: bool | None = None) -> CardContext:
+def card_context(
+    ws: Workspace,
+    label: str,
+    annotator: str,
+    *,
+    source: str,
+    key: str,
+    show_similar: bool = False,
+    read_only: bool | None = None,
+) -> CardContext:
     """Everything the cards of one view share; read-only for users who may not annotate."""
     if read_only is None:
         from va_app.services.access import Action
         from va_app.ui.state import may
 
         read_only = not may(Action.ANNOTATE)
-    return CardContext(label, annotator, source, key, current_votes(ws, label), show_similar,
-                       read_only)
+    return CardContext(
+        label, annotator, source, key, current_votes(ws, label), show_similar, read_only
+    )
 
 
 def current_votes(ws: Workspace, label: str) -> dict[str, dict[str, bool]]:
@@ -71,18 +80,30 @@ def label_header(ws: Workspace, label: str) -> None:
         if counts:
             labelled = ws.labels.labelled_set(label)
             n_pos, n_neg = len(labelled.positives), len(labelled.negatives)
-            cols[1].metric("Annotated", n_pos + n_neg + len(labelled.ties),
-                           delta=f"{n_pos} positive · {n_neg} negative", delta_color="off",
-                           delta_arrow="off")
-        cols[-2].metric("Model score", _fmt(latest and latest.model_score),
-                        delta=_delta(latest, before, "model_score"),
-                        help="25th percentile of balanced accuracy over 5 CV folds (latest build)")
-        cols[-1].metric("Data score", _fmt(latest and latest.data_score),
-                        delta=_delta(latest, before, "data_score"),
-                        help="How well the labels cover the corpus's 10 clusters (latest build)")
+            cols[1].metric(
+                "Annotated",
+                n_pos + n_neg + len(labelled.ties),
+                delta=f"{n_pos} positive · {n_neg} negative",
+                delta_color="off",
+                delta_arrow="off",
+            )
+        cols[-2].metric(
+            "Model score",
+            _fmt(latest and latest.model_score),
+            delta=_delta(latest, before, "model_score"),
+            help="25th percentile of balanced accuracy over 5 CV folds (latest build)",
+        )
+        cols[-1].metric(
+            "Data score",
+            _fmt(latest and latest.data_score),
+            delta=_delta(latest, before, "data_score"),
+            help="How well the labels cover the corpus's 10 clusters (latest build)",
+        )
         if latest:
-            st.caption(f"Model version {latest.version}, built {latest.created_at:%Y-%m-%d %H:%M}"
-                       f" UTC on {latest.n_pos} positives and {latest.n_neg} negatives.")
+            st.caption(
+                f"Model version {latest.version}, built {latest.created_at:%Y-%m-%d %H:%M}"
+                f" UTC on {latest.n_pos} positives and {latest.n_neg} negatives."
+            )
 
 
 def _delta(latest, before, field: str) -> str | None:
@@ -91,9 +112,14 @@ def _delta(latest, before, field: str) -> str | None:
     return None if now is None or then is None else f"{now - then:+.2f} since v{before.version}"
 
 
-def card_grid(ws: Workspace, shots: Sequence[Shot], ctx: CardContext, *,
-              scores: dict[str, float] | None = None, need: tuple[int, int] | None = None
-              ) -> None:
+def card_grid(
+    ws: Workspace,
+    shots: Sequence[Shot],
+    ctx: CardContext,
+    *,
+    scores: dict[str, float] | None = None,
+    need: tuple[int, int] | None = None,
+) -> None:
     """The view's cards: the keyboard grid, or (``VA_CARD_GRID=buttons``) one Streamlit
     button per decision. ``need``: positives and negatives the first build needs; both
     grids count down to them."""
@@ -109,7 +135,7 @@ def card_grid(ws: Workspace, shots: Sequence[Shot], ctx: CardContext, *,
         return
     for start in range(0, len(shots), CARDS_PER_ROW):
         cols = st.columns(CARDS_PER_ROW)
-        for col, shot in zip(cols, shots[start:start + CARDS_PER_ROW]):
+        for col, shot in zip(cols, shots[start : start + CARDS_PER_ROW]):
             with col:
                 clip_card(ws, shot, ctx, score=(scores or {}).get(shot.id))
 
@@ -121,13 +147,18 @@ def _countdown(ws: Workspace, label: str, need: tuple[int, int]) -> None:
     more_pos = max(0, min_pos - len(labelled.positives))
     more_neg = max(0, min_neg - len(labelled.negatives))
     if more_pos or more_neg:
-        st.warning(f"The first build needs {min_pos} positives and {min_neg} negatives: "
-                   f"**{more_labels(more_pos, 'positive')}** and "
-                   f"**{more_labels(more_neg, 'negative')}** "
-                   "to go.", icon=":material/lock:")
+        st.warning(
+            f"The first build needs {min_pos} positives and {min_neg} negatives: "
+            f"**{more_labels(more_pos, 'positive')}** and "
+            f"**{more_labels(more_neg, 'negative')}** "
+            "to go.",
+            icon=":material/lock:",
+        )
     else:
-        st.success("Enough labels to build a model: **Build** on Active learning (key B) "
-                   "trains it.", icon=":material/lock_open:")
+        st.success(
+            "Enough labels to build a model: **Build** on Active learning (key B) trains it.",
+            icon=":material/lock_open:",
+        )
 
 
 def clip_card(ws: Workspace, shot: Shot, ctx: CardContext, *, score: float | None = None) -> None:
@@ -141,18 +172,41 @@ def clip_card(ws: Workspace, shot: Shot, ctx: CardContext, *, score: float | Non
         if ctx.read_only:
             return
         yes, no = st.columns(2, gap="small")
-        yes.button("Positive", key=f"pos:{key}",
-                   type="primary" if mine is True else "secondary", width="stretch",
-                   on_click=_annotate, args=(ws, ctx, shot.id, True))
-        no.button("Negative", key=f"neg:{key}",
-                  type="primary" if mine is False else "secondary", width="stretch",
-                  on_click=_annotate, args=(ws, ctx, shot.id, False))
+        yes.button(
+            "Positive",
+            key=f"pos:{key}",
+            type="primary" if mine is True else "secondary",
+            width="stretch",
+            on_click=_annotate,
+            args=(ws, ctx, shot.id, True),
+        )
+        no.button(
+            "Negative",
+            key=f"neg:{key}",
+            type="primary" if mine is False else "secondary",
+            width="stretch",
+            on_click=_annotate,
+            args=(ws, ctx, shot.id, False),
+        )
         with st.container(horizontal=True, gap="small"):
-            st.button("Clear", key=f"clr:{key}", icon=":material/close:", type="tertiary",
-                      disabled=mine is None, on_click=_annotate, args=(ws, ctx, shot.id, None))
+            st.button(
+                "Clear",
+                key=f"clr:{key}",
+                icon=":material/close:",
+                type="tertiary",
+                disabled=mine is None,
+                on_click=_annotate,
+                args=(ws, ctx, shot.id, None),
+            )
             if ctx.show_similar:
-                st.button("More like this", key=f"sim:{key}", icon=":material/search:",
-                          type="tertiary", on_click=_similar, args=(shot.id,))
+                st.button(
+                    "More like this",
+                    key=f"sim:{key}",
+                    icon=":material/search:",
+                    type="tertiary",
+                    on_click=_similar,
+                    args=(shot.id,),
+                )
 
 
 def _media(ws: Workspace, shot: Shot, key: str) -> None:
@@ -181,8 +235,14 @@ def _annotate(ws: Workspace, ctx: CardContext, shot_id: str, value: bool | None)
         st.session_state["_flash"] = ("warning", "Say who you are (sidebar) before labelling.")
         return
     try:
-        ws.annotate(ctx.label, shot_id, value, user=current_user(), annotator=ctx.annotator,
-                    source=ctx.source)
+        ws.annotate(
+            ctx.label,
+            shot_id,
+            value,
+            user=current_user(),
+            annotator=ctx.annotator,
+            source=ctx.source,
+        )
     except VAError as exc:
         st.session_state["_flash"] = ("error", str(exc))
 
@@ -207,9 +267,11 @@ def index_note(ws: Workspace) -> None:
 
 
 def _status(mine: bool | None, others: dict[str, bool]) -> str:
-    words = {True: ":green-badge[:material/thumb_up: positive]",
-             False: ":red-badge[:material/thumb_down: negative]",
-             None: ":gray-badge[not labelled by you]"}
+    words = {
+        True: ":green-badge[:material/thumb_up: positive]",
+        False: ":red-badge[:material/thumb_down: negative]",
+        None: ":gray-badge[not labelled by you]",
+    }
     text = words[mine]
     if others:
         pos = sum(others.values())

@@ -13,11 +13,14 @@ from va_app.reports import analytics
 
 MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 #: What each table is, in the line beside its buttons.
-TITLES = {"label_progress": "progress per label",
-          "annotator_activity": "clicks per annotator and day",
-          "agreement": "agreement of this label", "agreement_pairs": "agreement per pair",
-          "agreement_over_time": "agreement per pair and day",
-          "score_history": "scores per model version"}
+TITLES = {
+    "label_progress": "progress per label",
+    "annotator_activity": "clicks per annotator and day",
+    "agreement": "agreement of this label",
+    "agreement_pairs": "agreement per pair",
+    "agreement_over_time": "agreement per pair and day",
+    "score_history": "scores per model version",
+}
 
 
 def table_downloads(name: str, frame: pd.DataFrame, *, label: str = "") -> None:
@@ -26,7 +29,13 @@ def table_downloads(name: str, frame: pd.DataFrame, *, label: str = "") -> None:
     with st.container(horizontal=True, gap="small", key=f"downloads-{name}"):
         st.caption(f"Download {TITLES.get(name, name)}")
         for fmt in analytics.EXPORT_FORMATS:
-            st.download_button(fmt.upper(), data=partial(analytics.table_bytes, frame, fmt),
-                               file_name=f"{stem}.{fmt}", mime=MIME[fmt],
-                               key=f"download-{name}-{fmt}", icon=":material/download:",
-                               type="tertiary", on_click="ignore")
+            st.download_button(
+                fmt.upper(),
+                data=partial(analytics.table_bytes, frame, fmt),
+                file_name=f"{stem}.{fmt}",
+                mime=MIME[fmt],
+                key=f"download-{name}-{fmt}",
+                icon=":material/download:",
+                type="tertiary",
+                on_click="ignore",
+            )

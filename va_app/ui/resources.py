@@ -74,6 +74,7 @@ def _download_bar():
             bars.append(st.progress(share, text=text))
         else:
             bars[0].progress(share, text=text)
+
     return update
 
 

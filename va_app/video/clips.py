@@ -78,8 +78,10 @@ def shot_clip(request: ShotClipRequest, *, clips_dir: str | Path) -> Path:
 
 def clip_path(request: ShotClipRequest, *, clips_dir: str | Path) -> Path:
     """Where the clip of ``request`` is cached: its key and frame span name it."""
-    return Path(clips_dir) / f"{_safe_name(request.key)}-{request.start_frame}-" \
-                             f"{request.end_frame}.clip.mp4"
+    return (
+        Path(clips_dir) / f"{_safe_name(request.key)}-{request.start_frame}-"
+        f"{request.end_frame}.clip.mp4"
+    )
 
 
 def write_clip(request: ShotClipRequest, target: Path) -> int:
@@ -92,8 +94,11 @@ def write_clip(request: ShotClipRequest, target: Path) -> int:
     try:
         count = write_timed_video(tmp, _timed_frames(info, request), fps=info.fps, end_s=end)
         if count == 0:
-            raise BadVideoError(info.path, f"no frame decodes in frames {request.start_frame}–"
-                                           f"{request.end_frame}: the file is shorter or damaged")
+            raise BadVideoError(
+                info.path,
+                f"no frame decodes in frames {request.start_frame}–"
+                f"{request.end_frame}: the file is shorter or damaged",
+            )
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -119,8 +124,10 @@ def clip_size(width: int, height: int, *, max_height: int = CLIP_HEIGHT) -> tupl
 
 def _no_video(key: str, path: str, *, seen_at: str = "") -> NotFoundError:
     where = f"; it can be seen at {seen_at}" if seen_at else ""
-    return NotFoundError(f"the video of shot {key!r} is not on this machine "
-                         f"({path or 'no file recorded'}): nothing to play{where}")
+    return NotFoundError(
+        f"the video of shot {key!r} is not on this machine "
+        f"({path or 'no file recorded'}): nothing to play{where}"
+    )
 
 
 def _safe_name(key: str) -> str:

@@ -26,8 +26,10 @@ FINGERPRINT_CHUNK = 1 << 20
 # A decoder that fails on this many packets in a row has reached the damaged part of a file.
 MAX_BAD_PACKETS = 8
 NOTHING_DECODES = "no frame could be decoded: the file is truncated or corrupt"
-UNSUPPORTED_CODEC = ("unsupported video codec: FFmpeg has no decoder for it; re-encode the file, "
-                     "e.g. ffmpeg -i IN -c:v libx264 -crf 18 OUT.mp4")
+UNSUPPORTED_CODEC = (
+    "unsupported video codec: FFmpeg has no decoder for it; re-encode the file, "
+    "e.g. ffmpeg -i IN -c:v libx264 -crf 18 OUT.mp4"
+)
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -72,8 +74,9 @@ def _describe(path: Path, container: av.container.InputContainer) -> VideoInfo:
         raise BadVideoError(str(path), NOTHING_DECODES)
     n_frames = max(1, _frame_count(container, stream, fps))
     # The size players show: a rotated (portrait phone) video's display matrix swaps it.
-    width, height = ((first.height, first.width) if quarter_turns(first) % 2
-                     else (first.width, first.height))
+    width, height = (
+        (first.height, first.width) if quarter_turns(first) % 2 else (first.width, first.height)
+    )
     return VideoInfo(
         path=str(path),
         width=width,

@@ -86,15 +86,19 @@ def write_timed_video(
         stream = None
         previous: tuple[av.VideoFrame, Fraction] | None = None
         for frame in frames:
-            when = frame.time if frame.time is not None else (
-                previous[1] + period if previous else Fraction(0))
+            when = (
+                frame.time
+                if frame.time is not None
+                else (previous[1] + period if previous else Fraction(0))
+            )
             if stream is None:
                 stream = _add_timed_stream(out, fps, frame.image.shape, crf)
             if previous is not None:
                 _mux_timed(out, stream, *previous, until=when)
                 count += 1
-            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image),
-                                                     format="rgb24")
+            video_frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(frame.image), format="rgb24"
+            )
             previous = (video_frame, when)
         if previous is not None:
             _mux_timed(out, stream, *previous, until=max(end_s, previous[1] + period))

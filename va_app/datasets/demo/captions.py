@@ -16,78 +16,163 @@ import numpy as np
 from va_app.datasets.demo.plan import ShotPlan
 
 #: Words a caption never contains: the concepts text search is meant to miss.
-UNCAPTIONED_WORDS = frozenset({
-    "pan", "panning", "zoom", "zooming", "static", "handheld", "shaky", "tilted", "dutch",
-    "angle", "close", "closeup", "establishing", "shot",
-})
+UNCAPTIONED_WORDS = frozenset(
+    {
+        "pan",
+        "panning",
+        "zoom",
+        "zooming",
+        "static",
+        "handheld",
+        "shaky",
+        "tilted",
+        "dutch",
+        "angle",
+        "close",
+        "closeup",
+        "establishing",
+        "shot",
+    }
+)
 
 PLACES: dict[str, tuple[str, ...]] = {
     "skyline": (
-        "a city skyline", "the skyline of a big city", "a view over the city", "a cityscape",
-        "tall buildings on the horizon", "downtown towers seen from far away",
-        "the city across the water", "a wide view of a metropolis", "skyscrapers of a city",
+        "a city skyline",
+        "the skyline of a big city",
+        "a view over the city",
+        "a cityscape",
+        "tall buildings on the horizon",
+        "downtown towers seen from far away",
+        "the city across the water",
+        "a wide view of a metropolis",
+        "skyscrapers of a city",
     ),
     "road": (
-        "a street", "a road", "a city street", "an avenue", "a quiet street",
-        "a road through town", "an empty road", "a street lined with buildings",
+        "a street",
+        "a road",
+        "a city street",
+        "an avenue",
+        "a quiet street",
+        "a road through town",
+        "an empty road",
+        "a street lined with buildings",
     ),
     "landscape": (
-        "the countryside", "rolling hills", "green hills and trees", "a landscape",
-        "fields and trees", "open country", "a valley with trees", "nature, hills and sky",
+        "the countryside",
+        "rolling hills",
+        "green hills and trees",
+        "a landscape",
+        "fields and trees",
+        "open country",
+        "a valley with trees",
+        "nature, hills and sky",
     ),
     "room": (
-        "an empty room", "a room", "inside a house", "an interior", "an apartment",
-        "a living room with furniture", "a room with a window", "indoors, a quiet room",
+        "an empty room",
+        "a room",
+        "inside a house",
+        "an interior",
+        "an apartment",
+        "a living room with furniture",
+        "a room with a window",
+        "indoors, a quiet room",
     ),
 }
 CHASES = (
-    "a car chase", "cars racing through the streets", "a high-speed chase", "speeding cars",
-    "cars chasing each other down the road", "a pursuit on the road", "fast cars on the road",
-    "a street race", "cars racing by", "a chase in the city", "racing cars",
+    "a car chase",
+    "cars racing through the streets",
+    "a high-speed chase",
+    "speeding cars",
+    "cars chasing each other down the road",
+    "a pursuit on the road",
+    "fast cars on the road",
+    "a street race",
+    "cars racing by",
+    "a chase in the city",
+    "racing cars",
 )
 POLICE_CHASES = (
-    "a police chase", "police pursuit", "a police car chasing a car", "cops chasing a car",
-    "a police car with flashing lights", "police cars racing through the streets",
+    "a police chase",
+    "police pursuit",
+    "a police car chasing a car",
+    "cops chasing a car",
+    "a police car with flashing lights",
+    "police cars racing through the streets",
     "a police car in pursuit",
 )
 PEOPLE: dict[str, tuple[str, ...]] = {
     "close_up": (
-        "a face", "a person's face", "a face looking straight ahead", "someone's face",
-        "the face of a person", "a portrait of a face",
+        "a face",
+        "a person's face",
+        "a face looking straight ahead",
+        "someone's face",
+        "the face of a person",
+        "a portrait of a face",
     ),
     "single": (
-        "a person", "one person", "someone standing", "a lone figure", "a single person",
+        "a person",
+        "one person",
+        "someone standing",
+        "a lone figure",
+        "a single person",
         "a man or a woman alone",
     ),
     "two": (
-        "two people", "a couple", "two friends", "a pair of people", "two persons talking",
+        "two people",
+        "a couple",
+        "two friends",
+        "a pair of people",
+        "two persons talking",
         "two people side by side",
     ),
     "group": (
-        "a group of people", "a crowd", "several people", "many people", "a gathering of friends",
-        "a group of friends", "people together",
+        "a group of people",
+        "a crowd",
+        "several people",
+        "many people",
+        "a gathering of friends",
+        "a group of friends",
+        "people together",
     ),
 }
 INSIDE = ("in a room", "indoors", "inside", "inside a house", "in an apartment")
 OUTSIDE = ("outside", "outdoors", "in the open air", "out in the street")
 TIMES: dict[str, tuple[str, ...]] = {
     "day": (
-        "during the day", "in daylight", "on a sunny day", "by day", "in the afternoon",
-        "in bright daylight", "at noon",
+        "during the day",
+        "in daylight",
+        "on a sunny day",
+        "by day",
+        "in the afternoon",
+        "in bright daylight",
+        "at noon",
     ),
     "night": (
-        "at night", "after dark", "in the middle of the night", "at midnight", "by night",
-        "in the dark", "on a dark night",
+        "at night",
+        "after dark",
+        "in the middle of the night",
+        "at midnight",
+        "by night",
+        "in the dark",
+        "on a dark night",
     ),
     "golden_hour": (
-        "at golden hour", "at sunset", "at dusk", "in the evening light", "in warm sunset light",
-        "as the sun goes down", "in the golden hour",
+        "at golden hour",
+        "at sunset",
+        "at dusk",
+        "in the evening light",
+        "in warm sunset light",
+        "as the sun goes down",
+        "in the golden hour",
     ),
 }
 RAIN = ("in the rain", "in the pouring rain", "while it rains", "in a downpour", "rain falling")
 #: Short captions, as people also type them: one thing the shot is about.
-SHORT = {"day": ("day", "daytime"), "night": ("night", "nighttime"),
-         "golden_hour": ("golden hour", "sunset")}
+SHORT = {
+    "day": ("day", "daytime"),
+    "night": ("night", "nighttime"),
+    "golden_hour": ("golden hour", "sunset"),
+}
 # How often a caption leaves out the time of day or the subject, so each part is learnt alone.
 # The light is the easiest thing to see: half the captions leave it out, so the model must
 # also tell shots apart by what they show.

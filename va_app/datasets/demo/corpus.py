@@ -16,31 +16,42 @@ from collections.abc import Callable
 from pathlib import Path
 
 from va_app.config import Settings
+from va_app.datasets.demo.manifest import DemoManifest
+from va_app.datasets.demo.world import render_demo_corpus
 from va_app.domain import IngestReport
 from va_app.encoders.bundled import demo_clip_available, demo_clip_settings
 from va_app.ingest import VideoMeta, ingest
 from va_app.store.corpus import Corpus
-from va_app.datasets.demo.manifest import DemoManifest
-from va_app.datasets.demo.world import render_demo_corpus
 
 Progress = Callable[[int, int, str], None]
 # Rendering is the first ~40 % of the work, ingesting the rest (measured on the demo).
 RENDER_SHARE = 0.4
 
 
-def build_demo_corpus(settings: Settings, *, n_shots: int | None = None,
-                      progress: Progress | None = None) -> IngestReport:
+def build_demo_corpus(
+    settings: Settings, *, n_shots: int | None = None, progress: Progress | None = None
+) -> IngestReport:
     """Render (if needed) and ingest the demo corpus into ``settings.data_dir``."""
     out_dir = settings.demo_videos_dir
     n_shots = n_shots or settings.demo_shots
-    render_demo_corpus(out_dir, n_shots=n_shots, seed=settings.demo_seed,
-                       progress=_scaled(progress, 0.0, RENDER_SHARE, "rendering"))
+    render_demo_corpus(
+        out_dir,
+        n_shots=n_shots,
+        seed=settings.demo_seed,
+        progress=_scaled(progress, 0.0, RENDER_SHARE, "rendering"),
+    )
     manifest = DemoManifest.load(out_dir / "manifest.json")
     raw = json.loads((out_dir / "manifest.json").read_text())
-    metadata = {v["file"]: VideoMeta(v.get("title", ""), v.get("genre", ""),
-                                     tuple(v.get("tags", ()))) for v in raw["videos"]}
-    report = ingest(demo_encoder_settings(settings), out_dir, metadata=metadata,
-                    progress=_scaled(progress, RENDER_SHARE, 1.0, "ingesting"))
+    metadata = {
+        v["file"]: VideoMeta(v.get("title", ""), v.get("genre", ""), tuple(v.get("tags", ())))
+        for v in raw["videos"]
+    }
+    report = ingest(
+        demo_encoder_settings(settings),
+        out_dir,
+        metadata=metadata,
+        progress=_scaled(progress, RENDER_SHARE, 1.0, "ingesting"),
+    )
     store_ground_truth(settings, manifest)
     return report
 
@@ -62,8 +73,9 @@ def store_ground_truth(settings: Settings, manifest: DemoManifest) -> int:
     try:
         rows = []
         for shot in corpus.shots():
-            truth = manifest.ground_truth_for(Path(shot.video_path).name, shot.start_frame,
-                                              shot.end_frame)
+            truth = manifest.ground_truth_for(
+                Path(shot.video_path).name, shot.start_frame, shot.end_frame
+            )
             rows.extend((shot.id, concept, value) for concept, value in truth.items())
         corpus.catalog.add_ground_truth(rows)
         return len(rows)
@@ -79,4 +91,5 @@ def _scaled(progress: Progress | None, lo: float, hi: float, stage: str):
     def update(done: int, total: int, name: str = "") -> None:
         fraction = lo + (hi - lo) * (done / total if total else 1.0)
         progress(round(fraction * 1000), 1000, f"{stage} {name}".strip())
+
     return update

@@ -210,8 +210,9 @@ def draw_subject(canvas: Canvas, plan: ShotPlan, rng: np.random.Generator) -> li
     if plan.subject == "skyline":
         _draw_skyline(canvas, rng)
     elif plan.subject == "road":
-        sprites = _draw_road(canvas, rng, chase=plan.car_chase, police=plan.police_car,
-                             n_frames=plan.n_frames)
+        sprites = _draw_road(
+            canvas, rng, chase=plan.car_chase, police=plan.police_car, n_frames=plan.n_frames
+        )
     elif plan.subject == "landscape":
         _draw_landscape(canvas, rng)
     elif plan.subject == "room":
@@ -348,7 +349,11 @@ def _draw_building(
 
 
 def _draw_road(
-    canvas: Canvas, rng: np.random.Generator, *, chase: bool, police: bool = False,
+    canvas: Canvas,
+    rng: np.random.Generator,
+    *,
+    chase: bool,
+    police: bool = False,
     n_frames: int = 48,
 ) -> list[Sprite]:
     """A street: near buildings or trees, a pavement, a road with lane marks and cars."""
@@ -363,8 +368,9 @@ def _draw_road(
     _draw_lane_marks(canvas, (road_top + road_bottom) // 2, rng)
     if canvas.time_of_day == "night":
         _draw_street_lamps(canvas, horizon, rng)
-    return _cars(canvas, (road_top, road_bottom), rng, chase=chase, police=police,
-                 n_frames=n_frames)
+    return _cars(
+        canvas, (road_top, road_bottom), rng, chase=chase, police=police, n_frames=n_frames
+    )
 
 
 #: A police car crosses this share of the view's width over its shot: it is the car the shot
@@ -420,8 +426,13 @@ def _draw_street_lamps(canvas: Canvas, ground: int, rng: np.random.Generator) ->
 
 
 def _cars(
-    canvas: Canvas, road: tuple[int, int], rng: np.random.Generator, *, chase: bool,
-    police: bool = False, n_frames: int = 48,
+    canvas: Canvas,
+    road: tuple[int, int],
+    rng: np.random.Generator,
+    *,
+    chase: bool,
+    police: bool = False,
+    n_frames: int = 48,
 ) -> list[Sprite]:
     """Fast, motion-blurred cars in a chase; otherwise none or a few parked or crawling ones.
 
@@ -439,8 +450,9 @@ def _cars(
         else:
             speed = direction * rng.uniform(0.0, 0.5) * float(rng.random() < 0.5)
             x0 = view_x + view_w * rng.uniform(0, 1) + length
-        image, mask, beacon = _car_sprite(length, rng, blur=abs(speed) / 2,
-                                          police=police and k == 0)
+        image, mask, beacon = _car_sprite(
+            length, rng, blur=abs(speed) / 2, police=police and k == 0
+        )
         y = int(rng.uniform(road[0] - mask.shape[0] * 0.6, road[1] - mask.shape[0]))
         sprites.append(Sprite(image, mask, x0, y, speed, beacon))
     if police and sprites:

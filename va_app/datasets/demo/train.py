@@ -81,10 +81,12 @@ def render_keyframes(n_shots: int, *, seed: int, resize) -> Keyframes:
         look = VideoLook.draw(rng)
         for shot in video.shots:
             renderer = ShotRenderer.build(shot, size=SIZE, fps=FPS, look=look, rng=rng)
-            picks = [(2 * j + 1) * shot.n_frames // (2 * FRAMES_PER_SHOT)
-                     for j in range(FRAMES_PER_SHOT)]
-            frames.append([np.asarray(resize(Image.fromarray(_jpeg(renderer.frame(i)))))
-                           for i in picks])
+            picks = [
+                (2 * j + 1) * shot.n_frames // (2 * FRAMES_PER_SHOT) for j in range(FRAMES_PER_SHOT)
+            ]
+            frames.append(
+                [np.asarray(resize(Image.fromarray(_jpeg(renderer.frame(i))))) for i in picks]
+            )
             plans.append(shot)
     return Keyframes(np.asarray(frames, dtype=np.uint8), plans)
 
@@ -93,7 +95,9 @@ def _cached(cache_dir: Path | None, n_shots: int, seed: int, size: tuple, resize
     """Rendered keyframes, kept in ``cache_dir`` per (shots, seed, size, renderer version)."""
     if cache_dir is None:
         return render_keyframes(n_shots, seed=seed, resize=resize)
-    path = Path(cache_dir) / f"keyframes-r{RENDERER_VERSION}-{seed}-{n_shots}-{size[0]}x{size[1]}.npy"
+    path = (
+        Path(cache_dir) / f"keyframes-r{RENDERER_VERSION}-{seed}-{n_shots}-{size[0]}x{size[1]}.npy"
+    )
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, render_keyframes(n_shots, seed=seed, resize=resize).frames)
@@ -106,9 +110,18 @@ def _jpeg(frame: np.ndarray) -> np.ndarray:
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]
 
 
-def train(*, epochs: int = EPOCHS, batch: int = BATCH, seed: int = TRAIN_SEED,
-          n_shots: int = TRAIN_SHOTS, threads: int = 2, out_dir: Path = DEMO_CLIP_DIR,
-          config: Path = DEMO_CLIP_CONFIG, cache_dir: Path | None = None, log=print) -> dict:
+def train(
+    *,
+    epochs: int = EPOCHS,
+    batch: int = BATCH,
+    seed: int = TRAIN_SEED,
+    n_shots: int = TRAIN_SHOTS,
+    threads: int = 2,
+    out_dir: Path = DEMO_CLIP_DIR,
+    config: Path = DEMO_CLIP_CONFIG,
+    cache_dir: Path | None = None,
+    log=print,
+) -> dict:
     """Train, evaluate and save the demo CLIP; returns the training record.
 
     ``config`` is the architecture (a file named ``va-demo-clip.json``: open_clip names a model
@@ -135,22 +148,40 @@ def train(*, epochs: int = EPOCHS, batch: int = BATCH, seed: int = TRAIN_SEED,
     losses = _fit(model, tokenizer, train_set, epochs=epochs, batch=batch, seed=seed, log=log)
     metrics = evaluate(model, tokenizer, eval_set)
     record = {
-        "model": DEMO_CLIP_NAME, "config": json.loads(Path(config).read_text()),
+        "model": DEMO_CLIP_NAME,
+        "config": json.loads(Path(config).read_text()),
         "parameters": sum(p.numel() for p in model.parameters()),
         "command": f"python -m va_app.datasets.demo.train --threads {threads}",
-        "seed": seed, "threads": threads, "renderer_version": RENDERER_VERSION,
-        "train_data": {"world_seed": seed, "shots": len(train_set.plans),
-                       "frames_per_shot": FRAMES_PER_SHOT, "jpeg_quality": JPEG_QUALITY,
-                       "rare_boost": RARE_BOOST, "police_boost": POLICE_BOOST,
-                       "captions": "drawn afresh each epoch (va_app.datasets.demo.captions)"},
+        "seed": seed,
+        "threads": threads,
+        "renderer_version": RENDERER_VERSION,
+        "train_data": {
+            "world_seed": seed,
+            "shots": len(train_set.plans),
+            "frames_per_shot": FRAMES_PER_SHOT,
+            "jpeg_quality": JPEG_QUALITY,
+            "rare_boost": RARE_BOOST,
+            "police_boost": POLICE_BOOST,
+            "captions": "drawn afresh each epoch (va_app.datasets.demo.captions)",
+        },
         "eval_data": {"world_seed": EVAL_SEED, "shots": len(eval_set.plans)},
-        "optimiser": {"name": "AdamW", "lr": LEARNING_RATE, "weight_decay": WEIGHT_DECAY,
-                      "warmup_share": WARMUP_SHARE, "schedule": "cosine", "epochs": epochs,
-                      "batch": batch},
-        "loss_per_epoch": [round(v, 4) for v in losses], **metrics,
+        "optimiser": {
+            "name": "AdamW",
+            "lr": LEARNING_RATE,
+            "weight_decay": WEIGHT_DECAY,
+            "warmup_share": WARMUP_SHARE,
+            "schedule": "cosine",
+            "epochs": epochs,
+            "batch": batch,
+        },
+        "loss_per_epoch": [round(v, 4) for v in losses],
+        **metrics,
         "seconds": round(time.perf_counter() - started, 1),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "open_clip": open_clip.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "open_clip": open_clip.__version__,
+        },
     }
     save(model, record, out_dir)
     return record
@@ -163,14 +194,14 @@ def _resize_part(preprocess):
     return type(preprocess)(steps[: next(i for i, n in enumerate(names) if "ToTensor" in n)])
 
 
-def _fit(model, tokenizer, data: Keyframes, *, epochs: int, batch: int, seed: int,
-         log) -> list[float]:
+def _fit(
+    model, tokenizer, data: Keyframes, *, epochs: int, batch: int, seed: int, log
+) -> list[float]:
     import open_clip
     import torch
 
     rng = np.random.default_rng(seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE,
-                                  weight_decay=WEIGHT_DECAY)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     steps_per_epoch = math.ceil(len(data.plans) / batch)
     schedule = _cosine_with_warmup(optimiser, epochs * steps_per_epoch)
     loss_fn = open_clip.ClipLoss()
@@ -194,8 +225,10 @@ def _fit(model, tokenizer, data: Keyframes, *, epochs: int, batch: int, seed: in
                 model.logit_scale.clamp_(0, math.log(100))
             total += loss.item() * len(rows)
         losses.append(total / len(data.plans))
-        log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.3f} "
-            f"({time.perf_counter() - started:.0f} s)")
+        log(
+            f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.3f} "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
     model.eval()
     return losses
 
@@ -228,6 +261,7 @@ def _normaliser(model):
     def normalise(images: np.ndarray):
         tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         return (tensor.float() / 255.0 - mean) / std
+
     return normalise
 
 
@@ -240,6 +274,7 @@ def _cosine_with_warmup(optimiser, total_steps: int):
         if step < warmup:
             return (step + 1) / warmup
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
     return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
 
 
@@ -251,10 +286,12 @@ def evaluate(model, tokenizer, data: Keyframes) -> dict:
     normalise = _normaliser(model)
     with torch.inference_mode():
         flat = data.frames.reshape(-1, *data.frames.shape[2:])
-        frames = torch.cat([model.encode_image(normalise(flat[i:i + 256]))
-                            for i in range(0, len(flat), 256)])
-        frames = torch.nn.functional.normalize(frames, dim=-1).view(len(data.plans), -1,
-                                                                    frames.shape[-1])
+        frames = torch.cat(
+            [model.encode_image(normalise(flat[i : i + 256])) for i in range(0, len(flat), 256)]
+        )
+        frames = torch.nn.functional.normalize(frames, dim=-1).view(
+            len(data.plans), -1, frames.shape[-1]
+        )
         shots = torch.nn.functional.normalize(frames.mean(dim=1), dim=-1).numpy()
         queries = [c.replace("_", " ") for c in DEMO_CONCEPTS]
         texts = torch.nn.functional.normalize(model.encode_text(tokenizer(queries)), dim=-1)
@@ -265,13 +302,19 @@ def evaluate(model, tokenizer, data: Keyframes) -> dict:
     ap = {}
     for j, concept in enumerate(DEMO_CONCEPTS):
         truth = np.array([p.attributes()[concept] for p in data.plans])
-        ap[concept] = {"ap": round(float(average_precision_score(truth, scores[:, j])), 3),
-                       "positive_rate": round(float(truth.mean()), 3)}
+        ap[concept] = {
+            "ap": round(float(average_precision_score(truth, scores[:, j])), 3),
+            "positive_rate": round(float(truth.mean()), 3),
+        }
     ranks = _own_shot_ranks(caption_vectors.numpy() @ shots.T)
-    return {"zero_shot_ap": ap,
-            "caption_to_shot": {"recall_at_1": round(float(np.mean(ranks < 1)), 3),
-                                "recall_at_10": round(float(np.mean(ranks < 10)), 3),
-                                "median_rank": int(np.median(ranks)) + 1}}
+    return {
+        "zero_shot_ap": ap,
+        "caption_to_shot": {
+            "recall_at_1": round(float(np.mean(ranks < 1)), 3),
+            "recall_at_10": round(float(np.mean(ranks < 10)), 3),
+            "median_rank": int(np.median(ranks)) + 1,
+        },
+    }
 
 
 def _own_shot_ranks(similarity: np.ndarray) -> np.ndarray:
@@ -286,33 +329,46 @@ def save(model, record: dict, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
     weights = out_dir / DEMO_CLIP_WEIGHTS.name
-    save_file(state, str(weights), metadata={"model": DEMO_CLIP_NAME,
-                                              "seed": str(record["seed"])})
+    save_file(state, str(weights), metadata={"model": DEMO_CLIP_NAME, "seed": str(record["seed"])})
     record = {**record, "weights_bytes": weights.stat().st_size}
     (out_dir / RECORD_NAME).write_text(json.dumps(record, indent=1) + "\n")
     return weights
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m va_app.datasets.demo.train",
-                                     description="train the demo world's own CLIP")
+    parser = argparse.ArgumentParser(
+        prog="python -m va_app.datasets.demo.train", description="train the demo world's own CLIP"
+    )
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--shots", type=int, default=TRAIN_SHOTS, help="training shots")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=DEMO_CLIP_DIR, help="output folder")
-    parser.add_argument("--config", type=Path, default=DEMO_CLIP_CONFIG,
-                        help="architecture to try (a file named va-demo-clip.json)")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="keep rendered keyframes here for the next run")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEMO_CLIP_CONFIG,
+        help="architecture to try (a file named va-demo-clip.json)",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="keep rendered keyframes here for the next run"
+    )
     args = parser.parse_args(argv)
-    record = train(epochs=args.epochs, batch=args.batch, seed=args.seed, n_shots=args.shots,
-                   threads=args.threads, out_dir=args.out, config=args.config,
-                   cache_dir=args.cache_dir,
-                   log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(json.dumps({k: record[k] for k in ("zero_shot_ap", "caption_to_shot", "seconds")},
-                     indent=1))
+    record = train(
+        epochs=args.epochs,
+        batch=args.batch,
+        seed=args.seed,
+        n_shots=args.shots,
+        threads=args.threads,
+        out_dir=args.out,
+        config=args.config,
+        cache_dir=args.cache_dir,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(
+        json.dumps({k: record[k] for k in ("zero_shot_ap", "caption_to_shot", "seconds")}, indent=1)
+    )
     return 0
 
 

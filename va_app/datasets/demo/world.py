@@ -185,12 +185,17 @@ class VideoLook:
         return cls(rng.uniform(0.92, 1.08, size=3))
 
 
-
 class ShotRenderer:
     """Draws one shot's world once, then films it frame by frame through the camera."""
 
-    def __init__(self, world: np.ndarray, camera: Camera, sprites: list[Sprite], size: Size,
-                 rain: RainVeil | None = None):
+    def __init__(
+        self,
+        world: np.ndarray,
+        camera: Camera,
+        sprites: list[Sprite],
+        size: Size,
+        rain: RainVeil | None = None,
+    ):
         self._world = world
         self._camera = camera
         self._sprites = sprites
@@ -218,8 +223,10 @@ class ShotRenderer:
         return cls(world, camera, sprites, size, rain)
 
     def frame(self, i: int) -> np.ndarray:
-        still = not self._sprites and self._rain is None and np.array_equal(
-            self._camera.matrices[i], self._camera.matrices[0]
+        still = (
+            not self._sprites
+            and self._rain is None
+            and np.array_equal(self._camera.matrices[i], self._camera.matrices[0])
         )
         if still and self._cached is not None:
             return self._cached[1]

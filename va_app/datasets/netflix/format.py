@@ -42,8 +42,18 @@ TEXT_EMBEDDINGS = "text-embeddings.json"
 TASK_DESCRIPTIONS = "task_descriptions.json"
 QUERIES = "queries.json"
 LABEL_DIRS = ("agg", "cmp", "checkpoints")
-SHOT_COLUMNS = ("key", "yt_id", "desc", "genre", "frame_in", "frame_out", "start", "end", "fps",
-                "cluster_index")
+SHOT_COLUMNS = (
+    "key",
+    "yt_id",
+    "desc",
+    "genre",
+    "frame_in",
+    "frame_out",
+    "start",
+    "end",
+    "fps",
+    "cluster_index",
+)
 #: Who an agg item's aggregate is stored under when it has no annotator's word, only ``agg``.
 AGG_ONLY_ANNOTATOR = "agg"
 
@@ -55,16 +65,21 @@ class NetflixFiles:
     root: Path
 
     @classmethod
-    def open(cls, path: str | Path, *,
-             need: Sequence[str] = (SHOT_DATA, EMBEDDINGS)) -> NetflixFiles:
+    def open(
+        cls, path: str | Path, *, need: Sequence[str] = (SHOT_DATA, EMBEDDINGS)
+    ) -> NetflixFiles:
         root = Path(path).expanduser().resolve()
         if not root.is_dir():
-            raise ValidationError(f"{root} is not a folder: give the folder that holds "
-                                  f"{SHOT_DATA}, {EMBEDDINGS} and agg/")
+            raise ValidationError(
+                f"{root} is not a folder: give the folder that holds "
+                f"{SHOT_DATA}, {EMBEDDINGS} and agg/"
+            )
         missing = [name for name in need if not (root / name).exists()]
         if missing:
-            raise ValidationError(f"{root} lacks {', '.join(missing)}: is it the unpacked "
-                                  "Netflix Video Annotator data folder?")
+            raise ValidationError(
+                f"{root} lacks {', '.join(missing)}: is it the unpacked "
+                "Netflix Video Annotator data folder?"
+            )
         return cls(root)
 
     @property
@@ -93,17 +108,23 @@ def check_shot_data(files: NetflixFiles) -> tuple[int, int]:
     header = pd.read_csv(files.shot_data, nrows=0).columns
     missing = [c for c in SHOT_COLUMNS if c not in header]
     if missing:
-        raise ValidationError(f"{files.shot_data} lacks column(s) {', '.join(missing)}; "
-                              f"expected {', '.join(SHOT_COLUMNS)}")
+        raise ValidationError(
+            f"{files.shot_data} lacks column(s) {', '.join(missing)}; "
+            f"expected {', '.join(SHOT_COLUMNS)}"
+        )
     keys = pd.read_csv(files.shot_data, usecols=["key"], dtype=str, keep_default_na=False)["key"]
     duplicated = keys[keys.duplicated()]
     if len(duplicated):
-        raise ValidationError(f"{files.shot_data}: shot key {duplicated.iloc[0]!r} appears "
-                              f"more than once ({len(duplicated)} duplicates)")
+        raise ValidationError(
+            f"{files.shot_data}: shot key {duplicated.iloc[0]!r} appears "
+            f"more than once ({len(duplicated)} duplicates)"
+        )
     rows, dim = embedding_shape(files.embeddings)
     if rows != len(keys):
-        raise ValidationError(f"{files.embeddings} has {rows} vectors but {files.shot_data} has "
-                              f"{len(keys)} shots: row i of one must be shot i of the other")
+        raise ValidationError(
+            f"{files.embeddings} has {rows} vectors but {files.shot_data} has "
+            f"{len(keys)} shots: row i of one must be shot i of the other"
+        )
     return rows, dim
 
 
@@ -111,8 +132,10 @@ def embedding_shape(path: Path) -> tuple[int, int]:
     try:
         with h5py.File(path, "r") as f:
             if EMBEDDINGS_DATASET not in f:
-                raise ValidationError(f"{path} has no dataset {EMBEDDINGS_DATASET!r} "
-                                      f"(it has {', '.join(f.keys()) or 'none'})")
+                raise ValidationError(
+                    f"{path} has no dataset {EMBEDDINGS_DATASET!r} "
+                    f"(it has {', '.join(f.keys()) or 'none'})"
+                )
             shape = f[EMBEDDINGS_DATASET].shape
     except OSError as exc:
         raise ValidationError(f"{path} is not a readable HDF5 file ({exc})") from exc
@@ -121,21 +144,25 @@ def embedding_shape(path: Path) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-def shot_chunks(files: NetflixFiles, chunk_rows: int
-                ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+def shot_chunks(files: NetflixFiles, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """The shots in file order, ``chunk_rows`` at a time, each chunk with its vectors (float32,
     as stored): bounded memory however large the release. Raises ValidationError naming the
     line of a non-numeric value and the row of a non-finite vector."""
     text = {"key": str, "yt_id": str, "desc": str, "genre": str}
-    reader = pd.read_csv(files.shot_data, usecols=list(SHOT_COLUMNS), dtype=text,
-                         chunksize=chunk_rows, keep_default_na=False,
-                         na_values={"genre": ["", "nan", "NaN"]})
+    reader = pd.read_csv(
+        files.shot_data,
+        usecols=list(SHOT_COLUMNS),
+        dtype=text,
+        chunksize=chunk_rows,
+        keep_default_na=False,
+        na_values={"genre": ["", "nan", "NaN"]},
+    )
     first_row = 0
     with h5py.File(files.embeddings, "r") as h5:
         vectors = h5[EMBEDDINGS_DATASET]
         for frame in reader:
             frame = _validated_chunk(frame, files.shot_data, first_row)
-            block = np.asarray(vectors[first_row:first_row + len(frame)], dtype=np.float32)
+            block = np.asarray(vectors[first_row : first_row + len(frame)], dtype=np.float32)
             _check_finite(block, first_row, files.embeddings)
             yield frame, block
             first_row += len(frame)
@@ -144,14 +171,22 @@ def shot_chunks(files: NetflixFiles, chunk_rows: int
 def _validated_chunk(frame: pd.DataFrame, path: Path, first_row: int) -> pd.DataFrame:
     frame = frame.copy()
     frame["genre"] = frame["genre"].fillna("")
-    for column, kind in (("frame_in", "int"), ("frame_out", "int"), ("start", "float"),
-                         ("end", "float"), ("fps", "float"), ("cluster_index", "int")):
+    for column, kind in (
+        ("frame_in", "int"),
+        ("frame_out", "int"),
+        ("start", "float"),
+        ("end", "float"),
+        ("fps", "float"),
+        ("cluster_index", "int"),
+    ):
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna()
         if bad.any():
             row = first_row + int(np.argmax(bad.to_numpy())) + 2  # + header, 1-based
-            raise ValidationError(f"{path} line {row}: {column} is not a number "
-                                  f"({frame[column].iloc[int(np.argmax(bad.to_numpy()))]!r})")
+            raise ValidationError(
+                f"{path} line {row}: {column} is not a number "
+                f"({frame[column].iloc[int(np.argmax(bad.to_numpy()))]!r})"
+            )
         frame[column] = values.astype(np.int64 if kind == "int" else np.float64)
     if (frame["key"] == "").any() or (frame["yt_id"] == "").any():
         raise ValidationError(f"{path}: a row near line {first_row + 2} has no key or yt_id")
@@ -184,11 +219,15 @@ class AggItem:
             return
         verdict = ShotVerdict.of(self.key, self.words)
         if self.agg != verdict.value:
-            raise ValidationError(f'"agg" is {json.dumps(self.agg)} but the annotators\' '
-                                  f"majority is {json.dumps(verdict.value)}")
+            raise ValidationError(
+                f'"agg" is {json.dumps(self.agg)} but the annotators\' '
+                f"majority is {json.dumps(verdict.value)}"
+            )
         if self.pos_cnt is not None and self.pos_cnt != verdict.positive_votes:
-            raise ValidationError(f'"pos_cnt" is {self.pos_cnt!r} but '
-                                  f"{verdict.positive_votes} annotators said positive")
+            raise ValidationError(
+                f'"pos_cnt" is {self.pos_cnt!r} but '
+                f"{verdict.positive_votes} annotators said positive"
+            )
 
 
 @dataclass(frozen=True)
@@ -205,8 +244,9 @@ class AggregatedLabel:
     def annotators(self) -> tuple[str, ...]:
         return (*([self.primary] if self.primary is not None else []), *self.secondaries)
 
-    def annotations(self, *, label: str | None = None, keep: set[str] | None = None,
-                    source: str = Source.IMPORT) -> list[Annotation]:
+    def annotations(
+        self, *, label: str | None = None, keep: set[str] | None = None, source: str = Source.IMPORT
+    ) -> list[Annotation]:
         """Each word as one annotation under its annotator (primary first, then by name); an
         item with no word but an ``agg`` under :data:`AGG_ONLY_ANNOTATOR`. ``keep``: only
         these shot ids."""
@@ -215,11 +255,11 @@ class AggregatedLabel:
         for item in self.items:
             if keep is not None and item.key not in keep:
                 continue
-            words = dict(item.words) or ({AGG_ONLY_ANNOTATOR: item.agg}
-                                         if item.agg is not None else {})
+            words = dict(item.words) or (
+                {AGG_ONLY_ANNOTATOR: item.agg} if item.agg is not None else {}
+            )
             ordered = sorted(words.items(), key=lambda w: (w[0] != self.primary, w[0]))
-            out += [Annotation(name, item.key, value, who, source=source)
-                    for who, value in ordered]
+            out += [Annotation(name, item.key, value, who, source=source) for who, value in ordered]
         return out
 
 
@@ -229,8 +269,10 @@ def read_agg(path: str | Path) -> AggregatedLabel:
     path = Path(path)
     doc = _read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
-        raise ValidationError(f'{path.name}: expected a Netflix VA label file, an object with '
-                              f'"primary", "secondaries" and a "data" list')
+        raise ValidationError(
+            f"{path.name}: expected a Netflix VA label file, an object with "
+            f'"primary", "secondaries" and a "data" list'
+        )
     primary, secondaries = _agg_annotators(path, doc)
     items, seen = [], set()
     for number, raw in enumerate(doc["data"], 1):
@@ -248,10 +290,12 @@ def read_agg(path: str | Path) -> AggregatedLabel:
 def _agg_annotators(path: Path, doc: dict) -> tuple[str | None, list[str]]:
     primary, secondaries = doc.get("primary"), doc.get("secondaries") or []
     names = ([primary] if primary is not None else []) + list(secondaries)
-    if (not isinstance(secondaries, list)
-            or not all(isinstance(n, str) and n.strip() for n in names)):
-        raise ValidationError(f'{path.name}: "primary" must be a name and "secondaries" a list '
-                              "of names")
+    if not isinstance(secondaries, list) or not all(
+        isinstance(n, str) and n.strip() for n in names
+    ):
+        raise ValidationError(
+            f'{path.name}: "primary" must be a name and "secondaries" a list of names'
+        )
     if len(set(names)) != len(names):
         raise ValidationError(f"{path.name}: an annotator is named twice")
     return primary, list(secondaries)
@@ -262,8 +306,9 @@ def _agg_item(raw: object, primary: str | None, secondaries: list[str]) -> AggIt
         raise ValidationError('each item needs a "key" (a shot id)')
     given = raw.get("secondaries") or {}
     if not isinstance(given, dict) or set(given) - set(secondaries):
-        raise ValidationError('"secondaries" must map the declared secondary annotators '
-                              "to true/false")
+        raise ValidationError(
+            '"secondaries" must map the declared secondary annotators to true/false'
+        )
     if raw.get("primary") is not None and primary is None:
         raise ValidationError('a "primary" word but no primary annotator named')
     words = {**({primary: raw.get("primary")} if primary else {}), **given}
@@ -281,17 +326,25 @@ def _word(value: object, field: str) -> bool | None:
     raise ValidationError(f"{field!r} must be true, false or null, not {str(value)[:20]!r}")
 
 
-def aggregate(label: str, votes: Mapping[str, Mapping[str, bool]], *, primary: str | None,
-              secondaries: Sequence[str] = ()) -> AggregatedLabel:
+def aggregate(
+    label: str,
+    votes: Mapping[str, Mapping[str, bool]],
+    *,
+    primary: str | None,
+    secondaries: Sequence[str] = (),
+) -> AggregatedLabel:
     """The agg file of ``votes`` (shot id → annotator → current word), shots sorted by key:
     ``agg`` is their majority (None on a tie: Netflix's loader then counts the shot neither
     positive nor negative, as our builds do) and ``pos_cnt`` the positive words. Annotators
     with a word but neither ``primary`` nor in ``secondaries`` are added as secondaries."""
     voters = {who for words in votes.values() for who in words}
     extra = sorted(voters - {primary} - set(secondaries))
-    items = tuple(AggItem(key, dict(votes[key]), verdict.value, verdict.positive_votes)
-                  for key in sorted(votes)
-                  for verdict in (ShotVerdict.of(key, votes[key]),) if votes[key])
+    items = tuple(
+        AggItem(key, dict(votes[key]), verdict.value, verdict.positive_votes)
+        for key in sorted(votes)
+        for verdict in (ShotVerdict.of(key, votes[key]),)
+        if votes[key]
+    )
     return AggregatedLabel(label, primary, (*secondaries, *extra), items)
 
 
@@ -300,10 +353,16 @@ def agg_document(agg: AggregatedLabel) -> dict:
     return {
         "primary": agg.primary,
         "secondaries": list(agg.secondaries),
-        "data": [{"key": item.key,
-                  "primary": item.words.get(agg.primary) if agg.primary else None,
-                  "secondaries": {a: item.words[a] for a in agg.secondaries if a in item.words},
-                  "agg": item.agg, "pos_cnt": item.pos_cnt} for item in agg.items],
+        "data": [
+            {
+                "key": item.key,
+                "primary": item.words.get(agg.primary) if agg.primary else None,
+                "secondaries": {a: item.words[a] for a in agg.secondaries if a in item.words},
+                "agg": item.agg,
+                "pos_cnt": item.pos_cnt,
+            }
+            for item in agg.items
+        ],
     }
 
 
@@ -319,8 +378,10 @@ def read_cmp(path: str | Path) -> dict[str, list[tuple[str, bool]]]:
     """``cmp/<label>.json`` as ``{"random": [(key, value), ...], "zero_shot": [...]}``, in order."""
     raw = _read_json(Path(path))
     try:
-        return {name: [(str(d["key"]), bool(d["value"])) for d in raw.get(name) or ()]
-                for name in ("random", "zero_shot")}
+        return {
+            name: [(str(d["key"]), bool(d["value"])) for d in raw.get(name) or ()]
+            for name in ("random", "zero_shot")
+        }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValidationError(f"{path} is not a cmp file ({exc!r})") from exc
 

@@ -47,20 +47,32 @@ import pandas as pd
 
 from va_app.config import Settings
 from va_app.datasets.netflix.format import (
-    ENCODER_ID, LABEL_DIRS, QUERIES, SHOT_DATA, TASK_DESCRIPTIONS, TEXT_EMBEDDINGS,
-    AggregatedLabel, NetflixFiles, check_shot_data, read_agg, read_task_descriptions,
+    ENCODER_ID,
+    LABEL_DIRS,
+    QUERIES,
+    SHOT_DATA,
+    TASK_DESCRIPTIONS,
+    TEXT_EMBEDDINGS,
+    AggregatedLabel,
+    NetflixFiles,
+    check_shot_data,
+    read_agg,
+    read_task_descriptions,
     shot_chunks,
 )
 from va_app.datasets.netflix.lookups import (
-    AnnotatorRoles, netflix_dir, record_roles, youtube_url,
+    AnnotatorRoles,
+    netflix_dir,
+    record_roles,
+    youtube_url,
 )
 from va_app.domain import Source
 from va_app.errors import ValidationError
+from va_app.store import meta
 from va_app.store.catalog import INGESTING
 from va_app.store.corpus import INDEX_BATCH, Corpus, ingest_lock
 from va_app.store.labels import LabelStore
 from va_app.store.matrix import CorruptMatrixError
-from va_app.store import meta
 from va_app.store.schema import utcnow
 
 #: Rows per step of the shots stage: 50k × 512 float32 = 100 MiB of vectors at a time.
@@ -92,11 +104,13 @@ class NetflixImportReport:
         return asdict(self)
 
     def line(self) -> str:
-        parts = [f"{self.shots} shots in {self.videos} videos ({self.added_shots} added)",
-                 f"{len(self.labels)} labels ({len(self.imported_labels)} imported now, "
-                 f"{self.annotations} annotations by {', '.join(self.annotators) or 'nobody'})",
-                 f"vector index: {self.indexed} added, {self.index_missing} missing"
-                 + (" (search stays exact until it is built)" if self.index_missing else "")]
+        parts = [
+            f"{self.shots} shots in {self.videos} videos ({self.added_shots} added)",
+            f"{len(self.labels)} labels ({len(self.imported_labels)} imported now, "
+            f"{self.annotations} annotations by {', '.join(self.annotators) or 'nobody'})",
+            f"vector index: {self.indexed} added, {self.index_missing} missing"
+            + (" (search stays exact until it is built)" if self.index_missing else ""),
+        ]
         if self.skipped_keys:
             parts.append(f"{self.skipped_keys} annotated keys are not in {SHOT_DATA}: skipped")
         if self.cleaned_up:
@@ -112,9 +126,14 @@ class _Source:
     fingerprint: str
 
 
-def import_netflix(settings: Settings, data_dir: str | Path, *, index: bool = False,
-                   chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                   progress: Progress | None = None) -> NetflixImportReport:
+def import_netflix(
+    settings: Settings,
+    data_dir: str | Path,
+    *,
+    index: bool = False,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> NetflixImportReport:
     """Import a Netflix-format data dir into the corpus of ``settings`` (see module docstring).
 
     The corpus must be empty or hold this same import (then the run resumes where the last one
@@ -139,9 +158,21 @@ def import_netflix(settings: Settings, data_dir: str | Path, *, index: bool = Fa
         finally:
             corpus.close()
     return NetflixImportReport(
-        str(source.files.root), shots, videos, added, cleaned, labels.labels, labels.imported,
-        labels.annotations, labels.annotators, labels.skipped_keys, indexed, missing, copied,
-        round(time.perf_counter() - started, 2))
+        str(source.files.root),
+        shots,
+        videos,
+        added,
+        cleaned,
+        labels.labels,
+        labels.imported,
+        labels.annotations,
+        labels.annotators,
+        labels.skipped_keys,
+        indexed,
+        missing,
+        copied,
+        round(time.perf_counter() - started, 2),
+    )
 
 
 def _inspect_source(files: NetflixFiles, chunk_rows: int) -> _Source:
@@ -188,16 +219,19 @@ def _check_existing(corpus: Corpus, source: _Source) -> bool:
     if not previous:
         raise ValidationError(
             f"{corpus.settings.data_dir} already holds a corpus of {shots} shots: import the "
-            "Netflix data into an empty data dir (--data-dir or VA_DATA_DIR)")
+            "Netflix data into an empty data dir (--data-dir or VA_DATA_DIR)"
+        )
     if previous.get("fingerprint") != source.fingerprint:
         raise ValidationError(
             f"{corpus.settings.data_dir} holds another Netflix import (from "
-            f"{previous.get('source')}): import this one into a new data dir")
+            f"{previous.get('source')}): import this one into a new data dir"
+        )
     return True
 
 
-def _import_shots(corpus: Corpus, source: _Source, chunk_rows: int,
-                  progress: Progress | None) -> int:
+def _import_shots(
+    corpus: Corpus, source: _Source, chunk_rows: int, progress: Progress | None
+) -> int:
     corpus.matrix.check_encoder(ENCODER_ID)
     videos_seen: set[str] = set()
     next_idx: dict[str, int] = {}
@@ -208,15 +242,21 @@ def _import_shots(corpus: Corpus, source: _Source, chunk_rows: int,
         new = new[~new["yt_id"].isin(videos_seen)]
         videos_seen.update(new["yt_id"])
         now = utcnow()  # given once per chunk instead of a per-row default
-        corpus.catalog.insert_ingesting(_video_records(new, now),
-                                        _shot_records(frame, next_idx, now))
+        corpus.catalog.insert_ingesting(
+            _video_records(new, now), _shot_records(frame, next_idx, now)
+        )
         corpus.matrix.append(frame["key"].tolist(), block, encoder_id=ENCODER_ID)
         done += len(frame)
         _report(progress, done, source.n_rows, "shots")
-    record = {"source": str(source.files.root), "fingerprint": source.fingerprint,
-              "shots": source.n_rows, "dim": source.dim}
-    corpus.catalog.publish_ingesting({meta.NETFLIX_IMPORT: json.dumps(record),
-                                      meta.ENCODER_ID: ENCODER_ID})
+    record = {
+        "source": str(source.files.root),
+        "fingerprint": source.fingerprint,
+        "shots": source.n_rows,
+        "dim": source.dim,
+    }
+    corpus.catalog.publish_ingesting(
+        {meta.NETFLIX_IMPORT: json.dumps(record), meta.ENCODER_ID: ENCODER_ID}
+    )
     return done
 
 
@@ -224,10 +264,21 @@ def _video_records(new: pd.DataFrame, now) -> list[dict]:
     # No file: the path only has to be unique; the app then shows metadata and the link.
     yt_ids = new["yt_id"].tolist()
     return _records(
-        key=yt_ids, path=[f"netflix://{v}" for v in yt_ids], fingerprint="",
-        title=new["desc"].tolist(), genre=new["genre"].tolist(), tags=[[] for _ in yt_ids],
-        source_url=[youtube_url(v) for v in yt_ids], fps=new["fps"].tolist(), width=0, height=0,
-        n_frames=0, duration_s=0.0, codec="", added_at=now)
+        key=yt_ids,
+        path=[f"netflix://{v}" for v in yt_ids],
+        fingerprint="",
+        title=new["desc"].tolist(),
+        genre=new["genre"].tolist(),
+        tags=[[] for _ in yt_ids],
+        source_url=[youtube_url(v) for v in yt_ids],
+        fps=new["fps"].tolist(),
+        width=0,
+        height=0,
+        n_frames=0,
+        duration_s=0.0,
+        codec="",
+        added_at=now,
+    )
 
 
 def _shot_records(frame: pd.DataFrame, next_idx: dict[str, int], now) -> list[dict]:
@@ -236,11 +287,19 @@ def _shot_records(frame: pd.DataFrame, next_idx: dict[str, int], now) -> list[di
     idx = videos.groupby(videos, sort=False).cumcount() + videos.map(next_idx).fillna(0)
     next_idx.update((idx.groupby(videos, sort=False).max() + 1).astype(int).to_dict())
     return _records(
-        id=frame["key"].tolist(), video_key=videos.tolist(),
-        idx=idx.astype(np.int64).tolist(), start_frame=frame["frame_in"].tolist(),
-        end_frame=frame["frame_out"].tolist(), start_s=frame["start"].tolist(),
-        end_s=frame["end"].tolist(), fps=frame["fps"].tolist(), thumb_path="",
-        filmstrip_path="", cluster=frame["cluster_index"].tolist(), added_at=now)
+        id=frame["key"].tolist(),
+        video_key=videos.tolist(),
+        idx=idx.astype(np.int64).tolist(),
+        start_frame=frame["frame_in"].tolist(),
+        end_frame=frame["frame_out"].tolist(),
+        start_s=frame["start"].tolist(),
+        end_s=frame["end"].tolist(),
+        fps=frame["fps"].tolist(),
+        thumb_path="",
+        filmstrip_path="",
+        cluster=frame["cluster_index"].tolist(),
+        added_at=now,
+    )
 
 
 def _records(**columns) -> list[dict]:
@@ -308,14 +367,19 @@ def _import_labels(corpus: Corpus, files: NetflixFiles, progress: Progress | Non
     return _LabelsDone(names, imported, added, sorted(annotators), skipped)
 
 
-def _import_label(store: LabelStore, agg: AggregatedLabel, task: Mapping[str, str],
-                  known: set[str]) -> int:
+def _import_label(
+    store: LabelStore, agg: AggregatedLabel, task: Mapping[str, str], known: set[str]
+) -> int:
     """Create the label if needed and store every annotator's words, unless it has some."""
     if not any(label.name.casefold() == agg.label.casefold() for label in store.labels()):
         keywords = task.get("keywords", "")
         hints = ", ".join(map(str, keywords)) if isinstance(keywords, list) else str(keywords)
-        store.create_label(agg.label, description=str(task.get("description", "")),
-                           hints=hints, created_by=Source.IMPORT)
+        store.create_label(
+            agg.label,
+            description=str(task.get("description", "")),
+            hints=hints,
+            created_by=Source.IMPORT,
+        )
     elif store.count_annotations(agg.label):
         return 0
     annotations = agg.annotations(keep=known)
@@ -323,8 +387,9 @@ def _import_label(store: LabelStore, agg: AggregatedLabel, task: Mapping[str, st
 
 
 # -- the vector index ----------------------------------------------------------------------------
-def index_missing_shots(settings: Settings, *, batch_rows: int = INDEX_BATCH,
-                        progress: Progress | None = None) -> tuple[int, int]:
+def index_missing_shots(
+    settings: Settings, *, batch_rows: int = INDEX_BATCH, progress: Progress | None = None
+) -> tuple[int, int]:
     """Add to the corpus's vector index the ready shots it lacks; returns (added, missing).
 
     Resumable: interrupt it at any point and run it again. Works on any corpus, not only an
@@ -342,10 +407,11 @@ def _count_missing(corpus: Corpus) -> int:
     return max(0, corpus.catalog.count_shots() - corpus.index.count())
 
 
-def _index_missing(corpus: Corpus, progress: Progress | None,
-                   batch_rows: int = INDEX_BATCH) -> int:
-    return corpus.index_missing(batch_rows=batch_rows, progress=None if progress is None else (
-        lambda done, total: progress(done, total, "index")))
+def _index_missing(corpus: Corpus, progress: Progress | None, batch_rows: int = INDEX_BATCH) -> int:
+    return corpus.index_missing(
+        batch_rows=batch_rows,
+        progress=None if progress is None else (lambda done, total: progress(done, total, "index")),
+    )
 
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "NetflixImportReport", "import_netflix", "index_missing_shots"]

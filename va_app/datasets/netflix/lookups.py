@@ -51,8 +51,9 @@ class AnnotatorRoles:
 def annotator_roles(catalog: Catalog) -> dict[str, AnnotatorRoles]:
     """Per imported label, which annotator was the primary and which the secondaries."""
     raw = json.loads(catalog.get_meta(NETFLIX_ANNOTATOR_ROLES, "{}") or "{}")
-    return {label: AnnotatorRoles(r["primary"], tuple(r["secondaries"]))
-            for label, r in raw.items()}
+    return {
+        label: AnnotatorRoles(r["primary"], tuple(r["secondaries"])) for label, r in raw.items()
+    }
 
 
 def record_roles(catalog: Catalog, label: str, roles: AnnotatorRoles) -> None:

@@ -31,9 +31,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 PAGES = {"search": "Search", "learn": "Active learning", "review": "Review"}
 LABEL = "bench"
@@ -43,8 +50,9 @@ PAUSE_S = 0.15
 COMMIT_TIMEOUT_S = 30
 
 
-def run_browser_bench(data_dir: str | Path, *, decisions: int = 50,
-                      reference_decisions: int = 20) -> dict:
+def run_browser_bench(
+    data_dir: str | Path, *, decisions: int = 50, reference_decisions: int = 20
+) -> dict:
     """Time keyboard decisions per page and the button path on an existing bench corpus."""
     data_dir = Path(data_dir)
     result: dict = {"decisions_per_page": decisions, "load_avg_before": _load()}
@@ -55,8 +63,7 @@ def run_browser_bench(data_dir: str | Path, *, decisions: int = 50,
         result["page_switch_ms"] = _page_switches(page)
     with _server(data_dir, "buttons") as url, _browser() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        result["buttons_reference_search"] = _button_page(page, url, data_dir,
-                                                          reference_decisions)
+        result["buttons_reference_search"] = _button_page(page, url, data_dir, reference_decisions)
     result["load_avg_after"] = _load()
     return result
 
@@ -79,16 +86,22 @@ def _keyboard_page(page, url: str, path: str, data_dir: Path, n: int) -> dict:
             time.sleep(PAUSE_S)
     page.wait_for_function("() => window.__vaGrid.log.every(e => e.confirmed)", timeout=30_000)
     log = page.evaluate("() => window.__vaGrid.log")
-    return {"key_to_painted_ms": _summary([e["painted"] - e["key"] for e in log]),
-            "key_to_committed_ms": _summary(committed),
-            "key_to_confirmed_ms": _summary([e["confirmed"] - e["key"] for e in log]),
-            "decisions": len(log)}
+    return {
+        "key_to_painted_ms": _summary([e["painted"] - e["key"] for e in log]),
+        "key_to_committed_ms": _summary(committed),
+        "key_to_confirmed_ms": _summary([e["confirmed"] - e["key"] for e in log]),
+        "decisions": len(log),
+    }
 
 
 def _page_switches(page) -> dict:
     times = {}
-    for path, title in [("search", "Search"), ("learn", "Active learning"),
-                        ("review", "Review"), ("search", "Search")]:
+    for path, title in [
+        ("search", "Search"),
+        ("learn", "Active learning"),
+        ("review", "Review"),
+        ("search", "Search"),
+    ]:
         start = time.perf_counter()
         page.locator('[data-testid="stSidebarNavLink"]', has_text=title).click()
         page.locator("h1", has_text=title).wait_for()
@@ -118,8 +131,11 @@ def _button_page(page, url: str, data_dir: Path, n: int) -> dict:
             page.wait_for_selector(IDLE)
             idle.append((time.perf_counter() - start) * 1000)
             time.sleep(PAUSE_S)
-    return {"click_to_committed_ms": _summary(committed), "click_to_idle_ms": _summary(idle),
-            "decisions": n}
+    return {
+        "click_to_committed_ms": _summary(committed),
+        "click_to_idle_ms": _summary(idle),
+        "decisions": n,
+    }
 
 
 # -- plumbing -------------------------------------------------------------------------------
@@ -153,14 +169,34 @@ class _server:
 
     def __enter__(self) -> str:
         port = _free_port()
-        env = {**os.environ, "VA_DATA_DIR": str(self.data_dir), "VA_CARD_GRID": self.grid,
-               "HF_HUB_OFFLINE": "1"}
+        env = {
+            **os.environ,
+            "VA_DATA_DIR": str(self.data_dir),
+            "VA_CARD_GRID": self.grid,
+            "HF_HUB_OFFLINE": "1",
+        }
         self.log = open(self.data_dir / f"bench-streamlit-{self.grid}.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while _health(url) != "ok":
@@ -184,8 +220,7 @@ class _browser:
         from playwright.sync_api import sync_playwright
 
         self.playwright = sync_playwright().start()
-        self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM,
-                                                       args=CHROMIUM_ARGS)
+        self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         return self.browser
 
     def __exit__(self, *exc) -> None:
@@ -204,8 +239,12 @@ def _summary(values: list[float]) -> dict:
     if not values:
         return {}
     p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-    return {"p50": round(statistics.median(values), 1), "p95": round(p95, 1),
-            "max": round(values[-1], 1), "n": len(values)}
+    return {
+        "p50": round(statistics.median(values), 1),
+        "p95": round(p95, 1),
+        "max": round(values[-1], 1),
+        "n": len(values),
+    }
 
 
 def _load() -> list[float]:
@@ -224,4 +263,3 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-

@@ -54,12 +54,13 @@ def run_click_bench(data_dir: str | Path, *, label: str, clicks: int = 10) -> di
         "click_errors": [e.value for e in at.exception],
         "clicks_timed": len(times),
         "click_note": "AppTest reruns the whole page per click (upper bound); a browser "
-                      "click reruns only the fragment",
+        "click reruns only the fragment",
     }
 
 
-def make_click_bench_corpus(data_dir: str | Path, *, shots: int, dim: int = 512,
-                            seed: int = 0) -> str:
+def make_click_bench_corpus(
+    data_dir: str | Path, *, shots: int, dim: int = 512, seed: int = 0
+) -> str:
     """A synthetic corpus for the click bench (SQL + h5; no Chroma — search falls back to
     exact numpy search), with one label, 10 + 10 annotations and a built model."""
     from va_app.config import Settings
@@ -74,12 +75,22 @@ def make_click_bench_corpus(data_dir: str | Path, *, shots: int, dim: int = 512,
     per_video = 1000
     for v in range(0, shots, per_video):
         key = f"bench{v // per_video:04d}"
-        rows = [ShotRow(id=f"{key}|{i * 24}", idx=i, start_frame=i * 24, end_frame=i * 24 + 24,
-                        start_s=float(i), end_s=float(i + 1), fps=24.0,
-                        cluster=int(rng.integers(0, 10)))
-                for i in range(min(per_video, shots - v))]
-        video_id = corpus.catalog.begin_video(VideoRow(key=key, path=f"/bench/{key}.mp4",
-                                                       title=f"Bench {v}"), rows)
+        rows = [
+            ShotRow(
+                id=f"{key}|{i * 24}",
+                idx=i,
+                start_frame=i * 24,
+                end_frame=i * 24 + 24,
+                start_s=float(i),
+                end_s=float(i + 1),
+                fps=24.0,
+                cluster=int(rng.integers(0, 10)),
+            )
+            for i in range(min(per_video, shots - v))
+        ]
+        video_id = corpus.catalog.begin_video(
+            VideoRow(key=key, path=f"/bench/{key}.mp4", title=f"Bench {v}"), rows
+        )
         x = rng.normal(size=(len(rows), dim)).astype(np.float32)
         corpus.matrix.append([r.id for r in rows], x, encoder_id="bench:v1")
         corpus.catalog.mark_video_ready(video_id)
@@ -88,8 +99,9 @@ def make_click_bench_corpus(data_dir: str | Path, *, shots: int, dim: int = 512,
     ws = Workspace(settings, corpus=Corpus(settings))
     ws.create_label("bench")
     ids = ws.matrix.ids
-    ws.labels.annotate_many("bench", [(i, True) for i in ids[:10]] +
-                            [(i, False) for i in ids[10:20]], annotator="seed")
+    ws.labels.annotate_many(
+        "bench", [(i, True) for i in ids[:10]] + [(i, False) for i in ids[10:20]], annotator="seed"
+    )
     ws.build("bench")
     ws.close()
     return "bench"

@@ -75,9 +75,15 @@ BUSY_LOAD = 0.75
 _INDEX_STEP = 10_000
 ROWS_PER_CHUNK = 64 * SHOTS_PER_VIDEO * 4  # whole videos per generation step (~128 MiB at 512-d)
 #: Targets of issue 3 (and issue 12's index build) at 500k × 512 on this machine.
-TARGETS = {"build_over_floor_max": 3.0, "speedup_min": 10.0, "search_ms_max": 10.0,
-           "filtered_search_ms_max": 50.0, "recall_min": 0.99, "rss_over_matrix_max": 1.5,
-           "index_per_s_min": 5000}
+TARGETS = {
+    "build_over_floor_max": 3.0,
+    "speedup_min": 10.0,
+    "search_ms_max": 10.0,
+    "filtered_search_ms_max": 50.0,
+    "recall_min": 0.99,
+    "rss_over_matrix_max": 1.5,
+    "index_per_s_min": 5000,
+}
 
 
 # -- the synthetic corpus -------------------------------------------------------------------
@@ -103,19 +109,30 @@ class SyntheticCorpus:
         n_videos = -(-shots // SHOTS_PER_VIDEO)
         genre_of_video = rng.permutation(np.arange(n_videos) % len(GENRES)).astype(np.int32)
         genre_centres = _unit(rng.standard_normal((len(GENRES), dim)))
-        video_centres = _unit(genre_centres[genre_of_video]
-                              + VIDEO_SPREAD * _unit(rng.standard_normal((n_videos, dim))))
+        video_centres = _unit(
+            genre_centres[genre_of_video]
+            + VIDEO_SPREAD * _unit(rng.standard_normal((n_videos, dim)))
+        )
         spectrum = (np.arange(dim) + 1.0) ** -SPECTRUM_DECAY
         durations = np.clip(rng.lognormal(np.log(3.0), 0.6, shots), 0.5, 12.0)
-        return cls(shots, dim, seed, (np.arange(shots) // SHOTS_PER_VIDEO).astype(np.int32),
-                   genre_of_video, durations.astype(np.float32),
-                   _unit(rng.standard_normal(dim)), video_centres,
-                   (spectrum / np.linalg.norm(spectrum)).astype(np.float32))
+        return cls(
+            shots,
+            dim,
+            seed,
+            (np.arange(shots) // SHOTS_PER_VIDEO).astype(np.int32),
+            genre_of_video,
+            durations.astype(np.float32),
+            _unit(rng.standard_normal(dim)),
+            video_centres,
+            (spectrum / np.linalg.norm(spectrum)).astype(np.float32),
+        )
 
     @property
     def ids(self) -> list[str]:
-        return [f"bench{v:06d}|{(r % SHOTS_PER_VIDEO) * 24}"
-                for r, v in enumerate(self.video_of_row.tolist())]
+        return [
+            f"bench{v:06d}|{(r % SHOTS_PER_VIDEO) * 24}"
+            for r, v in enumerate(self.video_of_row.tolist())
+        ]
 
     def chunks(self):
         """``(first row, vectors)`` for consecutive row blocks; the same for the same seed."""
@@ -128,8 +145,10 @@ class SyntheticCorpus:
         scene = (rows - start) // SHOTS_PER_SCENE
         n_scenes = int(scene[-1]) + 1
         first_rows = start + np.arange(n_scenes) * SHOTS_PER_SCENE
-        scenes = _unit(self.video_centres[self.video_of_row[first_rows]]
-                       + SCENE_SPREAD * _unit(rng.standard_normal((n_scenes, self.dim))))
+        scenes = _unit(
+            self.video_centres[self.video_of_row[first_rows]]
+            + SCENE_SPREAD * _unit(rng.standard_normal((n_scenes, self.dim)))
+        )
         noise = rng.standard_normal((stop - start, self.dim), dtype=np.float32)
         noise *= SHOT_NOISE * self.spectrum
         noise += scenes[scene]
@@ -144,15 +163,23 @@ class SyntheticCorpus:
         return _unit(self.video_centres[videos] + QUERY_NOISE * noise), videos
 
     def table(self) -> ShotTable:
-        videos = [(f"bench{v:06d}", f"Synthetic video {v}", GENRES[g], (GENRES[g], f"set{v % 50}"))
-                  for v, g in enumerate(self.genre_of_video.tolist())]
+        videos = [
+            (f"bench{v:06d}", f"Synthetic video {v}", GENRES[g], (GENRES[g], f"set{v % 50}"))
+            for v, g in enumerate(self.genre_of_video.tolist())
+        ]
         return ShotTable.from_arrays(self.video_of_row, self.duration_s, videos)
 
     def index_metadata(self, start: int, stop: int) -> list[dict]:
-        return [{"video": f"bench{v:06d}", "genre": GENRES[self.genre_of_video[v]],
-                 "duration_s": round(float(d), 3)}
-                for v, d in zip(self.video_of_row[start:stop].tolist(),
-                                self.duration_s[start:stop].tolist())]
+        return [
+            {
+                "video": f"bench{v:06d}",
+                "genre": GENRES[self.genre_of_video[v]],
+                "duration_s": round(float(d), 3),
+            }
+            for v, d in zip(
+                self.video_of_row[start:stop].tolist(), self.duration_s[start:stop].tolist()
+            )
+        ]
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -161,11 +188,20 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 # -- the run ----------------------------------------------------------------------------------
-def run_bench(*, shots: int = 500_000, dim: int = 512, labelled: int = 1000, repeats: int = 7,
-              seed: int = 0, work_dir: str | Path | None = None,
-              progress: Progress | None = None, n_queries: int = N_QUERIES,
-              reference_repeats: int = REFERENCE_REPEATS, ef_search: int | None = None,
-              index: bool = True) -> dict:
+def run_bench(
+    *,
+    shots: int = 500_000,
+    dim: int = 512,
+    labelled: int = 1000,
+    repeats: int = 7,
+    seed: int = 0,
+    work_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    n_queries: int = N_QUERIES,
+    reference_repeats: int = REFERENCE_REPEATS,
+    ef_search: int | None = None,
+    index: bool = True,
+) -> dict:
     """Measure everything issue 3 item 8 asks for; returns the ``bench --json`` dict.
 
     ``ef_search`` overrides the index's search beam (default: the app's, ``HNSW_CONFIG``).
@@ -177,15 +213,30 @@ def run_bench(*, shots: int = 500_000, dim: int = 512, labelled: int = 1000, rep
     work = Path(work_dir) if work_dir is not None else _default_work_dir()
     work.mkdir(parents=True, exist_ok=True)
     corpus = SyntheticCorpus.make(shots, dim, seed=seed)
-    out: dict = {"shots": shots, "dim": dim, "labelled": labelled, "repeats": repeats,
-                 "seed": seed, "cpu_count": os.cpu_count(), "load_avg_1m_start": _load_avg()}
+    out: dict = {
+        "shots": shots,
+        "dim": dim,
+        "labelled": labelled,
+        "repeats": repeats,
+        "seed": seed,
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m_start": _load_avg(),
+    }
     h5 = _cached_matrix(corpus, work, progress)
-    matrix = _engine_part(out, h5, labelled=labelled, repeats=repeats,
-                          reference_repeats=reference_repeats, seed=seed, progress=progress)
+    matrix = _engine_part(
+        out,
+        h5,
+        labelled=labelled,
+        repeats=repeats,
+        reference_repeats=reference_repeats,
+        seed=seed,
+        progress=progress,
+    )
     index_ = None
     if index:
-        index_, index_info = _cached_index(corpus, h5, work, progress,
-                                           ef_search=ef_search or HNSW_CONFIG["ef_search"])
+        index_, index_info = _cached_index(
+            corpus, h5, work, progress, ef_search=ef_search or HNSW_CONFIG["ef_search"]
+        )
         out.update(index_info)
     search = ShotSearch(matrix, index_, corpus.table())
     out.update(_search_timings(search, corpus, n_queries, seed, progress))
@@ -197,8 +248,16 @@ def run_bench(*, shots: int = 500_000, dim: int = 512, labelled: int = 1000, rep
     return out
 
 
-def _engine_part(out: dict, h5: Path, *, labelled: int, repeats: int, reference_repeats: int,
-                 seed: int, progress: Progress | None) -> CorpusMatrix:
+def _engine_part(
+    out: dict,
+    h5: Path,
+    *,
+    labelled: int,
+    repeats: int,
+    reference_repeats: int,
+    seed: int,
+    progress: Progress | None,
+) -> CorpusMatrix:
     """Load, floor, builds and peak RSS (in that order: nothing else has grown memory yet),
     then the load breakdown and the reference path; fills ``out``, returns the matrix."""
     loaded, load_ms = _load_matrix(h5)
@@ -219,16 +278,21 @@ def _engine_part(out: dict, h5: Path, *, labelled: int, repeats: int, reference_
 def targets_met(result: dict) -> dict[str, bool]:
     """Each target of issue 3 (meant for 500k × 512) against this run's figures."""
     recall = TARGETS["recall_min"]
-    indexed = {} if "index_insert_per_s" not in result else {
-        "index_build_ge_5000_per_s": result["index_insert_per_s"] >= TARGETS["index_per_s_min"]}
+    indexed = (
+        {}
+        if "index_insert_per_s" not in result
+        else {
+            "index_build_ge_5000_per_s": result["index_insert_per_s"] >= TARGETS["index_per_s_min"]
+        }
+    )
     return indexed | {
         "build_le_3x_floor": result["build_over_floor"] <= TARGETS["build_over_floor_max"],
-        "build_ge_10x_faster_than_reference":
-            result["speedup_vs_reference"] >= TARGETS["speedup_min"],
+        "build_ge_10x_faster_than_reference": result["speedup_vs_reference"]
+        >= TARGETS["speedup_min"],
         "search_le_10ms": result["search_ms_p50"] <= TARGETS["search_ms_max"],
         "search_recall_ge_0_99": result["search_recall_at_50"] >= recall,
-        "filtered_search_le_50ms":
-            result["filtered_search_ms_p50"] <= TARGETS["filtered_search_ms_max"],
+        "filtered_search_le_50ms": result["filtered_search_ms_p50"]
+        <= TARGETS["filtered_search_ms_max"],
         "filtered_recall_ge_0_99": result["filtered_search_recall_at_50"] >= recall,
         "peak_rss_le_1_5x_matrix": result["rss_over_matrix"] <= TARGETS["rss_over_matrix_max"],
     }
@@ -244,8 +308,9 @@ def _cached_matrix(corpus: SyntheticCorpus, work: Path, progress: Progress | Non
     store.reset()
     ids = corpus.ids
     for start, vectors in corpus.chunks():
-        store.append(ids[start:start + len(vectors)], vectors, encoder_id=BENCH_ENCODER_ID,
-                     normalise=False)
+        store.append(
+            ids[start : start + len(vectors)], vectors, encoder_id=BENCH_ENCODER_ID, normalise=False
+        )
         _report(progress, start + len(vectors), corpus.shots, "writing matrix")
     return path
 
@@ -299,9 +364,11 @@ def _mapped_timings(path: Path, dim: int) -> dict:
     if mapped is None:
         return {"mmap": "not possible for this layout"}
     first = _timed_ms(lambda: mapped @ w)
-    return {"contiguous_mmap_cold_ms": round(map_ms, 1),
-            "mmap_first_pass_cold_ms": round(first, 1),
-            "mmap_pass_warm_ms": round(_timed_ms(lambda: mapped @ w), 1)}
+    return {
+        "contiguous_mmap_cold_ms": round(map_ms, 1),
+        "mmap_first_pass_cold_ms": round(first, 1),
+        "mmap_pass_warm_ms": round(_timed_ms(lambda: mapped @ w), 1),
+    }
 
 
 def _read_ms(dataset, into: np.ndarray) -> float:
@@ -325,16 +392,24 @@ def _contiguous_copy(path: Path, X: np.ndarray) -> Path:
 def _engine_matrix(loaded: _Loaded, seed: int) -> CorpusMatrix:
     """The build's in-memory corpus, with k-means (k = 10) clusters as ingest stores them."""
     clusters = fit_clusters(loaded.X, k=10, seed=seed).assign(loaded.X)
-    return CorpusMatrix(loaded.ids, loaded.X, clusters, BENCH_ENCODER_ID,
-                        {shot_id: row for row, shot_id in enumerate(loaded.ids)})
+    return CorpusMatrix(
+        loaded.ids,
+        loaded.X,
+        clusters,
+        BENCH_ENCODER_ID,
+        {shot_id: row for row, shot_id in enumerate(loaded.ids)},
+    )
 
 
-def _labelled_set(matrix: CorpusMatrix, n: int,
-                  seed: int) -> tuple[TrainingSet, np.ndarray, np.ndarray]:
+def _labelled_set(
+    matrix: CorpusMatrix, n: int, seed: int
+) -> tuple[TrainingSet, np.ndarray, np.ndarray]:
     """~n labelled shots, half positive, of a linear concept (top 10 % along a direction)."""
     rows, y = _labelled_rows(matrix.X, n, seed)
-    labels = TrainingSet(positives=[matrix.ids[r] for r in rows[y == 1]],
-                         negatives=[matrix.ids[r] for r in rows[y == 0]])
+    labels = TrainingSet(
+        positives=[matrix.ids[r] for r in rows[y == 1]],
+        negatives=[matrix.ids[r] for r in rows[y == 0]],
+    )
     return labels, rows, y
 
 
@@ -347,14 +422,17 @@ def _labelled_rows(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.nda
     cut = np.partition(along, share)[share]
     pos_pool, neg_pool = np.flatnonzero(along >= cut), np.flatnonzero(along < cut)
     n_pos = min(n // 2, pos_pool.size)
-    rows = np.r_[rng.choice(pos_pool, n_pos, replace=False),
-                 rng.choice(neg_pool, min(n - n_pos, neg_pool.size), replace=False)]
+    rows = np.r_[
+        rng.choice(pos_pool, n_pos, replace=False),
+        rng.choice(neg_pool, min(n - n_pos, neg_pool.size), replace=False),
+    ]
     y = (along[rows] >= cut) ^ (rng.random(rows.size) < LABEL_NOISE)
     return rows, y.astype(np.int64)
 
 
-def _engine_timings(matrix: CorpusMatrix, labels: TrainingSet, repeats: int,
-                    progress: Progress | None) -> dict:
+def _engine_timings(
+    matrix: CorpusMatrix, labels: TrainingSet, repeats: int, progress: Progress | None
+) -> dict:
     w = _unit(np.random.default_rng(7).standard_normal(matrix.X.shape[1]))
     floor = _repeat_ms(lambda: matrix.X @ w, repeats)
     builds, parts = [], []
@@ -366,15 +444,20 @@ def _engine_timings(matrix: CorpusMatrix, labels: TrainingSet, repeats: int,
         parts.append(result.timings_ms)
         _report(progress, i + 1, max(repeats, 5), "builds")
     return {
-        "floor_ms_p50": _p50(floor), "build_ms_p50": _p50(builds), "build_runs": len(builds),
+        "floor_ms_p50": _p50(floor),
+        "build_ms_p50": _p50(builds),
+        "build_runs": len(builds),
         "build_parts_ms_p50": {k: _p50([p[k] for p in parts]) for k in parts[0]},
-        "model_score": round(result.model_score, 3), "data_score": round(result.data_score, 3),
-        "n_pos": result.n_pos, "n_neg": result.n_neg,
+        "model_score": round(result.model_score, 3),
+        "data_score": round(result.data_score, 3),
+        "n_pos": result.n_pos,
+        "n_neg": result.n_neg,
     }
 
 
-def _reference_timings(X: np.ndarray, rows: np.ndarray, y: np.ndarray, repeats: int,
-                       progress: Progress | None) -> dict:
+def _reference_timings(
+    X: np.ndarray, rows: np.ndarray, y: np.ndarray, repeats: int, progress: Progress | None
+) -> dict:
     """The paper's public path: LogisticRegressionCV (5-fold, AP) fit, predict_proba on all."""
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
@@ -382,15 +465,19 @@ def _reference_timings(X: np.ndarray, rows: np.ndarray, y: np.ndarray, repeats: 
     X_train = X[rows]
 
     def reference() -> None:
-        model = LogisticRegressionCV(cv=StratifiedKFold(5, shuffle=True, random_state=0),
-                                     scoring="average_precision", max_iter=1000, n_jobs=-1)
+        model = LogisticRegressionCV(
+            cv=StratifiedKFold(5, shuffle=True, random_state=0),
+            scoring="average_precision",
+            max_iter=1000,
+            n_jobs=-1,
+        )
         with warnings.catch_warnings():
             # scikit-learn 1.9 announces default changes (l1_ratios, legacy attributes) that
             # do not change this L2 fit.
             warnings.simplefilter("ignore", FutureWarning)
             model.fit(X_train, y)
         for start in range(0, len(X), REFERENCE_SCORE_ROWS):
-            model.predict_proba(X[start:start + REFERENCE_SCORE_ROWS])
+            model.predict_proba(X[start : start + REFERENCE_SCORE_ROWS])
 
     reference()  # warm-up (starts joblib's worker pool): the reference's best case
     times = []
@@ -400,34 +487,46 @@ def _reference_timings(X: np.ndarray, rows: np.ndarray, y: np.ndarray, repeats: 
     return {"reference_ms_p50": _p50(times), "reference_runs": repeats}
 
 
-def _cached_index(corpus: SyntheticCorpus, h5: Path, work: Path, progress: Progress | None, *,
-                  ef_search: int) -> tuple[VectorIndex, dict]:
+def _cached_index(
+    corpus: SyntheticCorpus, h5: Path, work: Path, progress: Progress | None, *, ef_search: int
+) -> tuple[VectorIndex, dict]:
     """The Chroma index of every vector, built once per (corpus, HNSW build parameters).
 
     Built in a child process: Chroma's insertion peaks at several GB (measured ~6 GB at 500k),
     which would otherwise swamp this process's peak RSS; the child also frees it on exit.
     """
     params = {k: HNSW_CONFIG[k] for k in ("max_neighbors", "ef_construction")}
-    path = work / (f"chroma-{corpus.shots}x{corpus.dim}-seed{corpus.seed}"
-                   f"-M{params['max_neighbors']}-efc{params['ef_construction']}")
+    path = work / (
+        f"chroma-{corpus.shots}x{corpus.dim}-seed{corpus.seed}"
+        f"-M{params['max_neighbors']}-efc{params['ef_construction']}"
+    )
     info_file = path / "bench-build.json"
     reused = info_file.exists()
     if not reused:
         context = multiprocessing.get_context("spawn")
         with context.Pool(1) as pool:
-            pool.apply(_build_index, (corpus.shots, corpus.dim, corpus.seed, str(h5), str(path),
-                                      progress is not None))
+            pool.apply(
+                _build_index,
+                (corpus.shots, corpus.dim, corpus.seed, str(h5), str(path), progress is not None),
+            )
     built = json.loads(info_file.read_text())
     index = VectorIndex(path=path, collection=BENCH_COLLECTION)
     if index.hnsw_config().get("ef_search") != ef_search:
         index.set_search_ef(ef_search)
-    hnsw = {k: v for k, v in index.hnsw_config().items()
-            if k in ("space", "max_neighbors", "ef_construction", "ef_search")}
-    return index, {"index_insert_per_s": built["insert_per_s"], "index_build_s": built["seconds"],
-                   "index_insert_per_cpu_s": built.get("insert_per_cpu_s"),
-                   "index_build_load_avg": built.get("load_avg_1m"),
-                   "index_build_peak_rss_mb": built.get("peak_rss_mb"), "index_cached": reused,
-                   "hnsw": hnsw}
+    hnsw = {
+        k: v
+        for k, v in index.hnsw_config().items()
+        if k in ("space", "max_neighbors", "ef_construction", "ef_search")
+    }
+    return index, {
+        "index_insert_per_s": built["insert_per_s"],
+        "index_build_s": built["seconds"],
+        "index_insert_per_cpu_s": built.get("insert_per_cpu_s"),
+        "index_build_load_avg": built.get("load_avg_1m"),
+        "index_build_peak_rss_mb": built.get("peak_rss_mb"),
+        "index_cached": reused,
+        "hnsw": hnsw,
+    }
 
 
 def _build_index(shots: int, dim: int, seed: int, h5: str, path: str, show_progress: bool) -> None:
@@ -448,27 +547,47 @@ def _build_index(shots: int, dim: int, seed: int, h5: str, path: str, show_progr
             _report(progress, stop, shots, "indexing (Chroma HNSW, once)")
     seconds, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
     index.close()
-    Path(path, "bench-build.json").write_text(json.dumps({
-        "seconds": round(seconds, 1), "insert_per_s": round(shots / seconds, 1),
-        "cpu_s": round(cpu, 1), "insert_per_cpu_s": round(shots / cpu, 1),
-        "load_avg_1m": _load_avg(),
-        "peak_rss_mb": _peak_rss_since_exec_mb()}))
+    Path(path, "bench-build.json").write_text(
+        json.dumps(
+            {
+                "seconds": round(seconds, 1),
+                "insert_per_s": round(shots / seconds, 1),
+                "cpu_s": round(cpu, 1),
+                "insert_per_cpu_s": round(shots / cpu, 1),
+                "load_avg_1m": _load_avg(),
+                "peak_rss_mb": _peak_rss_since_exec_mb(),
+            }
+        )
+    )
 
 
-def _search_timings(search: ShotSearch, corpus: SyntheticCorpus, n_queries: int, seed: int,
-                    progress: Progress | None) -> dict:
+def _search_timings(
+    search: ShotSearch,
+    corpus: SyntheticCorpus,
+    n_queries: int,
+    seed: int,
+    progress: Progress | None,
+) -> dict:
     queries, videos = corpus.text_queries(n_queries, seed=seed)
     t0 = time.perf_counter()
     search.search_vector(queries[0], TOP_K)  # the first query loads the index from disk
     first_ms = _ms(t0)
-    rows = {"search": [], "recall": [], "brute": [], "filtered": [], "filtered_recall": [],
-            "share": []}
+    rows = {
+        "search": [],
+        "recall": [],
+        "brute": [],
+        "filtered": [],
+        "filtered_recall": [],
+        "share": [],
+    }
     for i, (q, video) in enumerate(zip(queries, videos.tolist())):
         _search_one(search, q, GENRES[corpus.genre_of_video[video]], rows)
         _report(progress, i + 1, n_queries, "search")
     return {
-        "search_path": search.plan(TOP_K), "search_first_query_ms": round(first_ms, 1),
-        "search_ms_p50": _p50(rows["search"]), "search_ms_p95": _p95(rows["search"]),
+        "search_path": search.plan(TOP_K),
+        "search_first_query_ms": round(first_ms, 1),
+        "search_ms_p50": _p50(rows["search"]),
+        "search_ms_p95": _p95(rows["search"]),
         "search_recall_at_50": round(float(np.mean(rows["recall"])), 4),
         "search_recall_at_50_min": round(float(np.min(rows["recall"])), 2),
         "brute_force_ms_p50": _p50(rows["brute"]),
@@ -476,7 +595,8 @@ def _search_timings(search: ShotSearch, corpus: SyntheticCorpus, n_queries: int,
         "filtered_search_ms_p95": _p95(rows["filtered"]),
         "filtered_search_recall_at_50": round(float(np.mean(rows["filtered_recall"])), 4),
         "filtered_path": search.plan(TOP_K, filters=SearchFilters(genres=(GENRES[0],))),
-        "filter_selectivity": round(float(np.mean(rows["share"])), 3), "queries": n_queries,
+        "filter_selectivity": round(float(np.mean(rows["share"])), 3),
+        "queries": n_queries,
     }
 
 
@@ -507,30 +627,44 @@ def _recall(hits, exact_rows: np.ndarray, ids: list[str]) -> float:
 def _notes(out: dict) -> list[str]:
     detail = out["load_detail"]
     busy = max(out["load_avg_1m_start"], out["load_avg_1m_end"])
-    warning = [f"the machine was busy (load average {busy} on {out['cpu_count']} cores): "
-               "timings are inflated, re-run when it is idle"] if busy > BUSY_LOAD * (
-                   out["cpu_count"] or 1) else []
+    warning = (
+        [
+            f"the machine was busy (load average {busy} on {out['cpu_count']} cores): "
+            "timings are inflated, re-run when it is idle"
+        ]
+        if busy > BUSY_LOAD * (out["cpu_count"] or 1)
+        else []
+    )
     indexed = "index_insert_per_s" in out
     return warning + [
         f"peak_rss_mb is the build path (load + clusters + floor + builds), read before the "
         f"reference and the Chroma index touch memory. The whole run peaked at "
         f"{out['peak_rss_total_mb']} MB (the reference's predict_proba upcasts X to float64, "
-        f"{REFERENCE_SCORE_ROWS:,} rows at a time); " + (
+        f"{REFERENCE_SCORE_ROWS:,} rows at a time); "
+        + (
             f"with the Chroma index loaded for search this process holds "
             f"{out['rss_with_index_mb']} MB (embedded Chroma keeps its own copy of every vector "
             f"in the HNSW graph); building the index peaked at "
             f"{out['index_build_peak_rss_mb'] or '(not recorded)'} MB in its own process."
-            if indexed else f"no Chroma index in this run (--no-index): "
-                            f"{out['rss_with_index_mb']} MB at the end."),
+            if indexed
+            else f"no Chroma index in this run (--no-index): "
+            f"{out['rss_with_index_mb']} MB at the end."
+        ),
         f"reference_ms_p50: median of {out['reference_runs']} runs after one warm-up run "
         "(LogisticRegressionCV, 10 Cs × 5 folds, n_jobs=-1).",
-        (f"index_insert_per_s: every vector inserted ({_INDEX_STEP // 1000}k rows per add) when "
-         "the cached index was first built, wall clock (load average "
-         f"{out.get('index_build_load_avg')} then); index_insert_per_cpu_s is per CPU-second of "
-         "the building process, less sensitive to other work on the machine; "
-         + ("measured in this run." if not out["index_cached"] else
-            f"taken from that build ({out['index_build_s']} s), the index was reused.")
-         ) if indexed else "index: skipped (--no-index); search ran exactly.",
+        (
+            f"index_insert_per_s: every vector inserted ({_INDEX_STEP // 1000}k rows per add) when "
+            "the cached index was first built, wall clock (load average "
+            f"{out.get('index_build_load_avg')} then); index_insert_per_cpu_s is per CPU-second of "
+            "the building process, less sensitive to other work on the machine; "
+            + (
+                "measured in this run."
+                if not out["index_cached"]
+                else f"taken from that build ({out['index_build_s']} s), the index was reused."
+            )
+        )
+        if indexed
+        else "index: skipped (--no-index); search ran exactly.",
         f"load_ms: EmbeddingMatrix.load from a cold page cache (posix_fadvise DONTNEED). "
         f"Vectors alone, chunked {detail['chunked_layout']}: {detail['chunked_vectors_cold_ms']}"
         f" ms cold / {detail['chunked_vectors_warm_ms']} ms warm; unchunked: "
@@ -541,8 +675,8 @@ def _notes(out: dict) -> list[str]:
         "the rest of load_ms is the kernel handing out the fresh array's pages.",
         f"search: {out['queries']} text-style queries (video centre + noise), top-{TOP_K}; "
         f"path '{out['search_path']}' unfiltered, '{out['filtered_path']}' filtered "
-        f"(one genre, {out['filter_selectivity']:.1%} of shots), the filter applied with numpy; the "
-        "index stores no metadata (Chroma's `where` is not used: it was 190–660 ms at 500k).",
+        f"(one genre, {out['filter_selectivity']:.1%} of shots), the filter applied with numpy; "
+        "the index stores no metadata (Chroma's `where` is not used: it was 190–660 ms at 500k).",
     ]
 
 
@@ -552,20 +686,39 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shots", type=int, default=500_000, help="corpus size (default 500000)")
     parser.add_argument("--dim", type=int, default=512, help="embedding dimension (default 512)")
     parser.add_argument("--labelled", type=int, default=1000, help="labelled shots per build")
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per measure (≥ 5 builds)")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="timed runs per measure (≥ 5 builds)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ef-search", type=int, default=None,
-                        help=f"HNSW search beam (default the app's, {HNSW_CONFIG['ef_search']})")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="cache for the h5 matrix and the Chroma index (default DATA_DIR/bench)")
-    parser.add_argument("--no-index", action="store_true",
-                        help="skip the Chroma index (hours to build at millions of shots here); "
-                             "search is then exact, as in the app while its index builds")
-    parser.add_argument("--precision", action="store_true",
-                        help="instead: what float16 and PCA-reduced matrices cost in search "
-                             "and feed accuracy against float32 (docs/scale.md)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a small run (3,000 × 32) to check that everything works")
+    parser.add_argument(
+        "--ef-search",
+        type=int,
+        default=None,
+        help=f"HNSW search beam (default the app's, {HNSW_CONFIG['ef_search']})",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="cache for the h5 matrix and the Chroma index (default DATA_DIR/bench)",
+    )
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="skip the Chroma index (hours to build at millions of shots here); "
+        "search is then exact, as in the app while its index builds",
+    )
+    parser.add_argument(
+        "--precision",
+        action="store_true",
+        help="instead: what float16 and PCA-reduced matrices cost in search "
+        "and feed accuracy against float32 (docs/scale.md)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small run (3,000 × 32) to check that everything works",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -575,14 +728,26 @@ def bench_command(args: argparse.Namespace, settings) -> int:
     if args.precision:
         from va_app.research.bench.precision import run_precision_bench
 
-        print(json.dumps(run_precision_bench(shots=shots, dim=dim, seed=args.seed,
-                                             labelled=min(args.labelled, shots)), indent=2))
+        print(
+            json.dumps(
+                run_precision_bench(
+                    shots=shots, dim=dim, seed=args.seed, labelled=min(args.labelled, shots)
+                ),
+                indent=2,
+            )
+        )
         return 0
-    result = run_bench(shots=shots, dim=dim, labelled=min(args.labelled, shots),
-                       repeats=args.repeats, seed=args.seed, ef_search=args.ef_search,
-                       index=not args.no_index,
-                       work_dir=args.work_dir or Path(settings.data_dir) / "bench",
-                       progress=stage_progress())
+    result = run_bench(
+        shots=shots,
+        dim=dim,
+        labelled=min(args.labelled, shots),
+        repeats=args.repeats,
+        seed=args.seed,
+        ef_search=args.ef_search,
+        index=not args.no_index,
+        work_dir=args.work_dir or Path(settings.data_dir) / "bench",
+        progress=stage_progress(),
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -607,6 +772,7 @@ def stage_progress() -> Progress:
         bar.refresh()
         if done >= total:
             bar.close()
+
     return update
 
 

@@ -26,7 +26,11 @@ from va_app.encoders import make_encoder
 from va_app.encoders.base import Encoder
 from va_app.ingest import ingest
 from va_app.ingest.stages import (
-    PreparedVideo, PrepareOptions, discover, encode_frames, prepare_video,
+    PreparedVideo,
+    PrepareOptions,
+    discover,
+    encode_frames,
+    prepare_video,
 )
 
 RUNNERS = ("serial", "pool", "ray")
@@ -35,20 +39,41 @@ GOAL_VS_ENCODER = 0.8
 
 
 def add_ingest_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ingest", action="store_true",
-                        help="benchmark ingest instead: shots/s per runner beside the encoder "
-                             "alone, and seconds per stage")
-    parser.add_argument("--ingest-shots", type=int, default=120,
-                        help="shots of rendered demo movies to ingest (--ingest; default 120)")
-    parser.add_argument("--encoder", choices=("descriptor", "clip"), default="descriptor",
-                        help="--ingest: the offline descriptor, or CLIP (VA_CLIP_MODEL; weights "
-                             "VA_CLIP_PRETRAINED when set, else random; VA_DEVICE)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="--ingest: workers of the pool and CPUs of the local Ray (default 2)")
-    parser.add_argument("--runners", default=",".join(RUNNERS),
-                        help=f"--ingest: which to time, comma-separated ({','.join(RUNNERS)})")
-    parser.add_argument("--ray-address", default=None,
-                        help="--ingest: time the ray runner on this cluster instead of a local Ray")
+    parser.add_argument(
+        "--ingest",
+        action="store_true",
+        help="benchmark ingest instead: shots/s per runner beside the encoder "
+        "alone, and seconds per stage",
+    )
+    parser.add_argument(
+        "--ingest-shots",
+        type=int,
+        default=120,
+        help="shots of rendered demo movies to ingest (--ingest; default 120)",
+    )
+    parser.add_argument(
+        "--encoder",
+        choices=("descriptor", "clip"),
+        default="descriptor",
+        help="--ingest: the offline descriptor, or CLIP (VA_CLIP_MODEL; weights "
+        "VA_CLIP_PRETRAINED when set, else random; VA_DEVICE)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="--ingest: workers of the pool and CPUs of the local Ray (default 2)",
+    )
+    parser.add_argument(
+        "--runners",
+        default=",".join(RUNNERS),
+        help=f"--ingest: which to time, comma-separated ({','.join(RUNNERS)})",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="--ingest: time the ray runner on this cluster instead of a local Ray",
+    )
 
 
 def ingest_bench_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,9 +83,13 @@ def ingest_bench_command(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         raise SystemExit(f"error: unknown runner(s) {', '.join(sorted(unknown))}")
     result = run_ingest_bench(
-        bench_settings(settings, args.encoder), shots=shots, workers=max(1, args.workers),
-        runners=runners, work_dir=(args.work_dir or Path(settings.data_dir) / "bench") / "ingest",
-        ray_address=args.ray_address)
+        bench_settings(settings, args.encoder),
+        shots=shots,
+        workers=max(1, args.workers),
+        runners=runners,
+        work_dir=(args.work_dir or Path(settings.data_dir) / "bench") / "ingest",
+        ray_address=args.ray_address,
+    )
     print(json.dumps(result, indent=2) if args.json else _table(result))
     return 0
 
@@ -70,25 +99,50 @@ def bench_settings(settings: Settings, encoder: str) -> Settings:
     if encoder == "descriptor":
         return Settings(encoder="descriptor", batch_size=settings.batch_size)
     pretrained = settings.clip_pretrained if "VA_CLIP_PRETRAINED" in os.environ else "random"
-    return Settings(encoder="clip", clip_model=settings.clip_model, clip_pretrained=pretrained,
-                    device=settings.device, batch_size=settings.batch_size)
+    return Settings(
+        encoder="clip",
+        clip_model=settings.clip_model,
+        clip_pretrained=pretrained,
+        device=settings.device,
+        batch_size=settings.batch_size,
+    )
 
 
-def run_ingest_bench(settings: Settings, *, shots: int, workers: int, runners: list[str],
-                     work_dir: Path, ray_address: str | None = None) -> dict:
+def run_ingest_bench(
+    settings: Settings,
+    *,
+    shots: int,
+    workers: int,
+    runners: list[str],
+    work_dir: Path,
+    ray_address: str | None = None,
+) -> dict:
     from va_app.datasets.demo.world import render_demo_corpus
 
     videos_dir = work_dir / f"videos-{shots}"
     render_demo_corpus(videos_dir, n_shots=shots, seed=0)
     encoder = make_encoder(settings)
     alone = encoder_alone(encoder, settings, videos_dir)
-    result = {"videos": alone.pop("videos"), "shots": alone["shots"], "encoder": encoder.id,
-              "frames_per_shot": encoder.frames_per_shot, "cpu_cores": cpu_cores(),
-              "workers": workers, "encoder_alone": alone, "runs": {},
-              "goal_vs_encoder": GOAL_VS_ENCODER}
+    result = {
+        "videos": alone.pop("videos"),
+        "shots": alone["shots"],
+        "encoder": encoder.id,
+        "frames_per_shot": encoder.frames_per_shot,
+        "cpu_cores": cpu_cores(),
+        "workers": workers,
+        "encoder_alone": alone,
+        "runs": {},
+        "goal_vs_encoder": GOAL_VS_ENCODER,
+    }
     for runner in runners:
-        run = time_runner(runner, settings, videos_dir, work_dir / "runs" / runner,
-                          workers=workers, ray_address=ray_address)
+        run = time_runner(
+            runner,
+            settings,
+            videos_dir,
+            work_dir / "runs" / runner,
+            workers=workers,
+            ray_address=ray_address,
+        )
         run["vs_encoder"] = round(run["shots_per_s"] / max(alone["shots_per_s"], 1e-9), 3)
         result["runs"][runner] = run
     result["notes"] = _notes(result)
@@ -108,8 +162,13 @@ def encoder_alone(encoder: Encoder, settings: Settings, videos_dir: Path) -> dic
     seconds = time.perf_counter() - start
     n_shots = sum(v.n_shots for v in videos)
     frames = sum(len(f) for v in videos for f in v.frames)
-    return {"videos": len(videos), "shots": n_shots, "seconds": round(seconds, 3),
-            "shots_per_s": round(n_shots / seconds, 2), "frames_per_s": round(frames / seconds, 1)}
+    return {
+        "videos": len(videos),
+        "shots": n_shots,
+        "seconds": round(seconds, 3),
+        "shots_per_s": round(n_shots / seconds, 2),
+        "frames_per_s": round(frames / seconds, 1),
+    }
 
 
 def _batches(videos: list[list[np.ndarray]], batch_shots: int) -> list[list[list[np.ndarray]]]:
@@ -124,8 +183,15 @@ def _batches(videos: list[list[np.ndarray]], batch_shots: int) -> list[list[list
     return batches + ([batch] if batch else [])
 
 
-def time_runner(runner: str, settings: Settings, videos_dir: Path,
-                data_dir: Path, *, workers: int, ray_address: str | None = None) -> dict:
+def time_runner(
+    runner: str,
+    settings: Settings,
+    videos_dir: Path,
+    data_dir: Path,
+    *,
+    workers: int,
+    ray_address: str | None = None,
+) -> dict:
     """One ingest of ``videos_dir`` into a fresh corpus with ``runner``; its figures."""
     shutil.rmtree(data_dir, ignore_errors=True)
     run_settings = replace(settings, data_dir=data_dir)
@@ -135,17 +201,25 @@ def time_runner(runner: str, settings: Settings, videos_dir: Path,
     try:
         start = time.perf_counter()
         # No encoder handed in: this process's is cached per settings, Ray actors load their own.
-        report = ingest(run_settings, videos_dir, workers=1 if runner == "serial" else workers,
-                        ray=(ray_address or True) if runner == "ray" else False)
+        report = ingest(
+            run_settings,
+            videos_dir,
+            workers=1 if runner == "serial" else workers,
+            ray=(ray_address or True) if runner == "ray" else False,
+        )
         seconds = time.perf_counter() - start
     finally:
         if runner == "ray":
             import ray
 
             ray.shutdown()
-    return {"seconds": round(seconds, 3), "shots": report.added_shots,
-            "shots_per_s": round(report.added_shots / seconds, 2), **extra,
-            "stage_seconds": {k: round(v, 3) for k, v in report.stage_seconds.items()}}
+    return {
+        "seconds": round(seconds, 3),
+        "shots": report.added_shots,
+        "shots_per_s": round(report.added_shots / seconds, 2),
+        **extra,
+        "stage_seconds": {k: round(v, 3) for k, v in report.stage_seconds.items()},
+    }
 
 
 def _start_ray(workers: int, address: str | None) -> float:
@@ -161,26 +235,36 @@ def _start_ray(workers: int, address: str | None) -> float:
 
 def _notes(result: dict) -> list[str]:
     alone = result["encoder_alone"]["shots_per_s"]
-    notes = [f"encoder alone: {alone} shots/s ({result['encoder_alone']['frames_per_s']} "
-             f"frames/s); end to end ≥ {GOAL_VS_ENCODER:.0%} of it is the goal"]
+    notes = [
+        f"encoder alone: {alone} shots/s ({result['encoder_alone']['frames_per_s']} "
+        f"frames/s); end to end ≥ {GOAL_VS_ENCODER:.0%} of it is the goal"
+    ]
     for name, run in result["runs"].items():
         stages = run["stage_seconds"]
         slowest = max(stages, key=stages.get) if stages else "-"
-        notes.append(f"{name}: {run['shots_per_s']} shots/s = {run['vs_encoder']:.0%} of the "
-                     f"encoder alone; most time in {slowest}")
+        notes.append(
+            f"{name}: {run['shots_per_s']} shots/s = {run['vs_encoder']:.0%} of the "
+            f"encoder alone; most time in {slowest}"
+        )
     if result["runs"] and alone > 10 * max(r["shots_per_s"] for r in result["runs"].values()):
-        notes.append("the encoder is far faster than decoding here: the CPU stages bound the "
-                     "pipeline (more workers, or CLIP on a GPU, is where the goal applies)")
+        notes.append(
+            "the encoder is far faster than decoding here: the CPU stages bound the "
+            "pipeline (more workers, or CLIP on a GPU, is where the goal applies)"
+        )
     return notes
 
 
 def _table(result: dict) -> str:
-    lines = [f"{result['videos']} videos, {result['shots']} shots, encoder {result['encoder']}, "
-             f"{result['cpu_cores']} cores, {result['workers']} workers",
-             f"{'encoder alone':14} {result['encoder_alone']['shots_per_s']:>9} shots/s  "
-             f"{result['encoder_alone']['frames_per_s']:>9} frames/s"]
+    lines = [
+        f"{result['videos']} videos, {result['shots']} shots, encoder {result['encoder']}, "
+        f"{result['cpu_cores']} cores, {result['workers']} workers",
+        f"{'encoder alone':14} {result['encoder_alone']['shots_per_s']:>9} shots/s  "
+        f"{result['encoder_alone']['frames_per_s']:>9} frames/s",
+    ]
     for name, run in result["runs"].items():
         stages = "  ".join(f"{k} {v}s" for k, v in run["stage_seconds"].items())
-        lines.append(f"{name:14} {run['shots_per_s']:>9} shots/s  {run['vs_encoder']:>8.0%} of "
-                     f"encoder  ({run['seconds']} s; {stages})")
+        lines.append(
+            f"{name:14} {run['shots_per_s']:>9} shots/s  {run['vs_encoder']:>8.0%} of "
+            f"encoder  ({run['seconds']} s; {stages})"
+        )
     return "\n".join(lines + [f"- {note}" for note in result["notes"]])

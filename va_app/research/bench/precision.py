@@ -30,9 +30,15 @@ PCA_SAMPLE = 20_000
 CAST_ROWS = 65_536
 
 
-def run_precision_bench(*, shots: int = 500_000, dim: int = 512, labelled: int = 1000,
-                        seed: int = 0, dims: tuple[int, ...] = (256, 128),
-                        n_queries: int = 50) -> dict:
+def run_precision_bench(
+    *,
+    shots: int = 500_000,
+    dim: int = 512,
+    labelled: int = 1000,
+    seed: int = 0,
+    dims: tuple[int, ...] = (256, 128),
+    n_queries: int = 50,
+) -> dict:
     """Accuracy and size of float16 and PCA variants against the float32 matrix."""
     corpus = SyntheticCorpus.make(shots, dim, seed=seed)
     X = np.concatenate([v for _, v in corpus.chunks()])
@@ -46,7 +52,8 @@ def run_precision_bench(*, shots: int = 500_000, dim: int = 512, labelled: int =
     for name, (Xv, qv) in variants.items():
         got = _answers(Xv, qv, rows, y)
         out["variants"][name] = {
-            "matrix_mb": round(Xv.nbytes / 2**20, 1), "pass_ms": _pass_ms(Xv),
+            "matrix_mb": round(Xv.nbytes / 2**20, 1),
+            "pass_ms": _pass_ms(Xv),
             "search_recall_at_50": _overlap(got["search"], truth["search"]),
             "feed_overlap_at_50": _overlap([got["top"]], [truth["top"]]),
             "borderline_overlap_at_50": _overlap([got["borderline"]], [truth["borderline"]]),
@@ -58,8 +65,11 @@ def _answers(X: np.ndarray, queries: np.ndarray, rows: np.ndarray, y: np.ndarray
     search = [top_positive_feed(_scores(X, q), TOP_K) for q in queries]
     model = ShotClassifier().fit(np.asarray(X[rows], dtype=np.float32), y)
     logits = _scores(X, model.coef_) + model.intercept_
-    return {"search": search, "top": top_positive_feed(logits, TOP_K),
-            "borderline": borderline_feed(logits, TOP_K, boundary=0.0)}
+    return {
+        "search": search,
+        "top": top_positive_feed(logits, TOP_K),
+        "borderline": borderline_feed(logits, TOP_K, boundary=0.0),
+    }
 
 
 def _scores(X: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -68,7 +78,7 @@ def _scores(X: np.ndarray, w: np.ndarray) -> np.ndarray:
         return X @ w
     out = np.empty(len(X), dtype=np.float32)
     for start in range(0, len(X), CAST_ROWS):
-        out[start:start + CAST_ROWS] = X[start:start + CAST_ROWS].astype(np.float32) @ w
+        out[start : start + CAST_ROWS] = X[start : start + CAST_ROWS].astype(np.float32) @ w
     return out
 
 
@@ -81,7 +91,7 @@ def _pca(X: np.ndarray, queries: np.ndarray, d: int, seed: int) -> tuple[np.ndar
     basis = vt[:d].T.astype(np.float32)
     reduced = np.empty((len(X), d), dtype=np.float32)
     for start in range(0, len(X), CAST_ROWS):
-        reduced[start:start + CAST_ROWS] = (X[start:start + CAST_ROWS] - mean) @ basis
+        reduced[start : start + CAST_ROWS] = (X[start : start + CAST_ROWS] - mean) @ basis
     return _unit(reduced), _unit((queries - mean) @ basis)
 
 

@@ -9,7 +9,10 @@
 """
 
 from va_app.research.experiments.protocol import ExperimentData, in_validation
-from va_app.research.experiments.sample_efficiency import SampleEfficiencyResult, run_sample_efficiency
+from va_app.research.experiments.sample_efficiency import (
+    SampleEfficiencyResult,
+    run_sample_efficiency,
+)
 from va_app.research.experiments.source_bandit import SourceBanditResult, run_source_bandit
 
 __all__ = [

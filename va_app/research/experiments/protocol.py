@@ -41,8 +41,6 @@ from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import average_precision_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 
-from va_app.errors import ValidationError
-from va_app.learn.classifier import ShotClassifier, single_threaded
 from va_app.datasets.netflix.format import (
     EMBEDDINGS_DATASET,
     NetflixFiles,
@@ -51,6 +49,8 @@ from va_app.datasets.netflix.format import (
     read_cmp,
     read_text_embeddings,
 )
+from va_app.errors import ValidationError
+from va_app.learn.classifier import ShotClassifier, single_threaded
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,9 @@ class ProtocolError(ValidationError):
 
 
 # -- the split -----------------------------------------------------------------------------
-def in_validation(key: str, *, seed: int = SPLIT_SEED,
-                  fraction: Fraction = VALIDATION_FRACTION) -> bool:
+def in_validation(
+    key: str, *, seed: int = SPLIT_SEED, fraction: Fraction = VALIDATION_FRACTION
+) -> bool:
     """Whether a shot key lies on the validation side: signed murmur3 hash, Python modulo."""
     return mmh3.hash(key, seed) % fraction.denominator < fraction.numerator
 
@@ -95,14 +96,17 @@ class LabelKeys:
     def __post_init__(self) -> None:
         both = self.pos & self.neg
         if both:
-            raise ProtocolError(f"{self.label}: {len(both)} shot(s) are both positive and "
-                                f"negative, e.g. {sorted(both)[0]}")
+            raise ProtocolError(
+                f"{self.label}: {len(both)} shot(s) are both positive and "
+                f"negative, e.g. {sorted(both)[0]}"
+            )
 
     @classmethod
     def from_pairs(cls, label: str, pairs: Iterable[tuple[str, bool]]) -> LabelKeys:
         pairs = list(pairs)
-        return cls(label, frozenset(k for k, v in pairs if v),
-                   frozenset(k for k, v in pairs if not v))
+        return cls(
+            label, frozenset(k for k, v in pairs if v), frozenset(k for k, v in pairs if not v)
+        )
 
     def __len__(self) -> int:
         return len(self.pos) + len(self.neg)
@@ -139,8 +143,10 @@ def split(labeled: LabelKeys, *, seed: int = SPLIT_SEED) -> tuple[LabelKeys, Lab
     train, validation = labeled.without(val), labeled.only(val)
     for side, part in (("training", train), ("validation", validation)):
         if not part.pos:
-            raise ProtocolError(f"{labeled.label}: the {side} side of the split (seed {seed}) "
-                                f"has no positives ({len(labeled.pos)} in all)")
+            raise ProtocolError(
+                f"{labeled.label}: the {side} side of the split (seed {seed}) "
+                f"has no positives ({len(labeled.pos)} in all)"
+            )
     return train, validation
 
 
@@ -153,8 +159,9 @@ class OrderedSet:
     neg: tuple[str, ...]
 
     @classmethod
-    def from_pairs(cls, label: str, pairs: Iterable[tuple[str, bool]],
-                   drop: Iterable[str] = ()) -> OrderedSet:
+    def from_pairs(
+        cls, label: str, pairs: Iterable[tuple[str, bool]], drop: Iterable[str] = ()
+    ) -> OrderedSet:
         drop = frozenset(drop)
         pairs = [(k, v) for k, v in pairs if k not in drop]
         return cls(label, tuple(k for k, v in pairs if v), tuple(k for k, v in pairs if not v))
@@ -176,19 +183,25 @@ class OrderedSet:
             return self
         cnt_pos = min(len(self.pos), max(round(len(self.pos) / len(self) * n), 1))
         cnt_neg = min(len(self.neg), n - cnt_pos)
-        return OrderedSet(self.label, self.pos[:cnt_pos], self.neg[:max(cnt_neg, 0)])
+        return OrderedSet(self.label, self.pos[:cnt_pos], self.neg[: max(cnt_neg, 0)])
 
     def minus(self, other: OrderedSet) -> OrderedSet:
         """Drop ``other``'s positives from the positives and its negatives from the negatives."""
         pos, neg = set(other.pos), set(other.neg)
-        return OrderedSet(self.label, tuple(k for k in self.pos if k not in pos),
-                          tuple(k for k in self.neg if k not in neg))
+        return OrderedSet(
+            self.label,
+            tuple(k for k in self.pos if k not in pos),
+            tuple(k for k in self.neg if k not in neg),
+        )
 
     def plus(self, other: OrderedSet) -> OrderedSet:
         """``other``'s shots appended, those already here (same polarity) left out."""
         pos, neg = set(self.pos), set(self.neg)
-        return OrderedSet(self.label, self.pos + tuple(k for k in other.pos if k not in pos),
-                          self.neg + tuple(k for k in other.neg if k not in neg))
+        return OrderedSet(
+            self.label,
+            self.pos + tuple(k for k in other.pos if k not in pos),
+            self.neg + tuple(k for k in other.neg if k not in neg),
+        )
 
     @property
     def labeled(self) -> LabelKeys:
@@ -352,11 +365,16 @@ class ValidationSet:
     resamples: tuple[np.ndarray, ...]
 
     @classmethod
-    def build(cls, labeled: LabelKeys, vectors: VectorTable, *,
-              n_bootstrap: int = N_BOOTSTRAP) -> ValidationSet:
+    def build(
+        cls, labeled: LabelKeys, vectors: VectorTable, *, n_bootstrap: int = N_BOOTSTRAP
+    ) -> ValidationSet:
         n = len(labeled)
-        return cls(labeled, vectors.take(labeled.keys), labeled.y,
-                   tuple(bootstrap_rows(n, i) for i in range(n_bootstrap)))
+        return cls(
+            labeled,
+            vectors.take(labeled.keys),
+            labeled.y,
+            tuple(bootstrap_rows(n, i) for i in range(n_bootstrap)),
+        )
 
     def evaluate(self, model: Model, *, n_train: int = 0, n_train_pos: int = 0) -> Evaluation:
         scores, predicted = model.predict_proba(self.X), model.predict(self.X)
@@ -365,12 +383,15 @@ class ValidationSet:
         return Evaluation(n_train, n_train_pos, Metric(aps), Metric(bas))
 
 
-def fit_and_evaluate(model: Model, train: LabelKeys, validation: ValidationSet,
-                     vectors: VectorTable) -> Evaluation:
+def fit_and_evaluate(
+    model: Model, train: LabelKeys, validation: ValidationSet, vectors: VectorTable
+) -> Evaluation:
     """Fit on ``train`` (rows in the reference's order), score the validation resamples."""
     if not train.pos or not train.neg:
-        raise ProtocolError(f"{train.label}: a training set needs positives and negatives "
-                            f"(has {len(train.pos)} / {len(train.neg)})")
+        raise ProtocolError(
+            f"{train.label}: a training set needs positives and negatives "
+            f"(has {len(train.pos)} / {len(train.neg)})"
+        )
     shared = (train.pos | train.neg) & (validation.labeled.pos | validation.labeled.neg)
     if shared:
         raise ProtocolError(f"{train.label}: {len(shared)} training shots are validation shots")
@@ -417,16 +438,21 @@ class ExperimentData:
             return cls(files, files.embeddings, keys_from_csv=True)
         if (root / "netflix" / "agg").is_dir() and (root / "embeddings.h5").is_file():
             return cls(NetflixFiles(root / "netflix"), root / "embeddings.h5", keys_from_csv=False)
-        raise ValidationError(f"{root} is neither a Netflix Video Annotator data folder "
-                              "(shot-data.csv, embeddings.h5, agg/, cmp/, checkpoints/) nor the "
-                              "data dir of a corpus made by import-netflix")
+        raise ValidationError(
+            f"{root} is neither a Netflix Video Annotator data folder "
+            "(shot-data.csv, embeddings.h5, agg/, cmp/, checkpoints/) nor the "
+            "data dir of a corpus made by import-netflix"
+        )
 
     def labels(self) -> list[str]:
         return self.files.labels("agg")
 
     def missing_files(self, label: str, kinds: Sequence[str]) -> list[str]:
-        return [f"{kind}/{label}.json" for kind in kinds
-                if not self.files.label_file(kind, label).is_file()]
+        return [
+            f"{kind}/{label}.json"
+            for kind in kinds
+            if not self.files.label_file(kind, label).is_file()
+        ]
 
     def agg(self, label: str) -> LabelKeys:
         items = read_agg(self.files.label_file("agg", label)).items
@@ -468,8 +494,9 @@ class ExperimentData:
         """Shot key of every row of the vector file (read once)."""
         if self._keys is None:
             if self._keys_from_csv:
-                self._keys = pd.read_csv(self.files.shot_data, usecols=["key"], dtype=str,
-                                         keep_default_na=False)["key"].tolist()
+                self._keys = pd.read_csv(
+                    self.files.shot_data, usecols=["key"], dtype=str, keep_default_na=False
+                )["key"].tolist()
             else:
                 with h5py.File(self.matrix_path, "r") as f:
                     self._keys = [s.decode() if isinstance(s, bytes) else s for s in f["ids"][:]]
@@ -485,27 +512,35 @@ def _read_rows(path: Path, rows: list[int], chunk_rows: int) -> np.ndarray:
         for start in range(0, ds.shape[0], chunk_rows):
             lo, hi = np.searchsorted(picks, [start, start + chunk_rows])
             if hi > lo:
-                block = ds[start:min(start + chunk_rows, ds.shape[0])]
+                block = ds[start : min(start + chunk_rows, ds.shape[0])]
                 out[lo:hi] = block[picks[lo:hi] - start]
     return out
 
 
 # -- shared by the experiments' drivers ------------------------------------------------------
-def select_labels(data: ExperimentData, labels: Sequence[str] | None, *,
-                  needs: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+def select_labels(
+    data: ExperimentData, labels: Sequence[str] | None, *, needs: Sequence[str]
+) -> tuple[list[str], dict[str, str]]:
     """The labels to run and the ones left out (with why); unknown names raise."""
     available = data.labels()
     excluded: dict[str, str] = {}
     if labels:
         unknown = [lb for lb in labels if lb not in available]
         if unknown:
-            raise ValidationError(f"no agg file for {', '.join(unknown)} in {data.files.root}; "
-                                  f"labels there: {', '.join(available) or 'none'}")
+            raise ValidationError(
+                f"no agg file for {', '.join(unknown)} in {data.files.root}; "
+                f"labels there: {', '.join(available) or 'none'}"
+            )
         chosen = list(dict.fromkeys(labels))
     else:
         chosen = [lb for lb in available if lb not in PAPER_EXCLUDED_LABELS]
-        excluded.update({lb: "left out by the paper (very low positive rate)"
-                         for lb in available if lb in PAPER_EXCLUDED_LABELS})
+        excluded.update(
+            {
+                lb: "left out by the paper (very low positive rate)"
+                for lb in available
+                if lb in PAPER_EXCLUDED_LABELS
+            }
+        )
     for label in list(chosen):
         missing = data.missing_files(label, needs)
         if missing:

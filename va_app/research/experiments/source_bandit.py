@@ -76,15 +76,21 @@ class SourcesExhausted(ProtocolError):
 
 
 # -- the sources -------------------------------------------------------------------------------
-def agg_order(checkpoints: Sequence[LabelKeys], agg: LabelKeys, drop: set[str], *,
-              seed: int = 0) -> OrderedSet:
+def agg_order(
+    checkpoints: Sequence[LabelKeys], agg: LabelKeys, drop: set[str], *, seed: int = 0
+) -> OrderedSet:
     """The VA session as an ordered source: each checkpoint's new shots, permuted (seed 0),
     labelled by the aggregate, validation shots and shots outside the aggregate left out."""
+
     def ordered(checkpoint: LabelKeys) -> OrderedSet:
         shuffled = OrderedSet.shuffled(checkpoint, seed=seed)
         keys = shuffled.pos + shuffled.neg
-        return OrderedSet(agg.label, tuple(k for k in keys if k in agg.pos and k not in drop),
-                          tuple(k for k in keys if k in agg.neg and k not in drop))
+        return OrderedSet(
+            agg.label,
+            tuple(k for k in keys if k in agg.pos and k not in drop),
+            tuple(k for k in keys if k in agg.neg and k not in drop),
+        )
+
     if not checkpoints:
         return OrderedSet(agg.label, (), ())
     order = ordered(checkpoints[0])
@@ -97,8 +103,9 @@ def agg_order(checkpoints: Sequence[LabelKeys], agg: LabelKeys, drop: set[str], 
 class SourcePool:
     """What is left of each source, and the training set built so far (``DatasetManager``)."""
 
-    def __init__(self, sources: dict[str, OrderedSet | None],
-                 train: LabelKeys | None = None) -> None:
+    def __init__(
+        self, sources: dict[str, OrderedSet | None], train: LabelKeys | None = None
+    ) -> None:
         self.sources = dict(sources)
         self.train = train
 
@@ -255,18 +262,25 @@ class Algorithm:
     make: Callable[..., Policy]
 
 
-ALGORITHMS = {a.name: a for a in (
-    Algorithm("eps0.1", "EpsilonGreedyMean", lambda **kw: EpsilonGreedy(0.1, **kw)),
-    Algorithm("eps0.25", "EpsilonGreedyMean", lambda **kw: EpsilonGreedy(0.25, **kw)),
-    Algorithm("eps0.5", "EpsilonGreedyMean", lambda **kw: EpsilonGreedy(0.5, **kw)),
-    Algorithm("rr", "RoundRobin", lambda **kw: RoundRobin(**kw)),
-    Algorithm("greedy", "GreedyOracle", lambda **kw: GreedyOracle(**kw)),
-    Algorithm("ucb", "UCBMean", lambda **kw: UCB(0.01, **kw)),
-    Algorithm("ucb.1", "UCBMean", lambda **kw: UCB(0.1, **kw)),
-)}
+ALGORITHMS = {
+    a.name: a
+    for a in (
+        Algorithm("eps0.1", "EpsilonGreedyMean", lambda **kw: EpsilonGreedy(0.1, **kw)),
+        Algorithm("eps0.25", "EpsilonGreedyMean", lambda **kw: EpsilonGreedy(0.25, **kw)),
+        Algorithm("eps0.5", "EpsilonGreedyMean", lambda **kw: EpsilonGreedy(0.5, **kw)),
+        Algorithm("rr", "RoundRobin", lambda **kw: RoundRobin(**kw)),
+        Algorithm("greedy", "GreedyOracle", lambda **kw: GreedyOracle(**kw)),
+        Algorithm("ucb", "UCBMean", lambda **kw: UCB(0.01, **kw)),
+        Algorithm("ucb.1", "UCBMean", lambda **kw: UCB(0.1, **kw)),
+    )
+}
 #: Rows of Table 3 and the algorithms each takes its best from (per label).
-TABLE3_ROWS = {"RoundRobin": ("rr",), "GreedyOracle": ("greedy",),
-               "EpsilonGreedyMean": ("eps0.25",), "UCBMean": ("ucb", "ucb.1")}
+TABLE3_ROWS = {
+    "RoundRobin": ("rr",),
+    "GreedyOracle": ("greedy",),
+    "EpsilonGreedyMean": ("eps0.25",),
+    "UCBMean": ("ucb", "ucb.1"),
+}
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -288,8 +302,15 @@ class BanditRun:
         return float("nan") if best is None else self.evaluations[best].average_precision.mean
 
 
-def run_bandit(policy: Policy, sources: dict[str, OrderedSet], evaluate: Evaluate, *,
-               rounds: int = ROUNDS, step: int = STEP, name: str = "") -> BanditRun:
+def run_bandit(
+    policy: Policy,
+    sources: dict[str, OrderedSet],
+    evaluate: Evaluate,
+    *,
+    rounds: int = ROUNDS,
+    step: int = STEP,
+    name: str = "",
+) -> BanditRun:
     """Play ``rounds`` rounds; a failure ends the run early with the reason."""
     pool = SourcePool(sources)
     policy.start(pool, evaluate)
@@ -318,6 +339,7 @@ def cached_evaluator(validation: ValidationSet, vectors: VectorTable, *, fast: b
         if key not in cache:
             cache[key] = fit_and_evaluate(make_model(fast=fast), train, validation, vectors)
         return cache[key]
+
     return evaluate
 
 
@@ -330,29 +352,67 @@ class LabelBandits:
     exp1_gain: float  # VA − CC at EXP1_N, AP points (NaN when not available)
 
 
-def run_label(data: ExperimentData, vectors: VectorTable, label: str, *,
-              algorithms: Sequence[str], rounds: int = ROUNDS, step: int = STEP,
-              n_bootstrap: int = N_BOOTSTRAP, fast: bool = False, seed: int = SEED,
-              va_split_seed: int = VA_SPLIT_SEED, exp1_n: int = EXP1_N) -> LabelBandits:
+def run_label(
+    data: ExperimentData,
+    vectors: VectorTable,
+    label: str,
+    *,
+    algorithms: Sequence[str],
+    rounds: int = ROUNDS,
+    step: int = STEP,
+    n_bootstrap: int = N_BOOTSTRAP,
+    fast: bool = False,
+    seed: int = SEED,
+    va_split_seed: int = VA_SPLIT_SEED,
+    exp1_n: int = EXP1_N,
+) -> LabelBandits:
     """Every algorithm on one label, plus its VA reference; ProtocolError to exclude it."""
     agg, cmp, checkpoints = data.agg(label), data.cmp(label), data.checkpoints(label)
     _, val = split(agg, seed=seed)
     drop = set(val.pos | val.neg)
-    sources = {"agg": agg_order(checkpoints, agg, drop),
-               "zero_shot": OrderedSet.from_pairs(label, cmp["zero_shot"], drop),
-               "random": OrderedSet.from_pairs(label, cmp["random"], drop)}
-    evaluate = cached_evaluator(ValidationSet.build(val, vectors, n_bootstrap=n_bootstrap),
-                                vectors, fast=fast)
-    runs = {name: run_bandit(ALGORITHMS[name].make(step=step, seed=seed), sources, evaluate,
-                             rounds=rounds, step=step, name=name) for name in algorithms}
-    va_ap, va_size, gain = _va_reference(agg, cmp, checkpoints, vectors, n_bootstrap=n_bootstrap,
-                                         fast=fast, seed=va_split_seed, exp1_n=exp1_n)
+    sources = {
+        "agg": agg_order(checkpoints, agg, drop),
+        "zero_shot": OrderedSet.from_pairs(label, cmp["zero_shot"], drop),
+        "random": OrderedSet.from_pairs(label, cmp["random"], drop),
+    }
+    evaluate = cached_evaluator(
+        ValidationSet.build(val, vectors, n_bootstrap=n_bootstrap), vectors, fast=fast
+    )
+    runs = {
+        name: run_bandit(
+            ALGORITHMS[name].make(step=step, seed=seed),
+            sources,
+            evaluate,
+            rounds=rounds,
+            step=step,
+            name=name,
+        )
+        for name in algorithms
+    }
+    va_ap, va_size, gain = _va_reference(
+        agg,
+        cmp,
+        checkpoints,
+        vectors,
+        n_bootstrap=n_bootstrap,
+        fast=fast,
+        seed=va_split_seed,
+        exp1_n=exp1_n,
+    )
     return LabelBandits(label, runs, va_ap, va_size, gain)
 
 
-def _va_reference(agg: LabelKeys, cmp, checkpoints: Sequence[LabelKeys], vectors: VectorTable,
-                  *, n_bootstrap: int, fast: bool, seed: int, exp1_n: int
-                  ) -> tuple[float, int | None, float]:
+def _va_reference(
+    agg: LabelKeys,
+    cmp,
+    checkpoints: Sequence[LabelKeys],
+    vectors: VectorTable,
+    *,
+    n_bootstrap: int,
+    fast: bool,
+    seed: int,
+    exp1_n: int,
+) -> tuple[float, int | None, float]:
     """Best VA checkpoint AP on the seed-``seed`` split, and experiment 1's VA − CC gain."""
     try:
         _, val = split(agg, seed=seed)
@@ -360,16 +420,27 @@ def _va_reference(agg: LabelKeys, cmp, checkpoints: Sequence[LabelKeys], vectors
         return float("nan"), None, float("nan")
     validation = ValidationSet.build(val, vectors, n_bootstrap=n_bootstrap)
     drop = set(val.pos | val.neg)
-    evaluations = [_try(lambda cp=cp: fit_and_evaluate(make_model(fast=fast), cp.without(drop),
-                                                        validation, vectors))
-                   for cp in checkpoints]
+    evaluations = [
+        _try(
+            lambda cp=cp: fit_and_evaluate(
+                make_model(fast=fast), cp.without(drop), validation, vectors
+            )
+        )
+        for cp in checkpoints
+    ]
     done = [e for e in evaluations if e is not None]
     if not done:
         return float("nan"), None, float("nan")
     best = max(done, key=lambda e: _sortable(e.average_precision.mean))
     eligible = [e for e in done if e.n_train <= exp1_n + CHECKPOINT_SLACK]
-    cc = _try(lambda: fit_and_evaluate(make_model(fast=fast), cmp_training_set(
-        cmp, agg.label, "cc", exp1_n, drop=drop), validation, vectors))
+    cc = _try(
+        lambda: fit_and_evaluate(
+            make_model(fast=fast),
+            cmp_training_set(cmp, agg.label, "cc", exp1_n, drop=drop),
+            validation,
+            vectors,
+        )
+    )
     gain = float("nan")
     if eligible and cc is not None:
         va = max(e.average_precision.mean for e in eligible)
@@ -395,32 +466,53 @@ def per_label_frame(results: Sequence[LabelBandits]) -> pd.DataFrame:
     for res in results:
         for name, run in res.runs.items():
             best = run.best_round
-            rows.append({
-                "label": res.label, "algorithm": name, "family": ALGORITHMS[name].family,
-                "rounds_played": len(run.evaluations), "best_round": best,
-                "best_ap": run.best_ap,
-                "best_train_size": None if best is None else run.evaluations[best].n_train,
-                "last_ap": run.evaluations[-1].average_precision.mean if run.evaluations
-                else float("nan"),
-                "va_best_ap": res.va_best_ap, "va_best_train_size": res.va_best_size,
-                "lift_points": 100.0 * (run.best_ap - res.va_best_ap),
-                "choices": ",".join(run.choices), "stopped": run.stopped})
+            rows.append(
+                {
+                    "label": res.label,
+                    "algorithm": name,
+                    "family": ALGORITHMS[name].family,
+                    "rounds_played": len(run.evaluations),
+                    "best_round": best,
+                    "best_ap": run.best_ap,
+                    "best_train_size": None if best is None else run.evaluations[best].n_train,
+                    "last_ap": run.evaluations[-1].average_precision.mean
+                    if run.evaluations
+                    else float("nan"),
+                    "va_best_ap": res.va_best_ap,
+                    "va_best_train_size": res.va_best_size,
+                    "lift_points": 100.0 * (run.best_ap - res.va_best_ap),
+                    "choices": ",".join(run.choices),
+                    "stopped": run.stopped,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def rounds_frame(results: Sequence[LabelBandits]) -> pd.DataFrame:
-    return pd.DataFrame([
-        {"label": res.label, "algorithm": name, "round": i + 1, "choice": choice,
-         "n_train": ev.n_train, "ap_mean": ev.average_precision.mean,
-         "ap_std": ev.average_precision.std}
-        for res in results for name, run in res.runs.items()
-        for i, (choice, ev) in enumerate(zip(run.choices, run.evaluations))])
+    return pd.DataFrame(
+        [
+            {
+                "label": res.label,
+                "algorithm": name,
+                "round": i + 1,
+                "choice": choice,
+                "n_train": ev.n_train,
+                "ap_mean": ev.average_precision.mean,
+                "ap_std": ev.average_precision.std,
+            }
+            for res in results
+            for name, run in res.runs.items()
+            for i, (choice, ev) in enumerate(zip(run.choices, run.evaluations))
+        ]
+    )
 
 
 def _percentiles(values: pd.Series) -> dict:
     values = values.dropna()
-    row = {f"p{q}": float(np.percentile(values, q)) if len(values) else float("nan")
-           for q in PERCENTILES}
+    row = {
+        f"p{q}": float(np.percentile(values, q)) if len(values) else float("nan")
+        for q in PERCENTILES
+    }
     row["labels"] = int(len(values))
     return row
 
@@ -444,8 +536,10 @@ def variants_table(per_label: pd.DataFrame) -> pd.DataFrame:
     """The same percentiles for every algorithm variant (each ε and c on its own)."""
     if per_label.empty:
         return pd.DataFrame()
-    rows = {name: _percentiles(group["lift_points"])
-            for name, group in per_label.groupby("algorithm", sort=False)}
+    rows = {
+        name: _percentiles(group["lift_points"])
+        for name, group in per_label.groupby("algorithm", sort=False)
+    }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("algorithm")
 
 
@@ -464,12 +558,22 @@ def lift_figure(per_label: pd.DataFrame) -> go.Figure:
     """Distribution over labels of each algorithm's lift over the best VA checkpoint."""
     fig = go.Figure()
     for name, group in per_label.groupby("algorithm", sort=False) if len(per_label) else []:
-        fig.add_trace(go.Box(y=group["lift_points"], name=name, boxpoints="all",
-                             text=group["label"], hovertemplate="%{text}: %{y:.1f}<extra></extra>"))
+        fig.add_trace(
+            go.Box(
+                y=group["lift_points"],
+                name=name,
+                boxpoints="all",
+                text=group["label"],
+                hovertemplate="%{text}: %{y:.1f}<extra></extra>",
+            )
+        )
     fig.add_hline(y=0, line_dash="dot", line_color="#777777")
-    fig.update_layout(template="plotly_white", showlegend=False,
-                      title={"text": "Lift of each bandit over the best VA checkpoint", "x": 0.01},
-                      yaxis_title="AP points (best round − best VA checkpoint)")
+    fig.update_layout(
+        template="plotly_white",
+        showlegend=False,
+        title={"text": "Lift of each bandit over the best VA checkpoint", "x": 0.01},
+        yaxis_title="AP points (best round − best VA checkpoint)",
+    )
     return fig
 
 
@@ -480,11 +584,14 @@ def rounds_figure(rounds: pd.DataFrame) -> go.Figure:
         medians = rounds.groupby(["algorithm", "round"], sort=False)["ap_mean"].median()
         for name in rounds["algorithm"].unique():
             series = medians.loc[name]
-            fig.add_trace(go.Scatter(x=series.index, y=series.to_numpy(), mode="lines",
-                                     name=name))
-    fig.update_layout(template="plotly_white", yaxis_range=[0, 1],
-                      title={"text": "AP after each round of 25 annotations", "x": 0.01},
-                      xaxis_title="round", yaxis_title="median AP over labels")
+            fig.add_trace(go.Scatter(x=series.index, y=series.to_numpy(), mode="lines", name=name))
+    fig.update_layout(
+        template="plotly_white",
+        yaxis_range=[0, 1],
+        title={"text": "AP after each round of 25 annotations", "x": 0.01},
+        xaxis_title="round",
+        yaxis_title="median AP over labels",
+    )
     return fig
 
 
@@ -503,39 +610,59 @@ class SourceBanditResult:
     files: dict[str, Path] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        return json_ready({
-            "experiment": "source-bandit", "fast": self.fast,
-            "labels_evaluated": self.labels, "labels_excluded": self.excluded,
-            "table3": self.table3.to_dict(orient="index"),
-            "variants": self.variants.to_dict(orient="index"),
-            "combined_median_gain_points": self.combined_median_gain,
-            "combined_labels": self.combined_labels,
-            "files": {k: str(v) for k, v in self.files.items()},
-        })
+        return json_ready(
+            {
+                "experiment": "source-bandit",
+                "fast": self.fast,
+                "labels_evaluated": self.labels,
+                "labels_excluded": self.excluded,
+                "table3": self.table3.to_dict(orient="index"),
+                "variants": self.variants.to_dict(orient="index"),
+                "combined_median_gain_points": self.combined_median_gain,
+                "combined_labels": self.combined_labels,
+                "files": {k: str(v) for k, v in self.files.items()},
+            }
+        )
 
     def table3_text(self) -> str:
         cols = [f"p{q}" for q in PERCENTILES]
-        lines = [f"Lift over the best VA checkpoint in AP points ({len(self.labels)} labels)",
-                 f"{'algorithm':<20}" + "".join(f"{c:>8}" for c in cols) + f"{'labels':>8}"]
+        lines = [
+            f"Lift over the best VA checkpoint in AP points ({len(self.labels)} labels)",
+            f"{'algorithm':<20}" + "".join(f"{c:>8}" for c in cols) + f"{'labels':>8}",
+        ]
         for name, row in self.table3.iterrows():
-            cells = "".join(f"{row[c]:>8.1f}" if math.isfinite(row[c]) else f"{'—':>8}"
-                            for c in cols)
+            cells = "".join(
+                f"{row[c]:>8.1f}" if math.isfinite(row[c]) else f"{'—':>8}" for c in cols
+            )
             lines.append(f"{name:<20}{cells}{int(row['labels']):>8}")
         gain = self.combined_median_gain
-        lines.append(f"combined median gain (exp. 1 at n=1000 + UCB lift): "
-                     f"{'—' if not math.isfinite(gain) else f'{gain:+.1f}'} points "
-                     f"({self.combined_labels} labels)")
+        lines.append(
+            f"combined median gain (exp. 1 at n=1000 + UCB lift): "
+            f"{'—' if not math.isfinite(gain) else f'{gain:+.1f}'} points "
+            f"({self.combined_labels} labels)"
+        )
         if self.excluded:
-            lines.append(f"excluded: {len(self.excluded)} label(s) — "
-                         + "; ".join(f"{k}: {v}" for k, v in sorted(self.excluded.items())))
+            lines.append(
+                f"excluded: {len(self.excluded)} label(s) — "
+                + "; ".join(f"{k}: {v}" for k, v in sorted(self.excluded.items()))
+            )
         return "\n".join(lines)
 
 
-def run_source_bandit(data_dir: str | Path, *, labels: Sequence[str] | None = None,
-                      out_dir: str | Path, algorithms: Sequence[str] | None = None,
-                      rounds: int = ROUNDS, step: int = STEP, n_bootstrap: int = N_BOOTSTRAP,
-                      fast: bool = False, seed: int = SEED, va_split_seed: int = VA_SPLIT_SEED,
-                      progress: Progress | None = None) -> SourceBanditResult:
+def run_source_bandit(
+    data_dir: str | Path,
+    *,
+    labels: Sequence[str] | None = None,
+    out_dir: str | Path,
+    algorithms: Sequence[str] | None = None,
+    rounds: int = ROUNDS,
+    step: int = STEP,
+    n_bootstrap: int = N_BOOTSTRAP,
+    fast: bool = False,
+    seed: int = SEED,
+    va_split_seed: int = VA_SPLIT_SEED,
+    progress: Progress | None = None,
+) -> SourceBanditResult:
     """Run experiment 2 on ``data_dir`` and write its tables and figures to ``out_dir``.
 
     ``algorithms``: names from :data:`ALGORITHMS` (default all seven). ``rounds`` / ``step`` /
@@ -544,8 +671,9 @@ def run_source_bandit(data_dir: str | Path, *, labels: Sequence[str] | None = No
     names = list(algorithms or ALGORITHMS)
     unknown = [n for n in names if n not in ALGORITHMS]
     if unknown:
-        raise ValidationError(f"unknown algorithm(s) {', '.join(unknown)}; "
-                              f"choose from {', '.join(ALGORITHMS)}")
+        raise ValidationError(
+            f"unknown algorithm(s) {', '.join(unknown)}; choose from {', '.join(ALGORITHMS)}"
+        )
     if rounds < 1 or step < 1:
         raise ValidationError("rounds and step must be at least 1")
     data = ExperimentData.open(data_dir)
@@ -554,9 +682,20 @@ def run_source_bandit(data_dir: str | Path, *, labels: Sequence[str] | None = No
     results = []
     for done, label in enumerate(chosen, 1):
         try:
-            results.append(run_label(data, vectors, label, algorithms=names, rounds=rounds,
-                                     step=step, n_bootstrap=n_bootstrap, fast=fast, seed=seed,
-                                     va_split_seed=va_split_seed))
+            results.append(
+                run_label(
+                    data,
+                    vectors,
+                    label,
+                    algorithms=names,
+                    rounds=rounds,
+                    step=step,
+                    n_bootstrap=n_bootstrap,
+                    fast=fast,
+                    seed=seed,
+                    va_split_seed=va_split_seed,
+                )
+            )
         except ProtocolError as exc:
             excluded[label] = str(exc).removeprefix(f"{label}: ")
         if progress:
@@ -564,21 +703,35 @@ def run_source_bandit(data_dir: str | Path, *, labels: Sequence[str] | None = No
     return _write(_result(results, excluded, fast), Path(out_dir))
 
 
-def _result(results: list[LabelBandits], excluded: dict[str, str], fast: bool
-            ) -> SourceBanditResult:
+def _result(
+    results: list[LabelBandits], excluded: dict[str, str], fast: bool
+) -> SourceBanditResult:
     per_label = per_label_frame(results)
     median, count = combined_gain(results)
-    return SourceBanditResult([r.label for r in results], excluded, per_label,
-                              rounds_frame(results), table3(results), variants_table(per_label),
-                              median, count, fast)
+    return SourceBanditResult(
+        [r.label for r in results],
+        excluded,
+        per_label,
+        rounds_frame(results),
+        table3(results),
+        variants_table(per_label),
+        median,
+        count,
+        fast,
+    )
 
 
 def _write(result: SourceBanditResult, out_dir: Path) -> SourceBanditResult:
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"per_label": out_dir / "bandit_per_label.csv", "rounds": out_dir / "bandit_rounds.csv",
-             "table3": out_dir / "table3.csv", "variants": out_dir / "table3_variants.csv",
-             "summary": out_dir / "bandit_summary.json", "lift": out_dir / "bandit_lift.html",
-             "rounds_figure": out_dir / "bandit_rounds.html"}
+    files = {
+        "per_label": out_dir / "bandit_per_label.csv",
+        "rounds": out_dir / "bandit_rounds.csv",
+        "table3": out_dir / "table3.csv",
+        "variants": out_dir / "table3_variants.csv",
+        "summary": out_dir / "bandit_summary.json",
+        "lift": out_dir / "bandit_lift.html",
+        "rounds_figure": out_dir / "bandit_rounds.html",
+    }
     result.per_label.to_csv(files["per_label"], index=False)
     result.rounds.to_csv(files["rounds"], index=False)
     result.table3.round(1).to_csv(files["table3"])

@@ -18,22 +18,37 @@ def simulation_figure(result: dict[str, Any]) -> go.Figure:
     """Median AP over labels against the number of labels, one line per strategy; with VA and
     CC both simulated, a second panel of the per-label VA − CC and its interval."""
     diff = result.get("va_minus_cc_interval")
-    fig = make_subplots(rows=2 if diff else 1, cols=1, shared_xaxes=True,
-                        row_heights=[0.7, 0.3] if diff else None, vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=2 if diff else 1,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.7, 0.3] if diff else None,
+        vertical_spacing=0.08,
+    )
     points = result["checkpoints"]
     for key, name in result["strategies"].items():
         values = [result["median_ap"][key][str(n)] for n in points]
-        fig.add_trace(go.Scatter(x=points, y=values, mode="lines+markers", name=name,
-                                 line={"dash": "solid" if key.startswith("va") else "dot"}),
-                      row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=points,
+                y=values,
+                mode="lines+markers",
+                name=name,
+                line={"dash": "solid" if key.startswith("va") else "dot"},
+            ),
+            row=1,
+            col=1,
+        )
     fig.update_yaxes(title_text="average precision on held-out shots", row=1, col=1)
     if diff:
         _add_difference(fig, result, points)
     n_labels = len(result["labels"])
     title = f"Simulated expert: median AP over {n_labels} labels ({result['seeds']} seeds each)"
     fig.update_layout(
-        template="plotly_white", title={"text": title, "x": 0.01},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"})
+        template="plotly_white",
+        title={"text": title, "x": 0.01},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"},
+    )
     fig.update_xaxes(title_text="labelled shots", row=2 if diff else 1, col=1)
     return fig
 
@@ -44,13 +59,24 @@ def _add_difference(fig: go.Figure, result: dict[str, Any], points: list[int]) -
     y = [result["va_minus_cc"][k] for k in keys]
     spans = [result["va_minus_cc_interval"][k] or [v, v] for k, v in zip(keys, y)]
     verdicts = [result["va_vs_cc"][k] or "tie" for k in keys]
-    fig.add_trace(go.Scatter(
-        x=points, y=y, mode="markers", name=DIFF_NAME,
-        marker={"color": [VERDICT_COLOURS[v] for v in verdicts], "size": 9},
-        error_y={"type": "data", "array": [hi - v for (_, hi), v in zip(spans, y)],
-                 "arrayminus": [v - lo for (lo, _), v in zip(spans, y)]},
-        text=verdicts, hovertemplate="n = %{x}: VA − CC %{y:+.3f} (%{text})<extra></extra>"),
-        row=2, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=points,
+            y=y,
+            mode="markers",
+            name=DIFF_NAME,
+            marker={"color": [VERDICT_COLOURS[v] for v in verdicts], "size": 9},
+            error_y={
+                "type": "data",
+                "array": [hi - v for (_, hi), v in zip(spans, y)],
+                "arrayminus": [v - lo for (lo, _), v in zip(spans, y)],
+            },
+            text=verdicts,
+            hovertemplate="n = %{x}: VA − CC %{y:+.3f} (%{text})<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
     fig.add_hline(y=0, line={"color": "#9e9e9e", "width": 1}, row=2, col=1)
     fig.update_yaxes(title_text="VA − CC", row=2, col=1)
 

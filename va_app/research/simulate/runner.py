@@ -107,28 +107,41 @@ class SimulationOptions:
 
     def __post_init__(self) -> None:
         if self.budget < 2 or self.seeds < 1 or self.batch < 1:
-            raise ValidationError(f"budget must be at least 2, seeds and batch at least 1 (got "
-                                  f"budget={self.budget}, seeds={self.seeds}, batch={self.batch})")
+            raise ValidationError(
+                f"budget must be at least 2, seeds and batch at least 1 (got "
+                f"budget={self.budget}, seeds={self.seeds}, batch={self.batch})"
+            )
         unknown = [s for s in self.strategies if s not in STRATEGIES]
         if unknown or not self.strategies:
-            raise ValidationError(f"unknown strategies {unknown}; choose from "
-                                  f"{', '.join(STRATEGIES)}")
+            raise ValidationError(
+                f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}"
+            )
         if self.reward not in REWARDS:
-            raise ValidationError(f"the recommender's reward is one of {', '.join(REWARDS)}, "
-                                  f"got {self.reward!r}")
+            raise ValidationError(
+                f"the recommender's reward is one of {', '.join(REWARDS)}, got {self.reward!r}"
+            )
         unknown_feeds = set(self.shares) - set(FEED_SHARES)
         if unknown_feeds:
             raise ValidationError(f"unknown feeds {sorted(unknown_feeds)} in the feed shares")
         feed_quotas(self.shares, self.batch)  # validates the shares
 
 
-def run_simulation(settings: Settings, *, labels: Sequence[str] | None = None,
-                   budget: int = DEFAULT_BUDGET, seeds: int = DEFAULT_SEEDS,
-                   batch: int = DEFAULT_BATCH, out_html: str | Path | None = None,
-                   progress: Progress | None = None, test_share: float = TEST_SHARE,
-                   strategies: Sequence[str] = tuple(STRATEGIES),
-                   feed_shares: Mapping[str, float] | None = None, reward: str = DEFAULT_REWARD,
-                   c: float | None = None, workers: int | None = 1) -> dict[str, Any]:
+def run_simulation(
+    settings: Settings,
+    *,
+    labels: Sequence[str] | None = None,
+    budget: int = DEFAULT_BUDGET,
+    seeds: int = DEFAULT_SEEDS,
+    batch: int = DEFAULT_BATCH,
+    out_html: str | Path | None = None,
+    progress: Progress | None = None,
+    test_share: float = TEST_SHARE,
+    strategies: Sequence[str] = tuple(STRATEGIES),
+    feed_shares: Mapping[str, float] | None = None,
+    reward: str = DEFAULT_REWARD,
+    c: float | None = None,
+    workers: int | None = 1,
+) -> dict[str, Any]:
     """Simulate every strategy on every label with ground truth; JSON-ready results.
 
     ``labels`` defaults to every concept with ground truth; ``feed_shares`` to
@@ -153,31 +166,48 @@ def run_simulation(settings: Settings, *, labels: Sequence[str] | None = None,
     ``recommended`` arms}), ``excluded`` ([{label, reason}]), ``html`` (the figure's path or
     None) and ``seconds``. Checkpoints ``n`` are JSON strings.
     """
-    options = SimulationOptions(budget, seeds, batch, tuple(strategies),
-                                dict(FEED_SHARES if feed_shares is None else feed_shares),
-                                reward, c)
+    options = SimulationOptions(
+        budget,
+        seeds,
+        batch,
+        tuple(strategies),
+        dict(FEED_SHARES if feed_shares is None else feed_shares),
+        reward,
+        c,
+    )
     if not 0 < test_share < 1:
         raise ValidationError(f"the test share must lie between 0 and 1, got {test_share}")
     started = time.perf_counter()
     tasks, excluded, corpus = load_tasks(settings, labels, test_share=test_share)
     per_label = _simulate_all(tasks, options, workers=workers, progress=progress)
     points = checkpoints_for(budget)
-    result = {"corpus": corpus, "budget": budget, "seeds": seeds, "batch": batch,
-              "test_share": test_share, "feed_shares": dict(options.shares),
-              "recommender": {"reward": reward, "c": c if c is not None else DEFAULT_C[reward],
-                              "prior": DEFAULT_PRIOR[reward]},
-              "checkpoints": points,
-              "strategies": {s: STRATEGIES[s] for s in options.strategies},
-              **summarise(per_label, options.strategies, points),
-              "groups": summarise_groups(per_label, options.strategies, points),
-              "labels": per_label, "excluded": excluded}
+    result = {
+        "corpus": corpus,
+        "budget": budget,
+        "seeds": seeds,
+        "batch": batch,
+        "test_share": test_share,
+        "feed_shares": dict(options.shares),
+        "recommender": {
+            "reward": reward,
+            "c": c if c is not None else DEFAULT_C[reward],
+            "prior": DEFAULT_PRIOR[reward],
+        },
+        "checkpoints": points,
+        "strategies": {s: STRATEGIES[s] for s in options.strategies},
+        **summarise(per_label, options.strategies, points),
+        "groups": summarise_groups(per_label, options.strategies, points),
+        "labels": per_label,
+        "excluded": excluded,
+    }
     result["html"] = str(write_figure(result, out_html)) if out_html else None
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
 
 
-def load_tasks(settings: Settings, labels: Sequence[str] | None = None, *,
-               test_share: float = TEST_SHARE) -> tuple[list[LabelTask], list[dict], dict]:
+def load_tasks(
+    settings: Settings, labels: Sequence[str] | None = None, *, test_share: float = TEST_SHARE
+) -> tuple[list[LabelTask], list[dict], dict]:
     """Every wanted label's task, the labels left out (with why), and facts about the corpus."""
     from va_app.services.workspace import Workspace
 
@@ -188,8 +218,13 @@ def load_tasks(settings: Settings, labels: Sequence[str] | None = None, *,
         ws.close()
 
 
-def _simulate_all(tasks: list[LabelTask], options: SimulationOptions, *, workers: int | None,
-                  progress: Progress | None) -> dict[str, dict]:
+def _simulate_all(
+    tasks: list[LabelTask],
+    options: SimulationOptions,
+    *,
+    workers: int | None,
+    progress: Progress | None,
+) -> dict[str, dict]:
     workers = min(workers or os.cpu_count() or 1, len(tasks)) if tasks else 1
     results: dict[str, dict] = {}
 
@@ -212,14 +247,17 @@ def _simulate_all(tasks: list[LabelTask], options: SimulationOptions, *, workers
     return {task.concept: results[task.concept] for task in tasks}
 
 
-def _tasks(ws: Any, settings: Settings, labels: Sequence[str] | None,
-           test_share: float) -> tuple[list[LabelTask], list[dict], dict]:
+def _tasks(
+    ws: Any, settings: Settings, labels: Sequence[str] | None, test_share: float
+) -> tuple[list[LabelTask], list[dict], dict]:
     catalog = ws.corpus.catalog
     concepts = catalog.ground_truth_concepts()
     if not concepts:
-        raise ValidationError("this corpus has no ground truth to simulate an expert with: "
-                              "build the demo corpus (python -m va_app demo) or give another "
-                              "--data-dir")
+        raise ValidationError(
+            "this corpus has no ground truth to simulate an expert with: "
+            "build the demo corpus (python -m va_app demo) or give another "
+            "--data-dir"
+        )
     wanted = _wanted_labels(labels, concepts)
     full, shots = ws.matrix, catalog.shots()
     encoder, notes = _text_encoder(settings, full.encoder_id)
@@ -228,8 +266,13 @@ def _tasks(ws: Any, settings: Settings, labels: Sequence[str] | None,
         truth = catalog.ground_truth(concept)
         n_pos = sum(truth.values())
         if n_pos < MIN_POSITIVES + MIN_TEST_POSITIVES:  # too rare to split (rare concepts)
-            excluded.append({"label": concept, "reason": f"only {n_pos} positives in the corpus:"
-                             f" too few to split (a rare concept: try demo --shots 2000)"})
+            excluded.append(
+                {
+                    "label": concept,
+                    "reason": f"only {n_pos} positives in the corpus:"
+                    f" too few to split (a rare concept: try demo --shots 2000)",
+                }
+            )
             continue
         task = make_task(concept, full, shots, truth, encoder=encoder, test_share=test_share)
         why = _why_excluded(task)
@@ -238,9 +281,13 @@ def _tasks(ws: Any, settings: Settings, labels: Sequence[str] | None,
         else:
             tasks.append(task)
     has_text = encoder is not None and getattr(encoder, "has_text", False)
-    corpus = {"data_dir": str(settings.data_dir), "shots": full.n_shots,
-              "encoder": full.encoder_id, "search": "semantic" if has_text else "keyword",
-              "notes": notes}
+    corpus = {
+        "data_dir": str(settings.data_dir),
+        "shots": full.n_shots,
+        "encoder": full.encoder_id,
+        "search": "semantic" if has_text else "keyword",
+        "notes": notes,
+    }
     return tasks, excluded, corpus
 
 
@@ -250,8 +297,9 @@ def _wanted_labels(labels: Sequence[str] | None, concepts: list[str]) -> list[st
     by_key = {c.casefold(): c for c in concepts}
     missing = [name for name in labels if name.casefold() not in by_key]
     if missing:
-        raise ValidationError(f"no ground truth for {', '.join(missing)}; this corpus has "
-                              f"{', '.join(concepts)}")
+        raise ValidationError(
+            f"no ground truth for {', '.join(missing)}; this corpus has {', '.join(concepts)}"
+        )
     return [by_key[name.casefold()] for name in labels]
 
 
@@ -266,8 +314,10 @@ def _text_encoder(settings: Settings, corpus_encoder_id: str) -> tuple[Any | Non
 
 def _why_excluded(task: LabelTask) -> str:
     if task.truth.sum() < MIN_POSITIVES:
-        return (f"only {int(task.truth.sum())} positives in the training part: VA cannot "
-                f"reach its first build ({MIN_POSITIVES} needed)")
+        return (
+            f"only {int(task.truth.sum())} positives in the training part: VA cannot "
+            f"reach its first build ({MIN_POSITIVES} needed)"
+        )
     if (~task.truth).sum() < MIN_NEGATIVES:
         return f"only {int((~task.truth).sum())} negatives in the training part"
     if task.y_test.sum() < MIN_TEST_POSITIVES:
@@ -285,17 +335,34 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
     for seed in range(options.seeds):
         for name in options.strategies:
             # Every strategy gets the same seed: paired runs, so differences are the strategies'.
-            session = run_strategy(name, task, budget=budget, batch=options.batch,
-                                   seed=_session_seed(task.concept, seed), shares=options.shares,
-                                   reward=options.reward, c=options.c)
+            session = run_strategy(
+                name,
+                task,
+                budget=budget,
+                batch=options.batch,
+                seed=_session_seed(task.concept, seed),
+                shares=options.shares,
+                reward=options.reward,
+                c=options.c,
+            )
             per_seed[name].append([rounded(ap) for ap in ap_curve(task, session.order, points)])
             sources[name].update(session.sources)
             recommended.update(session.arms)
-    medians = {name: {str(n): rounded(float(np.median([run[i] for run in runs])))
-                      for i, n in enumerate(points)} for name, runs in per_seed.items()}
-    return {**task.summary(), "checkpoints": points, "ap": medians, "ap_per_seed": per_seed,
-            "sources": {name: dict(counts) for name, counts in sources.items()},
-            "recommended": dict(recommended)}
+    medians = {
+        name: {
+            str(n): rounded(float(np.median([run[i] for run in runs])))
+            for i, n in enumerate(points)
+        }
+        for name, runs in per_seed.items()
+    }
+    return {
+        **task.summary(),
+        "checkpoints": points,
+        "ap": medians,
+        "ap_per_seed": per_seed,
+        "sources": {name: dict(counts) for name, counts in sources.items()},
+        "recommended": dict(recommended),
+    }
 
 
 def _session_seed(concept: str, seed: int) -> int:

@@ -50,8 +50,7 @@ SEARCH_GIVE_UP = 10
 #: borderline .5 / positive .2 / random .2 / negative .1: 0.83 / 0.96 / 0.98, these shares
 #: 0.85 / 0.96 / 0.99, borderline alone 0.92 / 0.99 / 1.00; CC 0.91 / 0.92 / 0.96. The top
 #: feeds mostly show shots the model already gets right, so each share of them costs labels.
-FEED_SHARES: dict[str, float] = {"borderline": 0.6, "positive": 0.1, "random": 0.2,
-                                 "negative": 0.1}
+FEED_SHARES: dict[str, float] = {"borderline": 0.6, "positive": 0.1, "random": 0.2, "negative": 0.1}
 #: The first build needs this many positives and negatives (as in the app).
 _MIN_POS, _MIN_NEG = MIN_POSITIVES, MIN_NEGATIVES
 
@@ -102,8 +101,10 @@ class Session:
     def labelled_set(self) -> TrainingSet:
         ids = self.task.matrix.ids
         truth = self.task.truth
-        return TrainingSet(positives=[ids[r] for r in self.order if truth[r]],
-                           negatives=[ids[r] for r in self.order if not truth[r]])
+        return TrainingSet(
+            positives=[ids[r] for r in self.order if truth[r]],
+            negatives=[ids[r] for r in self.order if not truth[r]],
+        )
 
     # -- where shots come from ------------------------------------------------------------
     def next_search_hits(self, n: int) -> list[int]:
@@ -164,8 +165,9 @@ def search_batch(session: Session, n: int, *, bootstrap: bool) -> int:
             step = session.label(session.next_search_hits(min(room, SEARCH_PAGE)), "search", room)
         session.text_turn = not session.text_turn
         if step == 0 and session.positives:
-            step = session.label(session.more_like_this(min(room, SIMILAR_PER_SEED)),
-                                 "similar", room)
+            step = session.label(
+                session.more_like_this(min(room, SIMILAR_PER_SEED)), "similar", room
+            )
         if step == 0:
             step = session.label(session.random_rows(min(room, SEARCH_PAGE)), "browse", room)
         added += step
@@ -181,8 +183,15 @@ def _bootstrap(session: Session, budget: int, batch: int) -> None:
 
 def _build(session: Session, batch: int) -> Any:
     seed = int(session.rng.integers(2**31))
-    return build(session.task.matrix, session.labelled_set(), n=batch, seed=seed,
-                 hide_labelled=True, min_pos=_MIN_POS, min_neg=_MIN_NEG)
+    return build(
+        session.task.matrix,
+        session.labelled_set(),
+        n=batch,
+        seed=seed,
+        hide_labelled=True,
+        min_pos=_MIN_POS,
+        min_neg=_MIN_NEG,
+    )
 
 
 def feed_quotas(shares: Mapping[str, float], n: int) -> dict[str, int]:
@@ -198,8 +207,9 @@ def feed_quotas(shares: Mapping[str, float], n: int) -> dict[str, int]:
     return quotas
 
 
-def _label_feed_mix(session: Session, feeds: dict[str, list[str]], n: int,
-                    shares: Mapping[str, float]) -> int:
+def _label_feed_mix(
+    session: Session, feeds: dict[str, list[str]], n: int, shares: Mapping[str, float]
+) -> int:
     """Label ``n`` shots from the feeds by ``shares``; random shots fill what a feed lacks."""
     row_of = session.task.matrix.row_of
     added = 0
@@ -210,8 +220,14 @@ def _label_feed_mix(session: Session, feeds: dict[str, list[str]], n: int,
     return added
 
 
-def run_va(task: LabelTask, *, budget: int, batch: int, seed: int,
-           shares: Mapping[str, float] = FEED_SHARES) -> Session:
+def run_va(
+    task: LabelTask,
+    *,
+    budget: int,
+    batch: int,
+    seed: int,
+    shares: Mapping[str, float] = FEED_SHARES,
+) -> Session:
     """Search to bootstrap, then the four feeds by ``shares``, one build per batch."""
     session = Session(task, np.random.default_rng(seed))
     _bootstrap(session, budget, batch)
@@ -223,8 +239,15 @@ def run_va(task: LabelTask, *, budget: int, batch: int, seed: int,
     return session
 
 
-def run_va_recommended(task: LabelTask, *, budget: int, batch: int, seed: int,
-                       reward: str = DEFAULT_REWARD, c: float | None = None) -> Session:
+def run_va_recommended(
+    task: LabelTask,
+    *,
+    budget: int,
+    batch: int,
+    seed: int,
+    reward: str = DEFAULT_REWARD,
+    c: float | None = None,
+) -> Session:
     """Search to bootstrap, then each batch from the source the recommender suggests.
 
     The recommender sees what it would see in the app: after each batch, the change of the
@@ -267,8 +290,9 @@ def run_cc(task: LabelTask, *, budget: int, seed: int) -> Session:
     while len(session.order) < budget and not session.exhausted:
         added = session.label(session.random_rows(1), "random", 1)
         if len(session.order) < budget:
-            added += session.label(session.next_search_hits(1) or session.random_rows(1),
-                                   "search", 1)
+            added += session.label(
+                session.next_search_hits(1) or session.random_rows(1), "search", 1
+            )
         if added == 0:
             break
     return session
@@ -289,15 +313,22 @@ def run_rcc(task: LabelTask, *, budget: int, seed: int) -> Session:
     return session
 
 
-def run_strategy(name: str, task: LabelTask, *, budget: int, batch: int, seed: int,
-                 shares: Mapping[str, float] = FEED_SHARES, reward: str = DEFAULT_REWARD,
-                 c: float | None = None) -> Session:
+def run_strategy(
+    name: str,
+    task: LabelTask,
+    *,
+    budget: int,
+    batch: int,
+    seed: int,
+    shares: Mapping[str, float] = FEED_SHARES,
+    reward: str = DEFAULT_REWARD,
+    c: float | None = None,
+) -> Session:
     """One simulated session of strategy ``name`` (a key of :data:`STRATEGIES`)."""
     if name == "va":
         return run_va(task, budget=budget, batch=batch, seed=seed, shares=shares)
     if name == "va_rec":
-        return run_va_recommended(task, budget=budget, batch=batch, seed=seed, reward=reward,
-                                  c=c)
+        return run_va_recommended(task, budget=budget, batch=batch, seed=seed, reward=reward, c=c)
     runners = {"cc": run_cc, "zsc": run_zsc, "rcc": run_rcc}
     if name not in runners:
         raise ValidationError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")

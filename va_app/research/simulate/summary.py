@@ -12,8 +12,9 @@ from scipy.stats import bootstrap
 from va_app.research.simulate.task import rounded
 
 
-def summarise(per_label: dict[str, dict], strategies: Sequence[str],
-               points: list[int]) -> dict[str, Any]:
+def summarise(
+    per_label: dict[str, dict], strategies: Sequence[str], points: list[int]
+) -> dict[str, Any]:
     def over_labels(fn: Callable[[dict, str], float | None], n: int) -> float | None:
         values = [v for label in per_label.values() if (v := fn(label, str(n))) is not None]
         return rounded(float(np.median(values))) if values else None
@@ -25,6 +26,7 @@ def summarise(per_label: dict[str, dict], strategies: Sequence[str],
         def fn(label: dict, n: str) -> float | None:
             x, y = label["ap"].get(a, {}).get(n), label["ap"].get(b, {}).get(n)
             return None if x is None or y is None else x - y
+
         return fn
 
     median_ap = {s: {str(n): over_labels(ap(s), n) for n in points} for s in strategies}
@@ -32,7 +34,8 @@ def summarise(per_label: dict[str, dict], strategies: Sequence[str],
     if {"va", "cc"} <= set(strategies):
         out["va_minus_cc"] = {str(n): over_labels(diff("va", "cc"), n) for n in points}
         out["va_median_at_least_cc"] = {
-            str(n): _at_least(median_ap["va"][str(n)], median_ap["cc"][str(n)]) for n in points}
+            str(n): _at_least(median_ap["va"][str(n)], median_ap["cc"][str(n)]) for n in points
+        }
         interval = {str(n): va_minus_cc_interval(per_label, n) for n in points}
         out["va_minus_cc_interval"] = interval
         out["va_vs_cc"] = {n: _verdict(out["va_minus_cc"][n], interval[n]) for n in interval}
@@ -49,17 +52,24 @@ def summarise(per_label: dict[str, dict], strategies: Sequence[str],
 RARE_SHARE = 0.05
 
 
-def summarise_groups(per_label: dict[str, dict], strategies: Sequence[str],
-                     points: list[int]) -> dict[str, dict[str, Any]]:
+def summarise_groups(
+    per_label: dict[str, dict], strategies: Sequence[str], points: list[int]
+) -> dict[str, dict[str, Any]]:
     """:func:`summarise` on the common and on the rare concepts (:data:`RARE_SHARE`) apart;
     each group also lists its labels. Groups without labels are left out."""
+
     def rare(label: dict) -> bool:
         return label["train_positives"] <= RARE_SHARE * label["train"]
 
-    groups = {"common": {k: v for k, v in per_label.items() if not rare(v)},
-              "rare": {k: v for k, v in per_label.items() if rare(v)}}
-    return {name: {"labels": list(members), **summarise(members, strategies, points)}
-            for name, members in groups.items() if members}
+    groups = {
+        "common": {k: v for k, v in per_label.items() if not rare(v)},
+        "rare": {k: v for k, v in per_label.items() if rare(v)},
+    }
+    return {
+        name: {"labels": list(members), **summarise(members, strategies, points)}
+        for name, members in groups.items()
+        if members
+    }
 
 
 def _at_least(a: float | None, b: float | None) -> bool | None:
@@ -86,8 +96,11 @@ def va_minus_cc_interval(per_label: dict[str, dict], n: int) -> list[float] | No
         runs = label.get("ap_per_seed", {})
         if at is None or "va" not in runs or "cc" not in runs:
             continue
-        samples.append(np.array([[run[at] for run in runs["va"]],
-                                 [run[at] for run in runs["cc"]]], dtype=float))
+        samples.append(
+            np.array(
+                [[run[at] for run in runs["va"]], [run[at] for run in runs["cc"]]], dtype=float
+            )
+        )
     if not samples or samples[0].shape[1] < 2:
         return None
 
@@ -95,9 +108,17 @@ def va_minus_cc_interval(per_label: dict[str, dict], n: int) -> list[float] | No
         diffs = [np.median(s[0], axis=axis) - np.median(s[1], axis=axis) for s in per_seed]
         return np.median(np.stack(diffs), axis=0)
 
-    ci = bootstrap(samples, statistic, vectorized=True, paired=False, axis=-1,
-                   confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES, method="percentile",
-                   random_state=0).confidence_interval
+    ci = bootstrap(
+        samples,
+        statistic,
+        vectorized=True,
+        paired=False,
+        axis=-1,
+        confidence_level=CONFIDENCE,
+        n_resamples=N_RESAMPLES,
+        method="percentile",
+        random_state=0,
+    ).confidence_interval
     return [rounded(float(ci.low)), rounded(float(ci.high))]
 
 

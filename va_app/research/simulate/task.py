@@ -41,34 +41,50 @@ class LabelTask:
         return self.matrix.n_shots
 
     def summary(self) -> dict[str, Any]:
-        return {"train": self.n_train, "test": int(self.y_test.size),
-                "train_positives": int(self.truth.sum()),
-                "test_positives": int(self.y_test.sum()),
-                "search_hits": int(self.search_rows.size),
-                "search_precision": rounded(float(self.truth[self.search_rows].mean()))
-                if self.search_rows.size else None}
+        return {
+            "train": self.n_train,
+            "test": int(self.y_test.size),
+            "train_positives": int(self.truth.sum()),
+            "test_positives": int(self.y_test.sum()),
+            "search_hits": int(self.search_rows.size),
+            "search_precision": rounded(float(self.truth[self.search_rows].mean()))
+            if self.search_rows.size
+            else None,
+        }
 
 
-def split_rows(truth: np.ndarray, *, test_share: float = TEST_SHARE,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(
+    truth: np.ndarray, *, test_share: float = TEST_SHARE, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Train and test row indices, stratified on ``truth``; the same inputs, the same split."""
     rows = np.arange(truth.size)
-    train, test = train_test_split(rows, test_size=test_share, stratify=truth,
-                                   random_state=seed)
+    train, test = train_test_split(rows, test_size=test_share, stratify=truth, random_state=seed)
     return np.sort(train), np.sort(test)
 
 
-def make_task(concept: str, full: CorpusMatrix, table_shots: Sequence[Any],
-              truth_of: dict[str, bool], *, encoder: Any | None, test_share: float = TEST_SHARE,
-              queries: Sequence[str] | None = None) -> LabelTask:
+def make_task(
+    concept: str,
+    full: CorpusMatrix,
+    table_shots: Sequence[Any],
+    truth_of: dict[str, bool],
+    *,
+    encoder: Any | None,
+    test_share: float = TEST_SHARE,
+    queries: Sequence[str] | None = None,
+) -> LabelTask:
     """Split the corpus for ``concept`` and rank its training part by the label's text search."""
     rows = np.fromiter((full.row_of[i] for i in truth_of if i in full.row_of), dtype=np.intp)
     rows.sort()
     truth = np.fromiter((truth_of[full.ids[r]] for r in rows), dtype=bool, count=rows.size)
     train, test = split_rows(truth, test_share=test_share, seed=zlib.crc32(concept.encode()))
     ids = [full.ids[r] for r in rows[train]]
-    matrix = CorpusMatrix(ids, full.X[rows[train]], full.clusters[rows[train]], full.encoder_id,
-                          {i: r for r, i in enumerate(ids)})
+    matrix = CorpusMatrix(
+        ids,
+        full.X[rows[train]],
+        full.clusters[rows[train]],
+        full.encoder_id,
+        {i: r for r, i in enumerate(ids)},
+    )
     search = ShotSearch(matrix, None, ShotTable.from_shots(ids, table_shots))
     found = search_ranking(search, queries or label_queries(concept), encoder)
     return LabelTask(concept, matrix, search, truth[train], full.X[rows[test]], truth[test], found)
@@ -93,7 +109,6 @@ def search_ranking(search: ShotSearch, queries: Sequence[str], encoder: Any | No
         if result.mode == MODE_SEMANTIC:
             break
     return np.fromiter(found, dtype=np.intp, count=len(found))
-
 
 
 def rounded(value: float) -> float:

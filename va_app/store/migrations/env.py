@@ -10,7 +10,8 @@ from va_app.store.schema import Base
 
 connection = context.config.attributes["connection"]
 # render_as_batch: SQLite alters a table by copying it; Alembic's batch mode does that.
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                  compare_type=True)
+context.configure(
+    connection=connection, target_metadata=Base.metadata, render_as_batch=True, compare_type=True
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -29,7 +29,8 @@ from va_app.ui.grid import endpoint
 _ASSETS = Path(__file__).parent
 COMPONENT_NAME = "va_card_grid"
 _RENDER = st.components.v2.component(
-    COMPONENT_NAME, css=(_ASSETS / "grid.css").read_text(), js=(_ASSETS / "grid.js").read_text())
+    COMPONENT_NAME, css=(_ASSETS / "grid.css").read_text(), js=(_ASSETS / "grid.js").read_text()
+)
 RECENT = "_grid_recent"  # session state: RecentDecisions of this browser session
 OUTCOME = "_grid_outcome"  # session state: grid key -> {"rejected": [...], "error": str}
 PLAYING = "_grid_playing"  # session state: grid key -> shot id whose player is live
@@ -45,9 +46,14 @@ def grid_key(view_key: str) -> str:
     return f"grid-{view_key}"
 
 
-def card_grid(ws: Workspace, shots: Sequence[Shot], ctx, *,
-              scores: dict[str, float] | None = None, need: tuple[int, int] | None = None
-              ) -> None:
+def card_grid(
+    ws: Workspace,
+    shots: Sequence[Shot],
+    ctx,
+    *,
+    scores: dict[str, float] | None = None,
+    need: tuple[int, int] | None = None,
+) -> None:
     """Mount the grid for ``shots`` (``ctx`` is a :class:`va_app.ui.cards.CardContext`).
 
     ``need``: the positives and negatives a build needs; the grid counts down to them.
@@ -56,8 +62,9 @@ def card_grid(ws: Workspace, shots: Sequence[Shot], ctx, *,
 
 
 @st.fragment
-def _grid_fragment(ws: Workspace, shots: list[Shot], ctx, scores: dict[str, float],
-                   need: tuple[int, int] | None) -> None:
+def _grid_fragment(
+    ws: Workspace, shots: list[Shot], ctx, scores: dict[str, float], need: tuple[int, int] | None
+) -> None:
     # Its own fragment: a decision reruns the grid alone, not the page's other parts. The
     # counts live in the grid (adjusted client-side at once), the votes are read anew.
     from va_app.ui.cards import current_votes
@@ -70,32 +77,48 @@ def _grid_fragment(ws: Workspace, shots: list[Shot], ctx, scores: dict[str, floa
     token, ticket = _ticket(ws, ctx, key, by_id, need)
     data = {
         **endpoint.state_of(ticket),
-        "key": key, "label": ctx.label, "read_only": ctx.read_only,
+        "key": key,
+        "label": ctx.label,
+        "read_only": ctx.read_only,
         "notice": "Your role cannot annotate; ask an admin for the annotator role.",
         "show_similar": ctx.show_similar,
         "cards": [_card(s, ctx, scores.get(s.id), key) for s in shots],
-        "rejected": outcome.get("rejected", []), "error": outcome.get("error"),
+        "rejected": outcome.get("rejected", []),
+        "error": outcome.get("error"),
         "clip": _clip(ws, by_id[playing], key) if playing in by_id else None,
-        "endpoint": endpoint.PATH.lstrip("/"), "ticket": token,
+        "endpoint": endpoint.PATH.lstrip("/"),
+        "ticket": token,
     }
     if ctx.read_only:
         data["recent"] = []
-    _RENDER(key=key, data=data, height="content",
-            on_decisions_change=partial(_on_decisions, key),
-            on_play_change=partial(_on_play, key), on_similar_change=partial(_on_similar, key))
+    _RENDER(
+        key=key,
+        data=data,
+        height="content",
+        on_decisions_change=partial(_on_decisions, key),
+        on_play_change=partial(_on_play, key),
+        on_similar_change=partial(_on_similar, key),
+    )
 
 
-def _ticket(ws: Workspace, ctx, key: str, shots: dict[str, Shot],
-            need: tuple[int, int] | None) -> tuple[str, endpoint.Ticket]:
+def _ticket(
+    ws: Workspace, ctx, key: str, shots: dict[str, Shot], need: tuple[int, int] | None
+) -> tuple[str, endpoint.Ticket]:
     """This session's ticket for the grid ``key`` (token and ticket), refreshed with what this
     render knows."""
     from va_app.ui import resources
     from va_app.ui.state import current_user
 
     ticket = endpoint.Ticket(
-        ws=ws, policy=resources.policy(), user=current_user(), label=ctx.label,
-        source=ctx.source, recent=recent_decisions(),
-        titles={i: s.title or s.video_key for i, s in shots.items()}, need=need)
+        ws=ws,
+        policy=resources.policy(),
+        user=current_user(),
+        label=ctx.label,
+        source=ctx.source,
+        recent=recent_decisions(),
+        titles={i: s.title or s.video_key for i, s in shots.items()},
+        need=need,
+    )
     tokens = st.session_state.setdefault(TICKETS, {})
     tokens[key] = endpoint.register(tokens.get(key), ticket)
     return tokens[key], ticket
@@ -106,13 +129,16 @@ def _card(shot: Shot, ctx, score: float | None, key: str) -> dict:
     others = [v for a, v in votes.items() if a != ctx.annotator]
     playable = bool(shot.video_path) and Path(shot.video_path).is_file()
     return {
-        "id": shot.id, "title": shot.title or shot.video_key,
-        "when": f"{_clock(shot.start_s)}–{_clock(shot.end_s)}", "score": score,
+        "id": shot.id,
+        "title": shot.title or shot.video_key,
+        "when": f"{_clock(shot.start_s)}–{_clock(shot.end_s)}",
+        "score": score,
         "mine": votes.get(ctx.annotator),
         "others": f"{sum(others)}+ / {len(others) - sum(others)}−" if others else "",
         "thumb": _media_url(shot.thumb_path, "image/jpeg", f"{key}:{shot.id}:thumb"),
         "strip": _media_url(shot.filmstrip_path, "image/jpeg", f"{key}:{shot.id}:strip"),
-        "playable": playable, "link": "" if playable else shot.source_url,
+        "playable": playable,
+        "link": "" if playable else shot.source_url,
     }
 
 
@@ -135,8 +161,13 @@ def _clip(ws: Workspace, shot: Shot, key: str) -> dict | None:
         st.session_state.setdefault(OUTCOME, {})[key] = {"error": str(exc)}
         return None
     url = _media_url(str(path), "video/mp4", f"{key}:clip")
-    return {"shot_id": shot.id, "url": url, "start": 0.0,
-            "end": max(shot.end_s - shot.start_s, 0.0), "fps": shot.fps}
+    return {
+        "shot_id": shot.id,
+        "url": url,
+        "start": 0.0,
+        "end": max(shot.end_s - shot.start_s, 0.0),
+        "fps": shot.fps,
+    }
 
 
 def _on_decisions(key: str) -> None:

@@ -93,29 +93,43 @@ def apply_decisions(ticket: Ticket, payload: object) -> dict:
     with ticket.lock:
         try:
             decisions = ticket.recent.fresh(parse_decisions(payload))
-            ticket.ws.record_decisions(ticket.label, decisions, user=ticket.user,
-                                       policy=ticket.policy, source=ticket.source)
+            ticket.ws.record_decisions(
+                ticket.label,
+                decisions,
+                user=ticket.user,
+                policy=ticket.policy,
+                source=ticket.source,
+            )
             ticket.recent.record(ticket.label, decisions, titles=ticket.titles)
             return state_of(ticket)
         except VAError as exc:
             items = payload.get("items", []) if isinstance(payload, Mapping) else []
-            return {**state_of(ticket), "applied": [], "error": str(exc),
-                    "rejected": [i.get("seq") for i in items if isinstance(i, Mapping)]}
+            return {
+                **state_of(ticket),
+                "applied": [],
+                "error": str(exc),
+                "rejected": [i.get("seq") for i in items if isinstance(i, Mapping)],
+            }
 
 
 def state_of(ticket: Ticket) -> dict:
     """What the grid settles with, from a render or an answer: the decision numbers written
     (the last :data:`CONFIRM_LAST`), the label's counts and this session's undo list."""
-    return {"applied": ticket.recent.seen[-CONFIRM_LAST:],
-            "counts": counts(ticket.ws, ticket.label, ticket.need),
-            "recent": ticket.recent.for_label(ticket.label)}
+    return {
+        "applied": ticket.recent.seen[-CONFIRM_LAST:],
+        "counts": counts(ticket.ws, ticket.label, ticket.need),
+        "recent": ticket.recent.for_label(ticket.label),
+    }
 
 
 def counts(ws: Workspace, label: str, need: tuple[int, int] | None) -> dict:
     """The label's positives, negatives and ties (majority of votes), as the grid shows them."""
     labelled = ws.labels.labelled_set(label)
-    result = {"positives": len(labelled.positives), "negatives": len(labelled.negatives),
-              "ties": len(labelled.ties)}
+    result = {
+        "positives": len(labelled.positives),
+        "negatives": len(labelled.negatives),
+        "ties": len(labelled.ties),
+    }
     if need:
         result["need_positives"], result["need_negatives"] = need
     return result
@@ -134,11 +148,15 @@ async def post_decisions(request):
         return JSONResponse({"error": "the body must be JSON"}, status_code=400)
     ticket = lookup(payload.get("ticket") if isinstance(payload, dict) else None)
     if ticket is None:
-        return JSONResponse({"error": "unknown or expired ticket: reload the page"},
-                            status_code=410)
+        return JSONResponse(
+            {"error": "unknown or expired ticket: reload the page"}, status_code=410
+        )
     answer = await run_in_threadpool(apply_decisions, ticket, payload)
-    return JSONResponse(answer, status_code=403 if answer.get("rejected") else 200,
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        answer,
+        status_code=403 if answer.get("rejected") else 200,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def routes() -> list:
