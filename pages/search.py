@@ -9,8 +9,8 @@ import streamlit as st
 from va_app.encoders import encoder_status_line
 from va_app.encoders.bundled import is_demo_clip_id
 from va_app.errors import VAError
+from va_app.search.label_words import search_hints
 from va_app.search.shots import MODE_BROWSE, MODE_KEYWORD, SearchFilters, SearchQuery
-from va_app.services.workspace import search_hints
 from va_app.ui import resources, state
 from va_app.ui.cards import (
     SIMILAR_TO,

@@ -36,8 +36,8 @@ from va_app.learn.feeds import build_feeds, random_feed
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.learn.versions import ModelVersion, load_model
 from va_app.search.index_progress import IndexProgress, IndexWatch
+from va_app.search.label_words import zero_shot_texts
 from va_app.search.shots import (
-    MAX_QUERY_CHARS,
     SearchFilters,
     SearchQuery,
     SearchResult,
@@ -618,18 +618,6 @@ class _CheckedLabels:
     def delete_label(self, name: str) -> None:
         # Only a failed import undoing the label it created; the unit of work rolls it back.
         self._store.delete_label(name)
-
-
-def search_hints(hints: str) -> list[str]:
-    """A label's search hints as separate queries ("sunset, warm light" -> two)."""
-    parts = (part.strip() for part in hints.replace(";", ",").replace("\n", ",").split(","))
-    return list(dict.fromkeys(part for part in parts if part))
-
-
-def zero_shot_texts(name: str, description: str = "", hints: str = "") -> tuple[str, ...]:
-    """What a zero-shot search of a label reads: its name, description and each hint."""
-    texts = [name, " ".join(description.split())[:MAX_QUERY_CHARS], *search_hints(hints)]
-    return tuple(dict.fromkeys(text for text in texts if text))
 
 
 def _annotate_payload(stored: list[Annotation], label: str, source: str) -> dict:
