@@ -41,3 +41,30 @@ class NotFoundError(VAError):
 
 class ValidationError(VAError):
     """User input (a name, a value, a file) is not acceptable."""
+
+
+class DiskFullError(StoreError):
+    """The disk under the corpus (or a backup's destination) has no room: nothing more was
+    written; everything written before is intact, and the same action succeeds once there is
+    space again."""
+
+
+#: Messages of a full disk from the OS, SQLite and PostgreSQL (SQLSTATE 53100).
+_DISK_FULL_SIGNS = ("no space left on device", "database or disk is full", "disk full")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says the disk is full."""
+    import errno
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(sign in str(exc).lower() for sign in _DISK_FULL_SIGNS):
+            return True
+        if getattr(exc, "sqlstate", None) == "53100":
+            return True
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+    return False

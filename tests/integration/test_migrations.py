@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "9001_label_guideline_url"
-down_revision = "0001_baseline"
+down_revision = "0002_decision_ids"
 branch_labels = None
 depends_on = None
 
@@ -60,9 +60,12 @@ def _release_before_migrations(settings) -> dict:
     shots = sorted(truth)
     store.annotate_many(LABEL, [(s, truth[s]) for s in shots[:12]], annotator="ana")
     store.annotate(LABEL, shots[0], None, annotator="bo")
+    before = _stored(store)
     with store.catalog.session() as s:
         s.execute(text("DROP TABLE alembic_version"))
-    before = _stored(store)
+        # That release had no decision ids (revision 0002 adds them).
+        s.execute(text("DROP INDEX ix_annotations_decision_id"))
+        s.execute(text("ALTER TABLE annotations DROP COLUMN decision_id"))
     store.catalog.close()
     return before
 
@@ -123,10 +126,17 @@ def test_a_catalog_made_before_migrations_upgrades_in_place_with_db_upgrade(sett
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["before"] is None and report["after"] == migrate.BASELINE
-    assert _revision(settings) == migrate.BASELINE
+    assert report["before"] is None and report["after"] == migrate.head()
+    assert report["applied"] == ["0002_decision_ids"]
+    assert _revision(settings) == migrate.head()
     catalog = Catalog(settings.sql_url)
-    assert _stored(LabelStore(catalog)) == before
+    store = LabelStore(catalog)
+    assert _stored(store) == before
+    # The upgraded catalog keeps a decision sent twice once (0002's unique decision ids).
+    shot = before["shots"][0]
+    for _ in range(2):
+        store.annotate_many(LABEL, [(shot, True)], annotator="ana", decision_ids=["d-1"])
+    assert len(store.all_history()) == len(before["history"]) + 1
     catalog.close()
 
 

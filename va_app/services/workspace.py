@@ -321,9 +321,14 @@ class Workspace:
             return []
         with self._unit():  # the rows and their one event commit together
             stored = self.labels.annotate_many(
-                label, [(d.shot_id, d.value) for d in decisions], annotator=annotator, source=source
+                label,
+                [(d.shot_id, d.value) for d in decisions],
+                annotator=annotator,
+                source=source,
+                decision_ids=[d.id for d in decisions],  # stored already: skipped
             )
-            self._log("annotate", user, _annotate_payload(stored, label, source))
+            if stored:  # a batch sent again writes nothing and logs nothing
+                self._log("annotate", user, _annotate_payload(stored, label, source))
         return stored
 
     def label_summaries(self) -> list[dict]:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from va_app.domain import Shot
-from va_app.errors import StoreError
+from va_app.errors import DiskFullError, StoreError, is_disk_full
 from va_app.store import migrate
 from va_app.store.meta import CORPUS_VERSION
 from va_app.store.schema import (
@@ -118,6 +118,11 @@ class Catalog:
                 with s.begin():
                     yield s
             except OperationalError as exc:
+                if is_disk_full(exc):
+                    raise DiskFullError(
+                        f"the disk holding the catalog {_shown(self.url)} is full ({exc.orig}): "
+                        "nothing was saved; free some space and try again"
+                    ) from exc
                 raise StoreError(f"the catalog database is unavailable: {exc.orig}") from exc
 
     def close(self) -> None:

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from va_app.domain import Annotation, ShotVerdict, Source, current_words, shot_verdicts
 from va_app.errors import NotFoundError, ValidationError
 from va_app.store.catalog import Catalog
-from va_app.store.schema import AnnotationRow, LabelRow, ShotRow
+from va_app.store.schema import AnnotationRow, LabelRow, ShotRow, utcnow
 
 MAX_LABEL_NAME = 80
+# Both backends the catalog runs on have INSERT ... ON CONFLICT (see _insert_once).
+_DIALECT_INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 #: The case-folded name is the label's identity (``labels.name_key``, a 100-character column;
 #: PostgreSQL enforces the length): folding can lengthen a name (ß → ss, ﬃ → ffi).
 MAX_LABEL_KEY = 100
@@ -152,9 +156,18 @@ class LabelStore:
         *,
         annotator: str,
         source: str = Source.IMPORT,
+        decision_ids: Sequence[str | None] | None = None,
     ) -> list[Annotation]:
+        """Append one row per ``(shot_id, value)``; returns the rows written, in order.
+
+        ``decision_ids`` (one per item, the ids the card grid's browser gave its decisions):
+        an item whose id is stored already is skipped — also when another request stores it
+        at the same moment — so a decision sent again is written once.
+        """
         annotator = _clean_annotator(annotator)
         items = list(items)
+        if decision_ids is not None and len(decision_ids) != len(items):
+            raise ValidationError(f"{len(decision_ids)} decision ids for {len(items)} decisions")
         with self.catalog.session() as s:
             label_row = self.label_row(s, label)
             _require_shots(s, {shot for shot, _ in items})
@@ -165,11 +178,18 @@ class LabelStore:
                     value=None if value is None else bool(value),
                     annotator=annotator,
                     source=source,
+                    created_at=utcnow(),
+                    decision_id=decision_id,
                 )
-                for shot, value in items
+                for (shot, value), decision_id in zip(
+                    items, decision_ids or [None] * len(items), strict=True
+                )
             ]
-            s.add_all(rows)
-            s.flush()
+            if decision_ids is None:
+                s.add_all(rows)
+                s.flush()
+            else:
+                rows = [row for row in rows if _insert_once(s, row)]
             return [_to_annotation(label_row.name, r) for r in rows]
 
     def import_annotations(self, annotations: list[Annotation]) -> int:
@@ -245,6 +265,29 @@ class LabelStore:
         if row is None:
             raise NotFoundError(f"no label named {name!r}; create it first (labels create)")
         return row
+
+
+def _insert_once(s: Session, row: AnnotationRow) -> bool:
+    """Insert ``row`` unless its decision id is stored; sets ``row.id``, returns whether it
+    was written. ``ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL): a concurrent writer of
+    the same id makes this one wait for its commit and then skip, never fail."""
+    insert = _DIALECT_INSERT.get(s.get_bind().dialect.name)
+    if insert is None:  # another database: no race-free skip, but the same result alone
+        taken = select(AnnotationRow.id).where(AnnotationRow.decision_id == row.decision_id)
+        if row.decision_id is not None and s.scalar(taken) is not None:
+            return False
+        s.add(row)
+        s.flush()
+        return True
+    values = {c.key: getattr(row, c.key) for c in AnnotationRow.__table__.columns if c.key != "id"}
+    stmt = (
+        insert(AnnotationRow.__table__)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["decision_id"])
+        .returning(AnnotationRow.id)
+    )
+    row.id = s.execute(stmt).scalar()
+    return row.id is not None
 
 
 def _require_shots(s, shot_ids: set[str]) -> None:
