@@ -81,6 +81,21 @@ const Unsaved = {
   },
 };
 
+function reloadPage() {
+  // Reload to get a new ticket, but only when every unsaved decision is in storage (the new
+  // page sends them from there); true when the reload is under way.
+  if (window.__vaReloading) return true;
+  for (const grid of instances.values()) {
+    for (const key of new Set(grid.pending.map((d) => d.store))) {
+      const stored = new Set(Unsaved.read(key).map((e) => e.id));
+      if (!key || grid.pending.some((d) => d.store === key && !stored.has(d.id))) return false;
+    }
+  }
+  window.__vaReloading = true;
+  location.reload();
+  return true;
+}
+
 function pendingIds() {
   const ids = new Set();
   for (const grid of instances.values()) for (const d of grid.pending) ids.add(d.id);
@@ -355,11 +370,11 @@ class Grid {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.flush(), RESEND_MS + 50);
     this.sentAt = performance.now();
-    // A restarted server does not know the old ticket: wait for the next render's.
-    if (this.staleTicket && this.staleTicket === this.data.ticket) return;
     const batch = { items: this.pending.slice(0, MAX_SEND).map(
       ({ seq, id, shot_id, value, before, group, undo_of }) =>
         ({ seq, id, shot_id, value, before, group, undo_of })), label: this.data.label };
+    // A restarted server does not know the old ticket: only a new render brings one.
+    if (this.staleTicket && this.staleTicket === this.data.ticket) return;
     if (this.data.endpoint && this.data.ticket && !this.noEndpoint) this.post(batch);
     else this.send("decisions", batch);
   }
@@ -378,8 +393,11 @@ class Grid {
     }
     if (response.status === 410) {
       // The server restarted (or the page sat idle for hours): its next render brings a ticket.
+      // The page is from the old server process (its fragments are gone too): reload it, and
+      // the stored decisions go out with the new page's ticket.
       this.staleTicket = ticket;
-      return this.troubled("reconnecting", "The server restarted: sending your decisions again as soon as the page reconnects (reload if it does not).");
+      if (reloadPage()) return this.troubled("reconnecting", "The server restarted: reloading the page; your decisions are sent again.");
+      return this.troubled("reconnecting", "The server restarted: reload the page to send your decisions (they are kept until then).");
     }
     if ([404, 405].includes(response.status)) {
       // No endpoint here (a proxy that passes only Streamlit's own paths): the rerun path.
@@ -738,7 +756,7 @@ if (!window.__vaGridUnload) {
   // Closing or reloading the tab with unsaved decisions asks first (they would still be sent
   // from storage by the next page, but only if the expert comes back).
   window.addEventListener("beforeunload", (e) => {
-    if (!window.__vaGridUnsaved()) return;
+    if (window.__vaReloading || !window.__vaGridUnsaved()) return;
     e.preventDefault();
     e.returnValue = "";
   });

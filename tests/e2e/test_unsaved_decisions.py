@@ -1,0 +1,144 @@
+"""Nothing on screen is lost: the keyboard grid's decisions survive a killed server, a reload
+and a restart, and each lands in the store exactly once.
+
+A real ``streamlit run`` server is killed with SIGKILL while decisions are in flight; the
+expert keeps labelling (the grid says how many decisions are unsaved), reloads (the page asks
+first), the server comes back, and the decisions kept in the browser's storage are sent again
+with the new page's ticket. The store is read back directly: every decision once, by its id.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import BROWSER_TESTS, IDLE
+from va_app.services.workspace import Workspace
+from va_app.store.catalog import Catalog
+
+pytestmark = BROWSER_TESTS
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+expect.set_options(timeout=30_000)
+
+LABEL, ANNOTATOR = "night", "ana"
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(".va-card", timeout=120_000)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def _shot_ids(page) -> list[str]:
+    return page.locator(".va-card").evaluate_all("cards => cards.map(c => c.dataset.shot)")
+
+
+def _label(page, truth: dict[str, bool], ids: list[str]) -> dict[str, bool]:
+    """Press p or n for each card in turn (the focus moves on after each decision)."""
+    for shot_id in ids:
+        page.keyboard.press("p" if truth[shot_id] else "n")
+    return {shot_id: truth[shot_id] for shot_id in ids}
+
+
+def _stored(settings) -> list:
+    ws = Workspace(settings)
+    try:
+        return ws.labels.history(LABEL)
+    finally:
+        ws.close()
+
+
+def _decision_ids(settings) -> list[str | None]:
+    from sqlalchemy import text
+
+    catalog = Catalog(settings.sql_url)
+    try:
+        with catalog.read() as s:
+            return list(s.execute(text("SELECT decision_id FROM annotations")).scalars())
+    finally:
+        catalog.close()
+
+
+def _says_saved(page, n: int, wanted: dict[str, bool]) -> None:
+    expect(page.locator(".va-sync")).to_have_text("✓ saved", timeout=60_000)
+    n_pos = sum(wanted.values())
+    expect(page.locator(".va-counts")).to_have_text(
+        f"Annotated {n} · {n_pos} positive · {n - n_pos} negative"
+    )
+
+
+def test_thirty_decisions_survive_a_killed_server_and_a_reload_once_each(
+    server, page, e2e_settings
+):
+    truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
+    Workspace(e2e_settings).create_label(LABEL)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
+    url = f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}"
+    _open(page, url)
+    first_page = _shot_ids(page)
+    assert len(first_page) == 20
+
+    wanted = _label(page, truth, first_page[:15])
+    server.kill()  # right after the 15th key: the last ones are still in flight
+    wanted |= _label(page, truth, first_page[15:20])  # the expert keeps labelling
+    sync = page.locator(".va-sync")
+    expect(sync).to_have_attribute("data-state", "reconnecting")
+    unsaved = int(sync.get_attribute("data-unsaved"))
+    assert unsaved >= 5
+    expect(sync).to_have_text(f"{unsaved} unsaved — reconnecting")
+    stored_ids = page.evaluate(
+        "() => Object.keys(localStorage).filter(k => k.startsWith('va-unsaved:'))"
+        ".flatMap(k => JSON.parse(localStorage[k]))"
+    )
+    assert len(stored_ids) == unsaved  # the unsaved ones wait in the browser's storage
+
+    with pytest.raises(playwright_api.Error):  # the server is down: the reload cannot load
+        page.reload()
+    assert dialogs == ["beforeunload"]  # ... and closing the page asked first
+
+    server.start()
+    _open(page, url)  # the expert reloads once the server is back
+    _says_saved(page, 20, wanted)
+
+    page.keyboard.press("PageDown")  # Search's next page
+    page.wait_for_function(
+        "first => { const c = document.querySelector('[data-testid=\"stBidiComponentIsolated\"]')"
+        ".shadowRoot.querySelector('.va-card'); return c && c.dataset.shot !== first; }",
+        arg=first_page[0],
+        timeout=60_000,
+    )
+    page.wait_for_selector(IDLE)
+    second_page = _shot_ids(page)
+    assert not set(second_page) & set(first_page)
+    page.locator(".va-card").first.click()
+    wanted |= _label(page, truth, second_page[:10])
+    _says_saved(page, 30, wanted)
+
+    rows = _stored(e2e_settings)
+    assert len(rows) == 30  # exactly once each: nothing lost, nothing doubled
+    assert {a.shot_id: a.value for a in rows} == wanted
+    assert {(a.annotator, a.source) for a in rows} == {(ANNOTATOR, "search")}
+    ids = _decision_ids(e2e_settings)
+    assert None not in ids and len(set(ids)) == 30
+
+
+def test_a_restarted_server_gets_the_unsaved_decisions_without_a_manual_reload(
+    server, page, e2e_settings
+):
+    truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
+    Workspace(e2e_settings).create_label(LABEL)
+    _open(page, f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}")
+    ids = _shot_ids(page)
+    wanted = _label(page, truth, ids[:3])
+    server.kill()
+    wanted |= _label(page, truth, ids[3:6])
+    expect(page.locator(".va-sync")).to_have_attribute("data-state", "reconnecting")
+    server.start()
+    # The old ticket is unknown to the new process (410): the page reloads itself and sends
+    # what its storage holds.
+    page.wait_for_selector(IDLE, timeout=120_000)
+    _says_saved(page, 6, wanted)
+    rows = _stored(e2e_settings)
+    assert {a.shot_id: a.value for a in rows} == wanted and len(rows) == 6
