@@ -14,7 +14,7 @@ as ``__main__`` on every rerun — that is the app; imported by name it is the s
 import streamlit as st
 
 from va_app.errors import VAError
-from va_app.ui import resources, state
+from va_app.ui import health, resources, state
 from va_app.ui.navigation import main_script_identity
 
 
@@ -96,6 +96,7 @@ def main() -> None:
     with main_script_identity():
         try:
             state.init_state()
+            health.guard_corpus()  # a damaged corpus: its problems and fixes, no traceback
             build_demo_if_empty()
             sidebar()
         except VAError as exc:

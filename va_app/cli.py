@@ -542,6 +542,60 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild what is derived (vector index, thumbnails, preview clips) where it is "
+        "broken; the catalog, the matrix and models are never guessed at (restore them)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="only what costs little at any size (what the app checks on open)",
+    )
+    _json_flag(p)
+
+
+@command(
+    "check",
+    "check the catalog, matrix, index, models and images against each other; "
+    "non-zero exit while any problem remains",
+    _check_args,
+)
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.services import health
+
+    done: list[str] = []
+    if args.repair:
+        outcome = health.repair(settings, user=_user(settings), progress=_note_progress())
+        report, done = outcome.after, outcome.done
+    else:
+        report = health.check(settings, quick=args.quick)
+    _emit(args, {**report.as_dict(), "repaired": done}, _check_lines(report, done))
+    return 0 if report.ok else 1
+
+
+def _check_lines(report, done: list[str]) -> Iterator[str]:
+    facts = ", ".join(f"{k} {v}" for k, v in report.facts.items())
+    yield f"checked: {facts}"
+    yield from (f"repaired: {line}" for line in done)
+    yield from (f"note: {note}" for note in report.notes)
+    for problem in report.problems:
+        yield f"PROBLEM {problem.part}: {problem.what}"
+        yield f"    fix: {problem.fix}"
+    repairable = sum(p.repairable for p in report.problems)
+    if report.ok:
+        yield "ok: no problems found"
+    else:
+        more = f" ({repairable} repairable with --repair)" if repairable else ""
+        yield f"{len(report.problems)} problem(s){more}"
+
+
+def _note_progress():
+    return lambda message: print(message, file=sys.stderr)
+
+
 def _user(settings: Settings):
     """The CLI acts as the OS user; in local mode (no roles configured) that is an admin."""
     from va_app.services.jobs import cli_user

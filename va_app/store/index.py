@@ -107,6 +107,13 @@ class VectorIndex:
             offset += 10_000
         return found
 
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these ids (those the index has), for consistency checks."""
+        if not ids:
+            return {}
+        got = self.collection.get(ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
+
     def query(self, vector: np.ndarray, k: int, *, where: Mapping | None = None) -> list[Hit]:
         """The ``k`` nearest vectors (fewer when the index holds fewer), most similar first."""
         if k <= 0:
