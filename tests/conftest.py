@@ -75,3 +75,48 @@ def database_url(request, sql_backend) -> Iterator[str]:
 def settings(tmp_path, database_url) -> Settings:
     """A fresh corpus under tmp_path with the offline descriptor encoder."""
     return Settings(data_dir=tmp_path / "data", encoder="descriptor", database_url=database_url)
+
+
+class SmallDisk:
+    """A tmpfs of ``size`` mounted at ``path`` (root only): a disk the test can fill."""
+
+    def __init__(self, path, size: str) -> None:
+        self.path, self.size = path, size
+        self.filler = path / ".filler"
+
+    def fill(self, *, leave: int = 0) -> None:
+        """Take all free space but ``leave`` bytes."""
+        import shutil
+
+        self.free_up()
+        free = shutil.disk_usage(self.path).free
+        fd = os.open(self.filler, os.O_CREAT | os.O_WRONLY)
+        try:
+            os.posix_fallocate(fd, 0, max(1, free - leave))
+        finally:
+            os.close(fd)
+
+    def free_up(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[SmallDisk]:
+    """A 24 MB disk of its own (tmpfs), unmounted after the test; skipped without root."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("a full-disk test mounts a small tmpfs, which needs root")
+    path = tmp_path / "small-disk"
+    path.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24M", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"could not mount a tmpfs for the full-disk test: {done.stderr.strip()}")
+    try:
+        yield SmallDisk(path, "24M")
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], capture_output=True)

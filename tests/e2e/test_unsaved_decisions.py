@@ -5,13 +5,18 @@ A real ``streamlit run`` server is killed with SIGKILL while decisions are in fl
 expert keeps labelling (the grid says how many decisions are unsaved), reloads (the page asks
 first), the server comes back, and the decisions kept in the browser's storage are sent again
 with the new page's ticket. The store is read back directly: every decision once, by its id.
+On a full disk (a small tmpfs, root only) the decisions wait in the browser, the page says
+why, and they are written once there is space again.
 """
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from tests.e2e.conftest import BROWSER_TESTS, IDLE
+from tests.e2e.conftest import BROWSER_TESTS, IDLE, StreamlitServer
+from va_app.config import Settings
 from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 
@@ -142,3 +147,31 @@ def test_a_restarted_server_gets_the_unsaved_decisions_without_a_manual_reload(
     _says_saved(page, 6, wanted)
     rows = _stored(e2e_settings)
     assert {a.shot_id: a.value for a in rows} == wanted and len(rows) == 6
+
+
+def test_decisions_made_on_a_full_disk_wait_in_the_browser_and_are_written_later(
+    small_disk, e2e_demo_template, page, tmp_path
+):
+    data_dir = small_disk.path / "data"
+    shutil.copytree(e2e_demo_template, data_dir)
+    settings = Settings(data_dir=data_dir, encoder="descriptor")
+    truth = Catalog(settings.sql_url).ground_truth(LABEL)
+    Workspace(settings).create_label(LABEL)
+    server = StreamlitServer(data_dir, tmp_path / "streamlit.log").start()
+    try:
+        _open(page, f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}")
+        ids = _shot_ids(page)
+        wanted = _label(page, truth, ids[:2])
+        _says_saved(page, 2, wanted)
+        small_disk.fill()
+        wanted |= _label(page, truth, ids[2:5])
+        sync = page.locator(".va-sync")
+        expect(sync).to_have_text("3 unsaved — retrying")
+        expect(page.locator(".va-message")).to_contain_text("is full")
+        assert len(_stored(settings)) == 2
+        small_disk.free_up()  # the grid sends them again by itself
+        _says_saved(page, 5, wanted)
+    finally:
+        server.stop()
+    rows = _stored(settings)
+    assert len(rows) == 5 and {a.shot_id: a.value for a in rows} == wanted

@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 
 from va_app.config import Settings
 from va_app.domain import Shot, ShotSpan
-from va_app.errors import StoreError, VAError
+from va_app.errors import StoreError, VAError, is_disk_full
 from va_app.store import migrate
 from va_app.store.catalog import Catalog, make_engine
 from va_app.store.index import VectorIndex
@@ -393,7 +393,11 @@ def _check_index(
         ids = index.ids() if not quick else None
         stored = index.vectors(_sample_ids(ready, sample)) if sample else {}
     except Exception as exc:  # noqa: BLE001 — a damaged index fails in Chroma's own ways
-        found.problem("index", f"the index cannot be read ({_one_line(exc)})", fix, repairable=True)
+        full = is_disk_full(exc)
+        if full:
+            fix = f"free some space on the disk holding {settings.chroma_path}, then check again"
+        what = f"the index cannot be read ({_one_line(exc)})"
+        found.problem("index", what, fix, repairable=not full)
         return
     finally:
         index.close()

@@ -177,6 +177,9 @@ def _make_client(path, host: str, port: int, headers: Mapping[str, str]):
         Path(path).mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as exc:
+        # Chroma caches its system per path, also a half-started one (a full disk on open):
+        # forget it, so the next attempt starts afresh.
+        forget_cached_clients()
         where = f"{host}:{port}" if host else str(path)
         raise StoreError(f"the Chroma index at {where} could not be opened: {exc}") from exc
 
