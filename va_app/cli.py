@@ -624,6 +624,40 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         "shots, and the old button path as reference",
     )
     p.add_argument("--decisions", type=int, default=50, help="decisions per page (--browser)")
+    _load_bench_args(p)
+
+
+def _load_bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--load",
+        action="store_true",
+        help="instead: many annotators at once through the decision endpoint of a real "
+        "`streamlit run` server (a Chromium page and ticket each), on SQLite and PostgreSQL",
+    )
+    p.add_argument(
+        "--annotators",
+        default="20",
+        help="annotators at once (--load); a list (20,40,80) runs each count in turn",
+    )
+    p.add_argument("--minutes", type=float, default=2.0, help="length of each --load run")
+    p.add_argument(
+        "--backends",
+        default="sqlite,postgresql",
+        help="catalogs to load (--load): sqlite, postgresql (VA_DATABASE_URL's server, else "
+        "a throw-away one)",
+    )
+    p.add_argument(
+        "--pace",
+        type=float,
+        default=1.0,
+        help="seconds each annotator waits between a confirmation and the next decision",
+    )
+    p.add_argument(
+        "--load-shots",
+        type=int,
+        default=5000,
+        help="shots of the synthetic corpus when the data dir holds none (--load)",
+    )
 
 
 @command(
@@ -638,6 +672,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return ingest_bench_command(args, settings)
     if args.browser:
         return _browser_bench(args, settings)
+    if args.load:
+        return _load_bench(args, settings)
     if not args.app_shots:
         return bench_command(args, settings)
     import contextlib
@@ -679,6 +715,39 @@ def _browser_bench(args: argparse.Namespace, settings: Settings) -> int:
     result = {"shots": shots, **run_browser_bench(work, decisions=args.decisions)}
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _load_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """One JSON object per line with --json (a run per backend and annotator count)."""
+    from va_app.research.bench.load import run_load_bench
+
+    counts = [int(n) for n in str(args.annotators).split(",") if n.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    work = args.work_dir or Path(settings.data_dir) / "bench"
+    for backend in backends:
+        for n in counts:
+            print(f"load: {n} annotators on {backend} for {args.minutes} min ...", file=sys.stderr)
+            result = run_load_bench(
+                settings,
+                work,
+                annotators=n,
+                seconds=args.minutes * 60,
+                backend=backend,
+                shots=args.load_shots,
+                pace_s=args.pace,
+                database_url=settings.database_url if backend == "postgresql" else "",
+            )
+            print(json.dumps(result) if args.json else _load_line(result), flush=True)
+    return 0
+
+
+def _load_line(r: dict) -> str:
+    return (
+        f"{r['backend']}: {r['annotators']} annotators, {r['decisions']} decisions in "
+        f"{r['seconds']} s ({r['per_s']}/s), confirm p50 {r['p50_ms']} ms p95 {r['p95_ms']} ms, "
+        f"errors {r['errors']}, lost {r['lost']}, doubled {r['doubled']} "
+        f"(load {r['load_avg_before']} -> {r['load_avg_after']})"
+    )
 
 
 def _import_netflix_args(p: argparse.ArgumentParser) -> None:

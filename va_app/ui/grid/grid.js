@@ -55,31 +55,33 @@ async function liveTabs() {
   }
 }
 
-// Unconfirmed decisions in localStorage: key -> [{id, shot_id, value, before, group, undo_of,
-// title, label, tab, t}]. Storage that is full or blocked leaves them in memory only.
+// Unconfirmed decisions in localStorage, one item each ("<list key>|<decision id>" ->
+// {id, shot_id, value, before, group, undo_of, title, label, tab, t}): tabs adding and removing
+// at the same time never overwrite each other's. Storage that is full or blocked leaves them in
+// memory only.
 const Unsaved = {
   read(key) {
+    const found = [];
     try {
-      const list = JSON.parse(localStorage.getItem(key) || "[]");
-      return Array.isArray(list) ? list : [];
-    } catch (err) {
-      return [];
-    }
+      for (let i = 0; i < localStorage.length; i++) {
+        const name = localStorage.key(i);
+        if (name && name.startsWith(key + "|")) found.push(JSON.parse(localStorage.getItem(name)));
+      }
+    } catch (err) { /* unreadable: nothing stored */ }
+    return found.filter((e) => e && e.id).sort((a, b) => (a.t || 0) - (b.t || 0) || (a.n || 0) - (b.n || 0));
   },
-  write(key, list) {
+  put(key, entry) {
     try {
-      if (list.length) localStorage.setItem(key, JSON.stringify(list));
-      else localStorage.removeItem(key);
+      if (key) localStorage.setItem(key + "|" + entry.id, JSON.stringify(entry));
     } catch (err) { /* memory only */ }
   },
-  add(key, entry) {
-    if (key) this.write(key, [...this.read(key), entry]);
-  },
   remove(key, ids) {
-    if (!key || !ids.size) return;
-    this.write(key, this.read(key).filter((e) => !ids.has(e.id)));
+    try {
+      for (const id of ids) localStorage.removeItem(key + "|" + id);
+    } catch (err) { /* nothing to do */ }
   },
 };
+let storedCount = 0; // orders the decisions stored in one millisecond
 
 function reloadPage() {
   // Reload to get a new ticket, but only when every unsaved decision is in storage (the new
@@ -355,9 +357,7 @@ class Grid {
       if (card) card.data = { ...card.data, mine: d.value };
     }
     const finished = this.pending.filter(done);
-    for (const key of new Set(finished.map((d) => d.store))) {
-      Unsaved.remove(key, new Set(finished.filter((d) => d.store === key).map((d) => d.id)));
-    }
+    for (const d of finished) Unsaved.remove(d.store, [d.id]);
     this.pending = this.pending.filter((d) => !done(d));
     for (let k = local.length - 1; k >= 0; k--) if (done(local[k])) local.splice(k, 1);
     if (!this.pending.length) clearTimeout(this.timer);
@@ -436,8 +436,7 @@ class Grid {
     const now = Date.now();
     const orphan = (e) => !sending.has(e.id) && e.label === this.data.label &&
       (e.tab === tabId || (alive ? !alive.has(e.tab) : now - (e.t || 0) > ORPHAN_MS));
-    const stored = Unsaved.read(key);
-    const taken = stored.filter(orphan);
+    const taken = Unsaved.read(key).filter(orphan);
     if (!taken.length || this.data.unsaved_key !== key) return;
     const renumber = new Map(); // the old page's group numbers -> this page's
     const number = (g) => (renumber.has(g) ? renumber.get(g) : (renumber.set(g, ++nextSeq), nextSeq));
@@ -447,8 +446,7 @@ class Grid {
       this.pending.push(d);
       if (d.undo_of === null) local.push({ ...d, after: d.value });
     }
-    const ids = new Set(taken.map((e) => e.id));
-    Unsaved.write(key, stored.map((e) => (ids.has(e.id) ? { ...e, tab: tabId, t: now } : e)));
+    for (const e of taken) Unsaved.put(key, { ...e, tab: tabId }); // this page sends them now
     this.repaint();
     this.flush(true);
   }
@@ -478,9 +476,9 @@ class Grid {
   queue(d, keyTime) {
     Object.assign(d, { id: newId(), label: this.data.label, store: this.data.unsaved_key });
     this.pending.push(d);
-    Unsaved.add(d.store, { id: d.id, shot_id: d.shot_id, value: d.value, before: d.before,
+    Unsaved.put(d.store, { id: d.id, shot_id: d.shot_id, value: d.value, before: d.before,
                            group: d.group, undo_of: d.undo_of, title: d.title, label: d.label,
-                           tab: tabId, t: Date.now() });
+                           tab: tabId, t: Date.now(), n: ++storedCount });
     if (d.undo_of === null) local.push({ ...d, after: d.value });
     const entry = { seq: d.seq, shot_id: d.shot_id, value: d.value, key: keyTime ?? performance.now(),
                     handled: performance.now() };
