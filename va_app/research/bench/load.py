@@ -136,7 +136,8 @@ def _copy_rows(src_url: str, dst_url: str) -> None:
                 rows = [dict(r._mapping) for r in read.execute(select(table))]
                 for start in range(0, len(rows), 5000):
                     write.execute(table.insert(), rows[start : start + 5000])
-                if "id" in table.c and dst.dialect.name == "postgresql" and rows:
+                serial = "id" in table.c and table.c.id.autoincrement is True
+                if serial and dst.dialect.name == "postgresql" and rows:
                     top = write.scalar(select(func.max(table.c.id)))
                     write.execute(
                         text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), :n)"),
