@@ -43,10 +43,11 @@ def pytest_configure(config) -> None:
     os.environ[RUN_MARK] = f"{os.getpid()}-{uuid.uuid4().hex}"
 
 
-def marked_processes() -> list[tuple[int, str]]:
-    """``(pid, command line)`` of the live processes this run started (Linux ``/proc``),
-    but the helpers that end with this process (:data:`BOUND_TO_THIS_PROCESS`)."""
-    mark = f"{RUN_MARK}={os.environ.get(RUN_MARK, '')}".encode()
+def marked_processes(run: str | None = None) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of the live processes this run (or the one marked ``run``)
+    started (Linux ``/proc``), but the helpers that end with this process
+    (:data:`BOUND_TO_THIS_PROCESS`)."""
+    mark = f"{RUN_MARK}={run or os.environ.get(RUN_MARK, '')}".encode()
     found = []
     for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else []:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():

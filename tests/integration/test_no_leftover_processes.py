@@ -71,3 +71,41 @@ def test_a_run_that_ends_what_it_starts_passes(tmp_path):
     done = _run(tmp_path, PLANTED.split("def test_starts")[0] + "def test_nothing():\n    pass\n")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "left behind" not in done.stdout
+
+
+def test_a_killed_ingest_leaves_none_of_its_processes(tmp_path):
+    """``kill -9`` of an ingest with a worker pool: its pool workers, forkserver and resource
+    tracker end too (each worker watches the ingest process)."""
+    import signal
+    import time
+    import uuid
+
+    from tests.conftest import RUN_MARK, marked_processes
+    from tests.videogen import make_cut_video
+
+    for i in range(6):
+        make_cut_video(tmp_path / "videos" / f"clip_{i}.mp4", cuts=[0, 40, 80], seed=i)
+    run = uuid.uuid4().hex
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "va_app", "ingest", str(tmp_path / "videos"), "--workers", "2"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            RUN_MARK: run,
+            "VA_DATA_DIR": str(tmp_path / "data"),
+            "VA_ENCODER": "descriptor",
+            "HF_HUB_OFFLINE": "1",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    while len(marked_processes(run)) < 4 and time.monotonic() < deadline:  # pool running
+        time.sleep(0.2)
+    assert len(marked_processes(run)) >= 4, marked_processes(run)
+    ingest.send_signal(signal.SIGKILL)
+    ingest.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while marked_processes(run) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert marked_processes(run) == []
