@@ -175,3 +175,26 @@ def test_decisions_made_on_a_full_disk_wait_in_the_browser_and_are_written_later
         server.stop()
     rows = _stored(settings)
     assert len(rows) == 5 and {a.shot_id: a.value for a in rows} == wanted
+
+
+def test_another_tab_sends_what_a_closed_tab_left_unsaved(server, browser, e2e_settings):
+    truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
+    Workspace(e2e_settings).create_label(LABEL)
+    url = f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}"
+    context = browser.new_context()  # two tabs of one browser: one localStorage
+    try:
+        first = context.new_page()
+        _open(first, url)
+        ids = _shot_ids(first)
+        server.kill()
+        wanted = _label(first, truth, ids[:3])
+        expect(first.locator(".va-sync")).to_have_text("3 unsaved — reconnecting")
+        first.close()  # the tab is gone (closed without the prompt): only storage holds them
+        server.start()
+        second = context.new_page()
+        _open(second, url)
+        _says_saved(second, 3, wanted)
+    finally:
+        context.close()
+    rows = _stored(e2e_settings)
+    assert len(rows) == 3 and {a.shot_id: a.value for a in rows} == wanted
