@@ -1,8 +1,8 @@
 """Load benchmark of the decision endpoint: ``python -m va_app bench --load``.
 
 Many annotators label at once through the real path: a real ``streamlit run app.py`` server,
-one Chromium page per annotator (each a real page render of Search with its own session and
-ticket — the page's first decision is a real keypress, whose request names the ticket), then
+a real page render of Search per annotator in Chromium (its own session and ticket — the page's
+first decision is a real keypress, whose request names the ticket; see :func:`_pages`), then
 one thread per annotator posting decisions to ``POST /va/decisions`` the way the grid does:
 a batch holding every decision not confirmed yet, each with its own id, one decision made per
 ``pace_s`` (a fast expert) after the previous answer. A refused or failed request is an error,
@@ -45,6 +45,8 @@ PACE_S = 1.0
 #: A request slower than this counts as an error (the grid sends it again after 2 s).
 REQUEST_TIMEOUT_S = 30
 BACKENDS = ("sqlite", "postgresql")
+#: Chromium pages kept open at once (the first annotators'; see :func:`_pages`).
+OPEN_PAGES = 20
 
 
 @dataclass
@@ -257,19 +259,23 @@ def _server(data_dir: Path, url: str) -> Iterator[str]:
 
 @contextmanager
 def _pages(base: str, n: int) -> Iterator[dict[str, str]]:
-    """One Chromium page per annotator, open while the load runs: ``{annotator: ticket}``.
+    """A Chromium page per annotator: ``{annotator: ticket}``.
 
     Each page renders Search as its annotator and makes one decision with the keyboard; the
-    ticket is the one that request carried (the grid's own)."""
+    ticket is the one that request carried (the grid's own). The first :data:`OPEN_PAGES`
+    stay open while the load runs; beyond them a page is reused for the next annotator (its
+    session ends, its ticket stays valid — as it does for a browser that reconnects): one
+    Chromium page takes ~100 MB."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
+            pages = [browser.new_page() for _ in range(min(n, OPEN_PAGES))]
             tickets = {}
             for i in range(n):
                 name = f"load-{i:03d}"
-                tickets[name] = _ticket_of_page(browser.new_page(), f"{base}/search", name)
+                tickets[name] = _ticket_of_page(pages[i % len(pages)], f"{base}/search", name)
             yield tickets
         finally:
             browser.close()
