@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import TESTER, open_services
 from tests.e2e.conftest import BROWSER_TESTS, IDLE, StreamlitServer
 from tests.servers import free_port, stop_process, wait_until_serving
-from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 
@@ -69,7 +69,7 @@ def provider(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture
 def app(e2e_settings, provider, tmp_path) -> Iterator[StreamlitServer]:
-    Workspace(e2e_settings).create_label(LABEL, created_by="ada@example.org")
+    open_services(e2e_settings).labelling.create_label(TESTER, LABEL, created_by="ada@example.org")
     port = free_port()
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
+from tests.conftest import TESTER, open_services
 from va_app import cli
 from va_app.config import Settings
 from va_app.encoders import make_encoder
-from va_app.services.workspace import Workspace
 from va_app.store.corpus import Corpus, shot_metadata
 from va_app.store.schema import ShotRow, VideoRow
 
@@ -156,8 +156,10 @@ def test_more_like_this_alone_and_combined_with_text(env, capsys):
 
 
 def test_zero_shot_by_a_label(env, capsys):
-    ws = Workspace(env)
-    ws.create_label("golden hour", description="golden hour on a beach", hints="sunset")
+    ws = open_services(env)
+    ws.labelling.create_label(
+        TESTER, "golden hour", description="golden hour on a beach", hints="sunset"
+    )
     ws.close()
     rows = _search(capsys, "--label", "golden hour", "--limit", "3")
     q = _vectors(env, ["golden hour", "golden hour on a beach", "sunset"]).mean(axis=0)

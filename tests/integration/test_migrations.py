@@ -20,8 +20,8 @@ from tests.corpusfactory import make_synthetic_corpus
 from va_app.store import migrate
 from va_app.store.backup import MANIFEST
 from va_app.store.catalog import Catalog, make_engine
-from va_app.store.corpus import open_corpus
 from va_app.store.labels import LabelStore
+from va_app.store.opening import open_corpus
 from va_app.store.schema import Base
 
 ROOT = Path(__file__).resolve().parents[2]

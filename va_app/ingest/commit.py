@@ -117,7 +117,10 @@ class Committer:
         ids = [s.id for s in shots]
         corpus.matrix.append(ids, vectors, encoder_id=self.encoder_id)
         corpus.index.add(ids, vectors, [shot_metadata(to_shot(s, row)) for s in shots])
-        corpus.catalog.mark_video_ready(video_id)
+        with corpus.catalog.unit_of_work():  # visible and logged together, or neither
+            corpus.catalog.mark_video_ready(video_id)
+            payload = {"video": row.key, "shots": len(shots)}
+            corpus.catalog.log_event("video_ingested", payload=payload)
         return len(shots)
 
     def _video_row(self, job: VideoJob, video: PreparedVideo) -> VideoRow:

@@ -117,6 +117,11 @@ class User:
         return self.email or self.name
 
 
+#: The app acting for itself (its first start builds the demo corpus): an in-process caller,
+#: never a visitor of a page; every action still names who acted.
+SYSTEM = User("Video Annotator", "", Role.ADMIN)
+
+
 @dataclass(frozen=True)
 class RoleAssignments:
     """Role lists as configured; entries are case-folded names, e-mails or wildcards."""
