@@ -220,9 +220,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
                 filters=filters,
                 vector=None if query.texts else zero.vector,
             )
-        if query.texts and query.vector is None:
-            reads.encoder(app, progress=_byte_progress())  # a CLIP download shows its bar
-        result = reads.search(app, query, k=args.limit)
+        result = reads.search(app, query, k=args.limit, progress=_byte_progress())
         rows = reads.describe_hits(app, result)
         problem = reads.encoder_problem(app)
     if problem:

@@ -8,6 +8,7 @@ find that shot first with similarity 1 — a check of the whole path that random
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,3 +189,20 @@ def test_mistakes_exit_non_zero_with_one_line(env, capsys, args, message):
     assert cli.main(["search", *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_query_searched_before_needs_no_text_tower(env, capsys, tmp_path):
+    first = _search(capsys, "two people talking in a kitchen")
+    weights = Path(env.clip_pretrained)
+    hidden = tmp_path / "away.safetensors"
+    weights.rename(hidden)  # no model to load from here on
+    try:
+        assert cli.main(["search", "two people talking in a kitchen", "--json"]) == 0
+        out = capsys.readouterr()
+        assert json.loads(out.out) == first  # answered from the corpus's text-vector cache
+        assert out.err == ""
+        assert cli.main(["search", "a dog on a skateboard", "--json"]) == 0  # new words
+        err = capsys.readouterr().err
+        assert "encoder is not available" in err and "Keyword search" in err
+    finally:
+        hidden.rename(weights)

@@ -19,10 +19,11 @@ import numpy as np
 from va_app.config import Settings
 from va_app.domain import ModelVersion
 from va_app.encoders.base import Encoder
+from va_app.encoders.text_cache import CachedTextEncoder, TextVectorCache, has_text_tower
 from va_app.errors import VAError
 from va_app.learn.engine import CorpusMatrix
 from va_app.search.index_progress import IndexProgress, IndexWatch
-from va_app.search.shots import ShotSearch
+from va_app.search.shots import ShotSearch, TextEncoder
 from va_app.store.corpus import Corpus
 from va_app.store.index import forget_cached_clients
 
@@ -146,6 +147,16 @@ class CorpusView:
                     loaded, self.encoder_problem = None, str(exc)
                 self._encoder = (corpus_id, loaded)
             return self._encoder[1]
+
+    def text_encoder(self, *, progress: ByteProgress | None = None) -> TextEncoder | None:
+        """What text queries are encoded with: for a corpus whose encoder has a text tower,
+        the on-disk cache in front of it (the model loads only for a text never seen before),
+        else the encoder itself (the descriptor: keyword search) or None."""
+        corpus_id = self.corpus.encoder_id or ""
+        if not has_text_tower(corpus_id):
+            return self.encoder(progress=progress)
+        cache = TextVectorCache(self.settings.data_dir / "cache" / "text-vectors.sqlite")
+        return CachedTextEncoder(corpus_id, cache, lambda: self.encoder(progress=progress))
 
     # -- builds as shown ---------------------------------------------------------------------
     def remember_build(self, view: FeedView, *, n: int, hide_labelled: bool) -> None:

@@ -264,9 +264,19 @@ def zero_shot_query(
     )
 
 
-def search(app: Services, query: SearchQuery, *, k: int = 20, offset: int = 0) -> SearchResult:
-    """One page of shots for ``query`` (words, example, filters — any combination)."""
-    text = encoder(app) if query.texts and query.vector is None else None
+def search(
+    app: Services,
+    query: SearchQuery,
+    *,
+    k: int = 20,
+    offset: int = 0,
+    progress: ByteProgress | None = None,
+) -> SearchResult:
+    """One page of shots for ``query`` (words, example, filters — any combination). Words are
+    encoded through the on-disk text cache: the text tower loads (``progress`` follows a
+    weights download) only for words never searched before."""
+    words = query.texts and query.vector is None
+    text = app.view.text_encoder(progress=progress) if words else None
     return app.view.search.search(query, text, k, offset=offset)
 
 
