@@ -70,6 +70,7 @@ ACTIONS = {
     "import_netflix_data",
     "backup_corpus",
     "restore_corpus",
+    "edit_export",
 }
 
 

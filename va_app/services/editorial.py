@@ -1,0 +1,256 @@
+"""From a classifier to the edit: a label's shots out as editors' timelines, and the editor's
+cut lists the corpus was ingested with.
+
+:func:`edit_export` is the user action (the ``export-edit`` command and the Timeline page's
+download): it checks the user may export, chooses the label's shots (:class:`EditChoice` —
+its positives, the shots the latest model version scores at least S, or that version's N best),
+builds the selects timeline or the per-video marker timelines
+(:mod:`va_app.formats.editorial`) and logs one ``edit_exported`` event. Scores come from the
+label's latest stored model version (as ``score`` computes them); a positives export before the
+first build carries no scores.
+
+:func:`cut_list_facts` is the read ``info`` shows: which videos have the editor's cuts as
+shots, and which fell back to detection, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from va_app.config import Settings
+from va_app.domain import Shot
+from va_app.errors import NotFoundError, ValidationError
+from va_app.formats.editorial import (
+    FORMATS,
+    EditShot,
+    EditSource,
+    edit_files,
+    marker_timelines,
+    selects_timeline,
+    write_edit_files,
+)
+from va_app.services.access import Action, User
+from va_app.services.workspace import Workspace
+from va_app.store.corpus import open_corpus
+from va_app.store.schema import VideoRow
+from va_app.video.timecode import start_timecode
+
+ORDERS = ("time", "score")
+
+
+@dataclass(frozen=True)
+class EditChoice:
+    """Which of a label's shots go into the edit: exactly one of the three."""
+
+    positives: bool = False
+    min_score: float | None = None
+    top: int | None = None
+
+    def __post_init__(self) -> None:
+        given = [self.positives, self.min_score is not None, self.top is not None]
+        if sum(given) != 1:
+            raise ValidationError(
+                "choose the shots with one of --positives, --min-score S, --top N"
+            )
+        if self.min_score is not None and not 0.0 <= self.min_score <= 1.0:
+            raise ValidationError(f"--min-score is a probability in [0, 1], got {self.min_score}")
+        if self.top is not None and self.top < 1:
+            raise ValidationError(f"--top needs at least 1 shot, got {self.top}")
+
+    @property
+    def needs_model(self) -> bool:
+        return not self.positives
+
+    def describe(self) -> str:
+        if self.positives:
+            return "positives"
+        return f"score ≥ {self.min_score:g}" if self.min_score is not None else f"top {self.top}"
+
+
+@dataclass(frozen=True)
+class EditExport:
+    """The files of one export, what they hold, and the model version that scored it."""
+
+    files: list[tuple[str, bytes]]
+    n_shots: int
+    n_videos: int
+    version: int | None
+
+
+def edit_export(
+    ws: Workspace,
+    label: str,
+    choice: EditChoice,
+    *,
+    fmt: str,
+    markers: bool = False,
+    videos: Sequence[str] = (),
+    order: str = "time",
+    stem: str = "",
+    user: User | None,
+) -> EditExport:
+    """Choose ``label``'s shots and build their timelines in ``fmt`` (see the module doc).
+
+    ``videos``: only these video keys; ``order``: selects in source order (``time``: video,
+    then time) or best first (``score``); ``stem``: the file name without suffix.
+    """
+    if user is not None:
+        ws.policy.require(user, Action.EXPORT)
+    if fmt not in FORMATS or order not in ORDERS:
+        raise ValidationError(f"format one of {', '.join(FORMATS)}; order one of time, score")
+    name = ws.labels.get_label(label).name
+    version, scores = _scores(ws, name, needed=choice.needs_model)
+    shots = _chosen(ws, name, choice, scores, videos=videos, order=order)
+    edit = _edit_shots(ws, shots, scores)
+    timelines = (
+        marker_timelines(edit, label=name)
+        if markers
+        else [selects_timeline(edit, label=name, name=f"{name} selects ({choice.describe()})")]
+    )
+    files = edit_files(timelines, fmt=fmt, stem=stem or _stem(name, markers))
+    ws.corpus.catalog.log_event(
+        "edit_exported",
+        actor=user.annotator if user is not None else "",
+        payload={
+            "label": name,
+            "version": version,
+            "format": fmt,
+            "shots": len(edit),
+            "markers": markers,
+            "choice": choice.describe(),
+        },
+    )
+    return EditExport(files, len(edit), len({s.source.key for s in edit}), version)
+
+
+def write_edit_export(export: EditExport, out: str | Path) -> list[Path]:
+    """Write the export at ``out`` (one file), or beside it (one EDL per video)."""
+    out = Path(out)
+    if len(export.files) == 1:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(export.files[0][1])
+        return [out]
+    return write_edit_files(export.files, out.parent)
+
+
+def edit_stem(label: str, *, markers: bool) -> str:
+    return _stem(label, markers)
+
+
+def _stem(label: str, markers: bool) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label).strip("_") or "label"
+    return f"{safe}-{'markers' if markers else 'selects'}"
+
+
+def _scores(ws: Workspace, name: str, *, needed: bool) -> tuple[int | None, dict[str, float]]:
+    """The latest version's probability of every shot (empty before the first build, which
+    only a positives export may do without)."""
+    latest = ws.models.latest(name)
+    if latest is None:
+        if needed:
+            raise NotFoundError(
+                f"label {name!r} has no model yet: build it first, or export --positives"
+            )
+        return None, {}
+    frame = ws.score_all(name, version=latest.version, user=None)  # the action is logged here
+    return latest.version, dict(zip(frame.shot_id, frame.probability.astype(float)))
+
+
+def _chosen(
+    ws: Workspace,
+    name: str,
+    choice: EditChoice,
+    scores: dict[str, float],
+    *,
+    videos: Sequence[str],
+    order: str,
+) -> list[Shot]:
+    keep = _shots_of_videos(ws, videos) if videos else None
+    positives = ws.labels.labelled_set(name).positives
+    shots = ws.corpus.shots(choose_shot_ids(choice, scores, positives=positives, keep=keep))
+    if order == "score":
+        return sorted(shots, key=lambda s: (-scores.get(s.id, 0.0), s.video_id, s.start_frame))
+    return sorted(shots, key=lambda s: (s.video_id, s.start_frame))
+
+
+def _shots_of_videos(ws: Workspace, keys: Sequence[str]) -> set[str]:
+    """Ids of every shot of the videos ``keys`` (raises, naming the unknown keys)."""
+    video_rows, shot_rows = ws.corpus.catalog.shot_columns()
+    ids = {key: vid for vid, key, *_ in video_rows}
+    missing = sorted(set(keys) - set(ids))
+    if missing:
+        raise NotFoundError(
+            f"no video {', '.join(map(repr, missing))} in this corpus; a video's key is what "
+            f"`shots` lists before '|' (e.g. {', '.join(sorted(ids)[:3])})"
+        )
+    wanted = {ids[key] for key in keys}
+    return {shot_id for shot_id, video_id, *_ in shot_rows if video_id in wanted}
+
+
+def choose_shot_ids(
+    choice: EditChoice,
+    scores: dict[str, float],
+    *,
+    positives: Sequence[str],
+    keep: set[str] | None = None,
+) -> list[str]:
+    """The chosen shot ids among ``keep`` (all when None): the positives; the ids scored at
+    least ``min_score``; or the ``top`` best (ties in the order of ``scores``)."""
+    if choice.positives:
+        return [s for s in positives if keep is None or s in keep]
+    ids = [s for s in scores if keep is None or s in keep]
+    values = np.fromiter((scores[s] for s in ids), np.float64, len(ids))
+    if choice.min_score is not None:
+        return [ids[i] for i in np.flatnonzero(values >= choice.min_score)]
+    best = np.argsort(-values, kind="stable")[: choice.top]  # ties: in corpus order
+    return [ids[i] for i in best]
+
+
+def _edit_shots(ws: Workspace, shots: list[Shot], scores: dict[str, float]) -> list[EditShot]:
+    rows = {v.id: v for v in ws.corpus.catalog.videos()}
+    sources: dict[int, EditSource] = {}
+    for shot in shots:
+        if shot.video_id not in sources:
+            sources[shot.video_id] = _source(rows[shot.video_id], shot)
+    return [
+        EditShot(s.id, sources[s.video_id], s.start_frame, s.end_frame, scores.get(s.id))
+        for s in shots
+    ]
+
+
+def _source(row: VideoRow, shot: Shot) -> EditSource:
+    # The file's own start timecode, read now: camera originals carry one; moved or imported
+    # videos (no file here) count from 00:00:00:00.
+    on_disk = bool(row.path) and Path(row.path).is_file()
+    start = start_timecode(row.path, shot.fps) if on_disk else None
+    return EditSource(
+        key=row.key,
+        path=row.path,
+        title=row.title,
+        fps=shot.fps,
+        n_frames=max(row.n_frames, shot.end_frame),
+        start=start,
+    )
+
+
+def cut_list_facts(settings: Settings) -> dict[str, list[dict]]:
+    """``{"cut_lists": [{video, cut_list, shots}], "cut_list_fallbacks": [{video, cut_list
+    reason}]}``: the videos whose shots are their editor's cuts, and those whose cut list was
+    refused (their shots were detected), with the reason."""
+    corpus = open_corpus(settings)
+    try:
+        facts = corpus.catalog.cut_list_facts()
+    finally:
+        corpus.close()
+    return {
+        "cut_lists": [
+            {"video": path, "cut_list": cuts, "shots": n} for path, cuts, _, n in facts if cuts
+        ],
+        "cut_list_fallbacks": [
+            {"video": path, "reason": why} for path, cuts, why, _ in facts if not cuts and why
+        ],
+    }
