@@ -130,9 +130,14 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _shots(n: int) -> str:
+    return f"{n} shot" if n == 1 else f"{n} shots"
+
+
 def _cut_list_report(report) -> Iterator[str]:
     """What the editors' cut lists did in an ingest run (nothing when there were none)."""
-    yield from (f"  shots from its cut list: {path}" for path in report.cut_list_videos)
+    for path in report.cut_list_videos:
+        yield f"  {path}: {report.cut_list_notes.get(path, 'shots from its cut list')}"
     for fallback in report.cut_list_fallbacks:
         yield f"  cut list not used for {fallback.path} (shots detected): {fallback.reason}"
     for cut_list, names in report.cut_list_unmatched.items():
@@ -177,7 +182,7 @@ _CUT_LIST_KEYS = ("cut_lists", "cut_list_fallbacks")
 def _cut_list_lines(key: str, items: list[dict]) -> Iterator[str]:
     if key == "cut_lists":
         yield f"shots from cut lists: {len(items)} videos"
-        yield from (f"  {i['video']}: {i['shots']} shots from {i['cut_list']}" for i in items)
+        yield from (f"  {i['video']}: {_shots(i['shots'])} from {i['cut_list']}" for i in items)
     else:
         yield f"cut lists not used (shots detected): {len(items)} videos"
         yield from (f"  {i['video']}: {i['reason']}" for i in items)

@@ -213,8 +213,9 @@ class IngestReport:
     recovered_videos: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     added_shots: int = 0
-    #: Videos whose shots are the events of their editor's cut list.
+    #: Videos whose shots are the events of their editor's cut list, and how they were read.
     cut_list_videos: list[str] = field(default_factory=list)
+    cut_list_notes: dict[str, str] = field(default_factory=dict)
     #: Videos a cut list applies to that got detected shots instead, with the reason.
     cut_list_fallbacks: list[SkippedFile] = field(default_factory=list)
     #: Per folder cut list: the sources it names that are no video of its folder.

@@ -114,6 +114,7 @@ class Committer:
             self.report.cut_list_fallbacks.append(SkippedFile(str(job.path), cuts.note))
             return
         self.report.cut_list_videos.append(str(job.path))
+        self.report.cut_list_notes[str(job.path)] = cuts.note
         if cuts.unmatched:
             self.report.cut_list_unmatched[cuts.path] = list(cuts.unmatched)
 

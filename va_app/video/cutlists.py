@@ -316,7 +316,7 @@ def _source_shots(ref, events: list[CutEvent], video: Path, info: VideoInfo) -> 
         spans.append(_inside(ref, event, first, last, info, "source"))
     spans = _distinct(spans)
     where = _tc(tagged) if tagged is not None else "the list's media start, else 00:00:00:00"
-    note = f"{len(spans)} shots from {ref.name} by source timecode (frame 0 = {where})"
+    note = f"{_shots(len(spans))} from {ref.name} by source timecode (frame 0 = {where})"
     return CutListShots(spans, SOURCE, note)
 
 
@@ -330,7 +330,7 @@ def _record_shots(ref, cuts: CutList, video: Path, info: VideoInfo) -> CutListSh
         except CutListMismatch as exc:
             mismatch = exc
             continue
-        note = f"{len(spans)} shots from {ref.name} by record timecode (frame 0 = {_tc(start)})"
+        note = f"{_shots(len(spans))} from {ref.name} by record timecode (frame 0 = {_tc(start)})"
         return CutListShots(_distinct(spans), RECORD, note)
     raise mismatch
 
@@ -364,6 +364,10 @@ def _distinct(spans: list[ShotSpan]) -> list[ShotSpan]:
         if kept is None or span.end_frame > kept.end_frame:
             longest[span.start_frame] = span
     return [longest[k] for k in sorted(longest)]
+
+
+def _shots(n: int) -> str:
+    return f"{n} shot" if n == 1 else f"{n} shots"
 
 
 def _tc(time: RationalTime) -> str:

@@ -28,14 +28,18 @@ import opentimelineio as otio
 RationalTime = otio.opentime.RationalTime
 #: A file rate this close (relative) to a standard rate *is* that rate ("23.976" → 24000/1001).
 SAME_RATE = 1e-4
+#: The timecode rate of footage slower than every standard rate (time-lapse, 8 fps cameras).
+SLOW_FOOTAGE_RATE = 24.0
 
 
 def timecode_rate(fps: float) -> float:
-    """The standard timecode rate of a video with ``fps`` frames per second (its own when it is
-    one; the nearest one otherwise)."""
+    """The standard timecode rate of a video with ``fps`` frames per second: its own when it is
+    one, the nearest one otherwise — 24 below the slowest (OpenTimelineIO knows none under
+    23.976 and answers 0 far below it; NLEs conform such footage to a film rate), 60 above
+    the fastest."""
     if fps <= 0:
         raise ValueError(f"bad frame rate {fps}")
-    return float(RationalTime.nearest_valid_timecode_rate(fps))
+    return float(RationalTime.nearest_valid_timecode_rate(fps)) or SLOW_FOOTAGE_RATE
 
 
 def on_timecode_grid(fps: float) -> bool:
