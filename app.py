@@ -107,6 +107,7 @@ def main() -> None:
             st.Page("pages/search.py", title="Search", icon=":material/search:"),
             st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
             st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
+            st.Page("pages/timeline.py", title="Timeline", icon=":material/view_timeline:"),
             st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
         ]
         page = st.navigation(pages)
