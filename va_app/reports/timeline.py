@@ -316,17 +316,20 @@ def colour_scale(threshold: float) -> list[list]:
     ]
 
 
-def strip_cells(strip: TitleStrip) -> tuple[np.ndarray, np.ndarray]:
-    """The heatmap row of a strip: cell edges (seconds) and values, a NaN cell in each gap
-    between shots (shots a cut list left apart); overlapping shots are drawn from the later
-    one's start."""
+def strip_cells(
+    strip: TitleStrip, values: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The heatmap row of a strip: cell edges (seconds) and each shot's value (its score by
+    default), a NaN cell in each gap between shots (shots a cut list left apart); overlapping
+    shots are drawn from the later one's start."""
+    values_in = strip.scores if values is None else values
     if not len(strip.starts):
         return np.array([0.0, 1.0]), np.array([np.nan])
     starts = np.maximum(strip.starts, np.r_[strip.starts[0], strip.ends[:-1]])
     ends = np.maximum(strip.ends, starts)
     gap = starts[1:] > ends[:-1] + 1e-6
     edges, values = [starts[0]], []
-    for i, (end, score) in enumerate(zip(ends, strip.scores)):
+    for i, (end, score) in enumerate(zip(ends, values_in)):
         values.append(score)
         edges.append(end)
         if i < len(gap) and gap[i]:
@@ -336,9 +339,8 @@ def strip_cells(strip: TitleStrip) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _heat(strip: TitleStrip, threshold: float, *, scored: bool, first: bool) -> go.Heatmap:
-    edges, values = strip_cells(strip)
-    if not scored:
-        values = np.where(np.isnan(values), np.nan, 0.5)
+    plain = None if scored else np.full(len(strip.starts), 0.5)  # one colour: no model yet
+    edges, values = strip_cells(strip, plain)
     return go.Heatmap(
         x=edges,
         y=[-0.45, 0.45],
