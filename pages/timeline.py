@@ -128,7 +128,7 @@ def _selected_shot(selected: str) -> None:
     if not shots:
         st.session_state.pop(SELECTED, None)
         return
-    player, moves = st.columns([3, 2], vertical_alignment="bottom")
+    player, moves = st.columns([2, 3], vertical_alignment="bottom")
     with player:
         try:
             st.video(str(resources.shot_clip(selected)), autoplay=True, muted=True, loop=True)
@@ -136,7 +136,7 @@ def _selected_shot(selected: str) -> None:
             st.info(str(exc))
     back, on = moves.columns(2)
     back.button(
-        "Earlier shots",
+        "Earlier",
         icon=":material/chevron_left:",
         key="tl_back",
         shortcut="PageUp",
@@ -145,7 +145,7 @@ def _selected_shot(selected: str) -> None:
         width="stretch",
     )
     on.button(
-        "Later shots",
+        "Later",
         icon=":material/chevron_right:",
         key="tl_on",
         shortcut="PageDown",

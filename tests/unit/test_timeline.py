@@ -126,3 +126,5 @@ def test_the_cards_of_a_click_are_the_shot_and_the_ones_after_it_in_its_title(ti
 def test_clock_reads_like_an_editor_writes_time():
     assert tl.clock(3.25) == "0:03.2" and tl.clock(3725.0) == "1:02:05.0"
     assert tl.clock(61, tenths=False) == "1:01"
+    times = [0.0, 3.25, 59.94, 61.0, 3599.9, 3725.0, 10_800.5]
+    assert tl.clocks(np.array(times)) == [tl.clock(t) for t in times]

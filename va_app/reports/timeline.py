@@ -39,8 +39,11 @@ UNLABELLED, NEGATIVE, POSITIVE, TIE = -1, 0, 1, 2
 #: Titles per page of the figure: enough to compare, few enough to read and to draw fast.
 DEFAULT_PAGE_SIZE = 8
 SORTS = ("title", "positives", "labelled")
-#: Pixels per strip (with its title) in the figure.
-ROW_HEIGHT = 86
+#: Pixels per strip (with its title and time axis) in the figure, of which this many between
+#: one strip and the next; and the figure's own title and margins.
+ROW_HEIGHT = 96
+ROW_GAP = 52
+FIGURE_MARGIN = 90
 BELOW_COLOURS = ("#f0f0f0", "#b5b5b5")  # scores under the threshold: light to mid grey
 ABOVE_COLOURS = ("#fdd49e", "#b30000")  # scores at or over it: light orange to dark red
 UNSCORED_COLOUR = "#cfd8dc"
@@ -249,12 +252,16 @@ def timeline_figure(
 ) -> go.Figure:
     """A page of strips, one row each (see the module doc); ``selected`` is ringed."""
     rows = max(1, len(strips))
+    height = FIGURE_MARGIN + ROW_HEIGHT * rows
     fig = make_subplots(
         rows=rows,
         cols=1,
         subplot_titles=[_strip_title(s) for s in strips] or [""],
-        vertical_spacing=min(0.08, 0.5 / rows),
+        # Room for a strip's time axis and the next strip's title, whatever the page size.
+        vertical_spacing=min(0.5, ROW_GAP / max(1, height - FIGURE_MARGIN)) if rows > 1 else 0,
     )
+    for title in fig.layout.annotations:  # titles at the left, where each strip starts
+        title.update(x=0.0, xanchor="left", font={"size": 13})
     scored = any(np.isfinite(s.scores).any() for s in strips)
     for row, strip in enumerate(strips, start=1):
         fig.add_trace(_heat(strip, threshold, scored=scored, first=row == 1), row=row, col=1)
@@ -267,8 +274,8 @@ def timeline_figure(
             _ring(fig, strip, selected, row)
     fig.update_layout(
         template=TEMPLATE,
-        height=60 + ROW_HEIGHT * rows,
-        margin={"l": 20, "r": 20, "t": 50, "b": 20},
+        height=height,
+        margin={"l": 20, "r": 20, "t": 60, "b": 30},
         showlegend=False,
         hovermode="closest",
         clickmode="event+select",
@@ -285,8 +292,11 @@ def timeline_figure(
 def _figure_title(label: str, threshold: float, scored: bool) -> str:
     about = f"“{label}”: " if label else ""
     if not scored:
-        return f"{about}no model yet — labelled shots marked (▲ positive, ▼ negative)"
-    return f"{about}score along each title (red: ≥ {threshold:.2f}) · ▲ positive ▼ negative"
+        return f"{about}no model yet — labelled shots: ▼ positive (above), ▲ negative (below)"
+    return (
+        f"{about}score along each title (red: ≥ {threshold:.2f}) · ▼ positive (above), "
+        "▲ negative (below)"
+    )
 
 
 def _strip_title(strip: TitleStrip) -> str:
@@ -344,7 +354,7 @@ def _heat(strip: TitleStrip, threshold: float, *, scored: bool, first: bool) -> 
     return go.Heatmap(
         x=edges,
         y=[-0.45, 0.45],
-        z=[values],
+        z=values[np.newaxis, :],  # a 2-D array: Plotly takes it whole, a list cell by cell
         zmin=0.0,
         zmax=1.0,
         colorscale=colour_scale(threshold)
@@ -369,23 +379,43 @@ def _click_layer(strip: TitleStrip) -> go.Scattergl:
         x=middles,
         y=np.zeros(len(middles)),
         mode="markers",
-        marker={"size": 14, "opacity": 0.01, "color": "#000000", "symbol": "square"},
-        customdata=strip.shot_ids,
-        text=[_hover(strip, i) for i in range(len(middles))],
+        # Invisible (the heatmap shows the shot); WebGL picks points by position, not paint.
+        marker={"size": 14, "opacity": 0.0, "color": "#000000", "symbol": "square"},
+        # Fixed-width string arrays: Plotly checks them in one step (object arrays and lists
+        # element by element: ~5x slower for 8 titles of 3,000 shots).
+        customdata=strip.shot_ids.astype(str),
+        text=np.array(_hover_texts(strip), dtype=str),
         hovertemplate="%{text}<extra></extra>",
-        selected={"marker": {"opacity": 0.01}},
-        unselected={"marker": {"opacity": 0.01}},
+        selected={"marker": {"opacity": 0.0}},
+        unselected={"marker": {"opacity": 0.0}},
         name="shots",
     )
 
 
-def _hover(strip: TitleStrip, i: int) -> str:
-    score = strip.scores[i]
-    said = {POSITIVE: " · positive", NEGATIVE: " · negative", TIE: " · tie"}.get(
-        int(strip.labels[i]), ""
-    )
-    scored = "" if np.isnan(score) else f" · score {score:.2f}"
-    return f"{clock(strip.starts[i])}–{clock(strip.ends[i])}{scored}{said}"
+def _hover_texts(strip: TitleStrip) -> list[str]:
+    """``start–end · score · label`` of every shot (plain lists: 3,000 shots in a few ms)."""
+    said = {POSITIVE: " · positive", NEGATIVE: " · negative", TIE: " · tie"}
+    scored = [
+        "" if score != score else f" · score {score:.2f}"  # NaN: no model
+        for score in strip.scores.tolist()
+    ]
+    return [
+        f"{a}–{b}{s}{said.get(code, '')}"
+        for a, b, s, code in zip(
+            clocks(strip.starts), clocks(strip.ends), scored, strip.labels.tolist()
+        )
+    ]
+
+
+def clocks(seconds: np.ndarray) -> list[str]:
+    """:func:`clock` of many times at once."""
+    s = np.maximum(np.asarray(seconds, dtype=np.float64), 0.0)
+    hours, rest = np.divmod(s, 3600.0)
+    minutes, secs = np.divmod(rest, 60.0)
+    return [
+        f"{h}:{m:02d}:{x:04.1f}" if h else f"{m}:{x:04.1f}"
+        for h, m, x in zip(hours.astype(int).tolist(), minutes.astype(int).tolist(), secs.tolist())
+    ]
 
 
 def _marks(strip: TitleStrip) -> dict[int, go.Scattergl]:
@@ -400,7 +430,7 @@ def _marks(strip: TitleStrip) -> dict[int, go.Scattergl]:
             y=np.full(len(rows), y),
             mode="markers",
             marker={"size": 9, "color": colour, "symbol": symbol},
-            customdata=strip.shot_ids[rows],
+            customdata=strip.shot_ids[rows].astype(str),
             hoverinfo="skip",
             selected={"marker": {"opacity": 1.0}},
             unselected={"marker": {"opacity": 1.0}},
