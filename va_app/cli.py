@@ -130,7 +130,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _shots(n: int) -> str:
+def _n_shots(n: int) -> str:
     return f"{n} shot" if n == 1 else f"{n} shots"
 
 
@@ -182,7 +182,7 @@ _CUT_LIST_KEYS = ("cut_lists", "cut_list_fallbacks")
 def _cut_list_lines(key: str, items: list[dict]) -> Iterator[str]:
     if key == "cut_lists":
         yield f"shots from cut lists: {len(items)} videos"
-        yield from (f"  {i['video']}: {_shots(i['shots'])} from {i['cut_list']}" for i in items)
+        yield from (f"  {i['video']}: {_n_shots(i['shots'])} from {i['cut_list']}" for i in items)
     else:
         yield f"cut lists not used (shots detected): {len(items)} videos"
         yield from (f"  {i['video']}: {i['reason']}" for i in items)
@@ -687,6 +687,12 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         "shots, and the old button path as reference",
     )
     p.add_argument("--decisions", type=int, default=50, help="decisions per page (--browser)")
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="time the Timeline page's work instead: a page of 3-hour titles "
+        "(8 × 3,000 shots) and 500 titles of 1,000 shots",
+    )
 
 
 @command(
@@ -701,6 +707,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return ingest_bench_command(args, settings)
     if args.browser:
         return _browser_bench(args, settings)
+    if args.timeline:
+        return _timeline_bench(args)
     if not args.app_shots:
         return bench_command(args, settings)
     import contextlib
@@ -728,6 +736,14 @@ def _app_click_bench(args: argparse.Namespace, settings: Settings) -> dict:
         print(f"building a {args.app_shots}-shot app corpus in {work} ...", file=sys.stderr)
         make_click_bench_corpus(work, shots=args.app_shots, dim=args.dim)
     return {"shots": args.app_shots, **run_click_bench(work, label="bench")}
+
+
+def _timeline_bench(args: argparse.Namespace) -> int:
+    from va_app.research.bench.timeline import summary_lines, timeline_bench
+
+    results = timeline_bench(repeats=min(args.repeats, 5), seed=args.seed)
+    _emit(args, results, summary_lines(results))
+    return 0
 
 
 def _browser_bench(args: argparse.Namespace, settings: Settings) -> int:

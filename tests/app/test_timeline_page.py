@@ -3,7 +3,10 @@ cards to label it (its decisions land in the log as "timeline"), and the edit do
 
 from __future__ import annotations
 
-import json
+import base64
+
+import numpy as np
+import plotly.io
 
 from tests.app.conftest import make_app
 from tests.app.grid_driver import decisions, grid, send
@@ -37,9 +40,19 @@ def _open(at):
     return at
 
 
-def _figure(at) -> dict:
+def _figure(at):
+    """The figure the page sent to the browser (Plotly decodes its typed arrays)."""
     (chart,) = at.get("plotly_chart")
-    return json.loads(chart.proto.spec)
+    return plotly.io.from_json(chart.proto.spec)
+
+
+def _array(value) -> np.ndarray:
+    """A Plotly figure array as JSON carries it: a list, or a typed array (base64)."""
+    if isinstance(value, dict) and "bdata" in value:
+        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
+        raw = base64.b64decode(value["bdata"])
+        return np.frombuffer(raw, dtype=np.dtype(value["dtype"])).reshape(shape)
+    return np.asarray(value, dtype=float)
 
 
 def test_every_title_is_a_strip_of_its_shots_with_the_labels_marked(app_settings):
@@ -50,13 +63,13 @@ def test_every_title_is_a_strip_of_its_shots_with_the_labels_marked(app_settings
     titles = {s.title for s in shots}
     at.selectbox(key="tl_per_page").set_value(32).run()
     figure = _figure(at)
-    clickable = [t for t in figure["data"] if t.get("name") == "shots"]
+    clickable = [t for t in figure.data if t.name == "shots"]
     assert len(clickable) == len(titles)
-    assert sorted(i for t in clickable for i in t["customdata"]) == sorted(s.id for s in shots)
-    marked = [i for t in figure["data"] if t.get("name") == "positive" for i in t["customdata"]]
+    assert sorted(i for t in clickable for i in t.customdata) == sorted(s.id for s in shots)
+    marked = [i for t in figure.data if t.name == "positive" for i in t.customdata]
     assert sorted(marked) == sorted(positives)
-    heat = [t for t in figure["data"] if t["type"] == "heatmap"]
-    assert all(0.0 <= z <= 1.0 for t in heat for z in t["z"][0] if z is not None)
+    heat = [_array(t.z) for t in figure.data if t.type == "heatmap"]
+    assert len(heat) == len(titles) and all(np.nanmin(z) >= 0 and np.nanmax(z) <= 1 for z in heat)
     (table,) = at.dataframe
     assert int(table.value.labelled.sum()) == 20 and len(table.value) == len(titles)
 

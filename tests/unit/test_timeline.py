@@ -128,3 +128,14 @@ def test_clock_reads_like_an_editor_writes_time():
     assert tl.clock(61, tenths=False) == "1:01"
     times = [0.0, 3.25, 59.94, 61.0, 3599.9, 3725.0, 10_800.5]
     assert tl.clocks(np.array(times)) == [tl.clock(t) for t in times]
+
+
+def test_the_timeline_bench_reports_every_figure_at_a_tiny_size():
+    from va_app.research.bench.timeline import _scenario, summary_lines
+
+    result = _scenario(3, 40, repeats=1, seed=0)
+    assert (result["titles"], result["shots_per_title"], result["page_shots"]) == (3, 40, 120)
+    timings = ("shot_times_ms", "overlay_ms", "figure_ms", "json_ms", "reference_ms")
+    assert all(result[k] > 0 for k in timings) and result["json_mb"] > 0
+    assert result["figure_vs_reference"] > 1  # strips, marks and hover text cost more
+    assert "3 titles × 40 shots" in summary_lines([result])[0]
