@@ -137,7 +137,7 @@ def marker_timelines(shots: Sequence[EditShot], *, label: str) -> list[otio.sche
 
 def _marker_timeline(shots: list[EditShot], label: str, reels: dict[str, str]):
     source = shots[0].source
-    timeline = _timeline(f"{source.title or source.key} · {label}", source.rate)
+    timeline = _timeline(f"{source.title or source.key} - {label}", source.rate)
     clip = _clip(source, _whole(source), reels[source.key])
     for shot in sorted(shots, key=lambda s: s.start_frame):
         clip.markers.append(_marker(shot, label, source_range(shot)))
@@ -146,6 +146,8 @@ def _marker_timeline(shots: list[EditShot], label: str, reels: dict[str, str]):
 
 
 def _timeline(name: str, rate: float) -> otio.schema.Timeline:
+    # Names we make are ASCII (an EDL's TITLE line is read as ASCII by older NLEs); titles and
+    # labels are the user's own text.
     timeline = otio.schema.Timeline(name=name, global_start_time=RationalTime(0, rate))
     timeline.tracks.append(otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video))
     return timeline
@@ -281,4 +283,4 @@ def _collection(timelines, name: str) -> otio.schema.SerializableCollection:
 
 
 def _file_safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:60] or "timeline"
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60] or "timeline"

@@ -68,7 +68,7 @@ class EditChoice:
     def describe(self) -> str:
         if self.positives:
             return "positives"
-        return f"score ≥ {self.min_score:g}" if self.min_score is not None else f"top {self.top}"
+        return f"score >= {self.min_score:g}" if self.min_score is not None else f"top {self.top}"
 
 
 @dataclass(frozen=True)
