@@ -49,6 +49,12 @@ def test_a_variable_rate_frame_lands_on_the_nearest_rate_within_half_a_frame(fps
     assert time.to_seconds() == pytest.approx(frame / fps, abs=0.5 / time.rate + 1e-9)
 
 
+def test_a_cut_list_time_in_a_variable_rate_file_is_the_frame_shown_then():
+    # 2 s into a file averaging 20.5 fps is its frame round(2 × 20.5), whatever the list's rate.
+    assert time_frame(RT(48, 24), 20.5) == 41
+    assert time_frame(RT(60, 30000 / 1001), 20.5) == round(60 * 1001 / 30000 * 20.5)
+
+
 def test_drop_frame_is_what_opentimelineio_writes_at_29_97():
     # The last frame of the first minute and the first of the next: ;00 and ;01 are skipped.
     rate = 30000 / 1001

@@ -106,25 +106,22 @@ def edit_export(
     version, scores = _scores(ws, name, needed=choice.needs_model)
     shots = _chosen(ws, name, choice, scores, videos=videos, order=order)
     edit = _edit_shots(ws, shots, scores)
-    timelines = (
-        marker_timelines(edit, label=name)
-        if markers
-        else [selects_timeline(edit, label=name, name=f"{name} selects ({choice.describe()})")]
+    files = edit_files(
+        _timelines(edit, name, choice, markers=markers),
+        fmt=fmt,
+        stem=stem or edit_stem(name, markers=markers),
     )
-    files = edit_files(timelines, fmt=fmt, stem=stem or _stem(name, markers))
-    ws.corpus.catalog.log_event(
-        "edit_exported",
-        actor=user.annotator if user is not None else "",
-        payload={
-            "label": name,
-            "version": version,
-            "format": fmt,
-            "shots": len(edit),
-            "markers": markers,
-            "choice": choice.describe(),
-        },
-    )
+    payload = {"label": name, "version": version, "format": fmt, "shots": len(edit)}
+    payload |= {"markers": markers, "choice": choice.describe()}
+    actor = user.annotator if user is not None else ""
+    ws.corpus.catalog.log_event("edit_exported", actor=actor, payload=payload)
     return EditExport(files, len(edit), len({s.source.key for s in edit}), version)
+
+
+def _timelines(edit: list[EditShot], name: str, choice: EditChoice, *, markers: bool):
+    if markers:
+        return marker_timelines(edit, label=name)
+    return [selects_timeline(edit, label=name, name=f"{name} selects ({choice.describe()})")]
 
 
 def write_edit_export(export: EditExport, out: str | Path) -> list[Path]:
@@ -138,10 +135,7 @@ def write_edit_export(export: EditExport, out: str | Path) -> list[Path]:
 
 
 def edit_stem(label: str, *, markers: bool) -> str:
-    return _stem(label, markers)
-
-
-def _stem(label: str, markers: bool) -> str:
+    """The file name (no suffix) of a label's export: ``night-selects``, ``night-markers``."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label).strip("_") or "label"
     return f"{safe}-{'markers' if markers else 'selects'}"
 

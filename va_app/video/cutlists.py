@@ -276,7 +276,7 @@ def cut_list_shots(ref: CutListRef, video: Path, info: VideoInfo) -> CutListShot
     rate = timecode_rate(info.fps)
     cuts = read_cut_list(ref.path, rate=rate)
     if ref.scope == FOLDER:
-        siblings = sorted(p for p in video.parent.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+        siblings = _videos_in(video.parent)
         mine = [e for e in cuts.events if source_of(e, siblings) == video]
         return _source_shots(ref, mine, video, info) if mine else None
     if not cuts.events:
@@ -299,9 +299,18 @@ def unmatched_events(ref: CutListRef, folder: Path, info: VideoInfo) -> list[str
     by no video); read at the rate of ``info``'s video."""
     if ref.scope != FOLDER or ref.problem:
         return []
-    siblings = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+    siblings = _videos_in(folder)
     events = read_cut_list(ref.path, rate=timecode_rate(info.fps)).events
     return sorted({e.label for e in events if source_of(e, siblings) is None})
+
+
+def _videos_in(folder: Path) -> list[Path]:
+    """The videos of a folder a folder's list maps to (not its subfolders; no hidden files)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def _source_shots(ref, events: list[CutEvent], video: Path, info: VideoInfo) -> CutListShots:
