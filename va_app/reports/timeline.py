@@ -65,6 +65,8 @@ class ShotTimes:
     ends: np.ndarray
     #: Row of each shot in the embedding matrix (-1: none), to look scores up in one step.
     matrix_rows: np.ndarray
+    #: Shot id -> position, to lay labels over the shots without a pass over all of them.
+    index: pd.Index
 
     @property
     def n_videos(self) -> int:
@@ -125,6 +127,7 @@ def build_shot_times(
         starts=starts[sort],
         ends=ends[sort],
         matrix_rows=rows,
+        index=pd.Index(ids[sort]),
     )
 
 
@@ -145,9 +148,8 @@ def shot_labels(
     codes = np.full(len(times.shot_ids), UNLABELLED, dtype=np.int8)
     if not (len(positives) or len(negatives) or len(ties)):
         return codes
-    index = pd.Index(times.shot_ids)
     for ids, code in ((positives, POSITIVE), (negatives, NEGATIVE), (ties, TIE)):
-        rows = index.get_indexer(list(ids))
+        rows = times.index.get_indexer(list(ids))
         codes[rows[rows >= 0]] = code
     return codes
 
