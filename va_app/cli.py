@@ -125,7 +125,23 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     print(_report_line(report))
     for skipped in report.skipped:
         print(f"  skipped {skipped.path}: {skipped.reason}")
+    for line in _cut_list_report(report):
+        print(line)
     return 0
+
+
+def _n_shots(n: int) -> str:
+    return f"{n} shot" if n == 1 else f"{n} shots"
+
+
+def _cut_list_report(report) -> Iterator[str]:
+    """What the editors' cut lists did in an ingest run (nothing when there were none)."""
+    for path in report.cut_list_videos:
+        yield f"  {path}: {report.cut_list_notes.get(path, 'shots from its cut list')}"
+    for fallback in report.cut_list_fallbacks:
+        yield f"  cut list not used for {fallback.path} (shots detected): {fallback.reason}"
+    for cut_list, names in report.cut_list_unmatched.items():
+        yield f"  {cut_list} names sources that are no video of its folder: {', '.join(names)}"
 
 
 @command("reindex", "rebuild the Chroma index from the SQL catalog and the h5 matrix", _no_args)
@@ -139,7 +155,7 @@ def _reindex(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("info", "corpus summary: counts, encoder, skipped files", _json_flag)
+@command("info", "corpus summary: counts, encoder, skipped files, cut lists", _json_flag)
 def _info(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services.reads import corpus_info
 
@@ -153,8 +169,22 @@ def _info_lines(info: dict[str, Any]) -> Iterator[str]:
         if key == "skipped":
             yield f"skipped: {len(value)}"
             yield from (f"  {item['path']}: {item['reason']}" for item in value)
+        elif key in _CUT_LIST_KEYS:
+            yield from _cut_list_lines(key, value)
         else:
             yield f"{key}: {value}"
+
+
+_CUT_LIST_KEYS = ("cut_lists", "cut_list_fallbacks")
+
+
+def _cut_list_lines(key: str, items: list[dict]) -> Iterator[str]:
+    if key == "cut_lists":
+        yield f"shots from cut lists: {len(items)} videos"
+        yield from (f"  {i['video']}: {_n_shots(i['shots'])} from {i['cut_list']}" for i in items)
+    else:
+        yield f"cut lists not used (shots detected): {len(items)} videos"
+        yield from (f"  {i['video']}: {i['reason']}" for i in items)
 
 
 @command("shots", "list every shot", _json_flag)
@@ -371,6 +401,92 @@ def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _export_edit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--positives",
+        action="store_true",
+        help="the label's positive shots (the annotators' majority)",
+    )
+    which.add_argument(
+        "--min-score",
+        type=float,
+        metavar="S",
+        help="the shots the label's latest model version scores at least S",
+    )
+    which.add_argument(
+        "--top", type=int, metavar="N", help="the latest model version's N best shots"
+    )
+    p.add_argument("--format", choices=("otio", "edl", "fcpxml"), required=True)
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the file to write (EDL markers of several videos: one EDL per video beside it)",
+    )
+    p.add_argument(
+        "--video",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY",
+        help="only these videos (their keys, as `shots` lists them before '|')",
+    )
+    p.add_argument(
+        "--markers",
+        action="store_true",
+        help="per video a timeline of the whole video with a marker per shot "
+        "(name = label, comment = score), instead of one timeline of selects",
+    )
+    p.add_argument(
+        "--order",
+        choices=("time", "score"),
+        default="time",
+        help="selects in source order (video, then time; default) or best score first",
+    )
+    _json_flag(p)
+
+
+@command(
+    "export-edit",
+    "a label's shots as an editor's timeline: OpenTimelineIO, CMX 3600 EDL or FCP 7 XML",
+    _export_edit_args,
+)
+def _export_edit(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.services.editorial import EditChoice, edit_export, write_edit_export
+
+    choice = EditChoice(positives=args.positives, min_score=args.min_score, top=args.top)
+    with _services(settings) as app:
+        export = edit_export(
+            app,
+            _user(settings),
+            args.label,
+            choice,
+            fmt=args.format,
+            markers=args.markers,
+            videos=args.video,
+            order=args.order,
+            stem=args.out.stem,
+        )
+    paths = write_edit_export(export, args.out)
+    summary = {
+        "files": [str(p) for p in paths],
+        "shots": export.n_shots,
+        "videos": export.n_videos,
+        "version": export.version,
+        "format": args.format,
+    }
+    scored = f" (model v{export.version})" if export.version else ""
+    _emit(
+        args,
+        summary,
+        [f"wrote {export.n_shots} shots of {export.n_videos} videos{scored}:"]
+        + [f"  {p}" for p in paths],
+    )
+    return 0
+
+
 def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", required=True)
     p.add_argument("-n", "--feed-size", type=int, default=20, help="shots per feed")
@@ -580,6 +696,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return _browser_bench(args, settings)
     if args.precision:
         return _precision_bench(args)
+    if args.timeline:
+        return _timeline_bench(args)
     if not args.app_shots:
         return bench_command(args, settings)
     import contextlib
@@ -617,6 +735,14 @@ def _app_click_bench(args: argparse.Namespace, settings: Settings) -> dict:
         print(f"building a {args.app_shots}-shot app corpus in {work} ...", file=sys.stderr)
         make_click_bench_corpus(work, shots=args.app_shots, dim=args.dim)
     return {"shots": args.app_shots, **run_click_bench(work, label="bench")}
+
+
+def _timeline_bench(args: argparse.Namespace) -> int:
+    from va_app.research.bench.timeline import summary_lines, timeline_bench
+
+    results = timeline_bench(repeats=min(args.repeats, 5), seed=args.seed)
+    _emit(args, results, summary_lines(results))
+    return 0
 
 
 def _browser_bench(args: argparse.Namespace, settings: Settings) -> int:

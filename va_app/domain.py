@@ -106,6 +106,7 @@ class Source(StrEnum):
     RANDOM = "random"
     IMPORT = "import"  # ... an annotation file or a dataset import
     REVIEW = "review"  # fixes on the review page
+    TIMELINE = "timeline"  # a shot picked on a title's timeline
 
 
 #: The four feeds of a build, in the order the app shows them.
@@ -257,5 +258,12 @@ class IngestReport:
     recovered_videos: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     added_shots: int = 0
+    #: Videos whose shots are the events of their editor's cut list, and how they were read.
+    cut_list_videos: list[str] = field(default_factory=list)
+    cut_list_notes: dict[str, str] = field(default_factory=dict)
+    #: Videos a cut list applies to that got detected shots instead, with the reason.
+    cut_list_fallbacks: list[SkippedFile] = field(default_factory=list)
+    #: Per folder cut list: the sources it names that are no video of its folder.
+    cut_list_unmatched: dict[str, list[str]] = field(default_factory=dict)
     #: Seconds per ingest stage (probe, detect, sample, encode, commit), summed over videos.
     stage_seconds: dict[str, float] = field(default_factory=dict)

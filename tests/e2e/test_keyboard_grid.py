@@ -151,7 +151,7 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(server, page, e2e_setti
         server.restart()
         _open(page, f"{server.url}/{path}?annotator={ANNOTATOR}&label={LABEL}", title)
         expect(page.locator(".st-key-annotator input")).to_have_value(ANNOTATOR)
-        expect(page.locator(NAV_LINK)).to_have_count(5)
+        expect(page.locator(NAV_LINK)).to_have_count(6)
         if path == "learn":
             expect(_cards(page)).to_have_count(20)  # one lazy tab's grid, not four
             page.keyboard.press("p")

@@ -40,6 +40,8 @@ JOBS = {
     "restore_corpus",
     "upgrade_schema",
 }
+#: Action functions (not methods of an action service), by the position of the acting user.
+ACTION_FUNCTIONS = {"edit_export": 1}
 #: The service modules that may know concrete data sets: the composition root wires the
 #: Netflix release's text vectors into search; the jobs run the demo build and the import.
 KNOWS_DATA_SETS = {CORE / "services" / "bootstrap.py", CORE / "services" / "jobs.py"}
@@ -80,18 +82,26 @@ def entrypoint_violations(source: str) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in BELOW_ACTIONS:
             found.append(f"line {node.lineno}: .{node.attr} reaches past the service layer")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name):
             found += _actor_violations(node)
     return found
 
 
 def _actor_violations(call: ast.Call) -> list[str]:
     """An action called without the acting user (or for ``None``)."""
-    method, receiver = call.func.attr, call.func.value
+    if isinstance(call.func, ast.Name):
+        method, receiver = call.func.id, None
+    else:
+        method, receiver = call.func.attr, call.func.value
     if isinstance(receiver, ast.Attribute) and receiver.attr in ACTION_SERVICES:
         first = call.args[0] if call.args else None
         if first is None or (isinstance(first, ast.Constant) and first.value is None):
             return [f"line {call.lineno}: .{receiver.attr}.{method}() without the acting user"]
+    if method in ACTION_FUNCTIONS:
+        at = ACTION_FUNCTIONS[method]
+        user = call.args[at] if len(call.args) > at else None
+        if user is None or (isinstance(user, ast.Constant) and user.value is None):
+            return [f"line {call.lineno}: {method}() without the acting user"]
     if method in JOBS:
         user = next((k.value for k in call.keywords if k.arg == "user"), None)
         if user is None or (isinstance(user, ast.Constant) and user.value is None):
@@ -231,6 +241,10 @@ def test_the_entrypoint_check_catches_planted_violations():
             "line 1: .labelling.record() without the acting user"
         ],
         "jobs.reindex(settings)\n": ["line 1: .reindex() without user="],
+        "editorial.edit_export(app, label='x')\n": [
+            "line 1: edit_export() without the acting user"
+        ],
+        "edit_export(app, None, 'x')\n": ["line 1: edit_export() without the acting user"],
         "jobs.backup_corpus(settings, dest, user=None)\n": [
             "line 1: .backup_corpus() without user="
         ],

@@ -1,6 +1,7 @@
-"""Reads for the managers' dashboard and the review page: progress, agreement, score
-histories, disagreements, cluster coverage, the corpus map, score distributions, calibration
-— and the same tables as files (the page's downloads and ``dashboard export``).
+"""Reads for the managers' dashboard, the review and the timeline pages: progress, agreement,
+score histories, disagreements, cluster coverage, the corpus map, score distributions,
+calibration, every title's shots in time order — and the tables as files (the page's
+downloads and ``dashboard export``).
 
 This module gathers each table's inputs from the corpus (annotation histories, model versions,
 the matrix); :mod:`va_app.reports.analytics` computes them and :mod:`va_app.reports.charts`
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from va_app.learn.classifier import ShotClassifier
-from va_app.reports import analytics
+from va_app.reports import analytics, timeline
 from va_app.services.bootstrap import Services
 from va_app.services.modelling import stored_scores
 
@@ -53,6 +54,13 @@ def export_tables(
 ) -> list[Path]:
     """Write :func:`dashboard_tables` into ``out_dir``, one ``<table>.<fmt>`` file each."""
     return analytics.write_tables(dashboard_tables(app, label=label), out_dir, fmt=fmt)
+
+
+def shot_times(app: Services) -> timeline.ShotTimes:
+    """Every title's shots in time order, for the timeline (one catalog read: cache it per
+    corpus version)."""
+    videos, shots = app.corpus.catalog.shot_columns()
+    return timeline.build_shot_times(videos, shots, app.view.matrix.ids)
 
 
 def latest_scores(app: Services, label: str) -> pd.DataFrame | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from va_app.config import Settings
-from va_app.domain import Annotation, Label, ModelVersion, Shot
+from va_app.domain import Annotation, Label, ModelVersion, Shot, TrainingSet
 from va_app.encoders.base import Encoder
 from va_app.errors import NotFoundError
 from va_app.search.index_progress import IndexProgress
@@ -58,6 +58,21 @@ def describe_corpus(corpus: Corpus) -> dict:
         "encoder": corpus.encoder_id,
         "data_dir": str(corpus.settings.data_dir),
         "skipped": [{"path": p, "reason": r} for p, r in catalog.skipped()],
+        **cut_list_facts(catalog.cut_list_facts()),
+    }
+
+
+def cut_list_facts(facts: list[tuple[str, str, str, int]]) -> dict[str, list[dict]]:
+    """``{"cut_lists": [{video, cut_list, shots}], "cut_list_fallbacks": [{video, reason}]}``:
+    the videos whose shots are their editor's cuts, and those whose cut list was refused
+    (their shots were detected), with the reason."""
+    return {
+        "cut_lists": [
+            {"video": path, "cut_list": cuts, "shots": n} for path, cuts, _, n in facts if cuts
+        ],
+        "cut_list_fallbacks": [
+            {"video": path, "reason": why} for path, cuts, why, _ in facts if not cuts and why
+        ],
     }
 
 
@@ -195,6 +210,11 @@ class LabelCounts:
 def label_counts(app: Services, label: str) -> LabelCounts:
     labelled = app.uow().labels.labelled_set(label)
     return LabelCounts(len(labelled.positives), len(labelled.negatives), len(labelled.ties))
+
+
+def labelled_shots(app: Services, label: str) -> TrainingSet:
+    """The label's shots by majority: positives, negatives, ties (and who annotated)."""
+    return app.uow().labels.labelled_set(label)
 
 
 def first_build_needs(app: Services) -> tuple[int, int]:

@@ -24,6 +24,7 @@ PAGES = (
     ("pages/learn.py", "Active learning", ":material/model_training:"),
     ("pages/review.py", "Review", ":material/fact_check:"),
     ("pages/dashboard.py", "Dashboard", ":material/monitoring:"),
+    ("pages/timeline.py", "Timeline", ":material/view_timeline:"),
 )
 
 

@@ -100,3 +100,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "shots, and the old button path as reference",
     )
     parser.add_argument("--decisions", type=int, default=50, help="decisions per page (--browser)")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="time the Timeline page's work instead: a page of 3-hour titles "
+        "(8 × 3,000 shots) and 500 titles of 1,000 shots",
+    )
