@@ -23,6 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tests.servers import CATALOG_TEMPLATE, PostgresServer, postgres_bindir
 from va_app.config import Settings
+from va_app.services.access import Role, User
+from va_app.services.bootstrap import Services, bootstrap
 from va_app.store.catalog import Catalog
 
 BACKENDS = ("sqlite", "postgresql")
@@ -185,3 +187,12 @@ def small_disk(tmp_path) -> Iterator[SmallDisk]:
         yield SmallDisk(path, "24M")
     finally:
         subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
+
+
+#: Who acts in tests that are not about access control: an admin (may do everything).
+TESTER = User("tester", "", Role.ADMIN)
+
+
+def open_services(settings: Settings, **options) -> Services:
+    """The corpus's services as the app and the CLI build them (close them after)."""
+    return bootstrap(settings, **options)

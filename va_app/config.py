@@ -64,7 +64,13 @@ class Settings:
     # The app's cards: "keyboard" (the card-grid component: keys, batched decisions) or
     # "buttons" (one Streamlit button per decision, the old path; the browser bench's reference).
     card_grid: str = "keyboard"
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # Access control (va_app.services.access): comma-separated e-mails or names per role;
+    # none set means local mode (no sign-in, everyone is an admin).
+    admins: str = ""
+    annotators: str = ""
+    viewers: str = ""
+    # The role of whoever matches no entry (never admin).
+    default_role: str = "viewer"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -76,7 +82,7 @@ class Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = env.get(f"VA_{f.name.upper()}")
-            if raw is not None and f.name != "extra":
+            if raw is not None:
                 values[f.name] = _parse(f.name, raw, getattr(cls(), f.name))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)._validated()

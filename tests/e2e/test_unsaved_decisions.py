@@ -15,10 +15,11 @@ import shutil
 
 import pytest
 
+from tests.conftest import TESTER, open_services
 from tests.e2e.conftest import BROWSER_TESTS, IDLE, StreamlitServer
 from va_app.config import Settings
-from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
+from va_app.store.labels import LabelStore
 
 pytestmark = BROWSER_TESTS
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -46,12 +47,22 @@ def _label(page, truth: dict[str, bool], ids: list[str]) -> dict[str, bool]:
     return {shot_id: truth[shot_id] for shot_id in ids}
 
 
-def _stored(settings) -> list:
-    ws = Workspace(settings)
+def _create_label(settings) -> None:
+    app = open_services(settings)
     try:
-        return ws.labels.history(LABEL)
+        app.labelling.create_label(TESTER, LABEL)
     finally:
-        ws.close()
+        app.close()
+
+
+def _stored(settings) -> list:
+    """The label's rows, read from the catalog alone (the services would open the index too,
+    which a full disk refuses)."""
+    catalog = Catalog(settings.sql_url)
+    try:
+        return LabelStore(catalog).history(LABEL)
+    finally:
+        catalog.close()
 
 
 def _decision_ids(settings) -> list[str | None]:
@@ -77,7 +88,7 @@ def test_thirty_decisions_survive_a_killed_server_and_a_reload_once_each(
     server, page, e2e_settings
 ):
     truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
-    Workspace(e2e_settings).create_label(LABEL)
+    _create_label(e2e_settings)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
     url = f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}"
@@ -133,7 +144,7 @@ def test_a_restarted_server_gets_the_unsaved_decisions_without_a_manual_reload(
     server, page, e2e_settings
 ):
     truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
-    Workspace(e2e_settings).create_label(LABEL)
+    _create_label(e2e_settings)
     _open(page, f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}")
     ids = _shot_ids(page)
     wanted = _label(page, truth, ids[:3])
@@ -156,7 +167,7 @@ def test_decisions_made_on_a_full_disk_wait_in_the_browser_and_are_written_later
     shutil.copytree(e2e_demo_template, data_dir)
     settings = Settings(data_dir=data_dir, encoder="descriptor")
     truth = Catalog(settings.sql_url).ground_truth(LABEL)
-    Workspace(settings).create_label(LABEL)
+    _create_label(settings)
     server = StreamlitServer(data_dir, tmp_path / "streamlit.log").start()
     try:
         _open(page, f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}")
@@ -179,7 +190,7 @@ def test_decisions_made_on_a_full_disk_wait_in_the_browser_and_are_written_later
 
 def test_another_tab_sends_what_a_closed_tab_left_unsaved(server, browser, e2e_settings):
     truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
-    Workspace(e2e_settings).create_label(LABEL)
+    _create_label(e2e_settings)
     url = f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}"
     context = browser.new_context()  # two tabs of one browser: one localStorage
     try:

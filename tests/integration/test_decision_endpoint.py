@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.conftest import open_services
 from tests.corpusfactory import make_synthetic_corpus
 from tests.servers import free_port
 from va_app.services.access import AccessPolicy, Role, RoleAssignments, User
+from va_app.services.bootstrap import Services
 from va_app.services.decisions import MAX_BATCH, RecentDecisions
-from va_app.services.workspace import Workspace
 from va_app.ui.grid import endpoint
 
 uvicorn = pytest.importorskip("uvicorn")
@@ -42,10 +43,10 @@ ANNOTATOR = User("ann", role=Role.ANNOTATOR)
 @pytest.fixture
 def ws(settings):
     make_synthetic_corpus(settings, videos=2, shots_per_video=6)
-    workspace = Workspace(settings, policy=POLICY)
+    workspace = open_services(settings, policy=POLICY)
     admin = User("root", role=Role.ADMIN)
-    workspace.create_label(LABEL, user=admin)
-    workspace.create_label(OTHER_LABEL, user=admin)
+    workspace.labelling.create_label(admin, LABEL)
+    workspace.labelling.create_label(admin, OTHER_LABEL)
     yield workspace
     workspace.close()
 
@@ -94,12 +95,11 @@ def server() -> Iterator[Server]:
     thread.join(timeout=30)
 
 
-def _ticket(ws: Workspace, user: User = ANNOTATOR) -> str:
+def _ticket(ws: Services, user: User = ANNOTATOR) -> str:
     return endpoint.register(
         None,
         endpoint.Ticket(
-            ws=ws,
-            policy=POLICY,
+            app=ws,
             user=user,
             label=LABEL,
             source="search",
@@ -110,7 +110,7 @@ def _ticket(ws: Workspace, user: User = ANNOTATOR) -> str:
     )
 
 
-def _items(ws: Workspace, values: list[bool], first_seq: int = 1) -> list[dict]:
+def _items(ws: Services, values: list[bool], first_seq: int = 1) -> list[dict]:
     shots = [s.id for s in ws.corpus.shots()][: len(values)]
     return [
         {
@@ -126,12 +126,12 @@ def _items(ws: Workspace, values: list[bool], first_seq: int = 1) -> list[dict]:
     ]
 
 
-def _batch(ws: Workspace, token: str, values: list[bool]) -> dict:
+def _batch(ws: Services, token: str, values: list[bool]) -> dict:
     return {"ticket": token, "label": LABEL, "items": _items(ws, values)}
 
 
-def _written(ws: Workspace) -> int:
-    return ws.labels.count_annotations()
+def _written(ws: Services) -> int:
+    return ws.uow().labels.count_annotations()
 
 
 def test_an_annotators_batch_is_written_once_and_confirmed_with_counts(ws, server):
@@ -151,7 +151,7 @@ def test_an_annotators_batch_is_written_once_and_confirmed_with_counts(ws, serve
     assert [e["shot_id"] for e in body["recent"]] == [i["shot_id"] for i in batch["items"]]
     status, again = server.post(batch)
     assert status == 200 and set(again["applied"]) >= {1, 2, 3}
-    history = ws.labels.history(LABEL)
+    history = ws.uow().labels.history(LABEL)
     assert len(history) == 3  # the resent batch wrote nothing more
     assert {(a.annotator, a.source) for a in history} == {("ann", "search")}
 
@@ -195,18 +195,18 @@ class Hostile:
     must hold."""
 
     id: str
-    send: Callable[[Server, Workspace], tuple[int, dict]]
+    send: Callable[[Server, Services], tuple[int, dict]]
     status: int
     says: str
 
 
-def _expired(server: Server, ws: Workspace) -> tuple[int, dict]:
+def _expired(server: Server, ws: Services) -> tuple[int, dict]:
     token = _ticket(ws)
     endpoint.lookup(token).used -= endpoint.TICKET_TTL_S + 1  # a session idle for too long
     return server.post(_batch(ws, token, [True]))
 
 
-def _replayed_after_expiry(server: Server, ws: Workspace) -> tuple[int, dict]:
+def _replayed_after_expiry(server: Server, ws: Services) -> tuple[int, dict]:
     """A batch captured from a session and replayed after that session expired."""
     token = _ticket(ws)
     batch = _batch(ws, token, [True])
@@ -215,8 +215,8 @@ def _replayed_after_expiry(server: Server, ws: Workspace) -> tuple[int, dict]:
     return server.post(replay)
 
 
-def _with_items(make_items: Callable[[Workspace], list], **extra) -> Callable:
-    def send(server: Server, ws: Workspace) -> tuple[int, dict]:
+def _with_items(make_items: Callable[[Services], list], **extra) -> Callable:
+    def send(server: Server, ws: Services) -> tuple[int, dict]:
         return server.post(
             {"ticket": _ticket(ws), "label": LABEL, "items": make_items(ws), **extra}
         )
@@ -224,11 +224,11 @@ def _with_items(make_items: Callable[[Workspace], list], **extra) -> Callable:
     return send
 
 
-def _item(ws: Workspace, **change) -> list[dict]:
+def _item(ws: Services, **change) -> list[dict]:
     return [{**_items(ws, [True])[0], **change}]
 
 
-def _declared_huge(server: Server, ws: Workspace) -> tuple[int, dict]:
+def _declared_huge(server: Server, ws: Services) -> tuple[int, dict]:
     """Headers announcing 400 MB, and no body at all: refused without waiting for it."""
     conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
     try:
@@ -242,7 +242,7 @@ def _declared_huge(server: Server, ws: Workspace) -> tuple[int, dict]:
         conn.close()
 
 
-def _streamed_endlessly(server: Server, ws: Workspace) -> tuple[int, dict]:
+def _streamed_endlessly(server: Server, ws: Services) -> tuple[int, dict]:
     """A chunked body that never ends: the server stops reading past its cap and answers.
     At most the cap plus what the sockets' buffers hold may have been sent by then."""
     sent = 0

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TESTER, open_services
 from tests.videogen import make_cut_video
 from va_app.config import Settings
 from va_app.errors import DiskFullError
 from va_app.ingest import commit, ingest
-from va_app.services import health
+from va_app.services import health, reads
 from va_app.services.access import Role, User
 from va_app.services.decisions import RecentDecisions
-from va_app.services.workspace import Workspace
 from va_app.store.index import forget_cached_clients
 from va_app.ui.grid import endpoint
 
@@ -55,22 +55,23 @@ def corpus_on_small_disk(small_disk, videos, database_url, tmp_path) -> Settings
         data_dir=small_disk.path / "data", encoder="descriptor", database_url=database_url
     ).with_data_dir(small_disk.path / "data")
     assert ingest(settings, first, workers=1).added_shots == len(CUTS) - 1
-    ws = Workspace(settings)
+    app = open_services(settings)
     try:
-        ws.create_label(LABEL)
-        shots = ws.corpus.catalog.shot_ids()
-        ws.annotate_many(LABEL, [(shots[0], True), (shots[1], False)], annotator="ana")
+        app.labelling.create_label(TESTER, LABEL)
+        shots = reads.shot_ids(app)
+        votes = [(shots[0], True), (shots[1], False)]
+        app.labelling.record(TESTER, LABEL, votes, source="search", annotator="ana")
     finally:
-        ws.close()
+        app.close()
     return settings
 
 
 def _history(settings: Settings) -> list[tuple[str, bool | None, str]]:
-    ws = Workspace(settings)
+    app = open_services(settings)
     try:
-        return [(a.shot_id, a.value, a.annotator) for a in ws.labels.history(LABEL)]
+        return [(a.shot_id, a.value, a.annotator) for a in reads.history(app, LABEL)]
     finally:
-        ws.close()
+        app.close()
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
@@ -113,10 +114,10 @@ def test_a_decision_on_a_full_disk_is_refused_kept_and_written_once_later(
         pytest.skip("the PostgreSQL catalog is on the server's disk, not the data dir's")
     settings = corpus_on_small_disk
     before = _history(settings)
-    ws = Workspace(settings)
+    app = open_services(settings)
     try:
-        ticket = endpoint.Ticket(ws, ws.policy, ANA, LABEL, "search", RecentDecisions(), {})
-        shot = ws.corpus.catalog.shot_ids()[2]
+        ticket = endpoint.Ticket(app, ANA, LABEL, "search", RecentDecisions(), {})
+        shot = reads.shot_ids(app)[2]
         batch = {
             "label": LABEL,
             "items": [{"seq": 1, "id": uuid.uuid4().hex, "shot_id": shot, "value": True}],
@@ -131,7 +132,7 @@ def test_a_decision_on_a_full_disk_is_refused_kept_and_written_once_later(
         assert written.status == 200 and written.body["confirmed"] == [batch["items"][0]["id"]]
         assert endpoint.handle_decisions(ticket, batch).status == 200
     finally:
-        ws.close()
+        app.close()
     assert _history(settings) == before + [(shot, True, "ana")]
     _consistent(settings)
 
@@ -181,9 +182,9 @@ def test_an_import_on_a_full_disk_stores_nothing_then_everything(
         pytest.skip("the PostgreSQL catalog is on the server's disk, not the data dir's")
     settings = corpus_on_small_disk
     before = _history(settings)
-    ws = Workspace(settings)
-    shots = ws.corpus.catalog.shot_ids()
-    ws.close()
+    app = open_services(settings)
+    shots = reads.shot_ids(app)
+    app.close()
     rows = "".join(f"{LABEL},{s},{i % 2 == 0},bo\n" for i, s in enumerate(shots))
     csv = tmp_path / "import.csv"
     csv.write_text("label,shot_id,value,annotator\n" + rows, encoding="utf-8")

@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import TESTER, open_services
 from tests.videogen import make_cut_video
 from va_app.config import Settings
 from va_app.ingest import ingest
-from va_app.services import health
-from va_app.services.workspace import Workspace
+from va_app.services import health, reads
 from va_app.store.index import VectorIndex
 from va_app.store.matrix import EmbeddingMatrix
 
@@ -55,16 +55,17 @@ def template(tmp_path_factory, sql_backend, request) -> Template:
         database = request.getfixturevalue("postgres").new_database()
     settings = _settings(root / "data", _url(request, database))
     assert ingest(settings, root / "videos", workers=1).added_shots == SHOTS
-    ws = Workspace(settings)
+    app = open_services(settings)
     try:
-        ws.create_label(LABEL)
-        shots = ws.corpus.catalog.shot_ids()
-        ws.annotate_many(LABEL, [(s, i % 2 == 0) for i, s in enumerate(shots)], annotator="ana")
-        ws.build(LABEL)
-        ws.export_model(LABEL, settings.models_dir / "night.vamodel.json")
-        ws.shot_clip(shots[0])  # one cached preview clip
+        app.labelling.create_label(TESTER, LABEL)
+        shots = reads.shot_ids(app)
+        votes = [(s, i % 2 == 0) for i, s in enumerate(shots)]
+        app.labelling.record(TESTER, LABEL, votes, source="search", annotator="ana")
+        app.modelling.build(TESTER, LABEL)
+        app.modelling.export_model(TESTER, LABEL, settings.models_dir / "night.vamodel.json")
+        reads.shot_clip(app, shots[0])  # one cached preview clip
     finally:
-        ws.close()
+        app.close()
     return Template(root, database)
 
 
@@ -126,7 +127,7 @@ def check(settings: Settings, *args: str) -> tuple[int, dict]:
     is :func:`cli_check`, exercised below): ``(exit status, report)``."""
     done: list[str] = []
     if "--repair" in args:
-        outcome = health.repair(settings, user=None)
+        outcome = health.repair(settings, user=TESTER)
         report, done = outcome.after, outcome.done
     else:
         report = health.check(settings)
@@ -277,11 +278,11 @@ def test_repaired_thumbnails_are_made_of_the_shots_own_frames(settings_copy):
 
     delete_thumbnails(settings_copy)
     assert check(settings_copy, "--repair")[0] == 0
-    ws = Workspace(settings_copy)
+    app = open_services(settings_copy)
     try:
-        shots = ws.corpus.shots()
+        shots = reads.shots(app, reads.shot_ids(app))
     finally:
-        ws.close()
+        app.close()
     for shot in shots:
         middle = shot.start_frame + (shot.end_frame - shot.start_frame) // 2
         expected = _image(thumbnail_jpeg(read_frame(shot.video_path, middle)))

@@ -2,12 +2,12 @@
 
 A browser sends decisions in batches (``{"items": [{"seq": 7, "id": "6f1c…", "shot_id":
 "...", "value": true, "before": null, "group": 7, "undo_of": null}, ...]}``); everything in a
-batch is untrusted input, checked here before :meth:`Workspace.record_decisions` writes it.
-``seq`` is the page's running number of a decision (what the undo list and the confirmations
-name); ``id`` is the decision's own identity, made by the browser (``crypto.randomUUID()``) and
-stored with its row: a decision sent again — a lost confirmation, a reload, a restarted server —
-is written once. The undo list (:class:`RecentDecisions`) is plain data so the app can keep it
-in its session state.
+batch is untrusted input, checked here before :meth:`va_app.services.labelling.Labelling.record`
+writes it. ``seq`` is the page's running number of a decision (what the undo list and the
+confirmations name); ``id`` is the decision's own identity, made by the browser and stored with
+its row: a decision sent again — a lost confirmation, a reload, a restarted server — is written
+once. The undo list (:class:`RecentDecisions`) is plain data so the app can keep it in its
+session state.
 """
 
 from __future__ import annotations

@@ -31,14 +31,13 @@ def check(settings: Settings, *, quick: bool = False) -> HealthReport:
 
 
 def repair(
-    settings: Settings, *, user: User | None, progress: Callable[[str], None] | None = None
+    settings: Settings, *, user: User, progress: Callable[[str], None] | None = None
 ) -> RepairOutcome:
     """Rebuild what is derived (index, thumbnails, previews) where the check finds it broken;
     the check is run again after, and its remaining problems point at ``restore``."""
     from va_app.store.corpus import ingest_lock
 
-    if user is not None:
-        AccessPolicy.from_settings(settings).require(user, Action.INGEST)
+    AccessPolicy.from_settings(settings).require(user, Action.INGEST)
     with ingest_lock(settings):
         done = repair_corpus(settings, check_corpus(settings), progress=progress)
         after = check_corpus(settings)
@@ -47,13 +46,13 @@ def repair(
     return RepairOutcome(done, after)
 
 
-def _log(settings: Settings, user: User | None, done: list[str]) -> None:
+def _log(settings: Settings, user: User, done: list[str]) -> None:
+    from va_app.services.unit_of_work import SqlUnitOfWork
     from va_app.store.catalog import Catalog
 
     catalog = Catalog(settings.sql_url)
     try:
-        catalog.log_event(
-            "repaired", actor=user.annotator if user is not None else "", payload={"done": done}
-        )
+        with SqlUnitOfWork(catalog) as uow:
+            uow.events.add("repaired", actor=user.annotator, payload={"done": done})
     finally:
         catalog.close()

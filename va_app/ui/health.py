@@ -1,12 +1,12 @@
 """What the app says about a damaged corpus on open: each problem and its fix, not a traceback.
 
-:func:`guard_corpus` runs before anything opens the corpus (``app.py``). It runs the quick
-check (:func:`va_app.services.health.check`: the catalog's ``quick_check``, the matrix's
-header and count, the index's folder and count). A damaged catalog or matrix stops the page
-with what is wrong and what fixes it — the app must not open it: opening sets an unreadable
-matrix aside and would show an empty corpus. Derived data (the index, thumbnails) only warns:
-the app works without it and rebuilds a small index itself. A corpus found healthy is not
-checked again by this server process.
+:func:`guard_corpus` runs before anything opens the corpus (every page, through
+:func:`va_app.ui.shell.page`). It runs the quick check (:func:`va_app.services.health.check`:
+the catalog's ``quick_check``, the matrix's header and count, the index's folder and count). A
+damaged catalog or matrix stops the page with what is wrong and what fixes it — the app must
+not open it: opening sets an unreadable matrix aside and would show an empty corpus. Derived
+data (the index, thumbnails) only warns: the app works without it and rebuilds a small index
+itself. A corpus found healthy is not checked again by this server process.
 """
 
 from __future__ import annotations

@@ -90,7 +90,9 @@ def run_load_bench(
 # -- the corpus ---------------------------------------------------------------------------------
 def _prepare_corpus(source, target: Path, url: str, shots: int) -> Path:
     """A private copy of the corpus (its catalog at ``url``), with the bench's label."""
-    from va_app.services.workspace import Workspace
+    from va_app.services import reads
+    from va_app.services.access import SYSTEM
+    from va_app.services.bootstrap import bootstrap
 
     shutil.rmtree(target, ignore_errors=True)
     if source.embeddings_path.is_file():
@@ -99,12 +101,12 @@ def _prepare_corpus(source, target: Path, url: str, shots: int) -> Path:
         from va_app.research.bench.app_clicks import make_click_bench_corpus
 
         make_click_bench_corpus(target, shots=shots, dim=64, database_url=url)
-    ws = Workspace(_settings(target, url))
+    app = bootstrap(_settings(target, url))
     try:
-        if LABEL not in {label.name for label in ws.labels.labels()}:
-            ws.create_label(LABEL, description="load bench")
+        if LABEL not in {label.name for label in reads.labels(app)}:
+            app.labelling.create_label(SYSTEM, LABEL, description="load bench")
     finally:
-        ws.close()
+        app.close()
     return target
 
 

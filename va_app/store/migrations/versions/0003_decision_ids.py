@@ -4,8 +4,8 @@ A decision the browser sends again (after a reload, a server restart or a lost c
 is then stored once, across sessions and servers. Older rows and imports have none (NULL; a
 unique index allows any number of NULLs on SQLite and PostgreSQL).
 
-Revision ID: 0002_decision_ids
-Revises: 0001_baseline
+Revision ID: 0003_decision_ids
+Revises: 0002_video_cut_lists
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_decision_ids"
-down_revision = "0001_baseline"
+revision = "0003_decision_ids"
+down_revision = "0002_video_cut_lists"
 branch_labels = None
 depends_on = None
 
