@@ -16,6 +16,7 @@ from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
 from va_app import cli
 from va_app.config import Settings
 from va_app.encoders import make_encoder
+from va_app.search.shots import NEGATIVE_WEIGHT
 from va_app.services.workspace import Workspace
 from va_app.store.corpus import Corpus, shot_metadata
 from va_app.store.schema import ShotRow, VideoRow
@@ -186,3 +187,37 @@ def test_mistakes_exit_non_zero_with_one_line(env, capsys, args, message):
     assert cli.main(["search", *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def test_words_pushed_away_move_those_shots_down(env, capsys):
+    plain = [row["id"] for row in _search(capsys, "cars", "--limit", "9")]
+    pushed = [row["id"] for row in _search(capsys, "cars −police cars", "--limit", "9")]
+    want, away = _vectors(env, ["cars", "police cars"])
+    assert pushed == _ranking(env, _unit(want) - NEGATIVE_WEIGHT * _unit(away))
+    assert pushed.index("chase|50") > plain.index("chase|50")  # the police cars' shot
+
+
+def test_zero_shot_by_a_label_pushes_its_negative_hints_away(env, capsys):
+    ws = Workspace(env)
+    ws.create_label("chases", description="a car chase at night", hints="pursuit, −police cars")
+    ws.close()
+    rows = _search(capsys, "--label", "chases", "--limit", "9")
+    want = _vectors(env, ["chases", "a car chase at night", "pursuit"]).mean(axis=0)
+    away = _vectors(env, ["police cars"])[0]
+    assert [row["id"] for row in rows] == _ranking(env, _unit(want) - NEGATIVE_WEIGHT * _unit(away))
+
+
+def test_keyword_search_leaves_out_what_matches_the_words_pushed_away(env, capsys, monkeypatch):
+    monkeypatch.setenv("VA_ENCODER", "descriptor")  # no text tower: keywords over metadata
+    assert cli.main(["search", "night -pursuit", "--json"]) == 0
+    out, _ = capsys.readouterr()
+    assert {row["id"].split("|")[0] for row in json.loads(out)} == {"city"}  # not "Night Pursuit"
+
+
+def test_only_words_to_push_away_is_refused_with_what_to_do(env, capsys):
+    assert cli.main(["search", "−police"]) == 1
+    assert "only says what to push away" in capsys.readouterr().err
