@@ -47,12 +47,14 @@ from sklearn.metrics import average_precision_score
 
 from va_app.config import Settings
 from va_app.errors import VAError, ValidationError
-from va_app.learn.classifier import MIN_NEGATIVES, MIN_POSITIVES, ShotClassifier
+from va_app.learn.classifier import MIN_NEGATIVES, MIN_POSITIVES
+from va_app.learn.pool import NO_POOL, PoolRule, fit_with_pool
 from va_app.learn.recommender import DEFAULT_C, DEFAULT_PRIOR, DEFAULT_REWARD, REWARDS
 from va_app.research.simulate.figure import write_figure
 from va_app.research.simulate.strategies import (
     FEED_SHARES,
     STRATEGIES,
+    ModelOptions,
     feed_quotas,
     run_strategy,
 )
@@ -72,8 +74,18 @@ MIN_TEST_POSITIVES = 3
 
 
 # -- scoring --------------------------------------------------------------------------------
-def ap_curve(task: LabelTask, order: Sequence[int], checkpoints: Sequence[int]) -> list[float]:
-    """Test AP of a classifier fitted on the first ``n`` labelled rows, for each ``n``."""
+def ap_curve(
+    task: LabelTask,
+    order: Sequence[int],
+    checkpoints: Sequence[int],
+    *,
+    pool: PoolRule = NO_POOL,
+) -> list[float]:
+    """Test AP of a classifier fitted on the first ``n`` labelled rows, for each ``n``.
+
+    The classifier is the build's (:func:`va_app.learn.pool.fit_with_pool`): with ``pool``,
+    unlabelled training rows (never a labelled or a held-out one) join as weak negatives.
+    """
     curve = []
     for n in checkpoints:
         rows = np.asarray(order[:n], dtype=np.intp)
@@ -81,7 +93,9 @@ def ap_curve(task: LabelTask, order: Sequence[int], checkpoints: Sequence[int]) 
         if y.all() or not y.any():
             curve.append(float(task.y_test.mean()))  # no classifier: a random ranking's AP
             continue
-        clf = ShotClassifier().fit(task.matrix.X[rows], y)
+        X = task.matrix.X[rows]
+        X_pool = pool.negatives(X, y, task.matrix.X[pool.rows(task.n_train, rows)])
+        clf = fit_with_pool(X, y, X_pool, rule=pool)
         scores = clf.decision_function(task.X_test)
         curve.append(float(average_precision_score(task.y_test, scores)))
     return curve
@@ -104,6 +118,7 @@ class SimulationOptions:
     shares: Mapping[str, float] = field(default_factory=lambda: dict(FEED_SHARES))
     reward: str = DEFAULT_REWARD
     c: float | None = None
+    model: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self) -> None:
         if self.budget < 2 or self.seeds < 1 or self.batch < 1:
@@ -141,6 +156,7 @@ def run_simulation(
     reward: str = DEFAULT_REWARD,
     c: float | None = None,
     workers: int | None = 1,
+    model: ModelOptions | None = None,
 ) -> dict[str, Any]:
     """Simulate every strategy on every label with ground truth; JSON-ready results.
 
@@ -174,6 +190,7 @@ def run_simulation(
         dict(FEED_SHARES if feed_shares is None else feed_shares),
         reward,
         c,
+        ModelOptions() if model is None else model,
     )
     if not 0 < test_share < 1:
         raise ValidationError(f"the test share must lie between 0 and 1, got {test_share}")
@@ -188,6 +205,7 @@ def run_simulation(
         "batch": batch,
         "test_share": test_share,
         "feed_shares": dict(options.shares),
+        "model": options.model.to_dict(),
         "recommender": {
             "reward": reward,
             "c": c if c is not None else DEFAULT_C[reward],
@@ -331,6 +349,7 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
     points = checkpoints_for(budget)
     per_seed: dict[str, list[list[float]]] = {s: [] for s in options.strategies}
     sources: dict[str, Counter] = {s: Counter() for s in options.strategies}
+    pairs: dict[str, list[tuple[int, int]]] = {s: [] for s in options.strategies}
     recommended: Counter = Counter()
     for seed in range(options.seeds):
         for name in options.strategies:
@@ -344,9 +363,12 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
                 shares=options.shares,
                 reward=options.reward,
                 c=options.c,
+                model=options.model,
             )
-            per_seed[name].append([rounded(ap) for ap in ap_curve(task, session.order, points)])
+            curve = ap_curve(task, session.order, points, pool=options.model.pool)
+            per_seed[name].append([rounded(ap) for ap in curve])
             sources[name].update(session.sources)
+            pairs[name].extend(session.page_pairs)
             recommended.update(session.arms)
     medians = {
         name: {
@@ -362,7 +384,16 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
         "ap_per_seed": per_seed,
         "sources": {name: dict(counts) for name, counts in sources.items()},
         "recommended": dict(recommended),
+        "borderline_page_near_duplicates": {
+            name: _mean_pairs(found) for name, found in pairs.items() if found
+        },
     }
+
+
+def _mean_pairs(found: list[tuple[int, int]]) -> dict[str, float]:
+    """Mean near-duplicate pairs per borderline page over a strategy's builds."""
+    plain, diverse = np.mean(np.asarray(found, dtype=float), axis=0)
+    return {"plain": rounded(float(plain)), "diverse": rounded(float(diverse)), "pages": len(found)}
 
 
 def _session_seed(concept: str, seed: int) -> int:
