@@ -29,8 +29,11 @@ from va_app.store.labels import TrainingSet
 DEFAULT_FEED_SIZE = 20
 #: Pool negatives of every build (va_app.learn.pool; measured in the README's simulator table).
 DEFAULT_POOL = PoolRule()
-#: The feeds whose pages are spread over the corpus's k-means clusters (Cluster-Margin).
-DEFAULT_SPREAD: tuple[str, ...] = (Source.BORDERLINE,)
+#: The feeds whose pages are best spread over the corpus's k-means clusters (Cluster-Margin;
+#: measured in the README's simulator table). A build spreads the feeds its caller names: the
+#: app passes these once ``Workspace.feeds_for`` recomputes a stored version's feeds with the
+#: corpus's clusters too (its feeds must equal the build's), until then none.
+DEFAULT_SPREAD: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,7 +117,7 @@ def build(
     min_neg: int = 10,
     k: int = 10,
     pool: PoolRule = DEFAULT_POOL,
-    spread: tuple[str, ...] = DEFAULT_SPREAD,
+    spread: tuple[str, ...] = (),
 ) -> BuildResult:
     """Train on ``labelled``, score every shot, return feeds and scores (paper §3.1–3.2)."""
     trained = train(
@@ -175,7 +178,7 @@ def finish_build(
     n: int = DEFAULT_FEED_SIZE,
     seed: int = 0,
     k: int = 10,
-    spread: tuple[str, ...] = DEFAULT_SPREAD,
+    spread: tuple[str, ...] = (),
 ) -> BuildResult:
     """The four feeds (the random one drawn with ``seed``; those in ``spread`` spread over the
     corpus's clusters) and the data-diversity score."""

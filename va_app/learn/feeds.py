@@ -171,7 +171,7 @@ def build_feeds(
     seed: int | np.random.Generator | None,
     exclude: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
-    spread: tuple[str, ...] = (Source.BORDERLINE,),
+    spread: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE),
     candidates: int = DIVERSE_CANDIDATES,
 ) -> dict[str, np.ndarray]:
     """Every feed of :data:`FEEDS` at once: ``{name: indices}``, each at most ``n`` long.

@@ -349,7 +349,7 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
     points = checkpoints_for(budget)
     per_seed: dict[str, list[list[float]]] = {s: [] for s in options.strategies}
     sources: dict[str, Counter] = {s: Counter() for s in options.strategies}
-    pairs: dict[str, list[tuple[int, int]]] = {s: [] for s in options.strategies}
+    pairs: dict[str, dict[str, list[tuple[int, int]]]] = {s: {} for s in options.strategies}
     recommended: Counter = Counter()
     for seed in range(options.seeds):
         for name in options.strategies:
@@ -368,7 +368,8 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
             curve = ap_curve(task, session.order, points, pool=options.model.pool)
             per_seed[name].append([rounded(ap) for ap in curve])
             sources[name].update(session.sources)
-            pairs[name].extend(session.page_pairs)
+            for feed, found in session.page_pairs.items():
+                pairs[name].setdefault(feed, []).extend(found)
             recommended.update(session.arms)
     medians = {
         name: {
@@ -384,16 +385,18 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
         "ap_per_seed": per_seed,
         "sources": {name: dict(counts) for name, counts in sources.items()},
         "recommended": dict(recommended),
-        "borderline_page_near_duplicates": {
-            name: _mean_pairs(found) for name, found in pairs.items() if found
+        "page_near_duplicates": {
+            name: {feed: _mean_pairs(found) for feed, found in feeds.items()}
+            for name, feeds in pairs.items()
+            if feeds
         },
     }
 
 
 def _mean_pairs(found: list[tuple[int, int]]) -> dict[str, float]:
-    """Mean near-duplicate pairs per borderline page over a strategy's builds."""
-    plain, diverse = np.mean(np.asarray(found, dtype=float), axis=0)
-    return {"plain": rounded(float(plain)), "diverse": rounded(float(diverse)), "pages": len(found)}
+    """Mean near-duplicate pairs per page over a strategy's builds, plain and spread feed."""
+    plain, spread = np.mean(np.asarray(found, dtype=float), axis=0)
+    return {"plain": rounded(float(plain)), "spread": rounded(float(spread)), "pages": len(found)}
 
 
 def _session_seed(concept: str, seed: int) -> int:

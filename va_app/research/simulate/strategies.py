@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from va_app.domain import Source
 from va_app.errors import ValidationError
 from va_app.learn.classifier import MIN_NEGATIVES, MIN_POSITIVES
 from va_app.learn.engine import DEFAULT_FEED_SIZE, DEFAULT_POOL, DEFAULT_SPREAD, build
-from va_app.learn.feeds import borderline_feed, diverse_borderline_feed
+from va_app.learn.feeds import build_feeds
 from va_app.learn.pool import PoolRule
 from va_app.learn.recommender import DEFAULT_REWARD, QUALITY, Round, recommend_from_rounds
 from va_app.research.simulate.task import LabelTask
@@ -95,8 +96,8 @@ class Session:
     order: list[int] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     arms: list[str] = field(default_factory=list)
-    #: Near-duplicate pairs on a borderline page of each build: (plain, diverse) feed.
-    page_pairs: list[tuple[int, int]] = field(default_factory=list)
+    #: Per feed, near-duplicate pairs on one app page of each build: (plain, spread) feed.
+    page_pairs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     taken: np.ndarray = field(init=False)
     search_cursor: int = 0  # how far down the text-search ranking the expert has paged
     seed_turn: int = 0  # which positive "more like this" starts from next
@@ -226,16 +227,26 @@ def _build(session: Session, batch: int) -> Any:
         pool=session.model.pool,
         spread=session.model.spread,
     )
-    session.page_pairs.append(_borderline_page_pairs(session, result.probabilities))
+    _count_page_pairs(session, result.probabilities)
     return result
 
 
-def _borderline_page_pairs(session: Session, probabilities: np.ndarray) -> tuple[int, int]:
-    """Near-duplicate pairs on one app page of the borderline feed, plain and diverse."""
+def _count_page_pairs(session: Session, probabilities: np.ndarray) -> None:
+    """Near-duplicate pairs on one app page of each score-ranked feed, plain and spread over
+    the clusters (the same scores, so the difference is the spreading's alone)."""
     matrix, taken = session.task.matrix, session.taken
-    plain = borderline_feed(probabilities, PAGE, exclude=taken)
-    diverse = diverse_borderline_feed(probabilities, PAGE, exclude=taken, clusters=matrix.clusters)
-    return near_duplicate_pairs(matrix.X, plain), near_duplicate_pairs(matrix.X, diverse)
+    feeds = [Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE]
+    plain = build_feeds(probabilities, PAGE, seed=0, exclude=taken, spread=())
+    spread = build_feeds(
+        probabilities, PAGE, seed=0, exclude=taken, clusters=matrix.clusters, spread=tuple(feeds)
+    )
+    for feed in feeds:
+        session.page_pairs.setdefault(feed, []).append(
+            (
+                near_duplicate_pairs(matrix.X, plain[feed]),
+                near_duplicate_pairs(matrix.X, spread[feed]),
+            )
+        )
 
 
 def near_duplicate_pairs(

@@ -42,21 +42,26 @@ def summarise(
         }
     duplicates = _page_duplicates(per_label)
     if duplicates:
-        out["borderline_page_near_duplicates"] = duplicates
+        out["page_near_duplicates"] = duplicates
     return out
 
 
-def _page_duplicates(per_label: dict[str, dict]) -> dict[str, dict[str, float]]:
-    """Per strategy, near-duplicate pairs per borderline page (plain and diverse feed),
-    averaged over labels."""
-    found: dict[str, list[tuple[float, float]]] = {}
+def _page_duplicates(per_label: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per strategy and feed, near-duplicate pairs per page (plain and spread over the
+    clusters), averaged over labels."""
+    found: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for label in per_label.values():
-        for name, pairs in label.get("borderline_page_near_duplicates", {}).items():
-            found.setdefault(name, []).append((pairs["plain"], pairs["diverse"]))
-    return {
-        name: {"plain": rounded(float(p)), "diverse": rounded(float(d))}
-        for name, (p, d) in ((n, np.mean(v, axis=0)) for n, v in found.items())
-    }
+        for name, feeds in label.get("page_near_duplicates", {}).items():
+            for feed, pairs in feeds.items():
+                found.setdefault((name, feed), []).append((pairs["plain"], pairs["spread"]))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (name, feed), values in found.items():
+        plain, spread = np.mean(values, axis=0)
+        out.setdefault(name, {})[feed] = {
+            "plain": rounded(float(plain)),
+            "spread": rounded(float(spread)),
+        }
+    return out
 
 
 #: The VA strategies compared with CC, and the prefix of their keys in the summary.
@@ -214,11 +219,11 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                 ok = "yes" if group[key] else "NO"
                 per_n = ", ".join(f"{n} {v}" for n, v in group[f"{prefix}_vs_cc"].items() if v)
                 lines.append(f"  {name} concepts ({len(group['labels'])}): {ok} ({per_n})")
-    for name, pairs in result.get("borderline_page_near_duplicates", {}).items():
-        lines.append(
-            f"near-duplicate pairs per borderline page of {name}: plain {pairs['plain']:.2f}, "
-            f"diverse {pairs['diverse']:.2f}"
+    for name, feeds in result.get("page_near_duplicates", {}).items():
+        per_feed = ", ".join(
+            f"{feed} {pairs['plain']:.2f} → {pairs['spread']:.2f}" for feed, pairs in feeds.items()
         )
+        lines.append(f"near-duplicate pairs per page of 20 ({name}), plain → spread: {per_feed}")
     lines += [f"excluded {e['label']}: {e['reason']}" for e in result["excluded"]]
     return lines
 
