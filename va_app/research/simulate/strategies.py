@@ -1,8 +1,10 @@
-"""The simulated expert's strategies: VA, VA + recommender, and the paper's baselines.
+"""The simulated expert's strategies: VA (a tuned feed mix, a plain rotation of the feeds, the
+recommender's picks) and the paper's baselines.
 
 Owns :class:`Session` (what one expert has labelled, in order, and from where), the ways an
-expert finds shots (text search, "more like this", browsing, the four feeds) and one runner per
-strategy of :data:`STRATEGIES` (see :mod:`va_app.research.simulate.runner` for the protocol).
+expert finds shots (text search, "more like this", browsing, the four feeds), how the simulated
+builds are made (:class:`ModelOptions`), the near-duplicates a feed's page shows, and one runner
+per strategy of :data:`STRATEGIES` (see :mod:`va_app.research.simulate.runner` for the protocol).
 """
 
 from __future__ import annotations
