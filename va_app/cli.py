@@ -748,11 +748,12 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
         help="how many labelled negatives the pool is worth (default the app's)",
     )
     p.add_argument(
-        "--pool-negatives",
-        choices=("reliable", "all"),
+        "--pool-screen",
+        choices=("rocchio", "fit", "none"),
         default=None,
-        help="which pool shots are fitted as negatives: those a fit on the labels alone "
-        "calls negative, or all (default the app's)",
+        help="which pool shots count as negatives: those the labels' mean directions "
+        "(rocchio) or a fit on the labels alone (fit) call negative, or all (none); "
+        "default the app's",
     )
     p.add_argument(
         "--spread",
@@ -766,7 +767,7 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _simulation_model(args: argparse.Namespace):
-    """The simulated builds' options from --pool-size, --pool-prior, --pool-negatives and
+    """The simulated builds' options from --pool-size, --pool-prior, --pool-screen and
     --spread."""
     from va_app.learn.engine import DEFAULT_POOL, DEFAULT_SPREAD
     from va_app.learn.pool import PoolRule
@@ -775,9 +776,7 @@ def _simulation_model(args: argparse.Namespace):
     pool = PoolRule(
         size=DEFAULT_POOL.size if args.pool_size is None else args.pool_size,
         prior=DEFAULT_POOL.prior if args.pool_prior is None else args.pool_prior,
-        reliable=DEFAULT_POOL.reliable
-        if args.pool_negatives is None
-        else args.pool_negatives == "reliable",
+        screen=DEFAULT_POOL.screen if args.pool_screen is None else args.pool_screen,
     )
     spread = DEFAULT_SPREAD if args.spread is None else tuple(args.spread)
     return ModelOptions(pool=pool, spread=spread)

@@ -84,7 +84,7 @@ def test_the_plain_rotation_is_judged_and_pages_are_checked_for_near_duplicates(
     assert result["model"] == {
         "pool_size": 512,
         "pool_prior": 20.0,
-        "pool_negatives": "reliable",
+        "pool_screen": "rocchio",
         "spread_feeds": ["borderline", "positive", "negative"],
     }
     built = 0

@@ -92,10 +92,24 @@ def test_reliable_negatives_leave_out_pool_shots_the_labels_call_positive() -> N
     X = _unit(rng.normal(size=(2000, 32)) + np.where(truth, 2.0, -2.0)[:, None] * direction)
     rows = np.r_[np.flatnonzero(truth)[:12], np.flatnonzero(~truth)[:8]]
     pool = np.setdiff1d(np.arange(2000), rows)[:500]
-    kept = reliable_negatives(X[rows], truth[rows], X[pool])
-    kept_rows = [r for r in pool if any(np.array_equal(X[r], k) for k in kept)]
-    assert truth[pool].mean() > 0.3 and truth[kept_rows].mean() < 0.1
-    assert PoolRule(reliable=False).negatives(X[rows], truth[rows], X[pool]).shape == (500, 32)
+    for by in ("rocchio", "fit"):
+        kept = reliable_negatives(X[rows], truth[rows], X[pool], by=by)
+        kept_rows = [r for r in pool if any(np.array_equal(X[r], k) for k in kept)]
+        assert truth[pool].mean() > 0.3 and truth[kept_rows].mean() < 0.1, by
+    assert PoolRule(screen="none").negatives(X[rows], truth[rows], X[pool]).shape == (500, 32)
+
+
+def test_the_pool_is_left_out_once_real_negatives_outweigh_it() -> None:
+    rule = PoolRule(prior=20)
+    pool = np.tile(np.eye(4, dtype=np.float32)[1], (50, 1))  # like the labelled negatives
+
+    def labels(n_neg: int) -> tuple[np.ndarray, np.ndarray]:
+        X = np.eye(4, dtype=np.float32)[np.r_[np.zeros(10, int), np.ones(n_neg, int)]]
+        return X, np.r_[np.ones(10), np.zeros(n_neg)]
+
+    assert rule.share(labels(380)[1]) == pytest.approx(0.05)  # 20 of 400 negatives' weight
+    assert len(rule.negatives(*labels(380), pool)) > 0
+    assert len(rule.negatives(*labels(381), pool)) == 0  # beyond 380: left out
 
 
 def test_quality_and_calibration_are_measured_on_the_labels_alone(corpus) -> None:

@@ -82,7 +82,7 @@ class ModelOptions:
         return {
             "pool_size": self.pool.size if self.pool.active else 0,
             "pool_prior": self.pool.prior if self.pool.active else 0.0,
-            "pool_negatives": "reliable" if self.pool.reliable else "all",
+            "pool_screen": self.pool.screen,
             "spread_feeds": list(self.spread),
         }
 
