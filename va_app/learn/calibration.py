@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.frozen import FrozenEstimator
@@ -135,7 +136,10 @@ def expected_calibration_error(
     y: np.ndarray, p: np.ndarray, *, n_bins: int = DEFAULT_BINS
 ) -> float:
     """``ECE = Σ_b (n_b / N) · |observed_b − mean_predicted_b|`` over equal-width bins."""
-    bins = reliability_bins(y, p, n_bins=n_bins)
+    return _ece(reliability_bins(y, p, n_bins=n_bins))
+
+
+def _ece(bins: Mapping[str, np.ndarray]) -> float:
     gaps = np.abs(bins["observed"] - bins["mean_predicted"])
     return float(np.sum(bins["count"] * gaps) / np.sum(bins["count"]))
 
@@ -148,6 +152,15 @@ def calibration_report(
     Plain lists and floats (stored with the model version; the dashboard draws them).
     """
     out: dict[str, Any] = {"n": int(np.size(y)), **calibration.to_dict()}
+    with _checked_inputs():
+        out.update(_report_kinds(logits, y, calibration, n_bins))
+    return out
+
+
+def _report_kinds(
+    logits: np.ndarray, y: np.ndarray, calibration: PlattScaling, n_bins: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for kind, p in (
         ("raw", expit(np.asarray(logits, dtype=np.float64))),
         ("calibrated", calibration.probabilities(np.asarray(logits, np.float64))),
@@ -155,7 +168,7 @@ def calibration_report(
         bins = reliability_bins(y, p, n_bins=n_bins)
         out[kind] = {
             "brier": brier_score(y, p),
-            "ece": expected_calibration_error(y, p, n_bins=n_bins),
+            "ece": _ece(bins),
             "bins": {k: v.tolist() for k, v in bins.items()},
         }
     return out
@@ -189,16 +202,22 @@ def _platt_fit(z: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> tupl
         method="sigmoid",
         cv=[(np.arange(z.size), np.arange(z.size))],  # frozen: the "folds" only hand z over
     )
-    with warnings.catch_warnings():
-        # The frozen pass-through takes no sample_weight: the weights are the calibration's.
-        warnings.filterwarnings("ignore", message=".*does not appear to accept sample_weight")
-        calibrator.fit(column, y, sample_weight=weights)
     centre = float(np.average(z, weights=weights))
     step = max(float(np.std(z)), 1e-6) * 1e-3
     at = np.array([[centre], [centre + step]])
-    low, high = logit(calibrator.predict_proba(at)[:, 1])
+    with warnings.catch_warnings(), _checked_inputs():
+        # The frozen pass-through takes no sample_weight: the weights are the calibration's.
+        warnings.filterwarnings("ignore", message=".*does not appear to accept sample_weight")
+        calibrator.fit(column, y, sample_weight=weights)
+        low, high = logit(calibrator.predict_proba(at)[:, 1])
     slope = (high - low) / step
     return float(slope), float(low - slope * centre)
+
+
+def _checked_inputs() -> Any:
+    """scikit-learn without its own input checks: ours (``_check_pairs`` and the fit's) have
+    run; its repeated ones cost ~1 ms per call, several per build."""
+    return config_context(assume_finite=True, skip_parameter_validation=True)
 
 
 def _check_pairs(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -143,7 +143,11 @@ def train(
     labelled_rows = matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
     X_train = matrix.X[np.concatenate([pos, neg])]
     y_train = np.r_[np.ones(len(pos), np.int64), np.zeros(len(neg), np.int64)]
-    X_pool = pool.negatives(X_train, y_train, matrix.X[pool.rows(matrix.n_shots, labelled_rows)])
+    X_pool = matrix.X[:0]
+    if pool.wanted(y_train):  # drawn only when it will count: past 380 negatives it does not
+        X_pool = pool.negatives(
+            X_train, y_train, matrix.X[pool.rows(matrix.n_shots, labelled_rows)]
+        )
     clf = fit_with_pool(X_train, y_train, X_pool, rule=pool)
     t_fit = time.perf_counter()
     cv = cross_validate_with_pool(X_train, y_train, X_pool, rule=pool)

@@ -80,9 +80,14 @@ class PoolRule:
         """The ``pool`` rows kept as negatives, screened by :attr:`screen` (see
         :func:`reliable_negatives`): ``"rocchio"`` or ``"fit"`` keep those the labels already
         call negative, ``"none"`` all of them."""
-        if not self.active or not len(pool) or self.share(y) < POOL_MIN_SHARE:
+        if not len(pool) or not self.wanted(y):
             return pool[:0]
         return pool if self.screen == "none" else reliable_negatives(X, y, pool, by=self.screen)
+
+    def wanted(self, y: np.ndarray) -> bool:
+        """Whether labels ``y`` get a pool: the rule is active and the pool would weigh at
+        least :data:`POOL_MIN_SHARE` of the negatives."""
+        return self.active and self.share(y) >= POOL_MIN_SHARE
 
     def share(self, y: np.ndarray) -> float:
         """The pool's share of the negative class's weight with these labels: ``prior /

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn import config_context
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import recall_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from va_app.learn.classifier import (
@@ -73,7 +73,7 @@ def cross_validate(
     folds (3 positives → 3 folds). Needs at least 2 of each class. Each fold fits a clone of
     ``estimator`` (default :class:`ShotClassifier`) on the other folds
     (``cross_val_predict(method="decision_function")``) and scores ``BA = (TPR + TNR) / 2``
-    (``balanced_accuracy_score``) on its own, thresholding the fold model's raw logit at 0
+    (:func:`fold_balanced_accuracies`) on its own, thresholding the fold model's raw logit at 0
     (its uncalibrated p at 0.5; the fold models are not calibrated).
 
     ``pool`` (rows of unlabelled shots, :mod:`va_app.learn.pool`) joins every fold's training
@@ -97,10 +97,30 @@ def cross_validate(
     with single_threaded(), config_context(assume_finite=True, skip_parameter_validation=True):
         oof = cross_val_predict(template, X, y, cv=folds, method="decision_function", params=params)
         n = y.size - (0 if pool is None else len(pool))
-        scores = [
-            balanced_accuracy_score(y[test[test < n]], oof[test[test < n]] > 0) for _, test in folds
-        ]
-    return CrossValidation(np.array(scores), oof[:n].astype(np.float32))
+        scores = fold_balanced_accuracies(y[:n], oof[:n] > 0, folds)
+    return CrossValidation(scores, oof[:n].astype(np.float32))
+
+
+def fold_balanced_accuracies(
+    y: np.ndarray, predicted: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Each fold's balanced accuracy — the mean of its two classes' recalls — on the rows
+    ``< len(y)`` of its test part, from one ``recall_score(average=None)`` over all folds
+    (each fold's classes as labels of their own): ``balanced_accuracy_score`` per fold gives
+    the same numbers at five times the cost (3.7 ms a build here, 5 % of one at 500k shots).
+    """
+    n_folds = len(folds)
+    fold_of = np.empty(y.size, dtype=np.intp)
+    for k, (_, test) in enumerate(folds):
+        fold_of[test[test < y.size]] = k
+    recalls = recall_score(
+        2 * fold_of + y,
+        2 * fold_of + np.asarray(predicted, dtype=np.intp),
+        labels=np.arange(2 * n_folds),
+        average=None,
+        zero_division=0.0,
+    )
+    return recalls.reshape(n_folds, 2).mean(axis=1)
 
 
 def _with_pool(
