@@ -28,10 +28,9 @@ from va_app.store.corpus import Corpus
 DEFAULT_FEED_SIZE = 20
 #: Pool negatives of every build (va_app.learn.pool; measured in the README's simulator table).
 DEFAULT_POOL = PoolRule()
-#: The feeds whose pages are best spread over the corpus's k-means clusters (Cluster-Margin;
-#: measured in the README's simulator table). A build spreads the feeds its caller names: the
-#: app passes these once ``feed_reads.feeds_for`` recomputes a stored version's feeds with the
-#: corpus's clusters too (its feeds must equal the build's), until then none.
+#: The feeds whose pages are spread over the corpus's k-means clusters (Cluster-Margin;
+#: measured in the README's simulator table): the app's builds and the feeds it recomputes for
+#: a stored version (``services.feed_reads.feeds_for``) both pass these.
 DEFAULT_SPREAD: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE)
 
 
