@@ -81,12 +81,13 @@ def encoder_for_corpus(
         settings = demo_clip_settings(settings)  # the corpus remembers its encoder
     elif settings.encoder == "auto":
         settings = _own_clip_settings(settings, corpus_encoder_id)
+    chosen: Encoder | None
     if settings.encoder in ("auto", "descriptor") and corpus_encoder_id.startswith(
         DESCRIPTOR_ID_PREFIX
     ):
         # The corpus's own descriptor version: a corpus built by an older release keeps
         # growing with the features it was built with.
-        chosen: Encoder | None = _descriptor_encoder(corpus_encoder_id)
+        chosen = _descriptor_encoder(corpus_encoder_id)
         planned = chosen.id
     else:
         if settings.encoder != "descriptor" and _fetch_would_give(settings, corpus_encoder_id):

@@ -302,7 +302,7 @@ def score_corpus(X: Any, clf: ShotClassifier, *, chunk_rows: int | None = None) 
     """
     check_is_fitted(clf, "coef_")
     w, b = clf.calibrated_weights()
-    b = np.float32(b)
+    bias = np.float32(b)
     n_rows = _check_corpus_shape(X, w.size)
     if chunk_rows is None:
         out = np.asarray(X, dtype=np.float32) @ w
@@ -313,7 +313,7 @@ def score_corpus(X: Any, clf: ShotClassifier, *, chunk_rows: int | None = None) 
         for start in range(0, n_rows, chunk_rows):
             stop = min(start + chunk_rows, n_rows)
             np.matmul(np.asarray(X[start:stop], dtype=np.float32), w, out=out[start:stop])
-    out += b
+    out += bias
     return expit(out, out=out)
 
 

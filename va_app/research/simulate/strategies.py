@@ -10,7 +10,7 @@ per strategy of :data:`STRATEGIES` (see :mod:`va_app.research.simulate.runner` f
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,7 +119,7 @@ class Session:
     def n_neg(self) -> int:
         return len(self.order) - self.n_pos
 
-    def label(self, rows: Sequence[int], source: str, room: int) -> int:
+    def label(self, rows: Iterable[int], source: str, room: int) -> int:
         """Label up to ``room`` of ``rows`` not labelled yet; returns how many were new."""
         added = 0
         for row in rows:
@@ -143,7 +143,7 @@ class Session:
     # -- where shots come from ------------------------------------------------------------
     def next_search_hits(self, n: int) -> list[int]:
         hits = self.task.search_rows
-        picked = []
+        picked: list[int] = []
         while self.search_cursor < hits.size and len(picked) < n:
             row = int(hits[self.search_cursor])
             self.search_cursor += 1
@@ -342,7 +342,8 @@ def run_va_recommended(
     _bootstrap(session, budget, batch)
     if session.n_pos < _MIN_POS or session.n_neg < _MIN_NEG:
         return session
-    result, rounds = _build(session, batch), []
+    result = _build(session, batch)
+    rounds: list[Round] = []
     while len(session.order) < budget:
         arm = recommend_from_rounds(rounds, reward=reward, c=c).source
         start, room = len(session.order), min(batch, budget - len(session.order))
