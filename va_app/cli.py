@@ -955,7 +955,52 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
         help="what the recommender (VA + recommender) learns from: the share of a "
         "batch the model had wrong, or the change of the model-quality score",
     )
+    p.add_argument("--strategies", nargs="+", default=None, help="which strategies (default: all)")
+    p.add_argument(
+        "--pool-size",
+        type=int,
+        default=None,
+        help="unlabelled shots each fit takes as weak negatives (0: none; default the app's)",
+    )
+    p.add_argument(
+        "--pool-prior",
+        type=float,
+        default=None,
+        help="how many labelled negatives the pool is worth (default the app's)",
+    )
+    p.add_argument(
+        "--pool-screen",
+        choices=("rocchio", "fit", "none"),
+        default=None,
+        help="which pool shots count as negatives: those the labels' mean directions "
+        "(rocchio) or a fit on the labels alone (fit) call negative, or all (none); "
+        "default the app's",
+    )
+    p.add_argument(
+        "--spread",
+        nargs="*",
+        choices=("borderline", "positive", "negative"),
+        default=None,
+        help="feeds whose pages are spread over the k-means clusters (none: give no feed; "
+        "default the app's)",
+    )
     _json_flag(p)
+
+
+def _simulation_model(args: argparse.Namespace):
+    """The simulated builds' options from --pool-size, --pool-prior, --pool-screen and
+    --spread."""
+    from va_app.learn.engine import DEFAULT_POOL, DEFAULT_SPREAD
+    from va_app.learn.pool import PoolRule
+    from va_app.research.simulate.strategies import ModelOptions
+
+    pool = PoolRule(
+        size=DEFAULT_POOL.size if args.pool_size is None else args.pool_size,
+        prior=DEFAULT_POOL.prior if args.pool_prior is None else args.pool_prior,
+        screen=DEFAULT_POOL.screen if args.pool_screen is None else args.pool_screen,
+    )
+    spread = DEFAULT_SPREAD if args.spread is None else tuple(args.spread)
+    return ModelOptions(pool=pool, spread=spread)
 
 
 @command(
@@ -977,6 +1022,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         workers=None,
         reward=args.reward,
         progress=_tqdm_progress("simulate", unit="labels"),
+        model=_simulation_model(args),
+        **({"strategies": tuple(args.strategies)} if args.strategies else {}),
     )
     _emit(args, result, summary_lines(result))
     return 0

@@ -23,6 +23,7 @@ from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.encoders import make_encoder
 from va_app.learn.engine import CorpusMatrix
+from va_app.search.shots import NEGATIVE_WEIGHT
 from va_app.services.bootstrap import Services
 
 SEARCH = "pages/search.py"
@@ -187,6 +188,24 @@ def test_zero_shot_with_a_text_tower_ranks_by_the_labels_words(clip_settings):
     shown = [float(v) for v in re.findall(r"similarity (-?[\d.]+) to (-?[\d.]+)", line)[0]]
     assert shown == pytest.approx([scores.max(), np.sort(scores)[-20]], abs=0.005)
     assert "cosine similarity" in line
+
+
+def test_zero_shot_pushes_away_the_words_a_labels_hints_negate(clip_settings):
+    ws = open_services(clip_settings)
+    ws.labelling.create_label(TESTER, "car chase", hints="pursuit, −police cars")
+    at = _open_search("car chase")
+    assert [b.label for b in at.button if b.key and b.key.startswith("suggest-")] == ["pursuit"]
+    at.button(key="zero-shot").click().run()
+    assert not at.exception
+    encoder = make_encoder(clip_settings)
+    want = encoder.encode_texts(["car chase", "pursuit"]).mean(axis=0)
+    away = encoder.encode_texts(["police cars"])[0]
+    q = want / np.linalg.norm(want) - NEGATIVE_WEIGHT * away / np.linalg.norm(away)
+    matrix = CorpusMatrix.load(ws.corpus)
+    order = np.argsort(-(matrix.X @ (q / np.linalg.norm(q))), kind="stable")
+    assert _result_ids(at) == [matrix.ids[i] for i in order[:20]]
+    line = next(c for c in _captions(at) if c.startswith("Zero-shot"))
+    assert "“−police cars”" in line  # the page says what it pushes away
 
 
 def test_words_and_an_example_combine_in_the_vector_space(clip_settings):

@@ -18,6 +18,7 @@ from tests.conftest import TESTER, open_services
 from va_app import cli
 from va_app.config import Settings
 from va_app.encoders import make_encoder
+from va_app.search.shots import NEGATIVE_WEIGHT
 from va_app.store.corpus import Corpus, shot_metadata
 from va_app.store.schema import ShotRow, VideoRow
 
@@ -206,3 +207,40 @@ def test_a_query_searched_before_needs_no_text_tower(env, capsys, tmp_path):
         assert "encoder is not available" in err and "Keyword search" in err
     finally:
         hidden.rename(weights)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def test_words_pushed_away_move_those_shots_down(env, capsys):
+    plain = [row["id"] for row in _search(capsys, "cars", "--limit", "9")]
+    pushed = [row["id"] for row in _search(capsys, "cars −police cars", "--limit", "9")]
+    want, away = _vectors(env, ["cars", "police cars"])
+    assert pushed == _ranking(env, _unit(want) - NEGATIVE_WEIGHT * _unit(away))
+    assert pushed.index("chase|50") > plain.index("chase|50")  # the police cars' shot
+
+
+def test_zero_shot_by_a_label_pushes_its_negative_hints_away(env, capsys):
+    ws = open_services(env)
+    ws.labelling.create_label(
+        TESTER, "chases", description="a car chase at night", hints="pursuit, −police cars"
+    )
+    ws.close()
+    rows = _search(capsys, "--label", "chases", "--limit", "9")
+    want = _vectors(env, ["chases", "a car chase at night", "pursuit"]).mean(axis=0)
+    away = _vectors(env, ["police cars"])[0]
+    assert [row["id"] for row in rows] == _ranking(env, _unit(want) - NEGATIVE_WEIGHT * _unit(away))
+
+
+def test_keyword_search_leaves_out_what_matches_the_words_pushed_away(env, capsys, monkeypatch):
+    monkeypatch.setenv("VA_ENCODER", "descriptor")  # no text tower: keywords over metadata
+    (env.data_dir / "cache" / "text-vectors.sqlite").unlink(missing_ok=True)  # nor cached words
+    assert cli.main(["search", "night -pursuit", "--json"]) == 0
+    out, _ = capsys.readouterr()
+    assert {row["id"].split("|")[0] for row in json.loads(out)} == {"city"}  # not "Night Pursuit"
+
+
+def test_only_words_to_push_away_is_refused_with_what_to_do(env, capsys):
+    assert cli.main(["search", "−police"]) == 1
+    assert "only says what to push away" in capsys.readouterr().err

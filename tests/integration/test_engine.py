@@ -52,19 +52,34 @@ def test_build_is_refused_below_ten_and_ten_with_what_is_missing(workspace):
 
 
 def test_feeds_follow_their_definitions_over_every_shot(workspace):
+    """The score feeds show their ranking's first 5·n shots one k-means cluster at a time
+    (Cluster-Margin), so a page is not one scene n times."""
     _annotate(workspace, 15, 15)
     outcome = workspace.modelling.build(TESTER, "bright", n=10)
     result = outcome.result
-    p = dict(zip(workspace.view.matrix.ids, result.probabilities))
+    matrix = workspace.view.matrix
+    p = dict(zip(matrix.ids, result.probabilities))
+    cluster = dict(zip(matrix.ids, matrix.clusters.tolist()))
     assert len(p) == 300 and all(len(f) == 10 for f in result.feeds.values())
-    ranked = sorted(p, key=lambda s: -p[s])
-    assert result.feeds["positive"] == ranked[:10]
-    assert [p[s] for s in result.feeds["negative"]] == sorted(p.values())[:10]
-    closeness = sorted(abs(v - 0.5) for v in p.values())
-    assert [abs(p[s] - 0.5) for s in result.feeds["borderline"]] == pytest.approx(closeness[:10])
+    rankings = {
+        "positive": sorted(p, key=lambda s: -p[s]),
+        "negative": sorted(p, key=lambda s: p[s]),
+        "borderline": sorted(p, key=lambda s: abs(p[s] - 0.5)),
+    }
+    for feed, ranking in rankings.items():
+        shown, candidates = result.feeds[feed], ranking[:50]
+        assert set(shown) <= set(candidates), feed
+        groups = {cluster[s] for s in candidates}
+        assert len({cluster[s] for s in shown}) == min(10, len(groups)), feed
+        for group in groups:  # within a cluster, its best-ranked first
+            mine = [s for s in shown if cluster[s] == group]
+            assert set(mine) == set([s for s in candidates if cluster[s] == group][: len(mine)])
     assert 0.8 < result.model_score <= 1.0 and 0 < result.data_score <= 1.0
     truth = workspace.truth
     assert sum(truth[s] for s in result.feeds["positive"]) >= 8  # the model learned "bright"
+    reopened = open_services(workspace.settings)  # a reload recomputes the very same pages
+    assert feed_reads.feeds_for(reopened, "bright", n=10).feeds == result.feeds
+    reopened.close()
 
 
 def test_random_feed_is_stable_for_a_version_and_hiding_labelled_works(workspace):
@@ -211,7 +226,7 @@ def test_after_20_and_20_demo_labels_top_positives_read_as_confident(demo_worksp
     )
     outcome = ws.modelling.build(TESTER, "night", n=10)
     p = outcome.result.probabilities
-    rows = ws.view.matrix.rows(outcome.result.feeds["positive"])
+    rows = np.argsort(-p)[:10]  # the ten shots the model is surest of
     raw = expit(outcome.result.classifier.decision_function(ws.view.matrix.X))
     assert p[rows].min() >= 0.9 and raw[rows].max() < 0.8  # it read ~0.6 before calibration
     y = np.array([truth[s] for s in ws.view.matrix.ids])

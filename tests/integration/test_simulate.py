@@ -14,6 +14,7 @@ from va_app.datasets.demo.manifest import DEMO_CONCEPTS, DEMO_RARE_CONCEPTS
 from va_app.errors import ValidationError
 from va_app.research.simulate.runner import run_simulation
 from va_app.research.simulate.strategies import (
+    ROTATION,
     SEARCH_GIVE_UP,
     STRATEGIES,
     Session,
@@ -75,6 +76,29 @@ def test_the_output_is_json_and_the_figure_is_a_self_contained_page(result) -> N
     assert "plotly" in html.lower() and "VA + recommender" in html
     lines = summary_lines(result)
     assert lines[0].split()[:3] == ["n", "va", "va_rec"] and len(lines) >= 3
+
+
+def test_the_plain_rotation_is_judged_and_pages_are_checked_for_near_duplicates(result) -> None:
+    assert set(result["rotation_vs_cc"].values()) <= {"above", "tie", "below"}
+    assert isinstance(result["rotation_at_least_cc_at_every_n"], bool)
+    assert result["model"] == {
+        "pool_size": 512,
+        "pool_prior": 20.0,
+        "pool_screen": "rocchio",
+        "spread_feeds": ["borderline", "positive", "negative"],
+    }
+    built = 0
+    for facts in result["labels"].values():
+        rotation = facts["sources"]["va_rot"]
+        assert set(rotation) <= {"search", "similar", "browse", *ROTATION, "random"}
+        pages = facts["page_near_duplicates"].get("va_rot")  # none where it never built
+        if pages:
+            built += 1
+            assert set(pages) == {"borderline", "positive", "negative"}
+            assert all(
+                p["plain"] >= 0 and p["spread"] >= 0 and p["pages"] > 0 for p in pages.values()
+            )
+    assert built and "va_rot" in result["page_near_duplicates"]
 
 
 def test_the_recommender_strategy_labels_from_the_sources_it_recommends(result) -> None:

@@ -34,7 +34,7 @@ from tests.clipfixtures import (
 )
 from tests.hubserver import online_hub
 from va_app import cli
-from va_app.config import Settings
+from va_app.config import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED, Settings
 from va_app.encoders import describe_encoder_choice, encoder_for_corpus, make_encoder
 from va_app.encoders.clip import clip_weights_available
 from va_app.encoders.fetch import WeightsDownloadError
@@ -198,3 +198,34 @@ def test_cli_fetch_offline_exits_non_zero_with_the_fix(
     err = capsys.readouterr().err
     assert err.startswith("error: no CLIP weights for") and err.count("\n") == 1
     assert "HF_HUB_OFFLINE=1" in err and "`hf download" in err
+
+
+def test_fetch_weights_fetches_the_default_clip(tmp_path, hf_cache, monkeypatch, capsys):
+    # The default model's own repo and file, as open_clip's table names them; the bytes are a
+    # stand-in (fetching verifies the checksum, it does not load the model).
+    cfg = open_clip.get_pretrained_cfg(DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED)
+    repo = cfg["hf_hub"].rstrip("/")
+    payload = bytes(range(256)) * 4096
+    for name in ("VA_CLIP_MODEL", "VA_CLIP_PRETRAINED", "VA_ENCODER"):
+        monkeypatch.delenv(name, raising=False)
+    with online_hub(monkeypatch, {(repo, "open_clip_model.safetensors"): payload}) as served:
+        assert cli.main(["fetch-weights", "--json", "--data-dir", str(tmp_path / "d")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["encoder"] == f"open_clip:{DEFAULT_CLIP_MODEL}:{DEFAULT_CLIP_PRETRAINED}"
+    assert report["downloaded_bytes"] == len(payload)
+    assert [r.path.split("/resolve/")[0] for r in served.gets()] == [f"/{repo}"]
+    assert clip_weights_available(DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED)
+    assert (DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED) != ("ViT-B-32", "openai")
+
+
+def test_a_corpus_built_with_other_local_weights_keeps_them_in_auto_mode(tmp_path, tiny, hub):
+    built_with = make_encoder(_settings(tmp_path, tiny)).id  # fetched once: now in the cache
+    requests = len(hub.requests)
+    defaults = Settings.from_env({}, data_dir=tmp_path / "data", device="cpu")
+    assert (defaults.clip_model, defaults.clip_pretrained) != (tiny, TAG)
+    assert encoder_for_corpus(defaults, built_with).id == built_with
+    assert len(hub.requests) == requests  # nothing fetched for it
+    # VA_ENCODER=clip asks for the settings' model: no silent switch to the corpus's.
+    clip = Settings.from_env({}, data_dir=tmp_path / "data", encoder="clip")
+    with pytest.raises(WeightsNotFoundError, match=f"no CLIP weights for {DEFAULT_CLIP_MODEL}/"):
+        encoder_for_corpus(clip, built_with)

@@ -7,6 +7,9 @@ import json
 import numpy as np
 import pytest
 from scipy.special import expit
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
 from va_app.errors import ValidationError
@@ -111,14 +114,41 @@ def test_saved_classifiers_carry_the_calibration_and_old_ones_read_uncalibrated(
 
 
 def test_measures_have_their_textbook_values():
-    y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.6, 0.0])
-    assert brier_score(y, p) == pytest.approx((0.04 + 0.04 + 0.16 + 0.0) / 4)
-    bins = reliability_bins(y, p, n_bins=5)  # bins [0, .2) [.2, .4) ... [.8, 1]
+    y, p = np.array([0, 1, 1, 0]), np.array([0.25, 0.85, 0.65, 0.05])
+    assert brier_score(y, p) == pytest.approx((0.0625 + 0.0225 + 0.1225 + 0.0025) / 4)
+    bins = reliability_bins(y, p, n_bins=5)  # bins [0, .2] (.2, .4] ... (.8, 1]
     assert bins["bin"].tolist() == [0, 1, 3, 4]
+    assert bins["count"].tolist() == [1, 1, 1, 1]
     assert bins["observed"].tolist() == [0.0, 0.0, 1.0, 1.0]
-    # |0 − 0| + |0 − 0.2| + |1 − 0.6| + |1 − 0.8|, each one shot of four
+    assert bins["mean_predicted"].tolist() == pytest.approx([0.05, 0.25, 0.65, 0.85])
+    # |0 − .05| + |0 − .25| + |1 − .65| + |1 − .85|, each one shot of four
     assert expected_calibration_error(y, p, n_bins=5) == pytest.approx(0.8 / 4)
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == 0.0
+
+
+def test_reliability_bins_are_scikit_learns_calibration_curve():
+    rng = np.random.default_rng(5)
+    p = np.r_[rng.random(500), 0.0, 0.2, 0.5, 1.0]  # edges fall in the lower bin, as there
+    y = (rng.random(p.size) < p).astype(int)
+    observed, predicted = calibration_curve(y, p, n_bins=10)
+    bins = reliability_bins(y, p, n_bins=10)
+    assert np.array_equal(bins["observed"], observed)
+    assert np.array_equal(bins["mean_predicted"], predicted)
+    assert bins["count"].sum() == p.size
+
+
+def test_platt_scaling_is_scikit_learns_sigmoid_calibration():
+    rng = np.random.default_rng(4)
+    y = (rng.random(300) < 0.3).astype(int)
+    logits = rng.normal(size=300) * 0.4 + 1.5 * y - 0.7
+    reference = CalibratedClassifierCV(
+        FrozenEstimator(LogisticRegression().fit(logits[:, None], y)), method="sigmoid"
+    ).fit(logits[:, None], y)
+    ours = PlattScaling.fit(logits, y, class_weight=None)
+    expected = reference.predict_proba(logits[:, None])[:, 1]
+    # The reference calibrates the frozen model's affine map of the logits: the same fit, to the
+    # optimiser's tolerance.
+    np.testing.assert_allclose(ours.probabilities(logits), expected, rtol=1e-5)
 
 
 def test_bad_inputs_are_refused_with_a_reason():

@@ -126,16 +126,32 @@ def test_boolean_labels_are_accepted(labelled) -> None:
 @pytest.mark.parametrize(
     ("X", "y", "message"),
     [
-        (np.ones(5), [0, 1, 0, 1, 0], "2-D"),
-        (np.ones((4, 3), dtype=int), [0, 1, 0, 1], "floats"),
+        (np.ones(5), [0, 1, 0, 1, 0], "Expected 2D array"),
         (np.full((4, 3), np.nan), [0, 1, 0, 1], "NaN"),
-        (np.ones((4, 3)), [0, 1, 0], "one label per row"),
+        (np.ones((4, 3)), [0, 1, 0], "inconsistent numbers of samples"),
         (np.ones((4, 3)), [0, 1, 2, 1], "binary"),
+        (np.ones((4, 3)), [0.5, 1, 0, 1], "continuous"),
     ],
 )
 def test_bad_training_data_is_refused(X, y, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ShotClassifier().fit(X, y)
+
+
+def test_any_two_labels_train_and_the_second_is_positive(labelled) -> None:
+    X, y = labelled
+    named = np.where(y == 1, "yes", "no")  # sorted: "no" < "yes", so "yes" is positive
+    clf = ShotClassifier().fit(X, named)
+    assert clf.classes_.tolist() == ["no", "yes"]
+    assert np.array_equal(clf.coef_, ShotClassifier().fit(X, y).coef_)
+    assert set(clf.predict(X)) == {"no", "yes"}
+
+
+def test_integer_embeddings_are_converted_like_scikit_learn_does(labelled) -> None:
+    X, y = labelled
+    rounded = np.round(X * 100).astype(np.int64)
+    as_floats = ShotClassifier().fit(rounded.astype(np.float64), y)
+    assert np.array_equal(ShotClassifier().fit(rounded, y).coef_, as_floats.coef_)
 
 
 def test_one_class_only_is_refused_with_what_is_missing(labelled) -> None:

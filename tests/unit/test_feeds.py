@@ -9,6 +9,7 @@ from va_app.learn.feeds import (
     FEEDS,
     borderline_feed,
     build_feeds,
+    diverse_borderline_feed,
     random_feed,
     top_negative_feed,
     top_positive_feed,
@@ -161,3 +162,63 @@ def test_build_feeds_gives_every_feed_and_respects_exclusion() -> None:
 def test_bad_inputs_are_refused_with_a_clear_message(scores, n, exclude, message) -> None:
     with pytest.raises(ValueError, match=message):
         top_positive_feed(scores, n, exclude=exclude)
+
+
+# ------------------------------------------------------ diverse borderline (Cluster-Margin)
+
+
+def _one_scene_borderline(n_shots: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Scores where the 30 least certain shots all lie in cluster 0 (one ambiguous scene) and
+    the next least certain ones are spread over clusters 1..9."""
+    rng = np.random.default_rng(3)
+    clusters = rng.integers(1, 10, n_shots)
+    scores = np.where(rng.random(n_shots) < 0.5, 0.05, 0.95).astype(np.float32)
+    scores[:30], clusters[:30] = 0.5 + np.linspace(0, 0.01, 30), 0
+    scores[30:130] = 0.5 + np.linspace(0.02, 0.2, 100)
+    return scores, clusters
+
+
+def test_diverse_borderline_spreads_a_page_over_the_clusters() -> None:
+    scores, clusters = _one_scene_borderline()
+    plain = borderline_feed(scores, 20)
+    diverse = diverse_borderline_feed(scores, 20, clusters=clusters)
+    assert set(clusters[plain]) == {0}  # one scene twenty times
+    assert set(clusters[diverse]) == set(range(10))  # every cluster near the boundary
+    assert len(set(diverse.tolist())) == 20
+    # it still shows borderline shots: all from the 5 pages least certain
+    assert np.abs(scores[diverse] - 0.5).max() <= np.sort(np.abs(scores - 0.5))[99]
+
+
+def test_diverse_borderline_takes_each_clusters_least_certain_first() -> None:
+    scores, clusters = _one_scene_borderline()
+    diverse = diverse_borderline_feed(scores, 20, clusters=clusters)
+    for cluster in range(10):
+        picked = diverse[clusters[diverse] == cluster]
+        in_cluster = borderline_feed(np.where(clusters == cluster, scores, 9.0), picked.size)
+        assert sorted(picked.tolist()) == sorted(in_cluster.tolist())
+
+
+def test_diverse_borderline_hides_excluded_shots_and_needs_clusters_for_every_shot() -> None:
+    scores, clusters = _one_scene_borderline()
+    hidden = np.arange(10)
+    picked = diverse_borderline_feed(scores, 20, clusters=clusters, exclude=hidden)
+    assert not set(picked.tolist()) & set(hidden.tolist())
+    assert diverse_borderline_feed(scores, 5).tolist() == borderline_feed(scores, 5).tolist()
+    with pytest.raises(ValueError, match="one id per shot"):
+        diverse_borderline_feed(scores, 5, clusters=clusters[:-1])
+
+
+def test_build_feeds_spreads_the_borderline_feed_when_given_clusters() -> None:
+    scores, clusters = _one_scene_borderline()
+    feeds = build_feeds(scores, 20, seed=1, clusters=clusters, spread=("borderline",))
+    plain = build_feeds(scores, 20, seed=1)
+    assert (
+        feeds["borderline"].tolist()
+        == diverse_borderline_feed(scores, 20, clusters=clusters).tolist()
+    )
+    for name in ("positive", "negative", "random"):  # only the feeds named are spread
+        assert feeds[name].tolist() == plain[name].tolist()
+    spread = build_feeds(scores, 20, seed=1, clusters=clusters)  # default: all but random
+    assert spread["random"].tolist() == plain["random"].tolist()
+    for name in ("positive", "negative"):
+        assert len(set(clusters[spread[name]])) > len(set(clusters[plain[name]]))

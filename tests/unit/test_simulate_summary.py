@@ -135,3 +135,34 @@ def test_the_figure_draws_va_minus_cc_with_its_interval_coloured_by_verdict() ->
     only_va = {**result, "strategies": {"va": "VA"}}
     del only_va["va_minus_cc_interval"]
     assert [t.name for t in simulation_figure(only_va).data] == ["VA"]
+
+
+def test_the_plain_rotation_gets_its_own_verdict_line_and_figure_series() -> None:
+    from va_app.research.simulate.figure import DIFFERENCES, simulation_figure
+
+    rng = np.random.default_rng(6)
+    cc = 0.8 + 0.05 * rng.random((12, 5, 2))
+    per_label = _labels(cc + 0.1, cc)
+    for i, label in enumerate(per_label.values()):  # the rotation: below CC at both n
+        runs = (cc[i] - 0.1).round(4).tolist()
+        label["ap_per_seed"]["va_rot"] = runs
+        label["ap"]["va_rot"] = {
+            str(n): float(np.median(np.asarray(runs)[:, j])) for j, n in enumerate(POINTS)
+        }
+    strategies = ("va", "va_rot", "cc")
+    result = {
+        "strategies": {"va": "VA", "va_rot": "VA rotation", "cc": "CC"},
+        "checkpoints": POINTS,
+        "excluded": [],
+        "labels": per_label,
+        "seeds": 5,
+        **summarise(per_label, strategies, POINTS),
+    }
+    assert result["va_vs_cc"] == {"20": "above", "40": "above"}
+    assert result["rotation_vs_cc"] == {"20": "below", "40": "below"}
+    assert not result["rotation_at_least_cc_at_every_n"]
+    lines = summary_lines(result)
+    assert "VA ≥ CC at every n (never below beyond the seeds' noise): yes" in lines
+    assert "VA (plain rotation) ≥ CC at every n (never below beyond the seeds' noise): NO" in lines
+    names = [trace.name for trace in simulation_figure(result).data]
+    assert names[-2:] == [DIFFERENCES[0][1], DIFFERENCES[1][1]]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from va_app.config import Settings
 from va_app.encoders.base import Encoder, NoTextTowerError, l2_normalise, require_same_encoder
@@ -78,12 +79,15 @@ def encoder_for_corpus(
         return make_encoder(settings, progress=progress)
     if settings.encoder == "auto" and is_demo_clip_id(corpus_encoder_id):
         settings = demo_clip_settings(settings)  # the corpus remembers its encoder
+    elif settings.encoder == "auto":
+        settings = _own_clip_settings(settings, corpus_encoder_id)
+    chosen: Encoder | None
     if settings.encoder in ("auto", "descriptor") and corpus_encoder_id.startswith(
         DESCRIPTOR_ID_PREFIX
     ):
         # The corpus's own descriptor version: a corpus built by an older release keeps
         # growing with the features it was built with.
-        chosen: Encoder | None = _descriptor_encoder(corpus_encoder_id)
+        chosen = _descriptor_encoder(corpus_encoder_id)
         planned = chosen.id
     else:
         if settings.encoder != "descriptor" and _fetch_would_give(settings, corpus_encoder_id):
@@ -93,6 +97,23 @@ def encoder_for_corpus(
         corpus_encoder_id, planned, _mismatch_message(settings, corpus_encoder_id, planned)
     )
     return chosen if chosen is not None else make_encoder(settings)
+
+
+def _own_clip_settings(settings: Settings, corpus_encoder_id: str) -> Settings:
+    """Auto mode: a corpus built with another pretrained tag than the settings name (the
+    default changed since: ViT-B-32/openai before this release) keeps its own CLIP when that
+    one's weights are on this machine. Nothing is fetched for it."""
+    from va_app.encoders.clip import clip_weights_available
+
+    parts = corpus_encoder_id.split(":")
+    if not corpus_encoder_id.startswith(CLIP_ID_PREFIX) or len(parts) != 3 or "-" in parts[2]:
+        return settings  # not a tag's id (a weights file, a folder, a combined encoder)
+    model, tag = parts[1], parts[2]
+    if (model, tag) == (settings.clip_model, settings.clip_pretrained):
+        return settings
+    if model == "local-dir" or not clip_weights_available(model, tag):
+        return settings
+    return replace(settings, clip_model=model, clip_pretrained=tag)
 
 
 def ensure_clip_weights(settings: Settings, *, progress: ByteProgress | None = None) -> str:

@@ -49,7 +49,7 @@ def demo_clip_available() -> bool:
 
 def is_demo_clip_id(encoder_id: str | None) -> bool:
     """Whether a corpus's encoder id names the demo CLIP (any version of its weights)."""
-    return bool(encoder_id) and encoder_id.startswith(DEMO_CLIP_ID_PREFIX)
+    return encoder_id is not None and encoder_id.startswith(DEMO_CLIP_ID_PREFIX)
 
 
 def demo_clip_settings(settings: Settings) -> Settings:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import open_clip
@@ -291,11 +292,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
+class ClipModel(Protocol):
+    """What the encoder calls of an open_clip model (an ``nn.Module``; open_clip is untyped)."""
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor: ...
+    def encode_text(self, text: torch.Tensor) -> torch.Tensor: ...
+
+
 @dataclass(frozen=True)
 class _LoadedClip:
-    model: torch.nn.Module
-    tokenizer: object
-    preprocess: object  # open_clip's PIL transform, for resize modes we do not vectorise
+    model: ClipModel
+    tokenizer: Callable[[list[str]], torch.Tensor]
+    # open_clip's PIL transform, for resize modes we do not vectorise
+    preprocess: Callable[[Image.Image], torch.Tensor]
     size: tuple[int, int]
     mean: torch.Tensor  # (1, 3, 1, 1) on the model's device
     std: torch.Tensor
@@ -365,7 +374,7 @@ class OpenClipEncoder:
         self.dim = self._clip.dim
 
     @property
-    def model(self) -> torch.nn.Module:
+    def model(self) -> ClipModel:
         """The loaded open_clip model (shared by every encoder with the same weights/device)."""
         return self._clip.model
 

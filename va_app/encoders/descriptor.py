@@ -346,7 +346,7 @@ class _MotionFrame:
     @classmethod
     def of(cls, grey: np.ndarray) -> _MotionFrame:
         small = cv2.resize(grey, FLOW_SIZE, interpolation=cv2.INTER_AREA)
-        return cls(np.float32(grey), small)
+        return cls(grey.astype(np.float32), small)
 
 
 def _step(previous: _MotionFrame, current: _MotionFrame) -> np.ndarray:

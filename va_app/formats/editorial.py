@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import opentimelineio as otio
+from opentimelineio.opentime import TimeRange
 
 from va_app.errors import ValidationError
 from va_app.video.timecode import RationalTime, frame_time, timecode_rate
 
-TimeRange = otio.opentime.TimeRange
 #: Output formats and their OpenTimelineIO adapter and file suffix.
 FORMATS = {
     "otio": ("otio_json", ".otio"),

@@ -96,7 +96,9 @@ class RayRunner:
         self._turn = 0
 
     def submit(self, job: VideoJob) -> tuple[Any, Any]:
-        return tuple(self._prepare.remote(str(job.path), self.options))
+        # Ray's stubs type remote() as one ObjectRef; with num_returns=2 it returns a list of two.
+        refs = self._prepare.remote(str(job.path), self.options)
+        return tuple(refs)  # type: ignore[arg-type, return-value]
 
     def ready(self, handle: tuple[Any, Any]) -> bool:
         ready, _ = self._ray.wait([handle[0]], timeout=0)
@@ -115,7 +117,9 @@ class RayRunner:
     def encode(self, batch: list[tuple[VideoJob, Any, PreparedVideo]]) -> Any:
         actor = self._actors[self._turn % len(self._actors)]
         self._turn += 1
-        return actor.encode.remote(*(handle[1] for _, handle, _ in batch))
+        # Ray's stubs give .remote only to methods decorated with @ray.method (ray is not
+        # imported at module level here, so EncoderActor cannot use it).
+        return actor.encode.remote(*(handle[1] for _, handle, _ in batch))  # type: ignore[attr-defined]
 
     def vectors(self, handle: Any) -> EncodedBatch:
         try:
@@ -128,7 +132,9 @@ class RayRunner:
 
     def close(self) -> None:
         for actor in self._actors:
-            self._ray.kill(actor)
+            # Ray's stubs type ActorClass.remote() as ActorHandle | type (for method typing),
+            # which their own kill() rejects; it is an ActorHandle.
+            self._ray.kill(actor)  # type: ignore[arg-type]
         if self._owns_ray:
             self._ray.shutdown()
 

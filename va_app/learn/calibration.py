@@ -7,22 +7,30 @@ a raw logit ``z`` to ``p = σ(slope·z + offset)``, fitted on the *out-of-fold* 
 made for shots it had not seen. It is strictly increasing (``slope > 0``): every ranking —
 feeds, average precision — stays exactly as it was; only the numbers an expert reads change.
 
-Owns :class:`PlattScaling` and the measures of calibration: :func:`brier_score`,
-:func:`expected_calibration_error` and :func:`reliability_bins` (the reliability curve).
+The fit is scikit-learn's own Platt method (``CalibratedClassifierCV(method="sigmoid")``,
+Newton steps with Platt's target priors ``(N₊+1)/(N₊+2)`` and ``1/(N₋+2)``) applied to the
+out-of-fold logits as they are: a frozen pass-through "classifier" hands them over, so no
+cross-validation is rerun.
+
+Owns :class:`PlattScaling` and the measures of calibration: :func:`brier_score` (scikit-learn's
+``brier_score_loss``), :func:`reliability_bins` (``calibration_curve``'s bins, with their
+counts) and :func:`expected_calibration_error` over them.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
-
-# sklearn's Platt fit (Newton steps, Platt's target priors (N₊+1)/(N₊+2) and 1/(N₋+2)):
-# CalibratedClassifierCV wraps it but would rerun the cross-validation the build already has.
-from sklearn.calibration import _SigmoidCalibration
+from sklearn import config_context
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import brier_score_loss
 from sklearn.utils.class_weight import compute_sample_weight
 
 from va_app.errors import ValidationError
@@ -61,8 +69,7 @@ class PlattScaling:
         if z.ndim != 1 or z.shape != y.shape or np.unique(y).size != 2:
             raise ValidationError("calibration needs one logit per label and both classes")
         weights = compute_sample_weight(class_weight, y) if class_weight else None
-        fitted = _SigmoidCalibration().fit(z, y, sample_weight=weights)
-        slope, offset = -float(fitted.a_), -float(fitted.b_)  # sklearn: p = 1 / (1 + e^(a·z + b))
+        slope, offset = _platt_fit(z, y, weights)
         if slope < MIN_SLOPE:
             return cls(MIN_SLOPE, float(logit(np.average(y, weights=weights))))
         return cls(slope, offset)
@@ -101,24 +108,27 @@ class PlattScaling:
 
 
 def brier_score(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean squared error of the probabilities, ``mean((p − y)²)``: 0 is perfect; always
-    saying 0.5 scores 0.25."""
+    """Mean squared error of the probabilities, ``mean((p − y)²)`` (scikit-learn's
+    ``brier_score_loss``): 0 is perfect; always saying 0.5 scores 0.25."""
     y, p = _check_pairs(y, p)
-    return float(np.mean((p - y) ** 2))
+    return float(brier_score_loss(y, p, pos_label=1))
 
 
 def reliability_bins(y: np.ndarray, p: np.ndarray, *, n_bins: int = DEFAULT_BINS) -> dict:
     """Per equal-width bin of ``p``: ``count``, ``mean_predicted`` and ``observed`` (share of
-    positives); empty bins are left out. Bin b holds ``b/n ≤ p < (b+1)/n`` (p = 1 in the last)."""
+    positives); empty bins are left out. The bins are ``calibration_curve``'s ("uniform"): bin
+    0 holds ``0 ≤ p ≤ 1/n``, bin b holds ``b/n < p ≤ (b+1)/n``."""
     y, p = _check_pairs(y, p)
-    which = np.minimum((p * n_bins).astype(np.intp), n_bins - 1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.searchsorted(edges[1:-1], p)  # how calibration_curve bins, for the counts
     count = np.bincount(which, minlength=n_bins)
+    observed, mean_predicted = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
     kept = count > 0
     return {
         "bin": np.flatnonzero(kept),
         "count": count[kept],
-        "mean_predicted": np.bincount(which, p, n_bins)[kept] / count[kept],
-        "observed": np.bincount(which, y, n_bins)[kept] / count[kept],
+        "mean_predicted": mean_predicted,
+        "observed": observed,
     }
 
 
@@ -126,7 +136,10 @@ def expected_calibration_error(
     y: np.ndarray, p: np.ndarray, *, n_bins: int = DEFAULT_BINS
 ) -> float:
     """``ECE = Σ_b (n_b / N) · |observed_b − mean_predicted_b|`` over equal-width bins."""
-    bins = reliability_bins(y, p, n_bins=n_bins)
+    return _ece(reliability_bins(y, p, n_bins=n_bins))
+
+
+def _ece(bins: Mapping[str, np.ndarray]) -> float:
     gaps = np.abs(bins["observed"] - bins["mean_predicted"])
     return float(np.sum(bins["count"] * gaps) / np.sum(bins["count"]))
 
@@ -139,6 +152,15 @@ def calibration_report(
     Plain lists and floats (stored with the model version; the dashboard draws them).
     """
     out: dict[str, Any] = {"n": int(np.size(y)), **calibration.to_dict()}
+    with _checked_inputs():
+        out.update(_report_kinds(logits, y, calibration, n_bins))
+    return out
+
+
+def _report_kinds(
+    logits: np.ndarray, y: np.ndarray, calibration: PlattScaling, n_bins: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for kind, p in (
         ("raw", expit(np.asarray(logits, dtype=np.float64))),
         ("calibrated", calibration.probabilities(np.asarray(logits, np.float64))),
@@ -146,10 +168,56 @@ def calibration_report(
         bins = reliability_bins(y, p, n_bins=n_bins)
         out[kind] = {
             "brier": brier_score(y, p),
-            "ece": expected_calibration_error(y, p, n_bins=n_bins),
+            "ece": _ece(bins),
             "bins": {k: v.tolist() for k, v in bins.items()},
         }
     return out
+
+
+class _LogitColumn(ClassifierMixin, BaseEstimator):
+    """Column 0 of ``X`` *is* the decision function: out-of-fold logits as a fitted
+    classifier, so scikit-learn's calibration can be fitted on them directly."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _LogitColumn:
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64)[:, 0]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.decision_function(X) > 0).astype(np.int64)
+
+
+def _platt_fit(z: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
+    """``(slope, offset)`` of scikit-learn's Platt fit of ``y`` on the logits ``z``.
+
+    The fitted map is read back through the public ``predict_proba`` at two logits near the
+    data's centre, where its probabilities are far from 0 and 1: the calibrated logit is
+    linear in ``z``, so two points give slope and offset to ~1e-12.
+    """
+    column = z[:, None]
+    calibrator = CalibratedClassifierCV(
+        FrozenEstimator(_LogitColumn().fit(column, y)),
+        method="sigmoid",
+        cv=[(np.arange(z.size), np.arange(z.size))],  # frozen: the "folds" only hand z over
+    )
+    centre = float(np.average(z, weights=weights))
+    step = max(float(np.std(z)), 1e-6) * 1e-3
+    at = np.array([[centre], [centre + step]])
+    with warnings.catch_warnings(), _checked_inputs():
+        # The frozen pass-through takes no sample_weight: the weights are the calibration's.
+        warnings.filterwarnings("ignore", message=".*does not appear to accept sample_weight")
+        calibrator.fit(column, y, sample_weight=weights)
+        low, high = logit(calibrator.predict_proba(at)[:, 1])
+    slope = (high - low) / step
+    return float(slope), float(low - slope * centre)
+
+
+def _checked_inputs() -> Any:
+    """scikit-learn without its own input checks: ours (``_check_pairs`` and the fit's) have
+    run; its repeated ones cost ~1 ms per call, several per build."""
+    return config_context(assume_finite=True, skip_parameter_validation=True)
 
 
 def _check_pairs(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

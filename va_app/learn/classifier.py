@@ -23,7 +23,9 @@ import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
 from va_app.errors import ValidationError
@@ -46,6 +48,8 @@ DEFAULT_MAX_ITER = 1000
 #: /2 adds the calibration; /1 (stored before calibration) still reads, as uncalibrated.
 FORMAT = "va_app.learn.ShotClassifier/2"
 READABLE_FORMATS = ("va_app.learn.ShotClassifier/1", FORMAT)
+#: What a fit on one class says it needs (scikit-learn's checks look for "one class").
+ONE_CLASS_PURPOSE = "train a classifier on more than one class"
 
 
 def more_labels(n: int, kind: str) -> str:
@@ -53,8 +57,10 @@ def more_labels(n: int, kind: str) -> str:
     return f"{n} more {kind}{'' if n == 1 else 's'}"
 
 
-class NotEnoughLabelsError(ValidationError):
-    """Too few positive or negative labels to train (or to cross-validate) a classifier."""
+class NotEnoughLabelsError(ValidationError, ValueError):
+    """Too few positive or negative labels to train (or to cross-validate) a classifier.
+
+    Also a ``ValueError``, as scikit-learn expects of an estimator refusing its input."""
 
     def __init__(self, n_pos: int, n_neg: int, *, min_pos: int, min_neg: int, purpose: str) -> None:
         self.n_pos, self.n_neg = n_pos, n_neg
@@ -133,7 +139,10 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
     """Binary logistic regression on embeddings: ``p(positive | x) = σ(x·coef_ + intercept_)``.
 
     Fitted with scikit-learn's ``LogisticRegression`` (lbfgs, L2 penalty), single-threaded and
-    deterministic: the same ``X, y`` and parameters give the same ``coef_``.
+    deterministic: the same ``X, y`` and parameters give the same ``coef_``. A scikit-learn
+    estimator that passes ``parametrize_with_checks`` (tests/unit/test_estimator_checks.py):
+    labels may be any two classes (``classes_`` sorted, the second is "positive"; the app
+    passes 0/1 or booleans), ``sample_weight`` weighs rows. Binary only (its tags say so).
 
     ``class_weight="balanced"`` (the default) weights each class by ``n / (2·n_class)``: the
     labels an expert collects are rarely balanced (top-positive feeds add mostly positives,
@@ -143,49 +152,70 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
     Probabilities are calibrated: :meth:`calibrate` sets a Platt map from out-of-fold logits
     (the build does it after its cross-validation); ``fit`` alone leaves the identity.
     :meth:`decision_function` stays the raw logit, :meth:`predict_proba` and :meth:`predict`
-    use the calibrated probability.
+    use the calibrated probability. ``decision_function`` and ``predict_proba`` check shape
+    and dtype but not finiteness (a finite-value check over a corpus costs as much as scoring
+    it; a non-finite embedding scores NaN); ``predict`` checks.
 
     Fitted attributes: ``coef_`` (float32, shape ``(D,)``), ``intercept_`` (float),
-    ``calibration_`` (:class:`PlattScaling`), ``classes_`` (``[0, 1]``), ``n_features_in_``.
+    ``calibration_`` (:class:`PlattScaling`), ``classes_``, ``n_features_in_``, ``n_iter_``.
     """
 
     def __init__(
         self,
         *,
         C: float = DEFAULT_C,
-        class_weight: str | None = "balanced",
+        class_weight: str | dict | None = "balanced",
         max_iter: int = DEFAULT_MAX_ITER,
     ) -> None:
         self.C = C
         self.class_weight = class_weight
         self.max_iter = max_iter
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> ShotClassifier:
-        """Fit on embeddings ``X`` (n × D) and binary labels ``y`` (1/True = positive)."""
-        X = _check_matrix(X)
-        y = _check_binary_labels(y, n_rows=X.shape[0])
-        n_pos = int(np.count_nonzero(y))
-        check_trainable(n_pos, y.size - n_pos, min_pos=1, min_neg=1, purpose="train")
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> ShotClassifier:
+        """Fit on embeddings ``X`` (n × D) and two-class labels ``y`` (1/True = positive)."""
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        if np.unique(y).size > 2:
+            raise ValueError(
+                "Only binary classification is supported. y must be binary: 1/True = "
+                f"positive, 0/False = negative (got {np.unique(y).size} classes)"
+            )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        _check_two_classes(y, sample_weight)
         model = LogisticRegression(
             C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, solver="lbfgs"
         )
         with single_threaded():
-            model.fit(X, y)
+            model.fit(X, y, sample_weight=sample_weight)
         self.coef_ = model.coef_[0].astype(np.float32)
         self.intercept_ = float(model.intercept_[0])
         self.calibration_ = PlattScaling()
-        self.classes_ = np.array([0, 1])
-        self.n_features_in_ = X.shape[1]
+        self.classes_ = model.classes_
+        self.n_iter_ = int(model.n_iter_.max())
         return self
 
-    def calibrate(self, out_of_fold_logits: np.ndarray, y: np.ndarray) -> ShotClassifier:
-        """Fit the Platt map on logits predicted for shots outside each fold's training set."""
+    def calibrate(
+        self, out_of_fold_logits: np.ndarray, y: np.ndarray, *, class_weight: str | None = None
+    ) -> ShotClassifier:
+        """Fit the Platt map on logits predicted for shots outside each fold's training set.
+
+        ``y`` is 1/True for positive; ``class_weight`` weighs the calibration's labels
+        (default: the classifier's own ``class_weight`` when it is a string, else none).
+        """
         check_is_fitted(self, "coef_")
         y = _check_binary_labels(y, n_rows=np.size(out_of_fold_logits))
+        if class_weight is None and isinstance(self.class_weight, str):
+            class_weight = self.class_weight
         with single_threaded():  # a 2-parameter fit: threads only fight (10× slower here)
-            self.calibration_ = PlattScaling.fit(
-                out_of_fold_logits, y, class_weight=self.class_weight
-            )
+            self.calibration_ = PlattScaling.fit(out_of_fold_logits, y, class_weight=class_weight)
         return self
 
     def calibrated_weights(self) -> tuple[np.ndarray, float]:
@@ -194,21 +224,40 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
         return self.calibration_.fold_into(self.coef_, self.intercept_)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Logits ``X·coef_ + intercept_`` as float32 (no copy of a float32 X)."""
+        """Logits ``X·coef_ + intercept_``: float32 for float32 embeddings (no copy), else
+        float64 (other inputs are converted as scikit-learn does)."""
         check_is_fitted(self, "coef_")
-        X = _check_features(X, self.n_features_in_)
-        logits = X @ self.coef_
-        logits += np.float32(self.intercept_)
+        X = self._features(X)
+        logits = X @ self.coef_.astype(X.dtype, copy=False)
+        logits += X.dtype.type(self.intercept_)
         return logits
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """``[[1 − p, p], ...]`` as float32, like scikit-learn; p the calibrated probability."""
-        p = score_corpus(_check_features(X, self.n_features_in_), self)
+        """``[[1 − p, p], ...]`` like scikit-learn; p the calibrated probability, in float32
+        for float32 embeddings (:func:`score_corpus`), else in float64."""
+        check_is_fitted(self, "coef_")
+        X = self._features(X)
+        if X.dtype == np.float32:
+            p = score_corpus(X, self)
+        else:
+            w, b = self.calibrated_weights()
+            p = expit(X @ w.astype(X.dtype) + b)
         return np.column_stack([1 - p, p])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """1 where the calibrated ``p > 0.5``, else 0."""
-        return (self.predict_proba(X)[:, 1] > 0.5).astype(np.int64)
+        """The positive class where the calibrated ``p > 0.5``, else the negative one."""
+        check_is_fitted(self, "coef_")
+        X = self._features(X, ensure_all_finite=True)
+        return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(np.intp)]
+
+    def _features(self, X: Any, *, ensure_all_finite: bool = False) -> np.ndarray:
+        return validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=(np.float32, np.float64),
+            ensure_all_finite=ensure_all_finite,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (lists and floats); float32 weights survive the round trip."""
@@ -223,7 +272,7 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ShotClassifier:
-        """Rebuild a fitted classifier from :meth:`to_dict`'s output."""
+        """Rebuild a fitted classifier from :meth:`to_dict`'s output (classes 0 and 1)."""
         if data.get("format") not in READABLE_FORMATS:
             raise ValidationError(
                 f"not a saved shot classifier (format {data.get('format')!r}, expected {FORMAT!r})"
@@ -237,6 +286,7 @@ class ShotClassifier(ClassifierMixin, BaseEstimator):
         clf.calibration_ = PlattScaling.from_dict(data.get("calibration"))
         clf.classes_ = np.array([0, 1])
         clf.n_features_in_ = coef.size
+        clf.n_iter_ = 0
         return clf
 
 
@@ -252,7 +302,7 @@ def score_corpus(X: Any, clf: ShotClassifier, *, chunk_rows: int | None = None) 
     """
     check_is_fitted(clf, "coef_")
     w, b = clf.calibrated_weights()
-    b = np.float32(b)
+    bias = np.float32(b)
     n_rows = _check_corpus_shape(X, w.size)
     if chunk_rows is None:
         out = np.asarray(X, dtype=np.float32) @ w
@@ -263,7 +313,7 @@ def score_corpus(X: Any, clf: ShotClassifier, *, chunk_rows: int | None = None) 
         for start in range(0, n_rows, chunk_rows):
             stop = min(start + chunk_rows, n_rows)
             np.matmul(np.asarray(X[start:stop], dtype=np.float32), w, out=out[start:stop])
-    out += b
+    out += bias
     return expit(out, out=out)
 
 
@@ -278,20 +328,17 @@ def _check_corpus_shape(X: Any, n_features: int) -> int:
     return int(shape[0])
 
 
-def _check_matrix(X: Any) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must be a non-empty 2-D matrix (shots × dims), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(f"X must hold floats (embeddings), got dtype {X.dtype}")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values")
-    return X
-
-
-def _check_features(X: Any, n_features: int) -> np.ndarray:
-    _check_corpus_shape(X, n_features)
-    return np.asarray(X, dtype=np.float32)
+def _check_two_classes(y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+    """Refuse labels of one class (also when ``sample_weight`` leaves only one), saying what
+    is missing; 1/True count as positives. Weights of the wrong shape are left to sklearn."""
+    kept = y
+    if sample_weight is not None and sample_weight.shape == y.shape:
+        if not sample_weight.sum() > 0:
+            raise ValueError("sample_weight sums to zero: no row has any weight to learn from")
+        kept = y[sample_weight > 0]
+    if np.unique(kept).size < 2:
+        n_pos = int(np.count_nonzero(np.isin(kept, (1, True)))) if kept.dtype != object else 0
+        check_trainable(n_pos, kept.size - n_pos, min_pos=1, min_neg=1, purpose=ONE_CLASS_PURPOSE)
 
 
 def _check_binary_labels(y: Any, *, n_rows: int) -> np.ndarray:

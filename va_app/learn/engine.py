@@ -17,14 +17,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from va_app.domain import FEED_SOURCES, TrainingSet
+from va_app.domain import FEED_SOURCES, Source, TrainingSet
 from va_app.learn.calibration import calibration_report
 from va_app.learn.classifier import ShotClassifier, check_trainable, score_corpus
 from va_app.learn.feeds import build_feeds
-from va_app.learn.scores import cross_validate, data_diversity_score
+from va_app.learn.pool import PoolRule, cross_validate_with_pool, fit_with_pool
+from va_app.learn.scores import data_diversity_score
 from va_app.store.corpus import Corpus
 
 DEFAULT_FEED_SIZE = 20
+#: Pool negatives of every build (va_app.learn.pool; measured in the README's simulator table).
+DEFAULT_POOL = PoolRule()
+#: The feeds whose pages are spread over the corpus's k-means clusters (Cluster-Margin;
+#: measured in the README's simulator table): the app's builds and the feeds it recomputes for
+#: a stored version (``services.feed_reads.feeds_for``) both pass these.
+DEFAULT_SPREAD: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +82,7 @@ class TrainedModel:
     annotators: list[str]
     timings_ms: dict[str, float]
     calibration: dict
+    n_pool: int = 0  # unlabelled shots fitted as weak negatives
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +100,8 @@ class BuildResult:
     timings_ms: dict[str, float]
     #: Brier score, ECE and reliability bins of the out-of-fold predictions, raw and calibrated.
     calibration: dict = field(default_factory=dict)
+    #: Unlabelled shots the classifier was fitted with as weak negatives (va_app.learn.pool).
+    n_pool: int = 0
 
 
 def build(
@@ -104,10 +114,14 @@ def build(
     min_pos: int = 10,
     min_neg: int = 10,
     k: int = 10,
+    pool: PoolRule = DEFAULT_POOL,
+    spread: tuple[str, ...] = (),
 ) -> BuildResult:
     """Train on ``labelled``, score every shot, return feeds and scores (paper §3.1–3.2)."""
-    trained = train(matrix, labelled, hide_labelled=hide_labelled, min_pos=min_pos, min_neg=min_neg)
-    return finish_build(matrix, trained, n=n, seed=seed, k=k)
+    trained = train(
+        matrix, labelled, hide_labelled=hide_labelled, min_pos=min_pos, min_neg=min_neg, pool=pool
+    )
+    return finish_build(matrix, trained, n=n, seed=seed, k=k, spread=spread)
 
 
 def train(
@@ -117,32 +131,35 @@ def train(
     hide_labelled: bool = False,
     min_pos: int = 10,
     min_neg: int = 10,
+    pool: PoolRule = DEFAULT_POOL,
 ) -> TrainedModel:
-    """Fit the classifier, rate and calibrate it (5-fold CV) and score every shot."""
+    """Fit the classifier (with ``pool`` negatives: :mod:`va_app.learn.pool`), rate and
+    calibrate it on the labels alone (5-fold CV) and score every shot."""
     t0 = time.perf_counter()
     pos, neg = matrix.rows(labelled.positives), matrix.rows(labelled.negatives)
     check_trainable(len(pos), len(neg), min_pos=min_pos, min_neg=min_neg)
+    labelled_rows = matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
     X_train = matrix.X[np.concatenate([pos, neg])]
     y_train = np.r_[np.ones(len(pos), np.int64), np.zeros(len(neg), np.int64)]
-    clf = ShotClassifier().fit(X_train, y_train)
+    X_pool = matrix.X[:0]
+    if pool.wanted(y_train):  # drawn only when it will count: past 380 negatives it does not
+        X_pool = pool.negatives(
+            X_train, y_train, matrix.X[pool.rows(matrix.n_shots, labelled_rows)]
+        )
+    clf = fit_with_pool(X_train, y_train, X_pool, rule=pool)
     t_fit = time.perf_counter()
-    cv = cross_validate(X_train, y_train, random_state=0)
-    clf.calibrate(cv.logits, y_train)
+    cv = cross_validate_with_pool(X_train, y_train, X_pool, rule=pool)
+    clf.calibrate(cv.logits, y_train, class_weight="balanced")
     reliability = calibration_report(cv.logits, y_train, clf.calibration_)
     t_cv = time.perf_counter()
     probabilities = score_corpus(matrix.X, clf)
     t_score = time.perf_counter()
-    exclude = (
-        matrix.rows(labelled.positives + labelled.negatives + labelled.ties)
-        if hide_labelled
-        else None
-    )
     return TrainedModel(
         classifier=clf,
         probabilities=probabilities,
         pos_rows=pos,
         neg_rows=neg,
-        exclude=exclude,
+        exclude=labelled_rows if hide_labelled else None,
         model_score=cv.quality(),
         fingerprint=training_fingerprint(labelled),
         annotators=list(labelled.annotators),
@@ -152,6 +169,7 @@ def train(
             "score": (t_score - t_cv) * 1000,
         },
         calibration=reliability,
+        n_pool=len(X_pool),
     )
 
 
@@ -162,10 +180,20 @@ def finish_build(
     n: int = DEFAULT_FEED_SIZE,
     seed: int = 0,
     k: int = 10,
+    spread: tuple[str, ...] = (),
 ) -> BuildResult:
-    """The four feeds (the random one drawn with ``seed``) and the data-diversity score."""
+    """The four feeds (the random one drawn with ``seed``; those in ``spread`` spread over the
+    corpus's clusters) and the data-diversity score."""
     t0 = time.perf_counter()
-    feeds = build_feeds(trained.probabilities, n, seed=seed, exclude=trained.exclude)
+    clusters = matrix.clusters if spread and matrix.clusters.size else None
+    feeds = build_feeds(
+        trained.probabilities,
+        n,
+        seed=seed,
+        exclude=trained.exclude,
+        clusters=clusters,
+        spread=spread,
+    )
     diversity = data_score(matrix, trained.pos_rows, trained.neg_rows, k=k)
     feeds_ms = (time.perf_counter() - t0) * 1000
     return BuildResult(
@@ -181,6 +209,7 @@ def finish_build(
         annotators=trained.annotators,
         timings_ms={**trained.timings_ms, "feeds": feeds_ms},
         calibration=trained.calibration,
+        n_pool=trained.n_pool,
     )
 
 

@@ -31,6 +31,9 @@ DEFAULT_BOUNDARY = 0.5
 THRESHOLD_SAMPLE = 16_384
 #: Extra sample ranks above 2n so a small n still keeps enough shots past the cut.
 THRESHOLD_MARGIN = 8
+#: Cluster-Margin's candidate pool, in pages: the diverse borderline feed spreads a page over
+#: the clusters of the ``DIVERSE_CANDIDATES·n`` least certain shots.
+DIVERSE_CANDIDATES = 5
 
 
 class Feed(Protocol):
@@ -87,6 +90,51 @@ def borderline_feed(
     return _smallest_keys(np.abs(scores - scores.dtype.type(boundary)), n, hidden)
 
 
+def diverse_borderline_feed(
+    scores: np.ndarray,
+    n: int,
+    *,
+    rng: np.random.Generator | int | None = None,
+    exclude: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    boundary: float = DEFAULT_BOUNDARY,
+    candidates: int = DIVERSE_CANDIDATES,
+) -> np.ndarray:
+    """Borderline shots spread over the corpus's clusters (Cluster-Margin, Citovsky et al.,
+    NeurIPS 2021), so one page is not one ambiguous scene twenty times: the
+    ``candidates·n`` least certain shots, :func:`spread_over_clusters`. Without ``clusters``
+    it is :func:`borderline_feed`."""
+    scores, hidden = _check_inputs(scores, n, exclude)
+    ranked = borderline_feed(scores, n * candidates, exclude=hidden, boundary=boundary)
+    return ranked[:n] if clusters is None else spread_over_clusters(ranked, clusters, n, scores)
+
+
+def spread_over_clusters(
+    ranked: np.ndarray, clusters: np.ndarray, n: int, scores: np.ndarray | None = None
+) -> np.ndarray:
+    """``n`` of a feed's ``ranked`` candidates, taken one cluster at a time (Cluster-Margin).
+
+    ``clusters`` holds one id per shot of the corpus (the k-means clusters of the diversity
+    score; −1, no cluster, is a group of its own). The candidates are grouped by cluster; the
+    groups are taken in turn, the group with the fewest candidates first, each giving its
+    best-ranked candidate not yet taken, until ``n`` are picked. Cluster-Margin draws within
+    a group at random; here the best-ranked goes first, so a feed stays a function of its
+    inputs. ``scores`` (the corpus's) only checks that ``clusters`` matches it.
+    """
+    clusters = np.asarray(clusters)
+    if scores is not None and clusters.shape != np.shape(scores):
+        raise ValueError(
+            f"clusters must give one id per shot {np.shape(scores)}, got {clusters.shape}"
+        )
+    _, group, size = np.unique(clusters[ranked], return_inverse=True, return_counts=True)
+    turn = np.empty(ranked.size, dtype=np.intp)  # how many of its group rank before it
+    for g in range(size.size):
+        members = np.flatnonzero(group == g)
+        turn[members] = np.arange(members.size)
+    order = np.lexsort((group, size[group], turn))
+    return ranked[order[:n]]
+
+
 def random_feed(
     scores: np.ndarray,
     n: int,
@@ -123,15 +171,29 @@ def build_feeds(
     *,
     seed: int | np.random.Generator | None,
     exclude: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    spread: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE),
+    candidates: int = DIVERSE_CANDIDATES,
 ) -> dict[str, np.ndarray]:
     """Every feed of :data:`FEEDS` at once: ``{name: indices}``, each at most ``n`` long.
 
-    The exclusion is resolved once for all feeds; ``seed`` drives the random feed. Feeds may
-    overlap (a confident positive can also be drawn at random).
+    The exclusion is resolved once for all feeds; ``seed`` drives the random feed. With
+    ``clusters`` (a cluster id per shot), the feeds named in ``spread`` show the
+    ``candidates·n`` shots they rank first spread over the clusters
+    (:func:`spread_over_clusters`; the borderline one is then
+    :func:`diverse_borderline_feed`). Feeds may overlap (a confident positive can also be
+    drawn at random).
     """
     scores, hidden = _check_inputs(scores, n, exclude)
     rng = np.random.default_rng(seed)
-    return {name: feed(scores, n, rng=rng, exclude=hidden) for name, feed in FEEDS.items()}
+    feeds = {}
+    for name, feed in FEEDS.items():
+        if clusters is None or name not in spread or name == Source.RANDOM:
+            feeds[name] = feed(scores, n, rng=rng, exclude=hidden)
+        else:
+            ranked = feed(scores, n * candidates, rng=rng, exclude=hidden)
+            feeds[name] = spread_over_clusters(ranked, clusters, n, scores)
+    return feeds
 
 
 def exclusion_mask(exclude: np.ndarray | None, n_shots: int) -> np.ndarray | None:

@@ -98,7 +98,7 @@ DEFAULT_PRIOR: dict[str, dict[str, float]] = {
     },
 }
 #: Why an arm is worth a batch before any batch from it has been seen (prior-only advice).
-_UNTRIED_BECAUSE = {
+_UNTRIED_BECAUSE: dict[str, str] = {
     Source.BORDERLINE: "the shots the model is least sure of are where a young model is "
     "wrong most often",
     Source.POSITIVE: "its top-scoring shots show whether the model learned the right concept",
@@ -111,20 +111,30 @@ _NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six")
 
 
 class VersionLike(Protocol):
-    """What the recommender reads of a model version (``ModelVersion`` has it)."""
+    """What the recommender reads of a model version (``ModelVersion`` has it).
 
-    version: int
-    created_at: datetime | None
-    model_score: float | None
+    Read-only properties, so frozen dataclasses match the protocol.
+    """
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def model_score(self) -> float | None: ...
 
 
 class AnnotationLike(Protocol):
     """What the recommender reads of an annotation (``Annotation`` has it)."""
 
-    shot_id: str
-    source: str
-    value: bool | None
-    created_at: datetime | None
+    @property
+    def shot_id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def value(self) -> bool | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -194,31 +204,28 @@ def rounds_from_history(
     """
     _check_reward(reward)
     built = sorted(
-        (v for v in versions if v.created_at is not None and v.model_score is not None),
-        key=lambda v: v.version,
-    )
-    clicks = sorted(
         (
-            a
-            for a in annotations
-            if a.value is not None and a.created_at is not None and a.source in ARM_OF_SOURCE
+            (v.version, _utc(v.created_at), v.model_score)
+            for v in versions
+            if v.created_at is not None and v.model_score is not None
         ),
-        key=lambda a: _utc(a.created_at),
+        key=lambda b: b[0],
     )
+    clicks = sorted(_clicks(annotations), key=lambda click: click[0])
     rounds = []
-    for before, after in pairwise(built):
-        start, end = _utc(before.created_at), _utc(after.created_at)
-        batch = [a for a in clicks if start < _utc(a.created_at) <= end]
+    for (before, start, score_before), (after, end, score_after) in pairwise(built):
+        batch = [a for at, a in clicks if start < at <= end]
         if not batch:
             continue
+        value: float | None
         if reward == QUALITY:
-            value = float(after.model_score - before.model_score)
+            value = float(score_after - score_before)
         else:
-            value = mistake_share(batch, (predictions or {}).get(before.version, {}))
+            value = mistake_share(batch, (predictions or {}).get(before, {}))
             if value is None:
                 continue
         arm = _main_arm([ARM_OF_SOURCE[a.source] for a in batch])
-        rounds.append(Round(arm, value, len(batch), after.version))
+        rounds.append(Round(arm, value, len(batch), after))
     return rounds
 
 
@@ -230,19 +237,26 @@ def shots_to_predict(
     Score them with that version's classifier and pass ``{version: {shot_id: p}}`` as
     ``predictions``; only these shots are needed, so it costs a few rows per version.
     """
-    built = sorted((v for v in versions if v.created_at is not None), key=lambda v: v.version)
-    clicks = [
-        a
+    built = sorted(
+        ((v.version, _utc(v.created_at)) for v in versions if v.created_at is not None),
+        key=lambda b: b[0],
+    )
+    clicks = _clicks(annotations)
+    wanted: dict[int, list[str]] = {}
+    for (before, start), (_, end) in pairwise(built):
+        shots = {a.shot_id: None for at, a in clicks if start < at <= end}
+        if shots:
+            wanted[before] = list(shots)
+    return wanted
+
+
+def _clicks(annotations: Iterable[AnnotationLike]) -> list[tuple[datetime, AnnotationLike]]:
+    """The annotations that credit an arm (clears left out), each with its naive UTC time."""
+    return [
+        (_utc(a.created_at), a)
         for a in annotations
         if a.value is not None and a.created_at is not None and a.source in ARM_OF_SOURCE
     ]
-    wanted: dict[int, list[str]] = {}
-    for before, after in pairwise(built):
-        start, end = _utc(before.created_at), _utc(after.created_at)
-        shots = {a.shot_id: None for a in clicks if start < _utc(a.created_at) <= end}
-        if shots:
-            wanted[before.version] = list(shots)
-    return wanted
 
 
 def mistake_share(
@@ -340,7 +354,8 @@ def recommend_from_rounds(
             else f"search has not been tried since the first build: {_UNTRIED_BECAUSE[arm]}"
         )
         return Recommendation(arm, reason, scores, standing, len(rounds), reward)
-    best = max(standing, key=lambda s: s.score)  # the first arm wins ties (ARMS order)
+    # Every arm has a score here (untried ones returned above); the first wins ties (ARMS order).
+    best = max(standing, key=lambda s: -math.inf if s.score is None else s.score)
     if best.rounds == 0:  # the prior alone speaks for it
         because = _UNTRIED_BECAUSE.get(best.arm)
         reason = f"no batch from {best.arm} yet" + (f"; {because}" if because else "")
@@ -386,6 +401,7 @@ def _reason(
     seen = [r.reward for r in rounds if r.arm == best.arm][-latest:]
     observed = sum(seen) / len(seen)  # ... without the prior's pseudo-round
     top = max(s.recent for s in standing if s.recent is not None)
+    assert best.recent is not None  # it has real rounds, so a recent reward
     if best.recent < top:
         lately = (
             f"{observed:+.3f} model quality" if reward == QUALITY else f"{observed:.0%} mistakes"

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn import config_context
+from sklearn.metrics import recall_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from va_app.learn.classifier import (
     ShotClassifier,
@@ -61,6 +62,8 @@ def cross_validate(
     n_splits: int = DEFAULT_N_SPLITS,
     random_state: int = 0,
     estimator: ShotClassifier | None = None,
+    pool: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> CrossValidation:
     """Stratified cross-validation: each fold's balanced accuracy, each shot's out-of-fold logit.
 
@@ -68,23 +71,69 @@ def cross_validate(
     with ``n_folds = min(n_splits, n_positives, n_negatives)``: every test fold then holds at
     least one shot of each class, so a class with fewer than ``n_splits`` members gets fewer
     folds (3 positives → 3 folds). Needs at least 2 of each class. Each fold fits a clone of
-    ``estimator`` (default :class:`ShotClassifier`) on the other folds and scores
-    ``BA = (TPR + TNR) / 2`` on its own, thresholding the fold model's raw logit at 0 (its
-    uncalibrated p at 0.5; the fold models are not calibrated).
+    ``estimator`` (default :class:`ShotClassifier`) on the other folds
+    (``cross_val_predict(method="decision_function")``) and scores ``BA = (TPR + TNR) / 2``
+    (:func:`fold_balanced_accuracies`) on its own, thresholding the fold model's raw logit at 0
+    (its uncalibrated p at 0.5; the fold models are not calibrated).
+
+    ``pool`` (rows of unlabelled shots, :mod:`va_app.learn.pool`) joins every fold's training
+    as negatives — each pool row in one fold, so each fold model sees the others — and is
+    never scored: balanced accuracies and logits are the labelled rows' alone.
+    ``sample_weight`` weighs the labelled rows and then the pool rows.
     """
     X, y = np.asarray(X), _binary(y)
     n_pos = int(np.count_nonzero(y))
     check_trainable(n_pos, y.size - n_pos, min_pos=2, min_neg=2, purpose="estimate model quality")
     n_folds = min(n_splits, n_pos, y.size - n_pos)
-    folds = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
+    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(X, y))
+    if pool is not None and len(pool):
+        folds = _with_pool(folds, y.size, len(pool))
+        X, y = (
+            np.concatenate([X, np.asarray(pool, dtype=X.dtype)]),
+            np.r_[y, np.zeros(len(pool), y.dtype)],
+        )
     template = ShotClassifier() if estimator is None else estimator
-    scores, logits = [], np.empty(y.size, dtype=np.float32)
-    with single_threaded():
-        for train, test in folds.split(X, y):
-            model = clone(template).fit(X[train], y[train])
-            logits[test] = model.decision_function(X[test])
-            scores.append(_balanced_accuracy(y[test], logits[test] > 0))
-    return CrossValidation(np.array(scores), logits)
+    params = None if sample_weight is None else {"sample_weight": np.asarray(sample_weight)}
+    with single_threaded(), config_context(assume_finite=True, skip_parameter_validation=True):
+        oof = cross_val_predict(template, X, y, cv=folds, method="decision_function", params=params)
+        n = y.size - (0 if pool is None else len(pool))
+        scores = fold_balanced_accuracies(y[:n], oof[:n] > 0, folds)
+    return CrossValidation(scores, oof[:n].astype(np.float32))
+
+
+def fold_balanced_accuracies(
+    y: np.ndarray, predicted: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Each fold's balanced accuracy — the mean of its two classes' recalls — on the rows
+    ``< len(y)`` of its test part, from one ``recall_score(average=None)`` over all folds
+    (each fold's classes as labels of their own): ``balanced_accuracy_score`` per fold gives
+    the same numbers at five times the cost (3.7 ms a build here, 5 % of one at 500k shots).
+    """
+    n_folds = len(folds)
+    fold_of = np.empty(y.size, dtype=np.intp)
+    for k, (_, test) in enumerate(folds):
+        fold_of[test[test < y.size]] = k
+    recalls = recall_score(
+        2 * fold_of + y,
+        2 * fold_of + np.asarray(predicted, dtype=np.intp),
+        labels=np.arange(2 * n_folds),
+        average=None,
+        zero_division=0.0,
+    )
+    return recalls.reshape(n_folds, 2).mean(axis=1)
+
+
+def _with_pool(
+    folds: list[tuple[np.ndarray, np.ndarray]], n_labelled: int, n_pool: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The labelled folds with pool rows ``n_labelled + i`` dealt out in turn (i mod folds)."""
+    pool_fold = np.arange(n_pool) % len(folds)
+    out = []
+    for k, (train, test) in enumerate(folds):
+        mine = n_labelled + np.flatnonzero(pool_fold == k)
+        others = n_labelled + np.flatnonzero(pool_fold != k)
+        out.append((np.r_[train, others], np.r_[test, mine]))
+    return out
 
 
 def cv_balanced_accuracies(
@@ -197,14 +246,6 @@ def readiness(
         f"Ready: {n_pos} positives, {n_neg} negatives, model quality {model_score:.2f}, "
         f"data diversity {data_score:.2f} (all ≥ {min_score:.2f}).",
     )
-
-
-def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """``(TPR + TNR) / 2`` for binary arrays with both classes present in ``y_true``."""
-    positive = y_true.astype(bool)
-    tpr = np.count_nonzero(y_pred[positive]) / np.count_nonzero(positive)
-    tnr = np.count_nonzero(~y_pred[~positive]) / np.count_nonzero(~positive)
-    return (tpr + tnr) / 2
 
 
 def _binary(y: np.ndarray) -> np.ndarray:

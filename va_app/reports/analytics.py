@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
+from sklearn.metrics import cohen_kappa_score
 
 from va_app.domain import Annotation, ModelVersion, ShotVerdict, TrainingSet, fold_votes
 from va_app.errors import ValidationError
@@ -288,7 +289,8 @@ def _pair_agreements(multi: list[Mapping[str, bool]]) -> list[PairAgreement]:
 
 
 def cohen_kappa(ratings_a: np.ndarray, ratings_b: np.ndarray) -> float | None:
-    """Cohen's κ of two raters on the same items: ``κ = (p_o − p_e) / (1 − p_e)``.
+    """Cohen's κ of two raters on the same items: ``κ = (p_o − p_e) / (1 − p_e)``
+    (scikit-learn's ``cohen_kappa_score``).
 
     ``p_o`` is the share of items on which they agree, ``p_e = Σ_c p_a(c)·p_b(c)`` the
     agreement expected by chance from each rater's own category shares. None when undefined
@@ -297,11 +299,10 @@ def cohen_kappa(ratings_a: np.ndarray, ratings_b: np.ndarray) -> float | None:
     a, b = np.asarray(ratings_a), np.asarray(ratings_b)
     if a.ndim != 1 or a.shape != b.shape:
         raise ValueError("ratings must be two 1-D arrays of the same length")
-    if a.size == 0:
-        return None
-    p_o = float(np.mean(a == b))
-    p_e = float(sum(np.mean(a == c) * np.mean(b == c) for c in np.union1d(a, b)))
-    return None if np.isclose(p_e, 1.0) else (p_o - p_e) / (1 - p_e)
+    categories = np.union1d(a, b)
+    if categories.size < 2:
+        return None  # one category between them: chance agreement is 1, κ undefined
+    return float(cohen_kappa_score(a, b, labels=categories))
 
 
 def fleiss_kappa(counts: np.ndarray) -> float | None:

@@ -330,14 +330,15 @@ def strip_cells(
     starts = np.maximum(strip.starts, np.r_[strip.starts[0], strip.ends[:-1]])
     ends = np.maximum(strip.ends, starts)
     gap = starts[1:] > ends[:-1] + 1e-6
-    edges, values = [starts[0]], []
+    edges = [starts[0]]
+    cells: list[float] = []  # a shot's value, or NaN in a gap
     for i, (end, score) in enumerate(zip(ends, values_in)):
-        values.append(score)
+        cells.append(score)
         edges.append(end)
         if i < len(gap) and gap[i]:
-            values.append(np.nan)
+            cells.append(np.nan)
             edges.append(starts[i + 1])
-    return np.asarray(edges), np.asarray(values, dtype=np.float64)
+    return np.asarray(edges), np.asarray(cells, dtype=np.float64)
 
 
 def _heat(strip: TitleStrip, threshold: float, *, scored: bool, first: bool) -> go.Heatmap:

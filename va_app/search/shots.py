@@ -27,7 +27,10 @@ like this"), metadata filters, in any combination — and is what the app and th
 - words + example, keywords: the shots whose metadata match the words, ranked by similarity
   to the example;
 - several texts at once (zero-shot by a label's name, description and hints): their unit
-  vectors are averaged (CLIP's prompt ensembling); with keywords a shot may match any of them.
+  vectors are averaged (CLIP's prompt ensembling); with keywords a shot may match any of them;
+- words pushed away ("car chase −police", a label's hint "−police";
+  :mod:`va_app.search.negatives`): their mean unit vector, times :data:`NEGATIVE_WEIGHT`, is
+  subtracted from the query's unit vector; with keywords, shots matching them are left out.
 """
 
 from __future__ import annotations
@@ -46,11 +49,16 @@ from va_app.domain import Shot
 from va_app.encoders.base import NoTextTowerError
 from va_app.errors import NotFoundError, ValidationError
 from va_app.learn.feeds import top_positive_feed
+from va_app.search.negatives import positives_and_negatives
 
 log = logging.getLogger(__name__)
 
 #: Longest text query accepted (CLIP reads 77 tokens anyway; longer input is a paste mistake).
 MAX_QUERY_CHARS = 1000
+#: How hard the words pushed away ("car chase −police") pull the query vector back: it is
+#: ``q̂ − w·n̂``. Measured on the 2,000-shot demo (demo CLIP), "car chase" vs "car chase,
+#: −police": see the README's search section.
+NEGATIVE_WEIGHT = 0.5
 #: Corpus size (rows × dims) up to which brute force is used instead of the index: 2^24
 #: float32 values (64 MiB, 32k shots at 512-d) scan in ~2 ms here, about one index round trip.
 EXACT_MAX_VALUES = 1 << 24
@@ -166,10 +174,27 @@ class SearchQuery:
         texts = (self.texts,) if isinstance(self.texts, str) else tuple(self.texts)
         object.__setattr__(self, "texts", tuple(validate_query(t) for t in texts if str(t).strip()))
         object.__setattr__(self, "like", str(self.like).strip() if self.like else None)
+        if self.negatives and not (self.words or self.vector is not None or self.like):
+            pushed = ", ".join(f"“{word}”" for word in self.negatives)
+            raise ValidationError(
+                f"{pushed} only says what to push away: add words to look for, "
+                "e.g. “car chase −police”"
+            )
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The texts without their negative parts: what to look for."""
+        return positives_and_negatives(self.texts)[0]
+
+    @property
+    def negatives(self) -> tuple[str, ...]:
+        """The words to push away ("car chase −police" → "police"; see
+        :mod:`va_app.search.negatives`)."""
+        return positives_and_negatives(self.texts)[1]
 
     @property
     def has_words(self) -> bool:
-        return bool(self.texts) or self.vector is not None
+        return bool(self.words) or self.vector is not None
 
 
 @dataclass(frozen=True)
@@ -444,10 +469,11 @@ class ShotSearch:
                 self.similar_to(like, k, filters=filters, offset=offset), MODE_SIMILAR
             )
         vector = (
-            query.vector if query.vector is not None else self._text_vector(query.texts, encoder)
+            query.vector if query.vector is not None else self._text_vector(query.words, encoder)
         )
         k, offset = _check_page(k, offset)
         if vector is not None:
+            vector = self._push_away(vector, query.negatives, encoder)
             if like is not None:
                 vector = self._query_vector(vector) + self.X[self._row(like)]
             hits = _without(
@@ -457,9 +483,11 @@ class ShotSearch:
                 hits = _as_text_similarity(hits, encoder)
             return SearchResult(hits, MODE_SEMANTIC)
         if like is None:
-            hits = self._keyword_union(query.texts, k, filters, offset)
+            hits = self._keyword_union(query.words, k, filters, offset, away=query.negatives)
         else:
-            keep = self._keyword_ranks(query.texts) > 0
+            keep = self._keyword_ranks(query.words) > 0
+            if query.negatives:
+                keep &= self._keyword_ranks(query.negatives) == 0
             if filters.active:
                 keep &= self.table.mask(filters)
             example = self.X[self._row(like)]
@@ -495,6 +523,16 @@ class ShotSearch:
             return None
         return vectors.mean(axis=0)
 
+    def _push_away(
+        self, vector: np.ndarray, negatives: Sequence[str], encoder: TextEncoder | None
+    ) -> np.ndarray:
+        """``q̂ − NEGATIVE_WEIGHT · n̂``: the query's unit vector minus that of the words
+        pushed away (their texts' mean). Without negatives or a text tower: ``vector``."""
+        away = self._text_vector(negatives, encoder) if negatives else None
+        if away is None:
+            return vector
+        return self._query_vector(vector) - np.float32(NEGATIVE_WEIGHT) * self._query_vector(away)
+
     def _masked_search(
         self, vector: np.ndarray, k: int, mask: np.ndarray, offset: int
     ) -> list[SearchHit]:
@@ -517,13 +555,22 @@ class ShotSearch:
         return best
 
     def _keyword_union(
-        self, texts: Sequence[str], k: int, filters: SearchFilters | None, offset: int
+        self,
+        texts: Sequence[str],
+        k: int,
+        filters: SearchFilters | None,
+        offset: int,
+        *,
+        away: Sequence[str] = (),
     ) -> list[SearchHit]:
-        """Shots matching any of ``texts`` (see :meth:`keyword_search`), best-matched first."""
+        """Shots matching any of ``texts`` (see :meth:`keyword_search`) and none of ``away``,
+        best-matched first."""
         k, offset = _check_page(k, offset)
         rank = self._keyword_ranks(texts)
         if k == 0 or self.n_shots == 0:
             return []
+        if away:
+            rank = np.where(self._keyword_ranks(away) > 0, 0, rank)
         if filters is not None and filters.active:
             rank = np.where(self.table.mask(filters), rank, 0)
         rows = np.flatnonzero(rank > 0)

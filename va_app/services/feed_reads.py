@@ -9,6 +9,7 @@ import numpy as np
 from va_app.encoders.base import same_encoder
 from va_app.errors import NotFoundError
 from va_app.learn.classifier import ShotClassifier, score_corpus
+from va_app.learn.engine import DEFAULT_SPREAD
 from va_app.learn.feeds import build_feeds, feed_seed, random_feed
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.services.bootstrap import Services
@@ -44,7 +45,14 @@ def feeds_for(
     matrix = app.view.matrix
     probabilities = score_corpus(matrix.X, ShotClassifier.from_dict(params))
     exclude = _labelled_rows(app, name) if hide_labelled else None
-    rows = build_feeds(probabilities, n, seed=feed_seed(name, meta.version), exclude=exclude)
+    rows = build_feeds(
+        probabilities,
+        n,
+        seed=feed_seed(name, meta.version),
+        exclude=exclude,
+        clusters=matrix.clusters if matrix.clusters.size else None,
+        spread=DEFAULT_SPREAD,
+    )
     feeds = {feed: [matrix.ids[i] for i in idx] for feed, idx in rows.items()}
     earlier = [v for v in stored if v.version < meta.version]
     return FeedView(meta, earlier[-1] if earlier else None, probabilities, feeds)

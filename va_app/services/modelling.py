@@ -19,7 +19,7 @@ import pandas as pd
 from va_app.domain import ModelVersion
 from va_app.encoders.base import require_same_encoder
 from va_app.learn.classifier import ShotClassifier, score_corpus
-from va_app.learn.engine import BuildResult, CorpusMatrix, finish_build, train
+from va_app.learn.engine import DEFAULT_SPREAD, BuildResult, CorpusMatrix, finish_build, train
 from va_app.learn.feeds import feed_seed
 from va_app.learn.versions import load_model, portable_model
 from va_app.services.access import AccessPolicy, Action, User
@@ -87,7 +87,9 @@ class Modelling:
 
             def finish(number: int) -> BuildResult:
                 seed = feed_seed(name, number)
-                return finish_build(matrix, trained, n=n, seed=seed, k=rules.kmeans_k)
+                return finish_build(
+                    matrix, trained, n=n, seed=seed, k=rules.kmeans_k, spread=DEFAULT_SPREAD
+                )
 
             version, result = uow.models.save(name, finish, encoder_id=matrix.encoder_id)
             earlier = [v for v in uow.models.versions(name) if v.version < version.version]

@@ -103,7 +103,9 @@ def _revisions() -> set[str]:
 
 
 def head() -> str:
-    return _scripts().get_current_head()
+    revision = _scripts().get_current_head()
+    assert revision is not None  # the package ships its migrations
+    return revision
 
 
 def schema_state(connection: Connection) -> SchemaState:

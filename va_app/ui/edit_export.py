@@ -14,6 +14,18 @@ from va_app.ui import state
 
 EXPORT = "_tl_export"
 MIME = {".otio": "application/json", ".edl": "text/plain", ".xml": "application/xml"}
+#: The widgets' options and how each is shown.
+WAYS = {
+    "positives": "labelled positive",
+    "found": "scored ≥ the threshold",
+    "top": "the model's best",
+}
+FORMATS = {
+    "edl": "CMX 3600 EDL",
+    "fcpxml": "Final Cut Pro 7 XML",
+    "otio": "OpenTimelineIO (.otio)",
+}
+ORDERS = {"time": "title, then time", "score": "best first"}
 
 
 def edit_export_form(
@@ -22,27 +34,9 @@ def edit_export_form(
     """The export's choices, a button that prepares it and the download of what it made.
     ``video_keys``: the titles on the page (the export may be limited to them)."""
     a, b, d = st.columns(3)
-    way = a.radio(
-        "Shots",
-        ("positives", "found", "top"),
-        key="tl_x_way",
-        format_func={
-            "positives": "labelled positive",
-            "found": "scored ≥ the threshold",
-            "top": "the model's best",
-        }.get,
-    )
+    way = a.radio("Shots", tuple(WAYS), key="tl_x_way", format_func=WAYS.__getitem__)
     top = a.number_input("How many (best)", 1, 100_000, 50, key="tl_x_top", disabled=way != "top")
-    fmt = b.selectbox(
-        "Format",
-        ("edl", "fcpxml", "otio"),
-        key="tl_x_fmt",
-        format_func={
-            "edl": "CMX 3600 EDL",
-            "fcpxml": "Final Cut Pro 7 XML",
-            "otio": "OpenTimelineIO (.otio)",
-        }.get,
-    )
+    fmt = b.selectbox("Format", tuple(FORMATS), key="tl_x_fmt", format_func=FORMATS.__getitem__)
     markers = b.toggle(
         "Markers per title",
         key="tl_x_markers",
@@ -50,17 +44,7 @@ def edit_export_form(
         "comment = score), instead of one timeline of selects.",
     )
     only_page = d.toggle("Only the titles on this page", key="tl_x_page")
-    order = d.selectbox(
-        "Order",
-        ("time", "score"),
-        key="tl_x_order",
-        format_func={"time": "title, then time", "score": "best first"}.get,
-    )
-    choice_args = {
-        "positives": {"positives": True},
-        "found": {"min_score": threshold},
-        "top": {"top": int(top)},
-    }[way]
+    order = d.selectbox("Order", tuple(ORDERS), key="tl_x_order", format_func=ORDERS.__getitem__)
     videos = video_keys if only_page else ()
     wanted = (label, way, threshold, int(top), fmt, markers, videos, order)
 
@@ -70,7 +54,7 @@ def edit_export_form(
                 app,
                 state.current_user(),
                 label,
-                EditChoice(**choice_args),
+                _choice(way, threshold=threshold, top=int(top)),
                 fmt=fmt,
                 markers=markers,
                 videos=videos,
@@ -106,3 +90,10 @@ def edit_export_form(
         "The same from the command line: `python -m va_app export-edit --label "
         f"{label!r} --positives --format edl --out selects.edl` (see README)."
     )
+
+
+def _choice(way: str, *, threshold: float, top: int) -> EditChoice:
+    """The shots the ``way`` radio names: labelled positives, scored ≥ threshold, or top N."""
+    if way == "positives":
+        return EditChoice(positives=True)
+    return EditChoice(min_score=threshold) if way == "found" else EditChoice(top=top)

@@ -17,7 +17,7 @@ from va_app.learn.recommender import Recommendation
 from va_app.services import feed_reads, reads
 from va_app.services.access import AccessPolicy
 from va_app.services.bootstrap import Services, bootstrap
-from va_app.services.corpus_view import FeedView
+from va_app.services.corpus_view import ByteProgress, FeedView
 
 
 @st.cache_resource(show_spinner=False)
@@ -53,7 +53,7 @@ def encoder() -> Encoder | None:
         return reads.encoder(services(), progress=_download_bar())
 
 
-def _download_bar():
+def _download_bar() -> ByteProgress:
     """``progress(done, total, note)`` drawn as one ``st.progress``, made on the first call."""
     bars: list = []
     notes: list[str] = []

@@ -109,11 +109,14 @@ def _timed_frames(info: VideoInfo, request: ShotClipRequest) -> Iterator[TimedFr
     """The shot's frames, upright and scaled, timed from the first one (streamed: a 12 s
     shot never sits in memory whole)."""
     to_rgb = RgbConverter(clip_size(info.width, info.height))
-    first = None
+    first: Fraction | None = None
     for _, frame in indexed_frames(info.path, start=request.start_frame, stop=request.end_frame):
-        when = None if frame.pts is None else Fraction(frame.pts * frame.time_base)
+        if frame.pts is None or frame.time_base is None:
+            yield TimedFrame(to_rgb(frame), None)  # untimed: the writer times it
+            continue
+        when = Fraction(frame.pts * frame.time_base)
         first = when if first is None else first
-        yield TimedFrame(to_rgb(frame), None if when is None else when - first)
+        yield TimedFrame(to_rgb(frame), when - first)
 
 
 def clip_size(width: int, height: int, *, max_height: int = CLIP_HEIGHT) -> tuple[int, int]:

@@ -37,13 +37,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
+from opentimelineio.opentime import TimeRange
 
 from va_app.domain import ShotSpan, VideoInfo
 from va_app.errors import VAError
 from va_app.video.probe import VIDEO_EXTENSIONS
 from va_app.video.timecode import RationalTime, start_timecode, time_frame, timecode_rate
 
-TimeRange = otio.opentime.TimeRange
 #: Cut list suffixes and the OpenTimelineIO adapter that reads each.
 ADAPTERS = {".edl": "cmx_3600", ".xml": "fcp_xml", ".otio": "otio_json"}
 #: The stem of a folder's cut list.

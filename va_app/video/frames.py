@@ -12,7 +12,7 @@ import io
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -82,8 +82,8 @@ def iter_shot_frames(
             break
     frames.close()  # closes the file now, not when garbage collection gets to it
     if next_shot < len(wanted):
-        frame = max(wanted[next_shot])
-        reason = f"decoding stopped before frame {frame}: the file is truncated or damaged"
+        missing = max(wanted[next_shot])
+        reason = f"decoding stopped before frame {missing}: the file is truncated or damaged"
         raise BadVideoError(str(path), reason)
 
 
@@ -119,7 +119,7 @@ def indexed_frames(
 
 def _decode_indexed(
     path: str | Path, *, first_index: int = 0
-) -> Iterator[tuple[int, av.VideoFrame]]:
+) -> Generator[tuple[int, av.VideoFrame], None, None]:
     """``(index, frame)`` pairs from about ``first_index`` on (earlier frames may come too)."""
     try:
         with av.open(str(path)) as container:
@@ -173,6 +173,8 @@ class RgbConverter:
     """
 
     def __init__(self, size: tuple[int, int] | None = None) -> None:
+        self._width: int | None
+        self._height: int | None
         self._width, self._height = size or (None, None)
         self._interpolation = "AREA" if size else None
         self._reformatter = VideoReformatter()

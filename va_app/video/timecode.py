@@ -24,8 +24,8 @@ from pathlib import Path
 
 import av
 import opentimelineio as otio
+from opentimelineio.opentime import RationalTime
 
-RationalTime = otio.opentime.RationalTime
 #: A file rate this close (relative) to a standard rate *is* that rate ("23.976" → 24000/1001).
 SAME_RATE = 1e-4
 #: The timecode rate of footage slower than every standard rate (time-lapse, 8 fps cameras).

@@ -103,6 +103,7 @@ def write_timed_video(
         if previous is not None:
             _mux_timed(out, stream, *previous, until=max(end_s, previous[1] + period))
             count += 1
+            assert stream is not None  # added for the first frame
             out.mux(stream.encode(None))
     return count
 

@@ -71,7 +71,7 @@ def demo_encoder_settings(settings: Settings) -> Settings:
 def store_ground_truth(settings: Settings, manifest: DemoManifest) -> int:
     corpus = Corpus(settings)
     try:
-        rows = []
+        rows: list[tuple[str, str, bool]] = []
         for shot in corpus.shots():
             truth = manifest.ground_truth_for(
                 Path(shot.video_path).name, shot.start_frame, shot.end_frame

@@ -9,7 +9,7 @@ Owns :class:`Canvas` (a world being drawn: reflected light, light sources, where
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import cv2
@@ -19,6 +19,8 @@ from va_app.datasets.demo.manifest import Size
 from va_app.datasets.demo.plan import PEOPLE_SUBJECTS, ShotPlan
 
 Colour = tuple[int, int, int]
+#: Paints a shape in place on an image in a colour (a light source, see ``Canvas.light``).
+Draw = Callable[[np.ndarray, int | Colour], object]
 # Night light comes in several colours (moonlight, fluorescent, neon, haze): it keeps cuts
 # between two night shots clearly visible.
 NIGHT_TINTS = ((0.28, 0.32, 0.55), (0.22, 0.40, 0.42), (0.40, 0.24, 0.52), (0.30, 0.30, 0.36))
@@ -66,8 +68,11 @@ class Canvas:
         """A length as a fraction of the view's height, in world pixels (at least 1)."""
         return max(1, int(round(fraction * self.view[3])))
 
-    def light(self, draw: Callable[[np.ndarray, int | Colour], None], colour: Colour) -> None:
-        """Draw a light source: it keeps its colour whatever the time of day."""
+    def light(self, draw: Draw, colour: Colour) -> None:
+        """Draw a light source: it keeps its colour whatever the time of day.
+
+        ``draw(image, colour)`` paints in place (what it returns, as OpenCV's drawing
+        functions return their image, is ignored)."""
         draw(self.glow, colour)
         draw(self.lit, 255)
 
@@ -184,7 +189,7 @@ def lit_world(canvas: Canvas, gain: np.ndarray, rng: np.random.Generator) -> np.
 
 def _add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     h, w = image.shape[:2]
-    noise = rng.standard_normal((h, w), dtype=np.float32) * sigma
+    noise: np.ndarray = rng.standard_normal((h, w), dtype=np.float32) * sigma
     # Blurred a little: single-pixel speckle would flicker when the camera moves.
     noise = cv2.GaussianBlur(noise, (0, 0), 1.0)
     return np.clip(image + noise[:, :, None], 0, 255).astype(np.uint8)
@@ -226,20 +231,36 @@ def draw_subject(canvas: Canvas, plan: ShotPlan, rng: np.random.Generator) -> li
 
 def _jitter(colour: Sequence[float], rng: np.random.Generator, spread: float = 25) -> Colour:
     c = np.asarray(colour, float) + rng.uniform(-spread, spread, size=3)
-    return tuple(int(v) for v in np.clip(c, 0, 255))
+    return _colour(np.clip(c, 0, 255))
 
 
 def _random_colour(rng: np.random.Generator, low: int = 40, high: int = 220) -> Colour:
-    return tuple(int(v) for v in rng.integers(low, high, size=3))
+    return _colour(rng.integers(low, high, size=3))
 
 
 def _shade(colour: Colour, factor: float) -> Colour:
-    return tuple(int(min(255, c * factor)) for c in colour)
+    return _colour(min(255, c * factor) for c in colour)
 
 
-def _box(image: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], colour: Colour) -> None:
+def _colour(channels: Iterable[float]) -> Colour:
+    """Three channel values as a whole-number colour (each truncated, as ``int`` does)."""
+    r, g, b = (int(c) for c in channels)
+    return r, g, b
+
+
+def _box(image: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], colour: int | Colour) -> None:
     """A filled rectangle between two corners."""
     cv2.rectangle(image, p0, p1, colour, -1)
+
+
+def _disc(centre: tuple[int, int], radius: int) -> Draw:
+    """Paints a filled circle (a star, the moon, the sun, a lamp)."""
+    return lambda img, colour: cv2.circle(img, centre, radius, colour, -1)
+
+
+def _filled_box(p0: tuple[int, int], p1: tuple[int, int]) -> Draw:
+    """Paints a filled rectangle (a lit window)."""
+    return lambda img, colour: _box(img, p0, p1, colour)
 
 
 def _pick(options: Sequence[Colour], rng: np.random.Generator, spread: float = 12) -> Colour:
@@ -291,14 +312,14 @@ def _draw_sky_lights(canvas: Canvas, horizon: int, rng: np.random.Generator) -> 
         stars = zip(rng.integers(0, w, 40), rng.integers(0, sky_rows, 40), strict=True)
         for x, y in stars:
             star = (int(x), int(y))
-            canvas.light(lambda img, c, p=star: cv2.circle(img, p, 0, c, -1), (230, 230, 255))
+            canvas.light(_disc(star, 0), (230, 230, 255))
         moon = (int(rng.integers(0, w)), int(rng.uniform(0.1, 0.5) * horizon))
         radius = canvas.px(0.05)
-        canvas.light(lambda img, c: cv2.circle(img, moon, radius, c, -1), (235, 235, 215))
+        canvas.light(_disc(moon, radius), (235, 235, 215))
     elif canvas.time_of_day == "golden_hour":
         sun = (int(rng.integers(0, w)), horizon - canvas.px(rng.uniform(0.0, 0.08)))
         radius = canvas.px(0.09)
-        canvas.light(lambda img, c: cv2.circle(img, sun, radius, c, -1), (255, 215, 140))
+        canvas.light(_disc(sun, radius), (255, 215, 140))
 
 
 def _draw_skyline(canvas: Canvas, rng: np.random.Generator) -> None:
@@ -343,7 +364,7 @@ def _draw_building(
             p1 = (p0[0] + window - 1, p0[1] + window - 1)
             if rng.random() < lit_share:
                 lamp = _jitter((255, 215, 130), rng, 20)
-                canvas.light(lambda img, col, p0=p0, p1=p1: _box(img, p0, p1, col), lamp)
+                canvas.light(_filled_box(p0, p1), lamp)
             else:
                 _box(canvas.base, p0, p1, pane)
 
@@ -422,7 +443,7 @@ def _draw_street_lamps(canvas: Canvas, ground: int, rng: np.random.Generator) ->
     top, radius = ground - canvas.px(0.3), canvas.px(0.025)
     for x in range(int(rng.integers(0, spacing)), canvas.width, spacing):
         cv2.line(canvas.base, (x, ground), (x, top), (60, 60, 60), canvas.px(0.012))
-        canvas.light(lambda img, c, p=(x, top): cv2.circle(img, p, radius, c, -1), (255, 225, 150))
+        canvas.light(_disc((x, top), radius), (255, 225, 150))
 
 
 def _cars(
@@ -471,8 +492,8 @@ def _car_sprite(
     """A side view of a car (body, cabin, windows, wheels), its mask and its light bar's
     pixels (police cars only), blurred by speed."""
     height = max(6, int(length * 0.42))
-    image = np.zeros((height, length, 3), np.uint8)
-    mask = np.zeros((height, length), np.uint8)
+    image: np.ndarray = np.zeros((height, length, 3), np.uint8)
+    mask: np.ndarray = np.zeros((height, length), np.uint8)
     body = _random_colour(rng, 30, 230)
     if police:  # drawn after the colour, so the random stream stays that of any car
         body = POLICE_WHITE
@@ -607,7 +628,7 @@ def _draw_lamp(canvas: Canvas, floor_y: int, rng: np.random.Generator) -> None:
     top = floor_y - canvas.px(rng.uniform(0.35, 0.55))
     cv2.line(canvas.base, (x, floor_y), (x, top), (50, 45, 40), canvas.px(0.015))
     radius = canvas.px(0.06)
-    canvas.light(lambda img, c: cv2.circle(img, (x, top), radius, c, -1), (255, 215, 150))
+    canvas.light(_disc((x, top), radius), (255, 215, 150))
 
 
 # --------------------------------------------------------------------------- people

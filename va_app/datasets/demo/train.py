@@ -107,7 +107,9 @@ def _cached(cache_dir: Path | None, n_shots: int, seed: int, size: tuple, resize
 
 def _jpeg(frame: np.ndarray) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    assert decoded is not None  # the JPEG cv2.imencode just wrote
+    return decoded[:, :, ::-1]
 
 
 def train(

@@ -164,6 +164,7 @@ def _shot_after(
             return renderer
         if score > best_score:
             best, best_score = renderer, score
+    assert best is not None  # every score is ≥ 0 > -1, so the first try is kept at least
     return best
 
 

@@ -95,7 +95,7 @@ def _keyboard_page(page, url: str, path: str, data_dir: Path, n: int) -> dict:
 
 
 def _page_switches(page) -> dict:
-    times = {}
+    times: dict[str, list[float]] = {}
     for path, title in [
         ("search", "Search"),
         ("learn", "Active learning"),

@@ -6,8 +6,9 @@ learnable concept — writes it to a real h5 file through :class:`EmbeddingMatri
 back the way the app does, and measures in one run:
 
 - ``floor_ms_p50``: one pass ``X @ w`` over the matrix (the physical floor of a build);
-- ``build_ms_p50``: full builds through :func:`va_app.learn.engine.build` (fit, CV score, score
-  all, four feeds, data score) on ~1,000 labelled shots;
+- ``build_ms_p50``: full builds through :func:`va_app.learn.engine.build` (fit with pool
+  negatives, CV score, score all, four feeds spread over the clusters, data score) on ~1,000
+  labelled shots;
 - ``reference_ms_p50``: the paper's public path (``LogisticRegressionCV`` + ``predict_proba``);
 - ``search_ms_p50`` / ``search_recall_at_50``: text-style top-50 queries through
   :class:`va_app.search.shots.ShotSearch` with its real path choice, recall against brute force, and
@@ -40,7 +41,7 @@ import numpy as np
 
 from va_app.domain import TrainingSet
 from va_app.learn.clusters import fit_clusters
-from va_app.learn.engine import CorpusMatrix, build
+from va_app.learn.engine import DEFAULT_SPREAD, CorpusMatrix, build
 from va_app.learn.feeds import top_positive_feed
 from va_app.search.shots import SearchFilters, ShotSearch, ShotTable
 from va_app.store.index import HNSW_CONFIG, VectorIndex
@@ -436,10 +437,11 @@ def _engine_timings(
     w = _unit(np.random.default_rng(7).standard_normal(matrix.X.shape[1]))
     floor = _repeat_ms(lambda: matrix.X @ w, repeats)
     builds, parts = [], []
-    build(matrix, labels, seed=0)  # warm-up: first calls load BLAS/OpenMP pools
+    # The app's build: pool negatives (its default) and the feeds spread over the clusters.
+    build(matrix, labels, seed=0, spread=DEFAULT_SPREAD)  # warm-up: loads BLAS/OpenMP pools
     for i in range(max(repeats, 5)):
         t0 = time.perf_counter()
-        result = build(matrix, labels, seed=i)
+        result = build(matrix, labels, seed=i, spread=DEFAULT_SPREAD)
         builds.append(_ms(t0))
         parts.append(result.timings_ms)
         _report(progress, i + 1, max(repeats, 5), "builds")
@@ -452,6 +454,7 @@ def _engine_timings(
         "data_score": round(result.data_score, 3),
         "n_pos": result.n_pos,
         "n_neg": result.n_neg,
+        "n_pool": result.n_pool,
     }
 
 

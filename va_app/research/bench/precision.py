@@ -48,17 +48,17 @@ def run_precision_bench(
     variants = {"float32": (X, queries), "float16": (X.astype(np.float16), queries)}
     for d in dims:
         variants[f"pca{d}"] = _pca(X, queries, d, seed)
-    out = {"shots": shots, "dim": dim, "labelled": labelled, "variants": {}}
+    results: dict[str, dict[str, float]] = {}
     for name, (Xv, qv) in variants.items():
         got = _answers(Xv, qv, rows, y)
-        out["variants"][name] = {
+        results[name] = {
             "matrix_mb": round(Xv.nbytes / 2**20, 1),
             "pass_ms": _pass_ms(Xv),
             "search_recall_at_50": _overlap(got["search"], truth["search"]),
             "feed_overlap_at_50": _overlap([got["top"]], [truth["top"]]),
             "borderline_overlap_at_50": _overlap([got["borderline"]], [truth["borderline"]]),
         }
-    return out
+    return {"shots": shots, "dim": dim, "labelled": labelled, "variants": results}
 
 
 def _answers(X: np.ndarray, queries: np.ndarray, rows: np.ndarray, y: np.ndarray) -> dict:
@@ -101,7 +101,7 @@ def _overlap(got: list[np.ndarray], truth: list[np.ndarray]) -> float:
 
 
 def _pass_ms(X: np.ndarray) -> float:
-    w = _unit(np.random.default_rng(7).standard_normal(X.shape[1]))
+    w = _unit(np.random.default_rng(7).standard_normal((X.shape[1],)))
     _scores(X, w)
     times = []
     for _ in range(3):

@@ -85,8 +85,10 @@ def _reference(n: int) -> go.Figure:
 def synthetic_columns(titles: int, per_title: int, rng: np.random.Generator):
     """``(videos, shots, matrix ids)`` shaped as the catalog gives them; the matrix in another
     order than the catalog, as after ingests and deletions."""
-    videos = [(v + 1, f"title{v:04d}", f"Title {v}", "", []) for v in range(titles)]
-    shots = []
+    videos: list[tuple[int, str, str, str, list[str]]] = [
+        (v + 1, f"title{v:04d}", f"Title {v}", "", []) for v in range(titles)
+    ]
+    shots: list[tuple[str, int, float, float]] = []
     for v in range(titles):
         lengths = rng.uniform(1.0, 6.0, per_title)
         ends = np.cumsum(lengths)

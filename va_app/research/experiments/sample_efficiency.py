@@ -253,8 +253,9 @@ def analyse_label(runs: LabelRuns, n: int) -> dict:
         row.update(va_checkpoint=best_index, va_train_size=best.n_train)
     metrics["va"] = va
     for m in METHODS:
-        row[f"{m}_ap"] = _value(metrics[m])
-        row[f"{m}_ap_std"] = float("nan") if metrics[m] is None else metrics[m].std
+        metric = metrics[m]
+        row[f"{m}_ap"] = _value(metric)
+        row[f"{m}_ap_std"] = float("nan") if metric is None else metric.std
     for m in METHODS[:-1]:
         row.update(_compare(va, metrics[m] if _present(metrics[m]) else None, m))
     return row
@@ -307,15 +308,15 @@ def runs_frame(all_runs: Sequence[LabelRuns]) -> pd.DataFrame:
             rows.append(
                 {**base, "method": method, "n": n, "scoring": scoring, **_evaluation_columns(ev)}
             )
-        for i, ev in enumerate(runs.checkpoints):
-            if ev is not None:
+        for i, checkpoint in enumerate(runs.checkpoints):
+            if checkpoint is not None:
                 rows.append(
                     {
                         **base,
                         "method": "va",
                         "checkpoint": i,
                         "scoring": "average_precision",
-                        **_evaluation_columns(ev),
+                        **_evaluation_columns(checkpoint),
                     }
                 )
     return pd.DataFrame(rows)
@@ -347,7 +348,8 @@ def gain_table(
     """Table 2: median gain of VA over ``versus`` (AP points) per group and n, and label counts."""
     column = f"gain_vs_{versus}"
     groups = _group_order(per_label["group"].unique().tolist()) if len(per_label) else []
-    medians, counts = {}, {}
+    medians: dict[str, dict[int, float]] = {}
+    counts: dict[str, dict[int, int]] = {}
     for group in [*groups, OVERALL]:
         rows = per_label if group == OVERALL else per_label[per_label["group"] == group]
         for n in ns:

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,7 @@ class SourcePool:
     """What is left of each source, and the training set built so far (``DatasetManager``)."""
 
     def __init__(
-        self, sources: dict[str, OrderedSet | None], train: LabelKeys | None = None
+        self, sources: Mapping[str, OrderedSet | None], train: LabelKeys | None = None
     ) -> None:
         self.sources = dict(sources)
         self.train = train
@@ -229,6 +230,7 @@ class UCB(EpsilonGreedy):
             score = self.mean_reward(choice) + self.c * math.sqrt(math.log(t) / self.plays[choice])
             if score > best_score:
                 best, best_score = choice, score
+        assert best is not None  # choose() stops before no source is available
         return best
 
     def update(self, choice: str, ap: float) -> None:
@@ -420,14 +422,13 @@ def _va_reference(
         return float("nan"), None, float("nan")
     validation = ValidationSet.build(val, vectors, n_bootstrap=n_bootstrap)
     drop = set(val.pos | val.neg)
-    evaluations = [
-        _try(
-            lambda cp=cp: fit_and_evaluate(
-                make_model(fast=fast), cp.without(drop), validation, vectors
-            )
+
+    def fit(checkpoint: LabelKeys) -> Evaluation:
+        return fit_and_evaluate(
+            make_model(fast=fast), checkpoint.without(drop), validation, vectors
         )
-        for cp in checkpoints
-    ]
+
+    evaluations = [_try(partial(fit, cp)) for cp in checkpoints]
     done = [e for e in evaluations if e is not None]
     if not done:
         return float("nan"), None, float("nan")

@@ -1,5 +1,6 @@
 """The simulator's figure (Plotly): median AP against labelled shots, one line per strategy,
-and under it VA − CC with its interval over the seeds, coloured by the verdict."""
+and under it VA − CC (and VA in plain rotation − CC) with its interval over the seeds,
+coloured by the verdict."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from plotly.subplots import make_subplots
 #: Marker colour of each VA-vs-CC verdict.
 VERDICT_COLOURS = {"above": "#2e7d32", "tie": "#757575", "below": "#c62828"}
 DIFF_NAME = "VA − CC (95 % interval over seeds)"
+#: The differences the second panel draws: summary key prefix, legend name, marker symbol.
+DIFFERENCES = (
+    ("va", DIFF_NAME, "circle"),
+    ("rotation", "VA plain rotation − CC (95 % interval)", "diamond"),
+)
 
 
 def simulation_figure(result: dict[str, Any]) -> go.Figure:
@@ -54,31 +60,48 @@ def simulation_figure(result: dict[str, Any]) -> go.Figure:
 
 
 def _add_difference(fig: go.Figure, result: dict[str, Any], points: list[int]) -> None:
-    points = [n for n in points if result["va_minus_cc"][str(n)] is not None]
+    for (prefix, name, symbol), shift in zip(DIFFERENCES, (-1.5, 1.5)):
+        if f"{prefix}_minus_cc_interval" in result:
+            _add_one_difference(fig, result, points, prefix, name, symbol, shift)
+    fig.add_hline(y=0, line={"color": "#9e9e9e", "width": 1}, row=2, col=1)
+    fig.update_yaxes(title_text="VA − CC", row=2, col=1)
+
+
+def _add_one_difference(
+    fig: go.Figure,
+    result: dict[str, Any],
+    points: list[int],
+    prefix: str,
+    name: str,
+    symbol: str,
+    shift: float,
+) -> None:
+    minus, interval = result[f"{prefix}_minus_cc"], result[f"{prefix}_minus_cc_interval"]
+    points = [n for n in points if minus[str(n)] is not None]
     keys = [str(n) for n in points]
-    y = [result["va_minus_cc"][k] for k in keys]
-    spans = [result["va_minus_cc_interval"][k] or [v, v] for k, v in zip(keys, y)]
-    verdicts = [result["va_vs_cc"][k] or "tie" for k in keys]
+    y = [minus[k] for k in keys]
+    spans = [interval[k] or [v, v] for k, v in zip(keys, y)]
+    verdicts = [result[f"{prefix}_vs_cc"][k] or "tie" for k in keys]
     fig.add_trace(
         go.Scatter(
-            x=points,
+            x=[n + shift for n in points],
             y=y,
             mode="markers",
-            name=DIFF_NAME,
-            marker={"color": [VERDICT_COLOURS[v] for v in verdicts], "size": 9},
+            name=name,
+            marker={"color": [VERDICT_COLOURS[v] for v in verdicts], "size": 9, "symbol": symbol},
             error_y={
                 "type": "data",
                 "array": [hi - v for (_, hi), v in zip(spans, y)],
                 "arrayminus": [v - lo for (lo, _), v in zip(spans, y)],
             },
             text=verdicts,
-            hovertemplate="n = %{x}: VA − CC %{y:+.3f} (%{text})<extra></extra>",
+            customdata=points,
+            hovertemplate=f"n = %{{customdata}}: {name.split(' (')[0]} %{{y:+.3f}} (%{{text}})"
+            "<extra></extra>",
         ),
         row=2,
         col=1,
     )
-    fig.add_hline(y=0, line={"color": "#9e9e9e", "width": 1}, row=2, col=1)
-    fig.update_yaxes(title_text="VA − CC", row=2, col=1)
 
 
 def write_figure(result: dict[str, Any], out: str | Path) -> Path:

@@ -11,15 +11,21 @@ strategies (paper §4–5):
   from the four feeds in the shares of :data:`FEED_SHARES`, one build per batch.
 - ``va_rec`` — the same bootstrap, then every batch from the one source the next-action
   recommender (:mod:`va_app.learn.recommender`) suggests after each build.
+- ``va_rot`` — the same bootstrap, then a whole batch from each feed in turn (borderline, top
+  positive, top negative, random): a user who simply works through the page.
 - ``cc`` — combined classifier: half random shots, half search results in rank order.
 - ``zsc`` — search results only, in rank order ("zero-shot" ranking with a text tower).
 - ``rcc`` — random shots only.
 
 Protocol: per label, a deterministic split stratified on the label's truth keeps
 :data:`TEST_SHARE` of the shots for the test; strategies see only the rest (search and feeds
-run over the training part alone). At each checkpoint ``n``, a :class:`ShotClassifier` fitted
-on the strategy's first ``n`` labels ranks the test shots; with one class only there is no
-classifier and the AP is the test's positive rate (what a random ranking scores on average).
+run over the training part alone). At each checkpoint ``n``, the classifier a build would fit
+on the strategy's first ``n`` labels (:func:`va_app.learn.pool.fit_with_pool`: with pool
+negatives from the training part, never a labelled or a held-out shot) ranks the test shots —
+the same classifier for every strategy, so differences are the labels'; with one class only
+there is no classifier and the AP is the test's positive rate (what a random ranking scores on
+average). :class:`ModelOptions` (``simulate --pool-size/--pool-prior/--pool-negatives/--spread``)
+switches pool negatives and the spread feeds off or on, for measuring each change alone.
 Each label runs ``seeds`` times (the randomness of random shots and the random feed); a
 label's AP at ``n`` is the median over seeds, and the headline numbers are medians over labels.
 Search results that run out are followed by random shots, as an expert with nothing left to
@@ -47,12 +53,14 @@ from sklearn.metrics import average_precision_score
 
 from va_app.config import Settings
 from va_app.errors import VAError, ValidationError
-from va_app.learn.classifier import MIN_NEGATIVES, MIN_POSITIVES, ShotClassifier
+from va_app.learn.classifier import MIN_NEGATIVES, MIN_POSITIVES
+from va_app.learn.pool import NO_POOL, PoolRule, fit_with_pool
 from va_app.learn.recommender import DEFAULT_C, DEFAULT_PRIOR, DEFAULT_REWARD, REWARDS
 from va_app.research.simulate.figure import write_figure
 from va_app.research.simulate.strategies import (
     FEED_SHARES,
     STRATEGIES,
+    ModelOptions,
     feed_quotas,
     run_strategy,
 )
@@ -72,8 +80,18 @@ MIN_TEST_POSITIVES = 3
 
 
 # -- scoring --------------------------------------------------------------------------------
-def ap_curve(task: LabelTask, order: Sequence[int], checkpoints: Sequence[int]) -> list[float]:
-    """Test AP of a classifier fitted on the first ``n`` labelled rows, for each ``n``."""
+def ap_curve(
+    task: LabelTask,
+    order: Sequence[int],
+    checkpoints: Sequence[int],
+    *,
+    pool: PoolRule = NO_POOL,
+) -> list[float]:
+    """Test AP of a classifier fitted on the first ``n`` labelled rows, for each ``n``.
+
+    The classifier is the build's (:func:`va_app.learn.pool.fit_with_pool`): with ``pool``,
+    unlabelled training rows (never a labelled or a held-out one) join as weak negatives.
+    """
     curve = []
     for n in checkpoints:
         rows = np.asarray(order[:n], dtype=np.intp)
@@ -81,7 +99,9 @@ def ap_curve(task: LabelTask, order: Sequence[int], checkpoints: Sequence[int]) 
         if y.all() or not y.any():
             curve.append(float(task.y_test.mean()))  # no classifier: a random ranking's AP
             continue
-        clf = ShotClassifier().fit(task.matrix.X[rows], y)
+        X = task.matrix.X[rows]
+        X_pool = pool.negatives(X, y, task.matrix.X[pool.rows(task.n_train, rows)])
+        clf = fit_with_pool(X, y, X_pool, rule=pool)
         scores = clf.decision_function(task.X_test)
         curve.append(float(average_precision_score(task.y_test, scores)))
     return curve
@@ -104,6 +124,7 @@ class SimulationOptions:
     shares: Mapping[str, float] = field(default_factory=lambda: dict(FEED_SHARES))
     reward: str = DEFAULT_REWARD
     c: float | None = None
+    model: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self) -> None:
         if self.budget < 2 or self.seeds < 1 or self.batch < 1:
@@ -141,6 +162,7 @@ def run_simulation(
     reward: str = DEFAULT_REWARD,
     c: float | None = None,
     workers: int | None = 1,
+    model: ModelOptions | None = None,
 ) -> dict[str, Any]:
     """Simulate every strategy on every label with ground truth; JSON-ready results.
 
@@ -174,6 +196,7 @@ def run_simulation(
         dict(FEED_SHARES if feed_shares is None else feed_shares),
         reward,
         c,
+        ModelOptions() if model is None else model,
     )
     if not 0 < test_share < 1:
         raise ValidationError(f"the test share must lie between 0 and 1, got {test_share}")
@@ -188,6 +211,7 @@ def run_simulation(
         "batch": batch,
         "test_share": test_share,
         "feed_shares": dict(options.shares),
+        "model": options.model.to_dict(),
         "recommender": {
             "reward": reward,
             "c": c if c is not None else DEFAULT_C[reward],
@@ -330,6 +354,7 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
     points = checkpoints_for(budget)
     per_seed: dict[str, list[list[float]]] = {s: [] for s in options.strategies}
     sources: dict[str, Counter] = {s: Counter() for s in options.strategies}
+    pairs: dict[str, dict[str, list[tuple[int, int]]]] = {s: {} for s in options.strategies}
     recommended: Counter = Counter()
     for seed in range(options.seeds):
         for name in options.strategies:
@@ -343,9 +368,13 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
                 shares=options.shares,
                 reward=options.reward,
                 c=options.c,
+                model=options.model,
             )
-            per_seed[name].append([rounded(ap) for ap in ap_curve(task, session.order, points)])
+            curve = ap_curve(task, session.order, points, pool=options.model.pool)
+            per_seed[name].append([rounded(ap) for ap in curve])
             sources[name].update(session.sources)
+            for feed, found in session.page_pairs.items():
+                pairs[name].setdefault(feed, []).extend(found)
             recommended.update(session.arms)
     medians = {
         name: {
@@ -361,7 +390,18 @@ def simulate_label(task: LabelTask, options: SimulationOptions) -> dict[str, Any
         "ap_per_seed": per_seed,
         "sources": {name: dict(counts) for name, counts in sources.items()},
         "recommended": dict(recommended),
+        "page_near_duplicates": {
+            name: {feed: _mean_pairs(found) for feed, found in feeds.items()}
+            for name, feeds in pairs.items()
+            if feeds
+        },
     }
+
+
+def _mean_pairs(found: list[tuple[int, int]]) -> dict[str, float]:
+    """Mean near-duplicate pairs per page over a strategy's builds, plain and spread feed."""
+    plain, spread = np.mean(np.asarray(found, dtype=float), axis=0)
+    return {"plain": rounded(float(plain)), "spread": rounded(float(spread)), "pages": len(found)}
 
 
 def _session_seed(concept: str, seed: int) -> int:

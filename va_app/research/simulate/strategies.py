@@ -1,23 +1,27 @@
-"""The simulated expert's strategies: VA, VA + recommender, and the paper's baselines.
+"""The simulated expert's strategies: VA (a tuned feed mix, a plain rotation of the feeds, the
+recommender's picks) and the paper's baselines.
 
 Owns :class:`Session` (what one expert has labelled, in order, and from where), the ways an
-expert finds shots (text search, "more like this", browsing, the four feeds) and one runner per
-strategy of :data:`STRATEGIES` (see :mod:`va_app.research.simulate.runner` for the protocol).
+expert finds shots (text search, "more like this", browsing, the four feeds), how the simulated
+builds are made (:class:`ModelOptions`), the near-duplicates a feed's page shows, and one runner
+per strategy of :data:`STRATEGIES` (see :mod:`va_app.research.simulate.runner` for the protocol).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from va_app.domain import TrainingSet
+from va_app.domain import Source, TrainingSet
 from va_app.errors import ValidationError
 from va_app.learn.classifier import MIN_NEGATIVES, MIN_POSITIVES
-from va_app.learn.engine import build
+from va_app.learn.engine import DEFAULT_FEED_SIZE, DEFAULT_POOL, DEFAULT_SPREAD, build
+from va_app.learn.feeds import build_feeds
+from va_app.learn.pool import PoolRule
 from va_app.learn.recommender import DEFAULT_REWARD, QUALITY, Round, recommend_from_rounds
 from va_app.research.simulate.task import LabelTask
 
@@ -25,6 +29,7 @@ from va_app.research.simulate.task import LabelTask
 STRATEGIES: dict[str, str] = {
     "va": "VA (search, then the four feeds)",
     "va_rec": "VA + recommender",
+    "va_rot": "VA, the feeds in plain rotation",
     "cc": "CC (half random, half search)",
     "zsc": "ZSC (search only)",
     "rcc": "RCC (random only)",
@@ -51,8 +56,34 @@ SEARCH_GIVE_UP = 10
 #: 0.85 / 0.96 / 0.99, borderline alone 0.92 / 0.99 / 1.00; CC 0.91 / 0.92 / 0.96. The top
 #: feeds mostly show shots the model already gets right, so each share of them costs labels.
 FEED_SHARES: dict[str, float] = {"borderline": 0.6, "positive": 0.1, "random": 0.2, "negative": 0.1}
+#: The plain rotation (``va_rot``): a whole batch from each feed in turn, in the order the
+#: Active-learning page shows them, as an expert who simply works through the page would.
+ROTATION = ("borderline", "positive", "negative", "random")
 #: The first build needs this many positives and negatives (as in the app).
 _MIN_POS, _MIN_NEG = MIN_POSITIVES, MIN_NEGATIVES
+#: A page of the app's borderline feed, for counting near-duplicates on it.
+PAGE = DEFAULT_FEED_SIZE
+#: Two shots on one page are near-duplicates when their embeddings' cosine is at least this:
+#: on the 2,000-shot demo 5.6 % of shots have such a neighbour in the whole corpus (median
+#: nearest-neighbour cosine 0.90); on a page they are one scene shown twice.
+NEAR_DUPLICATE_COSINE = 0.95
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How the simulated builds (and the checkpoint classifiers) are made: pool negatives
+    (:mod:`va_app.learn.pool`) and which feeds are spread over the clusters."""
+
+    pool: PoolRule = DEFAULT_POOL
+    spread: tuple[str, ...] = DEFAULT_SPREAD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pool_size": self.pool.size if self.pool.active else 0,
+            "pool_prior": self.pool.prior if self.pool.active else 0.0,
+            "pool_screen": self.pool.screen,
+            "spread_feeds": list(self.spread),
+        }
 
 
 # -- the simulated expert -------------------------------------------------------------------
@@ -62,9 +93,12 @@ class Session:
 
     task: LabelTask
     rng: np.random.Generator
+    model: ModelOptions = field(default_factory=ModelOptions)
     order: list[int] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     arms: list[str] = field(default_factory=list)
+    #: Per feed, near-duplicate pairs on one app page of each build: (plain, spread) feed.
+    page_pairs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     taken: np.ndarray = field(init=False)
     search_cursor: int = 0  # how far down the text-search ranking the expert has paged
     seed_turn: int = 0  # which positive "more like this" starts from next
@@ -85,7 +119,7 @@ class Session:
     def n_neg(self) -> int:
         return len(self.order) - self.n_pos
 
-    def label(self, rows: Sequence[int], source: str, room: int) -> int:
+    def label(self, rows: Iterable[int], source: str, room: int) -> int:
         """Label up to ``room`` of ``rows`` not labelled yet; returns how many were new."""
         added = 0
         for row in rows:
@@ -109,7 +143,7 @@ class Session:
     # -- where shots come from ------------------------------------------------------------
     def next_search_hits(self, n: int) -> list[int]:
         hits = self.task.search_rows
-        picked = []
+        picked: list[int] = []
         while self.search_cursor < hits.size and len(picked) < n:
             row = int(hits[self.search_cursor])
             self.search_cursor += 1
@@ -183,7 +217,7 @@ def _bootstrap(session: Session, budget: int, batch: int) -> None:
 
 def _build(session: Session, batch: int) -> Any:
     seed = int(session.rng.integers(2**31))
-    return build(
+    result = build(
         session.task.matrix,
         session.labelled_set(),
         n=batch,
@@ -191,7 +225,38 @@ def _build(session: Session, batch: int) -> Any:
         hide_labelled=True,
         min_pos=_MIN_POS,
         min_neg=_MIN_NEG,
+        pool=session.model.pool,
+        spread=session.model.spread,
     )
+    _count_page_pairs(session, result.probabilities)
+    return result
+
+
+def _count_page_pairs(session: Session, probabilities: np.ndarray) -> None:
+    """Near-duplicate pairs on one app page of each score-ranked feed, plain and spread over
+    the clusters (the same scores, so the difference is the spreading's alone)."""
+    matrix, taken = session.task.matrix, session.taken
+    feeds = [Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE]
+    plain = build_feeds(probabilities, PAGE, seed=0, exclude=taken, spread=())
+    spread = build_feeds(
+        probabilities, PAGE, seed=0, exclude=taken, clusters=matrix.clusters, spread=tuple(feeds)
+    )
+    for feed in feeds:
+        session.page_pairs.setdefault(feed, []).append(
+            (
+                near_duplicate_pairs(matrix.X, plain[feed]),
+                near_duplicate_pairs(matrix.X, spread[feed]),
+            )
+        )
+
+
+def near_duplicate_pairs(
+    X: np.ndarray, rows: np.ndarray, *, threshold: float = NEAR_DUPLICATE_COSINE
+) -> int:
+    """Pairs among ``rows`` of unit vectors ``X`` whose cosine is at least ``threshold``."""
+    page = X[np.asarray(rows, dtype=np.intp)]
+    cosines = page @ page.T
+    return int(np.count_nonzero(np.triu(cosines >= threshold, k=1)))
 
 
 def feed_quotas(shares: Mapping[str, float], n: int) -> dict[str, int]:
@@ -227,14 +292,32 @@ def run_va(
     batch: int,
     seed: int,
     shares: Mapping[str, float] = FEED_SHARES,
+    model: ModelOptions = ModelOptions(),
 ) -> Session:
     """Search to bootstrap, then the four feeds by ``shares``, one build per batch."""
-    session = Session(task, np.random.default_rng(seed))
+    session = Session(task, np.random.default_rng(seed), model)
     _bootstrap(session, budget, batch)
     while len(session.order) < budget and session.n_pos >= _MIN_POS and session.n_neg >= _MIN_NEG:
         result = _build(session, batch)
         room = min(batch, budget - len(session.order))
         if _label_feed_mix(session, result.feeds, room, shares) == 0:
+            break
+    return session
+
+
+def run_va_rotation(
+    task: LabelTask, *, budget: int, batch: int, seed: int, model: ModelOptions = ModelOptions()
+) -> Session:
+    """Search to bootstrap, then a whole batch from each feed of :data:`ROTATION` in turn."""
+    session = Session(task, np.random.default_rng(seed), model)
+    _bootstrap(session, budget, batch)
+    turn = 0
+    while len(session.order) < budget and session.n_pos >= _MIN_POS and session.n_neg >= _MIN_NEG:
+        result = _build(session, batch)
+        room = min(batch, budget - len(session.order))
+        feed = ROTATION[turn % len(ROTATION)]
+        turn += 1
+        if _label_feed_mix(session, result.feeds, room, {feed: 1.0}) == 0:
             break
     return session
 
@@ -247,6 +330,7 @@ def run_va_recommended(
     seed: int,
     reward: str = DEFAULT_REWARD,
     c: float | None = None,
+    model: ModelOptions = ModelOptions(),
 ) -> Session:
     """Search to bootstrap, then each batch from the source the recommender suggests.
 
@@ -258,7 +342,8 @@ def run_va_recommended(
     _bootstrap(session, budget, batch)
     if session.n_pos < _MIN_POS or session.n_neg < _MIN_NEG:
         return session
-    result, rounds = _build(session, batch), []
+    result = _build(session, batch)
+    rounds: list[Round] = []
     while len(session.order) < budget:
         arm = recommend_from_rounds(rounds, reward=reward, c=c).source
         start, room = len(session.order), min(batch, budget - len(session.order))
@@ -323,12 +408,17 @@ def run_strategy(
     shares: Mapping[str, float] = FEED_SHARES,
     reward: str = DEFAULT_REWARD,
     c: float | None = None,
+    model: ModelOptions = ModelOptions(),
 ) -> Session:
     """One simulated session of strategy ``name`` (a key of :data:`STRATEGIES`)."""
     if name == "va":
-        return run_va(task, budget=budget, batch=batch, seed=seed, shares=shares)
+        return run_va(task, budget=budget, batch=batch, seed=seed, shares=shares, model=model)
+    if name == "va_rot":
+        return run_va_rotation(task, budget=budget, batch=batch, seed=seed, model=model)
     if name == "va_rec":
-        return run_va_recommended(task, budget=budget, batch=batch, seed=seed, reward=reward, c=c)
+        return run_va_recommended(
+            task, budget=budget, batch=batch, seed=seed, reward=reward, c=c, model=model
+        )
     runners = {"cc": run_cc, "zsc": run_zsc, "rcc": run_rcc}
     if name not in runners:
         raise ValidationError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")

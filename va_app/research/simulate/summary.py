@@ -31,20 +31,72 @@ def summarise(
 
     median_ap = {s: {str(n): over_labels(ap(s), n) for n in points} for s in strategies}
     out: dict[str, Any] = {"median_ap": median_ap}
-    if {"va", "cc"} <= set(strategies):
-        out["va_minus_cc"] = {str(n): over_labels(diff("va", "cc"), n) for n in points}
-        out["va_median_at_least_cc"] = {
-            str(n): _at_least(median_ap["va"][str(n)], median_ap["cc"][str(n)]) for n in points
-        }
-        interval = {str(n): va_minus_cc_interval(per_label, n) for n in points}
-        out["va_minus_cc_interval"] = interval
-        out["va_vs_cc"] = {n: _verdict(out["va_minus_cc"][n], interval[n]) for n in interval}
-        ok = {n: None if v is None else v != "below" for n, v in out["va_vs_cc"].items()}
-        out["va_at_least_cc"] = ok
-        out["va_at_least_cc_at_every_n"] = all(v for v in ok.values() if v is not None)
+    for strategy, prefix in VERSUS_CC.items():
+        if {strategy, "cc"} <= set(strategies):
+            out.update(_versus_cc(per_label, strategy, prefix, points, median_ap, over_labels))
     if {"va", "va_rec"} <= set(strategies):
         out["recommender_lift"] = {str(n): over_labels(diff("va_rec", "va"), n) for n in points}
+    if {"va_rot", "va_rec"} <= set(strategies):
+        out["recommender_lift_over_rotation"] = {
+            str(n): over_labels(diff("va_rec", "va_rot"), n) for n in points
+        }
+    duplicates = _page_duplicates(per_label)
+    if duplicates:
+        out["page_near_duplicates"] = duplicates
     return out
+
+
+def _page_duplicates(per_label: dict[str, dict]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per strategy and feed, near-duplicate pairs per page (plain and spread over the
+    clusters), averaged over labels."""
+    found: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for label in per_label.values():
+        for name, feeds in label.get("page_near_duplicates", {}).items():
+            for feed, pairs in feeds.items():
+                found.setdefault((name, feed), []).append((pairs["plain"], pairs["spread"]))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (name, feed), values in found.items():
+        plain, spread = np.mean(values, axis=0)
+        out.setdefault(name, {})[feed] = {
+            "plain": rounded(float(plain)),
+            "spread": rounded(float(spread)),
+        }
+    return out
+
+
+#: The VA strategies compared with CC, and the prefix of their keys in the summary.
+VERSUS_CC = {"va": "va", "va_rot": "rotation"}
+STRATEGY_WORDS = {"va_rot": "plain rotation"}
+
+
+def _versus_cc(
+    per_label: dict[str, dict],
+    strategy: str,
+    prefix: str,
+    points: list[int],
+    median_ap: dict[str, dict[str, float | None]],
+    over_labels: Callable,
+) -> dict[str, Any]:
+    """``<prefix>_minus_cc``, its interval, the verdict per n and whether never below."""
+
+    def diff(label: dict, n: str) -> float | None:
+        x, y = label["ap"].get(strategy, {}).get(n), label["ap"].get("cc", {}).get(n)
+        return None if x is None or y is None else x - y
+
+    minus = {str(n): over_labels(diff, n) for n in points}
+    interval = {str(n): va_minus_cc_interval(per_label, n, strategy=strategy) for n in points}
+    verdict = {n: _verdict(minus[n], interval[n]) for n in interval}
+    ok = {n: None if v is None else v != "below" for n, v in verdict.items()}
+    return {
+        f"{prefix}_minus_cc": minus,
+        f"{prefix}_median_at_least_cc": {
+            str(n): _at_least(median_ap[strategy][str(n)], median_ap["cc"][str(n)]) for n in points
+        },
+        f"{prefix}_minus_cc_interval": interval,
+        f"{prefix}_vs_cc": verdict,
+        f"{prefix}_at_least_cc": ok,
+        f"{prefix}_at_least_cc_at_every_n": all(v for v in ok.values() if v is not None),
+    }
 
 
 #: A concept is rare when at most this share of its shots are positives (the paper's median
@@ -81,8 +133,11 @@ CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 
 
-def va_minus_cc_interval(per_label: dict[str, dict], n: int) -> list[float] | None:
-    """The :data:`CONFIDENCE` interval of ``va_minus_cc`` at ``n`` over the seeds' randomness.
+def va_minus_cc_interval(
+    per_label: dict[str, dict], n: int, *, strategy: str = "va"
+) -> list[float] | None:
+    """The :data:`CONFIDENCE` interval of ``va_minus_cc`` at ``n`` over the seeds' randomness
+    (``strategy`` instead of ``va``: the same for that strategy).
 
     ``va_minus_cc`` is the median over labels of (VA's median over seeds − CC's). Which
     random shots a seed draws moves it: at n = 20 a label's AP jumps between a classifier's
@@ -94,11 +149,12 @@ def va_minus_cc_interval(per_label: dict[str, dict], n: int) -> list[float] | No
     for label in per_label.values():
         at = label["checkpoints"].index(n) if n in label.get("checkpoints", ()) else None
         runs = label.get("ap_per_seed", {})
-        if at is None or "va" not in runs or "cc" not in runs:
+        if at is None or strategy not in runs or "cc" not in runs:
             continue
         samples.append(
             np.array(
-                [[run[at] for run in runs["va"]], [run[at] for run in runs["cc"]]], dtype=float
+                [[run[at] for run in runs[strategy]], [run[at] for run in runs["cc"]]],
+                dtype=float,
             )
         )
     if not samples or samples[0].shape[1] < 2:
@@ -151,14 +207,23 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             span = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "–"
             cells += f" {span:>17}  {result['va_vs_cc'][n] or '–'}"
         lines.append(f"{n:>5} {cells}")
-    if "va_at_least_cc_at_every_n" in result:
-        verdict = "yes" if result["va_at_least_cc_at_every_n"] else "NO"
-        lines.append(f"VA ≥ CC at every n (never below beyond the seeds' noise): {verdict}")
-    for name, group in result.get("groups", {}).items():
-        if "va_vs_cc" in group:
-            verdict = "yes" if group["va_at_least_cc_at_every_n"] else "NO"
-            per_n = ", ".join(f"{n} {v}" for n, v in group["va_vs_cc"].items() if v)
-            lines.append(f"  {name} concepts ({len(group['labels'])}): {verdict} ({per_n})")
+    for strategy, prefix in VERSUS_CC.items():
+        key = f"{prefix}_at_least_cc_at_every_n"
+        if key not in result:
+            continue
+        verdict = "yes" if result[key] else "NO"
+        who = "VA" if strategy == "va" else f"VA ({STRATEGY_WORDS.get(strategy, strategy)})"
+        lines.append(f"{who} ≥ CC at every n (never below beyond the seeds' noise): {verdict}")
+        for name, group in result.get("groups", {}).items():
+            if key in group:
+                ok = "yes" if group[key] else "NO"
+                per_n = ", ".join(f"{n} {v}" for n, v in group[f"{prefix}_vs_cc"].items() if v)
+                lines.append(f"  {name} concepts ({len(group['labels'])}): {ok} ({per_n})")
+    for name, feeds in result.get("page_near_duplicates", {}).items():
+        per_feed = ", ".join(
+            f"{feed} {pairs['plain']:.2f} → {pairs['spread']:.2f}" for feed, pairs in feeds.items()
+        )
+        lines.append(f"near-duplicate pairs per page of 20 ({name}), plain → spread: {per_feed}")
     lines += [f"excluded {e['label']}: {e['reason']}" for e in result["excluded"]]
     return lines
 
