@@ -58,13 +58,14 @@ def is_disk_full(exc: BaseException) -> bool:
     import errno
 
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if any(sign in str(exc).lower() for sign in _DISK_FULL_SIGNS):
+        if any(sign in str(current).lower() for sign in _DISK_FULL_SIGNS):
             return True
-        if getattr(exc, "sqlstate", None) == "53100":
+        if getattr(current, "sqlstate", None) == "53100":
             return True
-        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
     return False

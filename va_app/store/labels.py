@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, case, func, select
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -34,7 +36,10 @@ from va_app.store.schema import AnnotationRow, LabelRow, ShotRow, utcnow
 
 MAX_LABEL_NAME = 80
 # Both backends the catalog runs on have INSERT ... ON CONFLICT (see _insert_once).
-_DIALECT_INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+_DIALECT_INSERT: dict[str, Callable[[Table], SqliteInsert | PostgresqlInsert]] = {
+    "sqlite": sqlite_insert,
+    "postgresql": postgresql_insert,
+}
 #: The case-folded name is the label's identity (``labels.name_key``, a 100-character column;
 #: PostgreSQL enforces the length): folding can lengthen a name (ß → ss, ﬃ → ffi).
 MAX_LABEL_KEY = 100
@@ -306,15 +311,20 @@ def _insert_once(s: Session, row: AnnotationRow) -> bool:
         s.add(row)
         s.flush()
         return True
-    values = {c.key: getattr(row, c.key) for c in AnnotationRow.__table__.columns if c.key != "id"}
+    table = AnnotationRow.__table__
+    assert isinstance(table, Table)
+    values = {c.key: getattr(row, c.key) for c in table.columns if c.key != "id"}
     stmt = (
-        insert(AnnotationRow.__table__)
+        insert(table)
         .values(values)
         .on_conflict_do_nothing(index_elements=["decision_id"])
         .returning(AnnotationRow.id)
     )
-    row.id = s.execute(stmt).scalar()
-    return row.id is not None
+    written = s.execute(stmt).scalar()
+    if written is None:
+        return False
+    row.id = written
+    return True
 
 
 def _require_shots(s, shot_ids: set[str]) -> None:
