@@ -21,6 +21,8 @@ ENCODER_CHOICES = ("auto", "clip", "descriptor")
 
 
 CARD_GRIDS = ("keyboard", "buttons")
+MATRIX_PRECISIONS = ("auto", "float32", "float16")
+SCORING_BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,15 @@ class Settings:
     # The app's cards: "keyboard" (the card-grid component: keys, batched decisions) or
     # "buttons" (one Streamlit button per decision, the old path; the browser bench's reference).
     card_grid: str = "keyboard"
+    # The matrix file's scoring copy: "float16" keeps one beside the float32 vectors (half the
+    # memory, scored with torch, feeds and search re-checked in float32); "auto" keeps it once
+    # the float32 matrix is larger than 8 GiB (docs/scale.md).
+    matrix_precision: str = "auto"
+    # Where a build's scoring pass runs: "local" (this process) or "ray" (actors that each map
+    # one shard of the matrix file; ray_address "" starts a local Ray, else e.g. "auto").
+    scoring: str = "local"
+    ray_address: str = ""
+    ray_shards: int = 2
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -94,6 +105,17 @@ class Settings:
             raise ConfigError(
                 f"VA_CARD_GRID={settings.card_grid!r} is not one of {', '.join(CARD_GRIDS)}"
             )
+        if settings.matrix_precision not in MATRIX_PRECISIONS:
+            raise ConfigError(
+                f"VA_MATRIX_PRECISION={settings.matrix_precision!r} is not one of "
+                f"{', '.join(MATRIX_PRECISIONS)}"
+            )
+        if settings.scoring not in SCORING_BACKENDS:
+            raise ConfigError(
+                f"VA_SCORING={settings.scoring!r} is not one of {', '.join(SCORING_BACKENDS)}"
+            )
+        if settings.ray_shards < 1:
+            raise ConfigError("VA_RAY_SHARDS must be at least 1")
         if settings.keyframes_per_shot < 1 or settings.kmeans_k < 1:
             raise ConfigError("VA_KEYFRAMES_PER_SHOT and VA_KMEANS_K must be at least 1")
         if settings.ingest_workers < 0:

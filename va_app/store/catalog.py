@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from va_app.domain import Shot
 from va_app.errors import StoreError
 from va_app.store import migrate
-from va_app.store.meta import CORPUS_VERSION
+from va_app.store.meta import CORPUS_VERSION, MATRIX_STAMP
 from va_app.store.schema import (
     EventRow,
     GroundTruthRow,
@@ -136,6 +136,32 @@ class Catalog:
     def corpus_version(self) -> str:
         """Changes whenever the visible shots or their clusters change (a cache key)."""
         return self.get_meta(CORPUS_VERSION, "0")
+
+    def matrix_stamp(self) -> tuple[str, str]:
+        """``(corpus version, matrix stamp)`` read together: the stamp is current only while
+        it ends in ``@<version>`` (see :meth:`stamp_matrix`)."""
+        with self.read() as s:
+            rows = dict(
+                s.execute(
+                    select(MetaRow.key, MetaRow.value).where(
+                        MetaRow.key.in_((CORPUS_VERSION, MATRIX_STAMP))
+                    )
+                ).all()
+            )
+        return rows.get(CORPUS_VERSION, "0"), rows.get(MATRIX_STAMP, "")
+
+    def stamp_matrix(self, token: str, *, expected_version: str) -> str:
+        """Record a compacted matrix file: bump the version (readers reload and map the new
+        file) and store ``<token>@<new version>``, only if the version is still
+        ``expected_version``; returns the stamp stored, or "" when the corpus changed since."""
+        with self.session() as s:
+            row = s.get(MetaRow, CORPUS_VERSION)
+            if (row.value if row else "0") != expected_version:
+                return ""
+            stamp = f"{token}@{int(expected_version) + 1}"
+            _bump_corpus_version(s)
+            s.merge(MetaRow(key=MATRIX_STAMP, value=stamp))
+            return stamp
 
     # -- videos ------------------------------------------------------------------------
     def video_by_path(self, path: str) -> VideoRow | None:
@@ -321,6 +347,18 @@ class Catalog:
                 .where(_visible())
             ).all()
         return [tuple(v) for v in videos], [tuple(r) for r in shots]
+
+    def row_facts(self) -> list[tuple[str, int | None, int, float]]:
+        """``(shot id, cluster, video id, duration in s)`` of every visible shot, in catalog
+        order: what a compacted matrix file keeps beside each row."""
+        with self.read() as s:
+            rows = s.execute(
+                self._shots_query(
+                    (ShotRow.id, ShotRow.cluster, ShotRow.video_id, ShotRow.start_s, ShotRow.end_s),
+                    True,
+                )
+            ).all()
+        return [(i, c, v, end - start) for i, c, v, start, end in rows]
 
     def shots_added_since(self, since: datetime | None) -> set[str]:
         """Ids of the shots whose row was added after ``since`` (every shot when None)."""

@@ -1,0 +1,117 @@
+"""A build's pass over the corpus: every shot's probability, and the feeds taken from it.
+
+:func:`score_matrix` picks how, from the matrix and the settings it was loaded with; each way
+gives the same probabilities (to float16's rounding where said) and the same feeds:
+
+- :class:`ExactScores` — float32 in this process: :func:`~va_app.learn.classifier.
+  score_corpus` (one BLAS pass) and :func:`~va_app.learn.feeds.build_feeds`. The reference.
+- :class:`Float16Scores` — the matrix file keeps a float16 copy (big corpora): torch's
+  float16 pass, the feeds through the funnel of :mod:`va_app.learn.lowp` (exactly float32's;
+  the probabilities of the shots it re-scored are float32's, the rest within ~10⁻⁴).
+- Ray (``VA_SCORING=ray``): actors each map one shard of the matrix file and score it either
+  way above; :mod:`va_app.learn.shards` merges their candidates exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from va_app.domain import Source
+from va_app.learn.classifier import ShotClassifier, score_corpus
+from va_app.learn.feeds import DEFAULT_BOUNDARY, build_feeds, exclusion_mask, random_feed
+
+#: The feeds a funnel picks, with the key each takes the n smallest of (float32, exactly as
+#: :mod:`va_app.learn.feeds` computes them from the probabilities).
+FEED_KEYS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    Source.POSITIVE: np.negative,
+    Source.NEGATIVE: lambda p: p,
+    Source.BORDERLINE: lambda p: np.abs(p - p.dtype.type(DEFAULT_BOUNDARY)),
+}
+
+
+class ScoredCorpus(Protocol):
+    """Every shot's probability, and the four feeds of :data:`va_app.learn.feeds.FEEDS`."""
+
+    probabilities: np.ndarray
+
+    def feeds(
+        self, n: int, *, seed: int | np.random.Generator | None, exclude: np.ndarray | None
+    ) -> dict[str, np.ndarray]: ...
+
+
+class MatrixLike(Protocol):
+    X: np.ndarray
+    X16: np.ndarray | None
+    scoring: Any
+
+
+@dataclass(frozen=True, eq=False)
+class ExactScores:
+    """float32 probabilities of every shot; feeds as :func:`build_feeds` takes them."""
+
+    probabilities: np.ndarray
+
+    def feeds(
+        self, n: int, *, seed: int | np.random.Generator | None, exclude: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        return build_feeds(self.probabilities, n, seed=seed, exclude=exclude)
+
+
+@dataclass(frozen=True, eq=False)
+class Float16Scores:
+    """Probabilities from the float16 pass; feeds through the funnel (float32's exactly).
+
+    Taking the feeds writes the float32 probability of every shot the funnel re-scored into
+    :attr:`probabilities` (those are the shots the feeds show).
+    """
+
+    probabilities: np.ndarray
+    logits: np.ndarray
+    funnel: Any  # va_app.learn.lowp.Funnel
+
+    def feeds(
+        self, n: int, *, seed: int | np.random.Generator | None, exclude: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        from va_app.learn.lowp import smallest
+
+        hidden = exclusion_mask(exclude, self.probabilities.size)
+        picked = {}
+        for name, key in FEED_KEYS.items():
+            found = smallest(self.funnel, key, self.logits, n, hidden=hidden)
+            self.probabilities[found.scored_rows] = found.scores
+            picked[name] = found.rows
+        rng = np.random.default_rng(seed)
+        picked[Source.RANDOM] = random_feed(self.probabilities, n, rng=rng, exclude=hidden)
+        return picked
+
+
+def score_matrix(matrix: MatrixLike, clf: ShotClassifier) -> ScoredCorpus:
+    """Score every row of ``matrix`` with ``clf`` the way its settings say (module docstring)."""
+    scoring = getattr(matrix, "scoring", None)
+    if scoring is not None and scoring.backend == "ray":
+        from va_app.learn.shards import score_on_ray
+
+        return score_on_ray(matrix, clf, scoring)
+    X16 = getattr(matrix, "X16", None)
+    if X16 is not None:
+        return float16_scores(matrix.X, X16, clf)
+    return ExactScores(score_corpus(matrix.X, clf))
+
+
+def float16_scores(X: np.ndarray, X16: np.ndarray, clf: ShotClassifier) -> Float16Scores:
+    """The float16 pass over ``X16`` (rows of ``X`` rounded), ready for the funnel."""
+    from scipy.special import expit
+
+    from va_app.learn.lowp import Funnel
+
+    w, b = clf.calibrated_weights()
+    funnel = Funnel.for_build(X, X16, w, b)
+    logits = funnel.approximate()
+    return Float16Scores(expit(logits), logits, funnel)
+
+
+__all__ = ["FEED_KEYS", "ExactScores", "Float16Scores", "ScoredCorpus", "score_matrix"]
