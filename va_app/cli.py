@@ -570,6 +570,21 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         "shots, and the old button path as reference",
     )
     p.add_argument("--decisions", type=int, default=50, help="decisions per page (--browser)")
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: open, share, build and search an N-shot corpus as the app does "
+        "(mapped matrix; cold and warm open, two processes' private memory, recall and "
+        "feeds against float32); --shots above 4M runs this too",
+    )
+    p.add_argument(
+        "--matrix-precision",
+        choices=("auto", "float32", "float16"),
+        default="auto",
+        help="the --scale corpus's scoring copy (default: the app's rule, float16 above 8 GiB)",
+    )
 
 
 @command(
@@ -584,6 +599,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return ingest_bench_command(args, settings)
     if args.browser:
         return _browser_bench(args, settings)
+    if _scale_shots(args):
+        return _scale_bench(args, settings)
     if not args.app_shots:
         return bench_command(args, settings)
     import contextlib
@@ -600,6 +617,32 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         if args.json
         else result["engine"] + "\n" + json.dumps(result["app"], indent=2)
     )
+    return 0
+
+
+def _scale_shots(args: argparse.Namespace) -> int:
+    """Shots for the scale bench: --scale, or --shots too large for the in-memory bench."""
+    from va_app.store.corpus import FLOAT16_ABOVE_BYTES
+
+    if args.scale:
+        return args.scale
+    too_big = args.shots * args.dim * 4 > FLOAT16_ABOVE_BYTES
+    return args.shots if too_big and not (args.quick or args.precision or args.app_shots) else 0
+
+
+def _scale_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.research.bench.engine import stage_progress
+    from va_app.research.bench.scale import run_scale_bench
+
+    result = run_scale_bench(
+        shots=_scale_shots(args),
+        dim=args.dim,
+        seed=args.seed,
+        precision=args.matrix_precision,
+        work_dir=args.work_dir or Path(settings.data_dir) / "bench",
+        progress=stage_progress(),
+    )
+    _emit(args, result, (f"{key:28} {value}" for key, value in result.items()))
     return 0
 
 

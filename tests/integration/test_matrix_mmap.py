@@ -74,9 +74,10 @@ def test_compact_keeps_the_first_of_each_id_and_stamps_facts(tmp_path):
     store.append(["v0|2"], np.ones((1, 24)), encoder_id="test:v1")  # a repeated id
     facts = RowFacts(
         stamp="tok@3",
-        clusters={"v0|0": 4, "v0|2": 1},
-        video_ids={"v0|0": 7, "v0|2": 7},
-        duration_s={"v0|0": 1.5, "v0|2": 2.0},
+        ids=np.array([b"v0|2", b"v0|0"]),
+        clusters=np.array([1, 4], np.int32),
+        video_ids=np.array([7, 7], np.int64),
+        duration_s=np.array([2.0, 1.5], np.float32),
     )
     _, before = store.load()
     assert store.compact({"v0|0", "v0|2", "gone|0"}, facts=facts) == 2

@@ -144,27 +144,27 @@ def smallest(
     n: int,
     *,
     hidden: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> Picked:
     """The ``n`` rows of smallest ``key(f(z_exact))``, ties by the lower row, from the stage-1
-    scores ``z`` (see the module docstring). Rows in ``hidden`` are never picked."""
+    scores ``z`` (see the module docstring). Rows in ``hidden`` are never picked. ``z`` covers
+    every row of the matrix, or the ascending ``rows`` only (a filter's)."""
     n = min(n, z.size - (int(hidden.sum()) if hidden is not None else 0))
     if n <= 0:
         empty = np.empty(0, dtype=np.intp)
         return Picked(empty, empty, np.empty(0, dtype=np.float32))
-    p = funnel.transform(z)
-    keys = key(p)
+    keys = key(funnel.transform(z))
     if hidden is not None:
         keys = np.where(hidden, np.float32(np.inf), keys)
-    rows = _prefilter(funnel, keys, z, n)
-    rows = rows[in_reach(keys[rows], funnel.score_margin(z[rows], funnel.kernel_bound(z[rows])), n)]
-    z16, bound = funnel.refine(rows)
-    _check_kernel(funnel, z[rows], z16)
-    keys16 = key(funnel.transform(z16))
-    rows = rows[in_reach(keys16, funnel.score_margin(z16, bound), n)]
-    exact = funnel.exact(rows)
-    exact_keys = key(exact)
-    best = np.lexsort((rows, exact_keys))[:n]
-    return Picked(rows[best], rows, exact)
+    at = _prefilter(funnel, keys, z, n)  # positions in z
+    at = at[in_reach(keys[at], funnel.score_margin(z[at], funnel.kernel_bound(z[at])), n)]
+    found = at if rows is None else rows[at]
+    z16, bound = funnel.refine(found)
+    _check_kernel(funnel, z[at], z16)
+    found = found[in_reach(key(funnel.transform(z16)), funnel.score_margin(z16, bound), n)]
+    exact = funnel.exact(found)
+    best = np.lexsort((found, key(exact)))[:n]
+    return Picked(found[best], found, exact)
 
 
 def in_reach(keys: np.ndarray, margins: np.ndarray, n: int) -> np.ndarray:

@@ -216,19 +216,31 @@ class Corpus:
         keep serving from the old one, which the OS keeps while it is mapped).
         """
         version = self.catalog.corpus_version()
-        facts = self.catalog.row_facts()
         token = uuid.uuid4().hex
-        stamped = RowFacts(
-            stamp=f"{token}@{int(version) + 1}",
-            clusters={i: -1 if c is None else int(c) for i, c, _, _ in facts},
-            video_ids={i: int(v) for i, _, v, _ in facts},
-            duration_s={i: float(d) for i, _, _, d in facts},
-        )
+        facts = self._row_facts(f"{token}@{int(version) + 1}")
+        dim = self.matrix.info()[1]
         kept = self.matrix.compact(
-            set(stamped.clusters), facts=stamped, precision=precision or self._precision(len(facts))
+            facts.ids, facts=facts, precision=precision or self.precision_for(len(facts.ids), dim)
         )
         self.catalog.stamp_matrix(token, expected_version=version)
         return kept
+
+    def _row_facts(self, stamp: str) -> RowFacts:
+        """The visible shots' facts as arrays, read from the catalog in batches."""
+        ids, clusters, videos, durations = [], [], [], []
+        for part in self.catalog.row_facts():
+            ids += [str(r[0]).encode() for r in part]
+            clusters.append(np.array([-1 if r[1] is None else r[1] for r in part], np.int32))
+            videos.append(np.array([r[2] for r in part], dtype=np.int64))
+            durations.append(np.array([r[4] - r[3] for r in part], dtype=np.float32))
+        width = max((len(i) for i in ids), default=1) or 1
+        return RowFacts(
+            stamp=stamp,
+            ids=np.array(ids, dtype=f"S{width}"),
+            clusters=np.concatenate(clusters or [np.zeros(0, np.int32)]),
+            video_ids=np.concatenate(videos or [np.zeros(0, np.int64)]),
+            duration_s=np.concatenate(durations or [np.zeros(0, np.float32)]),
+        )
 
     def matrix_is_current(self) -> bool:
         """True when the matrix file is compacted for the catalog as it is now."""
@@ -236,11 +248,11 @@ class Corpus:
         mapped = self.matrix.open_mapped()
         return _stamp_current(mapped, version, stamp)
 
-    def _precision(self, rows: int) -> str:
+    def precision_for(self, rows: int, dim: int) -> str:
+        """The matrix file's scoring precision for ``rows`` × ``dim`` (``matrix_precision``)."""
         wanted = self.settings.matrix_precision
         if wanted != "auto":
             return wanted
-        dim = self.matrix.info()[1]
         return FLOAT16 if rows * dim * 4 > FLOAT16_ABOVE_BYTES else FLOAT32
 
     # -- reading -----------------------------------------------------------------------

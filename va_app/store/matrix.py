@@ -34,7 +34,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,15 +98,31 @@ class MappedRows:
         return int(self.ids.shape[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RowFacts:
-    """What :meth:`EmbeddingMatrix.compact` stores beside the vectors: per kept shot its
-    cluster (-1 = none), catalog video id and duration, and the catalog stamp they belong to."""
+    """What :meth:`EmbeddingMatrix.compact` stores beside the vectors, from the catalog: per
+    shot id (``ids``, UTF-8 bytes, any order) its cluster (-1 = none), catalog video id and
+    duration, and the catalog ``stamp`` they belong to."""
 
     stamp: str
-    clusters: Mapping[str, int]
-    video_ids: Mapping[str, int]
-    duration_s: Mapping[str, float]
+    ids: np.ndarray
+    clusters: np.ndarray
+    video_ids: np.ndarray
+    duration_s: np.ndarray
+
+    def aligned(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(clusters, video_ids, duration_s)`` for the ids ``rows`` (-1, -1, NaN if unknown)."""
+        clusters = np.full(len(rows), -1, dtype=np.int32)
+        video_ids = np.full(len(rows), -1, dtype=np.int64)
+        durations = np.full(len(rows), np.nan, dtype=np.float32)
+        if len(self.ids) and len(rows):
+            order = np.argsort(self.ids, kind="stable")
+            at = order[np.minimum(np.searchsorted(self.ids, rows, sorter=order), len(order) - 1)]
+            hit = self.ids[at] == rows
+            clusters[hit] = self.clusters[at[hit]]
+            video_ids[hit] = self.video_ids[at[hit]]
+            durations[hit] = self.duration_s[at[hit]]
+        return clusters, video_ids, durations
 
 
 @dataclass(frozen=True)
@@ -266,6 +282,17 @@ class EmbeddingMatrix:
         if len(ids):
             _write_rows(self.path, layout, used, encoded, vectors)
 
+    def reserve(self, rows: int, *, dim: int, encoder_id: str) -> None:
+        """Make room for ``rows`` more rows now (one rewrite at most), so that a bulk writer's
+        appends all go in place (an import of 500k rows would otherwise grow the file
+        several times)."""
+        if not self.exists():
+            self._replace_with(_empty_source(dim), encoder_id=encoder_id, extra_rows=rows)
+            return
+        layout, used = self._writable_layout(dim, encoder_id)
+        if used + rows > layout.capacity:
+            self._rewrite(np.ones(used, dtype=bool), extra_rows=rows)
+
     def keep_only(self, keep: set[str]) -> int:
         """Drop every row whose id is not in ``keep`` (and repeats of an id: the first row
         stays); returns how many rows were dropped. Rewrites the file (atomic rename), never
@@ -281,7 +308,7 @@ class EmbeddingMatrix:
 
     def compact(
         self,
-        keep: set[str] | None = None,
+        keep: set[str] | np.ndarray | None = None,
         *,
         facts: RowFacts | None = None,
         precision: str | None = None,
@@ -295,7 +322,7 @@ class EmbeddingMatrix:
         ids = self.id_array()
         mask = _first_occurrences(ids)
         if keep is not None:
-            mask &= np.isin(ids, _encode(keep))
+            mask &= np.isin(ids, keep if isinstance(keep, np.ndarray) else _encode(keep))
         self._rewrite(mask, facts=facts, precision=precision)
         return int(mask.sum())
 
@@ -463,6 +490,38 @@ class _Selected:
                 yield block[part - part[0]]
 
 
+@dataclass(frozen=True, eq=False)
+class _Given:
+    """Rows handed in by a bulk writer: ids and the vectors' blocks in the same order."""
+
+    ids: np.ndarray
+    dim: int
+    parts: object  # iterable of float32 blocks
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        yield from self.parts
+
+
+def write_rows(
+    path: str | Path,
+    ids: np.ndarray,
+    blocks,
+    *,
+    dim: int,
+    encoder_id: str,
+    facts: RowFacts | None = None,
+    precision: str = FLOAT32,
+) -> None:
+    """A complete compacted file at ``path`` from ``ids`` (bytes) and the vectors' ``blocks``
+    (unit rows, in order), written beside and renamed over (bulk writers: the scale bench)."""
+    EmbeddingMatrix(path)._replace_with(
+        _Given(ids, dim, blocks),
+        encoder_id=encoder_id,
+        facts=facts,
+        float16=precision == FLOAT16,
+    )
+
+
 def _empty_source(dim: int) -> _Selected:
     return _Source(np.zeros(0, dtype="S1"), dim, "", lambda a, b: None).selected(
         np.zeros(0, dtype=bool)
@@ -506,18 +565,11 @@ def _write_file(
 
 def _write_facts(f: h5py.File, ids: np.ndarray, facts: RowFacts) -> None:
     """The stamped per-row datasets for ``ids`` (written in the same new file)."""
-    keys = _decode(ids)
-    f.create_dataset(
-        CLUSTERS, data=np.array([facts.clusters.get(k, -1) for k in keys], dtype=np.int32)
-    )
+    clusters, video_ids, durations = facts.aligned(ids)
+    f.create_dataset(CLUSTERS, data=clusters)
     f.create_dataset(ID_ORDER, data=np.argsort(ids, kind="stable").astype(np.int64))
-    f.create_dataset(
-        VIDEO_IDS, data=np.array([facts.video_ids.get(k, -1) for k in keys], dtype=np.int64)
-    )
-    f.create_dataset(
-        DURATIONS,
-        data=np.array([facts.duration_s.get(k, np.nan) for k in keys], dtype=np.float32),
-    )
+    f.create_dataset(VIDEO_IDS, data=video_ids)
+    f.create_dataset(DURATIONS, data=durations)
     f.attrs.update({"stamp": facts.stamp, "stamp_rows": len(ids)})
 
 

@@ -85,18 +85,27 @@ class RowLookup(Mapping[str, int]):
 
     def rows(self, shot_ids: Iterable[str]) -> np.ndarray:
         """Rows of the ids found, in the order given; ids not in the corpus are left out."""
+        found = self.positions(shot_ids)
+        return found[found >= 0]
+
+    def positions(self, shot_ids: Iterable[str]) -> np.ndarray:
+        """The row of each id, in the order given; -1 where the corpus has no such id."""
+        encoded = [str(i).encode() for i in shot_ids]
+        out = np.full(len(encoded), -1, dtype=np.intp)
         width = self._raw.dtype.itemsize
-        wanted = [e for e in (str(i).encode() for i in shot_ids) if len(e) <= width]
-        if not wanted or not len(self._raw):
-            return np.empty(0, dtype=np.intp)
-        keys = np.array(wanted, dtype=self._raw.dtype)
+        fits = np.array([len(e) <= width for e in encoded], dtype=bool)
+        if not fits.any() or not len(self._raw):
+            return out
+        keys = np.array([e for e, ok in zip(encoded, fits) if ok], dtype=self._raw.dtype)
         if self._order is None and len(keys) <= SCAN_MAX:
-            found = [np.flatnonzero(self._raw == key) for key in keys]
-            return np.array([f[0] for f in found if f.size], dtype=np.intp)
+            hits = [np.flatnonzero(self._raw == key) for key in keys]
+            out[fits] = [h[0] if h.size else -1 for h in hits]
+            return out
         order = self.order
         at = np.minimum(np.searchsorted(self._raw, keys, sorter=order), len(order) - 1)
         rows = order[at]
-        return rows[self._raw[rows] == keys].astype(np.intp)
+        out[fits] = np.where(self._raw[rows] == keys, rows, -1)
+        return out
 
     @property
     def order(self) -> np.ndarray:

@@ -235,6 +235,7 @@ def _import_shots(
     corpus: Corpus, source: _Source, chunk_rows: int, progress: Progress | None
 ) -> int:
     corpus.matrix.check_encoder(ENCODER_ID)
+    corpus.matrix.reserve(source.n_rows, dim=source.dim, encoder_id=ENCODER_ID)
     videos_seen: set[str] = set()
     next_idx: dict[str, int] = {}
     done = 0
