@@ -65,8 +65,8 @@ class ExactScores:
 class Float16Scores:
     """Probabilities from the float16 pass; feeds through the funnel (float32's exactly).
 
-    Taking the feeds writes the float32 probability of every shot the funnel re-scored into
-    :attr:`probabilities` (those are the shots the feeds show).
+    Taking the feeds writes the float32 probability of every shot the funnel re-scored, and of
+    the random feed's, into :attr:`probabilities`: every shot a feed shows reads float32's.
     """
 
     probabilities: np.ndarray
@@ -86,6 +86,8 @@ class Float16Scores:
             picked[name] = found.rows
         rng = np.random.default_rng(seed)
         picked[Source.RANDOM] = random_feed(self.probabilities, n, rng=rng, exclude=hidden)
+        shown = np.sort(picked[Source.RANDOM])
+        self.probabilities[shown] = self.funnel.exact(shown)  # every shot shown: float32's
         return picked
 
 
