@@ -128,13 +128,38 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("reindex", "rebuild the Chroma index from the SQL catalog and the h5 matrix", _no_args)
+def _reindex_args(p: argparse.ArgumentParser) -> None:
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--missing",
+        action="store_true",
+        help="add only the shots the index lacks (resumable; what the background job runs); "
+        "exits at once when another such job runs for this corpus",
+    )
+    how.add_argument(
+        "--background",
+        action="store_true",
+        help="start that job as a detached process and return (log: DATA_DIR/logs/)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command(
+    "reindex", "rebuild the Chroma index from the SQL catalog and the h5 matrix", _reindex_args
+)
 def _reindex(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
-    n = jobs.reindex(
-        settings, user=_user(settings), progress=_tqdm_progress("reindex", unit="shots")
-    )
+    progress = None if args.quiet else _tqdm_progress("reindex", unit="shots")
+    if args.background:
+        started = jobs.start_index_job(settings, user=_user(settings))
+        print("index job started" if started else "nothing to index, or a job already runs")
+        return 0
+    if args.missing:
+        n = jobs.fill_index(settings, user=_user(settings), progress=progress)
+        print("another index job runs for this corpus" if n is None else f"indexed {n} shots")
+        return 0
+    n = jobs.reindex(settings, user=_user(settings), progress=progress)
     print(f"indexed {n} shots")
     return 0
 
@@ -622,12 +647,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def _scale_shots(args: argparse.Namespace) -> int:
     """Shots for the scale bench: --scale, or --shots too large for the in-memory bench."""
-    from va_app.store.corpus import FLOAT16_ABOVE_BYTES
+    from va_app.research.bench.scale import needs_scale_bench
 
     if args.scale:
         return args.scale
-    too_big = args.shots * args.dim * 4 > FLOAT16_ABOVE_BYTES
-    return args.shots if too_big and not (args.quick or args.precision or args.app_shots) else 0
+    other = args.quick or args.precision or args.app_shots
+    return args.shots if needs_scale_bench(args.shots, args.dim) and not other else 0
 
 
 def _scale_bench(args: argparse.Namespace, settings: Settings) -> int:

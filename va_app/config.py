@@ -75,6 +75,9 @@ class Settings:
     scoring: str = "local"
     ray_address: str = ""
     ray_shards: int = 2
+    # Fill the vector index in a background job after an ingest or an import (and when the
+    # app opens a corpus whose index lacks shots); off: only `reindex` fills it.
+    index_job: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,6 +94,15 @@ class Settings:
                 values[f.name] = _parse(f.name, raw, getattr(cls(), f.name))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)._validated()
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``VA_*`` variables, for a child process (:meth:`from_env` reads
+        them back to equal settings)."""
+        return {
+            f"VA_{f.name.upper()}": str(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "extra"
+        }
 
     def with_data_dir(self, data_dir: str | Path) -> Settings:
         return replace(self, data_dir=Path(data_dir))._validated()

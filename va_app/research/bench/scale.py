@@ -54,6 +54,14 @@ STREAM_ROWS = 65_536
 CLUSTER_SAMPLE = 20_000
 
 
+def needs_scale_bench(shots: int, dim: int) -> bool:
+    """True when a float32 matrix of ``shots`` × ``dim`` is past what the in-memory engine
+    bench holds (the app keeps a float16 copy there too)."""
+    from va_app.store.corpus import FLOAT16_ABOVE_BYTES
+
+    return shots * dim * 4 > FLOAT16_ABOVE_BYTES
+
+
 # -- the corpus ----------------------------------------------------------------------------------
 def scale_corpus(
     work_dir: Path,
