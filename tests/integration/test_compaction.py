@@ -87,7 +87,9 @@ def test_rows_of_a_video_being_ingested_stay_out_until_it_is_ready(settings):
         corpus.matrix.append([s.id for s in shots], np.ones((4, 32)), encoder_id="synthetic:v1")
         during = corpus.visible_rows()
         assert during.n_rows == 30 and during.mapped  # the stamp's rows: still current
+        assert corpus.catalog.count_shots() == 30  # from the stamp's record
         corpus.catalog.mark_video_ready(video)
+        assert corpus.catalog.count_shots() == 34  # the version moved: counted again
         now = corpus.visible_rows()
         assert now.n_rows == 34 and now.mapped and not now.stamped  # found by the catalog: a view
         after = CorpusMatrix.load(corpus)

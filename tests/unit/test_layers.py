@@ -12,8 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "va_app"
-#: The app-click benchmark drives the real app from outside, as a test does (AppTest).
-APP_DRIVERS = {Path("research/bench/app_clicks.py")}
+#: The app benchmarks drive the real app from outside, as a test does (AppTest).
+APP_DRIVERS = {Path("research/bench/app_clicks.py"), Path("research/bench/pages.py")}
 #: Streamlit views and the CLI: they call va_app.services and nothing below it.
 ENTRYPOINTS = [
     ROOT / "app.py",

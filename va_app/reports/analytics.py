@@ -525,14 +525,34 @@ def score_distribution(ws: Workspace, label: str) -> pd.DataFrame:
     """The latest model's probability for every shot, with ``since_model`` = the shot was
     added to the catalog after that model version was built. Empty when nothing was built;
     ``attrs`` holds ``version`` and ``model_created_at``.
+
+    One pass over the matrix's scoring representation (a float16 copy where the corpus keeps
+    one: within its rounding, plenty for a histogram); the newer shots found by row lookup.
     """
+    from va_app.encoders.base import require_same_encoder
+    from va_app.learn.scoring import corpus_probabilities
+
     name = ws.labels.get_label(label).name
     latest = ws.models.latest(name)
     if latest is None:
         return pd.DataFrame(columns=DISTRIBUTION_COLUMNS)
-    frame = ws.score_all(name, version=latest.version)
-    since = ws.corpus.catalog.shots_added_since(latest.created_at)
-    frame["since_model"] = frame["shot_id"].isin(since)
+    meta, clf = ws.models.classifier(name, latest.version)
+    matrix = ws.matrix
+    require_same_encoder(
+        meta.encoder_id,
+        matrix.encoder_id,
+        f"model v{meta.version} of {name!r} was trained on {meta.encoder_id!r} embeddings, "
+        f"this corpus holds {matrix.encoder_id!r}: build the label again",
+    )
+    since = np.zeros(matrix.n_shots, dtype=bool)
+    since[matrix.rows(list(ws.corpus.catalog.shots_added_since(latest.created_at)))] = True
+    frame = pd.DataFrame(
+        {
+            "shot_id": np.asarray(matrix.ids, dtype=object),
+            "probability": corpus_probabilities(matrix, clf),
+            "since_model": since,
+        }
+    )
     frame.attrs.update(version=latest.version, model_created_at=latest.created_at)
     return frame[DISTRIBUTION_COLUMNS]
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from va_app.domain import Shot
 from va_app.errors import StoreError
 from va_app.store import migrate
-from va_app.store.meta import CORPUS_VERSION, MATRIX_STAMP
+from va_app.store.meta import CORPUS_VERSION, MATRIX_STAMP, VISIBLE_SHOTS
 from va_app.store.schema import (
     EventRow,
     GroundTruthRow,
@@ -150,17 +150,22 @@ class Catalog:
             )
         return rows.get(CORPUS_VERSION, "0"), rows.get(MATRIX_STAMP, "")
 
-    def stamp_matrix(self, token: str, *, expected_version: str) -> str:
+    def stamp_matrix(self, token: str, *, expected_version: str, shots: int | None = None) -> str:
         """Record a compacted matrix file: bump the version (readers reload and map the new
-        file) and store ``<token>@<new version>``, only if the version is still
-        ``expected_version``; returns the stamp stored, or "" when the corpus changed since."""
+        file) and store ``<token>@<new version>`` — with ``shots``, the visible shots it holds
+        (:meth:`count_shots` then answers from it while the version stays) — only if the
+        version is still ``expected_version``; returns the stamp stored, or "" when the corpus
+        changed since."""
         with self.session() as s:
             row = s.get(MetaRow, CORPUS_VERSION)
             if (row.value if row else "0") != expected_version:
                 return ""
-            stamp = f"{token}@{int(expected_version) + 1}"
+            version = int(expected_version) + 1
+            stamp = f"{token}@{version}"
             _bump_corpus_version(s)
             s.merge(MetaRow(key=MATRIX_STAMP, value=stamp))
+            if shots is not None:
+                s.merge(MetaRow(key=VISIBLE_SHOTS, value=f"{int(shots)}@{version}"))
             return stamp
 
     # -- videos ------------------------------------------------------------------------
@@ -286,7 +291,21 @@ class Catalog:
             return list(s.scalars(self._shots_query(ShotRow.id, ready_only)))
 
     def count_shots(self, *, ready_only: bool = True) -> int:
+        """Shots (visible ones only, unless ``ready_only=False``); the visible count comes
+        from the last compaction's record while the corpus version has not moved since (a
+        COUNT over millions of shots takes seconds)."""
         with self.read() as s:
+            if ready_only:
+                known = dict(
+                    s.execute(
+                        select(MetaRow.key, MetaRow.value).where(
+                            MetaRow.key.in_((CORPUS_VERSION, VISIBLE_SHOTS))
+                        )
+                    ).all()
+                )
+                count, _, version = known.get(VISIBLE_SHOTS, "").partition("@")
+                if count and version == known.get(CORPUS_VERSION, "0"):
+                    return int(count)
             q = select(func.count()).select_from(ShotRow)
             if ready_only:
                 q = q.join(VideoRow).where(_visible())

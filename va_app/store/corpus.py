@@ -222,7 +222,7 @@ class Corpus:
         kept = self.matrix.compact(
             facts.ids, facts=facts, precision=precision or self.precision_for(len(facts.ids), dim)
         )
-        self.catalog.stamp_matrix(token, expected_version=version)
+        self.catalog.stamp_matrix(token, expected_version=version, shots=kept)
         return kept
 
     def _row_facts(self, stamp: str) -> RowFacts:

@@ -65,7 +65,12 @@ class ShotIds(Sequence[str]):
         return [i.decode() for i in self.raw[np.asarray(list(rows), dtype=np.intp)].tolist()]
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return np.array(list(self), dtype=object if dtype is None else dtype)
+        """The ids as str: numpy's own conversion (C speed) for ASCII ids, else decoded."""
+        try:
+            text = self.raw.astype(np.str_)
+        except UnicodeDecodeError:
+            text = np.array(list(self), dtype=np.str_)
+        return text if dtype is None else text.astype(dtype)
 
     def __repr__(self) -> str:
         return f"ShotIds({len(self)} ids)"

@@ -145,7 +145,7 @@ def build_scale_corpus(
         )
         _stamp_file(tmp, facts)
         os.replace(tmp, path)
-        corpus.catalog.stamp_matrix(token, expected_version=version)
+        corpus.catalog.stamp_matrix(token, expected_version=version, shots=shots)
     finally:
         corpus.close()
 
