@@ -546,12 +546,9 @@ def score_distribution(ws: Workspace, label: str) -> pd.DataFrame:
     )
     since = np.zeros(matrix.n_shots, dtype=bool)
     since[matrix.rows(list(ws.corpus.catalog.shots_added_since(latest.created_at)))] = True
+    ids = matrix.ids.series() if hasattr(matrix.ids, "series") else list(matrix.ids)
     frame = pd.DataFrame(
-        {
-            "shot_id": np.asarray(matrix.ids, dtype=object),
-            "probability": corpus_probabilities(matrix, clf),
-            "since_model": since,
-        }
+        {"shot_id": ids, "probability": corpus_probabilities(matrix, clf), "since_model": since}
     )
     frame.attrs.update(version=latest.version, model_created_at=latest.created_at)
     return frame[DISTRIBUTION_COLUMNS]

