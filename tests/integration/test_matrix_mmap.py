@@ -1,5 +1,7 @@
 """The matrix file is mapped, not read: real h5 files, appended, rewritten, of both layouts."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -133,3 +135,18 @@ def test_a_free_slot_left_by_a_killed_append_is_reused(tmp_path):
     assert store.count() == 4
     store.append(["v1|0"], np.ones((1, 24)), encoder_id="test:v1")
     assert store.ids()[-1] == "v1|0" and np.allclose(store.load()[1][-1], 1 / np.sqrt(24))
+
+
+def test_rows_never_shown_at_the_end_are_freed_in_place(tmp_path):
+    """An interrupted ingest's rows (never visible) are dropped without rewriting the file;
+    anything else is rewritten beside it."""
+    store = _appended(tmp_path / "e.h5", batches=2, rows=100)
+    inode = os.stat(store.path).st_ino
+    half = {f"v1|{i}" for i in range(100)}
+    keep = {f"v0|{i}" for i in range(100)}
+    assert store.keep_only(keep, never_shown=half) == 100
+    assert os.stat(store.path).st_ino == inode and store.count() == 100  # in place
+    store.append(["v2|0"], np.ones((1, 24)), encoder_id="test:v1")  # reuses a freed slot
+    assert store.ids()[-1] == "v2|0" and store.count() == 101
+    assert store.keep_only({f"v0|{i}" for i in range(1, 100)} | {"v2|0"}) == 1
+    assert os.stat(store.path).st_ino != inode  # a row in the middle: a new file

@@ -131,12 +131,13 @@ class Corpus:
         """
         self._set_aside_unreadable_matrix()
         self.matrix.remove_leftovers()
-        cleaned = [
-            self._forget_video(video.id, video.key)
-            for video in self.catalog.videos(status=INGESTING)
-        ]
+        never_shown: set[str] = set()
+        cleaned = []
+        for video in self.catalog.videos(status=INGESTING):
+            never_shown.update(self._forget_shots(video.id))
+            cleaned.append(video.key)
         ready = set(self.catalog.shot_ids())
-        self.matrix.keep_only(ready)
+        self.matrix.keep_only(ready, never_shown=never_shown)
         self._dedupe_matrix()
         cleaned += self._forget_videos_without_vectors(ready)
         ready = set(self.catalog.shot_ids())
@@ -149,8 +150,14 @@ class Corpus:
         return cleaned
 
     def _forget_video(self, video_id: int, key: str) -> str:
-        self.index.delete(self.catalog.delete_video(video_id))
+        self._forget_shots(video_id)
         return key
+
+    def _forget_shots(self, video_id: int) -> list[str]:
+        """Delete a video from the catalog and the index; returns its shots' ids."""
+        ids = self.catalog.delete_video(video_id)
+        self.index.delete(ids)
+        return ids
 
     def _set_aside_unreadable_matrix(self) -> None:
         try:

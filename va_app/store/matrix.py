@@ -293,16 +293,33 @@ class EmbeddingMatrix:
         if used + rows > layout.capacity:
             self._rewrite(np.ones(used, dtype=bool), extra_rows=rows)
 
-    def keep_only(self, keep: set[str]) -> int:
+    def keep_only(self, keep: set[str], *, never_shown: set[str] = frozenset()) -> int:
         """Drop every row whose id is not in ``keep`` (and repeats of an id: the first row
-        stays); returns how many rows were dropped. Rewrites the file (atomic rename), never
-        in place: a reader keeps the old file mapped."""
+        stays); returns how many rows were dropped.
+
+        Rewrites the file (atomic rename), never in place: a reader keeps the old file mapped.
+        Except when every dropped row is at the end and was ``never_shown`` (an interrupted
+        ingest's rows, whose video never became visible, so no reader uses them): then their
+        slots are freed in place — ids cleared last row first — without rewriting millions of
+        rows on the way to opening the corpus.
+        """
         if not self.exists():
             return 0
         ids = self.id_array()
         mask = _first_occurrences(ids) & np.isin(ids, _encode(keep))
         dropped = int((~mask).sum())
-        if dropped:
+        if not dropped:
+            return 0
+        kept = int(mask.sum())
+        tail = ids[kept:]
+        if (
+            self.is_compact()
+            and mask[:kept].all()
+            and never_shown
+            and np.isin(tail, _encode(never_shown)).all()
+        ):
+            self._free_tail(kept, len(ids))
+        else:
             self._rewrite(mask)
         return dropped
 
@@ -355,6 +372,19 @@ class EmbeddingMatrix:
         for path in found:
             path.unlink(missing_ok=True)
         return found
+
+    def _free_tail(self, start: int, stop: int) -> None:
+        """Clear the ids of rows ``[start, stop)``, last first: their slots become free, and
+        the used rows stay the leading non-empty ids at every moment (a kill mid-way is fine)."""
+        with self._open("r") as f:
+            layout = _layout(f)
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            blank = bytes(layout.id_bytes)
+            for row in range(stop - 1, start - 1, -1):
+                os.pwrite(fd, blank, layout.ids_at + row * layout.id_bytes)
+        finally:
+            os.close(fd)
 
     def _writable_layout(self, dim: int, encoder_id: str) -> tuple[_Layout, int]:
         """The layout to append ``dim``-d rows of ``encoder_id`` to, converting a legacy file."""
