@@ -178,7 +178,7 @@ def _smallest_keys(keys: np.ndarray, n: int, hidden: np.ndarray | None) -> np.nd
     n = min(n, keys.size)
     if n == 0:
         return np.empty(0, dtype=np.intp)
-    candidates = _candidates(keys, n)
+    candidates = smallest_candidates(keys, n)
     sub = keys[candidates]
     if candidates.size > n:
         kth = np.partition(sub, n - 1)[n - 1]
@@ -189,7 +189,7 @@ def _smallest_keys(keys: np.ndarray, n: int, hidden: np.ndarray | None) -> np.nd
     return candidates[np.lexsort((candidates, sub))]
 
 
-def _candidates(keys: np.ndarray, n: int) -> np.ndarray:
+def smallest_candidates(keys: np.ndarray, n: int) -> np.ndarray:
     """Indices (ascending) of a few more than the ``n`` smallest keys, ties at the cut included.
 
     A threshold read off a strided sample of the keys keeps ~2n shots in one comparison pass

@@ -81,7 +81,9 @@ class Float16Scores:
         hidden = exclusion_mask(exclude, self.probabilities.size)
         picked = {}
         for name, key in FEED_KEYS.items():
-            found = smallest(self.funnel, key, self.logits, n, hidden=hidden)
+            found = smallest(
+                self.funnel, key, self.logits, n, hidden=hidden, scores=self.probabilities
+            )
             self.probabilities[found.scored_rows] = found.scores
             picked[name] = found.rows
         rng = np.random.default_rng(seed)
