@@ -610,6 +610,12 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="the --scale corpus's scoring copy (default: the app's rule, float16 above 8 GiB)",
     )
+    p.add_argument(
+        "--ray-shards",
+        type=int,
+        default=0,
+        help="--scale: also build on a local Ray with this many shard actors (per-shard cost)",
+    )
 
 
 @command(
@@ -665,6 +671,7 @@ def _scale_bench(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         precision=args.matrix_precision,
         work_dir=args.work_dir or Path(settings.data_dir) / "bench",
+        ray_shards=args.ray_shards,
         progress=stage_progress(),
     )
     _emit(args, result, (f"{key:28} {value}" for key, value in result.items()))

@@ -16,6 +16,7 @@ returns its probabilities (N floats in all): the build shows every shot's score.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,12 +189,23 @@ class ShardActor:
         else:
             X = X[start:stop]
         self.scorer = ShardScorer(X, X16, start)
+        self._timings: dict[str, list[float]] = {"score_ms": [], "feeds_ms": []}
 
     def score(self, w: np.ndarray, b: float) -> np.ndarray:
-        return self.scorer.score(w, b)
+        t0 = time.perf_counter()
+        out = self.scorer.score(w, b)
+        self._timings["score_ms"].append((time.perf_counter() - t0) * 1000)
+        return out
 
     def feeds(self, n: int, hidden: np.ndarray | None) -> ShardFeeds:
-        return self.scorer.feeds(n, hidden)
+        t0 = time.perf_counter()
+        out = self.scorer.feeds(n, hidden)
+        self._timings["feeds_ms"].append((time.perf_counter() - t0) * 1000)
+        return out
+
+    def timings(self) -> dict:
+        """This shard's own seconds per call (the per-shard cost the 100M plan scales)."""
+        return {**self._timings, "rows": int(self.scorer.X.shape[0])}
 
     def exact(self, rows: np.ndarray) -> np.ndarray:
         return self.scorer.exact(rows)

@@ -225,9 +225,11 @@ def run_scale_bench(
     seed: int = 0,
     precision: str = "auto",
     work_dir: Path,
+    ray_shards: int = 0,
     progress: Progress | None = None,
 ) -> dict:
-    """Everything issue 23 item 6 asks for, as the ``bench --scale N --json`` dict."""
+    """Everything issue 23 item 6 asks for, as the ``bench --scale N --json`` dict; with
+    ``ray_shards``, builds on a local Ray with that many shard actors too (``ray``)."""
     data_dir = scale_corpus(
         work_dir, shots=shots, dim=dim, seed=seed, precision=precision, progress=progress
     )
@@ -240,7 +242,7 @@ def run_scale_bench(
     }
     out.update(_open_timings(data_dir, progress))
     out.update(_shared_memory(data_dir, progress))
-    out.update(_engine_and_search(data_dir, seed, progress))
+    out.update(_engine_and_search(data_dir, seed, progress, ray_shards=ray_shards))
     out["peak_rss_mb"] = _vm_hwm_mb()
     out["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     return out
@@ -286,7 +288,9 @@ def _shared_memory(data_dir: Path, progress: Progress | None) -> dict:
     }
 
 
-def _engine_and_search(data_dir: Path, seed: int, progress: Progress | None) -> dict:
+def _engine_and_search(
+    data_dir: Path, seed: int, progress: Progress | None, *, ray_shards: int = 0
+) -> dict:
     from va_app.config import Settings
     from va_app.learn.engine import CorpusMatrix, build
     from va_app.search.shots import ShotSearch, ShotTable
@@ -325,7 +329,45 @@ def _engine_and_search(data_dir: Path, seed: int, progress: Progress | None) -> 
     out["search_exact_ms_p50"] = _p50(times)
     out["search_over_floor"] = round(out["search_exact_ms_p50"] / out["floor_ms_p50"], 2)
     out.update(_against_float32(matrix, results[-1], labels, queries, hits, progress))
+    if ray_shards:
+        out["ray"] = _ray_builds(matrix, labels, results[-1], ray_shards)
+    out["peak_rss_mb_before_ray"] = _vm_hwm_mb()
     return out
+
+
+def _ray_builds(matrix, labels, local, shards: int) -> dict:
+    """Builds with the scoring pass on a local Ray (``shards`` actors mapping the file): the
+    time per build, each shard's own scoring time, and agreement with the local build."""
+    from dataclasses import replace
+
+    import ray
+
+    from va_app.learn.engine import Scoring, build
+    from va_app.learn.shards import _pool_for, shutdown_pools
+
+    on_ray = replace(matrix, scoring=Scoring(backend="ray", shards=shards))
+    ray.init(num_cpus=shards, include_dashboard=False, log_to_driver=False)
+    try:
+        first = build(on_ray, labels, seed=0)  # starts the actors, maps the shards
+        times, result = [], first
+        for i in range(BUILDS):
+            t0 = time.perf_counter()
+            result = build(on_ray, labels, seed=BUILDS - 1 if i == BUILDS - 1 else i)
+            times.append(_ms(t0))
+        pool = _pool_for(on_ray, on_ray.scoring)
+        per_shard = ray.get([actor.timings.remote() for actor in pool.actors])
+        return {
+            "shards": shards,
+            "build_ms_p50": _p50(times),
+            "first_build_ms": round(first.build_ms, 1),
+            "shard_score_ms_p50": [_p50(t["score_ms"]) for t in per_shard],
+            "shard_feeds_ms_p50": [_p50(t["feeds_ms"]) for t in per_shard],
+            "shard_rows": [t["rows"] for t in per_shard],
+            "same_feeds_as_local": result.feeds == local.feeds,
+        }
+    finally:
+        shutdown_pools()
+        ray.shutdown()
 
 
 def _against_float32(matrix, result, labels, queries, hits, progress) -> dict:
