@@ -91,13 +91,25 @@ def test_rows_of_a_video_being_ingested_stay_out_until_it_is_ready(settings):
         corpus.catalog.mark_video_ready(video)
         assert corpus.catalog.count_shots() == 34  # the version moved: counted again
         now = corpus.visible_rows()
-        assert now.n_rows == 34 and now.mapped and not now.stamped  # found by the catalog: a view
+        assert now.n_rows == 34 and now.mapped and not now.stamped  # a view, no copy
+        assert now.ordered_rows == 30  # the stamped rows, plus the catalog asked about 4
+        slow = corpus._visible_rows_from_catalog(corpus.matrix.open_mapped())
+        for name in ("ids", "X", "clusters"):
+            assert np.array_equal(getattr(now, name), getattr(slow, name)), name
         after = CorpusMatrix.load(corpus)
         assert after.n_shots == 34 and after.ids[-1] == "late|3"
+        assert after.rows(["late|2", "movie01|24", "late|9"]).tolist() == [32, 11]
+        listed = ShotTable.from_catalog(corpus.catalog, list(after.ids))
+        grown = ShotTable.from_video_ids(corpus.catalog, after.video_ids, after.duration_s)
+        assert np.array_equal(grown.video_of_row, listed.video_of_row)
         with ingest_lock(settings):
             corpus.compact_matrix()
         assert corpus.visible_rows().stamped and corpus.visible_rows().n_rows == 34
         assert np.array_equal(before.X, old)  # the first map still reads its rows
+        gone = corpus.catalog.videos()[1]  # a video in the middle leaves the catalog
+        corpus.catalog.delete_video(gone.id)
+        assert corpus.catalog.count_shots() == 24 == len(corpus.catalog.shot_ids())
+        assert corpus.visible_rows().n_rows == 24  # asked about every row again
     finally:
         corpus.close()
 

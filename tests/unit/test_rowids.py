@@ -36,3 +36,11 @@ def test_row_lookup_finds_rows_like_a_dict(with_order, many):
     assert "b|24" in lookup and "missing" not in lookup and len(lookup) == 5
     with pytest.raises(KeyError):
         lookup["missing"]
+
+
+def test_rows_appended_after_the_sorted_ones_are_found_too():
+    raw = _raw()
+    order = np.argsort(raw[:3], kind="stable")  # what the file stores: its first rows only
+    lookup = RowLookup(raw, order, ordered=3)
+    wanted = ["z|9", "a|0", "b|24", "missing", "café-été|48"] * (SCAN_MAX + 1)
+    assert lookup.positions(wanted).tolist()[:5] == [4, 1, 0, -1, 2]

@@ -77,7 +77,7 @@ class CorpusMatrix:
             rows.X,
             rows.clusters,
             corpus.encoder_id,
-            RowLookup(rows.ids, rows.id_order),
+            RowLookup(rows.ids, rows.id_order, ordered=rows.ordered_rows),
             X16=rows.X16,
             video_ids=rows.video_ids,
             duration_s=rows.duration_s,

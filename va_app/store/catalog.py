@@ -162,7 +162,7 @@ class Catalog:
                 return ""
             version = int(expected_version) + 1
             stamp = f"{token}@{version}"
-            _bump_corpus_version(s)
+            _bump_corpus_version(s, visible_delta=0)
             s.merge(MetaRow(key=MATRIX_STAMP, value=stamp))
             if shots is not None:
                 s.merge(MetaRow(key=VISIBLE_SHOTS, value=f"{int(shots)}@{version}"))
@@ -211,8 +211,12 @@ class Catalog:
     def mark_video_ready(self, video_id: int) -> None:
         """Make a video's shots visible (their vectors must be stored already)."""
         with self.session() as s:
+            was = s.scalar(select(VideoRow.status).where(VideoRow.id == video_id))
             s.execute(update(VideoRow).where(VideoRow.id == video_id).values(status=READY))
-            _bump_corpus_version(s)
+            shots = s.scalar(
+                select(func.count()).select_from(ShotRow).where(ShotRow.video_id == video_id)
+            )
+            _bump_corpus_version(s, visible_delta=0 if was == READY else int(shots))
 
     def delete_video(self, video_id: int) -> list[str]:
         """Remove a video and its shots (annotations stay); returns the removed shot ids."""
@@ -223,7 +227,7 @@ class Catalog:
             s.execute(delete(ShotRow).where(ShotRow.video_id == video_id))
             s.execute(delete(VideoRow).where(VideoRow.id == video_id))
             if status == READY:
-                _bump_corpus_version(s)
+                _bump_corpus_version(s, visible_delta=-len(ids))
             return ids
 
     # -- bulk loading (dataset imports: whole tables, not video by video) ---------------------
@@ -266,6 +270,12 @@ class Catalog:
         last_frame = select(func.max(ShotRow.end_frame)).where(ShotRow.video_id == VideoRow.id)
         last_second = select(func.max(ShotRow.end_s)).where(ShotRow.video_id == VideoRow.id)
         with self.session() as s:
+            new_shots = s.scalar(
+                select(func.count())
+                .select_from(ShotRow)
+                .join(VideoRow)
+                .where(VideoRow.status == INGESTING)
+            )
             s.execute(
                 update(VideoRow)
                 .where(VideoRow.status == INGESTING)
@@ -277,7 +287,7 @@ class Catalog:
             )
             for key, value in facts.items():
                 s.merge(MetaRow(key=key, value=str(value)))
-            _bump_corpus_version(s)
+            _bump_corpus_version(s, visible_delta=int(new_shots))
 
     def delete_ingesting(self) -> None:
         """Remove every ``ingesting`` video and its shots in bulk (an interrupted import)."""
@@ -299,22 +309,46 @@ class Catalog:
         with self.read() as s:
             return list(s.scalars(self._shots_query(ShotRow.id, ready_only)))
 
+    def counted_shots(self) -> int | None:
+        """The visible shots from the carried record, or None when it is not current."""
+        with self.read() as s:
+            known = dict(
+                s.execute(
+                    select(MetaRow.key, MetaRow.value).where(
+                        MetaRow.key.in_((CORPUS_VERSION, VISIBLE_SHOTS))
+                    )
+                ).all()
+            )
+        count, _, version = known.get(VISIBLE_SHOTS, "").partition("@")
+        return int(count) if count and version == known.get(CORPUS_VERSION, "0") else None
+
+    def visible_row_facts(self, ids: list[str]) -> dict[str, tuple[int | None, int, float]]:
+        """``{id: (cluster, video id, duration)}`` of those of ``ids`` that are visible."""
+        found = {}
+        with self.read() as s:
+            for chunk in _chunks(ids, 500):
+                rows = s.execute(
+                    select(
+                        ShotRow.id,
+                        ShotRow.cluster,
+                        ShotRow.video_id,
+                        ShotRow.start_s,
+                        ShotRow.end_s,
+                    )
+                    .join(VideoRow, VideoRow.id == ShotRow.video_id)
+                    .where(ShotRow.id.in_(chunk), _visible())
+                ).all()
+                found.update((i, (c, v, end - start)) for i, c, v, start, end in rows)
+        return found
+
     def count_shots(self, *, ready_only: bool = True) -> int:
         """Shots (visible ones only, unless ``ready_only=False``); the visible count comes
-        from the last compaction's record while the corpus version has not moved since (a
+        from the record the last compaction made and every change since carried along (a
         COUNT over millions of shots takes seconds)."""
+        counted = self.counted_shots() if ready_only else None
+        if counted is not None:
+            return counted
         with self.read() as s:
-            if ready_only:
-                known = dict(
-                    s.execute(
-                        select(MetaRow.key, MetaRow.value).where(
-                            MetaRow.key.in_((CORPUS_VERSION, VISIBLE_SHOTS))
-                        )
-                    ).all()
-                )
-                count, _, version = known.get(VISIBLE_SHOTS, "").partition("@")
-                if count and version == known.get(CORPUS_VERSION, "0"):
-                    return int(count)
             q = select(func.count()).select_from(ShotRow)
             if ready_only:
                 q = q.join(VideoRow).where(_visible())
@@ -351,7 +385,9 @@ class Catalog:
         their caches on it, so both change together or not at all)."""
         with self.session() as s:
             s.execute(update(ShotRow), [{"id": k, "cluster": int(v)} for k, v in clusters.items()])
-            _bump_corpus_version(s)
+            _bump_corpus_version(s, visible_delta=0)
+            # The compacted file's stored clusters are old now: no reader may use them.
+            s.execute(delete(MetaRow).where(MetaRow.key == MATRIX_STAMP))
 
     def clusters(self) -> dict[str, int | None]:
         """Every visible shot's diversity cluster (None before the first clustering)."""
@@ -460,9 +496,17 @@ def _visible():
     return VideoRow.status == READY
 
 
-def _bump_corpus_version(s: Session) -> None:
+def _bump_corpus_version(s: Session, *, visible_delta: int | None = None) -> None:
+    """Move the corpus version on; carry the visible-shots record along by ``visible_delta``
+    when it was current (None: the change is not counted, the record goes stale)."""
     row = s.get(MetaRow, CORPUS_VERSION)
-    s.merge(MetaRow(key=CORPUS_VERSION, value=str(int(row.value if row else 0) + 1)))
+    old = int(row.value if row else 0)
+    s.merge(MetaRow(key=CORPUS_VERSION, value=str(old + 1)))
+    counted = s.get(MetaRow, VISIBLE_SHOTS)
+    if counted is not None and visible_delta is not None:
+        shots, _, at = counted.value.partition("@")
+        if at == str(old):
+            s.merge(MetaRow(key=VISIBLE_SHOTS, value=f"{int(shots) + visible_delta}@{old + 1}"))
 
 
 def to_shot(shot: ShotRow, video: VideoRow) -> Shot:

@@ -74,6 +74,8 @@ class VisibleRows:
     duration_s: np.ndarray | None = None
     mapped: bool = False
     stamped: bool = False
+    #: Leading rows ``id_order`` sorts (the compacted ones); later rows are looked up apart.
+    ordered_rows: int | None = None
 
     @property
     def n_rows(self) -> int:
@@ -300,7 +302,38 @@ class Corpus:
                 mapped=True,
                 stamped=True,
             )
+        if (
+            mapped is not None
+            and mapped.stamp
+            and mapped.stamp.split("@")[0] == stamp.split("@")[0]
+        ):
+            grown = self._visible_rows_grown(mapped)
+            if grown is not None:
+                return grown
         return self._visible_rows_from_catalog(mapped)
+
+    def _visible_rows_grown(self, mapped: MappedRows) -> VisibleRows | None:
+        """The stamped rows plus the rows appended and made visible since (an ingest into a
+        compacted corpus), asking the catalog about the appended rows only; None when the
+        visible shots are not exactly those (something was removed: ask about every row)."""
+        n = mapped.stamp_rows
+        tail = [i.decode() for i in mapped.ids[n:].tolist()]
+        facts = self.catalog.visible_row_facts(tail)
+        if len(facts) != len(tail) or self.catalog.counted_shots() != n + len(tail):
+            return None
+        rows = [facts[i] for i in tail]
+        end = n + len(tail)
+        return VisibleRows(
+            ids=mapped.ids[:end],
+            X=mapped.X[:end],
+            X16=None if mapped.X16 is None else mapped.X16[:end],
+            clusters=np.r_[mapped.clusters, np.array([_cluster(r[0]) for r in rows], np.int32)],
+            id_order=mapped.id_order,
+            video_ids=np.r_[mapped.video_ids, np.array([r[1] for r in rows], np.int64)],
+            duration_s=np.r_[mapped.duration_s, np.array([r[2] for r in rows], np.float32)],
+            mapped=True,
+            ordered_rows=n,
+        )
 
     def _visible_rows_from_catalog(self, mapped: MappedRows | None) -> VisibleRows:
         cluster_of = self.catalog.clusters()

@@ -94,14 +94,19 @@ class ShotIds(Sequence[str]):
 class RowLookup(Mapping[str, int]):
     """Shot id → matrix row, by binary search over the ids' sort order.
 
-    ``order`` is ``argsort(ids)`` (the compacted file stores it); without it, lookups of a few
+    ``order`` is ``argsort(ids)`` (the compacted file stores it) of the first ``ordered`` rows
+    (all by default; rows appended since are sorted apart, once); without it, lookups of a few
     ids scan and the first larger one sorts the ids once. Repeated ids resolve to their first
     row.
     """
 
-    def __init__(self, raw: np.ndarray, order: np.ndarray | None = None) -> None:
+    def __init__(
+        self, raw: np.ndarray, order: np.ndarray | None = None, *, ordered: int | None = None
+    ) -> None:
         self._raw = raw
         self._order = order
+        if order is not None and ordered is not None and ordered < len(raw):
+            self._order = _merged_order(raw, order, ordered)
 
     def rows(self, shot_ids: Iterable[str]) -> np.ndarray:
         """Rows of the ids found, in the order given; ids not in the corpus are left out."""
@@ -157,3 +162,11 @@ class RowLookup(Mapping[str, int]):
 
     def __repr__(self) -> str:
         return f"RowLookup({len(self)} ids)"
+
+
+def _merged_order(raw: np.ndarray, order: np.ndarray, ordered: int) -> np.ndarray:
+    """The sort order of all of ``raw`` from that of its first ``ordered`` rows: the rows after
+    are sorted alone (few) and merged in (one pass over the order)."""
+    tail = ordered + np.argsort(raw[ordered:], kind="stable")
+    at = np.searchsorted(raw[:ordered], raw[tail], side="right", sorter=order)
+    return np.insert(np.asarray(order), at, tail)
