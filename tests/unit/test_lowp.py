@@ -75,3 +75,24 @@ def test_the_float16_kernel_reads_the_copy_without_a_float32_copy(corpus):
     approx = float16_scores(X16, q)
     assert approx.dtype == np.float32 and approx.shape == (len(X),)
     assert np.abs(approx - X @ q).max() < 2e-3
+
+
+def test_a_kernel_rounding_beyond_its_bound_takes_the_worst_case_bound(corpus, caplog):
+    """Were torch's kernel to round more than assumed, the funnel widens its first stage
+    (and says so) instead of missing a row."""
+    X, X16 = corpus
+    q = _unit(np.random.default_rng(4).standard_normal(X.shape[1]))
+
+    class Doubting(Funnel):
+        def kernel_error(self, z, *, strict=False):
+            return super().kernel_error(z, strict=strict) if strict else np.zeros_like(z)
+
+    funnel = Doubting(X, X16, q, 0.0, Funnel.for_search(X, X16, q).transform, _one)
+    picked = smallest(funnel, np.negative, funnel.approximate(), 60)
+    exact = X @ q
+    assert picked.rows.tolist() == np.lexsort((np.arange(len(X)), -exact))[:60].tolist()
+    assert "re-taking the funnel" in caplog.text
+
+
+def _one(z_abs, bound):
+    return np.ones_like(z_abs, dtype=np.float32)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import mmap
 import os
 import time
 import uuid
@@ -225,7 +226,16 @@ class EmbeddingMatrix:
         return MappedRows(
             path=self.path,
             ids=_map(self.path, layout.ids_at, f"S{layout.id_bytes}", (rows,)),
-            X=_map(self.path, layout.vectors_at, np.float32, (rows, layout.dim)),
+            # With a float16 copy the float32 rows are read a few at a time (the funnel's last
+            # stage): no read-ahead, or each row fetched 128 KiB of its neighbours (12k rows
+            # took 15 s instead of 0.8 s from a cold 20 GB file, measured).
+            X=_map(
+                self.path,
+                layout.vectors_at,
+                np.float32,
+                (rows, layout.dim),
+                random_access=layout.f16_at is not None,
+            ),
             X16=(
                 None
                 if layout.f16_at is None
@@ -674,11 +684,26 @@ def _read_ids(f: h5py.File) -> np.ndarray:
     return _encode([s.decode() if isinstance(s, bytes) else s for s in raw])
 
 
-def _map(path: Path, offset: int, dtype, shape: tuple) -> np.ndarray:
-    """A read-only map of ``shape`` items at ``offset`` (an empty array for no rows)."""
-    if not shape[0]:
+def _map(
+    path: Path, offset: int, dtype, shape: tuple, *, random_access: bool = False
+) -> np.ndarray:
+    """A read-only map of ``shape`` items at ``offset`` (an empty array for no rows); with
+    ``random_access`` the kernel reads only the pages touched (``MADV_RANDOM``)."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    if not count:
         return np.zeros(shape, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as handle:
+        mapped = mmap.mmap(
+            handle.fileno(),
+            offset - start + count * dtype.itemsize,
+            access=mmap.ACCESS_READ,
+            offset=start,
+        )
+    if random_access and hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
+    return np.frombuffer(mapped, dtype=dtype, count=count, offset=offset - start).reshape(shape)
 
 
 def _map_dataset(path: Path, ds: h5py.Dataset) -> np.ndarray:
