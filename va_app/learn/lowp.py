@@ -120,7 +120,7 @@ class Funnel:
         w2 = self.w * self.w
         for start in range(0, rows.size, GATHER_ROWS):
             part = slice(start, start + GATHER_ROWS)
-            block = gather_rows(self.X16, rows[part]).astype(np.float32)
+            block = _as_float32(gather_rows(self.X16, rows[part]))
             z[part] = block @ self.w
             block *= block
             sigma[part] = np.sqrt(block @ w2)
@@ -138,6 +138,13 @@ class Funnel:
     def score_margin(self, z: np.ndarray, bound: np.ndarray) -> np.ndarray:
         """A bound on the score's error given ``|z̃ − z| ≤ bound`` (through ``f``'s slope)."""
         return (self.slope(np.abs(z), bound) * bound + np.float32(EPS)).astype(np.float32)
+
+
+def _as_float32(block: np.ndarray) -> np.ndarray:
+    """float16 rows as float32 through torch (numpy's cast runs ~10× slower here)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(block)).float().numpy()
 
 
 def gather_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
