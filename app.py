@@ -1,121 +1,91 @@
-"""Video Annotator — Streamlit entry script (``streamlit run app.py``).
+"""Video Annotator — the entry script (``streamlit run app.py``) and its Home page.
 
-Builds the demo corpus into an empty data directory (with a progress bar), renders the shared
-sidebar (who you are, which label), then runs the selected page. The page scripts live in
-``pages/``; Streamlit treats that folder as a legacy multipage app until ``st.navigation``
-first runs, so each page starts with :func:`va_app.ui.navigation.run_through_app`, which makes
-a deep link on a fresh server run through this script too.
+A Streamlit multipage app in its native form: this script is Home, each script in ``pages/``
+is another page (``/search``, ``/learn``, ``/review``, ``/dashboard``). Home shows the corpus
+at a glance and the labels, and manages them (create, edit, delete).
 
-``streamlit run app.py`` finds the ``st.App`` below and serves it: Streamlit's own server plus
-the card grid's decision endpoint (:mod:`va_app.ui.grid.endpoint`). Streamlit runs this file
-as ``__main__`` on every rerun — that is the app; imported by name it is the server.
+``streamlit run app.py`` finds the ``st.App`` at the bottom and serves it: Streamlit's own
+server plus the card grid's routes (:mod:`va_app.ui.grid.endpoint`). Streamlit runs this
+file as ``__main__`` for the Home page; imported by name it is the server.
 """
 
 import streamlit as st
 
-from va_app.errors import VAError
-from va_app.ui import resources, state
-from va_app.ui.navigation import main_script_identity
+from va_app.encoders import encoder_status_line
+from va_app.services import reads
+from va_app.ui import label_forms, resources, state
+from va_app.ui.cards import show_flash
+from va_app.ui.shell import page
 
 
-def build_demo_if_empty() -> None:
-    from va_app.services import jobs
-
-    # The cached workspace's catalog: a rerun costs one COUNT, not a new engine and index.
-    if not resources.workspace().is_empty():
-        return
-    settings = resources.settings()
-    st.title("Video Annotator")
-    st.info("This data directory is empty: building the demo corpus first (about a minute).")
-    bar = st.progress(0.0, text="Rendering the demo movies …")
-    # The app's own first start, not a visitor's action: no role is needed for it.
-    jobs.build_demo(
-        settings,
-        user=None,
-        progress=lambda done, total, name="": bar.progress(
-            min(done / max(total, 1), 1.0), text=name or "Working …"
+def corpus_at_a_glance(app) -> None:
+    info = reads.corpus_summary(app)  # the app's open corpus: no new connections per rerun
+    cols = st.columns(4)
+    for col, (title, key) in zip(
+        cols,
+        (
+            ("Videos", "videos"),
+            ("Shots", "shots"),
+            ("Labels", "labels"),
+            ("Annotations", "annotations"),
         ),
-    )
-    st.cache_resource.clear()
-    st.rerun()
+    ):
+        col.metric(title, info[key])
+    st.caption(encoder_status_line(info["encoder"], resources.encoder()))
+    if info["skipped"]:
+        with st.expander(f"{len(info['skipped'])} files were skipped at ingest"):
+            st.dataframe(info["skipped"], hide_index=True, width="stretch")
 
 
-def sidebar() -> None:
-    ws = resources.workspace()
-    with st.sidebar:
-        if resources.policy().local_mode:
-            st.text_input(
-                "Your name",
-                key=state.ANNOTATOR,
-                placeholder="e.g. Ana",
-                help="Stored with every annotation you make.",
-                on_change=state.sync_query_params,
-            )
-            if not state.annotator():
-                st.warning("Say who you are to start labelling.", icon=":material/person:")
-        else:
-            _sign_in_box()
-        names = [label.name for label in ws.labels.labels()]
-        if state.current_label() not in names:
-            st.session_state[state.LABEL] = None
-        st.selectbox(
-            "Label",
-            names,
-            key=state.LABEL,
-            index=None,
-            placeholder="Pick a label",
-            on_change=state.sync_query_params,
-        )
-        if resources.policy().local_mode:
-            st.caption(
-                "Local mode: no sign-in; anyone who can open this page can annotate. "
-                "See README › Access control to require sign-in."
-            )
-
-
-def _sign_in_box() -> None:
-    user = state.current_user()
-    if state.signed_in():
-        st.markdown(f"Signed in as **{user.name or user.email}** · {user.role.value}")
-        st.button("Sign out", key="logout", on_click=st.logout)
+def label_table(app) -> None:
+    st.subheader("Labels")
+    rows = reads.label_summaries(app)
+    if not rows:
+        st.info("No labels yet: create the first one on the right.")
         return
-    st.info(
-        f"Not signed in: you can look ({user.role.value}) but not change anything.",
-        icon=":material/lock:",
+    st.dataframe(
+        [
+            {
+                "Label": r["name"],
+                "Positives": r["positives"],
+                "Negatives": r["negatives"],
+                "Annotators": len(r["annotators"]),
+                "Model score": r["model_score"],
+                "Data score": r["data_score"],
+                "Versions": r["versions"],
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Model score": st.column_config.NumberColumn(format="%.2f"),
+            "Data score": st.column_config.NumberColumn(format="%.2f"),
+        },
     )
-    try:
-        st.button("Sign in", key="login", type="primary", on_click=st.login)
-    except Exception as exc:  # noqa: BLE001 — sign-in not configured in secrets.toml
-        st.error(f"Sign-in is not configured ({exc}); see README › Access control.")
+    st.caption("Pick a label in the sidebar, then go to **Search** to find examples.")
 
 
-def main() -> None:
-    st.set_page_config(page_title="Video Annotator", page_icon=":material/movie:", layout="wide")
-    # On a fresh server the first run may come as a legacy page (va_app.ui.navigation): run
-    # under the main script's identity, so the sidebar's widgets keep their ids (and values).
-    with main_script_identity():
-        try:
-            state.init_state()
-            build_demo_if_empty()
-            sidebar()
-        except VAError as exc:
-            st.error(str(exc))
-            st.stop()
-
-        pages = [
-            st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-            st.Page("pages/search.py", title="Search", icon=":material/search:"),
-            st.Page("pages/learn.py", title="Active learning", icon=":material/model_training:"),
-            st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
-            st.Page("pages/dashboard.py", title="Dashboard", icon=":material/monitoring:"),
-        ]
-        page = st.navigation(pages)
-        state.sync_query_params()  # a page switch clears the URL's query: who, which label
-        page.run()
+def home() -> None:
+    page("Home", ":material/home:")
+    app = resources.services()
+    st.title("Video Annotator")
+    st.caption("Build a classifier for a visual concept of your own: search, label, build, repeat.")
+    show_flash()
+    corpus_at_a_glance(app)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        label_table(app)
+    with right:
+        label_forms.new_label_form()
+    current = state.current_label()
+    if current:
+        with left.expander(f"Manage “{current}”", icon=":material/settings:"):
+            label_forms.manage_label(app, current)
 
 
 if __name__ == "__main__":
-    main()
+    home()
 else:
     from va_app.ui.grid.endpoint import routes
 

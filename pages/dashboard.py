@@ -5,17 +5,17 @@ import pandas as pd
 import streamlit as st
 
 from va_app.errors import VAError
-from va_app.reports import analytics, charts
+from va_app.reports import charts
+from va_app.services import dashboard
 from va_app.ui import resources, state
 from va_app.ui.downloads import table_downloads
-from va_app.ui.navigation import run_through_app
+from va_app.ui.shell import page
 
-run_through_app()  # a deep link on a fresh server: run app.py first
-
-ws = resources.workspace()
+page("Dashboard", ":material/monitoring:")
+app = resources.services()
 st.title("Dashboard")
 
-table = analytics.label_progress_table(ws)
+table = dashboard.progress_table(app)
 if table.empty:
     st.info("No labels yet.")
     st.stop()
@@ -48,7 +48,7 @@ names = table.label.tolist()
 default = names.index(state.current_label()) if state.current_label() in names else 0
 label = st.selectbox("Details for", names, index=default, key="dash_label")
 try:
-    tables = analytics.label_tables(ws, label)
+    tables = dashboard.label_tables(app, label)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(charts.score_history_figure(tables["score_history"]), key="chart-history")
@@ -101,17 +101,15 @@ try:
         table_downloads("agreement", tables["agreement"], label=label)
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.cluster_coverage_figure(analytics.cluster_coverage(ws, label)), key="chart-clusters"
+        charts.cluster_coverage_figure(dashboard.cluster_coverage(app, label)), key="chart-clusters"
     )
-    right.plotly_chart(
-        charts.corpus_map_figure(analytics.corpus_map(ws, label=label)), key="chart-map"
-    )
+    right.plotly_chart(charts.corpus_map_figure(dashboard.corpus_map(app, label)), key="chart-map")
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.score_distribution_figure(analytics.score_distribution(ws, label)),
+        charts.score_distribution_figure(dashboard.score_distribution(app, label)),
         key="chart-scores",
     )
-    curve = analytics.reliability(ws, label)
+    curve = dashboard.reliability(app, label)
     right.plotly_chart(charts.reliability_figure(curve), key="chart-calibration")
     if not curve.empty:
         right.caption(

@@ -3,24 +3,24 @@
 import streamlit as st
 
 from va_app.errors import VAError
+from va_app.services import feed_reads, reads
 from va_app.services.access import Action
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
-from va_app.ui.navigation import run_through_app
+from va_app.ui.shell import page
 
-run_through_app()  # a deep link on a fresh server: run app.py first
-
+page("Active learning", ":material/model_training:")
 FEEDS = {
     "positive": "Top positive",
     "negative": "Top negative",
     "borderline": "Borderline",
     "random": "Random",
 }
-ws = resources.workspace()
+app = resources.services()
 label = state.require_label("Active learning")
 
 left, mid, right = st.columns([2, 2, 3], vertical_alignment="bottom")
-n = left.number_input("Shots per feed", 4, 100, 20, step=4, key="feed_size")
+n = int(left.number_input("Shots per feed", 4, 100, 20, step=4, key="feed_size"))
 hide = mid.toggle(
     "Hide labelled shots",
     key="hide_labelled",
@@ -39,7 +39,7 @@ if right.button(
         "Building: fit, cross-validate, score every shot, pick feeds …", expanded=False
     ) as status:
         try:
-            outcome = ws.build(label, n=int(n), hide_labelled=hide, user=state.current_user())
+            outcome = app.modelling.build(state.current_user(), label, n=n, hide_labelled=hide)
             status.update(
                 label=f"Built version {outcome.version.version} in "
                 f"{outcome.result.build_ms:.0f} ms",
@@ -50,21 +50,28 @@ if right.button(
             st.error(str(exc))
 
 
+def before_first_build() -> None:
+    st.info(
+        "Press **Build** to train a model on the labels so far and fill the feeds. Until "
+        "then, label some random shots here: they show the first model the whole corpus, "
+        "not only what your searches found.",
+        icon=":material/shuffle:",
+    )
+    ids = feed_reads.random_shots(app, label, n=n, hide_labelled=hide)
+    card_grid(
+        reads.shots(app, ids),
+        card_context(label, source="random", key="feed-random"),
+        need=reads.first_build_needs(app),
+    )
+
+
 @st.fragment
 def feeds_view() -> None:
-    label_header(ws, label)
+    label_header(label)
     show_flash()
-    view = resources.feeds(label, n=int(n), hide_labelled=hide)
+    view = resources.feeds(label, n=n, hide_labelled=hide)
     if view is None:
-        st.info(
-            "Press **Build** to train a model on the labels so far and fill the feeds. "
-            "Until then, label some random shots here: they show the first model the whole "
-            "corpus, not only what your searches found.",
-            icon=":material/shuffle:",
-        )
-        ids = ws.random_shots(label, n=int(n), hide_labelled=hide)
-        ctx = card_context(ws, label, state.annotator(), source="random", key="feed-random")
-        card_grid(ws, ws.corpus.shots(ids), ctx, need=ws.first_build_needs)
+        before_first_build()
         return
     advice = resources.advice(view.version.label, view.version.version)
     tab_name = {**FEEDS, "search": "Search page"}.get(advice.source, advice.source)
@@ -73,25 +80,23 @@ def feeds_view() -> None:
         "label from any feed you like.",
         icon=":material/tips_and_updates:",
     )
-    probs = view.probabilities
-    row_of = ws.matrix.row_of
     # Lazy tabs: only the open feed's cards are built and sent, per run and per decision.
     tabs = st.tabs(list(FEEDS.values()), key="feed_tab", on_change="rerun")
     for tab, feed in zip(tabs, FEEDS):
-        if not tab.open:
-            continue
-        with tab:
-            ids = view.feeds[feed]
-            ctx = card_context(ws, label, state.annotator(), source=feed, key=f"feed-{feed}")
-            card_grid(
-                ws, ws.corpus.shots(ids), ctx, scores={i: float(probs[row_of[i]]) for i in ids}
-            )
+        if tab.open:
+            with tab:
+                ids = view.feeds[feed]
+                card_grid(
+                    reads.shots(app, ids),
+                    card_context(label, source=feed, key=f"feed-{feed}"),
+                    scores=feed_reads.feed_scores(app, view, ids),
+                )
 
 
 feeds_view()
 
 with st.expander("Model versions of this label"):
-    versions = ws.models.versions(label)
+    versions = reads.versions(app, label)
     if versions:
         st.dataframe(
             [

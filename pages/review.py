@@ -4,23 +4,22 @@ import pandas as pd
 import streamlit as st
 
 from va_app.errors import VAError
-from va_app.reports import analytics
+from va_app.services import dashboard, reads
 from va_app.ui import resources, state
 from va_app.ui.cards import card_context, card_grid, label_header, show_flash
-from va_app.ui.navigation import run_through_app
+from va_app.ui.shell import page
 
-run_through_app()  # a deep link on a fresh server: run app.py first
-
+page("Review", ":material/fact_check:")
 PAGE_SIZE = 20
-ws = resources.workspace()
+app = resources.services()
 label = state.require_label("Review")
 
 
 @st.fragment
 def review_view() -> None:
-    label_header(ws, label)
+    label_header(label)
     show_flash()
-    history = ws.labels.history(label)
+    history = reads.history(app, label)
     if not history:
         st.info("No annotations yet for this label.")
         return
@@ -32,7 +31,7 @@ def review_view() -> None:
     )
     if everything.open:
         with everything:
-            _all_annotations(history)
+            _all_annotations(len(history))
     if by_model.open:
         with by_model:
             _model_disagreements()
@@ -41,10 +40,10 @@ def review_view() -> None:
             _annotator_conflicts()
 
 
-def _all_annotations(history) -> None:
-    current = ws.labels.current(label)
-    shots = {s.id: s for s in ws.corpus.shots(list({a.shot_id for a in current}))}
-    frame = pd.DataFrame(
+def _annotation_frame() -> pd.DataFrame:
+    current = reads.current_annotations(app, label)
+    shots = {s.id: s for s in reads.shots(app, list({a.shot_id for a in current}))}
+    return pd.DataFrame(
         [
             {
                 "title": shots[a.shot_id].title if a.shot_id in shots else "",
@@ -58,6 +57,10 @@ def _all_annotations(history) -> None:
             for a in current
         ]
     )
+
+
+def _all_annotations(clicks: int) -> None:
+    frame = _annotation_frame()
     c = st.columns([2, 2, 2, 3])
     values = c[0].multiselect("Value", ["positive", "negative"], key="rv_value")
     people = c[1].multiselect("Annotator", sorted(frame.annotator.unique()), key="rv_annotator")
@@ -69,20 +72,25 @@ def _all_annotations(history) -> None:
     if since:
         frame = frame[frame.time.dt.date >= since]
     frame = frame.sort_values("time", ascending=False)
-    st.caption(f"{len(frame)} current annotations shown ({len(history)} clicks in the history).")
+    st.caption(f"{len(frame)} current annotations shown ({clicks} clicks in the history).")
     st.dataframe(frame, hide_index=True, width="stretch", height=240)
     ids = list(dict.fromkeys(frame.shot_id))
     pages = max(1, -(-len(ids) // PAGE_SIZE))
-    page = st.columns([1, 4])[0].number_input(f"Page (of {pages})", 1, pages, 1, key="rv_page") - 1
-    shots = ws.corpus.shots(ids[page * PAGE_SIZE : (page + 1) * PAGE_SIZE])
-    card_grid(ws, shots, card_context(ws, label, state.annotator(), source="review", key="review"))
+    number = (
+        st.columns([1, 4])[0].number_input(f"Page (of {pages})", 1, pages, 1, key="rv_page") - 1
+    )
+    shots = reads.shots(app, ids[number * PAGE_SIZE : (number + 1) * PAGE_SIZE])
+    card_grid(shots, card_context(label, source="review", key="review"))
 
 
 def _model_disagreements() -> None:
     try:
-        frame = analytics.disagreements_with_model(ws, label)
+        frame = dashboard.disagreements_with_model(app, label)
     except VAError as exc:
         st.info(str(exc))
+        return
+    if reads.latest_version(app, label) is None:
+        st.info("Build a model on Active learning to see where it disagrees with the labels.")
         return
     if frame.empty:
         st.success("The latest model agrees with every annotation.")
@@ -92,27 +100,21 @@ def _model_disagreements() -> None:
         "strongest first: either a labelling slip or a hard case."
     )
     ids = frame.shot_id.head(PAGE_SIZE).tolist()
-    scores = dict(zip(frame.shot_id, frame.probability))
     card_grid(
-        ws,
-        ws.corpus.shots(ids),
-        card_context(ws, label, state.annotator(), source="review", key="rv-model"),
-        scores=scores,
+        reads.shots(app, ids),
+        card_context(label, source="review", key="rv-model"),
+        scores=dict(zip(frame.shot_id, frame.probability)),
     )
 
 
 def _annotator_conflicts() -> None:
-    frame = analytics.annotator_conflicts(ws, label)
+    frame = dashboard.annotator_conflicts(app, label)
     if frame.empty:
         st.success("No shot has conflicting annotations.")
         return
     st.dataframe(frame, hide_index=True, width="stretch")
     ids = frame.shot_id.head(PAGE_SIZE).tolist()
-    card_grid(
-        ws,
-        ws.corpus.shots(ids),
-        card_context(ws, label, state.annotator(), source="review", key="rv-people"),
-    )
+    card_grid(reads.shots(app, ids), card_context(label, source="review", key="rv-people"))
 
 
 review_view()

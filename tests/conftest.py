@@ -21,6 +21,8 @@ os.environ.setdefault("VA_INDEX_JOB", "0")
 
 from tests.servers import CATALOG_TEMPLATE, PostgresServer, postgres_bindir
 from va_app.config import Settings
+from va_app.services.access import Role, User
+from va_app.services.bootstrap import Services, bootstrap
 from va_app.store.catalog import Catalog
 
 BACKENDS = ("sqlite", "postgresql")
@@ -80,3 +82,12 @@ def settings(tmp_path, database_url) -> Settings:
     return Settings(
         data_dir=tmp_path / "data", encoder="descriptor", database_url=database_url, index_job=False
     )
+
+
+#: Who acts in tests that are not about access control: an admin (may do everything).
+TESTER = User("tester", "", Role.ADMIN)
+
+
+def open_services(settings: Settings, **options) -> Services:
+    """The corpus's services as the app and the CLI build them (close them after)."""
+    return bootstrap(settings, **options)

@@ -49,6 +49,7 @@ def make_cut_video(
     codec: str = "libx264",
     index_code: bool = True,
     container_options: Mapping[str, str] | None = None,
+    timecode: str | None = None,
 ) -> list[int]:
     """Write a video whose shots are ``[cuts[i], cuts[i+1])``; return the shot start frames.
 
@@ -56,15 +57,24 @@ def make_cut_video(
     ``[0, 30, 75, 120]`` writes 120 frames with hard cuts at 30 and 75 and returns
     ``[0, 30, 75]``. ``size`` is (width, height), both even. ``codec`` is any PyAV encoder
     (``libx264``, ``libvpx-vp9``, ``mpeg4``, ``mjpeg``, ...); the container follows the suffix.
+    ``timecode`` (e.g. ``"10:00:00:00"``, ``;`` for drop-frame) is the start timecode a camera
+    writes: a QuickTime ``tmcd`` track in .mov and .mp4.
     """
     bounds = [int(c) for c in cuts]
     if bounds[0] != 0 or any(b <= a for a, b in pairwise(bounds)):
         raise ValueError(f"cuts must start at 0 and increase strictly: {bounds}")
     frames = render_frames(bounds, size=size, seed=seed, index_code=index_code)
-    if codec == "libx264" and not container_options:
+    if codec == "libx264" and not container_options and not timecode:
         write_video(path, frames, fps=fps)
     else:
-        encode_frames(path, frames, fps=fps, codec=codec, container_options=container_options)
+        encode_frames(
+            path,
+            frames,
+            fps=fps,
+            codec=codec,
+            container_options=container_options,
+            timecode=timecode,
+        )
     return bounds[:-1]
 
 
@@ -145,8 +155,10 @@ def encode_frames(
     fps: float = 24,
     codec: str = "mpeg4",
     container_options: Mapping[str, str] | None = None,
+    timecode: str | None = None,
 ) -> int:
-    """Encode RGB frames with any PyAV encoder (``write_video`` only does what browsers play)."""
+    """Encode RGB frames with any PyAV encoder (``write_video`` only does what browsers play);
+    ``timecode``: the stream's start timecode tag (FFmpeg's muxers write a ``tmcd`` track)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
@@ -158,6 +170,8 @@ def encode_frames(
                 stream.height, stream.width = frame.shape[:2]
                 stream.pix_fmt = _PIX_FMT.get(codec, "yuv420p")
                 stream.options = _ENCODER_OPTIONS.get(codec, {})
+                if timecode:
+                    stream.metadata["timecode"] = timecode
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             count += 1
         if stream is not None:

@@ -68,7 +68,7 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 @command("demo", "render the procedural demo corpus and ingest it", _demo_args)
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
-    from va_app.services.workspace import corpus_is_empty
+    from va_app.services.reads import corpus_is_empty
 
     if args.first_run and not corpus_is_empty(settings):
         try:
@@ -125,7 +125,23 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     print(_report_line(report))
     for skipped in report.skipped:
         print(f"  skipped {skipped.path}: {skipped.reason}")
+    for line in _cut_list_report(report):
+        print(line)
     return 0
+
+
+def _n_shots(n: int) -> str:
+    return f"{n} shot" if n == 1 else f"{n} shots"
+
+
+def _cut_list_report(report) -> Iterator[str]:
+    """What the editors' cut lists did in an ingest run (nothing when there were none)."""
+    for path in report.cut_list_videos:
+        yield f"  {path}: {report.cut_list_notes.get(path, 'shots from its cut list')}"
+    for fallback in report.cut_list_fallbacks:
+        yield f"  cut list not used for {fallback.path} (shots detected): {fallback.reason}"
+    for cut_list, names in report.cut_list_unmatched.items():
+        yield f"  {cut_list} names sources that are no video of its folder: {', '.join(names)}"
 
 
 def _reindex_args(p: argparse.ArgumentParser) -> None:
@@ -164,9 +180,9 @@ def _reindex(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("info", "corpus summary: counts, encoder, skipped files", _json_flag)
+@command("info", "corpus summary: counts, encoder, skipped files, cut lists", _json_flag)
 def _info(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.services.workspace import corpus_info
+    from va_app.services.reads import corpus_info
 
     info = corpus_info(settings)
     _emit(args, info, _info_lines(info))
@@ -178,15 +194,29 @@ def _info_lines(info: dict[str, Any]) -> Iterator[str]:
         if key == "skipped":
             yield f"skipped: {len(value)}"
             yield from (f"  {item['path']}: {item['reason']}" for item in value)
+        elif key in _CUT_LIST_KEYS:
+            yield from _cut_list_lines(key, value)
         else:
             yield f"{key}: {value}"
 
 
+_CUT_LIST_KEYS = ("cut_lists", "cut_list_fallbacks")
+
+
+def _cut_list_lines(key: str, items: list[dict]) -> Iterator[str]:
+    if key == "cut_lists":
+        yield f"shots from cut lists: {len(items)} videos"
+        yield from (f"  {i['video']}: {_n_shots(i['shots'])} from {i['cut_list']}" for i in items)
+    else:
+        yield f"cut lists not used (shots detected): {len(items)} videos"
+        yield from (f"  {i['video']}: {i['reason']}" for i in items)
+
+
 @command("shots", "list every shot", _json_flag)
 def _shots(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.services.workspace import list_shots
+    from va_app.services.reads import shot_rows
 
-    rows = list_shots(settings)
+    rows = shot_rows(settings)
     _emit(
         args,
         rows,
@@ -230,28 +260,26 @@ def _search_args(p: argparse.ArgumentParser) -> None:
 )
 def _search(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.search.shots import SearchFilters, SearchQuery
+    from va_app.services import reads
 
     filters = SearchFilters.from_pairs(args.filter)
     if not (args.text.strip() or args.like or args.label):
         raise ValidationError("search needs TEXT, --like SHOT_ID or --label NAME")
-    with _workspace(settings) as ws:
+    with _services(settings) as app:
         query = SearchQuery(texts=(args.text,), like=args.like, filters=filters)
         if args.label:  # the label's own words, plus TEXT when given
-            zero = ws.zero_shot_query(args.label)
+            zero = reads.zero_shot_query(app, args.label)
             query = SearchQuery(
                 texts=(*query.texts, *zero.texts),
                 like=args.like,
                 filters=filters,
                 vector=None if query.texts else zero.vector,
             )
-        if query.texts and query.vector is None:
-            ws.encoder(progress=_byte_progress())  # a missing CLIP download shows its bar
-        result = ws.search(query, k=args.limit)
-        rows = ws.describe_hits(result)
-    if ws.encoder_problem:
-        print(
-            f"note: the corpus's encoder is not available ({ws.encoder_problem})", file=sys.stderr
-        )
+        result = reads.search(app, query, k=args.limit, progress=_byte_progress())
+        rows = reads.describe_hits(app, result)
+        problem = reads.encoder_problem(app)
+    if problem:
+        print(f"note: the corpus's encoder is not available ({problem})", file=sys.stderr)
     if result.notice:
         print(f"note: {result.notice}", file=sys.stderr)
     _emit(
@@ -303,19 +331,18 @@ def _labels_args(p: argparse.ArgumentParser) -> None:
 
 @command("labels", "create a label, or list labels with their progress", _labels_args)
 def _labels(args: argparse.Namespace, settings: Settings) -> int:
-    with _workspace(settings) as ws:
+    from va_app.services import reads
+
+    with _services(settings) as app:
         if args.action == "create":
             if not args.name:
                 raise ValidationError("labels create needs a NAME")
-            label = ws.create_label(
-                args.name,
-                description=args.description,
-                created_by=args.annotator,
-                user=_user(settings),
+            label = app.labelling.create_label(
+                _user(settings), args.name, description=args.description, created_by=args.annotator
             )
             _emit(args, {"name": label.name}, f"created {label.name!r}")
             return 0
-        rows = ws.label_summaries()
+        rows = reads.label_summaries(app)
         _emit(
             args,
             rows,
@@ -350,22 +377,22 @@ def _annotations_args(p: argparse.ArgumentParser) -> None:
 
 @command("annotations", "import or export annotations (CSV, Parquet, JSON)", _annotations_args)
 def _annotations(args: argparse.Namespace, settings: Settings) -> int:
-    with _workspace(settings) as ws:
+    with _services(settings) as app:
         if args.action == "import":
             if args.file is None:
                 raise ValidationError("annotations import needs a FILE")
-            n = ws.import_annotations(
+            n = app.labelling.import_file(
+                _user(settings),
                 args.file,
                 fmt=args.format,
                 label=args.label,
                 create_labels=args.create_labels,
-                user=_user(settings),
             )
             print(f"imported {n} annotations")
             return 0
         out = args.file or Path("/dev/stdout")
         fmt = args.format or (args.file.suffix.lstrip(".") if args.file else "csv")
-        n = ws.export_annotations(out, fmt=fmt, label=args.label, user=_user(settings))
+        n = app.labelling.export_file(_user(settings), out, fmt=fmt, label=args.label)
         if args.file:
             print(f"exported {n} annotations to {args.file}")
     return 0
@@ -391,11 +418,97 @@ def _dashboard_args(p: argparse.ArgumentParser) -> None:
     _dashboard_args,
 )
 def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.reports import analytics
+    from va_app.services import dashboard
 
-    with _workspace(settings) as ws:
-        paths = analytics.export_dashboard_tables(ws, args.out, fmt=args.format, label=args.label)
+    with _services(settings) as app:
+        paths = dashboard.export_tables(app, args.out, fmt=args.format, label=args.label)
     _emit(args, {"files": [str(p) for p in paths]}, (f"wrote {path}" for path in paths))
+    return 0
+
+
+def _export_edit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--positives",
+        action="store_true",
+        help="the label's positive shots (the annotators' majority)",
+    )
+    which.add_argument(
+        "--min-score",
+        type=float,
+        metavar="S",
+        help="the shots the label's latest model version scores at least S",
+    )
+    which.add_argument(
+        "--top", type=int, metavar="N", help="the latest model version's N best shots"
+    )
+    p.add_argument("--format", choices=("otio", "edl", "fcpxml"), required=True)
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the file to write (EDL markers of several videos: one EDL per video beside it)",
+    )
+    p.add_argument(
+        "--video",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY",
+        help="only these videos (their keys, as `shots` lists them before '|')",
+    )
+    p.add_argument(
+        "--markers",
+        action="store_true",
+        help="per video a timeline of the whole video with a marker per shot "
+        "(name = label, comment = score), instead of one timeline of selects",
+    )
+    p.add_argument(
+        "--order",
+        choices=("time", "score"),
+        default="time",
+        help="selects in source order (video, then time; default) or best score first",
+    )
+    _json_flag(p)
+
+
+@command(
+    "export-edit",
+    "a label's shots as an editor's timeline: OpenTimelineIO, CMX 3600 EDL or FCP 7 XML",
+    _export_edit_args,
+)
+def _export_edit(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.services.editorial import EditChoice, edit_export, write_edit_export
+
+    choice = EditChoice(positives=args.positives, min_score=args.min_score, top=args.top)
+    with _services(settings) as app:
+        export = edit_export(
+            app,
+            _user(settings),
+            args.label,
+            choice,
+            fmt=args.format,
+            markers=args.markers,
+            videos=args.video,
+            order=args.order,
+            stem=args.out.stem,
+        )
+    paths = write_edit_export(export, args.out)
+    summary = {
+        "files": [str(p) for p in paths],
+        "shots": export.n_shots,
+        "videos": export.n_videos,
+        "version": export.version,
+        "format": args.format,
+    }
+    scored = f" (model v{export.version})" if export.version else ""
+    _emit(
+        args,
+        summary,
+        [f"wrote {export.n_shots} shots of {export.n_videos} videos{scored}:"]
+        + [f"  {p}" for p in paths],
+    )
     return 0
 
 
@@ -403,6 +516,12 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", required=True)
     p.add_argument("-n", "--feed-size", type=int, default=20, help="shots per feed")
     p.add_argument("--hide-labelled", action="store_true", help="leave labelled shots out of feeds")
+    p.add_argument(
+        "--scores",
+        action="store_true",
+        help="with --json: also every shot's probability under the new version "
+        '("scores": {shot id: probability}), as `score` would write it',
+    )
     _json_flag(p)
 
 
@@ -410,22 +529,28 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     "build", "train the label's classifier, score every shot, print scores and feeds", _build_args
 )
 def _build(args: argparse.Namespace, settings: Settings) -> int:
-    with _workspace(settings) as ws:
-        outcome = ws.build(
-            args.label, n=args.feed_size, hide_labelled=args.hide_labelled, user=_user(settings)
+    from va_app.services import reads
+
+    with _services(settings) as app:
+        outcome = app.modelling.build(
+            _user(settings), args.label, n=args.feed_size, hide_labelled=args.hide_labelled
         )
+        ids = reads.shot_ids(app) if args.scores else []
     r, v = outcome.result, outcome.version
+    out = {
+        "version": v.version,
+        "n_pos": r.n_pos,
+        "n_neg": r.n_neg,
+        "model_score": r.model_score,
+        "data_score": r.data_score,
+        "build_ms": round(r.build_ms, 2),
+        "feeds": r.feeds,
+    }
+    if args.scores:
+        out["scores"] = dict(zip(ids, r.probabilities.round(6).tolist()))
     _emit(
         args,
-        {
-            "version": v.version,
-            "n_pos": r.n_pos,
-            "n_neg": r.n_neg,
-            "model_score": r.model_score,
-            "data_score": r.data_score,
-            "build_ms": round(r.build_ms, 2),
-            "feeds": r.feeds,
-        },
+        out,
         f"{v.label} v{v.version}: {r.n_pos} positive / {r.n_neg} negative, model score "
         f"{r.model_score:.3f}, data score {r.data_score:.3f}, built in {r.build_ms:.0f} ms",
     )
@@ -441,8 +566,10 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 @command("model", "export a model version to a small portable file", _model_args)
 def _model(args: argparse.Namespace, settings: Settings) -> int:
-    with _workspace(settings) as ws:
-        path = ws.export_model(args.label, args.out, version=args.version, user=_user(settings))
+    with _services(settings) as app:
+        path = app.modelling.export_model(
+            _user(settings), args.label, args.out, version=args.version
+        )
     print(f"wrote {path}")
     return 0
 
@@ -459,13 +586,13 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     "score", "score every shot of the corpus with a model; writes shot_id, probability", _score_args
 )
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.services.workspace import write_table
+    from va_app.formats.tables import write_table
 
     if args.model is None and not args.label:
         raise ValidationError("score needs --label (a stored model) or --model FILE")
-    with _workspace(settings) as ws:
-        frame = ws.score_all(
-            args.label, version=args.version, model_file=args.model, user=_user(settings)
+    with _services(settings) as app:
+        frame = app.modelling.score(
+            _user(settings), args.label, version=args.version, model_file=args.model
         )
     write_table(frame, args.out)
     print(f"scored {len(frame)} shots -> {args.out}")
@@ -575,47 +702,9 @@ def _user(settings: Settings):
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    from va_app.research.bench.engine import add_bench_arguments
-    from va_app.research.bench.ingest import add_ingest_bench_arguments
+    from va_app.research.bench.arguments import add_bench_arguments
 
     add_bench_arguments(p)
-    add_ingest_bench_arguments(p)
-    p.add_argument(
-        "--app-shots",
-        type=int,
-        default=0,
-        help="also time label clicks in the app on a synthetic corpus of this many "
-        "shots (e.g. 500000); 0 = skip",
-    )
-    p.add_argument(
-        "--browser",
-        action="store_true",
-        help="time the labelling loop in Chromium instead: keyboard decisions on "
-        "Search, Active learning and Review of a served corpus of --shots "
-        "shots, and the old button path as reference",
-    )
-    p.add_argument("--decisions", type=int, default=50, help="decisions per page (--browser)")
-    p.add_argument(
-        "--scale",
-        type=int,
-        default=0,
-        metavar="N",
-        help="instead: open, share, build and search an N-shot corpus as the app does "
-        "(mapped matrix; cold and warm open, two processes' private memory, recall and "
-        "feeds against float32); --shots above 4M runs this too",
-    )
-    p.add_argument(
-        "--matrix-precision",
-        choices=("auto", "float32", "float16"),
-        default="auto",
-        help="the --scale corpus's scoring copy (default: the app's rule, float16 above 8 GiB)",
-    )
-    p.add_argument(
-        "--ray-shards",
-        type=int,
-        default=0,
-        help="--scale: also build on a local Ray with this many shard actors (per-shard cost)",
-    )
 
 
 @command(
@@ -630,6 +719,10 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return ingest_bench_command(args, settings)
     if args.browser:
         return _browser_bench(args, settings)
+    if args.precision:
+        return _precision_bench(args)
+    if args.timeline:
+        return _timeline_bench(args)
     if _scale_shots(args):
         return _scale_bench(args, settings)
     if not args.app_shots:
@@ -648,6 +741,16 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         if args.json
         else result["engine"] + "\n" + json.dumps(result["app"], indent=2)
     )
+    return 0
+
+
+def _precision_bench(args: argparse.Namespace) -> int:
+    from va_app.research.bench.precision import run_precision_bench
+
+    shots, dim = (3000, 32) if args.quick else (args.shots, args.dim)
+    labelled = min(args.labelled, shots)
+    result = run_precision_bench(shots=shots, dim=dim, seed=args.seed, labelled=labelled)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -686,6 +789,14 @@ def _app_click_bench(args: argparse.Namespace, settings: Settings) -> dict:
         print(f"building a {args.app_shots}-shot app corpus in {work} ...", file=sys.stderr)
         make_click_bench_corpus(work, shots=args.app_shots, dim=args.dim)
     return {"shots": args.app_shots, **run_click_bench(work, label="bench")}
+
+
+def _timeline_bench(args: argparse.Namespace) -> int:
+    from va_app.research.bench.timeline import summary_lines, timeline_bench
+
+    results = timeline_bench(repeats=min(args.repeats, 5), seed=args.seed)
+    _emit(args, results, summary_lines(results))
+    return 0
 
 
 def _browser_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -837,14 +948,14 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextmanager
-def _workspace(settings: Settings):
-    from va_app.services.workspace import Workspace
+def _services(settings: Settings):
+    from va_app.services.bootstrap import bootstrap
 
-    ws = Workspace(settings)
+    app = bootstrap(settings)
     try:
-        yield ws
+        yield app
     finally:
-        ws.close()
+        app.close()
 
 
 # -- plumbing ------------------------------------------------------------------------------

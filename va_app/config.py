@@ -75,10 +75,16 @@ class Settings:
     scoring: str = "local"
     ray_address: str = ""
     ray_shards: int = 2
-    # Fill the vector index in a background job after an ingest or an import (and when the
-    # app opens a corpus whose index lacks shots); off: only `reindex` fills it.
+    # Fill the vector index in a background job after an ingest, an import or a demo build;
+    # off: only `reindex` fills it.
     index_job: bool = True
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # Access control (va_app.services.access): comma-separated e-mails or names per role;
+    # none set means local mode (no sign-in, everyone is an admin).
+    admins: str = ""
+    annotators: str = ""
+    viewers: str = ""
+    # The role of whoever matches no entry (never admin).
+    default_role: str = "viewer"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -90,7 +96,7 @@ class Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = env.get(f"VA_{f.name.upper()}")
-            if raw is not None and f.name != "extra":
+            if raw is not None:
                 values[f.name] = _parse(f.name, raw, getattr(cls(), f.name))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)._validated()
@@ -98,11 +104,7 @@ class Settings:
     def as_env(self) -> dict[str, str]:
         """These settings as ``VA_*`` variables, for a child process (:meth:`from_env` reads
         them back to equal settings)."""
-        return {
-            f"VA_{f.name.upper()}": str(getattr(self, f.name))
-            for f in fields(self)
-            if f.name != "extra"
-        }
+        return {f"VA_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
 
     def with_data_dir(self, data_dir: str | Path) -> Settings:
         return replace(self, data_dir=Path(data_dir))._validated()

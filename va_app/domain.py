@@ -106,6 +106,7 @@ class Source(StrEnum):
     RANDOM = "random"
     IMPORT = "import"  # ... an annotation file or a dataset import
     REVIEW = "review"  # fixes on the review page
+    TIMELINE = "timeline"  # a shot picked on a title's timeline
 
 
 #: The four feeds of a build, in the order the app shows them.
@@ -195,6 +196,51 @@ def shot_verdicts(annotations: Iterable[Annotation]) -> list[ShotVerdict]:
     return [ShotVerdict.of(shot, words) for shot, words in fold_votes(annotations).items()]
 
 
+# -- labels, training sets, model versions -------------------------------------------------
+@dataclass(frozen=True)
+class Label:
+    id: int
+    name: str
+    description: str = ""
+    hints: str = ""
+    created_by: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """What a build trains on: a label's shots by majority (positives, negatives), the ties it
+    leaves out, the shots annotators disagree on, and who annotated."""
+
+    positives: list[str] = field(default_factory=list)
+    negatives: list[str] = field(default_factory=list)
+    ties: list[str] = field(default_factory=list)
+    conflicts: list[ShotVerdict] = field(default_factory=list)
+    annotators: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    label: str
+    version: int
+    created_at: datetime | None
+    n_pos: int
+    n_neg: int
+    model_score: float | None
+    data_score: float | None
+    annotators: list[str]
+    encoder_id: str
+    fingerprint: str
+    build_ms: float
+    #: The build's out-of-fold calibration report (Brier, ECE, reliability bins; raw and
+    #: calibrated — see ``va_app.learn.calibration.calibration_report``); {} before calibration.
+    calibration: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def n_annotations(self) -> int:
+        return self.n_pos + self.n_neg
+
+
 @dataclass(frozen=True)
 class SkippedFile:
     path: str
@@ -212,5 +258,12 @@ class IngestReport:
     recovered_videos: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     added_shots: int = 0
+    #: Videos whose shots are the events of their editor's cut list, and how they were read.
+    cut_list_videos: list[str] = field(default_factory=list)
+    cut_list_notes: dict[str, str] = field(default_factory=dict)
+    #: Videos a cut list applies to that got detected shots instead, with the reason.
+    cut_list_fallbacks: list[SkippedFile] = field(default_factory=list)
+    #: Per folder cut list: the sources it names that are no video of its folder.
+    cut_list_unmatched: dict[str, list[str]] = field(default_factory=dict)
     #: Seconds per ingest stage (probe, detect, sample, encode, commit), summed over videos.
     stage_seconds: dict[str, float] = field(default_factory=dict)

@@ -6,7 +6,8 @@ import pytest
 
 from tests.app.conftest import make_app
 from tests.app.grid_driver import decisions, grid, send
-from va_app.services.workspace import Workspace
+from tests.conftest import TESTER, open_services
+from va_app.services import reads
 
 #: Cards on the Search page when browsing (its page size; the demo corpus has 48 shots).
 SEARCH_PAGE = 20
@@ -17,7 +18,7 @@ def roles(app_settings, monkeypatch):
     monkeypatch.setenv("VA_ADMINS", "ada@example.org")
     monkeypatch.setenv("VA_ANNOTATORS", "ann@example.org")
     monkeypatch.setenv("VA_VIEWERS", "*")
-    Workspace(app_settings).create_label("night")
+    open_services(app_settings).labelling.create_label(TESTER, "night")
     return app_settings
 
 
@@ -40,7 +41,7 @@ def test_a_viewer_sees_cards_but_cannot_annotate_build_or_create(roles):
     send(at, cards, "decisions", decisions((cards.shot_ids[0], True)))
     assert not at.exception
     assert "viewers cannot annotate" in grid(at, "grid-search").data["error"]
-    assert Workspace(roles).labels.history("night") == []
+    assert open_services(roles).uow().labels.history("night") == []
     at.switch_page("pages/learn.py").run()
     assert at.button(key="build").disabled
 
@@ -53,9 +54,11 @@ def test_an_annotator_annotates_under_their_identity_but_cannot_delete_labels(ro
     cards = grid(at, "grid-search")
     send(at, cards, "decisions", decisions((cards.shot_ids[0], True)))
     assert not at.exception
-    ws = Workspace(roles)
-    assert [a.annotator for a in ws.labels.current("night")] == ["ann@example.org"]
-    assert [(e.kind, e.actor) for e in ws.events("annotate")] == [("annotate", "ann@example.org")]
+    ws = open_services(roles)
+    assert [a.annotator for a in ws.uow().labels.current("night")] == ["ann@example.org"]
+    assert [(e.kind, e.actor) for e in reads.events(ws, "annotate")] == [
+        ("annotate", "ann@example.org")
+    ]
 
 
 def test_an_admin_deletes_a_label(roles):
@@ -64,7 +67,7 @@ def test_an_admin_deletes_a_label(roles):
     at.checkbox(key="confirm_delete").check().run()
     at.button(key="delete_label").click().run()
     assert not at.exception
-    assert Workspace(roles).labels.labels() == []
+    assert open_services(roles).uow().labels.labels() == []
 
 
 def test_nobody_signed_in_cannot_change_anything(roles):
@@ -75,7 +78,7 @@ def test_nobody_signed_in_cannot_change_anything(roles):
     cards = grid(at, "grid-search")
     assert cards.data["read_only"]
     send(at, cards, "decisions", decisions((cards.shot_ids[0], False)))
-    assert Workspace(roles).labels.history("night") == []
+    assert open_services(roles).uow().labels.history("night") == []
 
 
 def test_an_annotator_edits_the_guidelines_and_hints_on_home(roles):
@@ -86,13 +89,13 @@ def test_an_annotator_edits_the_guidelines_and_hints_on_home(roles):
     at.button(key="FormSubmitter:edit-label:night-Save changes").click().run()
     assert not at.exception
     assert any("Saved the guidelines" in s.value for s in at.success)
-    ws = Workspace(roles)
-    label = ws.label("night")
+    ws = open_services(roles)
+    label = reads.label(ws, "night")
     assert (label.description, label.hints) == (
         "the sky is dark, lamps are lit",
         "night, street lamps",
     )
-    assert [(e.actor, e.payload["changed"]) for e in ws.events("label_edited")] == [
+    assert [(e.actor, e.payload["changed"]) for e in reads.events(ws, "label_edited")] == [
         ("ann@example.org", ["description", "hints"])
     ]
     at.switch_page("pages/search.py").run()
@@ -100,7 +103,7 @@ def test_an_annotator_edits_the_guidelines_and_hints_on_home(roles):
 
 
 def test_a_viewer_reads_the_guidelines_but_gets_no_edit_form(roles):
-    Workspace(roles).edit_label("night", description="after sunset")
+    open_services(roles).labelling.edit_label(TESTER, "night", description="after sunset")
     at = _signed_in("vic@example.org", "Vic")
     at.run()
     assert not at.exception

@@ -11,12 +11,13 @@ import pytest
 
 from tests.app.conftest import make_app
 from tests.app.grid_driver import decisions, grid, grids, send
-from va_app.services.workspace import Workspace
+from tests.conftest import TESTER, open_services
+from va_app.services.bootstrap import Services
 from va_app.store.catalog import Catalog
 
 
-def _workspace(settings) -> Workspace:
-    return Workspace(settings)
+def _workspace(settings) -> Services:
+    return open_services(settings)
 
 
 def _label_some(settings, label: str, n_pos: int, n_neg: int) -> None:
@@ -24,7 +25,7 @@ def _label_some(settings, label: str, n_pos: int, n_neg: int) -> None:
     truth = Catalog(settings.sql_url).ground_truth(label)
     pos = [s for s, v in sorted(truth.items()) if v][:n_pos]
     neg = [s for s, v in sorted(truth.items()) if not v][:n_neg]
-    ws.labels.annotate_many(
+    ws.uow().labels.annotate_many(
         label, [(s, True) for s in pos] + [(s, False) for s in neg], annotator="bo", source="search"
     )
     ws.close()
@@ -40,7 +41,7 @@ def test_home_shows_the_corpus_and_creates_a_label(app_settings):
     at.text_area(key="new_label_description").input("shots that happen at night")
     at.button(key="FormSubmitter:new-label-Create label").click().run()
     assert not at.exception
-    assert [label.name for label in _workspace(app_settings).labels.labels()] == ["Night"]
+    assert [label.name for label in _workspace(app_settings).uow().labels.labels()] == ["Night"]
     assert at.session_state["label"] == "Night"
 
 
@@ -54,7 +55,7 @@ def test_a_bad_label_name_shows_an_error_not_a_traceback(app_settings):
 
 
 def test_search_labels_a_shot_and_counts_what_is_missing(app_settings):
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/search.py").run()
@@ -68,7 +69,7 @@ def test_search_labels_a_shot_and_counts_what_is_missing(app_settings):
     shot_id = cards.shot_ids[0]
     send(at, cards, "decisions", decisions((shot_id, True)))
     assert not at.exception
-    current = _workspace(app_settings).labels.current("night")
+    current = _workspace(app_settings).uow().labels.current("night")
     assert [(a.shot_id, a.value, a.annotator) for a in current] == [(shot_id, True, "ana")]
     after = grid(at, "grid-search")
     assert after.card(shot_id)["mine"] is True
@@ -82,8 +83,8 @@ def test_search_says_the_index_is_building_and_searches_exactly_meanwhile(
     from va_app.store import corpus
 
     ws = _workspace(app_settings)
-    ws.create_label("night")
-    ws.corpus.index.delete(ws.matrix.ids[:20])  # as if `reindex` were 28 shots in
+    ws.labelling.create_label(TESTER, "night")
+    ws.corpus.index.delete(ws.view.matrix.ids[:20])  # as if `reindex` were 28 shots in
     ws.close()
     # A corpus of 48 shots is searched exactly anyway and re-indexed on open; make it one
     # whose index matters and is left to `reindex`.
@@ -100,7 +101,7 @@ def test_search_says_the_index_is_building_and_searches_exactly_meanwhile(
 
 
 def test_active_learning_builds_and_labels_from_a_feed(app_settings):
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     _label_some(app_settings, "night", 10, 10)
     at = make_app(label="night")
     at.run()
@@ -109,7 +110,7 @@ def test_active_learning_builds_and_labels_from_a_feed(app_settings):
     at.button(key="build").click().run()
     assert not at.exception
     ws = _workspace(app_settings)
-    assert [v.version for v in ws.models.versions("night")] == [1]
+    assert [v.version for v in ws.uow().models.versions("night")] == [1]
     assert {t.label for t in at.tabs} >= {"Top positive", "Top negative", "Borderline", "Random"}
     advice = " ".join(i.value for i in at.info)
     assert "Suggested next batch: Borderline" in advice and "least sure" in advice
@@ -121,14 +122,14 @@ def test_active_learning_builds_and_labels_from_a_feed(app_settings):
     borderline = grid(at, "grid-feed-borderline")
     send(at, borderline, "decisions", decisions((borderline.shot_ids[0], False)))
     assert not at.exception
-    sources = {a.source for a in ws.labels.current("night") if a.annotator == "ana"}
+    sources = {a.source for a in ws.uow().labels.current("night") if a.annotator == "ana"}
     assert sources == {"borderline"}
 
 
 def test_before_the_first_build_active_learning_offers_random_shots(app_settings):
     """A new label has no model and no feeds yet; the page offers random shots to label (the
     random feed needs no model), the same ones after a rerun, new ones once hidden."""
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/learn.py").run()
@@ -140,7 +141,7 @@ def test_before_the_first_build_active_learning_offers_random_shots(app_settings
     send(at, random_grid, "decisions", decisions((first[0], True), (first[1], False)))
     assert not at.exception
     ws = _workspace(app_settings)
-    stored = {a.shot_id: (a.value, a.source) for a in ws.labels.current("night")}
+    stored = {a.shot_id: (a.value, a.source) for a in ws.uow().labels.current("night")}
     assert stored == {first[0]: (True, "random"), first[1]: (False, "random")}
     at.run()
     assert grid(at, "grid-feed-random").shot_ids == first
@@ -150,7 +151,7 @@ def test_before_the_first_build_active_learning_offers_random_shots(app_settings
 
 
 def test_review_lists_annotations_and_flips_one(app_settings):
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     _label_some(app_settings, "night", 3, 2)
     at = make_app(label="night")
     at.run()
@@ -164,13 +165,15 @@ def test_review_lists_annotations_and_flips_one(app_settings):
     assert not at.exception
     ws = _workspace(app_settings)
     mine = [
-        a for a in ws.labels.current("night") if a.shot_id == flip["id"] and a.annotator == "ana"
+        a
+        for a in ws.uow().labels.current("night")
+        if a.shot_id == flip["id"] and a.annotator == "ana"
     ]
     assert [a.value for a in mine] == [False]
 
 
 def test_bulk_decisions_and_their_undo_land_in_the_annotation_log(app_settings):
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/search.py").run()
@@ -181,7 +184,7 @@ def test_bulk_decisions_and_their_undo_land_in_the_annotation_log(app_settings):
     send(at, grid(at, "grid-search"), "decisions", bulk)  # sent twice: written once
     assert not at.exception
     ws = _workspace(app_settings)
-    history = ws.labels.history("night")
+    history = ws.uow().labels.history("night")
     assert [(a.shot_id, a.value, a.annotator, a.source) for a in history] == [
         (s, True, "ana", "search") for s in chosen
     ]
@@ -196,14 +199,14 @@ def test_bulk_decisions_and_their_undo_land_in_the_annotation_log(app_settings):
         item["undo_of"] = group
     send(at, after, "decisions", undo)
     assert not at.exception
-    history = ws.labels.history("night")
+    history = ws.uow().labels.history("night")
     assert [(a.shot_id, a.value) for a in history[3:]] == [(s, None) for s in chosen]
-    assert ws.labels.current("night") == []
+    assert ws.uow().labels.current("night") == []
     assert grid(at, "grid-search").data["recent"] == []
 
 
 def test_a_malformed_event_shows_an_error_and_writes_nothing(app_settings):
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/search.py").run()
@@ -217,11 +220,11 @@ def test_a_malformed_event_shows_an_error_and_writes_nothing(app_settings):
     assert not at.exception
     assert "must be true, false or null" in grid(at, "grid-search").data["error"]
     assert grid(at, "grid-search").data["rejected"] == [1]
-    assert _workspace(app_settings).labels.history("night") == []
+    assert _workspace(app_settings).uow().labels.history("night") == []
 
 
 def test_play_gives_the_grid_one_live_player_for_the_shot(app_settings):
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/search.py").run()
@@ -237,9 +240,9 @@ def test_play_gives_the_grid_one_live_player_for_the_shot(app_settings):
 
 
 def test_dashboard_draws_plotly_charts_with_data(app_settings):
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     _label_some(app_settings, "night", 10, 10)
-    _workspace(app_settings).build("night")
+    _workspace(app_settings).modelling.build(TESTER, "night")
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/dashboard.py").run()
@@ -263,15 +266,16 @@ def _plotted(values) -> list:
 
 def test_dashboard_shows_the_numbers_its_csv_and_parquet_exports_hold(app_settings, tmp_path):
     from va_app.reports import analytics
+    from va_app.services import dashboard
 
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     _label_some(app_settings, "night", 10, 10)  # as "bo"
     ws = _workspace(app_settings)
-    ws.build("night")
-    bo = [a.shot_id for a in ws.labels.current("night")][:8]
-    truth = ws.labels.verdicts("night")
+    ws.modelling.build(TESTER, "night")
+    bo = [a.shot_id for a in ws.uow().labels.current("night")][:8]
+    truth = ws.uow().labels.verdicts("night")
     words = {v.shot_id: v.value for v in truth}
-    ws.labels.annotate_many(
+    ws.uow().labels.annotate_many(
         "night",
         [(s, words[s] if i % 4 else not words[s]) for i, s in enumerate(bo)],
         annotator="ana",
@@ -289,9 +293,7 @@ def test_dashboard_shows_the_numbers_its_csv_and_parquet_exports_hold(app_settin
     }
 
     for fmt, read in (("csv", pd.read_csv), ("parquet", pd.read_parquet)):
-        files = {
-            p.stem: read(p) for p in analytics.export_dashboard_tables(ws, tmp_path / fmt, fmt=fmt)
-        }
+        files = {p.stem: read(p) for p in dashboard.export_tables(ws, tmp_path / fmt, fmt=fmt)}
         progress, pairs = (df.value.reset_index(drop=True) for df in at.dataframe)
         shown = progress.set_index("label").loc["night"]
         exported = files["label_progress"].set_index("label").loc["night"]
@@ -338,7 +340,7 @@ def test_play_shot_plays_the_shots_own_clip(app_settings):
     """The grid's live player plays a clip cut to exactly the shot, from its start."""
     import av
 
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/search.py").run()
@@ -357,17 +359,17 @@ def test_play_shot_plays_the_shots_own_clip(app_settings):
 def test_clicks_and_page_switches_never_reload_the_matrix(app_settings):
     from va_app.ui import resources
 
-    _workspace(app_settings).create_label("night")
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
     _label_some(app_settings, "night", 10, 10)
     at = make_app(label="night")
     at.run()
     at.switch_page("pages/learn.py").run()
     at.button(key="build").click().run()
-    loads = resources.workspace().matrix_loads
+    loads = resources.services().view.matrix_loads
     assert loads == 1
     feed = grid(at, "grid-feed-positive")
     send(at, feed, "decisions", decisions((feed.shot_ids[0], True)))
     for page in ("pages/search.py", "pages/review.py", "pages/dashboard.py", "pages/learn.py"):
         at.switch_page(page).run()
         assert not at.exception
-    assert resources.workspace().matrix_loads == loads
+    assert resources.services().view.matrix_loads == loads

@@ -18,11 +18,12 @@ import streamlit as st
 from tests.app.conftest import make_app
 from tests.app.grid_driver import grid, send
 from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
+from tests.conftest import TESTER, open_services
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.encoders import make_encoder
 from va_app.learn.engine import CorpusMatrix
-from va_app.services.workspace import Workspace
+from va_app.services.bootstrap import Services
 
 SEARCH = "pages/search.py"
 
@@ -54,15 +55,15 @@ def _more_like(label: str, words: str, nth: int):
     return at, example
 
 
-def _metadata_text(ws: Workspace, shot_id: str) -> str:
+def _metadata_text(ws: Services, shot_id: str) -> str:
     shot = ws.corpus.shots([shot_id])[0]
     return " ".join([shot.title, shot.genre, *shot.tags, shot.video_key]).casefold()
 
 
 # -- the descriptor corpus (keywords over metadata) -----------------------------------------
 def test_one_click_on_a_new_label_runs_a_zero_shot_search(app_settings):
-    ws = Workspace(app_settings)
-    ws.create_label("night", description="", hints="")
+    ws = open_services(app_settings)
+    ws.labelling.create_label(TESTER, "night", description="", hints="")
     at = _open_search("night")
     assert _result_ids(at)  # browsing before the click: corpus order
     zero_shot = at.button(key="zero-shot")
@@ -81,9 +82,11 @@ def test_one_click_on_a_new_label_runs_a_zero_shot_search(app_settings):
 
 
 def test_the_zero_shot_button_is_secondary_once_the_label_has_annotations(app_settings):
-    ws = Workspace(app_settings)
-    ws.create_label("night", description="shots filmed after dark")
-    ws.labels.annotate_many("night", [(ws.matrix.ids[0], True)], annotator="bo", source="search")
+    ws = open_services(app_settings)
+    ws.labelling.create_label(TESTER, "night", description="shots filmed after dark")
+    ws.uow().labels.annotate_many(
+        "night", [(ws.view.matrix.ids[0], True)], annotator="bo", source="search"
+    )
     at = _open_search("night")
     assert at.button(key="zero-shot").proto.type == "secondary"
     assert at.button(key="zero-shot").label == "Find “night” by its description (zero-shot)"
@@ -91,8 +94,8 @@ def test_the_zero_shot_button_is_secondary_once_the_label_has_annotations(app_se
 
 
 def test_hints_are_clickable_query_suggestions(app_settings):
-    ws = Workspace(app_settings)
-    ws.create_label("after dark", hints="night; city, night")
+    ws = open_services(app_settings)
+    ws.labelling.create_label(TESTER, "after dark", hints="night; city, night")
     at = _open_search("after dark")
     suggestions = [b for b in at.button if (b.key or "").startswith("suggest-")]
     assert [b.label for b in suggestions] == ["night", "city"]  # split, duplicates once
@@ -104,14 +107,17 @@ def test_hints_are_clickable_query_suggestions(app_settings):
 
 
 def test_more_like_this_combines_with_words_and_filters(app_settings):
-    ws = Workspace(app_settings)
-    ws.create_label("night")
+    ws = open_services(app_settings)
+    ws.labelling.create_label(TESTER, "night")
     at, example = _more_like("night", "night", 0)
     found = _result_ids(at)
     assert found and example not in found
     assert all("night" in _metadata_text(ws, shot_id) for shot_id in found)
     # ranked by similarity to the example, among the shots the words match
-    x = ws.matrix.X[ws.matrix.rows(found)] @ ws.matrix.X[ws.matrix.rows([example])[0]]
+    x = (
+        ws.view.matrix.X[ws.view.matrix.rows(found)]
+        @ ws.view.matrix.X[ws.view.matrix.rows([example])[0]]
+    )
     assert list(x) == sorted(x, reverse=True)
     assert any(f"Shots that look like `{example}` that match “night”" in c for c in _captions(at))
     genre = ws.corpus.shots([found[-1]])[0].genre
@@ -159,8 +165,9 @@ def clip_settings(clip_template, tmp_path, monkeypatch) -> Settings:
 
 
 def test_zero_shot_with_a_text_tower_ranks_by_the_labels_words(clip_settings):
-    ws = Workspace(clip_settings)
-    ws.create_label(
+    ws = open_services(clip_settings)
+    ws.labelling.create_label(
+        TESTER,
         "car chase",
         description="two or more cars racing through streets",
         hints="police cars, pursuit",
@@ -183,8 +190,8 @@ def test_zero_shot_with_a_text_tower_ranks_by_the_labels_words(clip_settings):
 
 
 def test_words_and_an_example_combine_in_the_vector_space(clip_settings):
-    ws = Workspace(clip_settings)
-    ws.create_label("night")
+    ws = open_services(clip_settings)
+    ws.labelling.create_label(TESTER, "night")
     at, example = _more_like("night", "a street at night", 3)
     matrix = CorpusMatrix.load(ws.corpus)
     text = make_encoder(clip_settings).encode_texts(["a street at night"])[0]
@@ -197,10 +204,10 @@ def test_the_button_grid_counts_down_to_the_first_build_like_the_keyboard_grid(
     app_settings, monkeypatch
 ):
     monkeypatch.setenv("VA_CARD_GRID", "buttons")
-    ws = Workspace(Settings.from_env())
-    ws.create_label("night")
-    ws.labels.annotate_many(
-        "night", [(i, True) for i in ws.matrix.ids[:3]], annotator="bo", source="search"
+    ws = open_services(Settings.from_env())
+    ws.labelling.create_label(TESTER, "night")
+    ws.uow().labels.annotate_many(
+        "night", [(i, True) for i in ws.view.matrix.ids[:3]], annotator="bo", source="search"
     )
     at = _open_search("night")
     assert [w.value for w in at.warning] == [

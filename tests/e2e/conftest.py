@@ -37,6 +37,8 @@ CHROMIUM_ARGS = [
 ]
 #: Streamlit has finished the script run (the page is idle again).
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+#: The sidebar's links to the pages (va_app/ui/shell.py draws them with st.page_link).
+NAV_LINK = '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'
 #: The marks every browser test module carries: e2e, slow, and a skip with the fix where
 #: Debian's Chromium is missing.
 BROWSER_TESTS = [

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import BROWSER_TESTS, IDLE, REPO, VIEWPORT, screenshot_dir
+from tests.e2e.conftest import BROWSER_TESTS, IDLE, NAV_LINK, REPO, VIEWPORT, screenshot_dir
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 from va_app.video.frames import read_frame
@@ -96,11 +96,11 @@ class AppDriver:
             timeout=90_000,
         )
         self.page.wait_for_selector(IDLE, timeout=90_000)
-        self.page.wait_for_selector('[data-testid="stSidebarNav"]')
+        self.page.wait_for_selector(NAV_LINK)
         expect(self.page.locator(EXCEPTION)).to_have_count(0)
 
     def go_to(self, link: str, title: str) -> None:
-        self.page.locator('[data-testid="stSidebarNavLink"]', has_text=link).click()
+        self.page.locator(NAV_LINK, has_text=link).click()
         expect(self.page.locator("h1", has_text=title)).to_be_visible()
         self.settle()
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import BROWSER_TESTS, IDLE, screenshot_dir
-from va_app.services.workspace import Workspace
+from tests.conftest import TESTER, open_services
+from tests.e2e.conftest import BROWSER_TESTS, IDLE, NAV_LINK, screenshot_dir
 from va_app.store.catalog import Catalog
 
 pytestmark = BROWSER_TESTS
@@ -47,16 +47,16 @@ def _states(page) -> dict[str, str]:
 
 
 def _history(settings):
-    ws = Workspace(settings)
+    ws = open_services(settings)
     try:
-        return ws.labels.history(LABEL)
+        return ws.uow().labels.history(LABEL)
     finally:
         ws.close()
 
 
 def test_keyboard_only_labelling_survives_a_reload(server, page, e2e_settings):
     truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
-    Workspace(e2e_settings).create_label(LABEL)
+    open_services(e2e_settings).labelling.create_label(TESTER, LABEL)
     # A deep link on a freshly started server runs through app.py: sidebar and annotator.
     _open(page, f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}", "Search")
     expect(page.locator(".st-key-annotator input")).to_have_value(ANNOTATOR)
@@ -99,7 +99,7 @@ def test_keyboard_only_labelling_survives_a_reload(server, page, e2e_settings):
 
 
 def test_undo_and_bulk_land_in_the_annotation_log(server, page, e2e_settings):
-    Workspace(e2e_settings).create_label(LABEL)
+    open_services(e2e_settings).labelling.create_label(TESTER, LABEL)
     _open(page, f"{server.url}/search?annotator={ANNOTATOR}&label={LABEL}", "Search")
     expect(_cards(page)).to_have_count(N)
     ids = list(_states(page))
@@ -133,15 +133,15 @@ def test_undo_and_bulk_land_in_the_annotation_log(server, page, e2e_settings):
 
 
 def test_every_page_opens_by_deep_link_on_a_fresh_server(server, page, e2e_settings):
-    ws = Workspace(e2e_settings)
-    ws.create_label(LABEL)
+    ws = open_services(e2e_settings)
+    ws.labelling.create_label(TESTER, LABEL)
     truth = Catalog(e2e_settings.sql_url).ground_truth(LABEL)
     pos = [s for s, v in sorted(truth.items()) if v][:10]
     neg = [s for s, v in sorted(truth.items()) if not v][:10]
-    ws.labels.annotate_many(
+    ws.uow().labels.annotate_many(
         LABEL, [(s, True) for s in pos] + [(s, False) for s in neg], annotator="bo", source="search"
     )
-    ws.build(LABEL)
+    ws.modelling.build(TESTER, LABEL)
     ws.close()
     for path, title in [
         ("learn", "Active learning"),
@@ -151,7 +151,7 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(server, page, e2e_setti
         server.restart()
         _open(page, f"{server.url}/{path}?annotator={ANNOTATOR}&label={LABEL}", title)
         expect(page.locator(".st-key-annotator input")).to_have_value(ANNOTATOR)
-        expect(page.locator('[data-testid="stSidebarNavLink"]')).to_have_count(5)
+        expect(page.locator(NAV_LINK)).to_have_count(6)
         if path == "learn":
             expect(_cards(page)).to_have_count(20)  # one lazy tab's grid, not four
             page.keyboard.press("p")

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import TESTER, open_services
 from tests.e2e.conftest import BROWSER_TESTS, IDLE, StreamlitServer
 from tests.servers import free_port, stop_process, wait_until_serving
-from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 
@@ -69,7 +69,7 @@ def provider(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture
 def app(e2e_settings, provider, tmp_path) -> Iterator[StreamlitServer]:
-    Workspace(e2e_settings).create_label(LABEL, created_by="ada@example.org")
+    open_services(e2e_settings).labelling.create_label(TESTER, LABEL, created_by="ada@example.org")
     port = free_port()
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(
@@ -179,7 +179,9 @@ def test_each_role_signs_in_and_may_do_what_the_role_table_says(app, browser, pr
     expect(page.locator(".st-key-confirm_delete input")).to_be_checked()
     expect(page.locator(".st-key-delete_label button").first).to_be_enabled()  # after the rerun
     page.locator(".st-key-delete_label button").first.click()
-    _idle(page)
+    # What the admin sees once the delete has run (the page may still look idle right after
+    # the click, before its rerun starts).
+    expect(page.get_by_text("Deleted 'night' and all its annotations.")).to_be_visible()
     catalog = Catalog(f"sqlite:///{app.data_dir / 'catalog.sqlite'}")
     try:
         assert LabelStore(catalog).labels() == []

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.conftest import TESTER, open_services
 from tests.e2e.conftest import (
     BROWSER_TESTS,
     DEMO_SHOTS,
@@ -31,7 +32,6 @@ from tests.e2e.conftest import (
 from tests.servers import ChromaServer, chroma_cli
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
-from va_app.services.workspace import Workspace
 from va_app.store.catalog import Catalog
 from va_app.store.index import VectorIndex
 from va_app.store.labels import LabelStore
@@ -72,8 +72,8 @@ def team(postgres, e2e_demo_template, tmp_path_factory) -> Iterator[tuple[Settin
         # The session's rendered demo movies: ingest them, no second render.
         shutil.copytree(e2e_demo_template / "videos", settings.data_dir / "videos")
         build_demo_corpus(settings, n_shots=DEMO_SHOTS)
-        ws = Workspace(settings)
-        ws.create_label(LABEL, created_by="lead")
+        ws = open_services(settings)
+        ws.labelling.create_label(TESTER, LABEL, created_by="lead")
         ws.close()
         app = StreamlitServer(
             settings.data_dir,

@@ -16,11 +16,12 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import update
 
+from tests.conftest import TESTER, open_services
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.config import Settings
 from va_app.learn.scores import DEFAULT_CAP, readiness
 from va_app.reports import analytics, charts
-from va_app.services.workspace import Workspace
+from va_app.services import dashboard, reads
 from va_app.store.schema import ShotRow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,32 +35,32 @@ def ws(tmp_path_factory):
         data_dir=tmp_path_factory.mktemp("analytics") / "data", encoder="descriptor"
     )
     truth = make_synthetic_corpus(settings)
-    ws = Workspace(settings)
+    ws = open_services(settings)
     ws.truth = truth
     pos = [s for s, v in sorted(truth.items()) if v]
     neg = [s for s, v in sorted(truth.items()) if not v]
-    ws.create_label("bright", created_by="ana")
-    ws.create_label("empty", created_by="ana")
+    ws.labelling.create_label(TESTER, "bright", created_by="ana")
+    ws.labelling.create_label(TESTER, "empty", created_by="ana")
     ws.mislabelled = pos[12:14]
     ana = [(s, True) for s in pos[:12]] + [(s, False) for s in neg[:10] + ws.mislabelled]
-    ws.labels.annotate_many("bright", ana, annotator="ana", source="search")
-    ws.build("bright")
+    ws.uow().labels.annotate_many("bright", ana, annotator="ana", source="search")
+    ws.modelling.build(TESTER, "bright")
     bo = (
         [(s, True) for s in pos[20:30]]
         + [(s, False) for s in neg[20:30]]
         + [(pos[0], False), (pos[1], False), (neg[0], True)]
     )
-    ws.labels.annotate_many("bright", bo, annotator="bo", source="positive")
-    ws.build("bright")
+    ws.uow().labels.annotate_many("bright", bo, annotator="bo", source="positive")
+    ws.modelling.build(TESTER, "bright")
     yield ws
     ws.close()
 
 
 def test_progress_table_has_one_row_per_label_with_counts_scores_and_readiness(ws):
-    table = analytics.label_progress_table(ws).set_index("label")
+    table = dashboard.progress_table(ws).set_index("label")
     assert list(table.index) == ["bright", "empty"]
-    bright, latest = table.loc["bright"], ws.models.latest("bright")
-    labelled = ws.labels.labelled_set("bright")
+    bright, latest = table.loc["bright"], ws.uow().models.latest("bright")
+    labelled = ws.uow().labels.labelled_set("bright")
     assert bright["annotations"] == 24 + 23  # every click
     assert (bright["positives"], bright["negatives"]) == (
         len(labelled.positives),
@@ -83,23 +84,23 @@ def test_readiness_text_is_short_and_says_what_is_missing():
 
 
 def test_score_history_has_one_row_per_version(ws):
-    history = analytics.score_history(ws, "bright")
-    versions = ws.models.versions("bright")
+    history = analytics.score_history(reads.versions(ws, "bright"))
+    versions = ws.uow().models.versions("bright")
     assert list(history["version"]) == [1, 2]
     assert list(history["n_annotations"]) == [24, versions[1].n_pos + versions[1].n_neg]
     assert history["n_annotations"].is_monotonic_increasing
     assert list(history["model_score"]) == pytest.approx([v.model_score for v in versions])
-    assert analytics.score_history(ws, "empty").empty
+    assert analytics.score_history(reads.versions(ws, "empty")).empty
 
 
 def test_activity_counts_every_click_per_annotator_and_day(ws):
-    activity = analytics.annotations_per_annotator_per_day(ws, "bright")
+    activity = analytics.activity_table(reads.history(ws, "bright"))
     assert set(activity["annotator"]) == {"ana", "bo"}
     assert activity.set_index("annotator")["count"].to_dict() == {"ana": 24, "bo": 23}
     assert (activity["day"] == activity["day"].dt.normalize()).all()
-    everything = analytics.annotations_per_annotator_per_day(ws)
-    assert everything["count"].sum() == ws.labels.count_annotations()
-    assert list(analytics.annotations_per_annotator_per_day(ws, "empty").columns) == [
+    everything = analytics.activity_table(ws.uow().labels.all_history())
+    assert everything["count"].sum() == ws.uow().labels.count_annotations()
+    assert list(analytics.activity_table(reads.history(ws, "empty")).columns) == [
         "day",
         "annotator",
         "count",
@@ -109,24 +110,24 @@ def test_activity_counts_every_click_per_annotator_and_day(ws):
 def _three_annotators(ws, name: str) -> list[str]:
     """s0..s6: ana, bo, cy; a changed mind and a cleared word on the way (see the test)."""
     shots = sorted(ws.truth)[100:107]
-    ws.create_label(name)
+    ws.labelling.create_label(TESTER, name)
     words = {
         "ana": [True, True, False, True, False, True, None],
         "bo": [True, False, False, True, True, None, False],
         "cy": [True, None, False, None, True, None, None],
     }
-    ws.labels.annotate(name, shots[4], False, annotator="cy")  # cy changes her mind ...
-    ws.labels.annotate(name, shots[5], True, annotator="cy")  # ... and clears this one
-    ws.labels.annotate(name, shots[5], None, annotator="cy")
+    ws.uow().labels.annotate(name, shots[4], False, annotator="cy")  # cy changes her mind ...
+    ws.uow().labels.annotate(name, shots[5], True, annotator="cy")  # ... and clears this one
+    ws.uow().labels.annotate(name, shots[5], None, annotator="cy")
     for annotator, values in words.items():
         words_given = [(s, v) for s, v in zip(shots, values, strict=True) if v is not None]
-        ws.labels.annotate_many(name, words_given, annotator=annotator, source="review")
+        ws.uow().labels.annotate_many(name, words_given, annotator=annotator, source="review")
     return shots
 
 
 def test_agreement_and_kappas_match_a_hand_computed_three_annotator_example(ws):
     _three_annotators(ws, "night")
-    result = analytics.agreement(ws, "night")
+    result = _agreement(ws, "night")
     # Shots with >= 2 words: s0..s4; all agree on s0, s2, s3.
     assert (result.n_shots, result.n_shots_multi) == (7, 5)
     assert result.agreement_rate == pytest.approx(3 / 5)
@@ -149,7 +150,7 @@ def test_agreement_and_kappas_match_a_hand_computed_three_annotator_example(ws):
 
 def test_annotator_conflicts_list_votes_per_annotator_ties_first(ws):
     shots = _three_annotators(ws, "rain")
-    conflicts = analytics.annotator_conflicts(ws, "rain")
+    conflicts = dashboard.annotator_conflicts(ws, "rain")
     assert list(conflicts["shot_id"]) == [shots[1], shots[4]]
     tie, majority = conflicts.iloc[0], conflicts.iloc[1]
     assert (tie["majority"], tie["ana"], tie["bo"]) == ("tie", "positive", "negative")
@@ -159,7 +160,7 @@ def test_annotator_conflicts_list_votes_per_annotator_ties_first(ws):
         2,
         1,
     )
-    assert list(analytics.annotator_conflicts(ws, "empty").columns) == [
+    assert list(dashboard.annotator_conflicts(ws, "empty").columns) == [
         "shot_id",
         "majority",
         "positive_votes",
@@ -190,7 +191,7 @@ def test_fleiss_kappa_reproduces_the_textbook_example_and_cohen_matches_sklearn(
 
 
 def test_model_disagreements_include_the_mislabelled_shots_strongest_first(ws):
-    found = analytics.disagreements_with_model(ws, "bright")
+    found = dashboard.disagreements_with_model(ws, "bright")
     assert set(ws.mislabelled) <= set(found["shot_id"])
     contradicts = (found["probability"] >= 0.5) == (found["annotation"] == "negative")
     assert contradicts.all()
@@ -200,31 +201,35 @@ def test_model_disagreements_include_the_mislabelled_shots_strongest_first(ws):
 
 
 def test_model_disagreements_accept_given_probabilities_and_need_a_model(ws):
-    everything_positive = np.full(ws.matrix.n_shots, 0.9, dtype=np.float32)
-    found = analytics.disagreements_with_model(ws, "bright", probabilities=everything_positive)
-    assert set(found["shot_id"]) == set(ws.labels.labelled_set("bright").negatives)
+    everything_positive = np.full(ws.view.matrix.n_shots, 0.9, dtype=np.float32)
+    found = _disagreements(ws, "bright", everything_positive)
+    assert set(found["shot_id"]) == set(ws.uow().labels.labelled_set("bright").negatives)
     assert found["disagreement"].to_numpy() == pytest.approx(0.9)
-    one = ws.labels.labelled_set("bright").positives[0]
-    by_id = analytics.disagreements_with_model(ws, "bright", probabilities={one: 0.1})
+    one = ws.uow().labels.labelled_set("bright").positives[0]
+    by_id = _disagreements(ws, "bright", {one: 0.1})
     assert list(by_id["shot_id"]) == [one]
-    assert analytics.disagreements_with_model(ws, "empty").empty
+    assert dashboard.disagreements_with_model(ws, "empty").empty
 
 
 def test_cluster_coverage_adds_up_to_the_data_score_of_the_latest_model(ws):
-    coverage = analytics.cluster_coverage(ws, "bright")
-    labelled = ws.labels.labelled_set("bright")
+    coverage = dashboard.cluster_coverage(ws, "bright")
+    labelled = ws.uow().labels.labelled_set("bright")
     k = len(coverage)
-    assert k == ws.settings.kmeans_k and coverage["shots"].sum() == ws.matrix.n_shots
+    assert k == ws.settings.kmeans_k and coverage["shots"].sum() == ws.view.matrix.n_shots
     assert coverage["positives"].sum() == len(labelled.positives)
     assert (coverage["positives_capped"] <= DEFAULT_CAP).all()
     covered = coverage["positives_capped"].sum() + coverage["negatives_capped"].sum()
-    assert covered / (2 * k * DEFAULT_CAP) == pytest.approx(ws.models.latest("bright").data_score)
+    assert covered / (2 * k * DEFAULT_CAP) == pytest.approx(
+        ws.uow().models.latest("bright").data_score
+    )
 
 
 def test_corpus_map_samples_keeps_labelled_shots_and_never_moves_points(ws):
-    labelled = ws.labels.labelled_set("bright")
-    plain = analytics.corpus_map(ws, max_points=50)
-    marked = analytics.corpus_map(ws, label="bright", max_points=50)
+    labelled = ws.uow().labels.labelled_set("bright")
+    plain = analytics.corpus_map(ws.view.matrix, max_points=50)
+    marked = analytics.corpus_map(
+        ws.view.matrix, ws.uow().labels.labelled_set("bright"), max_points=50
+    )
     assert len(plain) == 50 and set(plain["annotation"]) == {"unlabelled"}
     assert set(labelled.positives) | set(labelled.negatives) <= set(marked["shot_id"])
     assert (marked["annotation"] == "positive").sum() == len(labelled.positives)
@@ -232,40 +237,48 @@ def test_corpus_map_samples_keeps_labelled_shots_and_never_moves_points(ws):
     np.testing.assert_allclose(
         both[["x_x", "y_x"]].to_numpy(), both[["x_y", "y_y"]].to_numpy(), atol=1e-6
     )
-    pd.testing.assert_frame_equal(marked, analytics.corpus_map(ws, label="bright", max_points=50))
-    whole = analytics.corpus_map(ws)
-    assert len(whole) == ws.matrix.n_shots and whole[["x", "y"]].std().min() > 0
+    pd.testing.assert_frame_equal(
+        marked,
+        analytics.corpus_map(ws.view.matrix, ws.uow().labels.labelled_set("bright"), max_points=50),
+    )
+    whole = dashboard.corpus_map(ws)
+    assert len(whole) == ws.view.matrix.n_shots and whole[["x", "y"]].std().min() > 0
 
 
 def test_score_distribution_marks_shots_added_after_the_model(ws):
-    latest = ws.models.latest("bright")
-    before = analytics.score_distribution(ws, "bright")
-    assert len(before) == ws.matrix.n_shots and not before["since_model"].any()
+    latest = ws.uow().models.latest("bright")
+    before = dashboard.score_distribution(ws, "bright")
+    assert len(before) == ws.view.matrix.n_shots and not before["since_model"].any()
     with ws.corpus.catalog.session() as s:  # as if movie09 had been ingested after the build
         s.execute(
             update(ShotRow)
             .where(ShotRow.id.like("movie09|%"))
             .values(added_at=latest.created_at + timedelta(minutes=1))
         )
-    after = analytics.score_distribution(ws, "bright")
+    after = dashboard.score_distribution(ws, "bright")
     assert set(after.loc[after["since_model"], "shot_id"]) == {
-        s for s in ws.matrix.ids if s.startswith("movie09|")
+        s for s in ws.view.matrix.ids if s.startswith("movie09|")
     }
     np.testing.assert_allclose(
-        after["probability"], ws.score_all("bright")["probability"], rtol=1e-6
+        after["probability"], ws.modelling.score(TESTER, "bright")["probability"], rtol=1e-6
     )
     assert after.attrs["version"] == latest.version
-    assert analytics.score_distribution(ws, "empty").empty
+    assert dashboard.score_distribution(ws, "empty").empty
 
 
 def test_every_dashboard_figure_renders_from_the_real_frames(ws):
     figures = [
-        charts.score_history_figure(analytics.score_history(ws, "bright"), label="bright"),
-        charts.cluster_coverage_figure(analytics.cluster_coverage(ws, "bright")),
-        charts.corpus_map_figure(analytics.corpus_map(ws, label="bright", max_points=100)),
-        charts.annotator_activity_figure(analytics.annotations_per_annotator_per_day(ws)),
-        charts.score_distribution_figure(analytics.score_distribution(ws, "bright")),
-        charts.agreement_figure(analytics.agreement(ws, "bright")),
+        charts.score_history_figure(
+            analytics.score_history(reads.versions(ws, "bright")), label="bright"
+        ),
+        charts.cluster_coverage_figure(dashboard.cluster_coverage(ws, "bright")),
+        charts.corpus_map_figure(
+            analytics.corpus_map(
+                ws.view.matrix, ws.uow().labels.labelled_set("bright"), max_points=100
+            )
+        ),
+        charts.annotator_activity_figure(analytics.activity_table(ws.uow().labels.all_history())),
+        charts.score_distribution_figure(dashboard.score_distribution(ws, "bright")),
     ]
     for fig in figures:
         assert isinstance(fig, go.Figure) and fig.data and fig.layout.title.text
@@ -304,10 +317,10 @@ def assert_same_table(back: pd.DataFrame, frame: pd.DataFrame) -> None:
 def test_dashboard_tables_hold_every_labels_numbers_and_read_back_from_csv_and_parquet(
     ws, tmp_path
 ):
-    tables = analytics.dashboard_tables(ws)
+    tables = dashboard.dashboard_tables(ws)
     assert list(tables) == ["label_progress", *analytics.LABEL_TABLES]
-    pd.testing.assert_frame_equal(tables["label_progress"], analytics.label_progress_table(ws))
-    bright = analytics.label_tables(ws, "bright")
+    pd.testing.assert_frame_equal(tables["label_progress"], dashboard.progress_table(ws))
+    bright = dashboard.label_tables(ws, "bright")
     for name in analytics.LABEL_TABLES:
         assert tables[name].columns[0] == "label"
         part = tables[name][tables[name]["label"] == "bright"].reset_index(drop=True)
@@ -326,7 +339,7 @@ def test_dashboard_tables_hold_every_labels_numbers_and_read_back_from_csv_and_p
     assert tables["agreement"].set_index("label").loc["empty", "n_shots"] == 0
 
     for fmt in analytics.EXPORT_FORMATS:
-        paths = analytics.export_dashboard_tables(ws, tmp_path / fmt, fmt=fmt)
+        paths = dashboard.export_tables(ws, tmp_path / fmt, fmt=fmt)
         assert [p.name for p in paths] == [f"{name}.{fmt}" for name in tables]
         for path in paths:
             assert_same_table(_read(path), tables[path.stem])
@@ -357,7 +370,7 @@ def test_dashboard_export_command_writes_one_file_per_table(ws, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     files = [Path(f) for f in json.loads(done.stdout)["files"]]
-    tables = analytics.dashboard_tables(ws, label="bright")
+    tables = dashboard.dashboard_tables(ws, label="bright")
     assert [f.name for f in files] == [f"{name}.parquet" for name in tables]
     for path in files:
         assert_same_table(pd.read_parquet(path), tables[path.stem])
@@ -381,3 +394,13 @@ def test_dashboard_export_command_writes_one_file_per_table(ws, tmp_path):
         timeout=180,
     )
     assert wrong.returncode == 1 and "no label named" in wrong.stderr
+
+
+def _agreement(ws, label: str) -> analytics.Agreement:
+    votes = {v.shot_id: v.votes for v in ws.uow().labels.verdicts(label)}
+    return analytics.agreement_from_votes(votes, label=label)
+
+
+def _disagreements(ws, label: str, probabilities) -> pd.DataFrame:
+    lookup = analytics.probability_lookup(ws.view.matrix.row_of, probabilities)
+    return analytics.disagreements_with_model(ws.uow().labels.verdicts(label), lookup)

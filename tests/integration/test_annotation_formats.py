@@ -7,14 +7,12 @@ import json
 
 import pytest
 
-from va_app.errors import NotFoundError, ValidationError
-from va_app.formats.annotations import (
-    NETFLIX_AGG_ANNOTATOR,
-    export_annotations,
-    export_netflix_agg,
-    import_annotations,
-    import_netflix_agg,
-)
+from tests.conftest import TESTER
+from va_app.errors import ValidationError
+from va_app.formats.annotations import NETFLIX_AGG_ANNOTATOR
+from va_app.services.access import AccessPolicy
+from va_app.services.labelling import Labelling
+from va_app.services.unit_of_work import SqlUnitOfWork
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 from va_app.store.schema import ShotRow, VideoRow
@@ -43,6 +41,26 @@ def fresh_store(path) -> LabelStore:
             catalog.begin_video(VideoRow(key=f"clip{v}", path=f"/videos/clip{v}.mp4"), rows)
         )
     return LabelStore(catalog)
+
+
+def _labelling(store: LabelStore) -> Labelling:
+    return Labelling(lambda: SqlUnitOfWork(store.catalog), AccessPolicy.local())
+
+
+def export_annotations(store: LabelStore, out, **options) -> int:
+    return _labelling(store).export_file(TESTER, out, **options)
+
+
+def import_annotations(store: LabelStore, path, *, create_labels: bool = False) -> int:
+    return _labelling(store).import_file(TESTER, path, create_labels=create_labels)
+
+
+def export_netflix_agg(store: LabelStore, label: str, out) -> int:
+    return _labelling(store).export_file(TESTER, out, fmt="netflix", label=label)
+
+
+def import_netflix_agg(store: LabelStore, path, *, label: str | None = None) -> int:
+    return _labelling(store).import_file(TESTER, path, fmt="netflix", label=label)
 
 
 @pytest.fixture
@@ -215,13 +233,16 @@ def test_a_bad_netflix_item_imports_nothing(tmp_path, item, message):
     assert store.labels() == []
 
 
-def test_netflix_import_needs_an_existing_label_when_told_not_to_create(tmp_path):
+def test_a_netflix_file_imports_into_an_existing_label_by_any_spelling(tmp_path):
     store = fresh_store(tmp_path / "s.sqlite")
-    path = write_json(tmp_path / "x.json", {"primary": "B", "secondaries": [], "data": []})
-    with pytest.raises(NotFoundError, match="no label named 'golden hour'"):
-        import_netflix_agg(store, path, label=LABEL, create_label=False)
-    store.create_label(LABEL)
-    assert import_netflix_agg(store, path, label="Golden  Hour", create_label=False) == 0
+    store.create_label(LABEL, created_by="alice")
+    path = write_json(
+        tmp_path / "x.json",
+        {"primary": "B", "secondaries": [], "data": [{"key": SHOTS[0], "primary": True}]},
+    )
+    assert import_netflix_agg(store, path, label="Golden  Hour") == 1
+    assert [label.name for label in store.labels()] == [LABEL]
+    assert store.labelled_set(LABEL).positives == [SHOTS[0]]
 
 
 @pytest.mark.parametrize(

@@ -66,8 +66,8 @@ def annotate_until_stopped(sql_url: str, shot_ids: list[str], acked, stop) -> No
 @pytest.fixture(scope="module")
 def source(tmp_path_factory, sql_backend, request) -> Settings:
     """A corpus with a label, annotations by two people, a built model and a thumbnail."""
+    from tests.conftest import TESTER, open_services
     from tests.corpusfactory import make_synthetic_corpus
-    from va_app.services.workspace import Workspace
 
     url = (
         request.getfixturevalue("postgres").new_catalog_url() if sql_backend == "postgresql" else ""
@@ -76,18 +76,18 @@ def source(tmp_path_factory, sql_backend, request) -> Settings:
         data_dir=tmp_path_factory.mktemp("src") / "data", encoder="descriptor", database_url=url
     )
     truth = make_synthetic_corpus(settings, videos=4, shots_per_video=20, dim=16)
-    ws = Workspace(settings)
-    ws.create_label(LABEL, description="brightly lit", created_by="alice")
+    ws = open_services(settings)
+    ws.labelling.create_label(TESTER, LABEL, description="brightly lit", created_by="alice")
     positives = [s for s, v in truth.items() if v][:12]
     negatives = [s for s, v in truth.items() if not v][:12]
-    ws.labels.annotate_many(
+    ws.uow().labels.annotate_many(
         LABEL,
         [(s, True) for s in positives] + [(s, False) for s in negatives],
         annotator="alice",
         source="search",
     )
-    ws.labels.annotate(LABEL, negatives[0], None, annotator="alice")  # a clear
-    ws.build(LABEL)
+    ws.uow().labels.annotate(LABEL, negatives[0], None, annotator="alice")  # a clear
+    ws.modelling.build(TESTER, LABEL)
     thumb = settings.thumbs_dir / "movie00" / "0.jpg"
     thumb.parent.mkdir(parents=True)
     thumb.write_bytes(b"\xff\xd8 not really a jpeg")
@@ -108,7 +108,7 @@ def _catalog_file(settings: Settings) -> str:
 
 
 def _counts(settings: Settings) -> dict:
-    from va_app.services.workspace import corpus_info
+    from va_app.services.reads import corpus_info
 
     info = corpus_info(settings)
     return {
@@ -175,19 +175,19 @@ def test_round_trip_keeps_every_count_model_and_thumbnail(tmp_path, source, targ
     assert not list(tmp_path.glob(".backup.partial"))
 
     result = restore(target, tmp_path / "backup")
-    from va_app.services.workspace import Workspace
+    from tests.conftest import open_services
 
     assert _counts(target) == _counts(source) | {"index": _counts(source)["shots"]}
     assert result.indexed == _counts(source)["shots"] and result.cleaned_up == []
-    ws = Workspace(target)
+    ws = open_services(target)
     try:
-        assert ws.labels.get_label(LABEL).description == "brightly lit"
-        assert [v.version for v in ws.models.versions(LABEL)] == [1]
+        assert ws.uow().labels.get_label(LABEL).description == "brightly lit"
+        assert [v.version for v in ws.uow().models.versions(LABEL)] == [1]
         original = LabelStore(Catalog(source.sql_url))
-        assert ws.labels.labelled_set(LABEL) == original.labelled_set(LABEL)
+        assert ws.uow().labels.labelled_set(LABEL) == original.labelled_set(LABEL)
         thumb = ws.corpus.shots(["movie00|0"])[0].thumb_path
         assert thumb.startswith(str(target.data_dir)) and open(thumb, "rb").read(2) == b"\xff\xd8"
-        assert ws.corpus.index.query(ws.matrix.X[0], 1)[0].id == ws.matrix.ids[0]
+        assert ws.corpus.index.query(ws.view.matrix.X[0], 1)[0].id == ws.view.matrix.ids[0]
     finally:
         ws.close()
 

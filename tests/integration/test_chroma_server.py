@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import open_services
 from tests.servers import ChromaServer, chroma_cli, free_port
 from tests.videogen import make_cut_video
 from va_app.config import Settings
@@ -29,7 +30,6 @@ from va_app.encoders import make_encoder
 from va_app.errors import StoreError
 from va_app.ingest import ingest
 from va_app.search.shots import PATH_INDEX, SearchFilters, ShotSearch
-from va_app.services.workspace import Workspace
 from va_app.store.index import VectorIndex
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,15 +94,15 @@ def test_ingest_search_similar_filters_and_reindex_through_the_server(tmp_path, 
     report = ingest(settings, _videos(tmp_path / "videos", ["harbour.mp4", "market.mp4"]))
     assert report.added_shots == 6
     assert not (settings.data_dir / "chroma").exists()  # nothing embedded: it is all served
-    ws = Workspace(settings)
+    ws = open_services(settings)
     try:
         assert ws.corpus.consistency().ok and ws.corpus.index.count() == 6
-        search = ShotSearch.from_corpus(ws.corpus, ws.matrix, exact_max_values=0)
+        search = ShotSearch.from_corpus(ws.corpus, ws.view.matrix, exact_max_values=0)
         assert search.index_in_step and search.plan(3) == PATH_INDEX
-        first = ws.matrix.ids[0]
+        first = ws.view.matrix.ids[0]
         similar = search.similar_to(first, 3)
-        exact = np.argsort(-(ws.matrix.X @ ws.matrix.X[0]), kind="stable")[1:4]
-        assert [h.shot_id for h in similar] == [ws.matrix.ids[i] for i in exact]
+        exact = np.argsort(-(ws.view.matrix.X @ ws.view.matrix.X[0]), kind="stable")[1:4]
+        assert [h.shot_id for h in similar] == [ws.view.matrix.ids[i] for i in exact]
         text = search.search_text("night boats", make_encoder(settings), 5)
         assert {h.shot_id.split("|")[0] for h in text.hits} == {"harbour"}
         only_market = search.similar_to(first, 5, filters=SearchFilters(genres=("documentary",)))
@@ -111,7 +111,7 @@ def test_ingest_search_similar_filters_and_reindex_through_the_server(tmp_path, 
         ws.corpus.index.reset()  # the server lost the collection: reindex rebuilds it
         assert ws.corpus.index.count() == 0
         assert ws.corpus.reindex() == 6 and ws.corpus.consistency().ok
-        assert ws.corpus.index.query(ws.matrix.X[0], 1)[0].id == first
+        assert ws.corpus.index.query(ws.view.matrix.X[0], 1)[0].id == first
     finally:
         ws.close()
 
@@ -120,7 +120,8 @@ NEIGHBOURS = """
 import json, sys
 import numpy as np
 from va_app.config import Settings
-from va_app.store.corpus import Corpus, open_corpus
+from va_app.store.corpus import Corpus
+from va_app.store.opening import open_corpus
 settings = Settings.from_env()
 corpus = open_corpus(settings) if "--repair" in sys.argv else Corpus(settings)
 ids, X = corpus.matrix.load()
@@ -165,12 +166,12 @@ def test_two_processes_and_an_ingest_share_one_server_and_see_each_others_writes
     seen = _other_process(settings)  # a second process sees the ingest's vectors
     assert seen["count"] == 6
     assert all(found == shot for shot, found in seen["nearest"].items())
-    ws = Workspace(settings)
+    ws = open_services(settings)
     try:  # and the process that stayed open sees them too, without reopening anything
-        market = [i for i in ws.matrix.ids if i.startswith("market|")]
-        row = ws.matrix.ids.index(market[0])
+        market = [i for i in ws.view.matrix.ids if i.startswith("market|")]
+        row = ws.view.matrix.ids.index(market[0])
         assert long_lived.count() == 6
-        assert long_lived.query(ws.matrix.X[row], 1)[0].id == market[0]
+        assert long_lived.query(ws.view.matrix.X[row], 1)[0].id == market[0]
         long_lived.delete([market[1]])  # a write from this process ...
         assert _other_process(settings)["count"] == 5  # ... is seen by the others at once
         assert _other_process(settings, "--repair")["count"] == 6  # opening the corpus heals it

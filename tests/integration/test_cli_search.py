@@ -8,15 +8,16 @@ find that shot first with similarity 1 — a check of the whole path that random
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.clipfixtures import register_tiny_clip, save_tiny_clip_weights
+from tests.conftest import TESTER, open_services
 from va_app import cli
 from va_app.config import Settings
 from va_app.encoders import make_encoder
-from va_app.services.workspace import Workspace
 from va_app.store.corpus import Corpus, shot_metadata
 from va_app.store.schema import ShotRow, VideoRow
 
@@ -156,8 +157,10 @@ def test_more_like_this_alone_and_combined_with_text(env, capsys):
 
 
 def test_zero_shot_by_a_label(env, capsys):
-    ws = Workspace(env)
-    ws.create_label("golden hour", description="golden hour on a beach", hints="sunset")
+    ws = open_services(env)
+    ws.labelling.create_label(
+        TESTER, "golden hour", description="golden hour on a beach", hints="sunset"
+    )
     ws.close()
     rows = _search(capsys, "--label", "golden hour", "--limit", "3")
     q = _vectors(env, ["golden hour", "golden hour on a beach", "sunset"]).mean(axis=0)
@@ -186,3 +189,20 @@ def test_mistakes_exit_non_zero_with_one_line(env, capsys, args, message):
     assert cli.main(["search", *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_query_searched_before_needs_no_text_tower(env, capsys, tmp_path):
+    first = _search(capsys, "two people talking in a kitchen")
+    weights = Path(env.clip_pretrained)
+    hidden = tmp_path / "away.safetensors"
+    weights.rename(hidden)  # no model to load from here on
+    try:
+        assert cli.main(["search", "two people talking in a kitchen", "--json"]) == 0
+        out = capsys.readouterr()
+        assert json.loads(out.out) == first  # answered from the corpus's text-vector cache
+        assert out.err == ""
+        assert cli.main(["search", "a dog on a skateboard", "--json"]) == 0  # new words
+        err = capsys.readouterr().err
+        assert "encoder is not available" in err and "Keyword search" in err
+    finally:
+        hidden.rename(weights)

@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import open_services
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.config import Settings
 from va_app.learn.engine import CorpusMatrix
 from va_app.search.shots import ShotTable
-from va_app.store.corpus import Corpus, ingest_lock, open_corpus
+from va_app.store.corpus import Corpus, ingest_lock
+from va_app.store.opening import open_corpus
 from va_app.store.rowids import ShotIds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,16 +117,14 @@ def test_rows_of_a_video_being_ingested_stay_out_until_it_is_ready(settings):
 
 
 def test_an_app_keeps_serving_its_map_while_another_process_rewrites_the_file(settings):
-    """A Workspace maps the file; another process appends a video and compacts (rename over):
-    the old map stays whole, and the next look at the corpus maps the new file."""
-    from va_app.services.workspace import Workspace
-
+    """The app's services map the file; another process appends a video and compacts (rename
+    over): the old map stays whole, and the next look at the corpus maps the new file."""
     make_synthetic_corpus(settings, videos=4, shots_per_video=15)
-    ws = Workspace(settings)
+    app = open_services(settings)
     try:
-        old = ws.matrix
+        old = app.view.matrix
         kept = np.array(old.X)
-        loads = ws.matrix_loads
+        loads = app.view.matrix_loads
         writer = subprocess.run(
             [
                 sys.executable,
@@ -141,12 +141,12 @@ def test_an_app_keeps_serving_its_map_while_another_process_rewrites_the_file(se
         )
         assert writer.returncode == 0, writer.stderr
         assert np.array_equal(old.X, kept)  # no SIGBUS, same vectors
-        new = ws.matrix
-        assert ws.matrix_loads == loads + 1 and new.n_shots == old.n_shots + 5
+        new = app.view.matrix
+        assert app.view.matrix_loads == loads + 1 and new.n_shots == old.n_shots + 5
         assert new.ids[-1] == "extra|4" and np.array_equal(new.X[: old.n_shots], kept)
-        assert ws.corpus.visible_rows().stamped
+        assert app.corpus.visible_rows().stamped
     finally:
-        ws.close()
+        app.close()
 
 
 @pytest.mark.slow

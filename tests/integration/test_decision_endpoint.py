@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import open_services
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.services.access import AccessPolicy, Role, RoleAssignments, User
+from va_app.services.bootstrap import Services
 from va_app.services.decisions import RecentDecisions
-from va_app.services.workspace import Workspace
 from va_app.ui.grid import endpoint
 
 starlette = pytest.importorskip("starlette")
@@ -28,8 +29,8 @@ POLICY = AccessPolicy(RoleAssignments(annotators=frozenset({"ann"})))
 @pytest.fixture
 def ws(settings):
     make_synthetic_corpus(settings, videos=2, shots_per_video=6)
-    workspace = Workspace(settings, policy=POLICY)
-    workspace.create_label(LABEL, user=User("root", role=Role.ADMIN))
+    workspace = open_services(settings, policy=POLICY)
+    workspace.labelling.create_label(User("root", role=Role.ADMIN), LABEL)
     yield workspace
     workspace.close()
 
@@ -40,12 +41,11 @@ def client():
         yield http
 
 
-def _ticket(ws: Workspace, user: User) -> str:
+def _ticket(ws: Services, user: User) -> str:
     return endpoint.register(
         None,
         endpoint.Ticket(
-            ws=ws,
-            policy=POLICY,
+            app=ws,
             user=user,
             label=LABEL,
             source="search",
@@ -56,7 +56,7 @@ def _ticket(ws: Workspace, user: User) -> str:
     )
 
 
-def _batch(ws: Workspace, values: list[bool], first_seq: int = 1) -> list[dict]:
+def _batch(ws: Services, values: list[bool], first_seq: int = 1) -> list[dict]:
     shots = [s.id for s in ws.corpus.shots()][: len(values)]
     return [
         {
@@ -88,7 +88,7 @@ def test_an_annotators_batch_is_written_once_and_confirmed_with_counts(ws, clien
     assert [e["shot_id"] for e in body["recent"]] == [i["shot_id"] for i in items]
     again = client.post(endpoint.PATH, json={"ticket": token, "label": LABEL, "items": items})
     assert again.status_code == 200 and set(again.json()["applied"]) >= {1, 2, 3}
-    history = ws.labels.history(LABEL)
+    history = ws.uow().labels.history(LABEL)
     assert len(history) == 3  # the resent batch wrote nothing more
     assert {(a.annotator, a.source) for a in history} == {("ann", "search")}
 
@@ -100,14 +100,14 @@ def test_a_viewers_ticket_writes_nothing(ws, client):
     )
     assert answer.status_code == 403
     assert answer.json()["rejected"] == [1] and "annotator" in answer.json()["error"]
-    assert ws.labels.history(LABEL) == []
+    assert ws.uow().labels.history(LABEL) == []
 
 
 @pytest.mark.parametrize("body", [{"ticket": "made-up", "items": []}, {"items": []}, [1, 2]])
 def test_a_request_without_a_known_ticket_writes_nothing(ws, client, body):
     answer = client.post(endpoint.PATH, json=body)
     assert answer.status_code == 410 and "reload" in answer.json()["error"]
-    assert ws.labels.history(LABEL) == []
+    assert ws.uow().labels.history(LABEL) == []
 
 
 def test_malformed_batches_are_refused_with_a_reason(ws, client):
@@ -118,4 +118,4 @@ def test_malformed_batches_are_refused_with_a_reason(ws, client):
         endpoint.PATH, content=b"{", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 400
-    assert ws.labels.history(LABEL) == []
+    assert ws.uow().labels.history(LABEL) == []

@@ -14,12 +14,13 @@ import sys
 import numpy as np
 import pytest
 
+from tests.conftest import open_services
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.encoders import encoder_for_corpus
 from va_app.encoders.bundled import DEMO_CLIP_ID_PREFIX
 from va_app.search.shots import MODE_SEMANTIC, ShotSearch
-from va_app.services.workspace import Workspace
+from va_app.services.bootstrap import Services
 
 #: Phrasings of "car chase" a user might type: the label's name, a caption-like sentence, and
 #: a synonym.
@@ -38,13 +39,13 @@ def demo(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="module")
 def workspace(demo: Settings):
-    ws = Workspace(demo)
+    ws = open_services(demo)
     yield ws
     ws.close()
 
 
-def _precision_at(ws: Workspace, query: str, concept: str, k: int = TOP) -> float:
-    search = ShotSearch.from_corpus(ws.corpus, ws.matrix)
+def _precision_at(ws: Services, query: str, concept: str, k: int = TOP) -> float:
+    search = ShotSearch.from_corpus(ws.corpus, ws.view.matrix)
     encoder = encoder_for_corpus(ws.settings, ws.corpus.encoder_id)
     result = search.search_text(query, encoder, k)
     assert result.mode == MODE_SEMANTIC and len(result.hits) == k
@@ -65,7 +66,7 @@ def test_info_reports_the_demo_clip_as_the_corpus_encoder(demo: Settings) -> Non
 
 
 @pytest.mark.parametrize("query", CHASE_QUERIES)
-def test_text_search_puts_car_chases_first(workspace: Workspace, query: str) -> None:
+def test_text_search_puts_car_chases_first(workspace: Services, query: str) -> None:
     """Measured with the committed weights: precision@10 0.8 / 0.6 / 1.0 for these queries,
     on a 13 % base rate (see va_app/datasets/demo/model/README.md). The label's own name meets
     the issue's bar (0.8); other phrasings must beat twice what a random ranking gets."""
@@ -75,10 +76,10 @@ def test_text_search_puts_car_chases_first(workspace: Workspace, query: str) -> 
     assert _precision_at(workspace, query, "car_chase") >= bar
 
 
-def test_search_shows_the_clips_own_similarity(workspace: Workspace) -> None:
+def test_search_shows_the_clips_own_similarity(workspace: Services) -> None:
     """The demo's shot vectors hold the CLIP beside the descriptor; the similarity a user reads
     is still the CLIP's own cosine of the text and the shot's CLIP part."""
-    search = ShotSearch.from_corpus(workspace.corpus, workspace.matrix)
+    search = ShotSearch.from_corpus(workspace.corpus, workspace.view.matrix)
     encoder = encoder_for_corpus(workspace.settings, workspace.corpus.encoder_id)
     hits = search.search_text("car chase", encoder, 5).hits
     text = encoder.text.encode_texts(["car chase"])[0]
@@ -90,7 +91,7 @@ def test_search_shows_the_clips_own_similarity(workspace: Workspace) -> None:
         assert hit.similarity == pytest.approx(float(clip_part @ text), abs=2e-3)
 
 
-def test_text_finds_times_of_day_but_not_camera_moves(workspace: Workspace) -> None:
+def test_text_finds_times_of_day_but_not_camera_moves(workspace: Services) -> None:
     """Captions named the light, never the camera: zero-shot is strong on one, chance on the
     other (the reason the tool has active learning)."""
     assert _precision_at(workspace, "night", "night") >= 0.8
@@ -100,7 +101,7 @@ def test_text_finds_times_of_day_but_not_camera_moves(workspace: Workspace) -> N
 
 @pytest.mark.parametrize("query", ["police car", "police pursuit"])
 def test_text_search_finds_the_police_cars_among_the_chases(
-    workspace: Workspace, query: str
+    workspace: Services, query: str
 ) -> None:
     """A police car is 1 chase in 3 (5 % of shots): its light bar, kept in frame for the whole
     shot, is what the CLIP must see. Measured: precision@10 0.9 for both queries."""
@@ -110,7 +111,7 @@ def test_text_search_finds_the_police_cars_among_the_chases(
 
 
 @pytest.mark.parametrize("concept", ["pan", "zoom", "handheld"])
-def test_labels_teach_what_text_cannot_find(workspace: Workspace, concept: str) -> None:
+def test_labels_teach_what_text_cannot_find(workspace: Services, concept: str) -> None:
     """Camera moves were never captioned, so text search cannot find them; the demo corpus's
     vectors still carry them (the descriptor beside the CLIP), so 150 labelled shots train a
     classifier that ranks the other 250 well. Measured, mean AP over five random splits: 0.80
@@ -120,7 +121,7 @@ def test_labels_teach_what_text_cannot_find(workspace: Workspace, concept: str) 
 
     from va_app.learn.classifier import ShotClassifier
 
-    matrix = workspace.matrix
+    matrix = workspace.view.matrix
     truth = workspace.corpus.catalog.ground_truth(concept)
     y = np.array([truth[i] for i in matrix.ids])
     aps = []
@@ -138,7 +139,7 @@ def test_a_descriptor_demo_corpus_keeps_its_encoder(tmp_path) -> None:
     build_demo_corpus(old, n_shots=16)
     again = build_demo_corpus(Settings(data_dir=tmp_path / "old"), n_shots=16)
     assert again.added_shots == 0
-    ws = Workspace(Settings(data_dir=tmp_path / "old"))
+    ws = open_services(Settings(data_dir=tmp_path / "old"))
     try:
         assert ws.corpus.encoder_id.startswith("descriptor:")
         assert not encoder_for_corpus(ws.settings, ws.corpus.encoder_id).has_text

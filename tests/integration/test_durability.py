@@ -468,8 +468,8 @@ KILL_SEED = int(os.environ.get("VA_DURABILITY_SEED", "0"))
 
 def test_ingest_killed_at_random_points_then_rerun_is_consistent(tmp_path, settings):
     from tests.videogen import make_cut_video
-    from va_app.store.corpus import open_corpus
     from va_app.store.matrix import EmbeddingMatrix
+    from va_app.store.opening import open_corpus
 
     videos = tmp_path / "videos"
     for i in range(N_VIDEOS):

@@ -11,6 +11,7 @@ import pytest
 from scipy.special import expit
 from sklearn.metrics import average_precision_score
 
+from tests.conftest import TESTER, open_services
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
@@ -18,7 +19,7 @@ from va_app.errors import EncoderMismatchError, ValidationError
 from va_app.learn.calibration import PlattScaling
 from va_app.learn.classifier import NotEnoughLabelsError
 from va_app.learn.versions import load_model
-from va_app.services.workspace import Workspace
+from va_app.services import feed_reads
 
 pytestmark = pytest.mark.both_backends
 
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.both_backends
 @pytest.fixture
 def workspace(settings):
     truth = make_synthetic_corpus(settings)
-    ws = Workspace(settings)
-    ws.create_label("bright", created_by="ana")
+    ws = open_services(settings)
+    ws.labelling.create_label(TESTER, "bright", created_by="ana")
     ws.truth = truth
     yield ws
     ws.close()
@@ -36,7 +37,7 @@ def workspace(settings):
 def _annotate(ws, n_pos: int, n_neg: int, annotator: str = "ana") -> None:
     pos = [s for s, v in sorted(ws.truth.items()) if v][:n_pos]
     neg = [s for s, v in sorted(ws.truth.items()) if not v][:n_neg]
-    ws.labels.annotate_many(
+    ws.uow().labels.annotate_many(
         "bright",
         [(s, True) for s in pos] + [(s, False) for s in neg],
         annotator=annotator,
@@ -47,14 +48,14 @@ def _annotate(ws, n_pos: int, n_neg: int, annotator: str = "ana") -> None:
 def test_build_is_refused_below_ten_and_ten_with_what_is_missing(workspace):
     _annotate(workspace, 7, 12)
     with pytest.raises(NotEnoughLabelsError, match="3 more positive"):
-        workspace.build("bright")
+        workspace.modelling.build(TESTER, "bright")
 
 
 def test_feeds_follow_their_definitions_over_every_shot(workspace):
     _annotate(workspace, 15, 15)
-    outcome = workspace.build("bright", n=10)
+    outcome = workspace.modelling.build(TESTER, "bright", n=10)
     result = outcome.result
-    p = dict(zip(workspace.matrix.ids, result.probabilities))
+    p = dict(zip(workspace.view.matrix.ids, result.probabilities))
     assert len(p) == 300 and all(len(f) == 10 for f in result.feeds.values())
     ranked = sorted(p, key=lambda s: -p[s])
     assert result.feeds["positive"] == ranked[:10]
@@ -68,11 +69,11 @@ def test_feeds_follow_their_definitions_over_every_shot(workspace):
 
 def test_random_feed_is_stable_for_a_version_and_hiding_labelled_works(workspace):
     _annotate(workspace, 12, 12)
-    first = workspace.build("bright", n=15)
-    labelled = set(workspace.labels.labelled_set("bright").positives) | set(
-        workspace.labels.labelled_set("bright").negatives
+    first = workspace.modelling.build(TESTER, "bright", n=15)
+    labelled = set(workspace.uow().labels.labelled_set("bright").positives) | set(
+        workspace.uow().labels.labelled_set("bright").negatives
     )
-    hidden = workspace.build("bright", n=15, hide_labelled=True)
+    hidden = workspace.modelling.build(TESTER, "bright", n=15, hide_labelled=True)
     assert not labelled & {s for feed in hidden.result.feeds.values() for s in feed}
     assert first.version.version == 1 and hidden.version.version == 2
     assert hidden.previous.version == 1
@@ -80,26 +81,26 @@ def test_random_feed_is_stable_for_a_version_and_hiding_labelled_works(workspace
 
 def test_versions_persist_and_an_exported_model_scores_exactly_like_the_app(workspace, tmp_path):
     _annotate(workspace, 12, 14)
-    outcome = workspace.build("bright")
-    reopened = Workspace(workspace.settings)
-    versions = reopened.models.versions("bright")
+    outcome = workspace.modelling.build(TESTER, "bright")
+    reopened = open_services(workspace.settings)
+    versions = reopened.uow().models.versions("bright")
     assert [(v.version, v.n_pos, v.n_neg) for v in versions] == [(1, 12, 14)]
     assert versions[0].model_score == pytest.approx(outcome.result.model_score)
-    path = reopened.models.export("bright", tmp_path / "bright.vamodel.json")
+    path = reopened.modelling.export_model(TESTER, "bright", tmp_path / "bright.vamodel.json")
     model = load_model(path)
     assert model.label == "bright" and model.encoder_id == "synthetic:v1"
     np.testing.assert_allclose(
-        model.predict_proba(workspace.matrix.X), outcome.result.probabilities, rtol=1e-6
+        model.predict_proba(workspace.view.matrix.X), outcome.result.probabilities, rtol=1e-6
     )
-    scored = reopened.score_all(model_file=path)
-    assert len(scored) == 300 and set(scored.shot_id) == set(workspace.matrix.ids)
+    scored = reopened.modelling.score(TESTER, model_file=path)
+    assert len(scored) == 300 and set(scored.shot_id) == set(workspace.view.matrix.ids)
     reopened.close()
 
 
 def test_an_exported_model_carries_the_calibration_and_old_files_still_score(workspace, tmp_path):
     _annotate(workspace, 15, 15)
-    outcome = workspace.build("bright")
-    path = workspace.models.export("bright", tmp_path / "bright.vamodel.json")
+    outcome = workspace.modelling.build(TESTER, "bright")
+    path = workspace.modelling.export_model(TESTER, "bright", tmp_path / "bright.vamodel.json")
     saved = json.loads(path.read_text())
     assert saved["format"] == "video-annotator-model/2"
     assert saved["calibration"] == outcome.result.classifier.calibration_.to_dict()
@@ -111,69 +112,71 @@ def test_an_exported_model_carries_the_calibration_and_old_files_still_score(wor
     model = load_model(old_path)
     assert model.calibration == PlattScaling()
     np.testing.assert_allclose(
-        model.predict_proba(workspace.matrix.X),
-        expit(model.decision_function(workspace.matrix.X)),
+        model.predict_proba(workspace.view.matrix.X),
+        expit(model.decision_function(workspace.view.matrix.X)),
         rtol=1e-6,
     )
 
 
 def test_a_model_file_for_another_label_or_encoder_is_refused(workspace, tmp_path):
     _annotate(workspace, 12, 14)
-    workspace.build("bright")
-    path = workspace.models.export("bright", tmp_path / "m.vamodel.json")
+    workspace.modelling.build(TESTER, "bright")
+    path = workspace.modelling.export_model(TESTER, "bright", tmp_path / "m.vamodel.json")
     with pytest.raises(ValidationError, match="not 'dark'"):
-        workspace.score_all("dark", model_file=path)
+        workspace.modelling.score(TESTER, "dark", model_file=path)
     text = path.read_text().replace("synthetic:v1", "open_clip:ViT-B-32:openai")
     path.write_text(text)
     with pytest.raises(EncoderMismatchError):
-        workspace.score_all(model_file=path)
+        workspace.modelling.score(TESTER, model_file=path)
     path.write_text("{broken")
     with pytest.raises(ValidationError, match="not a Video Annotator model"):
-        workspace.score_all(model_file=path)
+        workspace.modelling.score(TESTER, model_file=path)
 
 
 def test_majority_across_annotators_is_what_trains(workspace):
     _annotate(workspace, 12, 12, annotator="ana")
-    first_pos = sorted(workspace.labels.labelled_set("bright").positives)[0]
-    workspace.labels.annotate("bright", first_pos, False, annotator="bo")
-    workspace.labels.annotate("bright", first_pos, False, annotator="cy")
-    outcome = workspace.build("bright")
+    first_pos = sorted(workspace.uow().labels.labelled_set("bright").positives)[0]
+    workspace.uow().labels.annotate("bright", first_pos, False, annotator="bo")
+    workspace.uow().labels.annotate("bright", first_pos, False, annotator="cy")
+    outcome = workspace.modelling.build(TESTER, "bright")
     assert outcome.result.n_pos == 11 and outcome.result.n_neg == 13
     assert sorted(outcome.version.annotators) == ["ana", "bo", "cy"]
 
 
 def test_score_covers_every_shot(workspace, tmp_path):
     _annotate(workspace, 12, 12)
-    workspace.build("bright")
-    frame = workspace.score_all("bright")
+    workspace.modelling.build(TESTER, "bright")
+    frame = workspace.modelling.score(TESTER, "bright")
     assert isinstance(frame, pd.DataFrame) and len(frame) == 300
     assert frame.probability.between(0, 1).all()
 
 
 def test_a_stored_version_gives_back_the_feeds_its_build_showed(workspace):
     _annotate(workspace, 12, 12)
-    built = workspace.build("bright", n=9, hide_labelled=True)
-    workspace.labels.annotate("bright", built.result.feeds["random"][0], True, annotator="bo")
-    again = Workspace(workspace.settings).feeds_for("bright", n=9, hide_labelled=False)
+    built = workspace.modelling.build(TESTER, "bright", n=9, hide_labelled=True)
+    workspace.uow().labels.annotate("bright", built.result.feeds["random"][0], True, annotator="bo")
+    other = open_services(workspace.settings)
+    again = feed_reads.feeds_for(other, "bright", n=9, hide_labelled=False)
+    other.close()
     assert again.version.version == 1 and again.previous is None
     np.testing.assert_allclose(again.probabilities, built.result.probabilities, rtol=1e-6)
-    same = workspace.feeds_for("bright", n=9, hide_labelled=True)
+    same = feed_reads.feeds_for(workspace, "bright", n=9, hide_labelled=True)
     assert same.feeds["positive"] == built.result.feeds["positive"]
     assert same.feeds["borderline"] == built.result.feeds["borderline"]
 
 
 def test_next_batch_advice_rewards_a_feed_by_the_mistakes_its_batch_revealed(workspace):
     _annotate(workspace, 10, 10)
-    first = workspace.build("bright", n=10, hide_labelled=True)
-    advice = workspace.next_batch_advice("bright")
+    first = workspace.modelling.build(TESTER, "bright", n=10, hide_labelled=True)
+    advice = feed_reads.next_batch_advice(workspace, "bright")
     assert advice.source == "borderline" and advice.rounds == 0  # the prior speaks first
     batch = first.result.feeds["borderline"]
-    workspace.labels.annotate_many(
+    workspace.uow().labels.annotate_many(
         "bright", [(s, workspace.truth[s]) for s in batch], annotator="ana", source="borderline"
     )
-    workspace.build("bright", n=10, hide_labelled=True)
-    advice = workspace.next_batch_advice("bright")
-    p = dict(zip(workspace.matrix.ids, first.result.probabilities))
+    workspace.modelling.build(TESTER, "bright", n=10, hide_labelled=True)
+    advice = feed_reads.next_batch_advice(workspace, "bright")
+    p = dict(zip(workspace.view.matrix.ids, first.result.probabilities))
     wrong = sum((p[s] > 0.5) != workspace.truth[s] for s in batch) / len(batch)
     borderline = next(a for a in advice.arms if a.arm == "borderline")
     assert advice.rounds == 1 and borderline.rounds == 1
@@ -186,7 +189,7 @@ def test_next_batch_advice_rewards_a_feed_by_the_mistakes_its_batch_revealed(wor
 def demo_workspace(tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("demo"), encoder="descriptor")
     build_demo_corpus(settings, n_shots=120)
-    ws = Workspace(settings)
+    ws = open_services(settings)
     yield ws
     ws.close()
 
@@ -199,19 +202,19 @@ def test_after_20_and_20_demo_labels_top_positives_read_as_confident(demo_worksp
     rng = np.random.default_rng(0)
     pos = rng.choice(sorted(s for s, v in truth.items() if v), 20, replace=False)
     neg = rng.choice(sorted(s for s, v in truth.items() if not v), 20, replace=False)
-    ws.create_label("night")
-    ws.labels.annotate_many(
+    ws.labelling.create_label(TESTER, "night")
+    ws.uow().labels.annotate_many(
         "night",
         [(s, True) for s in pos] + [(s, False) for s in neg],
         annotator="ana",
         source="search",
     )
-    outcome = ws.build("night", n=10)
+    outcome = ws.modelling.build(TESTER, "night", n=10)
     p = outcome.result.probabilities
-    rows = ws.matrix.rows(outcome.result.feeds["positive"])
-    raw = expit(outcome.result.classifier.decision_function(ws.matrix.X))
+    rows = ws.view.matrix.rows(outcome.result.feeds["positive"])
+    raw = expit(outcome.result.classifier.decision_function(ws.view.matrix.X))
     assert p[rows].min() >= 0.9 and raw[rows].max() < 0.8  # it read ~0.6 before calibration
-    y = np.array([truth[s] for s in ws.matrix.ids])
+    y = np.array([truth[s] for s in ws.view.matrix.ids])
     assert average_precision_score(y, p) == average_precision_score(y, raw)  # ranking kept
     report = outcome.version.calibration
     assert report["calibrated"]["brier"] < report["raw"]["brier"]

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import TESTER, open_services
 from tests.videogen import (
     make_audio_only,
     make_cut_video,
@@ -46,11 +47,10 @@ from va_app.errors import (
     VAError,
     ValidationError,
 )
-from va_app.formats.annotations import import_annotations
 from va_app.ingest import ingest
 from va_app.learn.versions import PortableModel, load_model
 from va_app.search.shots import ShotSearch, validate_query
-from va_app.services.workspace import Workspace
+from va_app.services.bootstrap import Services
 from va_app.store import meta
 from va_app.store.corpus import Corpus
 from va_app.store.labels import LabelStore
@@ -103,14 +103,14 @@ def template(tmp_path_factory, sql_backend, request) -> Template:
     settings = _settings(root / "data", _database_url(request, database))
     report = ingest(settings, videos)
     assert report.added_shots == 6 and not report.skipped
-    ws = Workspace(settings)
+    ws = open_services(settings)
     try:
-        ws.create_label(LABEL, description="dark sky", created_by="ana")
-        ws.create_label(OTHER_LABEL, created_by="ana")
+        ws.labelling.create_label(TESTER, LABEL, description="dark sky", created_by="ana")
+        ws.labelling.create_label(TESTER, OTHER_LABEL, created_by="ana")
         shots = ws.corpus.catalog.shot_ids()
         for i, shot_id in enumerate(shots):
-            ws.labels.annotate(LABEL, shot_id, i < 3, annotator="ana")
-        ws.labels.annotate(LABEL, shots[0], None, annotator="bo", source="review")
+            ws.uow().labels.annotate(LABEL, shot_id, i < 3, annotator="ana")
+        ws.uow().labels.annotate(LABEL, shots[0], None, annotator="bo", source="review")
         _model(ws, LABEL).save(root / "night.vamodel.json")
     finally:
         ws.close()  # no connection may stay open: the database is copied per case
@@ -128,13 +128,13 @@ def _database_url(request, database: str) -> str:
 
 
 def _model(
-    ws: Workspace, label: str, *, encoder_id: str | None = None, dim: int | None = None
+    ws: Services, label: str, *, encoder_id: str | None = None, dim: int | None = None
 ) -> PortableModel:
-    width = dim or ws.matrix.X.shape[1]
+    width = dim or ws.view.matrix.X.shape[1]
     return PortableModel(
         label=label,
         version=1,
-        encoder_id=encoder_id or ws.matrix.encoder_id,
+        encoder_id=encoder_id or ws.view.matrix.encoder_id,
         coef=np.linspace(-1, 1, width, dtype=np.float32),
         intercept=0.0,
         metrics={},
@@ -236,9 +236,9 @@ def cli(env: Env, *args: str, **extra_env: str) -> str:
     return errors[0]
 
 
-def _workspace_call(env: Env, action: Callable[[Workspace], object]) -> Callable[[], object]:
+def _services_call(env: Env, action: Callable[[Services], object]) -> Callable[[], object]:
     def call() -> object:
-        ws = Workspace(env.settings)
+        ws = open_services(env.settings)
         try:
             return action(ws)
         finally:
@@ -316,11 +316,11 @@ def folder_with_bad_metadata_csv(env: Env) -> None:
 
 # -- cases: search queries -------------------------------------------------------------------
 def _search(env: Env, query: str):
-    def action(ws: Workspace):
-        search = ShotSearch.from_corpus(ws.corpus, ws.matrix)
+    def action(ws: Services):
+        search = ShotSearch.from_corpus(ws.corpus, ws.view.matrix)
         return search.search_text(query, make_encoder(env.settings), 10)
 
-    return _workspace_call(env, action)
+    return _services_call(env, action)
 
 
 def empty_query(env: Env) -> None:
@@ -352,7 +352,9 @@ def emoji_query(env: Env) -> None:
 
 # -- cases: label names ----------------------------------------------------------------------
 def _create_label(env: Env, name: str):
-    return _workspace_call(env, lambda ws: ws.create_label(name, created_by="mallory"))
+    return _services_call(
+        env, lambda ws: ws.labelling.create_label(TESTER, name, created_by="mallory")
+    )
 
 
 def label_with_dot_dot_slash(env: Env) -> None:
@@ -374,8 +376,8 @@ def label_with_script_tag(env: Env) -> None:
 def label_with_markdown(env: Env) -> None:
     created = _create_label(env, "**bold** _car_ [chase](#x) `code`")()
     assert created.name == "**bold** _car_ [chase](#x) `code`"  # stored as typed
-    again = _workspace_call(
-        env, lambda ws: ws.labels.get_label("**BOLD**  _car_ [chase](#x) `code`")
+    again = _services_call(
+        env, lambda ws: ws.uow().labels.get_label("**BOLD**  _car_ [chase](#x) `code`")
     )
     assert again().name == created.name
 
@@ -387,7 +389,7 @@ def label_differing_in_case_and_space(env: Env) -> None:
 
 # -- cases: annotation files -----------------------------------------------------------------
 def _import(env: Env, path: Path):
-    return _workspace_call(env, lambda ws: import_annotations(ws.labels, path))
+    return _services_call(env, lambda ws: ws.labelling.import_file(TESTER, path))
 
 
 def csv_with_unknown_shot_ids(env: Env) -> None:
@@ -472,7 +474,7 @@ def ingest_with_another_encoder(env: Env) -> None:
 
 
 def _score(env: Env, label: str, model_file: Path):
-    return _workspace_call(env, lambda ws: ws.score_all(label, model_file=model_file))
+    return _services_call(env, lambda ws: ws.modelling.score(TESTER, label, model_file=model_file))
 
 
 def corrupt_model_file(env: Env) -> None:
@@ -494,17 +496,17 @@ def model_file_for_another_label(env: Env) -> None:
 
 
 def model_file_of_another_encoder(env: Env) -> None:
-    def save_foreign(ws: Workspace) -> Path:
+    def save_foreign(ws: Services) -> Path:
         return _model(ws, LABEL, encoder_id="open_clip:ViT-B-32/openai").save(
             env.scratch / "clip.vamodel.json"
         )
 
-    foreign = _workspace_call(env, save_foreign)()
+    foreign = _services_call(env, save_foreign)()
     refused(_score(env, LABEL, foreign), EncoderMismatchError, "meaningless")
 
 
 def model_file_of_another_dimension(env: Env) -> None:
-    narrow = _workspace_call(
+    narrow = _services_call(
         env, lambda ws: _model(ws, LABEL, dim=8).save(env.scratch / "narrow.vamodel.json")
     )()
     refused(_score(env, LABEL, narrow), ValidationError, "expects (N, 8)")

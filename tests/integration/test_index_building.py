@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import open_services
 from va_app.search import shots as shot_search
 from va_app.search.shots import PATH_EXACT, PATH_INDEX, SearchQuery
-from va_app.services.workspace import Workspace
+from va_app.services import reads
+from va_app.services.bootstrap import Services
 from va_app.store.corpus import Corpus, shot_metadata
 from va_app.store.index import VectorIndex
 from va_app.store.schema import ShotRow, VideoRow
@@ -17,7 +19,7 @@ N, DIM = 120, 16
 
 
 @pytest.fixture
-def half_indexed(settings, monkeypatch) -> Workspace:
+def half_indexed(settings, monkeypatch) -> Services:
     # A corpus this small is searched exactly anyway; make it one that needs its index.
     monkeypatch.setattr(shot_search, "EXACT_MAX_VALUES", 0)
     corpus = Corpus(settings)
@@ -32,32 +34,32 @@ def half_indexed(settings, monkeypatch) -> Workspace:
     ids, x = corpus.matrix.load()
     shots = {s.id: s for s in corpus.shots()}
     corpus.index.add(ids[: N // 2], x[: N // 2], [shot_metadata(shots[i]) for i in ids[: N // 2]])
-    ws = Workspace(settings, corpus=corpus)
+    ws = open_services(settings, corpus=corpus)
     yield ws
     ws.close()
 
 
 def test_an_incomplete_index_is_shown_with_its_progress_and_search_stays_exact(half_indexed):
     ws = half_indexed
-    progress = ws.index_progress()
+    progress = reads.index_progress(ws)
     assert (progress.indexed, progress.total) == (N // 2, N)
     assert progress.describe().startswith(f"index building: {N // 2} of {N}")
     assert "searching exactly meanwhile" in progress.describe()
-    assert ws.shot_search.plan(10) == PATH_EXACT
-    q = ws.matrix.X[100]
-    hits = ws.search(SearchQuery(vector=q), k=5).hits
+    assert ws.view.search.plan(10) == PATH_EXACT
+    q = ws.view.matrix.X[100]
+    hits = reads.search(ws, SearchQuery(vector=q), k=5).hits
     assert hits[0].shot_id == "v|100"  # exact search finds a shot that is not in the index
 
 
 def test_search_switches_to_the_index_once_another_writer_filled_it(half_indexed, settings):
     ws = half_indexed
-    ws.index_progress()
+    reads.index_progress(ws)
     ids, x = ws.corpus.matrix.load()
     other = VectorIndex.from_settings(settings)  # e.g. `reindex` in another process
     other.add(ids[N // 2 :], x[N // 2 :], [{"video": "v"}] * (N - N // 2))
     other.close()
-    assert ws.index_progress().complete
-    assert ws.index_progress() is None  # nothing left to show
-    assert ws.shot_search.index_in_step and ws.shot_search.plan(10) == PATH_INDEX
-    hits = ws.search(SearchQuery(vector=x[100]), k=5).hits
+    assert reads.index_progress(ws).complete
+    assert reads.index_progress(ws) is None  # nothing left to show
+    assert ws.view.search.index_in_step and ws.view.search.plan(10) == PATH_INDEX
+    hits = reads.search(ws, SearchQuery(vector=x[100]), k=5).hits
     assert hits[0].shot_id == "v|100"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TESTER
 from tests.netflixfixture import make_netflix_dir
 from va_app.config import Settings
 from va_app.services import jobs
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.slow
 def imported(tmp_path, settings) -> Settings:
     """A Netflix-format corpus of 1,500 shots, imported: its index is empty."""
     fixture = make_netflix_dir(tmp_path / "release", n_videos=50, shots_per_video=30)
-    jobs.import_netflix_data(settings, fixture.root, user=None)  # index_job off: no job yet
+    jobs.import_netflix_data(settings, fixture.root, user=TESTER)  # index_job off: no job yet
     return settings
 
 
@@ -44,7 +45,7 @@ def _wait(condition, what: str, timeout_s: float = 240) -> None:
 def test_an_import_starts_a_background_job_that_fills_the_index(tmp_path, settings):
     on = replace(settings, index_job=True)
     fixture = make_netflix_dir(tmp_path / "release", n_videos=50, shots_per_video=30)
-    jobs.import_netflix_data(on, fixture.root, user=None)
+    jobs.import_netflix_data(on, fixture.root, user=TESTER)
     status = index_job_status(on)
     assert status.shots == 1500
     _wait(lambda: job_pid(on) is None and index_job_status(on).missing == 0, "the index job")

@@ -13,15 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import open_services
 from tests.videogen import make_cut_video, make_empty_file, make_text_file
 from va_app.errors import EncoderMismatchError, NotFoundError
 from va_app.ingest import ingest
 from va_app.learn.engine import CorpusMatrix
 from va_app.search.shots import ShotSearch
-from va_app.services.workspace import Workspace, describe_corpus
+from va_app.services.bootstrap import Services
+from va_app.services.reads import describe_corpus
 from va_app.store.catalog import Catalog
-from va_app.store.corpus import open_corpus
 from va_app.store.labels import LabelStore
+from va_app.store.opening import open_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 CUTS = [0, 30, 75, 120]
@@ -57,10 +59,10 @@ def test_ingest_stores_every_shot_in_all_three_stores_and_survives_reopening(tmp
     assert {s.cluster for s in shots} - {None} and None not in {s.cluster for s in shots}
 
 
-def _what_readers_see(ws: Workspace) -> dict[str, int]:
+def _what_readers_see(ws: Services) -> dict[str, int]:
     """Shots as Home counts them, as the build (the app's cached matrix, and a fresh load by
     another process) and as search (over that matrix, with metadata) see them."""
-    matrix = ws.matrix
+    matrix = ws.view.matrix
     search = ShotSearch.from_corpus(ws.corpus, matrix)
     return {
         "home": describe_corpus(ws.corpus)["shots"],
@@ -75,7 +77,7 @@ def test_a_shot_is_visible_to_counts_search_and_build_at_once_or_to_none(
 ):
     _videos(tmp_path / "videos", 1)
     ingest(settings, tmp_path / "videos")
-    ws = Workspace(settings)  # long-lived, as in the app: its matrix stays loaded
+    ws = open_services(settings)  # long-lived, as in the app: its matrix stays loaded
     assert set(_what_readers_see(ws).values()) == {3}
     mark_ready, seen = Catalog.mark_video_ready, {}
 

@@ -103,6 +103,27 @@ def test_ray_ingest_gives_the_serial_corpus(videos, serial, tmp_path, ray_cluste
     assert again.added_shots == 0 and len(again.unchanged_videos) == N_VIDEOS
 
 
+CUT_LIST = """\
+TITLE: CUT
+001  REEL1    V     C        00:00:00:00 00:00:01:06 00:00:00:00 00:00:01:06
+002  REEL2    V     C        00:00:07:00 00:00:09:00 00:00:01:06 00:00:03:06
+"""
+
+
+@pytest.mark.parametrize("runner", ["pool", "ray"])
+def test_every_runner_takes_the_shots_of_a_cut_list_beside_a_video(runner, tmp_path, request):
+    make_cut_video(tmp_path / "videos" / "cut.mp4", cuts=[0, 30, 75, 120])
+    (tmp_path / "videos" / "cut.edl").write_text(CUT_LIST)
+    how = {"ray": True} if runner == "ray" else {"workers": 2}
+    if runner == "ray":
+        request.getfixturevalue("ray_cluster")
+    settings = _settings(tmp_path)
+    report = ingest(settings, tmp_path / "videos", **how)
+    assert report.cut_list_videos == [str(tmp_path / "videos" / "cut.mp4")]
+    shots = Catalog(settings.sql_url).shots()
+    assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 30), (30, 78)]
+
+
 @pytest.mark.parametrize("runner", ["pool", "ray"])
 def test_ingest_killed_mid_run_then_rerun_gives_the_serial_corpus(
     runner, videos, serial, tmp_path, request

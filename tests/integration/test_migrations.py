@@ -20,8 +20,8 @@ from tests.corpusfactory import make_synthetic_corpus
 from va_app.store import migrate
 from va_app.store.backup import MANIFEST
 from va_app.store.catalog import Catalog, make_engine
-from va_app.store.corpus import open_corpus
 from va_app.store.labels import LabelStore
+from va_app.store.opening import open_corpus
 from va_app.store.schema import Base
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "9001_label_guideline_url"
-down_revision = "0001_baseline"
+down_revision = "THE_HEAD"
 branch_labels = None
 depends_on = None
 
@@ -52,14 +52,17 @@ def downgrade():
 
 
 def _release_before_migrations(settings) -> dict:
-    """A corpus exactly as the release before migrations left it: today's tables and rows
-    (that release made them with ``create_all``), and no ``alembic_version`` table."""
+    """A corpus exactly as the release before migrations left it: the baseline revision's
+    tables (that release made them with ``create_all``) with rows, and no
+    ``alembic_version`` table."""
     truth = make_synthetic_corpus(settings, videos=3, shots_per_video=10, dim=16)
     store = LabelStore(Catalog(settings.sql_url))
     store.create_label(LABEL, description="brightly lit", created_by="ana")
     shots = sorted(truth)
     store.annotate_many(LABEL, [(s, truth[s]) for s in shots[:12]], annotator="ana")
     store.annotate(LABEL, shots[0], None, annotator="bo")
+    with store.catalog.engine.begin() as conn:  # that release's schema was the baseline's
+        command.downgrade(migrate.config(conn), migrate.BASELINE)
     with store.catalog.session() as s:
         s.execute(text("DROP TABLE alembic_version"))
     before = _stored(store)
@@ -123,8 +126,8 @@ def test_a_catalog_made_before_migrations_upgrades_in_place_with_db_upgrade(sett
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["before"] is None and report["after"] == migrate.BASELINE
-    assert _revision(settings) == migrate.BASELINE
+    assert report["before"] is None and report["after"] == migrate.head()
+    assert _revision(settings) == migrate.head()
     catalog = Catalog(settings.sql_url)
     assert _stored(LabelStore(catalog)) == before
     catalog.close()
@@ -135,7 +138,8 @@ def next_release(tmp_path):
     """Call it to install a release whose code brings one more revision."""
     folder = tmp_path / "revisions"
     folder.mkdir()
-    (folder / "9001_label_guideline_url.py").write_text(NEXT_REVISION, encoding="utf-8")
+    revision = NEXT_REVISION.replace("THE_HEAD", migrate.head())  # it follows today's head
+    (folder / "9001_label_guideline_url.py").write_text(revision, encoding="utf-8")
 
     def install() -> str:
         migrate.use_extra_revisions(str(folder))

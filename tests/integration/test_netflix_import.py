@@ -12,13 +12,13 @@ import h5py
 import numpy as np
 import pytest
 
+from tests.conftest import TESTER, open_services
 from tests.corpusfactory import make_synthetic_corpus
 from tests.netflixfixture import ANNOTATORS, make_netflix_dir
 from va_app.config import Settings
-from va_app.datasets.netflix.format import ENCODER_ID, agg_document, aggregate
+from va_app.datasets.netflix.format import ENCODER_ID
 from va_app.datasets.netflix.importer import import_netflix, index_missing_shots
 from va_app.datasets.netflix.lookups import (
-    annotator_roles,
     load_text_embeddings,
     netflix_dir,
     youtube_url,
@@ -26,12 +26,13 @@ from va_app.datasets.netflix.lookups import (
 )
 from va_app.domain import fold_votes
 from va_app.errors import NotFoundError, ValidationError
-from va_app.formats.annotations import export_annotations, export_netflix_agg, read_annotations
-from va_app.reports.analytics import reliability
-from va_app.services.workspace import Workspace
+from va_app.formats.annotations import read_annotations
+from va_app.formats.netflix_agg import agg_document, aggregate
+from va_app.services import dashboard, reads
 from va_app.store.catalog import INGESTING
-from va_app.store.corpus import Corpus, open_corpus
+from va_app.store.corpus import Corpus
 from va_app.store.labels import LabelStore
+from va_app.store.opening import open_corpus
 
 
 @pytest.fixture(scope="module")
@@ -113,29 +114,25 @@ def test_labels_carry_every_annotators_words_and_the_majority(imported):
 
 def test_exported_annotations_rebuild_the_same_agg_files(imported, tmp_path):
     fixture, settings, _, _ = imported
-    corpus = Corpus(settings)
+    app = open_services(settings)
     try:
-        store = LabelStore(corpus.catalog)
-        export_annotations(store, tmp_path / "all.csv")
-        roles = annotator_roles(corpus.catalog)
+        app.labelling.export_file(TESTER, tmp_path / "all.csv")
+        roles = app.uow().labels.annotator_roles()
         for name in fixture.labels:  # the per-label export keeps the release's roles
-            export_netflix_agg(store, name, tmp_path / "agg" / f"{name}.json")
+            path = tmp_path / "agg" / f"{name}.json"
+            app.labelling.export_file(TESTER, path, fmt="netflix", label=name)
     finally:
-        corpus.close()
+        app.close()
     by_label = defaultdict(list)
     for annotation in read_annotations(tmp_path / "all.csv"):
         by_label[annotation.label].append(annotation)
     for name in fixture.labels:
         original = fixture.agg[name]
-        assert roles[name].primary == original["primary"]
-        assert list(roles[name].secondaries) == original["secondaries"]
+        primary, secondaries = roles[name]
+        assert primary == original["primary"]
+        assert list(secondaries) == original["secondaries"]
         rebuilt = agg_document(
-            aggregate(
-                name,
-                fold_votes(by_label[name]),
-                primary=roles[name].primary,
-                secondaries=roles[name].secondaries,
-            )
+            aggregate(name, fold_votes(by_label[name]), primary=primary, secondaries=secondaries)
         )
         assert rebuilt == {**original, "data": sorted(original["data"], key=lambda d: d["key"])}
         assert json.loads((tmp_path / "agg" / f"{name}.json").read_text()) == rebuilt
@@ -293,15 +290,15 @@ def test_an_imported_corpus_builds_calibrated_models_and_says_its_shots_play_on_
     """Netflix data has vectors and YouTube links, no video files: builds, calibration and
     its dashboard curve work; asking for a shot's clip says where the shot can be seen."""
     fixture, settings, _, _ = imported
-    ws = Workspace(settings)
+    ws = open_services(settings)
     try:
         name = sorted(fixture.labels)[0]
-        outcome = ws.build(name)
+        outcome = ws.modelling.build(TESTER, name)
         assert outcome.version.calibration["calibrated"]["brier"] >= 0
-        curve = reliability(ws, name)
+        curve = dashboard.reliability(ws, name)
         assert set(curve["scores"]) == {"raw", "calibrated"} and curve.attrs["n"] > 0
         key = fixture.keys[10]
         with pytest.raises(NotFoundError, match=r"not on this machine.*youtube\.com/watch"):
-            ws.shot_clip(key)
+            reads.shot_clip(ws, key)
     finally:
         ws.close()

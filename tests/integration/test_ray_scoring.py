@@ -8,10 +8,10 @@ import pytest
 import ray
 
 from tests.corpusfactory import make_synthetic_corpus
+from va_app.domain import TrainingSet
 from va_app.learn.engine import CorpusMatrix, Scoring, build
 from va_app.learn.shards import shutdown_pools
 from va_app.store.corpus import Corpus, ingest_lock
-from va_app.store.labels import TrainingSet
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,11 @@ from va_app.config import Settings
 from va_app.errors import EncoderMismatchError, StoreError
 from va_app.store import catalog as catalog_module
 from va_app.store.catalog import Catalog
-from va_app.store.corpus import Corpus, open_corpus
+from va_app.store.corpus import Corpus
 from va_app.store.index import VectorIndex
 from va_app.store.labels import LabelStore
 from va_app.store.matrix import EmbeddingMatrix
+from va_app.store.opening import open_corpus
 from va_app.store.schema import ShotRow, VideoRow
 
 DIM = 16

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from va_app.config import Settings
 from va_app.errors import ConfigError, VAError
 from va_app.services.access import (
     PERMISSIONS,
@@ -35,9 +36,13 @@ ALLOWED = {
 CASES = [(role, action, action in ALLOWED[role]) for role in Role for action in Action]
 
 
+def _policy(env: dict[str, str]) -> AccessPolicy:
+    return AccessPolicy.from_settings(Settings.from_env(env))
+
+
 @pytest.fixture
 def policy() -> AccessPolicy:
-    return AccessPolicy.from_settings(env=ENV)
+    return _policy(ENV)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +103,7 @@ def test_own_annotations_are_annotate_but_other_peoples_need_an_admin(policy):
 
 
 def test_local_mode_makes_everyone_admin():
-    policy = AccessPolicy.from_settings(env={})
+    policy = _policy({})
     assert policy.local_mode
     user = policy.user_for(None, "  Ana  ")
     assert user == User("Ana", "", Role.ADMIN)
@@ -109,7 +114,7 @@ def test_local_mode_makes_everyone_admin():
 
 def test_roles_configured_means_not_local(policy):
     assert not policy.local_mode
-    assert AccessPolicy.from_settings(env={"VA_VIEWERS": "*"}).local_mode is False
+    assert _policy({"VA_VIEWERS": "*"}).local_mode is False
 
 
 @pytest.mark.parametrize(
@@ -173,7 +178,7 @@ def test_not_signed_in_uses_the_fallback_name_or_the_default_role(policy):
     ],
 )
 def test_wildcards_and_default_role(env, who, role):
-    policy = AccessPolicy.from_settings(env=env)
+    policy = _policy(env)
     assert policy.user_for({"email": who}).role is role
 
 
@@ -189,14 +194,14 @@ def test_wildcards_and_default_role(env, who, role):
 )
 def test_bad_role_settings_are_refused_with_a_reason(env, message):
     with pytest.raises(ConfigError, match=message):
-        role_assignments(env)
+        role_assignments(Settings.from_env(env))
 
 
 def test_role_lists_read_from_the_environment_by_default(monkeypatch):
     for name in ("VA_ADMINS", "VA_ANNOTATORS", "VA_VIEWERS", "VA_DEFAULT_ROLE"):
         monkeypatch.delenv(name, raising=False)
-    assert AccessPolicy.from_settings().local_mode
+    assert AccessPolicy.from_settings(Settings.from_env()).local_mode
     monkeypatch.setenv("VA_ANNOTATORS", "bo")
-    policy = AccessPolicy.from_settings()
+    policy = AccessPolicy.from_settings(Settings.from_env())
     assert policy.user_for(None, "bo").role is Role.ANNOTATOR
     assert policy.user_for(None, "al").role is Role.VIEWER

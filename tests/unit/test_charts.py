@@ -141,12 +141,11 @@ def test_score_distribution_compares_the_corpus_with_shots_added_since_the_model
         assert any("no shots added" in a.text for a in fig.layout.annotations)
 
 
-def test_agreement_figure_shows_rate_and_kappa_per_pair():
-    fig = charts.agreement_figure(_agreement())
-    rate, kappa = fig.data
-    assert list(rate.y) == pytest.approx([0.6, 2 / 3])
-    assert list(kappa.y) == pytest.approx([1 / 6, 0.4])
-    assert "ana & bo (5)" in rate.x
+def test_the_pairs_table_gives_rate_and_kappa_per_pair_most_shared_first():
+    table = _agreement().pairs_table()
+    assert list(table.agreement_rate) == pytest.approx([0.6, 2 / 3])
+    assert list(table.cohen_kappa) == pytest.approx([1 / 6, 0.4])
+    assert (table.annotator_a[0], table.annotator_b[0], table.n_shared[0]) == ("ana", "bo", 5)
 
 
 def _two_days() -> list[Annotation]:
@@ -253,7 +252,6 @@ def test_reliability_curve_draws_raw_and_calibrated_points_against_the_diagonal(
         lambda: charts.score_distribution_figure(
             pd.DataFrame(columns=analytics.DISTRIBUTION_COLUMNS)
         ),
-        lambda: charts.agreement_figure(_empty_agreement()),
         lambda: charts.agreement_over_time_figure(analytics.agreement_over_time([])),
     ],
 )

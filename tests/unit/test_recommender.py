@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from va_app.domain import Annotation
+from va_app.domain import Annotation, ModelVersion
 from va_app.learn.recommender import (
     ARMS,
     DEFAULT_PRIOR,
@@ -20,7 +20,6 @@ from va_app.learn.recommender import (
     rounds_from_history,
     shots_to_predict,
 )
-from va_app.learn.versions import ModelVersion
 
 T0 = datetime(2026, 3, 1, 9, 0, 0)
 

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from va_app.datasets.netflix.format import AggItem, agg_document, aggregate, read_agg, write_agg
 from va_app.domain import (
     FEED_SOURCES,
     Annotation,
@@ -20,6 +19,7 @@ from va_app.domain import (
 )
 from va_app.encoders.base import same_encoder
 from va_app.errors import ValidationError
+from va_app.formats.netflix_agg import AggItem, agg_document, aggregate, read_agg, write_agg
 from va_app.learn.feeds import FEEDS
 from va_app.learn.recommender import ARM_OF_SOURCE, ARMS
 

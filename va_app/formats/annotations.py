@@ -1,4 +1,7 @@
-"""Annotation files: CSV / Parquet / JSON import and export.
+"""Annotation files in and out: CSV / Parquet / JSON, and the Netflix VA per-label file.
+
+Files only: reading gives :class:`~va_app.domain.Annotation` values, writing takes them; the
+service layer stores what is read (``va_app.services.labelling``).
 
 Columns: ``label, shot_id, value, annotator`` and optionally ``source, created_at``. Values:
 ``1/0``, ``pos/neg``, ``positive/negative``, ``true/false``, ``yes/no``; an empty value in an
@@ -14,16 +17,16 @@ description — use CSV or Parquet for a lossless copy.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from va_app.datasets.netflix.format import AGG_ONLY_ANNOTATOR, aggregate, read_agg, write_agg
-from va_app.datasets.netflix.lookups import annotator_roles
-from va_app.domain import Annotation, Source
-from va_app.errors import NotFoundError, ValidationError
-from va_app.store.labels import Label, LabelStore
+from va_app.domain import Annotation, Label, Source
+from va_app.errors import ValidationError
+from va_app.formats.netflix_agg import AGG_ONLY_ANNOTATOR, aggregate, read_agg, write_agg
 
 REQUIRED = ("label", "shot_id", "value", "annotator")
 COLUMNS = (*REQUIRED, "source", "created_at")
@@ -64,27 +67,16 @@ def read_annotations(path: str | Path) -> list[Annotation]:
     return [_row_to_annotation(i, row) for i, row in enumerate(frame.to_dict("records"), 2)]
 
 
-def import_annotations(store: LabelStore, path: str | Path, *, create_labels: bool = False) -> int:
-    annotations = read_annotations(path)
-    if create_labels:
-        existing = {label.name.casefold() for label in store.labels()}
-        for name in sorted({a.label for a in annotations}):
-            if name.casefold() not in existing:
-                store.create_label(name, created_by=Source.IMPORT)
-                existing.add(name.casefold())
-    return store.import_annotations(annotations)
-
-
-def export_annotations(
-    store: LabelStore, out: str | Path, *, fmt: str | None = None, label: str | None = None
+def write_annotations(
+    annotations: Sequence[Annotation], out: str | Path, *, fmt: str | None = None
 ) -> int:
-    """Write the full annotation history (every click) — the lossless form."""
+    """Write annotations (a history: every click) as CSV, Parquet or JSON — the lossless
+    form; returns the number of rows written."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".") or "csv").lower()
     if fmt not in FORMATS:
         raise ValidationError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    rows = store.history(label) if label else store.all_history()
-    frame = pd.DataFrame([_annotation_to_row(a) for a in rows], columns=list(COLUMNS))
+    frame = pd.DataFrame([_annotation_to_row(a) for a in annotations], columns=list(COLUMNS))
     # 1 / 0 / empty (cleared): a nullable integer column, which Parquet can store too.
     frame["value"] = frame["value"].astype("Int64")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,34 +149,44 @@ def _annotation_to_row(a: Annotation) -> dict:
 NETFLIX_AGG_ANNOTATOR = AGG_ONLY_ANNOTATOR
 
 
-def export_netflix_agg(store: LabelStore, label: str, out: str | Path) -> int:
-    """Write ``label``'s current annotations as a Netflix VA ``agg/<label>.json``; returns the
-    number of shots written.
+def write_netflix_agg(
+    label: Label,
+    votes: Mapping[str, Mapping[str, bool]],
+    out: str | Path,
+    *,
+    roles: tuple[str | None, Sequence[str]] | None = None,
+) -> int:
+    """Write a label's current words (``votes``: shot id -> annotator -> value) as a Netflix
+    VA ``agg/<label>.json``; returns the number of shots written.
 
-    One item per shot anyone has a current word on, sorted by shot id: ``primary`` and
-    ``secondaries`` are the annotator roles of an imported Netflix label, else the label's
-    creator when they annotated it (else whoever annotated most) and everyone else; ``agg`` and
-    ``pos_cnt`` as :func:`va_app.datasets.netflix.format.aggregate`
-    makes them (``null`` on a tie). Where an annotator has no word on a shot, ``primary`` is
-    ``null`` / the name is left out of ``secondaries``.
+    One item per shot, sorted by shot id: ``primary`` and ``secondaries`` are ``roles`` (an
+    imported Netflix label's), else the label's creator when they annotated it (else whoever
+    annotated most) and everyone else; ``agg`` and ``pos_cnt`` as
+    :func:`va_app.formats.netflix_agg.aggregate` makes them (``null`` on a tie). Where an
+    annotator has no word on a shot, ``primary`` is ``null`` / the name is left out of
+    ``secondaries``.
     """
-    meta = store.get_label(label)
-    votes = {v.shot_id: v.votes for v in store.verdicts(meta.name)}
-    roles = annotator_roles(store.catalog).get(meta.name)
-    agg = (
-        aggregate(meta.name, votes, primary=roles.primary, secondaries=roles.secondaries)
-        if roles
-        else aggregate(meta.name, votes, primary=_primary_annotator(meta, votes))
-    )
+    plain = {shot: dict(words) for shot, words in votes.items()}
+    if roles is not None:
+        agg = aggregate(label.name, plain, primary=roles[0], secondaries=tuple(roles[1]))
+    else:
+        agg = aggregate(label.name, plain, primary=_primary_annotator(label, plain))
     write_agg(agg, out)
     return len(agg.items)
 
 
-def import_netflix_agg(
-    store: LabelStore, path: str | Path, *, label: str | None = None, create_label: bool = True
-) -> int:
-    """Read a Netflix VA ``agg/<label>.json`` into ``label`` (default: the file's name);
-    returns the number of annotations stored. All or nothing.
+@dataclass(frozen=True)
+class NetflixLabelFile:
+    """A Netflix VA per-label file as read: the label it names, its primary annotator and
+    every annotator's word as one annotation each."""
+
+    label: str
+    primary: str | None
+    annotations: list[Annotation]
+
+
+def read_netflix_agg(path: str | Path, *, label: str | None = None) -> NetflixLabelFile:
+    """Read a Netflix VA ``agg/<label>.json`` for ``label`` (default: the file's name).
 
     Each annotator's word becomes one annotation under their name; an item with no words but
     an ``agg`` is stored under :data:`NETFLIX_AGG_ANNOTATOR`. An ``agg`` or ``pos_cnt`` that
@@ -201,15 +203,7 @@ def import_netflix_agg(
     except ValidationError as exc:
         raise ValidationError(f"{exc}; nothing was imported") from None
     name = label or agg.label
-    created = _ensure_label(
-        store, name, create=create_label, created_by=agg.primary or Source.IMPORT
-    )
-    try:
-        return store.import_annotations(agg.annotations(label=name))
-    except Exception:
-        if created:
-            store.delete_label(name)
-        raise
+    return NetflixLabelFile(name, agg.primary, agg.annotations(label=name))
 
 
 def _primary_annotator(meta: Label, votes: dict[str, dict[str, bool]]) -> str | None:
@@ -217,15 +211,3 @@ def _primary_annotator(meta: Label, votes: dict[str, dict[str, bool]]) -> str | 
     if meta.created_by in counts:
         return meta.created_by
     return min(counts, key=lambda a: (-counts[a], a)) if counts else None
-
-
-def _ensure_label(store: LabelStore, name: str, *, create: bool, created_by: str) -> bool:
-    """True when the label had to be created."""
-    try:
-        store.get_label(name)
-        return False
-    except NotFoundError:
-        if not create:
-            raise
-    store.create_label(name, created_by=created_by)
-    return True

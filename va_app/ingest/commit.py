@@ -2,10 +2,13 @@
 
 Per video, atomic: its shots become visible only once they are in all three stores (the write
 order and the repair live in ``va_app.store.corpus``). Idempotent: :meth:`Committer.plan`
-leaves out files whose fingerprint is unchanged; a changed file's old shots are removed when
-its new ones are committed. Resumable: :meth:`Committer.open` first repairs what a killed run
-left. Bad files are recorded as skipped with their reason and never stop the run; a broken
-store or encoder does (the next run resumes).
+leaves out files whose fingerprint is unchanged — the fingerprint of a video with a cut list
+includes the list's, so a cut list added, changed or removed re-ingests it; a changed file's
+old shots are removed when its new ones are committed. Which cut list gave a video its shots,
+or why one was refused, is stored with the video (``info`` lists both). Resumable:
+:meth:`Committer.open` first repairs what a killed run left. Bad files are recorded as
+skipped with their reason and never stop the run; a broken store or encoder does (the next
+run resumes).
 
 Runners (local, Ray) call it from their driver process only, in discovery order, so video
 keys — and with them shot ids — come out as a serial run makes them.
@@ -27,6 +30,7 @@ from va_app.store.catalog import READY, to_shot
 from va_app.store.corpus import Corpus, shot_metadata
 from va_app.store.meta import ENCODER_ID
 from va_app.store.schema import ShotRow, VideoRow
+from va_app.video.cutlists import find_cut_list
 from va_app.video.frames import write_jpeg
 from va_app.video.probe import file_fingerprint
 
@@ -63,7 +67,7 @@ class Committer:
         jobs = []
         for path in paths:
             try:
-                fingerprint = file_fingerprint(path)
+                fingerprint = video_fingerprint(path)
             except BadVideoError as exc:
                 self.skip(VideoJob(path, ""), exc.reason)
                 continue
@@ -83,6 +87,7 @@ class Committer:
             self.corpus.catalog.clear_skipped(str(job.path))
             self.report.added_videos.append(str(job.path))
             self.report.added_shots += added
+            self._report_cut_list(job, video)
         except FATAL:
             raise
         except OSError as exc:
@@ -101,6 +106,18 @@ class Committer:
         self.corpus.catalog.record_skipped(str(path), reason)
         self.report.skipped.append(SkippedFile(str(path), reason))
 
+    def _report_cut_list(self, job: VideoJob, video: PreparedVideo) -> None:
+        cuts = video.cut_list
+        if cuts is None:
+            return
+        if not cuts.used:
+            self.report.cut_list_fallbacks.append(SkippedFile(str(job.path), cuts.note))
+            return
+        self.report.cut_list_videos.append(str(job.path))
+        self.report.cut_list_notes[str(job.path)] = cuts.note
+        if cuts.unmatched:
+            self.report.cut_list_unmatched[cuts.path] = list(cuts.unmatched)
+
     def _replace_old(self, job: VideoJob) -> None:
         if job.replaces is None or str(job.path) in self.report.replaced_videos:
             return
@@ -117,7 +134,10 @@ class Committer:
         ids = [s.id for s in shots]
         corpus.matrix.append(ids, vectors, encoder_id=self.encoder_id)
         corpus.index.add(ids, vectors, [shot_metadata(to_shot(s, row)) for s in shots])
-        corpus.catalog.mark_video_ready(video_id)
+        with corpus.catalog.unit_of_work():  # visible and logged together, or neither
+            corpus.catalog.mark_video_ready(video_id)
+            payload = {"video": row.key, "shots": len(shots)}
+            corpus.catalog.log_event("video_ingested", payload=payload)
         return len(shots)
 
     def _video_row(self, job: VideoJob, video: PreparedVideo) -> VideoRow:
@@ -139,6 +159,10 @@ class Committer:
             n_frames=info.n_frames,
             duration_s=info.duration_s,
             codec=info.codec,
+            cut_list=video.cut_list.path if video.cut_list and video.cut_list.used else "",
+            cut_list_problem=(
+                video.cut_list.note if video.cut_list and not video.cut_list.used else ""
+            ),
         )
 
     def _shot_rows(self, video_key: str, video: PreparedVideo) -> list[ShotRow]:
@@ -149,6 +173,13 @@ class Committer:
             strip = write_jpeg(video.filmstrips[idx], folder / f"{span.start_frame}_strip.jpg")
             rows.append(_shot_row(video_key, idx, span, thumb, strip))
         return rows
+
+
+def video_fingerprint(path: Path) -> str:
+    """The file's fingerprint, and its cut list's when one applies (see the module doc)."""
+    fingerprint = file_fingerprint(path)
+    cuts = find_cut_list(path)
+    return fingerprint if cuts is None else f"{fingerprint}+cuts-{cuts.digest[:16]}"
 
 
 def _shot_row(video_key: str, idx: int, span: ShotSpan, thumb: Path, strip: Path) -> ShotRow:

@@ -1,10 +1,13 @@
 """The ingest stages, as plain functions over plain values, so any runner can run them.
 
 1. **discover** (:func:`discover`): the video files under a folder and their ``metadata.csv``.
-2. **prepare** (:func:`prepare_video`, CPU, one video): probe, detect shots, sample keyframes,
-   make the thumbnail and filmstrip JPEGs. It returns a picklable :class:`PreparedVideo`, or a
-   :class:`FailedVideo` with the reason a user reads: a bad file is a result, not an exception,
-   so it crosses process (and Ray) boundaries like any other and is never retried.
+2. **prepare** (:func:`prepare_video`, CPU, one video): probe, find the shots — the editor's
+   cut list beside the video when there is one that matches it (:mod:`va_app.video.cutlists`),
+   else shot detection — sample keyframes, make the thumbnail and filmstrip JPEGs. It returns
+   a picklable :class:`PreparedVideo`, or a :class:`FailedVideo` with the reason a user reads:
+   a bad file is a result, not an exception, so it crosses process (and Ray) boundaries like
+   any other and is never retried. A cut list that does not match its video is no failure:
+   the shots are detected and the reason travels with the result.
 3. **encode** (:func:`encode_frames`, batched, GPU when present): the frames of many shots —
    of several videos at once — to vectors.
 4. **commit** (``va_app.ingest.commit``): the one writer of the three stores.
@@ -18,7 +21,7 @@ import csv
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,12 @@ from va_app.config import Settings
 from va_app.domain import ShotSpan, VideoInfo
 from va_app.encoders.base import Encoder, evenly_spaced
 from va_app.errors import BadVideoError, VAError
+from va_app.video.cutlists import (
+    CutListMismatch,
+    cut_list_shots,
+    find_cut_list,
+    unmatched_events,
+)
 from va_app.video.frames import filmstrip_jpeg, iter_shot_frames, thumbnail_jpeg
 from va_app.video.probe import discover_videos, probe_video
 from va_app.video.shots import detect_shots
@@ -69,6 +78,17 @@ class PrepareOptions:
 
 
 @dataclass(frozen=True)
+class CutListUse:
+    """What the cut list that applies to a video did for it (the report and ``info`` say)."""
+
+    path: str
+    used: bool  # its events are the video's shots; False: they were detected instead
+    note: str  # how the shots were found from it, or why it was not used
+    #: A folder's list: the sources it names that are no video of the folder.
+    unmatched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PreparedVideo:
     """One video after the CPU stages: its shots, the frames to encode, its JPEGs."""
 
@@ -80,6 +100,7 @@ class PreparedVideo:
     thumbnails: list[bytes]
     filmstrips: list[bytes]
     seconds: dict[str, float] = field(default_factory=dict)
+    cut_list: CutListUse | None = None
 
     @property
     def n_shots(self) -> int:
@@ -114,17 +135,48 @@ def prepare_video(path: str | Path, options: PrepareOptions) -> PreparedVideo | 
 def _prepare(path: Path, options: PrepareOptions) -> PreparedVideo:
     clock = _Clock()
     info = clock.time("probe", probe_video, path)
-    spans = clock.time(
-        "detect",
-        detect_shots,
+    spans, cuts = clock.time("detect", _find_shots, path, info, options)
+    try:
+        sampled = clock.time("sample", _sample, path, spans, info, options)
+    except BadVideoError as exc:
+        if cuts is None or not cuts.used:
+            raise
+        # The list's frames are in the header's count but do not all decode: nothing of it is
+        # kept, the shots of what decodes are detected.
+        cuts = replace(cuts, used=False, note=f"{Path(cuts.path).name}: {exc.reason}")
+        spans = clock.time("detect", _detect, path, info, options)
+        sampled = clock.time("sample", _sample, path, spans, info, options)
+    frames, thumbs, strips = sampled
+    return PreparedVideo(str(path), info, spans, frames, thumbs, strips, clock.seconds, cuts)
+
+
+def _find_shots(
+    path: Path, info: VideoInfo, options: PrepareOptions
+) -> tuple[list[ShotSpan], CutListUse | None]:
+    """The cut list's shots when one applies and matches the video, else detected shots (with
+    the reason the list was not used)."""
+    ref = find_cut_list(path)
+    if ref is None:
+        return _detect(path, info, options), None
+    try:
+        found = cut_list_shots(ref, path, info)
+        if found is not None:
+            unmatched = tuple(unmatched_events(ref, path.parent, info))
+            return found.spans, CutListUse(ref.path, True, found.note, unmatched)
+        why = f"{ref.name} names none of its sources after {path.name}"
+    except (CutListMismatch, OSError) as exc:
+        why = str(exc)
+    return _detect(path, info, options), CutListUse(ref.path, False, why)
+
+
+def _detect(path: Path, info: VideoInfo, options: PrepareOptions) -> list[ShotSpan]:
+    return detect_shots(
         path,
         info,
         threshold=options.shot_threshold,
         min_shot_s=options.min_shot_s,
         max_shot_s=options.max_shot_s,
     )
-    frames, thumbs, strips = clock.time("sample", _sample, path, spans, info, options)
-    return PreparedVideo(str(path), info, spans, frames, thumbs, strips, clock.seconds)
 
 
 def _sample(path: Path, spans: list[ShotSpan], info: VideoInfo, options: PrepareOptions):

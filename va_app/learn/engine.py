@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from va_app.domain import FEED_SOURCES
+from va_app.domain import FEED_SOURCES, TrainingSet
 from va_app.learn.calibration import calibration_report
 from va_app.learn.classifier import ShotClassifier, check_trainable
 from va_app.learn.scores import cross_validate, data_diversity_score
 from va_app.learn.scoring import ExactScores, ScoredCorpus, score_matrix
 from va_app.store.corpus import Corpus
-from va_app.store.labels import TrainingSet
 from va_app.store.rowids import RowLookup, ShotIds
 
 DEFAULT_FEED_SIZE = 20

@@ -18,6 +18,8 @@ at 500k shots; a full ``argpartition`` took 6–9 ms here, ``argsort`` ~80 ms).
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -115,6 +117,15 @@ FEEDS: dict[str, Feed] = {
     Source.RANDOM: random_feed,
 }
 
+#: The feeds that take the ``n`` smallest of a key, with that key of the probabilities
+#: (float32, exactly as the feeds above compute it): what a funnel or a shard of the matrix
+#: (``va_app.learn.lowp``, ``va_app.learn.shards``) ranks by.
+FEED_KEYS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    Source.POSITIVE: np.negative,
+    Source.NEGATIVE: lambda p: p,
+    Source.BORDERLINE: lambda p: np.abs(p - p.dtype.type(DEFAULT_BOUNDARY)),
+}
+
 
 def build_feeds(
     scores: np.ndarray,
@@ -205,3 +216,9 @@ def smallest_candidates(keys: np.ndarray, n: int) -> np.ndarray:
             if kept.size >= n:
                 return kept
     return np.arange(keys.size)
+
+
+def feed_seed(label: str, version: int) -> int:
+    """Random-feed seed fixed per (label, version): a page reload shows the same feed
+    (version 0: the random shots before the first build)."""
+    return zlib.crc32(f"{label.casefold()}#{version}".encode())

@@ -14,7 +14,6 @@ gives the same probabilities (to float16's rounding where said) and the same fee
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,15 +21,7 @@ import numpy as np
 
 from va_app.domain import Source
 from va_app.learn.classifier import ShotClassifier, score_corpus
-from va_app.learn.feeds import DEFAULT_BOUNDARY, build_feeds, exclusion_mask, random_feed
-
-#: The feeds a funnel picks, with the key each takes the n smallest of (float32, exactly as
-#: :mod:`va_app.learn.feeds` computes them from the probabilities).
-FEED_KEYS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    Source.POSITIVE: np.negative,
-    Source.NEGATIVE: lambda p: p,
-    Source.BORDERLINE: lambda p: np.abs(p - p.dtype.type(DEFAULT_BOUNDARY)),
-}
+from va_app.learn.feeds import FEED_KEYS, build_feeds, exclusion_mask, random_feed
 
 
 class ScoredCorpus(Protocol):
@@ -133,7 +124,6 @@ def float16_scores(X: np.ndarray, X16: np.ndarray, clf: ShotClassifier) -> Float
 
 
 __all__ = [
-    "FEED_KEYS",
     "ExactScores",
     "Float16Scores",
     "ScoredCorpus",

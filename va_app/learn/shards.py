@@ -27,13 +27,13 @@ from scipy.special import expit
 from va_app.domain import Source
 from va_app.learn.classifier import ShotClassifier
 from va_app.learn.feeds import (
+    FEED_KEYS,
     borderline_feed,
     exclusion_mask,
     random_feed,
     top_negative_feed,
     top_positive_feed,
 )
-from va_app.learn.scoring import FEED_KEYS
 
 _EXACT_FEEDS = {
     Source.POSITIVE: top_positive_feed,

@@ -1,6 +1,4 @@
-"""Model versions (the value every build is kept as) and the portable model file.
-
-The versions are stored by ``va_app.store.models.ModelRegistry``; this module holds no SQL.
+"""The portable model file: a stored model version as a small file that scores with numpy.
 
 A model file is JSON (``*.vamodel.json``): weights, bias, the Platt calibration
 (``{"method": "platt", "slope", "offset"}``: ``p = σ(slope·(x·w + b) + offset)``), encoder id,
@@ -16,40 +14,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from va_app.domain import ModelVersion
 from va_app.errors import NotFoundError, ValidationError
 from va_app.learn.calibration import PlattScaling
+from va_app.learn.classifier import ShotClassifier
 
 MODEL_FORMAT = "video-annotator-model/2"
 #: Formats :func:`load_model` reads: /1 has no calibration (read as the identity).
 READABLE_MODEL_FORMATS = ("video-annotator-model/1", MODEL_FORMAT)
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    label: str
-    version: int
-    created_at: datetime | None
-    n_pos: int
-    n_neg: int
-    model_score: float | None
-    data_score: float | None
-    annotators: list[str]
-    encoder_id: str
-    fingerprint: str
-    build_ms: float
-    #: The build's out-of-fold calibration report (Brier, ECE, reliability bins; raw and
-    #: calibrated — see ``va_app.learn.calibration.calibration_report``); {} before calibration.
-    calibration: dict = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def n_annotations(self) -> int:
-        return self.n_pos + self.n_neg
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +73,25 @@ class PortableModel:
         tmp.write_text(json.dumps(payload))
         os.replace(tmp, out)
         return out
+
+
+def portable_model(version: ModelVersion, classifier: ShotClassifier) -> PortableModel:
+    """A stored version and its classifier as a portable model (:meth:`PortableModel.save`)."""
+    return PortableModel(
+        label=version.label,
+        version=version.version,
+        encoder_id=version.encoder_id,
+        coef=classifier.coef_,
+        intercept=classifier.intercept_,
+        calibration=classifier.calibration_,
+        metrics={
+            "model_score": version.model_score,
+            "data_score": version.data_score,
+            "n_pos": version.n_pos,
+            "n_neg": version.n_neg,
+        },
+        fingerprint=version.fingerprint,
+    )
 
 
 def load_model(path: str | Path, *, label: str | None = None) -> PortableModel:

@@ -1,7 +1,8 @@
 """The numbers behind the managers' dashboard and the review page (pure core, no streamlit).
 
-Each function takes a :class:`~va_app.services.workspace.Workspace` (or plain values) and returns a
-pandas DataFrame or a small frozen dataclass; :mod:`va_app.reports.charts` turns them into Plotly
+Each function takes plain values (annotation histories, verdicts, model versions, the corpus
+matrix — gathered by ``va_app.services.dashboard``) and returns a pandas DataFrame or a small
+frozen dataclass; :mod:`va_app.reports.charts` turns them into Plotly
 figures. Frames always carry their columns, also when empty, so a page can render them
 before anything was labelled. Times are naive UTC, as stored in the catalog.
 
@@ -13,24 +14,21 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from va_app.domain import Annotation, fold_votes
+from va_app.domain import Annotation, ModelVersion, ShotVerdict, TrainingSet, fold_votes
 from va_app.errors import ValidationError
 from va_app.learn.classifier import single_threaded
+from va_app.learn.engine import CorpusMatrix
 from va_app.learn.scores import DEFAULT_CAP, Readiness, readiness
-
-if TYPE_CHECKING:  # the services layer imports the whole engine; only its type is needed
-    from va_app.services.workspace import Workspace
 
 POSITIVE, NEGATIVE, TIE, UNLABELLED = "positive", "negative", "tie", "unlabelled"
 #: Probability at which the model's call flips from negative to positive.
@@ -93,28 +91,35 @@ RAW, CALIBRATED = "raw", "calibrated"
 
 
 # -- per-label progress ------------------------------------------------------------------
-def label_progress_table(ws: Workspace) -> pd.DataFrame:
+@dataclass(frozen=True)
+class LabelFacts:
+    """What a label's progress row is made of: its clicks, its majority set, its latest build."""
+
+    name: str
+    history: list[Annotation]
+    labelled: TrainingSet
+    latest: ModelVersion | None
+
+
+def label_progress_table(facts: Iterable[LabelFacts]) -> pd.DataFrame:
     """One row per label: clicks, majority counts, scores of the latest model, readiness.
 
     ``annotations`` counts clicks (every row of the log, clears included); ``positives`` /
     ``negatives`` count shots by majority; ``readiness`` applies the paper's stopping rule
     (:func:`va_app.learn.scores.readiness`) to today's counts and the latest model's scores.
     """
-    rows = [_label_progress(ws, label.name) for label in ws.labels.labels()]
-    return pd.DataFrame(rows, columns=PROGRESS_COLUMNS)
+    return pd.DataFrame([_label_progress(f) for f in facts], columns=PROGRESS_COLUMNS)
 
 
-def _label_progress(ws: Workspace, name: str) -> dict:
-    history = ws.labels.history(name)
-    labelled = ws.labels.labelled_set(name)
-    latest = ws.models.latest(name)
+def _label_progress(facts: LabelFacts) -> dict:
+    labelled, latest = facts.labelled, facts.latest
     model_score = latest.model_score if latest else None
     data_score = latest.data_score if latest else None
     verdict = readiness(len(labelled.positives), len(labelled.negatives), model_score, data_score)
-    times = [a.created_at for a in history] + ([latest.created_at] if latest else [])
+    times = [a.created_at for a in facts.history] + ([latest.created_at] if latest else [])
     return {
-        "label": name,
-        "annotations": len(history),
+        "label": facts.name,
+        "annotations": len(facts.history),
         "positives": len(labelled.positives),
         "negatives": len(labelled.negatives),
         "annotators": len(labelled.annotators),
@@ -135,7 +140,7 @@ def readiness_text(verdict: Readiness) -> str:
     return verdict.reason.removeprefix("Not ready: ").rstrip(".")
 
 
-def score_history(ws: Workspace, label: str) -> pd.DataFrame:
+def score_history(versions: Iterable[ModelVersion]) -> pd.DataFrame:
     """One row per model version, oldest first; ``n_annotations`` = labelled shots it saw."""
     rows = [
         {
@@ -147,16 +152,9 @@ def score_history(ws: Workspace, label: str) -> pd.DataFrame:
             "model_score": v.model_score,
             "data_score": v.data_score,
         }
-        for v in ws.models.versions(label)
+        for v in versions
     ]
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-
-
-def annotations_per_annotator_per_day(ws: Workspace, label: str | None = None) -> pd.DataFrame:
-    """Clicks per (UTC day, annotator), of one label or of all labels when ``label`` is None."""
-    return activity_table(
-        ws.labels.history(label) if label is not None else ws.labels.all_history()
-    )
 
 
 def activity_table(history: list[Annotation]) -> pd.DataFrame:
@@ -220,12 +218,6 @@ class Agreement:
         return pd.DataFrame([row], columns=AGREEMENT_COLUMNS).astype(
             {**_RATES, "fleiss_kappa": float}
         )
-
-
-def agreement(ws: Workspace, label: str) -> Agreement:
-    """Agreement statistics of a label's current words (see :func:`agreement_from_votes`)."""
-    name = ws.labels.get_label(label).name
-    return agreement_from_votes({v.shot_id: v.votes for v in ws.labels.verdicts(name)}, label=name)
 
 
 def agreement_over_time(history: Iterable[Annotation]) -> pd.DataFrame:
@@ -336,21 +328,17 @@ def fleiss_kappa(counts: np.ndarray) -> float | None:
 
 # -- review: where the model or the annotators disagree ------------------------------------
 def disagreements_with_model(
-    ws: Workspace, label: str, *, probabilities: np.ndarray | Mapping[str, float] | None = None
+    verdicts: Iterable[ShotVerdict], probability_of: Callable[[str], float | None]
 ) -> pd.DataFrame:
     """Labelled shots whose model score contradicts their majority, the strongest first.
 
     A positive with ``p < 0.5`` or a negative with ``p ≥ 0.5``; ``disagreement = |p − value|``
     (value 1 for positive, 0 for negative), so 1.0 is a confident contradiction. Ties have no
-    majority and are left out. ``probabilities`` is an array aligned with ``ws.matrix.ids``
-    (as a build returns it) or a shot id → p mapping/Series; by default the latest stored
-    model scores the corpus. Empty when the label has no model yet.
+    majority and are left out, as are shots ``probability_of`` has no score for (None).
     """
-    name = ws.labels.get_label(label).name
-    lookup = _probability_lookup(ws, name, probabilities)
     rows = []
-    for verdict in ws.labels.verdicts(name):
-        p = lookup(verdict.shot_id) if verdict.value is not None else None
+    for verdict in verdicts:
+        p = probability_of(verdict.shot_id) if verdict.value is not None else None
         if p is not None and (p >= DECISION_THRESHOLD) != verdict.value:
             rows.append(
                 {
@@ -367,34 +355,29 @@ def disagreements_with_model(
     )
 
 
-def _probability_lookup(ws: Workspace, label: str, probabilities):
-    """A shot id → p (or None) function over the given scores or the latest model's."""
-    if probabilities is None:
-        latest = ws.models.latest(label)
-        if latest is None:
-            return lambda shot_id: None
-        probabilities = ws.score_all(label, version=latest.version)["probability"].to_numpy()
+def probability_lookup(
+    row_of: Mapping[str, int], probabilities: np.ndarray | Mapping[str, float]
+) -> Callable[[str], float | None]:
+    """A shot id → p (or None) function over scores aligned with the matrix rows (``row_of``:
+    shot id → row; as a build or ``score`` returns them) or over a shot id → p mapping."""
     if isinstance(probabilities, np.ndarray):
-        matrix = ws.matrix
-        if probabilities.shape != (matrix.n_shots,):
+        if probabilities.shape != (len(row_of),):
             raise ValidationError(
-                f"expected one probability per shot ({matrix.n_shots}), "
+                f"expected one probability per shot ({len(row_of)}), "
                 f"got an array of shape {probabilities.shape}"
             )
-        return lambda shot_id: (
-            float(probabilities[matrix.row_of[shot_id]]) if shot_id in matrix.row_of else None
-        )
-    scores = dict(probabilities)
-    return lambda shot_id: float(scores[shot_id]) if shot_id in scores else None
+        array = probabilities
+        return lambda shot_id: float(array[row_of[shot_id]]) if shot_id in row_of else None
+    scores = {k: float(v) for k, v in dict(probabilities).items()}
+    return scores.get
 
 
-def annotator_conflicts(ws: Workspace, label: str) -> pd.DataFrame:
+def annotator_conflicts(verdicts: Iterable[ShotVerdict]) -> pd.DataFrame:
     """Shots on which annotators disagree: votes, the majority (or "tie"), one column per
     annotator holding "positive" / "negative" (empty where they did not label the shot).
     Ties first, then by shot id.
     """
-    name = ws.labels.get_label(label).name
-    conflicts = [v for v in ws.labels.verdicts(name) if v.conflict]
+    conflicts = [v for v in verdicts if v.conflict]
     annotators = sorted({a for v in conflicts for a in v.votes})
     columns = {a: a if a not in CONFLICT_COLUMNS else f"{a} (annotator)" for a in annotators}
     rows = [
@@ -417,16 +400,16 @@ def _word(value: bool | None) -> str:
 
 
 # -- data diversity: clusters and the corpus map ------------------------------------------
-def cluster_coverage(ws: Workspace, label: str, *, cap: int = DEFAULT_CAP) -> pd.DataFrame:
+def cluster_coverage(
+    matrix: CorpusMatrix, labelled: TrainingSet, *, k: int, cap: int = DEFAULT_CAP
+) -> pd.DataFrame:
     """Per diversity cluster: its shots, the label's positives and negatives, raw and capped.
 
     The data-diversity score is ``(Σ positives_capped + Σ negatives_capped) / (2·k·cap)``
     with ``k`` = the rows of this frame (paper §3.1, s = ``cap``). Shots without a cluster
     are not counted.
     """
-    matrix = ws.matrix
-    labelled = ws.labels.labelled_set(label)
-    k = max(ws.settings.kmeans_k, matrix.k)
+    k = max(k, matrix.k)
     shots = np.bincount(matrix.clusters[matrix.clusters >= 0], minlength=k)
     pos = _cluster_counts(matrix, labelled.positives, k)
     neg = _cluster_counts(matrix, labelled.negatives, k)
@@ -449,15 +432,17 @@ def _cluster_counts(matrix, shot_ids: list[str], k: int) -> np.ndarray:
 
 
 def corpus_map(
-    ws: Workspace, *, label: str | None = None, max_points: int = DEFAULT_MAP_POINTS, seed: int = 0
+    matrix: CorpusMatrix,
+    labelled: TrainingSet | None = None,
+    *,
+    max_points: int = DEFAULT_MAP_POINTS,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """2-D PCA map of the corpus (see :func:`project_2d`), ``label``'s labelled shots always in,
-    with ``annotation`` = "positive" / "negative" / "unlabelled" (ties count as unlabelled).
+    """2-D PCA map of the corpus (see :func:`project_2d`), the labelled shots always in, with
+    ``annotation`` = "positive" / "negative" / "unlabelled" (ties count as unlabelled).
     """
-    matrix = ws.matrix
     annotation: dict[str, str] = {}
-    if label is not None:
-        labelled = ws.labels.labelled_set(label)
+    if labelled is not None:
         annotation = {
             **dict.fromkeys(labelled.negatives, NEGATIVE),
             **dict.fromkeys(labelled.positives, POSITIVE),
@@ -521,41 +506,23 @@ def _pca_2d(fit_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 # -- monitoring a deployed label ----------------------------------------------------------
-def score_distribution(ws: Workspace, label: str) -> pd.DataFrame:
-    """The latest model's probability for every shot, with ``since_model`` = the shot was
-    added to the catalog after that model version was built. Empty when nothing was built;
-    ``attrs`` holds ``version`` and ``model_created_at``.
-
-    One pass over the matrix's scoring representation (a float16 copy where the corpus keeps
-    one: within its rounding, plenty for a histogram); the newer shots found by row lookup.
+def score_distribution(
+    scores: pd.DataFrame, latest: ModelVersion | None, *, since_model: np.ndarray
+) -> pd.DataFrame:
+    """The latest model's probability for every shot (``scores``: shot_id, probability), with
+    ``since_model`` (a bool per row of ``scores``) = the shot was added to the corpus after
+    that version was built. Empty when nothing was built; ``attrs`` holds ``version`` and
+    ``model_created_at``.
     """
-    from va_app.encoders.base import require_same_encoder
-    from va_app.learn.scoring import corpus_probabilities
-
-    name = ws.labels.get_label(label).name
-    latest = ws.models.latest(name)
     if latest is None:
         return pd.DataFrame(columns=DISTRIBUTION_COLUMNS)
-    meta, clf = ws.models.classifier(name, latest.version)
-    matrix = ws.matrix
-    require_same_encoder(
-        meta.encoder_id,
-        matrix.encoder_id,
-        f"model v{meta.version} of {name!r} was trained on {meta.encoder_id!r} embeddings, "
-        f"this corpus holds {matrix.encoder_id!r}: build the label again",
-    )
-    since = np.zeros(matrix.n_shots, dtype=bool)
-    since[matrix.rows(list(ws.corpus.catalog.shots_added_since(latest.created_at)))] = True
-    ids = matrix.ids.series() if hasattr(matrix.ids, "series") else list(matrix.ids)
-    frame = pd.DataFrame(
-        {"shot_id": ids, "probability": corpus_probabilities(matrix, clf), "since_model": since}
-    )
+    frame = scores.assign(since_model=np.asarray(since_model, dtype=bool))
     frame.attrs.update(version=latest.version, model_created_at=latest.created_at)
     return frame[DISTRIBUTION_COLUMNS]
 
 
 # -- calibration ---------------------------------------------------------------------------
-def reliability(ws: Workspace, label: str) -> pd.DataFrame:
+def reliability(latest: ModelVersion | None) -> pd.DataFrame:
     """The latest model's reliability curve: per probability bin, how many labelled shots,
     their mean predicted probability and the share that are positive — out of fold (each
     shot predicted by the cross-validation model that did not train on it), for the raw and
@@ -564,8 +531,6 @@ def reliability(ws: Workspace, label: str) -> pd.DataFrame:
     ``attrs`` holds ``version``, ``n``, and ``brier`` / ``ece`` per kind of score. Empty when
     nothing was built, or the latest version predates calibration.
     """
-    name = ws.labels.get_label(label).name
-    latest = ws.models.latest(name)
     report = latest.calibration if latest else {}
     if not report:
         return pd.DataFrame(columns=RELIABILITY_COLUMNS)
@@ -595,31 +560,32 @@ LABEL_TABLES = (
 )
 
 
-def label_tables(ws: Workspace, label: str) -> dict[str, pd.DataFrame]:
+def label_tables(
+    name: str, history: list[Annotation], versions: Iterable[ModelVersion]
+) -> dict[str, pd.DataFrame]:
     """The dashboard's tables of one label, by name (see :data:`LABEL_TABLES`), each with the
     label in its first column: clicks per annotator and day, agreement (the label's summary,
     per pair, per pair over time), the score history of its model versions."""
-    name = ws.labels.get_label(label).name
-    history = ws.labels.history(name)
     result = agreement_from_votes(fold_votes(history), label=name)
     tables = {
         "annotator_activity": activity_table(history),
         "agreement": result.summary_table(),
         "agreement_pairs": result.pairs_table(),
         "agreement_over_time": agreement_over_time(history),
-        "score_history": score_history(ws, name),
+        "score_history": score_history(versions),
     }
     return {table: with_label(frame, name) for table, frame in tables.items()}
 
 
-def dashboard_tables(ws: Workspace, *, label: str | None = None) -> dict[str, pd.DataFrame]:
+def dashboard_tables(
+    progress: pd.DataFrame, per_label: Mapping[str, Mapping[str, pd.DataFrame]]
+) -> dict[str, pd.DataFrame]:
     """Every table of the dashboard, as it downloads: ``label_progress`` (all labels), then
-    each of :data:`LABEL_TABLES` for ``label`` (default: every label, one after the other),
-    each with the label in its first column."""
-    progress = label_progress_table(ws)
-    names = [ws.labels.get_label(label).name] if label is not None else list(progress.label)
-    per_label = {name: label_tables(ws, name) for name in names}
-    stacked = {table: _stack([per_label[n][table] for n in names], table) for table in LABEL_TABLES}
+    each of :data:`LABEL_TABLES` with the labels' frames one after the other."""
+    stacked = {
+        table: _stack([tables[table] for tables in per_label.values()], table)
+        for table in LABEL_TABLES
+    }
     return {"label_progress": progress, **stacked}
 
 
@@ -658,17 +624,17 @@ def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def export_dashboard_tables(
-    ws: Workspace, out_dir: str | Path, *, fmt: str, label: str | None = None
+def write_tables(
+    tables: Mapping[str, pd.DataFrame], out_dir: str | Path, *, fmt: str
 ) -> list[Path]:
-    """Write :func:`dashboard_tables` into ``out_dir`` (made if missing), one
-    ``<table>.<fmt>`` file each; returns their paths."""
+    """Write each table into ``out_dir`` (made if missing) as ``<name>.<fmt>``; returns the
+    paths."""
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"unknown table format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, frame in dashboard_tables(ws, label=label).items():
+    for name, frame in tables.items():
         paths.append(out / f"{name}.{fmt}")
         paths[-1].write_bytes(table_bytes(frame, fmt))
     return paths

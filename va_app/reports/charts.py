@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from va_app.learn.scores import DEFAULT_CAP, READY_MIN_SCORE
-from va_app.reports.analytics import CALIBRATED, NEGATIVE, POSITIVE, RAW, Agreement
+from va_app.reports.analytics import CALIBRATED, NEGATIVE, POSITIVE, RAW
 
 TEMPLATE = "plotly_white"
 NO_DATA = "no data yet"
@@ -286,33 +286,6 @@ def reliability_figure(curve: pd.DataFrame, *, label: str = "") -> go.Figure:
         )
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[-0.02, 1.02])
-    return fig
-
-
-def agreement_figure(result: Agreement) -> go.Figure:
-    """Per annotator pair: share of shared shots they agree on and Cohen's κ."""
-    title = _titled("Agreement between annotators", result.label)
-    if not result.pairs:
-        return empty_figure(title, message=f"{NO_DATA}: no shot has two annotators")
-    fig = _figure(title, "annotator pair (shared shots)", "agreement")
-    names = [f"{p.annotator_a} & {p.annotator_b} ({p.n_shared})" for p in result.pairs]
-    for name, values, colour in (
-        ("agreement rate", [p.agreement_rate for p in result.pairs], MODEL_COLOUR),
-        ("Cohen's κ", [p.cohen_kappa for p in result.pairs], DATA_COLOUR),
-    ):
-        fig.add_trace(
-            go.Bar(
-                x=names,
-                y=values,
-                name=name,
-                marker_color=colour,
-                texttemplate="%{y:.2f}",
-                textposition="outside",
-            )
-        )
-    fig.update_layout(barmode="group")
-    lowest = min((p.cohen_kappa for p in result.pairs if p.cohen_kappa is not None), default=0)
-    fig.update_yaxes(range=[min(-0.05, lowest - 0.1), 1.12])
     return fig
 
 

@@ -1,6 +1,6 @@
 """Shot search: text, vector and "more like this" queries over the corpus, with metadata filters.
 
-Owns the choice of path per query — whatever is fast *and* right (issue 3; figures measured
+Owns the choice of path per query — whatever is fast *and* right (figures measured
 at 500k shots on the 2-core development machine):
 
 - **exact**: one pass ``X @ q`` over the in-memory matrix (rows are unit vectors, so the dot

@@ -22,7 +22,8 @@ already show them, and managers need the numbers in a spreadsheet. ``annotate_ot
 clearing, flipping or deleting another person's annotation and writing annotations in someone
 else's name (an import whose ``annotator`` column names other people).
 
-Roles come from environment variables (comma-separated e-mails or names, case-insensitive):
+Roles come from settings (:class:`~va_app.config.Settings`, read from the environment
+variables of the same names; comma-separated e-mails or names, case-insensitive):
 ``VA_ADMINS``, ``VA_ANNOTATORS``, ``VA_VIEWERS``; ``*`` (everyone) or ``*@example.com``
 (a whole domain) are allowed for annotators and viewers, never for admins. Whoever matches no
 entry gets ``VA_DEFAULT_ROLE`` (default ``viewer``). An explicit entry beats a wildcard, so
@@ -34,11 +35,11 @@ no sign-in, everyone is an admin (the app says so).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from va_app.config import Settings
 from va_app.errors import ConfigError, VAError
 
 ROLE_VARIABLES = ("VA_ADMINS", "VA_ANNOTATORS", "VA_VIEWERS")
@@ -116,6 +117,11 @@ class User:
         return self.email or self.name
 
 
+#: The app acting for itself (its first start builds the demo corpus): an in-process caller,
+#: never a visitor of a page; every action still names who acted.
+SYSTEM = User("Video Annotator", "", Role.ADMIN)
+
+
 @dataclass(frozen=True)
 class RoleAssignments:
     """Role lists as configured; entries are case-folded names, e-mails or wildcards."""
@@ -145,10 +151,11 @@ class RoleAssignments:
         return self.default_role
 
 
-def role_assignments(env: Mapping[str, str] | None = None) -> RoleAssignments:
-    """Read ``VA_ADMINS``, ``VA_ANNOTATORS``, ``VA_VIEWERS`` and ``VA_DEFAULT_ROLE``."""
-    env = os.environ if env is None else env
-    admins, annotators, viewers = (_entries(env.get(name, "")) for name in ROLE_VARIABLES)
+def role_assignments(settings: Settings) -> RoleAssignments:
+    """The role lists of ``settings`` (``VA_ADMINS``, ``VA_ANNOTATORS``, ``VA_VIEWERS``,
+    ``VA_DEFAULT_ROLE``), checked; a list this cannot use raises :class:`ConfigError`."""
+    lists = (settings.admins, settings.annotators, settings.viewers)
+    admins, annotators, viewers = (_entries(raw) for raw in lists)
     if any(_is_wildcard(entry) for entry in admins):
         raise ConfigError(
             "VA_ADMINS cannot hold a wildcard (it would make everyone an admin); "
@@ -162,20 +169,24 @@ def role_assignments(env: Mapping[str, str] | None = None) -> RoleAssignments:
                 f"{name}: {bad[0]!r} is not a wildcard this understands; use "
                 "'*' (everyone) or '*@example.com' (a whole domain)"
             )
-    raw_default = env.get(DEFAULT_ROLE_VARIABLE, "").strip().lower() or Role.VIEWER.value
+    return RoleAssignments(admins, annotators, viewers, _default_role(settings.default_role))
+
+
+def _default_role(raw: str) -> Role:
+    value = raw.strip().lower() or Role.VIEWER.value
     try:
-        default_role = Role(raw_default)
+        role = Role(value)
     except ValueError:
         raise ConfigError(
-            f"{DEFAULT_ROLE_VARIABLE}={raw_default!r} is not one of "
+            f"{DEFAULT_ROLE_VARIABLE}={value!r} is not one of "
             f"{', '.join(r.value for r in _ROLE_ORDER)}"
         ) from None
-    if default_role is Role.ADMIN:
+    if role is Role.ADMIN:
         raise ConfigError(
             f"{DEFAULT_ROLE_VARIABLE}=admin would make everyone an admin; "
             "list the admins in VA_ADMINS"
         )
-    return RoleAssignments(admins, annotators, viewers, default_role)
+    return role
 
 
 @dataclass(frozen=True)
@@ -185,15 +196,9 @@ class AccessPolicy:
     assignments: RoleAssignments = field(default_factory=RoleAssignments)
 
     @classmethod
-    def from_settings(
-        cls, settings: object = None, *, env: Mapping[str, str] | None = None
-    ) -> AccessPolicy:
-        """The policy for a deployment; roles come from ``env`` (default ``os.environ``).
-
-        ``settings`` is accepted so callers need not change when the role lists move into
-        :class:`~va_app.config.Settings`; today it is not read.
-        """
-        return cls(role_assignments(env))
+    def from_settings(cls, settings: Settings) -> AccessPolicy:
+        """The policy of a deployment: its role lists, read from ``settings``."""
+        return cls(role_assignments(settings))
 
     @classmethod
     def local(cls) -> AccessPolicy:

@@ -2,10 +2,10 @@
 
 A browser sends decisions in batches (``{"items": [{"seq": 7, "shot_id": "...", "value":
 true, "before": null, "group": 7, "undo_of": null}, ...]}``); everything in a batch is
-untrusted input, checked here before :meth:`Workspace.record_decisions` writes it. ``seq`` is
-the browser's running number of a decision: a batch sent twice (a lost confirmation) is
-written once. The undo list (:class:`RecentDecisions`) is plain data so the app can keep it in
-its session state.
+untrusted input, checked here before :meth:`va_app.services.labelling.Labelling.record`
+writes it. ``seq`` is the browser's running number of a decision: a batch sent twice (a lost
+confirmation) is written once. The undo list (:class:`RecentDecisions`) is plain data so the
+app can keep it in its session state.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Corpus-wide jobs as the CLI (and the app's first start) run them: ingest, the demo corpus,
 reindex, the Netflix import, backup and restore, the schema upgrade.
 
-Each one checks the acting user's role first and leaves one line in the corpus's event log
-when it is done. They do not go through a :class:`~va_app.services.workspace.Workspace`:
-each takes the corpus's ingest lock and keeps its own guarantees (an ingest is atomic per
-video, a restore replaces the whole catalog), so their event is logged after the work, in a
-transaction of its own.
+Each one checks the acting user's role first (the policy from the settings) and leaves one
+line in the corpus's event log when it is done, written in a unit of work of its own: a job is
+no single transaction (an ingest commits video by video — each video's ``video_ingested``
+line in the same transaction that makes its shots visible —, a restore replaces the whole
+catalog). They do not go through :mod:`va_app.services.bootstrap`: each takes the corpus's
+ingest lock and opens the stores it needs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TypeVar
 
 from va_app.config import Settings
 from va_app.services.access import AccessPolicy, Action, User
+from va_app.services.unit_of_work import SqlUnitOfWork
 from va_app.store.catalog import Catalog
 
 Progress = Callable[..., None]
@@ -25,15 +27,14 @@ Done = TypeVar("Done")
 
 def cli_user(settings: Settings) -> User:
     """The CLI acts as the OS user; in local mode (no roles configured) that is an admin."""
-    policy = AccessPolicy.from_settings(settings)
-    return policy.user_for(None, getpass.getuser())
+    return AccessPolicy.from_settings(settings).user_for(None, getpass.getuser())
 
 
 def ingest_videos(
     settings: Settings,
     folder: str | Path,
     *,
-    user: User | None,
+    user: User,
     progress: Progress | None = None,
     weights_progress: Progress | None = None,
     workers: int | None = None,
@@ -71,7 +72,7 @@ def ingest_videos(
 def build_demo(
     settings: Settings,
     *,
-    user: User | None,
+    user: User,
     n_shots: int | None = None,
     progress: Progress | None = None,
 ):
@@ -145,7 +146,7 @@ def set_aside(settings: Settings) -> Path:
     return target
 
 
-def reindex(settings: Settings, *, user: User | None, progress: Progress | None = None) -> int:
+def reindex(settings: Settings, *, user: User, progress: Progress | None = None) -> int:
     """Rebuild the Chroma index from the SQL catalog and the h5 matrix; returns shots indexed."""
     from va_app.store.corpus import Corpus, ingest_lock
 
@@ -161,18 +162,17 @@ def reindex(settings: Settings, *, user: User | None, progress: Progress | None 
     return _run(settings, user, Action.INGEST, "reindexed", work, lambda n: {"shots": n})
 
 
-def start_index_job(settings: Settings, *, user: User | None) -> bool:
+def start_index_job(settings: Settings, *, user: User) -> bool:
     """Start the background job that fills the vector index (``va_app.store.index_job``) when
-    the index lacks shots and none runs; True if one was started. The app calls this when it
-    opens a corpus; ingest, import and demo call it when they are done."""
+    the index lacks shots and none runs; True if one was started (``reindex --background``;
+    ingest, import and demo start it themselves when they are done)."""
     from va_app.store.index_job import start_index_job as start
 
-    if user is not None:
-        AccessPolicy.from_settings(settings).require(user, Action.INGEST)
+    AccessPolicy.from_settings(settings).require(user, Action.INGEST)
     return start(settings)
 
 
-def fill_index(settings: Settings, *, user: User | None, progress: Progress | None = None):
+def fill_index(settings: Settings, *, user: User, progress: Progress | None = None):
     """Run the index job here (``reindex --missing``): shots added, or None if one runs."""
     from va_app.store.index_job import fill_index as fill
 
@@ -190,7 +190,7 @@ def import_netflix_data(
     settings: Settings,
     folder: str | Path,
     *,
-    user: User | None,
+    user: User,
     index: bool = False,
     progress: Progress | None = None,
 ):
@@ -213,7 +213,7 @@ def backup_corpus(
     settings: Settings,
     dest: str | Path,
     *,
-    user: User | None,
+    user: User,
     include_thumbs: bool = True,
     progress: Progress | None = None,
 ):
@@ -234,7 +234,7 @@ def restore_corpus(
     settings: Settings,
     src: str | Path,
     *,
-    user: User | None,
+    user: User,
     force: bool = False,
     progress: Progress | None = None,
 ):
@@ -263,7 +263,7 @@ def schema_state(settings: Settings):
         engine.dispose()
 
 
-def upgrade_schema(settings: Settings, *, user: User | None, progress: Progress | None = None):
+def upgrade_schema(settings: Settings, *, user: User, progress: Progress | None = None):
     """Apply pending schema revisions in place (after a backup); returns the UpgradeReport."""
     from va_app.store.upgrade import upgrade_corpus
 
@@ -279,21 +279,19 @@ def upgrade_schema(settings: Settings, *, user: User | None, progress: Progress 
 
 def _run(
     settings: Settings,
-    user: User | None,
+    user: User,
     action: Action,
     kind: str,
     work: Callable[[], Done],
     payload: Callable[[Done], dict],
 ) -> Done:
     """Check ``user`` may do ``action``, do the work, log one ``kind`` event."""
-    if user is not None:
-        AccessPolicy.from_settings(settings).require(user, action)
+    AccessPolicy.from_settings(settings).require(user, action)
     done = work()
     catalog = Catalog(settings.sql_url)
     try:
-        catalog.log_event(
-            kind, actor=user.annotator if user is not None else "", payload=payload(done)
-        )
+        with SqlUnitOfWork(catalog) as uow:
+            uow.events.add(kind, actor=user.annotator, payload=payload(done))
     finally:
         catalog.close()
     return done

@@ -1,5 +1,2 @@
-"""Storage: SQL catalog (SQLAlchemy), embedding matrix (h5py), vector index (ChromaDB)."""
-
-from va_app.store.corpus import Corpus, open_corpus
-
-__all__ = ["Corpus", "open_corpus"]
+"""Storage: SQL catalog (SQLAlchemy), embedding matrix (h5py), vector index (ChromaDB); a
+corpus keeps the three in step (:mod:`.corpus`), and readers open it with :mod:`.opening`."""

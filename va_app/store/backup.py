@@ -477,11 +477,6 @@ def _read_facts(url: str) -> dict:
         engine.dispose()
 
 
-def catalog_counts(db_path: Path) -> dict[str, int]:
-    """Rows per table, and ready shots, of a SQLite catalog file."""
-    return _read_facts(f"sqlite:///{db_path}")["counts"]
-
-
 def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -188,6 +188,23 @@ class Catalog:
             if ready_only:
                 q = q.where(_visible())
             return int(s.scalar(q))
+
+    def cut_list_facts(self) -> list[tuple[str, str, str, int]]:
+        """``(video path, cut list, why refused, shots)`` of each visible video a cut list
+        applies to: its shots came from the list, or the list was refused (then the why)."""
+        n_shots = select(func.count(ShotRow.id)).where(ShotRow.video_id == VideoRow.id)
+        with self.read() as s:
+            q = (
+                select(
+                    VideoRow.path,
+                    VideoRow.cut_list,
+                    VideoRow.cut_list_problem,
+                    n_shots.scalar_subquery(),
+                )
+                .where(_visible(), or_(VideoRow.cut_list != "", VideoRow.cut_list_problem != ""))
+                .order_by(VideoRow.id)
+            )
+            return [(p, c, why, int(n)) for p, c, why, n in s.execute(q).all()]
 
     def unique_video_key(self, wanted: str) -> str:
         with self.read() as s:

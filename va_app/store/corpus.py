@@ -41,7 +41,6 @@ from va_app.store.matrix import (
     RowFacts,
 )
 from va_app.store.meta import ENCODER_ID
-from va_app.store.migrate import SchemaOutdatedError
 
 # Opening a corpus re-indexes missing vectors itself only up to this many (seconds of work);
 # more (an import that skipped indexing) is left to `reindex`: search stays exact meanwhile.
@@ -408,34 +407,3 @@ def ingest_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def open_corpus(settings: Settings, *, recover: bool = True) -> Corpus:
-    """Open the corpus; upgrades an older catalog schema (after a backup) and repairs
-    leftovers of an interrupted ingest unless one is running."""
-    try:
-        corpus = Corpus(settings)
-    except SchemaOutdatedError:
-        from va_app.store.upgrade import upgrade_corpus  # it backs up, which opens corpora
-
-        upgrade_corpus(settings)
-        corpus = Corpus(settings)
-    if recover and _looks_inconsistent(corpus):
-        with ingest_lock(settings, wait=False) as free:
-            if free:
-                corpus.recover()
-    return corpus
-
-
-def _looks_inconsistent(corpus: Corpus) -> bool:
-    """Cheap check (counts only) before the full repair."""
-    try:
-        shots = corpus.catalog.count_shots()
-        if corpus.catalog.videos(status=INGESTING):
-            return True
-        indexed = corpus.index.count()
-        if shots - indexed > AUTO_INDEX_MAX and indexed <= shots == corpus.matrix.count():
-            return False  # a large corpus not indexed yet: only `reindex` fills it
-        return not (shots == corpus.matrix.count() == indexed)
-    except CorruptMatrixError:
-        return True  # recover() sets the file aside

@@ -7,7 +7,7 @@ Chroma never tries to download its default ONNX model.
 
 Metadata (for Chroma's own ``where`` filters) is stored only when asked for: the app filters
 with numpy over the matrix (``va_app.search.shots``), and every stored field costs Chroma
-insertion time (3 fields: +14 % CPU per vector at M 32, measured; issue 12, ``docs/scale.md``).
+insertion time (3 fields: +14 % CPU per vector at M 32, measured; ``docs/scale.md``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 An import leaves the Chroma index empty and an ingest into a big corpus may leave it behind;
 search is exact meanwhile (``va_app.search.shots``), and this job catches the index up:
 
-- :func:`start_index_job` (called after an ingest, an import or a demo build, and by the app
-  when it opens a corpus) starts ``python -m va_app reindex --missing`` as a detached process
+- :func:`start_index_job` (called after an ingest, an import or a demo build, and by
+  ``reindex --background``) starts ``python -m va_app reindex --missing`` as a detached process
   when the index lacks shots and no job runs; its output goes to ``<data dir>/logs/``.
 - :func:`fill_index` (that process) holds ``<data dir>/.index-job.lock`` for its lifetime, so
   one job runs per corpus; it walks the matrix file in steps of :data:`STEP` rows, asks the

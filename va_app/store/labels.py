@@ -8,18 +8,26 @@ for a shot is the majority of the annotators' current words (the fold is
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from va_app.domain import Annotation, ShotVerdict, Source, current_words, shot_verdicts
+from va_app.domain import (
+    Annotation,
+    Label,
+    ShotVerdict,
+    Source,
+    TrainingSet,
+    current_words,
+    shot_verdicts,
+)
 from va_app.errors import NotFoundError, ValidationError
 from va_app.store.catalog import Catalog
+from va_app.store.meta import NETFLIX_ANNOTATOR_ROLES
 from va_app.store.schema import AnnotationRow, LabelRow, ShotRow
 
 MAX_LABEL_NAME = 80
@@ -59,30 +67,9 @@ def normalise_label_name(name: str) -> str:
 
 
 def label_key(name: str) -> str:
-    """Case- and space-insensitive identity of a label name."""
-    return normalise_label_name(name).casefold()
-
-
-@dataclass(frozen=True)
-class Label:
-    id: int
-    name: str
-    description: str = ""
-    hints: str = ""
-    created_by: str = ""
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """What a build trains on: a label's shots by majority (positives, negatives), the ties it
-    leaves out, the shots annotators disagree on, and who annotated."""
-
-    positives: list[str] = field(default_factory=list)
-    negatives: list[str] = field(default_factory=list)
-    ties: list[str] = field(default_factory=list)
-    conflicts: list[ShotVerdict] = field(default_factory=list)
-    annotators: list[str] = field(default_factory=list)
+    """Case- and space-insensitive identity of a label name (NFC again after case folding:
+    folding can decompose a letter, e.g. "ῢ", and the key must be its own key)."""
+    return unicodedata.normalize("NFC", normalise_label_name(name).casefold())
 
 
 class LabelStore:
@@ -95,12 +82,12 @@ class LabelStore:
     ) -> Label:
         clean = normalise_label_name(name)
         with self.catalog.session() as s:
-            clash = s.scalars(select(LabelRow).where(LabelRow.name_key == clean.casefold())).first()
+            clash = s.scalars(select(LabelRow).where(LabelRow.name_key == label_key(clean))).first()
             if clash:
                 raise ValidationError(f"a label named {clash.name!r} already exists")
             row = LabelRow(
                 name=clean,
-                name_key=clean.casefold(),
+                name_key=label_key(clean),
                 description=description.strip(),
                 hints=hints.strip(),
                 created_by=created_by,
@@ -153,45 +140,35 @@ class LabelStore:
         annotator: str,
         source: str = Source.IMPORT,
     ) -> list[Annotation]:
-        annotator = _clean_annotator(annotator)
-        items = list(items)
+        """One annotator's words on several shots of one label (:meth:`add_annotations`)."""
+        return self.add_annotations(
+            [Annotation(label, shot, value, annotator, source) for shot, value in items]
+        )
+
+    def import_annotations(self, annotations: list[Annotation]) -> int:
+        """Store many annotations (any labels/annotators): :meth:`add_annotations`."""
+        return len(self.add_annotations(annotations))
+
+    def add_annotations(self, annotations: Sequence[Annotation]) -> list[Annotation]:
+        """Append annotations of any labels and annotators to the log, all or nothing, and
+        return them as stored (ids, times). Unknown labels or shots write nothing."""
         with self.catalog.session() as s:
-            label_row = self.label_row(s, label)
-            _require_shots(s, {shot for shot, _ in items})
+            rows_of = {name: self.label_row(s, name) for name in {a.label for a in annotations}}
+            _require_shots(s, {a.shot_id for a in annotations})
             rows = [
                 AnnotationRow(
-                    label_id=label_row.id,
-                    shot_id=shot,
-                    value=None if value is None else bool(value),
-                    annotator=annotator,
-                    source=source,
+                    label_id=rows_of[a.label].id,
+                    shot_id=a.shot_id,
+                    value=None if a.value is None else bool(a.value),
+                    annotator=_clean_annotator(a.annotator),
+                    source=a.source or Source.IMPORT,
+                    **({"created_at": a.created_at} if a.created_at else {}),
                 )
-                for shot, value in items
+                for a in annotations
             ]
             s.add_all(rows)
             s.flush()
-            return [_to_annotation(label_row.name, r) for r in rows]
-
-    def import_annotations(self, annotations: list[Annotation]) -> int:
-        """Store many annotations (any labels/annotators) in one transaction: all or nothing."""
-        with self.catalog.session() as s:
-            labels = {a.label for a in annotations}
-            rows_of = {name: self.label_row(s, name) for name in labels}
-            _require_shots(s, {a.shot_id for a in annotations})
-            s.add_all(
-                [
-                    AnnotationRow(
-                        label_id=rows_of[a.label].id,
-                        shot_id=a.shot_id,
-                        value=None if a.value is None else bool(a.value),
-                        annotator=_clean_annotator(a.annotator),
-                        source=a.source or Source.IMPORT,
-                        **({"created_at": a.created_at} if a.created_at else {}),
-                    )
-                    for a in annotations
-                ]
-            )
-        return len(annotations)
+            return [_to_annotation(rows_of[a.label].name, r) for a, r in zip(annotations, rows)]
 
     def all_history(self) -> list[Annotation]:
         """Every annotation row of every label, oldest first."""
@@ -234,6 +211,21 @@ class LabelStore:
             if label is not None:
                 q = q.where(AnnotationRow.label_id == self.label_row(s, label).id)
             return int(s.scalar(q))
+
+    # -- annotator roles of imported labels -------------------------------------------
+    def annotator_roles(self) -> dict[str, tuple[str | None, tuple[str, ...]]]:
+        """Per imported label (a Netflix VA file names them), its primary annotator and the
+        secondaries: ``{label: (primary, secondaries)}``."""
+        raw = json.loads(self.catalog.get_meta(NETFLIX_ANNOTATOR_ROLES, "{}") or "{}")
+        return {label: (r["primary"], tuple(r["secondaries"])) for label, r in raw.items()}
+
+    def record_annotator_roles(
+        self, label: str, primary: str | None, secondaries: Sequence[str]
+    ) -> None:
+        """Remember ``label``'s annotator roles (kept beside the other imported labels')."""
+        raw = json.loads(self.catalog.get_meta(NETFLIX_ANNOTATOR_ROLES, "{}") or "{}")
+        raw[label] = {"primary": primary, "secondaries": list(secondaries)}
+        self.catalog.set_meta(NETFLIX_ANNOTATOR_ROLES, json.dumps(raw, sort_keys=True))
 
     @staticmethod
     def label_row(s: Session, name: str, *, for_update: bool = False) -> LabelRow:

@@ -1,39 +1,54 @@
 """Model versions in the SQL catalog: every build of a label, numbered 1, 2, 3, ...
 
-The repository of :class:`~va_app.learn.versions.ModelVersion` values and their classifiers
-(``learn/`` holds the values and the portable file format, no SQL). A version's number is
-assigned here, once, in the transaction that stores it.
+The repository of :class:`~va_app.domain.ModelVersion` values and their classifiers'
+parameters (plain dicts: ``va_app.learn`` turns them back into classifiers; the store knows
+nothing of learning). A version's number is assigned here, once, in the transaction that
+stores it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, select
 
+from va_app.domain import ModelVersion
 from va_app.errors import NotFoundError
-from va_app.learn.classifier import ShotClassifier
-from va_app.learn.versions import ModelVersion, PortableModel
 from va_app.store.catalog import Catalog
 from va_app.store.labels import LabelStore
 from va_app.store.schema import ModelVersionRow
 
 
+class StoredParameters(Protocol):
+    """A classifier as the store keeps it: its parameters as a JSON-able dict."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class TrainedBuild(Protocol):
     """What a build hands over to be stored (``va_app.learn.engine.BuildResult``)."""
 
-    classifier: ShotClassifier
-    n_pos: int
-    n_neg: int
-    model_score: float
-    data_score: float
-    annotators: list[str]
-    fingerprint: str
-    build_ms: float
-    timings_ms: dict[str, float]
-    calibration: dict
+    @property
+    def classifier(self) -> StoredParameters: ...
+    @property
+    def n_pos(self) -> int: ...
+    @property
+    def n_neg(self) -> int: ...
+    @property
+    def model_score(self) -> float: ...
+    @property
+    def data_score(self) -> float: ...
+    @property
+    def annotators(self) -> list[str]: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def build_ms(self) -> float: ...
+    @property
+    def timings_ms(self) -> dict[str, float]: ...
+    @property
+    def calibration(self) -> dict: ...
 
 
 Built = TypeVar("Built", bound=TrainedBuild)
@@ -99,9 +114,10 @@ class ModelRegistry:
         versions = self.versions(label)
         return versions[-1] if versions else None
 
-    def classifier(
+    def parameters(
         self, label: str, version: int | None = None
-    ) -> tuple[ModelVersion, ShotClassifier]:
+    ) -> tuple[ModelVersion, dict[str, Any]]:
+        """A version (default the latest) and its classifier's stored parameters."""
         with self.catalog.read() as s:
             label_row = LabelStore.label_row(s, label)
             q = select(ModelVersionRow).where(ModelVersionRow.label_id == label_row.id)
@@ -114,13 +130,13 @@ class ModelRegistry:
             if row is None:
                 which = f"version {version}" if version else "any version"
                 raise NotFoundError(f"label {label_row.name!r} has no model ({which}): build first")
-            return _to_version(label_row.name, row), ShotClassifier.from_dict(row.params)
+            return _to_version(label_row.name, row), dict(row.params)
 
-    def classifiers(
+    def parameters_of(
         self, label: str, versions: Iterable[int]
-    ) -> dict[int, tuple[ModelVersion, ShotClassifier]]:
-        """Several versions' classifiers in one query: ``{version: (meta, classifier)}``
-        (versions the label does not have are left out)."""
+    ) -> dict[int, tuple[ModelVersion, dict[str, Any]]]:
+        """Several versions' parameters in one query: ``{version: (meta, params)}`` (versions
+        the label does not have are left out)."""
         wanted = sorted(set(versions))
         if not wanted:
             return {}
@@ -131,30 +147,7 @@ class ModelRegistry:
                     ModelVersionRow.label_id == label_row.id, ModelVersionRow.version.in_(wanted)
                 )
             )
-            return {
-                r.version: (_to_version(label_row.name, r), ShotClassifier.from_dict(r.params))
-                for r in rows
-            }
-
-    def export(self, label: str, out: str | Path, *, version: int | None = None) -> Path:
-        """Write a version (default latest) as a portable model file."""
-        meta, clf = self.classifier(label, version)
-        model = PortableModel(
-            label=meta.label,
-            version=meta.version,
-            encoder_id=meta.encoder_id,
-            coef=clf.coef_,
-            intercept=clf.intercept_,
-            calibration=clf.calibration_,
-            metrics={
-                "model_score": meta.model_score,
-                "data_score": meta.data_score,
-                "n_pos": meta.n_pos,
-                "n_neg": meta.n_neg,
-            },
-            fingerprint=meta.fingerprint,
-        )
-        return model.save(out)
+            return {r.version: (_to_version(label_row.name, r), dict(r.params)) for r in rows}
 
 
 def _to_version(label: str, row: ModelVersionRow) -> ModelVersion:

@@ -56,6 +56,10 @@ class VideoRow(Base):
     n_frames: Mapped[int] = mapped_column(Integer, default=0)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     codec: Mapped[str] = mapped_column(String(64), default="")
+    # The editor's cut list whose events are the video's shots ("" = shots were detected), and
+    # why a cut list that applies to it was not used ("" = none was refused).
+    cut_list: Mapped[str] = mapped_column(Text, default="", server_default="")
+    cut_list_problem: Mapped[str] = mapped_column(Text, default="", server_default="")
     # "ingesting" until its shots are in all three stores; recovery removes the rest.
     status: Mapped[str] = mapped_column(String(16), default="ingesting", index=True)
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

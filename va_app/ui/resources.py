@@ -1,31 +1,28 @@
 """Heavy objects, created once per server process and shared by every browser session.
 
-The workspace (SQL engine, Chroma client, the embedding matrix held in memory), the encoder
-(CLIP weights) and the search structure live in ``st.cache_resource``: a click or a page switch
-never reloads them. Also here: :func:`shot_clip`, the file that plays exactly a shot.
+The corpus's services (:func:`va_app.services.bootstrap.bootstrap`: the stores, the embedding
+matrix held in memory, search, the encoder) live in ``st.cache_resource``: a click or a page
+switch never reloads them. Also here: the feeds of a model version and the recommender's
+advice, cached per version, and the encoder loaded under a progress bar.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import streamlit as st
 
 from va_app.config import Settings
 from va_app.encoders.base import Encoder
 from va_app.encoders.fetch import human_size
-from va_app.search.shots import ShotSearch
+from va_app.learn.recommender import Recommendation
+from va_app.services import feed_reads, reads
 from va_app.services.access import AccessPolicy
-from va_app.services.workspace import Workspace
+from va_app.services.bootstrap import Services, bootstrap
+from va_app.services.corpus_view import FeedView
 
 
 @st.cache_resource(show_spinner=False)
-def _settings() -> Settings:
-    return Settings.from_env()
-
-
 def settings() -> Settings:
-    return _settings()
+    return Settings.from_env()
 
 
 @st.cache_resource(show_spinner=False)
@@ -35,29 +32,25 @@ def policy() -> AccessPolicy:
 
 
 @st.cache_resource(show_spinner="Opening the corpus …")
-def _workspace(data_dir: str) -> Workspace:
-    return Workspace(settings().with_data_dir(data_dir), policy=policy())
+def _services(data_dir: str) -> Services:
+    return bootstrap(settings().with_data_dir(data_dir), policy=policy())
 
 
-def workspace() -> Workspace:
-    return _workspace(str(settings().data_dir))
+def services() -> Services:
+    """The corpus's actions and reads, built once per server process."""
+    return _services(str(settings().data_dir))
 
 
 def encoder() -> Encoder | None:
-    """The corpus's encoder (loaded once, in the shared workspace), or None when it cannot be
-    loaded on this machine — e.g. an imported corpus (Netflix's Clip4CLIP vectors): search then
-    works by keywords, by example and by stored zero-shot text vectors.
+    """The corpus's encoder (loaded once, shared), or None when it cannot be loaded on this
+    machine — e.g. an imported corpus (Netflix's Clip4CLIP vectors): search then works by
+    keywords, by example and by stored zero-shot text vectors.
 
     CLIP weights that have to be fetched first are downloaded here, once, under an
     ``st.progress`` bar on the page that asked.
     """
     with st.spinner("Loading the encoder …"):
-        return workspace().encoder(progress=_download_bar())
-
-
-def search() -> ShotSearch:
-    """Search over the corpus, rebuilt only after an ingest (held by the workspace)."""
-    return workspace().shot_search
+        return reads.encoder(services(), progress=_download_bar())
 
 
 def _download_bar():
@@ -79,42 +72,33 @@ def _download_bar():
 
 
 @st.cache_resource(show_spinner="Scoring every shot …", max_entries=16)
-def _feeds(data_dir: str, label: str, version: int, n: int, hide_labelled: bool):
+def _feeds(data_dir: str, label: str, version: int, n: int, hide_labelled: bool) -> FeedView | None:
     # Keyed by version: the feeds stay put while the expert labels them (no cards vanish
-    # mid-page), and change only with the next build. Right after a build the workspace hands
+    # mid-page), and change only with the next build. Right after a build the services hand
     # out that build's own feeds; only an older version, a new feed size or a restarted
     # server scores the corpus again.
-    return workspace().feeds_for(label, version=version, n=n, hide_labelled=hide_labelled)
+    return feed_reads.feeds_for(
+        services(), label, version=version, n=n, hide_labelled=hide_labelled
+    )
 
 
-def feeds(label: str, *, n: int, hide_labelled: bool):
+def feeds(label: str, *, n: int, hide_labelled: bool) -> FeedView | None:
     """The latest version's feeds for ``label``, or None before the first build."""
-    ws = workspace()
-    latest = ws.models.latest(label)
+    app = services()
+    latest = reads.latest_version(app, label)
     if latest is None:
         return None
-    return _feeds(str(ws.settings.data_dir), latest.label, latest.version, n, hide_labelled)
+    return _feeds(str(app.settings.data_dir), latest.label, latest.version, n, hide_labelled)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _advice(data_dir: str, label: str, version: int, corpus_version: str):
+def _advice(data_dir: str, label: str, version: int, corpus_version: str) -> Recommendation:
     # A round ends at a build: labels made since the latest build change nothing until the
     # next one, so the advice is keyed by the latest version.
-    return workspace().next_batch_advice(label)
+    return feed_reads.next_batch_advice(services(), label)
 
 
-def advice(label: str, version: int):
+def advice(label: str, version: int) -> Recommendation:
     """The recommender's suggestion for ``label`` after its ``version`` (the latest)."""
-    ws = workspace()
-    return _advice(str(ws.settings.data_dir), label, version, ws.corpus_version)
-
-
-def shot_clip(shot_id: str) -> Path:
-    """The file that plays exactly the shot, first frame to last (H.264 mp4, ~360 lines, no
-    audio; cut on the first call, then cached under the data dir's ``previews/``).
-
-    For ``st.video(path, loop=True)`` or a component (``path.read_bytes()``: tens to a few
-    hundred kB). Raises ``NotFoundError`` for a shot whose video is not on this machine
-    (imported corpora of YouTube links): show its ``source_url`` instead.
-    """
-    return workspace().shot_clip(shot_id)
+    app = services()
+    return _advice(str(app.settings.data_dir), label, version, reads.corpus_version(app))

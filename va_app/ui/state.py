@@ -1,8 +1,12 @@
-"""Session state: who is annotating and which label is open.
+"""Session state: who is annotating, which label is open, and the example of "more like this".
 
-Both are mirrored into the URL's query parameters, so a reload (or a bookmarked link) comes
-back to the same label as the same annotator. Everything else a user does is written through
-to the store at once; session state is only a cache.
+The annotator and the label are mirrored into the URL's query parameters, so a reload (or a
+bookmarked link) comes back to the same label as the same annotator. The sidebar's widgets
+that hold them exist on every page (each page is its own script, so Streamlit would forget a
+widget's value when the page changes): their values are kept under keys of their own
+(:func:`keep`) and handed back to the widgets by :func:`init_state`, as Streamlit's multipage
+guide shows. Everything else a user does is written through to the store
+at once; session state is only a cache.
 """
 
 from __future__ import annotations
@@ -14,19 +18,29 @@ from va_app.ui import resources
 
 ANNOTATOR = "annotator"
 LABEL = "label"
-
-
-PENDING_LABEL = "_pending_label"
+# Each page is its own script, and Streamlit forgets a widget's value when the page changes:
+# the sidebar's values are kept under keys no widget owns (Streamlit's multipage guide).
+_KEPT = {ANNOTATOR: "_kept_annotator", LABEL: "_kept_label"}
+#: The shot whose look-alikes Search shows ("more like this"), and the page of results.
+SIMILAR_TO = "similar_to"
+SEARCH_PAGE = "search_page"
 
 
 def init_state() -> None:
-    """Call first on every run, before the sidebar's widgets exist."""
+    """Call first on every page, before the sidebar's widgets exist: the widgets start from
+    the kept values (a session's first run: the URL's, or what a test set)."""
     params = st.query_params
-    st.session_state.setdefault(ANNOTATOR, params.get(ANNOTATOR, ""))
-    st.session_state.setdefault(LABEL, params.get(LABEL) or None)
-    if PENDING_LABEL in st.session_state:
-        st.session_state[LABEL] = st.session_state.pop(PENDING_LABEL)
-        sync_query_params()
+    for key in (ANNOTATOR, LABEL):
+        kept = _KEPT[key]
+        if kept not in st.session_state:
+            st.session_state[kept] = st.session_state.get(key) or params.get(key) or None
+        st.session_state[key] = st.session_state[kept] or ("" if key == ANNOTATOR else None)
+
+
+def keep(key: str) -> None:
+    """A sidebar widget's ``on_change``: keep its new value for the other pages and the URL."""
+    st.session_state[_KEPT[key]] = st.session_state.get(key)
+    sync_query_params()
 
 
 def current_user() -> User:
@@ -63,9 +77,16 @@ def current_label() -> str | None:
     return st.session_state.get(LABEL) or None
 
 
-def set_label(name: str | None) -> None:
-    """Open another label from the next run on (the sidebar's widget owns the key now)."""
-    st.session_state[PENDING_LABEL] = name
+def open_label(name: str | None) -> None:
+    """Open ``name`` (None: no label) — from a callback, before the sidebar is drawn."""
+    st.session_state[LABEL] = name
+    keep(LABEL)
+
+
+def show_similar(shot_id: str) -> None:
+    """Search for shots like ``shot_id`` ("more like this"), from the first page of results."""
+    st.session_state[SIMILAR_TO] = shot_id
+    st.session_state[SEARCH_PAGE] = 0
 
 
 def sync_query_params() -> None:

@@ -155,11 +155,6 @@ class DemoManifest:
         """Whether the manifest and every movie it names are on disk."""
         return self.path.is_file() and all(p.is_file() for p in self.video_paths)
 
-    def concept_rates(self) -> dict[str, float]:
-        """Share of shots that are positive for each concept."""
-        shots = [shot for video in self.videos for shot in video.shots]
-        return {c: sum(s.attributes[c] for s in shots) / max(len(shots), 1) for c in self.concepts}
-
     def video(self, video_file: str | Path) -> DemoVideo:
         name = Path(video_file).name
         for video in self.videos:

@@ -53,21 +53,15 @@ from va_app.datasets.netflix.format import (
     SHOT_DATA,
     TASK_DESCRIPTIONS,
     TEXT_EMBEDDINGS,
-    AggregatedLabel,
     NetflixFiles,
     check_shot_data,
-    read_agg,
     read_task_descriptions,
     shot_chunks,
 )
-from va_app.datasets.netflix.lookups import (
-    AnnotatorRoles,
-    netflix_dir,
-    record_roles,
-    youtube_url,
-)
+from va_app.datasets.netflix.lookups import netflix_dir, youtube_url
 from va_app.domain import Source
 from va_app.errors import ValidationError
+from va_app.formats.netflix_agg import AggregatedLabel, read_agg
 from va_app.store import meta
 from va_app.store.catalog import INGESTING
 from va_app.store.corpus import INDEX_BATCH, Corpus, ingest_lock
@@ -359,7 +353,7 @@ def _import_labels(corpus: Corpus, files: NetflixFiles, progress: Progress | Non
     _report(progress, 0, len(names), "labels")
     for done, name in enumerate(names, 1):
         agg = read_agg(files.label_file("agg", name))
-        record_roles(corpus.catalog, agg.label, AnnotatorRoles(agg.primary, agg.secondaries))
+        store.record_annotator_roles(agg.label, agg.primary, agg.secondaries)
         annotators.update(agg.annotators)
         skipped += sum(item.key not in known for item in agg.items)
         n = _import_label(store, agg, descriptions.get(name, {}), known)

@@ -1,15 +1,13 @@
 """What the app and the exports look up about an imported Netflix corpus.
 
-An import (:mod:`.importer`) copies the label files to ``<data dir>/netflix/`` and records in
-the catalog which annotator was each label's primary; this module reads them back: the
-zero-shot query of a label (its text embedding, in the corpus's vector space), the annotator
-roles, and the YouTube link of a clip.
+An import (:mod:`.importer`) copies the label files to ``<data dir>/netflix/``; this module
+reads them back: the zero-shot query of a label (its text embedding, in the corpus's vector
+space) and the YouTube link of a clip. (Each imported label's annotator roles are kept in the
+catalog: :meth:`va_app.store.labels.LabelStore.annotator_roles`.)
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +15,6 @@ import numpy as np
 from va_app.config import Settings
 from va_app.datasets.netflix.format import TEXT_EMBEDDINGS, read_text_embeddings
 from va_app.encoders.base import l2_normalise
-from va_app.store.catalog import Catalog
-from va_app.store.meta import NETFLIX_ANNOTATOR_ROLES
 
 #: Folder under the corpus's data dir that keeps the copied label files.
 COPY_DIR = "netflix"
@@ -40,27 +36,6 @@ def load_text_embeddings(settings: Settings) -> dict[str, np.ndarray]:
 def zero_shot_query(settings: Settings, label: str) -> np.ndarray | None:
     """The label's text embedding (unit vector) in the corpus's space, or None."""
     return load_text_embeddings(settings).get(label)
-
-
-@dataclass(frozen=True)
-class AnnotatorRoles:
-    primary: str | None
-    secondaries: tuple[str, ...]
-
-
-def annotator_roles(catalog: Catalog) -> dict[str, AnnotatorRoles]:
-    """Per imported label, which annotator was the primary and which the secondaries."""
-    raw = json.loads(catalog.get_meta(NETFLIX_ANNOTATOR_ROLES, "{}") or "{}")
-    return {
-        label: AnnotatorRoles(r["primary"], tuple(r["secondaries"])) for label, r in raw.items()
-    }
-
-
-def record_roles(catalog: Catalog, label: str, roles: AnnotatorRoles) -> None:
-    """Remember ``label``'s annotator roles (kept beside the other imported labels')."""
-    raw = json.loads(catalog.get_meta(NETFLIX_ANNOTATOR_ROLES, "{}") or "{}")
-    raw[label] = {"primary": roles.primary, "secondaries": list(roles.secondaries)}
-    catalog.set_meta(NETFLIX_ANNOTATOR_ROLES, json.dumps(raw, sort_keys=True))
 
 
 def youtube_url(yt_id: str, start_s: float | None = None) -> str:

@@ -103,7 +103,9 @@ def _page_switches(page) -> dict:
         ("search", "Search"),
     ]:
         start = time.perf_counter()
-        page.locator('[data-testid="stSidebarNavLink"]', has_text=title).click()
+        page.locator(
+            '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]', has_text=title
+        ).click()
         page.locator("h1", has_text=title).wait_for()
         page.wait_for_selector(".va-card", timeout=60_000)
         page.wait_for_selector(IDLE)

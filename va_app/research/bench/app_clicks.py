@@ -35,7 +35,7 @@ def run_click_bench(data_dir: str | Path, *, label: str, clicks: int = 10) -> di
     at.run()
     at.switch_page("pages/learn.py").run()
     first_load_ms = (time.perf_counter() - t0) * 1000
-    loads = resources.workspace().matrix_loads
+    loads = resources.services().view.matrix_loads
     times = []
     for i in range(clicks):
         buttons = [b for b in at.button if (b.key or "").startswith("pos:feed-positive:")]
@@ -50,7 +50,7 @@ def run_click_bench(data_dir: str | Path, *, label: str, clicks: int = 10) -> di
         "click_ms_p50": round(statistics.median(times), 1),
         "click_ms_max": round(max(times), 1),
         "page_switch_ms": round(switch_ms, 1),
-        "matrix_reloads_after_first_load": resources.workspace().matrix_loads - loads,
+        "matrix_reloads_after_first_load": resources.services().view.matrix_loads - loads,
         "click_errors": [e.value for e in at.exception],
         "clicks_timed": len(times),
         "click_note": "AppTest reruns the whole page per click (upper bound); a browser "
@@ -64,7 +64,8 @@ def make_click_bench_corpus(
     """A synthetic corpus for the click bench (SQL + h5; no Chroma — search falls back to
     exact numpy search), with one label, 10 + 10 annotations and a built model."""
     from va_app.config import Settings
-    from va_app.services.workspace import Workspace
+    from va_app.services.access import SYSTEM
+    from va_app.services.bootstrap import bootstrap
     from va_app.store.corpus import Corpus
     from va_app.store.meta import ENCODER_ID
     from va_app.store.schema import ShotRow, VideoRow
@@ -96,12 +97,11 @@ def make_click_bench_corpus(
         corpus.catalog.mark_video_ready(video_id)
     corpus.catalog.set_meta(ENCODER_ID, "bench:v1")
     corpus.close()
-    ws = Workspace(settings, corpus=Corpus(settings))
-    ws.create_label("bench")
-    ids = ws.matrix.ids
-    ws.labels.annotate_many(
-        "bench", [(i, True) for i in ids[:10]] + [(i, False) for i in ids[10:20]], annotator="seed"
-    )
-    ws.build("bench")
-    ws.close()
+    app = bootstrap(settings, corpus=Corpus(settings))
+    app.labelling.create_label(SYSTEM, "bench")
+    ids = app.view.matrix.ids
+    seed = [(i, True) for i in ids[:10]] + [(i, False) for i in ids[10:20]]
+    app.labelling.record(SYSTEM, "bench", seed, source="import", annotator="seed")
+    app.modelling.build(SYSTEM, "bench")
+    app.close()
     return "bench"

@@ -1,4 +1,4 @@
-"""The benchmark of issue 3 item 8: build, reference path, search, load and memory at N shots.
+"""The engine benchmark: build, reference path, search, load and memory at N shots.
 
 :func:`run_bench` makes a synthetic, structured corpus — genres → videos → scenes → shots, unit
 vectors in D dimensions with a shared component (like CLIP's), genre and video metadata and a
@@ -12,7 +12,7 @@ back the way the app does, and measures in one run:
 - ``search_ms_p50`` / ``search_recall_at_50``: text-style top-50 queries through
   :class:`va_app.search.shots.ShotSearch` with its real path choice, recall against brute force, and
   ``filtered_search_*`` the same under a one-genre filter (1 genre of 8);
-- ``index_insert_per_s`` / ``index_insert_per_cpu_s``: the Chroma index build (issue 12);
+- ``index_insert_per_s`` / ``index_insert_per_cpu_s``: the Chroma index build;
 - ``load_ms``, ``peak_rss_mb`` (the build path), ``matrix_mb``, ``index_insert_per_s``.
 
 The h5 file and the Chroma index are cached under ``work_dir`` (default ``data_dir/bench``),
@@ -38,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
+from va_app.domain import TrainingSet
 from va_app.learn.clusters import fit_clusters
 from va_app.learn.engine import CorpusMatrix, build
 from va_app.learn.feeds import top_positive_feed
 from va_app.search.shots import SearchFilters, ShotSearch, ShotTable
 from va_app.store.index import HNSW_CONFIG, VectorIndex
-from va_app.store.labels import TrainingSet
 from va_app.store.matrix import EMBEDDINGS, EmbeddingMatrix
 
 Progress = Callable[[int, int, str], None]
@@ -74,7 +74,7 @@ BUSY_LOAD = 0.75
 #: Matrix rows read and handed to VectorIndex.add per step when the bench builds its index.
 _INDEX_STEP = 10_000
 ROWS_PER_CHUNK = 64 * SHOTS_PER_VIDEO * 4  # whole videos per generation step (~128 MiB at 512-d)
-#: Targets of issue 3 (and issue 12's index build) at 500k × 512 on this machine.
+#: The speed targets (README › Speed, docs/scale.md) at 500k × 512 on this machine.
 TARGETS = {
     "build_over_floor_max": 3.0,
     "speedup_min": 10.0,
@@ -202,7 +202,7 @@ def run_bench(
     ef_search: int | None = None,
     index: bool = True,
 ) -> dict:
-    """Measure everything issue 3 item 8 asks for; returns the ``bench --json`` dict.
+    """Measure build, search, load and memory; returns the ``bench --json`` dict.
 
     ``ef_search`` overrides the index's search beam (default: the app's, ``HNSW_CONFIG``).
     ``index=False`` skips the Chroma index (its build takes hours at millions of shots on two
@@ -276,7 +276,7 @@ def _engine_part(
 
 
 def targets_met(result: dict) -> dict[str, bool]:
-    """Each target of issue 3 (meant for 500k × 512) against this run's figures."""
+    """Each speed target (meant for 500k × 512) against this run's figures."""
     recall = TARGETS["recall_min"]
     indexed = (
         {}
@@ -682,62 +682,9 @@ def _notes(out: dict) -> list[str]:
 
 
 # -- command line ---------------------------------------------------------------------------
-def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``python -m va_app bench``."""
-    parser.add_argument("--shots", type=int, default=500_000, help="corpus size (default 500000)")
-    parser.add_argument("--dim", type=int, default=512, help="embedding dimension (default 512)")
-    parser.add_argument("--labelled", type=int, default=1000, help="labelled shots per build")
-    parser.add_argument(
-        "--repeats", type=int, default=7, help="timed runs per measure (≥ 5 builds)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--ef-search",
-        type=int,
-        default=None,
-        help=f"HNSW search beam (default the app's, {HNSW_CONFIG['ef_search']})",
-    )
-    parser.add_argument(
-        "--work-dir",
-        type=Path,
-        default=None,
-        help="cache for the h5 matrix and the Chroma index (default DATA_DIR/bench)",
-    )
-    parser.add_argument(
-        "--no-index",
-        action="store_true",
-        help="skip the Chroma index (hours to build at millions of shots here); "
-        "search is then exact, as in the app while its index builds",
-    )
-    parser.add_argument(
-        "--precision",
-        action="store_true",
-        help="instead: what float16 and PCA-reduced matrices cost in search "
-        "and feed accuracy against float32 (docs/scale.md)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="a small run (3,000 × 32) to check that everything works",
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-
 def bench_command(args: argparse.Namespace, settings) -> int:
     """Run the benchmark from parsed arguments; prints JSON or a short table."""
     shots, dim = (3000, 32) if args.quick else (args.shots, args.dim)
-    if args.precision:
-        from va_app.research.bench.precision import run_precision_bench
-
-        print(
-            json.dumps(
-                run_precision_bench(
-                    shots=shots, dim=dim, seed=args.seed, labelled=min(args.labelled, shots)
-                ),
-                indent=2,
-            )
-        )
-        return 0
     result = run_bench(
         shots=shots,
         dim=dim,

@@ -32,48 +32,10 @@ from va_app.ingest.stages import (
     encode_frames,
     prepare_video,
 )
+from va_app.research.bench.arguments import RUNNERS
 
-RUNNERS = ("serial", "pool", "ray")
-#: End to end over the encoder alone that the pipeline should reach (issue 12).
+#: End to end over the encoder alone that the pipeline should reach (README › Speed).
 GOAL_VS_ENCODER = 0.8
-
-
-def add_ingest_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--ingest",
-        action="store_true",
-        help="benchmark ingest instead: shots/s per runner beside the encoder "
-        "alone, and seconds per stage",
-    )
-    parser.add_argument(
-        "--ingest-shots",
-        type=int,
-        default=120,
-        help="shots of rendered demo movies to ingest (--ingest; default 120)",
-    )
-    parser.add_argument(
-        "--encoder",
-        choices=("descriptor", "clip"),
-        default="descriptor",
-        help="--ingest: the offline descriptor, or CLIP (VA_CLIP_MODEL; weights "
-        "VA_CLIP_PRETRAINED when set, else random; VA_DEVICE)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        help="--ingest: workers of the pool and CPUs of the local Ray (default 2)",
-    )
-    parser.add_argument(
-        "--runners",
-        default=",".join(RUNNERS),
-        help=f"--ingest: which to time, comma-separated ({','.join(RUNNERS)})",
-    )
-    parser.add_argument(
-        "--ray-address",
-        default=None,
-        help="--ingest: time the ray runner on this cluster instead of a local Ray",
-    )
 
 
 def ingest_bench_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 APP = str(Path(__file__).resolve().parents[3] / "app.py")
 PAGES = {
-    "home": "pages/home.py",
+    "home": "app.py",
     "search": "pages/search.py",
     "learn": "pages/learn.py",
     "review": "pages/review.py",
@@ -35,25 +35,26 @@ def prepare_label(data_dir: str | Path, *, label: str = LABEL) -> None:
     """A label with 10 + 10 annotations and one build on the corpus (once)."""
     from va_app.config import Settings
     from va_app.errors import VAError
-    from va_app.services.workspace import Workspace
+    from va_app.services import reads
+    from va_app.services.access import SYSTEM
+    from va_app.services.bootstrap import bootstrap
 
-    ws = Workspace(Settings(data_dir=Path(data_dir), encoder="descriptor"))
+    app = bootstrap(Settings(data_dir=Path(data_dir), encoder="descriptor"))
     try:
         try:
-            ws.label(label)
+            reads.label(app, label)
             return
         except VAError:
             pass
-        ws.create_label(label)
-        ids = ws.matrix.ids
+        app.labelling.create_label(SYSTEM, label)
+        ids = reads.shot_ids(app)
         n = len(ids)
-        ws.annotate_many(label, [(ids[i * (n // 40)], True) for i in range(10)], annotator="bench")
-        ws.annotate_many(
-            label, [(ids[(i + 20) * (n // 40)], False) for i in range(10)], annotator="bench"
-        )
-        ws.build(label)
+        decisions = [(ids[i * (n // 40)], True) for i in range(10)]
+        decisions += [(ids[(i + 20) * (n // 40)], False) for i in range(10)]
+        app.labelling.record(SYSTEM, label, decisions, source="import", annotator="bench")
+        app.modelling.build(SYSTEM, label)
     finally:
-        ws.close()
+        app.close()
 
 
 def profile_pages(data_dir: str | Path, *, label: str = LABEL, rounds: int = 2) -> dict:

@@ -6,7 +6,7 @@ where ``matrix_precision`` asks for one) — and measures what a person opening 
 archive waits for, and what it costs the machine:
 
 - ``open_cold_s`` / ``open_warm_s``: a fresh process opening the corpus as the app does
-  (:class:`~va_app.services.workspace.Workspace`, its matrix and its search) with the matrix
+  (:func:`~va_app.services.bootstrap.bootstrap`, its matrix and its search) with the matrix
   and catalog files dropped from the page cache first (``cold_cache`` says how, and how much
   stayed resident), then again warm;
 - ``private_mb_per_process``: two such processes alive at once, each after a full pass over
@@ -489,7 +489,7 @@ def _one_pass(matrix, w) -> np.ndarray:
 
 def _labelled(matrix, seed: int):
     """~1000 labels of a linear concept (the top 10 % along a direction), a few flipped."""
-    from va_app.store.labels import TrainingSet
+    from va_app.domain import TrainingSet
 
     rng = np.random.default_rng([seed, 3])
     direction = _unit(rng.standard_normal(matrix.X.shape[1]))
@@ -510,13 +510,13 @@ def child_main(mode: str, data_dir: str) -> None:
     ``hold``: also make a full pass, print memory figures, and stay until stdin closes."""
     t0 = time.perf_counter()
     from va_app.config import Settings
-    from va_app.services.workspace import Workspace
+    from va_app.services.bootstrap import bootstrap
 
     imported = time.perf_counter()
-    ws = Workspace(Settings(data_dir=Path(data_dir), encoder="descriptor"))
-    matrix = ws.matrix
+    app = bootstrap(Settings(data_dir=Path(data_dir), encoder="descriptor"))
+    matrix = app.view.matrix
     mapped = time.perf_counter()
-    search = ws.shot_search
+    search = app.view.search
     ready = time.perf_counter()
     report = {
         "import_s": round(imported - t0, 3),

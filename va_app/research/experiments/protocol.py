@@ -44,12 +44,12 @@ from sklearn.model_selection import StratifiedKFold
 from va_app.datasets.netflix.format import (
     EMBEDDINGS_DATASET,
     NetflixFiles,
-    read_agg,
     read_checkpoints,
     read_cmp,
     read_text_embeddings,
 )
 from va_app.errors import ValidationError
+from va_app.formats.netflix_agg import read_agg
 from va_app.learn.classifier import ShotClassifier, single_threaded
 
 log = logging.getLogger(__name__)

@@ -209,13 +209,13 @@ def load_tasks(
     settings: Settings, labels: Sequence[str] | None = None, *, test_share: float = TEST_SHARE
 ) -> tuple[list[LabelTask], list[dict], dict]:
     """Every wanted label's task, the labels left out (with why), and facts about the corpus."""
-    from va_app.services.workspace import Workspace
+    from va_app.services.bootstrap import bootstrap
 
-    ws = Workspace(settings)
+    app = bootstrap(settings)
     try:
-        return _tasks(ws, settings, labels, test_share)
+        return _tasks(app.corpus.catalog, app.view.matrix, settings, labels, test_share)
     finally:
-        ws.close()
+        app.close()
 
 
 def _simulate_all(
@@ -248,9 +248,8 @@ def _simulate_all(
 
 
 def _tasks(
-    ws: Any, settings: Settings, labels: Sequence[str] | None, test_share: float
+    catalog: Any, full: Any, settings: Settings, labels: Sequence[str] | None, test_share: float
 ) -> tuple[list[LabelTask], list[dict], dict]:
-    catalog = ws.corpus.catalog
     concepts = catalog.ground_truth_concepts()
     if not concepts:
         raise ValidationError(
@@ -259,7 +258,7 @@ def _tasks(
             "--data-dir"
         )
     wanted = _wanted_labels(labels, concepts)
-    full, shots = ws.matrix, catalog.shots()
+    shots = catalog.shots()
     encoder, notes = _text_encoder(settings, full.encoder_id)
     tasks, excluded = [], []
     for concept in wanted:

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from va_app.domain import TrainingSet
 from va_app.errors import ValidationError
 from va_app.learn.classifier import MIN_NEGATIVES, MIN_POSITIVES
 from va_app.learn.engine import build
 from va_app.learn.recommender import DEFAULT_REWARD, QUALITY, Round, recommend_from_rounds
 from va_app.research.simulate.task import LabelTask
-from va_app.store.labels import TrainingSet
 
 #: Strategy keys in the order they are reported, with the names the figure uses.
 STRATEGIES: dict[str, str] = {

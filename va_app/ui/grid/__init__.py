@@ -1,14 +1,14 @@
 """The keyboard card grid: every page's cards as one custom component (components v2).
 
 The browser keeps the grid's state (focus, selection, what each card shows) and paints a
-decision at once; decisions reach Python as batched trigger events (``grid.js``), which this
-module writes through :meth:`Workspace.record_decisions` — where the access policy is checked,
-so an event forged in a viewer's browser writes nothing. The grid posts its decisions to the
-server's decision endpoint (:mod:`va_app.ui.grid.endpoint`): written and confirmed in one round
-trip, no rerun; the component's trigger event (a rerun of the grid's fragment only) is the
-fallback. Cards show a
-thumbnail and a hover-scrubbed filmstrip; a live player exists only for the card being
-played (Chromium refuses more than ~75 media players on one page).
+decision at once. The grid posts its decisions to the server's decision endpoint
+(:mod:`va_app.ui.grid.endpoint`): written through the one write path
+(:meth:`va_app.services.labelling.Labelling.record`, where the access policy is checked, so a
+decision forged in a viewer's browser writes nothing) and confirmed in one round trip, no
+rerun; the component's trigger event (a rerun of the grid's fragment only) is the fallback.
+Cards show a thumbnail and a hover-scrubbed filmstrip, fetched from the endpoint's media
+route; a live player exists only for the card being played (Chromium refuses more than ~75
+media players on one page).
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ import streamlit as st
 
 from va_app.domain import Shot
 from va_app.errors import VAError
+from va_app.services import reads
 from va_app.services.decisions import RecentDecisions
-from va_app.services.workspace import Workspace
+from va_app.ui import resources, state
 from va_app.ui.grid import endpoint
+from va_app.ui.text import clock
 
 _ASSETS = Path(__file__).parent
 COMPONENT_NAME = "va_card_grid"
@@ -35,7 +37,6 @@ RECENT = "_grid_recent"  # session state: RecentDecisions of this browser sessio
 OUTCOME = "_grid_outcome"  # session state: grid key -> {"rejected": [...], "error": str}
 PLAYING = "_grid_playing"  # session state: grid key -> shot id whose player is live
 TICKETS = "_grid_tickets"  # session state: grid key -> the endpoint's ticket token
-SIMILAR_TO = "similar_to"
 
 
 def recent_decisions() -> RecentDecisions:
@@ -47,7 +48,6 @@ def grid_key(view_key: str) -> str:
 
 
 def card_grid(
-    ws: Workspace,
     shots: Sequence[Shot],
     ctx,
     *,
@@ -58,23 +58,22 @@ def card_grid(
 
     ``need``: the positives and negatives a build needs; the grid counts down to them.
     """
-    _grid_fragment(ws, list(shots), ctx, dict(scores or {}), need)
+    _grid_fragment(list(shots), ctx, dict(scores or {}), need)
 
 
 @st.fragment
 def _grid_fragment(
-    ws: Workspace, shots: list[Shot], ctx, scores: dict[str, float], need: tuple[int, int] | None
+    shots: list[Shot], ctx, scores: dict[str, float], need: tuple[int, int] | None
 ) -> None:
     # Its own fragment: a decision reruns the grid alone, not the page's other parts. The
     # counts live in the grid (adjusted client-side at once), the votes are read anew.
-    from va_app.ui.cards import current_votes
-
-    ctx = replace(ctx, votes=current_votes(ws, ctx.label))
+    app = resources.services()
+    ctx = replace(ctx, votes=reads.votes(app, ctx.label))
     key = grid_key(ctx.key)
     outcome = st.session_state.get(OUTCOME, {}).pop(key, {})
     by_id = {s.id: s for s in shots}
     playing = st.session_state.get(PLAYING, {}).get(key)
-    token, ticket = _ticket(ws, ctx, key, by_id, need)
+    token, ticket = _ticket(ctx, key, by_id, need)
     data = {
         **endpoint.state_of(ticket),
         "key": key,
@@ -82,10 +81,10 @@ def _grid_fragment(
         "read_only": ctx.read_only,
         "notice": "Your role cannot annotate; ask an admin for the annotator role.",
         "show_similar": ctx.show_similar,
-        "cards": [_card(s, ctx, scores.get(s.id), key) for s in shots],
+        "cards": [_card(s, ctx, scores.get(s.id), token) for s in shots],
         "rejected": outcome.get("rejected", []),
         "error": outcome.get("error"),
-        "clip": _clip(ws, by_id[playing], key) if playing in by_id else None,
+        "clip": _clip(by_id[playing], token, key) if playing in by_id else None,
         "endpoint": endpoint.PATH.lstrip("/"),
         "ticket": token,
     }
@@ -102,17 +101,13 @@ def _grid_fragment(
 
 
 def _ticket(
-    ws: Workspace, ctx, key: str, shots: dict[str, Shot], need: tuple[int, int] | None
+    ctx, key: str, shots: dict[str, Shot], need: tuple[int, int] | None
 ) -> tuple[str, endpoint.Ticket]:
     """This session's ticket for the grid ``key`` (token and ticket), refreshed with what this
     render knows."""
-    from va_app.ui import resources
-    from va_app.ui.state import current_user
-
     ticket = endpoint.Ticket(
-        ws=ws,
-        policy=resources.policy(),
-        user=current_user(),
+        app=resources.services(),
+        user=state.current_user(),
         label=ctx.label,
         source=ctx.source,
         recent=recent_decisions(),
@@ -124,46 +119,40 @@ def _ticket(
     return tokens[key], ticket
 
 
-def _card(shot: Shot, ctx, score: float | None, key: str) -> dict:
+def _card(shot: Shot, ctx, score: float | None, token: str) -> dict:
     votes = ctx.votes.get(shot.id, {})
     others = [v for a, v in votes.items() if a != ctx.annotator]
     playable = bool(shot.video_path) and Path(shot.video_path).is_file()
     return {
         "id": shot.id,
         "title": shot.title or shot.video_key,
-        "when": f"{_clock(shot.start_s)}–{_clock(shot.end_s)}",
+        "when": f"{clock(shot.start_s)}–{clock(shot.end_s)}",
         "score": score,
         "mine": votes.get(ctx.annotator),
         "others": f"{sum(others)}+ / {len(others) - sum(others)}−" if others else "",
-        "thumb": _media_url(shot.thumb_path, "image/jpeg", f"{key}:{shot.id}:thumb"),
-        "strip": _media_url(shot.filmstrip_path, "image/jpeg", f"{key}:{shot.id}:strip"),
+        "thumb": _file_url(token, endpoint.THUMB, shot, shot.thumb_path),
+        "strip": _file_url(token, endpoint.STRIP, shot, shot.filmstrip_path),
         "playable": playable,
         "link": "" if playable else shot.source_url,
     }
 
 
-def _media_url(path: str, mimetype: str, coordinates: str) -> str:
-    """A URL the browser can fetch for a file, served by Streamlit's media file manager
-    (what st.image and st.video use); kept while the session shows it."""
-    if not path or not Path(path).is_file():
-        return ""
-    from streamlit.runtime import Runtime
-
-    return Runtime.instance().media_file_mgr.add(path, mimetype, coordinates)
+def _file_url(token: str, kind: str, shot: Shot, path: str) -> str:
+    """The endpoint's URL of a shot's picture, or "" when the shot has none on disk."""
+    return endpoint.media_url(token, kind, shot.id) if path and Path(path).is_file() else ""
 
 
-def _clip(ws: Workspace, shot: Shot, key: str) -> dict | None:
+def _clip(shot: Shot, token: str, key: str) -> dict | None:
     """The live player's source: the shot's own clip (exactly its frames, first to last,
-    cut on first play), so the player starts at 0 and a loop never shows a neighbour."""
+    cut here on first play), so the player starts at 0 and a loop never shows a neighbour."""
     try:
-        path = ws.shot_clip(shot.id)
+        reads.shot_clip(resources.services(), shot.id)
     except VAError as exc:
         st.session_state.setdefault(OUTCOME, {})[key] = {"error": str(exc)}
         return None
-    url = _media_url(str(path), "video/mp4", f"{key}:clip")
     return {
         "shot_id": shot.id,
-        "url": url,
+        "url": endpoint.media_url(token, endpoint.CLIP, shot.id),
         "start": 0.0,
         "end": max(shot.end_s - shot.start_s, 0.0),
         "fps": shot.fps,
@@ -188,15 +177,9 @@ def _on_play(key: str) -> None:
 def _on_similar(key: str) -> None:
     shot_id = _event(key, "similar")
     if isinstance(shot_id, str):
-        st.session_state[SIMILAR_TO] = shot_id
-        st.session_state["search_page"] = 0
+        state.show_similar(shot_id)
 
 
 def _event(key: str, name: str):
     value = st.session_state.get(key)
     return value.get(name) if hasattr(value, "get") else None
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(max(0.0, seconds), 60)
-    return f"{int(minutes)}:{secs:04.1f}"

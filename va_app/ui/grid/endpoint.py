@@ -1,4 +1,5 @@
-"""The grid's decision endpoint: ``POST /va/decisions``, served by Streamlit's own server.
+"""The grid's routes on Streamlit's own server: ``POST /va/decisions`` (the decision endpoint)
+and ``GET /va/media`` (the cards' pictures and clips).
 
 A decision sent as a component trigger is written only when Streamlit reruns the grid's
 fragment, and a session's reruns queue behind each other — under load a decision waited for
@@ -11,7 +12,12 @@ Who may write is decided by the session, not by the request: each grid render re
 :class:`Ticket` (an unguessable token) holding that session's user, label, source and undo
 list; a request names its ticket and nothing else about itself. The write goes through
 :func:`apply_decisions` — the one path both transports share — hence through
-:meth:`Workspace.record_decisions` and its access check: a viewer's ticket writes nothing.
+:meth:`va_app.services.labelling.Labelling.record` and its access check: a viewer's ticket
+writes nothing.
+
+The media route serves a shot's thumbnail, filmstrip or exact clip to a page holding a
+ticket (``?t=TOKEN&kind=thumb|strip|clip&shot=ID``) — the files of that ticket's corpus only,
+found by shot id, never by a path the request names.
 """
 
 from __future__ import annotations
@@ -22,13 +28,20 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
 
 from va_app.errors import VAError
-from va_app.services.access import AccessPolicy, User
+from va_app.services import reads
+from va_app.services.access import User
+from va_app.services.bootstrap import Services
 from va_app.services.decisions import RecentDecisions, parse_decisions
-from va_app.services.workspace import Workspace
 
 PATH = "/va/decisions"
+MEDIA_PATH = "/va/media"
+THUMB, STRIP, CLIP = "thumb", "strip", "clip"
+#: A card's pictures never change for a shot; the browser may keep them this long.
+MEDIA_MAX_AGE_S = 24 * 3600
 #: How many decision numbers a confirmation lists: more than one round trip can hold.
 CONFIRM_LAST = 200
 #: A ticket unused this long is forgotten (its browser gets "reload", then uses the fallback).
@@ -41,8 +54,7 @@ MAX_BODY_BYTES = 1 << 20
 class Ticket:
     """What a grid render knows about its session, for the requests of that grid."""
 
-    ws: Workspace
-    policy: AccessPolicy
+    app: Services
     user: User
     label: str
     source: str
@@ -93,11 +105,10 @@ def apply_decisions(ticket: Ticket, payload: object) -> dict:
     with ticket.lock:
         try:
             decisions = ticket.recent.fresh(parse_decisions(payload))
-            ticket.ws.record_decisions(
+            ticket.app.labelling.record(
+                ticket.user,
                 ticket.label,
-                decisions,
-                user=ticket.user,
-                policy=ticket.policy,
+                [(d.shot_id, d.value) for d in decisions],
                 source=ticket.source,
             )
             ticket.recent.record(ticket.label, decisions, titles=ticket.titles)
@@ -117,19 +128,15 @@ def state_of(ticket: Ticket) -> dict:
     (the last :data:`CONFIRM_LAST`), the label's counts and this session's undo list."""
     return {
         "applied": ticket.recent.seen[-CONFIRM_LAST:],
-        "counts": counts(ticket.ws, ticket.label, ticket.need),
+        "counts": counts(ticket.app, ticket.label, ticket.need),
         "recent": ticket.recent.for_label(ticket.label),
     }
 
 
-def counts(ws: Workspace, label: str, need: tuple[int, int] | None) -> dict:
+def counts(app: Services, label: str, need: tuple[int, int] | None) -> dict:
     """The label's positives, negatives and ties (majority of votes), as the grid shows them."""
-    labelled = ws.labels.labelled_set(label)
-    result = {
-        "positives": len(labelled.positives),
-        "negatives": len(labelled.negatives),
-        "ties": len(labelled.ties),
-    }
+    now = reads.label_counts(app, label)
+    result = {"positives": now.positives, "negatives": now.negatives, "ties": now.ties}
     if need:
         result["need_positives"], result["need_negatives"] = need
     return result
@@ -159,10 +166,52 @@ async def post_decisions(request):
     )
 
 
+def media_url(token: str, kind: str, shot_id: str) -> str:
+    """The URL (relative to the page) of a shot's ``kind`` file for a page holding ``token``."""
+    return f"{MEDIA_PATH.lstrip('/')}?{urlencode({'t': token, 'kind': kind, 'shot': shot_id})}"
+
+
+def media_file(ticket: Ticket, kind: str, shot_id: str) -> Path | None:
+    """The file of ``kind`` for a shot of the ticket's corpus, or None (unknown shot or kind,
+    no such file). A clip is cut here on its first request."""
+    found = reads.shots(ticket.app, [shot_id])
+    if not found:
+        return None
+    if kind == CLIP:
+        return reads.shot_clip(ticket.app, shot_id)
+    path = {THUMB: found[0].thumb_path, STRIP: found[0].filmstrip_path}.get(kind)
+    return Path(path) if path and Path(path).is_file() else None
+
+
+async def get_media(request):
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import FileResponse, PlainTextResponse
+
+    ticket = lookup(request.query_params.get("t"))
+    if ticket is None:
+        return PlainTextResponse("unknown or expired ticket: reload the page", status_code=410)
+    kind, shot_id = request.query_params.get("kind", ""), request.query_params.get("shot", "")
+    try:
+        path = await run_in_threadpool(media_file, ticket, kind, shot_id)
+    except VAError as exc:
+        return PlainTextResponse(str(exc), status_code=404)
+    if path is None:
+        return PlainTextResponse(f"no {kind or 'file'} for shot {shot_id!r}", status_code=404)
+    return FileResponse(
+        path,
+        media_type="video/mp4" if kind == CLIP else "image/jpeg",
+        headers={"Cache-Control": f"private, max-age={MEDIA_MAX_AGE_S}"},
+    )
+
+
 def routes() -> list:
-    """The endpoint's route, under ``server.baseUrlPath`` when one is set (as the page is)."""
+    """The grid's routes, under ``server.baseUrlPath`` when one is set (as the page is)."""
     from starlette.routing import Route
     from streamlit import config
 
     base = (config.get_option("server.baseUrlPath") or "").strip("/")
-    return [Route(f"/{base}{PATH}" if base else PATH, post_decisions, methods=["POST"])]
+    prefix = f"/{base}" if base else ""
+    return [
+        Route(prefix + PATH, post_decisions, methods=["POST"]),
+        Route(prefix + MEDIA_PATH, get_media, methods=["GET"]),
+    ]

@@ -1,4 +1,4 @@
-"""Every user action through the Workspace: access-checked, one event each, one transaction.
+"""Every user action through the services: access-checked, one event each, one transaction.
 
 Real SQL (SQLite, and PostgreSQL where it is installed) and h5 in ``tmp_path``; the roles are
 a real :class:`AccessPolicy`.
@@ -11,11 +11,13 @@ import threading
 
 import pytest
 
+from tests.conftest import TESTER, open_services
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.cli import main
 from va_app.errors import StoreError
+from va_app.services import feed_reads, reads
 from va_app.services.access import AccessDeniedError, AccessPolicy, Role, RoleAssignments, User
-from va_app.services.workspace import Workspace
+from va_app.services.bootstrap import Services
 
 pytestmark = pytest.mark.both_backends
 LABEL = "bright"
@@ -38,10 +40,10 @@ def corpus(settings):
 
 @pytest.fixture
 def ws(corpus):
-    workspace = Workspace(corpus, policy=POLICY)
-    workspace.create_label(LABEL, description="well lit", user=ADA)
-    yield workspace
-    workspace.close()
+    app = open_services(corpus, policy=POLICY)
+    app.labelling.create_label(ADA, LABEL, description="well lit")
+    yield app
+    app.close()
 
 
 def _shots(settings, value: bool, n: int) -> list[str]:
@@ -49,18 +51,18 @@ def _shots(settings, value: bool, n: int) -> list[str]:
     return [s for s, v in sorted(truth.items()) if v is value][:n]
 
 
-def _label_enough(ws: Workspace) -> None:
+def _label_enough(ws: Services) -> None:
     items = [(s, True) for s in _shots(ws.settings, True, 12)] + [
         (s, False) for s in _shots(ws.settings, False, 12)
     ]
-    ws.annotate_many(LABEL, items, user=ANN, source="search")
+    ws.labelling.record(ANN, LABEL, items, source="search")
 
 
 def test_a_label_click_leaves_one_annotation_and_exactly_one_event(ws):
-    before = ws.events()
+    before = reads.events(ws)
     shot = _shots(ws.settings, True, 1)[0]
-    stored = ws.annotate(LABEL, shot, True, user=ANN, source="random")
-    new = ws.events()[len(before) :]
+    [stored] = ws.labelling.record(ANN, LABEL, [(shot, True)], source="random")
+    new = reads.events(ws)[len(before) :]
     assert [(e.kind, e.actor) for e in new] == [("annotate", "ann")]
     assert new[0].payload == {
         "label": LABEL,
@@ -69,16 +71,16 @@ def test_a_label_click_leaves_one_annotation_and_exactly_one_event(ws):
         "shot_id": shot,
         "value": True,
     }
-    assert [(a.shot_id, a.value, a.annotator) for a in ws.labels.history(LABEL)] == [
+    assert [(a.shot_id, a.value, a.annotator) for a in ws.uow().labels.history(LABEL)] == [
         (stored.shot_id, True, "ann")
     ]
 
 
 def test_a_build_leaves_exactly_one_event(ws):
     _label_enough(ws)
-    before = len(ws.events())
-    outcome = ws.build(LABEL, user=ANN)
-    new = ws.events()[before:]
+    before = len(reads.events(ws))
+    outcome = ws.modelling.build(ANN, LABEL)
+    new = reads.events(ws)[before:]
     assert [(e.kind, e.actor, e.payload) for e in new] == [
         ("build", "ann", {"label": LABEL, "version": outcome.version.version})
     ]
@@ -90,35 +92,35 @@ def test_the_annotation_and_its_event_commit_together_or_not_at_all(ws, monkeypa
 
     monkeypatch.setattr(ws.corpus.catalog, "log_event", broken_log)
     with pytest.raises(StoreError):
-        ws.annotate(LABEL, _shots(ws.settings, True, 1)[0], True, user=ANN)
+        ws.labelling.record(ANN, LABEL, [(_shots(ws.settings, True, 1)[0], True)], source="search")
     monkeypatch.undo()
-    assert ws.labels.history(LABEL) == []
-    assert [e.kind for e in ws.events()] == ["label_created"]
+    assert ws.uow().labels.history(LABEL) == []
+    assert [e.kind for e in reads.events(ws)] == ["label_created"]
 
 
 def test_each_action_is_checked_against_the_role_table(ws):
     shot = _shots(ws.settings, True, 1)[0]
     with pytest.raises(AccessDeniedError, match="viewers cannot annotate"):
-        ws.annotate(LABEL, shot, True, user=VIC)
+        ws.labelling.record(VIC, LABEL, [(shot, True)], source="search")
     with pytest.raises(AccessDeniedError, match="change other people's annotations"):
-        ws.annotate(LABEL, shot, True, user=ANN, annotator="bo")
+        ws.labelling.record(ANN, LABEL, [(shot, True)], source="search", annotator="bo")
     with pytest.raises(AccessDeniedError, match="viewers cannot edit labels"):
-        ws.edit_label(LABEL, hints="sun", user=VIC)
+        ws.labelling.edit_label(VIC, LABEL, hints="sun")
     with pytest.raises(AccessDeniedError, match="annotators cannot delete labels"):
-        ws.delete_label(LABEL, user=ANN)
+        ws.labelling.delete_label(ANN, LABEL)
     with pytest.raises(AccessDeniedError, match="viewers cannot build"):
-        ws.build(LABEL, user=VIC)
-    assert ws.labels.history(LABEL) == []
-    assert [e.kind for e in ws.events()] == ["label_created"]
+        ws.modelling.build(VIC, LABEL)
+    assert ws.uow().labels.history(LABEL) == []
+    assert [e.kind for e in reads.events(ws)] == ["label_created"]
 
 
 def test_an_annotator_edits_a_labels_guidelines_and_hints_and_the_log_says_so(ws):
-    label = ws.edit_label(
-        LABEL, description="  lit by the sun or lamps ", hints="noon, lamp", user=ANN
+    label = ws.labelling.edit_label(
+        ANN, LABEL, description="  lit by the sun or lamps ", hints="noon, lamp"
     )
     assert (label.description, label.hints) == ("lit by the sun or lamps", "noon, lamp")
-    assert ws.label(LABEL).hints == "noon, lamp"
-    edited = ws.events("label_edited")
+    assert reads.label(ws, LABEL).hints == "noon, lamp"
+    edited = reads.events(ws, "label_edited")
     assert [(e.actor, e.payload) for e in edited] == [
         ("ann", {"label": LABEL, "changed": ["description", "hints"]})
     ]
@@ -129,27 +131,27 @@ def test_an_import_naming_other_annotators_needs_an_admin(ws, tmp_path):
     shot = _shots(ws.settings, True, 1)[0]
     path.write_text(f"label,shot_id,value,annotator\n{LABEL},{shot},1,ann\n{LABEL},{shot},0,bo\n")
     with pytest.raises(AccessDeniedError, match=r"\(bo's\)"):
-        ws.import_annotations(path, user=ANN)
-    assert ws.labels.history(LABEL) == []
-    assert ws.import_annotations(path, user=ADA) == 2
-    assert [e.kind for e in ws.events()][-1] == "annotations_imported"
+        ws.labelling.import_file(ANN, path)
+    assert ws.uow().labels.history(LABEL) == []
+    assert ws.labelling.import_file(ADA, path) == 2
+    assert [e.kind for e in reads.events(ws)][-1] == "annotations_imported"
 
 
 def test_concurrent_builds_get_two_numbers_and_each_keeps_its_own_feeds(corpus):
-    setup = Workspace(corpus)
-    setup.create_label(LABEL)
+    setup = open_services(corpus)
+    setup.labelling.create_label(TESTER, LABEL)
     _label_enough(setup)
     setup.close()
-    workspaces = [Workspace(corpus) for _ in range(2)]
+    workspaces = [open_services(corpus) for _ in range(2)]
     for w in workspaces:
-        _ = w.matrix  # loaded before the race, so both builds start together
+        _ = w.view.matrix  # loaded before the race, so both builds start together
     start = threading.Barrier(2)
     outcomes, errors = [], []
 
-    def build(w: Workspace) -> None:
+    def build(w: Services) -> None:
         start.wait()
         try:
-            outcomes.append(w.build(LABEL, n=10))
+            outcomes.append(w.modelling.build(TESTER, LABEL, n=10))
         except Exception as exc:  # noqa: BLE001 — reported below
             errors.append(exc)
 
@@ -160,9 +162,9 @@ def test_concurrent_builds_get_two_numbers_and_each_keeps_its_own_feeds(corpus):
         t.join()
     assert errors == []
     assert sorted(o.version.version for o in outcomes) == [1, 2]
-    fresh = Workspace(corpus)  # another process: recomputes every version's feeds
+    fresh = open_services(corpus)  # another process: recomputes every version's feeds
     for outcome in outcomes:
-        again = fresh.feeds_for(LABEL, version=outcome.version.version, n=10)
+        again = feed_reads.feeds_for(fresh, LABEL, version=outcome.version.version, n=10)
         assert again.feeds == outcome.feeds, f"version {outcome.version.version}"
     for w in [*workspaces, fresh]:
         w.close()
@@ -170,12 +172,12 @@ def test_concurrent_builds_get_two_numbers_and_each_keeps_its_own_feeds(corpus):
 
 def test_the_app_is_handed_the_builds_own_feeds_without_scoring_again(ws, corpus):
     _label_enough(ws)
-    outcome = ws.build(LABEL, n=8, user=ANN)
-    shown = ws.feeds_for(LABEL, n=8)
+    outcome = ws.modelling.build(ANN, LABEL, n=8)
+    shown = feed_reads.feeds_for(ws, LABEL, n=8)
     assert shown.probabilities is outcome.result.probabilities  # not a second scoring
     assert shown.feeds == outcome.feeds and shown.version == outcome.version
-    other = Workspace(corpus)
-    assert other.feeds_for(LABEL, n=8).feeds == outcome.feeds  # recomputed: the same
+    other = open_services(corpus)
+    assert feed_reads.feeds_for(other, LABEL, n=8).feeds == outcome.feeds  # recomputed: the same
     other.close()
 
 
@@ -189,7 +191,7 @@ def test_cli_model_export_and_score_are_checked_and_logged(
     ws, corpus, tmp_path, monkeypatch, capsys
 ):
     _label_enough(ws)
-    ws.build(LABEL)
+    ws.modelling.build(TESTER, LABEL)
     _point_the_cli_at(corpus, monkeypatch)
     monkeypatch.setenv("VA_ADMINS", "someone-else")  # the OS user is then a viewer
     model = tmp_path / "bright.vamodel.json"
@@ -198,7 +200,10 @@ def test_cli_model_export_and_score_are_checked_and_logged(
     assert main(["build", "--label", LABEL]) == 1
     assert "viewers cannot build models" in capsys.readouterr().err
     me = getpass.getuser()
-    assert [(e.kind, e.actor) for e in ws.events()][-2:] == [("model_exported", me), ("scored", me)]
+    assert [(e.kind, e.actor) for e in reads.events(ws)][-2:] == [
+        ("model_exported", me),
+        ("scored", me),
+    ]
 
 
 def test_cli_corpus_jobs_need_their_role_and_leave_one_event_each(
@@ -213,8 +218,8 @@ def test_cli_corpus_jobs_need_their_role_and_leave_one_event_each(
     monkeypatch.delenv("VA_ADMINS")  # local mode: the OS user is an admin
     assert main(["reindex"]) == 0
     assert main(["backup", str(tmp_path / "b2")]) == 0
-    ws = Workspace(corpus)
+    ws = open_services(corpus)
     me = getpass.getuser()
-    assert [(e.kind, e.actor) for e in ws.events()] == [("reindexed", me), ("backed_up", me)]
-    assert ws.events("reindexed")[0].payload == {"shots": 300}
+    assert [(e.kind, e.actor) for e in reads.events(ws)] == [("reindexed", me), ("backed_up", me)]
+    assert reads.events(ws, "reindexed")[0].payload == {"shots": 300}
     ws.close()

@@ -1,0 +1,40 @@
+"""Opening a corpus as its readers do: an older catalog schema is upgraded first (after a
+backup), and leftovers of an interrupted ingest are repaired unless one is running."""
+
+from __future__ import annotations
+
+from va_app.config import Settings
+from va_app.store.catalog import INGESTING
+from va_app.store.corpus import AUTO_INDEX_MAX, Corpus, ingest_lock
+from va_app.store.matrix import CorruptMatrixError
+from va_app.store.migrate import SchemaOutdatedError
+from va_app.store.upgrade import upgrade_corpus
+
+
+def open_corpus(settings: Settings, *, recover: bool = True) -> Corpus:
+    """Open the corpus; upgrades an older catalog schema (after a backup) and repairs
+    leftovers of an interrupted ingest unless one is running."""
+    try:
+        corpus = Corpus(settings)
+    except SchemaOutdatedError:
+        upgrade_corpus(settings)
+        corpus = Corpus(settings)
+    if recover and _looks_inconsistent(corpus):
+        with ingest_lock(settings, wait=False) as free:
+            if free:
+                corpus.recover()
+    return corpus
+
+
+def _looks_inconsistent(corpus: Corpus) -> bool:
+    """Cheap check (counts only) before the full repair."""
+    try:
+        shots = corpus.catalog.count_shots()
+        if corpus.catalog.videos(status=INGESTING):
+            return True
+        indexed = corpus.index.count()
+        if shots - indexed > AUTO_INDEX_MAX and indexed <= shots == corpus.matrix.count():
+            return False  # a large corpus not indexed yet: only `reindex` fills it
+        return not (shots == corpus.matrix.count() == indexed)
+    except CorruptMatrixError:
+        return True  # recover() sets the file aside
