@@ -1,8 +1,10 @@
 """The build: labelled set → classifier → every shot scored → four feeds and two scores.
 
-The corpus matrix is loaded once (:class:`CorpusMatrix`) and reused across builds; a build is
+The corpus matrix is mapped once (:class:`CorpusMatrix`) and reused across builds; a build is
 one fit, one stratified CV (whose out-of-fold logits also fit the Platt calibration, so the
-scores read as probabilities), one pass ``X @ w`` over the matrix and four arg-partitions.
+scores read as probabilities), one pass ``X @ w`` over the matrix and four arg-partitions (the
+pass and the feeds as :mod:`va_app.learn.scoring` chooses: float32 here, a float16 copy with
+the feeds re-checked in float32, or shards on Ray — the same feeds every way).
 Every build is stored as a model version (``va_app.store.models``). The version's number seeds
 the random feed, so a build comes in two halves — :func:`train` (fit, rate, calibrate, score)
 and :func:`finish_build` (feeds, data score) — and the service numbers the version between
@@ -13,17 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from va_app.domain import FEED_SOURCES, Source, TrainingSet
 from va_app.learn.calibration import calibration_report
-from va_app.learn.classifier import ShotClassifier, check_trainable, score_corpus
-from va_app.learn.feeds import build_feeds
+from va_app.learn.classifier import ShotClassifier, check_trainable
 from va_app.learn.pool import PoolRule, cross_validate_with_pool, fit_with_pool
 from va_app.learn.scores import data_diversity_score
+from va_app.learn.scoring import ExactScores, ScoredCorpus, score_matrix
 from va_app.store.corpus import Corpus
+from va_app.store.rowids import RowLookup, ShotIds
 
 DEFAULT_FEED_SIZE = 20
 #: Pool negatives of every build (va_app.learn.pool; measured in the README's simulator table).
@@ -34,23 +38,58 @@ DEFAULT_POOL = PoolRule()
 DEFAULT_SPREAD: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE)
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """Where a build's pass runs (``Settings.scoring``): here, or on Ray actors."""
+
+    backend: str = "local"
+    ray_address: str = ""
+    shards: int = 2
+
+    @classmethod
+    def from_settings(cls, settings) -> Scoring:
+        return cls(settings.scoring, settings.ray_address, settings.ray_shards)
+
+
 @dataclass(frozen=True, eq=False)
 class CorpusMatrix:
-    """Every shot's vector in memory, row ↔ id, with its diversity cluster (-1 = none)."""
+    """Every visible shot's vector, row ↔ id, with its diversity cluster (-1 = none).
 
-    ids: list[str]
+    Loaded from a corpus, ``X`` (and ``X16``, a float16 scoring copy of big corpora) are
+    read-only maps of the matrix file, shared with every other process on the machine, and
+    ``ids`` / ``row_of`` read the file's fixed-width ids (:mod:`va_app.store.rowids`) — no
+    Python object per shot. ``video_ids`` and ``duration_s`` (per row, from the compacted
+    file) spare search a scan of the catalog; None when the file is not current.
+    """
+
+    ids: Sequence[str]
     X: np.ndarray
     clusters: np.ndarray
     encoder_id: str
-    row_of: dict[str, int] = field(repr=False)
+    row_of: Mapping[str, int] = field(repr=False)
+    X16: np.ndarray | None = field(default=None, repr=False)
+    video_ids: np.ndarray | None = field(default=None, repr=False)
+    duration_s: np.ndarray | None = field(default=None, repr=False)
+    scoring: Scoring = field(default_factory=Scoring)
+    #: The matrix file and the first row of ``X`` in it, when ``X`` maps it (Ray shards map
+    #: the same file); None when ``X`` is a copy.
+    source: tuple[str, int] | None = None
 
     @classmethod
     def load(cls, corpus: Corpus) -> CorpusMatrix:
-        ids, X, cluster_of = corpus.load_visible()
-        clusters = np.fromiter(
-            (_cluster(cluster_of.get(i)) for i in ids), dtype=np.int32, count=len(ids)
+        rows = corpus.visible_rows()
+        return cls(
+            ShotIds(rows.ids),
+            rows.X,
+            rows.clusters,
+            corpus.encoder_id,
+            RowLookup(rows.ids, rows.id_order, ordered=rows.ordered_rows),
+            X16=rows.X16,
+            video_ids=rows.video_ids,
+            duration_s=rows.duration_s,
+            scoring=Scoring.from_settings(corpus.settings),
+            source=(str(corpus.matrix.path), 0) if rows.mapped else None,
         )
-        return cls(ids, X, clusters, corpus.encoder_id, {i: r for r, i in enumerate(ids)})
 
     @property
     def n_shots(self) -> int:
@@ -61,6 +100,9 @@ class CorpusMatrix:
         return int(self.clusters.max()) + 1 if self.clusters.size else 0
 
     def rows(self, shot_ids: list[str]) -> np.ndarray:
+        """Rows of the ids found, in the order given (ids not in the corpus left out)."""
+        if isinstance(self.row_of, RowLookup):
+            return self.row_of.rows(shot_ids)
         return np.fromiter((self.row_of[i] for i in shot_ids if i in self.row_of), dtype=np.intp)
 
 
@@ -83,6 +125,8 @@ class TrainedModel:
     timings_ms: dict[str, float]
     calibration: dict
     n_pool: int = 0  # unlabelled shots fitted as weak negatives
+    #: How the feeds are taken from the scores (the scoring backend's; see va_app.learn.scoring).
+    scored: ScoredCorpus | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,11 +196,11 @@ def train(
     clf.calibrate(cv.logits, y_train, class_weight="balanced")
     reliability = calibration_report(cv.logits, y_train, clf.calibration_)
     t_cv = time.perf_counter()
-    probabilities = score_corpus(matrix.X, clf)
+    scored = score_matrix(matrix, clf)
     t_score = time.perf_counter()
     return TrainedModel(
         classifier=clf,
-        probabilities=probabilities,
+        probabilities=scored.probabilities,
         pos_rows=pos,
         neg_rows=neg,
         exclude=labelled_rows if hide_labelled else None,
@@ -170,6 +214,7 @@ def train(
         },
         calibration=reliability,
         n_pool=len(X_pool),
+        scored=scored,
     )
 
 
@@ -186,20 +231,14 @@ def finish_build(
     corpus's clusters) and the data-diversity score."""
     t0 = time.perf_counter()
     clusters = matrix.clusters if spread and matrix.clusters.size else None
-    feeds = build_feeds(
-        trained.probabilities,
-        n,
-        seed=seed,
-        exclude=trained.exclude,
-        clusters=clusters,
-        spread=spread,
-    )
+    scored = trained.scored or ExactScores(trained.probabilities)
+    feeds = scored.feeds(n, seed=seed, exclude=trained.exclude, clusters=clusters, spread=spread)
     diversity = data_score(matrix, trained.pos_rows, trained.neg_rows, k=k)
     feeds_ms = (time.perf_counter() - t0) * 1000
     return BuildResult(
         classifier=trained.classifier,
         probabilities=trained.probabilities,
-        feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_SOURCES},
+        feeds={name: _ids_of(matrix, feeds[name]) for name in FEED_SOURCES},
         n_pos=len(trained.pos_rows),
         n_neg=len(trained.neg_rows),
         model_score=trained.model_score,
@@ -231,5 +270,5 @@ def training_fingerprint(labelled: TrainingSet) -> str:
     return digest.hexdigest()[:16]
 
 
-def _cluster(value: int | None) -> int:
-    return -1 if value is None else int(value)
+def _ids_of(matrix: CorpusMatrix, rows: np.ndarray) -> list[str]:
+    return [matrix.ids[int(i)] for i in rows]
