@@ -265,7 +265,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     filters = SearchFilters.from_pairs(args.filter)
     if not (args.text.strip() or args.like or args.label):
         raise ValidationError("search needs TEXT, --like SHOT_ID or --label NAME")
-    with _services(settings) as app:
+    with _services(settings, search=True) as app:
         query = SearchQuery(texts=(args.text,), like=args.like, filters=filters)
         if args.label:  # the label's own words, plus TEXT when given
             zero = reads.zero_shot_query(app, args.label)
@@ -995,10 +995,11 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextmanager
-def _services(settings: Settings):
+def _services(settings: Settings, *, search: bool = False):
+    """The corpus's services; only ``search`` opens the vector index (see open_corpus)."""
     from va_app.services.bootstrap import bootstrap
 
-    app = bootstrap(settings)
+    app = bootstrap(settings, check_index=search)
     try:
         yield app
     finally:

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import open_services
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.config import Settings
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.search.shots import ShotTable
 from va_app.store.corpus import Corpus, ingest_lock
 from va_app.store.opening import open_corpus

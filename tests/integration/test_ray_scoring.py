@@ -9,7 +9,8 @@ import ray
 
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.domain import TrainingSet
-from va_app.learn.engine import CorpusMatrix, Scoring, build
+from va_app.learn.engine import build
+from va_app.learn.matrix import CorpusMatrix, Scoring
 from va_app.learn.shards import shutdown_pools
 from va_app.store.corpus import Corpus, ingest_lock
 

@@ -28,7 +28,7 @@ from sklearn.metrics import cohen_kappa_score
 from va_app.domain import Annotation, ModelVersion, ShotVerdict, TrainingSet, fold_votes
 from va_app.errors import ValidationError
 from va_app.learn.classifier import single_threaded
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.learn.scores import DEFAULT_CAP, Readiness, readiness
 
 POSITIVE, NEGATIVE, TIE, UNLABELLED = "positive", "negative", "tie", "unlabelled"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from va_app.learn.classifier import ShotClassifier
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.learn.scoring import corpus_probabilities
 from va_app.reports import analytics, timeline
 from va_app.services.bootstrap import Services

@@ -41,8 +41,9 @@ import numpy as np
 
 from va_app.domain import TrainingSet
 from va_app.learn.clusters import fit_clusters
-from va_app.learn.engine import DEFAULT_SPREAD, CorpusMatrix, build
+from va_app.learn.engine import DEFAULT_SPREAD, build
 from va_app.learn.feeds import top_positive_feed
+from va_app.learn.matrix import CorpusMatrix
 from va_app.search.shots import SearchFilters, ShotSearch, ShotTable
 from va_app.store.index import HNSW_CONFIG, VectorIndex
 from va_app.store.matrix import EMBEDDINGS, EmbeddingMatrix

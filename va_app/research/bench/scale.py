@@ -297,7 +297,8 @@ def _engine_and_search(
     data_dir: Path, seed: int, progress: Progress | None, *, ray_shards: int = 0
 ) -> dict:
     from va_app.config import Settings
-    from va_app.learn.engine import CorpusMatrix, build
+    from va_app.learn.engine import build
+    from va_app.learn.matrix import CorpusMatrix
     from va_app.search.shots import ShotSearch, ShotTable
     from va_app.store.corpus import Corpus
 
@@ -372,7 +373,8 @@ def _ray_builds(matrix, labels, local, shards: int) -> dict:
 
     import ray
 
-    from va_app.learn.engine import Scoring, build
+    from va_app.learn.engine import build
+    from va_app.learn.matrix import Scoring
     from va_app.learn.shards import _pool_for, shutdown_pools
 
     on_ray = replace(matrix, scoring=Scoring(backend="ray", shards=shards))
