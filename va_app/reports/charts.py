@@ -177,7 +177,7 @@ def corpus_map_figure(points: pd.DataFrame, *, label: str = "") -> go.Figure:
 
 def annotator_activity_figure(activity: pd.DataFrame, *, label: str = "") -> go.Figure:
     """Clicks per day, one stacked bar segment per annotator
-    (:func:`va_app.reports.analytics.annotations_per_annotator_per_day`)."""
+    (:func:`va_app.reports.analytics.activity_table`)."""
     title = _titled("Annotations per annotator per day", label)
     if activity.empty:
         return empty_figure(title, message=f"{NO_DATA}: no annotations")
