@@ -22,7 +22,8 @@ from sklearn.metrics import average_precision_score
 
 from va_app.config import Settings
 from va_app.learn.calibration import brier_score, expected_calibration_error
-from va_app.learn.engine import CorpusMatrix, build
+from va_app.learn.engine import build
+from va_app.learn.matrix import CorpusMatrix
 from va_app.store.corpus import open_corpus
 from va_app.store.labels import LabelledSet
 

@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No background index jobs outliving the tests that imported a corpus (their own test turns
+# them on).
+os.environ.setdefault("VA_INDEX_JOB", "0")
 
 from tests.servers import CATALOG_TEMPLATE, PostgresServer, postgres_bindir
 from va_app.config import Settings
@@ -141,7 +144,9 @@ def database_url(request, sql_backend) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path, database_url) -> Settings:
     """A fresh corpus under tmp_path with the offline descriptor encoder."""
-    return Settings(data_dir=tmp_path / "data", encoder="descriptor", database_url=database_url)
+    return Settings(
+        data_dir=tmp_path / "data", encoder="descriptor", database_url=database_url, index_job=False
+    )
 
 
 class SmallDisk:

@@ -68,5 +68,6 @@ def make_synthetic_corpus(
         truth.update(zip(ids, labels.tolist()))
     corpus.catalog.set_meta(meta.ENCODER_ID, ENCODER_ID)
     refresh_clusters(corpus)
+    corpus.compact_matrix()  # as an ingest ends: the file mapped, stamped
     corpus.close()
     return truth

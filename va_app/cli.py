@@ -144,13 +144,38 @@ def _cut_list_report(report) -> Iterator[str]:
         yield f"  {cut_list} names sources that are no video of its folder: {', '.join(names)}"
 
 
-@command("reindex", "rebuild the Chroma index from the SQL catalog and the h5 matrix", _no_args)
+def _reindex_args(p: argparse.ArgumentParser) -> None:
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--missing",
+        action="store_true",
+        help="add only the shots the index lacks (resumable; what the background job runs); "
+        "exits at once when another such job runs for this corpus",
+    )
+    how.add_argument(
+        "--background",
+        action="store_true",
+        help="start that job as a detached process and return (log: DATA_DIR/logs/)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command(
+    "reindex", "rebuild the Chroma index from the SQL catalog and the h5 matrix", _reindex_args
+)
 def _reindex(args: argparse.Namespace, settings: Settings) -> int:
     from va_app.services import jobs
 
-    n = jobs.reindex(
-        settings, user=_user(settings), progress=_tqdm_progress("reindex", unit="shots")
-    )
+    progress = None if args.quiet else _tqdm_progress("reindex", unit="shots")
+    if args.background:
+        started = jobs.start_index_job(settings, user=_user(settings))
+        print("index job started" if started else "nothing to index, or a job already runs")
+        return 0
+    if args.missing:
+        n = jobs.fill_index(settings, user=_user(settings), progress=progress)
+        print("another index job runs for this corpus" if n is None else f"indexed {n} shots")
+        return 0
+    n = jobs.reindex(settings, user=_user(settings), progress=progress)
     print(f"indexed {n} shots")
     return 0
 
@@ -240,7 +265,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     filters = SearchFilters.from_pairs(args.filter)
     if not (args.text.strip() or args.like or args.label):
         raise ValidationError("search needs TEXT, --like SHOT_ID or --label NAME")
-    with _services(settings) as app:
+    with _services(settings, search=True) as app:
         query = SearchQuery(texts=(args.text,), like=args.like, filters=filters)
         if args.label:  # the label's own words, plus TEXT when given
             zero = reads.zero_shot_query(app, args.label)
@@ -754,6 +779,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return _precision_bench(args)
     if args.timeline:
         return _timeline_bench(args)
+    if _scale_shots(args):
+        return _scale_bench(args, settings)
     if not args.app_shots:
         return bench_command(args, settings)
     import contextlib
@@ -780,6 +807,33 @@ def _precision_bench(args: argparse.Namespace) -> int:
     labelled = min(args.labelled, shots)
     result = run_precision_bench(shots=shots, dim=dim, seed=args.seed, labelled=labelled)
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _scale_shots(args: argparse.Namespace) -> int:
+    """Shots for the scale bench: --scale, or --shots too large for the in-memory bench."""
+    from va_app.research.bench.scale import needs_scale_bench
+
+    if args.scale:
+        return args.scale
+    other = args.quick or args.precision or args.app_shots
+    return args.shots if needs_scale_bench(args.shots, args.dim) and not other else 0
+
+
+def _scale_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.research.bench.engine import stage_progress
+    from va_app.research.bench.scale import run_scale_bench
+
+    result = run_scale_bench(
+        shots=_scale_shots(args),
+        dim=args.dim,
+        seed=args.seed,
+        precision=args.matrix_precision,
+        work_dir=args.work_dir or Path(settings.data_dir) / "bench",
+        ray_shards=args.ray_shards,
+        progress=stage_progress(),
+    )
+    _emit(args, result, (f"{key:28} {value}" for key, value in result.items()))
     return 0
 
 
@@ -1030,10 +1084,11 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextmanager
-def _services(settings: Settings):
+def _services(settings: Settings, *, search: bool = False):
+    """The corpus's services; only ``search`` opens the vector index (see open_corpus)."""
     from va_app.services.bootstrap import bootstrap
 
-    app = bootstrap(settings)
+    app = bootstrap(settings, check_index=search)
     try:
         yield app
     finally:

@@ -24,6 +24,8 @@ CARD_GRIDS = ("keyboard", "buttons")
 #: The default CLIP model and pretrained tag (VA_CLIP_MODEL / VA_CLIP_PRETRAINED);
 #: ViT-B-32 / openai stays one setting away.
 DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED = "ViT-B-32-256", "datacomp_s34b_b86k"
+MATRIX_PRECISIONS = ("auto", "float32", "float16")
+SCORING_BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,18 @@ class Settings:
     # The app's cards: "keyboard" (the card-grid component: keys, batched decisions) or
     # "buttons" (one Streamlit button per decision, the old path; the browser bench's reference).
     card_grid: str = "keyboard"
+    # The matrix file's scoring copy: "float16" keeps one beside the float32 vectors (half the
+    # memory, scored with torch, feeds and search re-checked in float32); "auto" keeps it once
+    # the float32 matrix is larger than 8 GiB (docs/scale.md).
+    matrix_precision: str = "auto"
+    # Where a build's scoring pass runs: "local" (this process) or "ray" (actors that each map
+    # one shard of the matrix file; ray_address "" starts a local Ray, else e.g. "auto").
+    scoring: str = "local"
+    ray_address: str = ""
+    ray_shards: int = 2
+    # Fill the vector index in a background job after an ingest, an import or a demo build;
+    # off: only `reindex` fills it.
+    index_job: bool = True
     # Access control (va_app.services.access): comma-separated e-mails or names per role;
     # none set means local mode (no sign-in, everyone is an admin).
     admins: str = ""
@@ -92,6 +106,11 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)._validated()
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``VA_*`` variables, for a child process (:meth:`from_env` reads
+        them back to equal settings)."""
+        return {f"VA_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
     def with_data_dir(self, data_dir: str | Path) -> Settings:
         return replace(self, data_dir=Path(data_dir))._validated()
 
@@ -105,6 +124,17 @@ class Settings:
             raise ConfigError(
                 f"VA_CARD_GRID={settings.card_grid!r} is not one of {', '.join(CARD_GRIDS)}"
             )
+        if settings.matrix_precision not in MATRIX_PRECISIONS:
+            raise ConfigError(
+                f"VA_MATRIX_PRECISION={settings.matrix_precision!r} is not one of "
+                f"{', '.join(MATRIX_PRECISIONS)}"
+            )
+        if settings.scoring not in SCORING_BACKENDS:
+            raise ConfigError(
+                f"VA_SCORING={settings.scoring!r} is not one of {', '.join(SCORING_BACKENDS)}"
+            )
+        if settings.ray_shards < 1:
+            raise ConfigError("VA_RAY_SHARDS must be at least 1")
         if settings.keyframes_per_shot < 1 or settings.kmeans_k < 1:
             raise ConfigError("VA_KEYFRAMES_PER_SHOT and VA_KMEANS_K must be at least 1")
         if settings.ingest_workers < 0:

@@ -22,7 +22,7 @@ from tests.conftest import TESTER, open_services
 from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.encoders import make_encoder
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.search.shots import NEGATIVE_WEIGHT
 from va_app.services.bootstrap import Services
 

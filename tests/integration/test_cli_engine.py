@@ -65,8 +65,8 @@ def test_label_import_build_export_score_round_trip(settings, tmp_path):
     stored = pd.read_parquet(tmp_path / "s.parquet").set_index("shot_id").probability
     assert len(by_file) == len(shots) == 300
     pd.testing.assert_series_equal(by_file, stored, check_dtype=False, rtol=1e-5)
-    top = by_file.sort_values(ascending=False).index[:7].tolist()
-    assert built["feeds"]["positive"] == top
+    top = by_file.sort_values(ascending=False).index[: 7 * 5].tolist()
+    assert set(built["feeds"]["positive"]) <= set(top)  # the best 5·n, spread over clusters
 
     exported = tmp_path / "export.csv"
     _run(settings, "annotations", "export", str(exported))

@@ -17,7 +17,7 @@ from tests.conftest import open_services
 from tests.videogen import make_cut_video, make_empty_file, make_text_file
 from va_app.errors import EncoderMismatchError, NotFoundError
 from va_app.ingest import ingest
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.search.shots import ShotSearch
 from va_app.services.bootstrap import Services
 from va_app.services.reads import describe_corpus

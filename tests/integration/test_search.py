@@ -13,7 +13,7 @@ import pytest
 
 from va_app.config import Settings
 from va_app.errors import NotFoundError, ValidationError
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.search.shots import (
     MODE_KEYWORD,
     MODE_SEMANTIC,

@@ -130,9 +130,12 @@ def test_annotator_activity_stacks_one_bar_series_per_annotator():
 def test_score_distribution_compares_the_corpus_with_shots_added_since_the_model(new):
     fig = charts.score_distribution_figure(_distribution(new), label="night")
     assert "v3" in fig.layout.title.text
-    assert len(fig.data[0].x) == 100 and fig.data[0].histnorm == "percent"
+    # Bars of the bins' shares (not one point per shot): each group sums to 100 %.
+    assert fig.data[0].type == "bar" and "(100)" in fig.data[0].name
+    assert sum(fig.data[0].y) == pytest.approx(100) and len(fig.data[0].x) == 20
     if new:
-        assert len(fig.data) == 2 and len(fig.data[1].x) == new
+        assert len(fig.data) == 2 and f"({new})" in fig.data[1].name
+        assert sum(fig.data[1].y) == pytest.approx(100)
     else:
         assert len(fig.data) == 1
         assert any("no shots added" in a.text for a in fig.layout.annotations)

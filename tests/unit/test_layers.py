@@ -14,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "va_app"
-#: The app-click benchmark drives the real app from outside, as a test does (AppTest).
-APP_DRIVERS = {Path("research/bench/app_clicks.py")}
+#: The app benchmarks drive the real app from outside, as a test does (AppTest).
+APP_DRIVERS = {Path("research/bench/app_clicks.py"), Path("research/bench/pages.py")}
 #: Streamlit views and the CLI: they call the services' actions and reads, nothing below.
 ENTRYPOINTS = [
     ROOT / "app.py",
@@ -35,6 +35,8 @@ JOBS = {
     "ingest_videos",
     "build_demo",
     "reindex",
+    "start_index_job",
+    "fill_index",
     "import_netflix_data",
     "backup_corpus",
     "restore_corpus",

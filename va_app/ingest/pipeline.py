@@ -6,7 +6,8 @@ discover → prepare (CPU, per video, in parallel) → encode (batched across vi
 or on Ray (``va_app.ingest.ray_runner``). :func:`drive` is the one schedule all of them share,
 so every runner keeps the committer's guarantees — per-video atomic, idempotent by
 fingerprint, resumable after ``kill -9``, bad files skipped with their reason. After the corpus
-changes, the k-means clusters used by the data-diversity score are refreshed.
+changes, the k-means clusters used by the data-diversity score are refreshed and the matrix file
+is compacted (:meth:`~va_app.store.corpus.Corpus.compact_matrix`: every app process then maps it).
 """
 
 from __future__ import annotations
@@ -86,8 +87,11 @@ def ingest(
             finally:
                 runner.close()
             report = committer.report
-            if report.added_shots or report.replaced_videos or _clusters_missing(corpus):
+            changed = bool(report.added_shots or report.replaced_videos or report.recovered_videos)
+            if changed or _clusters_missing(corpus):
                 refresh_clusters(corpus)
+            if changed or not corpus.matrix_is_current():
+                corpus.compact_matrix()
             return report
         finally:
             corpus.close()
@@ -187,7 +191,7 @@ def _add(seconds: dict[str, float], stage: str, value: float) -> None:
 
 def refresh_clusters(corpus: Corpus) -> None:
     """Recompute the k-means (k from settings) diversity clusters over the whole corpus."""
-    ids, matrix = corpus.matrix.load()
+    ids, matrix = corpus.matrix.load(mmap=True)
     if not ids:
         return
     model = fit_clusters(matrix, k=corpus.settings.kmeans_k, seed=0)

@@ -1,8 +1,10 @@
 """The build: labelled set → classifier → every shot scored → four feeds and two scores.
 
-The corpus matrix is loaded once (:class:`CorpusMatrix`) and reused across builds; a build is
+The corpus matrix is mapped once (:class:`CorpusMatrix`) and reused across builds; a build is
 one fit, one stratified CV (whose out-of-fold logits also fit the Platt calibration, so the
-scores read as probabilities), one pass ``X @ w`` over the matrix and four arg-partitions.
+scores read as probabilities), one pass ``X @ w`` over the matrix and four arg-partitions (the
+pass and the feeds as :mod:`va_app.learn.scoring` chooses: float32 here, a float16 copy with
+the feeds re-checked in float32, or shards on Ray — the same feeds every way).
 Every build is stored as a model version (``va_app.store.models``). The version's number seeds
 the random feed, so a build comes in two halves — :func:`train` (fit, rate, calibrate, score)
 and :func:`finish_build` (feeds, data score) — and the service numbers the version between
@@ -19,11 +21,11 @@ import numpy as np
 
 from va_app.domain import FEED_SOURCES, Source, TrainingSet
 from va_app.learn.calibration import calibration_report
-from va_app.learn.classifier import ShotClassifier, check_trainable, score_corpus
-from va_app.learn.feeds import build_feeds
+from va_app.learn.classifier import ShotClassifier, check_trainable
+from va_app.learn.matrix import CorpusMatrix
 from va_app.learn.pool import PoolRule, cross_validate_with_pool, fit_with_pool
 from va_app.learn.scores import data_diversity_score
-from va_app.store.corpus import Corpus
+from va_app.learn.scoring import ExactScores, ScoredCorpus, score_matrix
 
 DEFAULT_FEED_SIZE = 20
 #: Pool negatives of every build (va_app.learn.pool; measured in the README's simulator table).
@@ -32,36 +34,6 @@ DEFAULT_POOL = PoolRule()
 #: measured in the README's simulator table): the app's builds and the feeds it recomputes for
 #: a stored version (``services.feed_reads.feeds_for``) both pass these.
 DEFAULT_SPREAD: tuple[str, ...] = (Source.BORDERLINE, Source.POSITIVE, Source.NEGATIVE)
-
-
-@dataclass(frozen=True, eq=False)
-class CorpusMatrix:
-    """Every shot's vector in memory, row ↔ id, with its diversity cluster (-1 = none)."""
-
-    ids: list[str]
-    X: np.ndarray
-    clusters: np.ndarray
-    encoder_id: str
-    row_of: dict[str, int] = field(repr=False)
-
-    @classmethod
-    def load(cls, corpus: Corpus) -> CorpusMatrix:
-        ids, X, cluster_of = corpus.load_visible()
-        clusters = np.fromiter(
-            (_cluster(cluster_of.get(i)) for i in ids), dtype=np.int32, count=len(ids)
-        )
-        return cls(ids, X, clusters, corpus.encoder_id, {i: r for r, i in enumerate(ids)})
-
-    @property
-    def n_shots(self) -> int:
-        return len(self.ids)
-
-    @property
-    def k(self) -> int:
-        return int(self.clusters.max()) + 1 if self.clusters.size else 0
-
-    def rows(self, shot_ids: list[str]) -> np.ndarray:
-        return np.fromiter((self.row_of[i] for i in shot_ids if i in self.row_of), dtype=np.intp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +55,8 @@ class TrainedModel:
     timings_ms: dict[str, float]
     calibration: dict
     n_pool: int = 0  # unlabelled shots fitted as weak negatives
+    #: How the feeds are taken from the scores (the scoring backend's; see va_app.learn.scoring).
+    scored: ScoredCorpus | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,11 +126,11 @@ def train(
     clf.calibrate(cv.logits, y_train, class_weight="balanced")
     reliability = calibration_report(cv.logits, y_train, clf.calibration_)
     t_cv = time.perf_counter()
-    probabilities = score_corpus(matrix.X, clf)
+    scored = score_matrix(matrix, clf)
     t_score = time.perf_counter()
     return TrainedModel(
         classifier=clf,
-        probabilities=probabilities,
+        probabilities=scored.probabilities,
         pos_rows=pos,
         neg_rows=neg,
         exclude=labelled_rows if hide_labelled else None,
@@ -170,6 +144,7 @@ def train(
         },
         calibration=reliability,
         n_pool=len(X_pool),
+        scored=scored,
     )
 
 
@@ -186,20 +161,14 @@ def finish_build(
     corpus's clusters) and the data-diversity score."""
     t0 = time.perf_counter()
     clusters = matrix.clusters if spread and matrix.clusters.size else None
-    feeds = build_feeds(
-        trained.probabilities,
-        n,
-        seed=seed,
-        exclude=trained.exclude,
-        clusters=clusters,
-        spread=spread,
-    )
+    scored = trained.scored or ExactScores(trained.probabilities)
+    feeds = scored.feeds(n, seed=seed, exclude=trained.exclude, clusters=clusters, spread=spread)
     diversity = data_score(matrix, trained.pos_rows, trained.neg_rows, k=k)
     feeds_ms = (time.perf_counter() - t0) * 1000
     return BuildResult(
         classifier=trained.classifier,
         probabilities=trained.probabilities,
-        feeds={name: [matrix.ids[i] for i in feeds[name]] for name in FEED_SOURCES},
+        feeds={name: _ids_of(matrix, feeds[name]) for name in FEED_SOURCES},
         n_pos=len(trained.pos_rows),
         n_neg=len(trained.neg_rows),
         model_score=trained.model_score,
@@ -231,5 +200,5 @@ def training_fingerprint(labelled: TrainingSet) -> str:
     return digest.hexdigest()[:16]
 
 
-def _cluster(value: int | None) -> int:
-    return -1 if value is None else int(value)
+def _ids_of(matrix: CorpusMatrix, rows: np.ndarray) -> list[str]:
+    return [matrix.ids[int(i)] for i in rows]

@@ -19,6 +19,7 @@ at 500k shots; a full ``argpartition`` took 6–9 ms here, ``argsort`` ~80 ms).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -164,6 +165,15 @@ FEEDS: dict[str, Feed] = {
     Source.RANDOM: random_feed,
 }
 
+#: The feeds that take the ``n`` smallest of a key, with that key of the probabilities
+#: (float32, exactly as the feeds above compute it): what a funnel or a shard of the matrix
+#: (``va_app.learn.lowp``, ``va_app.learn.shards``) ranks by.
+FEED_KEYS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    Source.POSITIVE: np.negative,
+    Source.NEGATIVE: lambda p: p,
+    Source.BORDERLINE: lambda p: np.abs(p - p.dtype.type(DEFAULT_BOUNDARY)),
+}
+
 
 def build_feeds(
     scores: np.ndarray,
@@ -194,6 +204,31 @@ def build_feeds(
             ranked = feed(scores, n * candidates, rng=rng, exclude=hidden)
             feeds[name] = spread_over_clusters(ranked, clusters, n, scores)
     return feeds
+
+
+def candidates_for(name: str, n: int, clusters: np.ndarray | None, spread: tuple[str, ...]) -> int:
+    """How many of feed ``name``'s ranking a scorer must hand over for a page of ``n``: the
+    ``DIVERSE_CANDIDATES·n`` a spread page is drawn from, else ``n``."""
+    return n * DIVERSE_CANDIDATES if clusters is not None and name in spread else n
+
+
+def spread_ranked(
+    ranked: dict[str, np.ndarray],
+    n: int,
+    clusters: np.ndarray | None,
+    spread: tuple[str, ...],
+) -> dict[str, np.ndarray]:
+    """Pages of ``n`` from each score feed's ranking (at least :func:`candidates_for` long):
+    the feeds in ``spread`` spread over ``clusters``, the others their first ``n``. For scorers
+    that rank apart from :func:`build_feeds` (float16, Ray shards): the same pages."""
+    return {
+        name: (
+            spread_over_clusters(rows, clusters, n)
+            if clusters is not None and name in spread
+            else rows[:n]
+        )
+        for name, rows in ranked.items()
+    }
 
 
 def exclusion_mask(exclude: np.ndarray | None, n_shots: int) -> np.ndarray | None:
@@ -241,7 +276,7 @@ def _smallest_keys(keys: np.ndarray, n: int, hidden: np.ndarray | None) -> np.nd
     n = min(n, keys.size)
     if n == 0:
         return np.empty(0, dtype=np.intp)
-    candidates = _candidates(keys, n)
+    candidates = smallest_candidates(keys, n)
     sub = keys[candidates]
     if candidates.size > n:
         kth = np.partition(sub, n - 1)[n - 1]
@@ -252,7 +287,7 @@ def _smallest_keys(keys: np.ndarray, n: int, hidden: np.ndarray | None) -> np.nd
     return candidates[np.lexsort((candidates, sub))]
 
 
-def _candidates(keys: np.ndarray, n: int) -> np.ndarray:
+def smallest_candidates(keys: np.ndarray, n: int) -> np.ndarray:
     """Indices (ascending) of a few more than the ``n`` smallest keys, ties at the cut included.
 
     A threshold read off a strided sample of the keys keeps ~2n shots in one comparison pass

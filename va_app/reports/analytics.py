@@ -28,7 +28,7 @@ from sklearn.metrics import cohen_kappa_score
 from va_app.domain import Annotation, ModelVersion, ShotVerdict, TrainingSet, fold_votes
 from va_app.errors import ValidationError
 from va_app.learn.classifier import single_threaded
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.learn.scores import DEFAULT_CAP, Readiness, readiness
 
 POSITIVE, NEGATIVE, TIE, UNLABELLED = "positive", "negative", "tie", "unlabelled"
@@ -508,16 +508,16 @@ def _pca_2d(fit_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 # -- monitoring a deployed label ----------------------------------------------------------
 def score_distribution(
-    scores: pd.DataFrame, latest: ModelVersion | None, *, added_since: set[str]
+    scores: pd.DataFrame, latest: ModelVersion | None, *, since_model: np.ndarray
 ) -> pd.DataFrame:
     """The latest model's probability for every shot (``scores``: shot_id, probability), with
-    ``since_model`` = the shot was added to the corpus after that version was built
-    (``added_since``). Empty when nothing was built; ``attrs`` holds ``version`` and
+    ``since_model`` (a bool per row of ``scores``) = the shot was added to the corpus after
+    that version was built. Empty when nothing was built; ``attrs`` holds ``version`` and
     ``model_created_at``.
     """
     if latest is None:
         return pd.DataFrame(columns=DISTRIBUTION_COLUMNS)
-    frame = scores.assign(since_model=scores["shot_id"].isin(added_since))
+    frame = scores.assign(since_model=np.asarray(since_model, dtype=bool))
     frame.attrs.update(version=latest.version, model_created_at=latest.created_at)
     return frame[DISTRIBUTION_COLUMNS]
 

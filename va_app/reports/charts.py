@@ -8,6 +8,7 @@ that says "no data yet" instead of an error, so a page can always render it.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -176,7 +177,7 @@ def corpus_map_figure(points: pd.DataFrame, *, label: str = "") -> go.Figure:
 
 def annotator_activity_figure(activity: pd.DataFrame, *, label: str = "") -> go.Figure:
     """Clicks per day, one stacked bar segment per annotator
-    (:func:`va_app.reports.analytics.annotations_per_annotator_per_day`)."""
+    (:func:`va_app.reports.analytics.activity_table`)."""
     title = _titled("Annotations per annotator per day", label)
     if activity.empty:
         return empty_figure(title, message=f"{NO_DATA}: no annotations")
@@ -213,16 +214,7 @@ def score_distribution_figure(distribution: pd.DataFrame, *, label: str = "") ->
     )
     for part, name, colour in groups:
         if not part.empty:
-            fig.add_trace(
-                go.Histogram(
-                    x=part["probability"],
-                    name=f"{name} ({len(part)})",
-                    histnorm="percent",
-                    xbins={"start": 0.0, "end": 1.0, "size": SCORE_BIN},
-                    marker_color=colour,
-                    opacity=0.6,
-                )
-            )
+            fig.add_trace(_percent_bars(part["probability"], f"{name} ({len(part)})", colour))
     if new.empty:
         fig.add_annotation(
             text="no shots added since this model",
@@ -236,6 +228,21 @@ def score_distribution_figure(distribution: pd.DataFrame, *, label: str = "") ->
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(range=[0, 1])
     return fig
+
+
+def _percent_bars(values: pd.Series, name: str, colour: str) -> go.Bar:
+    """A histogram as bars of ``SCORE_BIN``-wide bins, in % of ``values``: the counts are
+    made here, so the browser gets 20 numbers, not one per shot (40 MB of JSON at 2M shots)."""
+    edges = np.linspace(0.0, 1.0, round(1 / SCORE_BIN) + 1)
+    counts, _ = np.histogram(np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0), edges)
+    return go.Bar(
+        x=(edges[:-1] + edges[1:]) / 2,
+        y=100.0 * counts / max(len(values), 1),
+        width=SCORE_BIN,
+        name=name,
+        marker_color=colour,
+        opacity=0.6,
+    )
 
 
 def reliability_figure(curve: pd.DataFrame, *, label: str = "") -> go.Figure:

@@ -272,6 +272,23 @@ class ShotTable:
         )
 
     @classmethod
+    def from_video_ids(
+        cls, catalog: Any, video_ids: np.ndarray, duration_s: np.ndarray
+    ) -> ShotTable:
+        """From each row's catalog video id and duration (stored in the compacted matrix file)
+        and the visible videos' columns: no query per shot."""
+        videos = sorted(catalog.video_columns())
+        known = np.array([v[0] for v in videos], dtype=np.int64)
+        at = np.minimum(np.searchsorted(known, video_ids), max(len(known) - 1, 0))
+        found = known.size > 0
+        codes = np.where(found & (known[at] == video_ids) if found else False, at, -1)
+        return cls.from_arrays(
+            np.asarray(codes, dtype=np.int32).reshape(-1),
+            duration_s,
+            [(key, title, genre, tags or ()) for _, key, title, genre, tags in videos],
+        )
+
+    @classmethod
     def from_arrays(
         cls,
         video_of_row: np.ndarray,
@@ -350,8 +367,10 @@ class ShotSearch:
         *,
         exact_max_values: int | None = None,
     ) -> None:
-        self.ids: list[str] = list(matrix.ids)
+        self.ids: Sequence[str] = matrix.ids
         self.X: np.ndarray = matrix.X
+        #: The float16 scoring copy of a big corpus (None: score float32 directly).
+        self.X16: np.ndarray | None = getattr(matrix, "X16", None)
         if table.n_rows != len(self.ids) or self.X.shape[0] != len(self.ids):
             raise ValueError(
                 f"{len(self.ids)} ids, {self.X.shape[0]} matrix rows and "
@@ -369,9 +388,12 @@ class ShotSearch:
     def from_corpus(cls, corpus: Any, matrix: MatrixLike, **options: Any) -> ShotSearch:
         """Search over ``matrix`` (a loaded ``CorpusMatrix``) with the corpus's index and
         catalog."""
-        return cls(
-            matrix, corpus.index, ShotTable.from_catalog(corpus.catalog, matrix.ids), **options
-        )
+        video_ids = getattr(matrix, "video_ids", None)
+        if video_ids is not None:
+            table = ShotTable.from_video_ids(corpus.catalog, video_ids, matrix.duration_s)
+        else:
+            table = ShotTable.from_catalog(corpus.catalog, matrix.ids)
+        return cls(matrix, corpus.index, table, **options)
 
     @property
     def n_shots(self) -> int:
@@ -409,11 +431,8 @@ class ShotSearch:
             hits = self._index_search(q, k, offset)
             if hits is not None:
                 return hits
-        if path == PATH_FILTERED:
-            rows, scores = self._filtered_scores(q, self.table.mask(filters))
-        else:
-            rows, scores = None, self.X @ q
-        return self._page(rows, scores, k, offset)
+        mask = self.table.mask(filters) if path == PATH_FILTERED else None
+        return self._ranked(q, k, offset, mask)
 
     def similar_to(
         self, shot_id: str, k: int, *, filters: SearchFilters | None = None, offset: int = 0
@@ -507,6 +526,12 @@ class ShotSearch:
         return [SearchHit(self.ids[r], 0.0) for r in rows[offset : offset + k]]
 
     # -- combining ---------------------------------------------------------------------------
+    def _positions(self, shot_ids: list[str]) -> np.ndarray:
+        """The row of each id (-1 where the matrix has none), all at once where possible."""
+        if hasattr(self._row_of, "positions"):
+            return self._row_of.positions(shot_ids)
+        return np.fromiter((self._row_of.get(i, -1) for i in shot_ids), np.intp, len(shot_ids))
+
     def _row(self, shot_id: str) -> int:
         row = self._row_of.get(shot_id)
         if row is None:
@@ -539,8 +564,30 @@ class ShotSearch:
         q = self._query_vector(vector)
         if k == 0 or not mask.any():
             return []
-        rows, scores = self._filtered_scores(q, mask)
-        return self._page(rows, scores, k, offset)
+        return self._ranked(q, k, offset, mask)
+
+    def _ranked(
+        self, q: np.ndarray, k: int, offset: int, mask: np.ndarray | None
+    ) -> list[SearchHit]:
+        """Exact ranks ``offset .. offset+k-1`` over every row (or ``mask``'s): one pass over
+        the float32 matrix (its map, no copy), or over the float16 copy with the top
+        re-checked in float32 (:mod:`va_app.learn.lowp`: the same hits)."""
+        if self.X16 is None:
+            rows, scores = (None, self.X @ q) if mask is None else self._filtered_scores(q, mask)
+            return self._page(rows, scores, k, offset)
+        from va_app.learn.lowp import Funnel, smallest
+
+        funnel = Funnel.for_search(self.X, self.X16, q)
+        if mask is None:
+            rows, approx = None, funnel.approximate()
+        else:
+            rows, approx = self._filtered_scores(q, mask, X=self.X16)
+        picked = smallest(funnel, np.negative, approx, offset + k, rows=rows)
+        found = np.searchsorted(picked.scored_rows, picked.rows[offset:])
+        return [
+            SearchHit(self.ids[int(r)], float(picked.scores[i]))
+            for r, i in zip(picked.rows[offset:], found)
+        ]
 
     def _keyword_ranks(self, texts: Sequence[str]) -> np.ndarray:
         """Per row, the most metadata fields any one text's words all match (0: none)."""
@@ -587,7 +634,7 @@ class ShotSearch:
             log.warning("vector index query failed, using exact search: %s", exc)
             self._index_in_step = False
             return None
-        rows = np.fromiter((self._row_of.get(hit.id, -1) for hit in found), np.intp, len(found))
+        rows = self._positions([hit.id for hit in found])
         if (rows < 0).any() or len(rows) < min(wanted, self.n_shots):
             self._index_in_step = False  # the index holds other shots than the matrix
             return None
@@ -595,17 +642,21 @@ class ShotSearch:
         order = np.lexsort((rows, -scores))[offset : offset + k]
         return [SearchHit(self.ids[rows[i]], float(scores[i])) for i in order]
 
-    def _filtered_scores(self, q: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows kept by ``mask`` and their exact similarities, scored the cheapest way."""
+    def _filtered_scores(
+        self, q: np.ndarray, mask: np.ndarray, *, X: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows kept by ``mask`` and their similarities, scored the cheapest way: only those
+        rows are read (in runs in place, or gathered), unless a full pass costs less."""
+        X = self.X if X is None else X
         rows = np.flatnonzero(mask)
         how, starts, stops = filter_scan_plan(rows, self.n_shots)
         if how == SCAN_GATHER:
-            return rows, self.X[rows] @ q
+            return rows, _matvec(X[rows], q)
         if how == SCAN_FULL:
-            return rows, (self.X @ q)[rows]
+            return rows, _matvec(X, q)[rows]
         scores = np.empty(self.n_shots, dtype=np.float32)
         for start, stop in zip(starts.tolist(), stops.tolist()):
-            np.matmul(self.X[start:stop], q, out=scores[start:stop])
+            scores[start:stop] = _matvec(X[start:stop], q)
         return rows, scores[rows]
 
     def _page(
@@ -630,6 +681,16 @@ class ShotSearch:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _matvec(X: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``X @ q`` as float32: numpy's BLAS for float32 rows, torch's kernel for float16 ones
+    (numpy would first cast the whole float16 block to float32)."""
+    if X.dtype == np.float16:
+        from va_app.learn.lowp import float16_scores
+
+        return float16_scores(X, q)
+    return X @ q
+
+
 def _as_text_similarity(hits: list[SearchHit], encoder: TextEncoder | None) -> list[SearchHit]:
     """Text hits with the similarity the text tower itself gives: an encoder whose shot vectors
     hold more than its CLIP part (the demo's CLIP beside the descriptor) scales it back up."""

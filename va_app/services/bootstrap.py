@@ -12,19 +12,22 @@ search through it (``label_vector``), so the rest of the service layer knows no 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from va_app.config import Settings
-from va_app.datasets.netflix.lookups import zero_shot_query
 from va_app.services.access import AccessPolicy
 from va_app.services.corpus_view import CorpusView, FeedView
 from va_app.services.labelling import Labelling
-from va_app.services.modelling import BuildOutcome, BuildRules, Modelling
 from va_app.services.unit_of_work import SqlUnitOfWork, UnitOfWork
 from va_app.store.corpus import Corpus
 from va_app.store.opening import open_corpus
+
+if TYPE_CHECKING:
+    from va_app.services.modelling import BuildOutcome, Modelling
 
 
 @dataclass(eq=False)
@@ -36,9 +39,16 @@ class Services:
     corpus: Corpus
     view: CorpusView
     labelling: Labelling
-    modelling: Modelling
     #: A label's text vector stored with the corpus (an imported release's), or None.
     label_vector: Callable[[str], np.ndarray | None]
+    #: Builds :attr:`modelling` on first use: scikit-learn is imported by the commands that
+    #: train or score, not by every read (the CLI's quick commands start in well under 1 s).
+    make_modelling: Callable[[], Modelling] = field(repr=False)
+
+    @cached_property
+    def modelling(self) -> Modelling:
+        """Builds, model exports and scoring (:class:`~va_app.services.modelling.Modelling`)."""
+        return self.make_modelling()
 
     def uow(self) -> UnitOfWork:
         """A fresh unit of work over the corpus's catalog."""
@@ -49,10 +59,17 @@ class Services:
 
 
 def bootstrap(
-    settings: Settings, *, corpus: Corpus | None = None, policy: AccessPolicy | None = None
+    settings: Settings,
+    *,
+    corpus: Corpus | None = None,
+    policy: AccessPolicy | None = None,
+    check_index: bool = True,
 ) -> Services:
-    """Open the corpus (repairing leftovers of an interrupted ingest) and wire its services."""
-    corpus = corpus or open_corpus(settings)
+    """Open the corpus (repairing leftovers of an interrupted ingest) and wire its services.
+
+    ``check_index=False``: a caller that never searches skips the vector index's half-second
+    start (:func:`~va_app.store.opening.open_corpus`)."""
+    corpus = corpus or open_corpus(settings, check_index=check_index)
     policy = policy or AccessPolicy.from_settings(settings)
     view = CorpusView(settings, corpus)
 
@@ -65,13 +82,23 @@ def bootstrap(
         )
         view.remember_build(shown, n=n, hide_labelled=hide_labelled)
 
-    rules = BuildRules(settings.min_positives, settings.min_negatives, settings.kmeans_k)
+    def modelling() -> Modelling:
+        from va_app.services.modelling import BuildRules, Modelling
+
+        rules = BuildRules(settings.min_positives, settings.min_negatives, settings.kmeans_k)
+        return Modelling(uow, policy, lambda: view.matrix, rules=rules, on_built=remember)
+
+    def label_vector(name: str) -> np.ndarray | None:
+        from va_app.datasets.netflix.lookups import zero_shot_query  # pandas: on demand
+
+        return zero_shot_query(settings, name)
+
     return Services(
         settings=settings,
         policy=policy,
         corpus=corpus,
         view=view,
         labelling=Labelling(uow, policy),
-        modelling=Modelling(uow, policy, lambda: view.matrix, rules=rules, on_built=remember),
-        label_vector=lambda name: zero_shot_query(settings, name),
+        label_vector=label_vector,
+        make_modelling=modelling,
     )

@@ -21,7 +21,7 @@ from va_app.domain import ModelVersion
 from va_app.encoders.base import Encoder
 from va_app.encoders.text_cache import CachedTextEncoder, TextVectorCache, has_text_tower
 from va_app.errors import VAError
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.search.index_progress import IndexProgress, IndexWatch
 from va_app.search.shots import ShotSearch, TextEncoder
 from va_app.store.corpus import Corpus

@@ -8,10 +8,11 @@ import numpy as np
 
 from va_app.encoders.base import same_encoder
 from va_app.errors import NotFoundError
-from va_app.learn.classifier import ShotClassifier, score_corpus
+from va_app.learn.classifier import ShotClassifier
 from va_app.learn.engine import DEFAULT_SPREAD
-from va_app.learn.feeds import build_feeds, feed_seed, random_feed
+from va_app.learn.feeds import feed_seed, random_feed
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
+from va_app.learn.scoring import score_matrix
 from va_app.services.bootstrap import Services
 from va_app.services.corpus_view import FeedView
 
@@ -43,19 +44,17 @@ def feeds_for(
         return built
     meta, params = repos.models.parameters(name, wanted.version)
     matrix = app.view.matrix
-    probabilities = score_corpus(matrix.X, ShotClassifier.from_dict(params))
-    exclude = _labelled_rows(app, name) if hide_labelled else None
-    rows = build_feeds(
-        probabilities,
+    scored = score_matrix(matrix, ShotClassifier.from_dict(params))  # as the build scored
+    rows = scored.feeds(
         n,
         seed=feed_seed(name, meta.version),
-        exclude=exclude,
+        exclude=_labelled_rows(app, name) if hide_labelled else None,
         clusters=matrix.clusters if matrix.clusters.size else None,
         spread=DEFAULT_SPREAD,
     )
     feeds = {feed: [matrix.ids[i] for i in idx] for feed, idx in rows.items()}
     earlier = [v for v in stored if v.version < meta.version]
-    return FeedView(meta, earlier[-1] if earlier else None, probabilities, feeds)
+    return FeedView(meta, earlier[-1] if earlier else None, scored.probabilities, feeds)
 
 
 def feed_scores(app: Services, view: FeedView, shot_ids: list[str]) -> dict[str, float]:

@@ -46,7 +46,7 @@ def ingest_videos(
     (True: a local Ray; a string: a cluster address)."""
     from va_app.ingest import ingest
 
-    return _run(
+    report = _run(
         settings,
         user,
         Action.INGEST,
@@ -65,6 +65,8 @@ def ingest_videos(
             **_ingest_counts(report),
         },
     )
+    _index_in_background(settings)
+    return report
 
 
 def build_demo(
@@ -77,7 +79,7 @@ def build_demo(
     """Render and ingest the procedural demo corpus; returns the IngestReport."""
     from va_app.datasets.demo.corpus import build_demo_corpus
 
-    return _run(
+    report = _run(
         settings,
         user,
         Action.INGEST,
@@ -85,6 +87,8 @@ def build_demo(
         lambda: build_demo_corpus(settings, n_shots=n_shots, progress=progress),
         _ingest_counts,
     )
+    _index_in_background(settings)
+    return report
 
 
 def stale_demo(settings: Settings) -> str:
@@ -158,6 +162,30 @@ def reindex(settings: Settings, *, user: User, progress: Progress | None = None)
     return _run(settings, user, Action.INGEST, "reindexed", work, lambda n: {"shots": n})
 
 
+def start_index_job(settings: Settings, *, user: User) -> bool:
+    """Start the background job that fills the vector index (``va_app.store.index_job``) when
+    the index lacks shots and none runs; True if one was started (``reindex --background``;
+    ingest, import and demo start it themselves when they are done)."""
+    from va_app.store.index_job import start_index_job as start
+
+    AccessPolicy.from_settings(settings).require(user, Action.INGEST)
+    return start(settings)
+
+
+def fill_index(settings: Settings, *, user: User, progress: Progress | None = None):
+    """Run the index job here (``reindex --missing``): shots added, or None if one runs."""
+    from va_app.store.index_job import fill_index as fill
+
+    return _run(
+        settings,
+        user,
+        Action.INGEST,
+        "index_filled",
+        lambda: fill(settings, progress=progress),
+        lambda n: {"shots": n or 0},
+    )
+
+
 def import_netflix_data(
     settings: Settings,
     folder: str | Path,
@@ -169,7 +197,7 @@ def import_netflix_data(
     """Import the Netflix Video Annotator data set as this corpus; returns its report."""
     from va_app.datasets.netflix.importer import import_netflix
 
-    return _run(
+    report = _run(
         settings,
         user,
         Action.INGEST,
@@ -177,6 +205,8 @@ def import_netflix_data(
         lambda: import_netflix(settings, folder, index=index, progress=progress),
         lambda _report: {"folder": str(folder)},
     )
+    _index_in_background(settings)
+    return report
 
 
 def backup_corpus(
@@ -265,6 +295,13 @@ def _run(
     finally:
         catalog.close()
     return done
+
+
+def _index_in_background(settings: Settings) -> None:
+    """After the corpus changed: the background job catches the vector index up (if needed)."""
+    from va_app.store.index_job import start_index_job as start
+
+    start(settings)
 
 
 def _ingest_counts(report) -> dict:

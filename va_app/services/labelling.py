@@ -15,7 +15,6 @@ from pathlib import Path
 
 from va_app.domain import Annotation, Label, Source
 from va_app.errors import NotFoundError, ValidationError
-from va_app.formats import annotations as files
 from va_app.services.access import AccessPolicy, Action, User
 from va_app.services.unit_of_work import UnitOfWork
 
@@ -108,6 +107,8 @@ class Labelling:
         """Read an annotation file (CSV / Parquet / JSON, or ``fmt="netflix"``: a Netflix VA
         per-label file into ``label``) and store it all or nothing, with the labels it needs
         (``create_labels``; a Netflix file always creates its label)."""
+        from va_app.formats import annotations as files  # pandas: only when files are read
+
         if fmt == "netflix":
             parsed = files.read_netflix_agg(path, label=label)
             rows, new = parsed.annotations, {parsed.label: parsed.primary or Source.IMPORT}
@@ -129,6 +130,8 @@ class Labelling:
         """Write annotations to ``out`` — every click (CSV / Parquet / JSON), or with
         ``fmt="netflix"`` one label's current words as a Netflix VA file; returns the rows or
         shots written."""
+        from va_app.formats import annotations as files  # pandas: only when files are written
+
         self._policy.require(user, Action.EXPORT)
         with self._uow() as uow:
             if fmt == "netflix":

@@ -12,18 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from va_app.domain import ModelVersion
 from va_app.encoders.base import require_same_encoder
 from va_app.learn.classifier import ShotClassifier, score_corpus
-from va_app.learn.engine import DEFAULT_SPREAD, BuildResult, CorpusMatrix, finish_build, train
+from va_app.learn.engine import DEFAULT_SPREAD, BuildResult, finish_build, train
 from va_app.learn.feeds import feed_seed
+from va_app.learn.matrix import CorpusMatrix
 from va_app.learn.versions import load_model, portable_model
 from va_app.services.access import AccessPolicy, Action, User
 from va_app.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,6 +142,8 @@ class Modelling:
                 scored = {"label": meta.label, "version": meta.version}
             payload = {**scored, "shots": matrix.n_shots}
             uow.events.add("scored", actor=user.annotator, payload=payload)
+        import pandas as pd  # only `score` builds a table
+
         return pd.DataFrame({"shot_id": matrix.ids, "probability": probabilities})
 
 

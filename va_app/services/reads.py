@@ -49,7 +49,7 @@ def describe_corpus(corpus: Corpus) -> dict:
     """Counts of each store (they agree unless something is wrong), encoder, skipped files."""
     catalog = corpus.catalog
     return {
-        "videos": len(catalog.videos()),
+        "videos": catalog.count_videos(),
         "shots": catalog.count_shots(),
         "embeddings": corpus.matrix.count(),
         "index": corpus.index.count(),

@@ -7,14 +7,21 @@ open the corpus through :func:`open_corpus`, which recovers first unless an inge
 so the three stores always agree in count.
 
 Readers see the *visible* shots only (those of ready videos, see :mod:`va_app.store.catalog`):
-:meth:`Corpus.load_matrix` leaves out the rows an ingest has written but not yet made visible,
+:meth:`Corpus.visible_rows` leaves out the rows an ingest has written but not yet made visible,
 so the matrix a build scores and search ranks holds exactly the shots the counts count.
+
+After every ingest and import the matrix file is compacted (:meth:`Corpus.compact_matrix`):
+rows back to back, with each row's cluster, video and duration and the ids' sort order stored
+beside them under a stamp the catalog holds too. While the stamp is current, opening the
+corpus maps the file and reads nothing per shot (milliseconds at millions of shots); otherwise
+(an ingest in progress, a legacy file) the visible rows are found through the catalog.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +32,14 @@ from va_app.config import Settings
 from va_app.domain import Shot
 from va_app.store.catalog import INGESTING, Catalog
 from va_app.store.index import VectorIndex
-from va_app.store.matrix import CorruptMatrixError, EmbeddingMatrix
+from va_app.store.matrix import (
+    FLOAT16,
+    FLOAT32,
+    CorruptMatrixError,
+    EmbeddingMatrix,
+    MappedRows,
+    RowFacts,
+)
 from va_app.store.meta import ENCODER_ID
 
 # Opening a corpus re-indexes missing vectors itself only up to this many (seconds of work);
@@ -33,6 +47,38 @@ from va_app.store.meta import ENCODER_ID
 AUTO_INDEX_MAX = 20_000
 #: Rows of the matrix read per step when indexing (Chroma writes them in batches of 1,000).
 INDEX_BATCH = 5_000
+#: ``matrix_precision="auto"`` keeps a float16 scoring copy once the float32 matrix is larger
+#: than this: 8 GiB is 4M shots at 512-d, where float32 no longer leaves room beside the app
+#: on a 24 GB box (docs/scale.md: the float16 pass is also ~2× faster with torch's kernel).
+FLOAT16_ABOVE_BYTES = 8 << 30
+
+
+@dataclass(frozen=True, eq=False)
+class VisibleRows:
+    """The visible shots' rows as the engine and search read them: arrays, no per-shot objects.
+
+    ``ids`` are UTF-8 bytes (``S`` dtype); ``X`` is float32, a read-only map of the matrix file
+    whenever the visible rows are a run of it (``mapped``); ``X16`` the float16 scoring copy
+    (None without one); ``clusters`` int32 (-1: none). ``id_order`` (the ids' sort order),
+    ``video_ids`` (catalog video id per row) and ``duration_s`` come from a current stamp
+    (``stamped``) and are None otherwise (then ask the catalog).
+    """
+
+    ids: np.ndarray
+    X: np.ndarray
+    X16: np.ndarray | None
+    clusters: np.ndarray
+    id_order: np.ndarray | None = None
+    video_ids: np.ndarray | None = None
+    duration_s: np.ndarray | None = None
+    mapped: bool = False
+    stamped: bool = False
+    #: Leading rows ``id_order`` sorts (the compacted ones); later rows are looked up apart.
+    ordered_rows: int | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.ids.shape[0])
 
 
 @dataclass(frozen=True)
@@ -85,12 +131,14 @@ class Corpus:
         again. Annotations stay: they are keyed by shot id, which re-ingesting restores.
         """
         self._set_aside_unreadable_matrix()
-        cleaned = [
-            self._forget_video(video.id, video.key)
-            for video in self.catalog.videos(status=INGESTING)
-        ]
+        self.matrix.remove_leftovers()
+        never_shown: set[str] = set()
+        cleaned = []
+        for video in self.catalog.videos(status=INGESTING):
+            never_shown.update(self._forget_shots(video.id))
+            cleaned.append(video.key)
         ready = set(self.catalog.shot_ids())
-        self.matrix.keep_only(ready)
+        self.matrix.keep_only(ready, never_shown=never_shown)
         self._dedupe_matrix()
         cleaned += self._forget_videos_without_vectors(ready)
         ready = set(self.catalog.shot_ids())
@@ -103,8 +151,14 @@ class Corpus:
         return cleaned
 
     def _forget_video(self, video_id: int, key: str) -> str:
-        self.index.delete(self.catalog.delete_video(video_id))
+        self._forget_shots(video_id)
         return key
+
+    def _forget_shots(self, video_id: int) -> list[str]:
+        """Delete a video from the catalog and the index; returns its shots' ids."""
+        ids = self.catalog.delete_video(video_id)
+        self.index.delete(ids)
+        return ids
 
     def _set_aside_unreadable_matrix(self) -> None:
         try:
@@ -155,19 +209,59 @@ class Corpus:
         return added
 
     def _dedupe_matrix(self) -> None:
-        ids = self.matrix.ids()
-        if len(ids) != len(set(ids)):
-            # Keep the first row of each id: rewrite with a mask via keep_only on a fresh file.
-            _, matrix = self.matrix.load()
-            encoder_id = self.matrix.info()[2]
-            first = {}
-            for row, shot_id in enumerate(ids):
-                first.setdefault(shot_id, row)
-            rows = sorted(first.values())
-            self.matrix.reset()
-            self.matrix.append(
-                [ids[r] for r in rows], matrix[rows], encoder_id=encoder_id, normalise=False
-            )
+        ids = self.matrix.id_array()
+        if len(np.unique(ids)) != len(ids):
+            self.matrix.keep_only(set(self.catalog.shot_ids()))  # keeps the first of each id
+
+    # -- compaction --------------------------------------------------------------------
+    def compact_matrix(self, *, precision: str | None = None) -> int:
+        """Rewrite the matrix file with exactly the visible shots, back to back, their facts
+        and a new stamp (see the module docstring); returns the rows kept. Call it holding the
+        ingest lock, after the last change to the visible shots and their clusters.
+
+        The new file is written beside the old one and renamed over it; the corpus version
+        then moves, so running readers map the new file at their next look (until then they
+        keep serving from the old one, which the OS keeps while it is mapped).
+        """
+        version = self.catalog.corpus_version()
+        token = uuid.uuid4().hex
+        facts = self._row_facts(f"{token}@{int(version) + 1}")
+        dim = self.matrix.info()[1]
+        kept = self.matrix.compact(
+            facts.ids, facts=facts, precision=precision or self.precision_for(len(facts.ids), dim)
+        )
+        self.catalog.stamp_matrix(token, expected_version=version, shots=kept)
+        return kept
+
+    def _row_facts(self, stamp: str) -> RowFacts:
+        """The visible shots' facts as arrays, read from the catalog in batches."""
+        ids, clusters, videos, durations = [], [], [], []
+        for part in self.catalog.row_facts():
+            ids += [str(r[0]).encode() for r in part]
+            clusters.append(np.array([-1 if r[1] is None else r[1] for r in part], np.int32))
+            videos.append(np.array([r[2] for r in part], dtype=np.int64))
+            durations.append(np.array([r[4] - r[3] for r in part], dtype=np.float32))
+        width = max((len(i) for i in ids), default=1) or 1
+        return RowFacts(
+            stamp=stamp,
+            ids=np.array(ids, dtype=f"S{width}"),
+            clusters=np.concatenate(clusters or [np.zeros(0, np.int32)]),
+            video_ids=np.concatenate(videos or [np.zeros(0, np.int64)]),
+            duration_s=np.concatenate(durations or [np.zeros(0, np.float32)]),
+        )
+
+    def matrix_is_current(self) -> bool:
+        """True when the matrix file is compacted for the catalog as it is now."""
+        version, stamp = self.catalog.matrix_stamp()
+        mapped = self.matrix.open_mapped()
+        return _stamp_current(mapped, version, stamp)
+
+    def precision_for(self, rows: int, dim: int) -> str:
+        """The matrix file's scoring precision for ``rows`` × ``dim`` (``matrix_precision``)."""
+        wanted = self.settings.matrix_precision
+        if wanted != "auto":
+            return wanted
+        return FLOAT16 if rows * dim * 4 > FLOAT16_ABOVE_BYTES else FLOAT32
 
     # -- reading -----------------------------------------------------------------------
     def shots(self, ids=None) -> list[Shot]:
@@ -179,17 +273,107 @@ class Corpus:
         return ids, X
 
     def load_visible(self) -> tuple[list[str], np.ndarray, dict[str, int | None]]:
-        """:meth:`load_matrix` and every visible shot's cluster, from one look at the catalog.
+        """:meth:`visible_rows` as plain values: ids, the matrix and each shot's cluster."""
+        rows = self.visible_rows()
+        ids = [i.decode() for i in rows.ids.tolist()]
+        clusters = rows.clusters.tolist()
+        return ids, rows.X, {i: (None if c < 0 else c) for i, c in zip(ids, clusters)}
 
-        The catalog is read before the h5 file: a video made visible in between is left out
-        (and has bumped the corpus version, so a cache keyed on it reloads), never half in.
+    def visible_rows(self) -> VisibleRows:
+        """The visible shots' rows, mapped from the matrix file (see :class:`VisibleRows`).
+
+        With a current stamp nothing is read per shot. Otherwise the catalog is read before
+        the h5 file: a video made visible in between is left out (and has bumped the corpus
+        version, so a cache keyed on it reloads), never half in.
         """
+        version, stamp = self.catalog.matrix_stamp()
+        mapped = self.matrix.open_mapped()
+        if _stamp_current(mapped, version, stamp):
+            n = mapped.stamp_rows
+            return VisibleRows(
+                ids=mapped.ids[:n],
+                X=mapped.X[:n],
+                X16=None if mapped.X16 is None else mapped.X16[:n],
+                clusters=mapped.clusters,
+                id_order=mapped.id_order,
+                video_ids=mapped.video_ids,
+                duration_s=mapped.duration_s,
+                mapped=True,
+                stamped=True,
+            )
+        if (
+            mapped is not None
+            and mapped.stamp
+            and mapped.stamp.split("@")[0] == stamp.split("@")[0]
+        ):
+            grown = self._visible_rows_grown(mapped)
+            if grown is not None:
+                return grown
+        return self._visible_rows_from_catalog(mapped)
+
+    def _visible_rows_grown(self, mapped: MappedRows) -> VisibleRows | None:
+        """The stamped rows plus the rows appended and made visible since (an ingest into a
+        compacted corpus), asking the catalog about the appended rows only; None when the
+        visible shots are not exactly those (something was removed: ask about every row)."""
+        n = mapped.stamp_rows
+        tail = [i.decode() for i in mapped.ids[n:].tolist()]
+        facts = self.catalog.visible_row_facts(tail)
+        if len(facts) != len(tail) or self.catalog.counted_shots() != n + len(tail):
+            return None
+        rows = [facts[i] for i in tail]
+        end = n + len(tail)
+        return VisibleRows(
+            ids=mapped.ids[:end],
+            X=mapped.X[:end],
+            X16=None if mapped.X16 is None else mapped.X16[:end],
+            clusters=np.r_[mapped.clusters, np.array([_cluster(r[0]) for r in rows], np.int32)],
+            id_order=mapped.id_order,
+            video_ids=np.r_[mapped.video_ids, np.array([r[1] for r in rows], np.int64)],
+            duration_s=np.r_[mapped.duration_s, np.array([r[2] for r in rows], np.float32)],
+            mapped=True,
+            ordered_rows=n,
+        )
+
+    def _visible_rows_from_catalog(self, mapped: MappedRows | None) -> VisibleRows:
         cluster_of = self.catalog.clusters()
-        ids, X = self.matrix.load()
-        keep = np.fromiter((i in cluster_of for i in ids), dtype=bool, count=len(ids))
-        if keep.all():
-            return ids, X, cluster_of
-        return [i for i, kept in zip(ids, keep) if kept], X[keep], cluster_of
+        if mapped is None:
+            listed, X = self.matrix.load()
+            ids, X16 = _as_bytes(listed), None
+        else:
+            ids, X, X16 = mapped.ids, mapped.X, mapped.X16
+        keep = np.isin(ids, _as_bytes(cluster_of)) if len(ids) else np.zeros(0, dtype=bool)
+        kept = int(keep.sum())
+        leading = bool(keep[:kept].all())
+        if leading:  # a leading run (the usual case, an ingest's rows come last): views
+            ids, X = ids[:kept], X[:kept]
+            X16 = None if X16 is None else X16[:kept]
+        else:
+            ids, X = ids[keep], np.asarray(X[keep])
+            X16 = None if X16 is None else np.asarray(X16[keep])
+        clusters = np.fromiter(
+            (_cluster(cluster_of.get(i.decode())) for i in ids.tolist()),
+            dtype=np.int32,
+            count=len(ids),
+        )
+        return VisibleRows(ids, X, X16, clusters, mapped=mapped is not None and leading)
+
+
+def _stamp_current(mapped: MappedRows | None, version: str, stamp: str) -> bool:
+    return (
+        mapped is not None
+        and bool(stamp)
+        and mapped.stamp == stamp
+        and stamp.endswith(f"@{version}")
+    )
+
+
+def _as_bytes(ids) -> np.ndarray:
+    encoded = [str(i).encode() for i in ids]
+    return np.array(encoded, dtype=f"S{max((len(e) for e in encoded), default=1) or 1}")
+
+
+def _cluster(value: int | None) -> int:
+    return -1 if value is None else int(value)
 
 
 def shot_metadata(shot: Shot) -> dict:

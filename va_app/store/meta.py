@@ -13,3 +13,9 @@ CORPUS_VERSION = "corpus_version"
 NETFLIX_IMPORT = "netflix_import"
 #: JSON ``{label: {"primary", "secondaries"}}``: who annotated each imported Netflix label how.
 NETFLIX_ANNOTATOR_ROLES = "netflix_annotator_roles"
+#: ``<token>@<corpus version>`` of the compacted matrix file whose stored clusters, order and
+#: row facts describe the visible shots (``va_app.store.matrix``); stale once the version moves.
+MATRIX_STAMP = "matrix_stamp"
+#: ``<visible shots>@<corpus version>``: recorded with the matrix stamp and carried along by
+#: every change to the visible shots in the same transaction (``Catalog.count_shots``).
+VISIBLE_SHOTS = "visible_shots"

@@ -11,27 +11,34 @@ from va_app.store.migrate import SchemaOutdatedError
 from va_app.store.upgrade import upgrade_corpus
 
 
-def open_corpus(settings: Settings, *, recover: bool = True) -> Corpus:
+def open_corpus(settings: Settings, *, recover: bool = True, check_index: bool = True) -> Corpus:
     """Open the corpus; upgrades an older catalog schema (after a backup) and repairs
-    leftovers of an interrupted ingest unless one is running."""
+    leftovers of an interrupted ingest unless one is running.
+
+    ``check_index=False`` leaves the vector index out of the cheap check (its client costs
+    half a second to start): for commands that never search. An interrupted ingest is still
+    found (its videos stay ``ingesting``), and the next opening that searches heals the index.
+    """
     try:
         corpus = Corpus(settings)
     except SchemaOutdatedError:
         upgrade_corpus(settings)
         corpus = Corpus(settings)
-    if recover and _looks_inconsistent(corpus):
+    if recover and _looks_inconsistent(corpus, check_index=check_index):
         with ingest_lock(settings, wait=False) as free:
             if free:
                 corpus.recover()
     return corpus
 
 
-def _looks_inconsistent(corpus: Corpus) -> bool:
+def _looks_inconsistent(corpus: Corpus, *, check_index: bool = True) -> bool:
     """Cheap check (counts only) before the full repair."""
     try:
         shots = corpus.catalog.count_shots()
         if corpus.catalog.videos(status=INGESTING):
             return True
+        if not check_index:
+            return shots != corpus.matrix.count()
         indexed = corpus.index.count()
         if shots - indexed > AUTO_INDEX_MAX and indexed <= shots == corpus.matrix.count():
             return False  # a large corpus not indexed yet: only `reindex` fills it

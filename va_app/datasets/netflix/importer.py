@@ -17,9 +17,9 @@ Stages, each safe to interrupt (run the same import again to finish):
 
 1. shots + vectors, streamed in chunks of ``chunk_rows`` rows (bounded memory at 504,030 ×
    512); videos stay ``ingesting`` until every shot has its vector, then all become ``ready``
-   (visible) at once. An interrupted stage is removed in bulk by the next import (or, slowly,
-   video by video, by :meth:`va_app.store.corpus.Corpus.recover` when the corpus is opened
-   first).
+   (visible) at once, and the matrix file is compacted (every app process maps it). An
+   interrupted stage is removed in bulk by the next import (or, slowly, video by video, by
+   :meth:`va_app.store.corpus.Corpus.recover` when the corpus is opened first).
 2. labels and annotations, one transaction per label; labels that already have annotations
    are left alone.
 3. only with ``index=True``: the vector index (Chroma), in batches of the shots it does not
@@ -143,6 +143,8 @@ def import_netflix(
             cleaned = _clean_interrupted(corpus)
             existing = existing and corpus.catalog.count_shots() > 0
             added = 0 if existing else _import_shots(corpus, source, chunk_rows, progress)
+            if added or cleaned or not corpus.matrix_is_current():
+                corpus.compact_matrix()  # rows back to back, stamped: the app maps the file
             copied = _copy_label_files(source.files, netflix_dir(settings))
             labels = _import_labels(corpus, source.files, progress)
             indexed = _index_missing(corpus, progress) if index else 0
@@ -227,6 +229,7 @@ def _import_shots(
     corpus: Corpus, source: _Source, chunk_rows: int, progress: Progress | None
 ) -> int:
     corpus.matrix.check_encoder(ENCODER_ID)
+    corpus.matrix.reserve(source.n_rows, dim=source.dim, encoder_id=ENCODER_ID)
     videos_seen: set[str] = set()
     next_idx: dict[str, int] = {}
     done = 0

@@ -11,8 +11,8 @@ RUNNERS = ("serial", "pool", "ray")
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``python -m va_app bench``: the engine bench, ``--ingest``, the app,
-    browser and load benches."""
+    """Options of ``python -m va_app bench``: the engine bench, ``--ingest``, the app and
+    browser benches, ``--timeline``, ``--scale`` and ``--load``."""
     parser.add_argument("--shots", type=int, default=500_000, help="corpus size (default 500000)")
     parser.add_argument("--dim", type=int, default=512, help="embedding dimension (default 512)")
     parser.add_argument("--labelled", type=int, default=1000, help="labelled shots per build")
@@ -106,11 +106,37 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="time the Timeline page's work instead: a page of 3-hour titles "
         "(8 × 3,000 shots) and 500 titles of 1,000 shots",
     )
-    add_load_bench_arguments(parser)
+    _add_scale_arguments(parser)
+    _add_load_arguments(parser)
 
 
-def add_load_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``bench --load``: many annotators at once through the decision endpoint."""
+def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    """``bench --scale``: the app's open, share, build and search paths on a mapped corpus."""
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: open, share, build and search an N-shot corpus as the app does "
+        "(mapped matrix; cold and warm open, two processes' private memory, recall and "
+        "feeds against float32); --shots above 4M runs this too",
+    )
+    parser.add_argument(
+        "--matrix-precision",
+        choices=("auto", "float32", "float16"),
+        default="auto",
+        help="the --scale corpus's scoring copy (default: the app's rule, float16 above 8 GiB)",
+    )
+    parser.add_argument(
+        "--ray-shards",
+        type=int,
+        default=0,
+        help="--scale: also build on a local Ray with this many shard actors (per-shard cost)",
+    )
+
+
+def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """``bench --load``: many annotators at once through the decision endpoint."""
     parser.add_argument(
         "--load",
         action="store_true",

@@ -41,8 +41,9 @@ import numpy as np
 
 from va_app.domain import TrainingSet
 from va_app.learn.clusters import fit_clusters
-from va_app.learn.engine import DEFAULT_SPREAD, CorpusMatrix, build
+from va_app.learn.engine import DEFAULT_SPREAD, build
 from va_app.learn.feeds import top_positive_feed
+from va_app.learn.matrix import CorpusMatrix
 from va_app.search.shots import SearchFilters, ShotSearch, ShotTable
 from va_app.store.index import HNSW_CONFIG, VectorIndex
 from va_app.store.matrix import EMBEDDINGS, EmbeddingMatrix
@@ -354,13 +355,13 @@ def _mapped_timings(path: Path, dim: int) -> dict:
     reads the pages from disk), then a warm pass."""
     import h5py
 
-    from va_app.store.matrix import _mapped_vectors
+    from va_app.store.matrix import _legacy_mapped_vectors
 
     w = _unit(np.random.default_rng(7).standard_normal(dim))
     _drop_page_cache(path)
     t0 = time.perf_counter()
     with h5py.File(path, "r") as f:
-        mapped = _mapped_vectors(path, f[EMBEDDINGS])
+        mapped = _legacy_mapped_vectors(path, f[EMBEDDINGS])
     map_ms = _ms(t0)
     if mapped is None:
         return {"mmap": "not possible for this layout"}
@@ -373,7 +374,8 @@ def _mapped_timings(path: Path, dim: int) -> dict:
 
 
 def _read_ms(dataset, into: np.ndarray) -> float:
-    return round(_timed_ms(lambda: dataset.read_direct(into)), 1)
+    rows = np.s_[: len(into)]  # the mapped layout keeps room beyond the rows
+    return round(_timed_ms(lambda: dataset.read_direct(into, rows, rows)), 1)
 
 
 def _contiguous_copy(path: Path, X: np.ndarray) -> Path:

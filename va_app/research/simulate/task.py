@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.search.shots import MODE_SEMANTIC, ShotSearch, ShotTable
 
 #: Share of each label's shots held out for the AP (stratified on the label).

@@ -10,7 +10,7 @@ import pytest
 from tests.fakes import FakeData, FakeUnitOfWork
 from va_app.errors import NotFoundError, ValidationError
 from va_app.learn.classifier import NotEnoughLabelsError
-from va_app.learn.engine import CorpusMatrix
+from va_app.learn.matrix import CorpusMatrix
 from va_app.learn.versions import load_model
 from va_app.services.access import (
     AccessDeniedError,
