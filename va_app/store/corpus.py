@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import numpy as np
 
@@ -290,6 +291,7 @@ class Corpus:
         mapped = self.matrix.open_mapped()
         if _stamp_current(mapped, version, stamp):
             n = mapped.stamp_rows
+            assert mapped.clusters is not None, "a stamped file stores every row's cluster"
             return VisibleRows(
                 ids=mapped.ids[:n],
                 X=mapped.X[:n],
@@ -358,7 +360,7 @@ class Corpus:
         return VisibleRows(ids, X, X16, clusters, mapped=mapped is not None and leading)
 
 
-def _stamp_current(mapped: MappedRows | None, version: str, stamp: str) -> bool:
+def _stamp_current(mapped: MappedRows | None, version: str, stamp: str) -> TypeGuard[MappedRows]:
     return (
         mapped is not None
         and bool(stamp)
@@ -403,7 +405,10 @@ def ingest_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
             yield False
             return
         try:
-            handle.seek(0), handle.truncate(), handle.write(str(os.getpid())), handle.flush()
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -134,6 +134,7 @@ def _fill(settings: Settings, progress: Progress | None, step: int) -> int:
                 done, start = _one_step(corpus, rows, start, step)
                 added += done
                 seen = (corpus.index.count(), corpus.catalog.corpus_version())
+            assert rows is not None, "the first pass opens the corpus and reads its rows"
             if progress:
                 progress(seen[0], rows.n_rows, "index")
             if start >= rows.n_rows:
@@ -199,7 +200,10 @@ def _job_lock(settings: Settings) -> Iterator[bool]:
             yield False
             return
         try:
-            handle.seek(0), handle.truncate(), handle.write(str(os.getpid())), handle.flush()
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
