@@ -26,8 +26,8 @@ import numpy as np
 from va_app.domain import IngestReport, ShotSpan, SkippedFile, make_shot_id
 from va_app.errors import BadVideoError, EncoderMismatchError, StoreError, WeightsNotFoundError
 from va_app.ingest.stages import PreparedVideo, VideoMeta, slugify, title_from_name
-from va_app.store.catalog import READY, to_shot
-from va_app.store.corpus import Corpus, shot_metadata
+from va_app.store.catalog import READY
+from va_app.store.corpus import Corpus
 from va_app.store.meta import ENCODER_ID
 from va_app.store.schema import ShotRow, VideoRow
 from va_app.video.cutlists import find_cut_list
@@ -133,7 +133,7 @@ class Committer:
         video_id = corpus.catalog.begin_video(row, shots)
         ids = [s.id for s in shots]
         corpus.matrix.append(ids, vectors, encoder_id=self.encoder_id)
-        corpus.index.add(ids, vectors, [shot_metadata(to_shot(s, row)) for s in shots])
+        corpus.index.add(ids, vectors)
         with corpus.catalog.unit_of_work():  # visible and logged together, or neither
             corpus.catalog.mark_video_ready(video_id)
             payload = {"video": row.key, "shots": len(shots)}

@@ -154,8 +154,7 @@ def _one_step(corpus, rows, start: int, step: int) -> tuple[int, int]:
     if lacking:
         vectors = np.asarray(rows.X[start:stop][lacking], dtype=np.float32)
         wanted = [ids[k] for k in lacking]
-        metadata = _metadata(corpus, wanted) if corpus.index.stores_metadata else None
-        corpus.index.add(wanted, vectors, metadata)
+        corpus.index.add(wanted, vectors)
     return len(lacking), stop
 
 
@@ -165,13 +164,6 @@ def _present(index, ids: list[str]) -> set[str]:
     for at in range(0, len(ids), 1000):
         found.update(index.collection.get(ids=ids[at : at + 1000], include=[])["ids"])
     return found
-
-
-def _metadata(corpus, ids: list[str]) -> list[dict]:
-    from va_app.store.corpus import shot_metadata
-
-    shots = {shot.id: shot for shot in corpus.catalog.shots(ids)}
-    return [shot_metadata(shots[i]) if i in shots else {} for i in ids]
 
 
 def _changed(corpus, seen: tuple[int, str] | None) -> bool:
