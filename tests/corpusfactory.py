@@ -11,7 +11,7 @@ import numpy as np
 from va_app.config import Settings
 from va_app.ingest import refresh_clusters
 from va_app.store import meta
-from va_app.store.corpus import Corpus, shot_metadata
+from va_app.store.corpus import Corpus
 from va_app.store.schema import ShotRow, VideoRow
 
 ENCODER_ID = "synthetic:v1"
@@ -58,12 +58,7 @@ def make_synthetic_corpus(
         x += np.where(labels, 2.5, -2.5)[:, None] * direction
         ids = [r.id for r in rows]
         corpus.matrix.append(ids, x, encoder_id=ENCODER_ID)
-        shots = corpus.catalog.shots(ids) or []
-        corpus.index.add(
-            ids,
-            corpus.matrix.load()[1][-len(ids) :],
-            [shot_metadata(s) for s in shots] or [{"video": key}] * len(ids),
-        )
+        corpus.index.add(ids, corpus.matrix.load()[1][-len(ids) :])
         corpus.catalog.mark_video_ready(video_id)
         truth.update(zip(ids, labels.tolist()))
     corpus.catalog.set_meta(meta.ENCODER_ID, ENCODER_ID)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from va_app.errors import ConfigError
 
@@ -98,7 +99,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read ``VA_<FIELD>`` variables (e.g. ``VA_DATA_DIR``, ``VA_ENCODER``)."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        # Each value has its own field's type (_parse converts to it): Any, as no one type fits.
+        values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"VA_{f.name.upper()}")
             if raw is not None:

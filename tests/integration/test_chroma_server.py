@@ -246,7 +246,7 @@ def test_the_configured_token_reaches_the_server_through_a_checking_proxy(tmp_pa
         assert TOKEN not in repr(settings)  # never printed with the settings
         index = VectorIndex.from_settings(settings)
         x = np.eye(4, dtype=np.float32)
-        index.add([f"v|{i}" for i in range(4)], x, [{"video": "v"}] * 4)
+        index.add([f"v|{i}" for i in range(4)], x)
         assert index.query(x[2], 1)[0].id == "v|2" and index.count() == 4
         index.close()
         assert proxy.seen and set(proxy.seen) == {f"Bearer {TOKEN}"}

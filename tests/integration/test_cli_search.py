@@ -19,7 +19,7 @@ from va_app import cli
 from va_app.config import Settings
 from va_app.encoders import make_encoder
 from va_app.search.shots import NEGATIVE_WEIGHT
-from va_app.store.corpus import Corpus, shot_metadata
+from va_app.store.corpus import Corpus
 from va_app.store.schema import ShotRow, VideoRow
 
 # key, title, genre, tags, captions (one shot each)
@@ -84,8 +84,7 @@ def corpus_settings(tmp_path_factory) -> Settings:
         corpus.catalog.mark_video_ready(video_id)
     corpus.catalog.set_meta("encoder_id", encoder.id)
     ids, x = corpus.matrix.load()
-    shots = {s.id: s for s in corpus.shots()}
-    corpus.index.add(ids, x, [shot_metadata(shots[i]) for i in ids])
+    corpus.index.add(ids, x)
     corpus.close()
     return settings
 

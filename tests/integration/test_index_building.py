@@ -11,7 +11,7 @@ from va_app.search import shots as shot_search
 from va_app.search.shots import PATH_EXACT, PATH_INDEX, SearchQuery
 from va_app.services import reads
 from va_app.services.bootstrap import Services
-from va_app.store.corpus import Corpus, shot_metadata
+from va_app.store.corpus import Corpus
 from va_app.store.index import VectorIndex
 from va_app.store.schema import ShotRow, VideoRow
 
@@ -32,8 +32,7 @@ def half_indexed(settings, monkeypatch) -> Services:
     corpus.matrix.append([r.id for r in rows], vectors, encoder_id="test:v1")
     corpus.catalog.mark_video_ready(video_id)
     ids, x = corpus.matrix.load()
-    shots = {s.id: s for s in corpus.shots()}
-    corpus.index.add(ids[: N // 2], x[: N // 2], [shot_metadata(shots[i]) for i in ids[: N // 2]])
+    corpus.index.add(ids[: N // 2], x[: N // 2])
     ws = open_services(settings, corpus=corpus)
     yield ws
     ws.close()
@@ -56,7 +55,7 @@ def test_search_switches_to_the_index_once_another_writer_filled_it(half_indexed
     reads.index_progress(ws)
     ids, x = ws.corpus.matrix.load()
     other = VectorIndex.from_settings(settings)  # e.g. `reindex` in another process
-    other.add(ids[N // 2 :], x[N // 2 :], [{"video": "v"}] * (N - N // 2))
+    other.add(ids[N // 2 :], x[N // 2 :])
     other.close()
     assert reads.index_progress(ws).complete
     assert reads.index_progress(ws) is None  # nothing left to show

@@ -29,7 +29,7 @@ from va_app.search.shots import (
     filter_scan_plan,
     row_runs,
 )
-from va_app.store.corpus import Corpus, shot_metadata
+from va_app.store.corpus import Corpus
 from va_app.store.schema import ShotRow, VideoRow
 
 DIM = 16
@@ -72,8 +72,7 @@ def corpus(tmp_path_factory) -> Corpus:
         corpus.matrix.append(ids, _vectors(n, seed), encoder_id="test:v1")
         corpus.catalog.mark_video_ready(video_id)
     ids, x = corpus.matrix.load()
-    shots = {s.id: s for s in corpus.shots()}
-    corpus.index.add(ids, x, [shot_metadata(shots[i]) for i in ids])
+    corpus.index.add(ids, x)
     yield corpus
     corpus.close()
 
@@ -141,7 +140,7 @@ def test_index_out_of_step_with_the_matrix_falls_back_to_exact(tmp_path, matrix,
     from va_app.store.index import VectorIndex
 
     partial = VectorIndex(path=tmp_path / "chroma")
-    partial.add(matrix.ids[:50], matrix.X[:50], [{"video": "x"}] * 50)
+    partial.add(matrix.ids[:50], matrix.X[:50])
     search = ShotSearch(
         matrix, partial, ShotSearch.from_corpus(corpus, matrix).table, exact_max_values=0
     )
@@ -159,7 +158,7 @@ def test_index_holding_other_shots_than_the_matrix_falls_back_to_exact(tmp_path,
     # placed exactly where the query looks.
     ids, x = list(matrix.ids), matrix.X.copy()
     ids[0], x[0] = "gone|0", q / np.linalg.norm(q)
-    stale.add(ids, x, [{"video": "x"}] * len(ids))
+    stale.add(ids, x)
     search = ShotSearch(matrix, stale, small.table, exact_max_values=0)
     assert search.plan(K) == PATH_INDEX
     assert _ids(search.search_vector(q, K)) == _brute_force(matrix, q, K)
@@ -170,7 +169,7 @@ def test_search_beam_can_be_changed_on_an_existing_index(tmp_path, matrix, small
     from va_app.store.index import VectorIndex
 
     index = VectorIndex(path=tmp_path / "chroma", hnsw={"ef_search": 20})
-    index.add(matrix.ids, matrix.X, [{"video": "x"}] * matrix.n_shots)
+    index.add(matrix.ids, matrix.X)
     assert index.hnsw_config()["ef_search"] == 20
     index.set_search_ef(300)
     assert index.hnsw_config()["ef_search"] == 300

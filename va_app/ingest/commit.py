@@ -34,8 +34,8 @@ from va_app.errors import (
     is_disk_full,
 )
 from va_app.ingest.stages import PreparedVideo, VideoMeta, slugify, title_from_name
-from va_app.store.catalog import READY, to_shot
-from va_app.store.corpus import Corpus, shot_metadata
+from va_app.store.catalog import READY
+from va_app.store.corpus import Corpus
 from va_app.store.matrix import CHUNK_ROWS
 from va_app.store.meta import ENCODER_ID
 from va_app.store.schema import ShotRow, VideoRow
@@ -172,7 +172,7 @@ class Committer:
         video_id = corpus.catalog.begin_video(row, shots)
         ids = [s.id for s in shots]
         corpus.matrix.append(ids, vectors, encoder_id=self.encoder_id)
-        corpus.index.add(ids, vectors, [shot_metadata(to_shot(s, row)) for s in shots])
+        corpus.index.add(ids, vectors)
         with corpus.catalog.unit_of_work():  # visible and logged together, or neither
             corpus.catalog.mark_video_ready(video_id)
             payload = {"video": row.key, "shots": len(shots)}

@@ -34,7 +34,8 @@ from va_app.learn.feeds import (
 class ScoredCorpus(Protocol):
     """Every shot's probability, and the four feeds of :data:`va_app.learn.feeds.FEEDS`."""
 
-    probabilities: np.ndarray
+    @property
+    def probabilities(self) -> np.ndarray: ...
 
     def feeds(
         self,
@@ -51,9 +52,16 @@ class ScoredCorpus(Protocol):
 
 
 class MatrixLike(Protocol):
-    X: np.ndarray
-    X16: np.ndarray | None
-    scoring: Any
+    """What scoring reads of a matrix; read-only, so a frozen ``CorpusMatrix`` matches."""
+
+    @property
+    def X(self) -> np.ndarray: ...
+
+    @property
+    def X16(self) -> np.ndarray | None: ...
+
+    @property
+    def scoring(self) -> Any: ...
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,6 +28,7 @@ from va_app.domain import Source
 from va_app.learn.classifier import ShotClassifier
 from va_app.learn.feeds import (
     FEED_KEYS,
+    Feed,
     borderline_feed,
     candidates_for,
     exclusion_mask,
@@ -37,7 +38,7 @@ from va_app.learn.feeds import (
     top_positive_feed,
 )
 
-_EXACT_FEEDS = {
+_EXACT_FEEDS: dict[str, Feed] = {
     Source.POSITIVE: top_positive_feed,
     Source.NEGATIVE: top_negative_feed,
     Source.BORDERLINE: borderline_feed,
@@ -83,21 +84,28 @@ class ShardScorer:
     def exact(self, rows: np.ndarray) -> np.ndarray:
         """float32 probabilities of the shard's (local, ascending) ``rows``."""
         if self.X16 is None:
-            return self.probabilities[rows]
+            return self.scored()[rows]
         return self.funnel.exact(rows)
+
+    def scored(self) -> np.ndarray:
+        """The probabilities :meth:`score` gave (it runs before the feeds are asked for)."""
+        assert self.probabilities is not None, "score() runs before exact() and feeds()"
+        return self.probabilities
 
     def feeds(self, n: int, hidden: np.ndarray | None) -> ShardFeeds:
         """Per feed the shard's ``n`` best rows (global) and keys; ``hidden``: local rows."""
-        mask = exclusion_mask(hidden, self.probabilities.size)
+        probabilities = self.scored()
+        mask = exclusion_mask(hidden, probabilities.size)
         if self.X16 is None:
             out = {
-                name: _with_keys(feed(self.probabilities, n, exclude=mask), FEED_KEYS[name], self)
+                name: _with_keys(feed(probabilities, n, exclude=mask), FEED_KEYS[name], self)
                 for name, feed in _EXACT_FEEDS.items()
             }
             empty = np.empty(0, dtype=np.intp)
             return ShardFeeds(out, empty, np.empty(0, dtype=np.float32))
         from va_app.learn.lowp import smallest
 
+        assert self.logits is not None, "score() keeps a float16 shard's logits"
         out, rescored, values = {}, [], []
         for name, key in FEED_KEYS.items():
             found = smallest(self.funnel, key, self.logits, n, hidden=mask)
@@ -195,6 +203,7 @@ class ShardActor:
 
             path, first = source
             rows = EmbeddingMatrix(path).open_mapped()
+            assert rows is not None, f"{path} is the matrix file the driver maps"
             X = rows.X[first + start : first + stop]
             X16 = None if rows.X16 is None else rows.X16[first + start : first + stop]
         else:
@@ -293,7 +302,7 @@ def shutdown_pools() -> None:
 
 
 def _with_keys(rows: np.ndarray, key, scorer: ShardScorer) -> tuple[np.ndarray, np.ndarray]:
-    return rows + scorer.start, key(scorer.probabilities[rows])
+    return rows + scorer.start, key(scorer.scored()[rows])
 
 
 def _exact_of(found, rows: np.ndarray) -> np.ndarray:

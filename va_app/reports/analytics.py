@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from itertools import combinations
@@ -228,7 +228,8 @@ def agreement_over_time(history: Iterable[Annotation]) -> pd.DataFrame:
     (every click up to then, in time order), so the last day's rows are today's pairs. Pairs
     appear from the first day they share a shot.
     """
-    timed = sorted((a for a in history if a.created_at is not None), key=lambda a: a.created_at)
+    dated = [(a.created_at, a) for a in history if a.created_at is not None]
+    timed = [a for _, a in sorted(dated, key=lambda pair: pair[0])]
     if not timed:
         return pd.DataFrame(columns=AGREEMENT_HISTORY_COLUMNS)
     days = sorted({pd.Timestamp(a.created_at).normalize() for a in timed})
@@ -257,7 +258,7 @@ def agreement_from_votes(votes: Mapping[str, Mapping[str, bool]], *, label: str 
     activity = Counter(annotator for v in votes.values() for annotator in v)
     ranked = sorted(activity, key=lambda a: (-activity[a], a))
     pairs = _pair_agreements(multi)
-    top = tuple(sorted(ranked[:2])) if len(ranked) >= 2 else None
+    top = (min(ranked[:2]), max(ranked[:2])) if len(ranked) >= 2 else None
     top_pair = next((p for p in pairs if (p.annotator_a, p.annotator_b) == top), None)
     return Agreement(
         label=label,
@@ -339,7 +340,9 @@ def disagreements_with_model(
     """
     rows = []
     for verdict in verdicts:
-        p = probability_of(verdict.shot_id) if verdict.value is not None else None
+        if verdict.value is None:
+            continue
+        p = probability_of(verdict.shot_id)
         if p is not None and (p >= DECISION_THRESHOLD) != verdict.value:
             rows.append(
                 {
@@ -463,7 +466,7 @@ def corpus_map(
 def project_2d(
     X: np.ndarray,
     *,
-    ids: list[str],
+    ids: Sequence[str],
     clusters: np.ndarray,
     keep_rows: np.ndarray | None = None,
     max_points: int = DEFAULT_MAP_POINTS,
@@ -532,9 +535,9 @@ def reliability(latest: ModelVersion | None) -> pd.DataFrame:
     ``attrs`` holds ``version``, ``n``, and ``brier`` / ``ece`` per kind of score. Empty when
     nothing was built, or the latest version predates calibration.
     """
-    report = latest.calibration if latest else {}
-    if not report:
+    if latest is None or not latest.calibration:
         return pd.DataFrame(columns=RELIABILITY_COLUMNS)
+    report = latest.calibration
     frame = pd.concat(
         [pd.DataFrame(report[kind]["bins"]).assign(scores=kind) for kind in (RAW, CALIBRATED)],
         ignore_index=True,

@@ -153,7 +153,12 @@ class SearchFilters:
                 single[field_name] = value
             else:
                 single[field_name] = _seconds(pair, value)
-        return cls(**lists, **single)
+        return cls(
+            videos=tuple(lists["videos"]),
+            genres=tuple(lists["genres"]),
+            tags=tuple(lists["tags"]),
+            **single,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,8 +218,13 @@ class SearchResult:
 
 
 class MatrixLike(Protocol):
-    ids: list[str]
-    X: np.ndarray
+    """What search reads of a matrix; read-only, so a frozen ``CorpusMatrix`` matches."""
+
+    @property
+    def ids(self) -> Sequence[str]: ...
+
+    @property
+    def X(self) -> np.ndarray: ...
 
 
 class TextEncoder(Protocol):
@@ -389,8 +399,10 @@ class ShotSearch:
         """Search over ``matrix`` (a loaded ``CorpusMatrix``) with the corpus's index and
         catalog."""
         video_ids = getattr(matrix, "video_ids", None)
+        duration_s = getattr(matrix, "duration_s", None)
         if video_ids is not None:
-            table = ShotTable.from_video_ids(corpus.catalog, video_ids, matrix.duration_s)
+            assert duration_s is not None, "a current stamp stores video ids and durations alike"
+            table = ShotTable.from_video_ids(corpus.catalog, video_ids, duration_s)
         else:
             table = ShotTable.from_catalog(corpus.catalog, matrix.ids)
         return cls(matrix, corpus.index, table, **options)
@@ -431,7 +443,8 @@ class ShotSearch:
             hits = self._index_search(q, k, offset)
             if hits is not None:
                 return hits
-        mask = self.table.mask(filters) if path == PATH_FILTERED else None
+        # plan() picks the filtered path only for active filters
+        mask = self.table.mask(filters) if filters is not None and path == PATH_FILTERED else None
         return self._ranked(q, k, offset, mask)
 
     def similar_to(
@@ -628,6 +641,7 @@ class ShotSearch:
     def _index_search(self, q: np.ndarray, k: int, offset: int) -> list[SearchHit] | None:
         """Top ``offset + k`` by the index, re-scored exactly; None when the index cannot serve."""
         wanted = offset + k
+        assert self._index is not None, "plan() picks the index path only with an index"
         try:
             found = self._index.query(q, wanted)
         except Exception as exc:  # noqa: BLE001 — any index failure: exact search is still right
@@ -732,7 +746,7 @@ def filter_scan_plan(rows: np.ndarray, n_rows: int) -> tuple[str, np.ndarray, np
         SCAN_RUNS: int((stops - starts).sum()) + RUN_CALL_COST * starts.size,
         SCAN_FULL: n_rows,
     }
-    return min(costs, key=costs.get), starts, stops
+    return min(costs, key=costs.__getitem__), starts, stops
 
 
 def row_runs(rows: np.ndarray, *, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:

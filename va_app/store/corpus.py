@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import numpy as np
 
@@ -192,17 +193,15 @@ class Corpus:
     def _index_from_matrix(
         self, wanted: set[str], *, batch_rows: int = INDEX_BATCH, progress=None
     ) -> int:
-        """Index these shots' vectors with their metadata (shots the catalog no longer has are
-        left out), ``batch_rows`` matrix rows at a time; returns how many were indexed."""
+        """Index these shots' vectors (shots the catalog no longer has are left out),
+        ``batch_rows`` matrix rows at a time; returns how many were indexed."""
         added = 0
         if progress:
             progress(0, len(wanted))
         for ids, vectors in self.matrix.rows_of(wanted, batch_rows=batch_rows):
             shots = {shot.id: shot for shot in self.catalog.shots(ids)}
             keep = [i for i, shot_id in enumerate(ids) if shot_id in shots]
-            self.index.add(
-                [ids[i] for i in keep], vectors[keep], [shot_metadata(shots[ids[i]]) for i in keep]
-            )
+            self.index.add([ids[i] for i in keep], vectors[keep])
             added += len(keep)
             if progress:
                 progress(added, len(wanted))
@@ -290,6 +289,7 @@ class Corpus:
         mapped = self.matrix.open_mapped()
         if _stamp_current(mapped, version, stamp):
             n = mapped.stamp_rows
+            assert mapped.clusters is not None, "a stamped file stores every row's cluster"
             return VisibleRows(
                 ids=mapped.ids[:n],
                 X=mapped.X[:n],
@@ -358,7 +358,7 @@ class Corpus:
         return VisibleRows(ids, X, X16, clusters, mapped=mapped is not None and leading)
 
 
-def _stamp_current(mapped: MappedRows | None, version: str, stamp: str) -> bool:
+def _stamp_current(mapped: MappedRows | None, version: str, stamp: str) -> TypeGuard[MappedRows]:
     return (
         mapped is not None
         and bool(stamp)
@@ -376,20 +376,6 @@ def _cluster(value: int | None) -> int:
     return -1 if value is None else int(value)
 
 
-def shot_metadata(shot: Shot) -> dict:
-    """What the vector index stores with a shot, for ``where`` filters. No cluster id: it
-    changes with every ingest, and search filters run over numpy arrays (``va_app.search.shots``),
-    so keeping it in step would rewrite every index row for nothing."""
-    return {
-        "video": shot.video_key,
-        "title": shot.title,
-        "genre": shot.genre,
-        "tags": ",".join(shot.tags),
-        "start_s": round(shot.start_s, 3),
-        "duration_s": round(shot.duration_s, 3),
-    }
-
-
 @contextmanager
 def ingest_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
     """An exclusive lock held while an ingest writes; yields False when busy and not waiting."""
@@ -403,7 +389,10 @@ def ingest_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
             yield False
             return
         try:
-            handle.seek(0), handle.truncate(), handle.write(str(os.getpid())), handle.flush()
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

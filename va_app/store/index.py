@@ -5,8 +5,8 @@ Embedded (files under ``data/chroma``) by default; a Chroma server when ``VA_CHR
 set. Every call passes embeddings explicitly — the collection has no embedding function, so
 Chroma never tries to download its default ONNX model.
 
-Metadata (for Chroma's own ``where`` filters) is stored only when asked for: the app filters
-with numpy over the matrix (``va_app.search.shots``), and every stored field costs Chroma
+It holds vectors and ids only: search filters with numpy over the matrix
+(``va_app.search.shots``), exact and faster, and every stored metadata field would cost Chroma
 insertion time (3 fields: +14 % CPU per vector at M 32, measured; ``docs/scale.md``).
 """
 
@@ -26,7 +26,6 @@ from va_app.errors import StoreError
 HNSW_CONFIG = {"space": "cosine", "max_neighbors": 16, "ef_construction": 100, "ef_search": 400}
 # Chroma rejects very large single writes; 1k-row batches were also measured fastest.
 ADD_BATCH = 1000
-Metadata = Mapping[str, str | int | float | bool]
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Hit:
 
 
 class VectorIndex:
-    """Top-k cosine search over shot vectors, with optional ``where`` metadata filters."""
+    """Top-k cosine search over shot vectors (ids and vectors only)."""
 
     def __init__(
         self,
@@ -47,11 +46,8 @@ class VectorIndex:
         collection: str = "shots",
         hnsw: Mapping[str, int] | None = None,
         headers: Mapping[str, str] | None = None,
-        metadata: bool = False,
     ) -> None:
         self._path, self._host, self._port, self._name = path, host, port, collection
-        #: Whether ``add`` stores each row's metadata (needed only for ``query(where=...)``).
-        self.stores_metadata = metadata
         self._headers = dict(headers or {})
         # Used when the collection is created; an existing collection keeps its own.
         self._hnsw = {**HNSW_CONFIG, **(hnsw or {})}
@@ -79,17 +75,13 @@ class VectorIndex:
     def count(self) -> int:
         return int(self.collection.count())
 
-    def add(
-        self, ids: list[str], vectors: np.ndarray, metadatas: list[Metadata] | None = None
-    ) -> None:
-        """Insert or replace rows; ``metadatas`` are kept only if this index stores metadata."""
-        keep = self.stores_metadata and metadatas is not None
+    def add(self, ids: list[str], vectors: np.ndarray) -> None:
+        """Insert or replace rows."""
         for start in range(0, len(ids), ADD_BATCH):
             stop = start + ADD_BATCH
             self.collection.upsert(
                 ids=list(ids[start:stop]),
                 embeddings=np.asarray(vectors[start:stop], dtype=np.float32),
-                metadatas=[_clean(m) for m in metadatas[start:stop]] if keep else None,
             )
 
     def delete(self, ids: Iterable[str]) -> None:
@@ -114,7 +106,7 @@ class VectorIndex:
         got = self.collection.get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
 
-    def query(self, vector: np.ndarray, k: int, *, where: Mapping | None = None) -> list[Hit]:
+    def query(self, vector: np.ndarray, k: int) -> list[Hit]:
         """The ``k`` nearest vectors (fewer when the index holds fewer), most similar first."""
         if k <= 0:
             return []
@@ -123,7 +115,6 @@ class VectorIndex:
         result = self.collection.query(
             query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
             n_results=int(k),
-            where=dict(where) if where else None,
             include=["distances"],
         )
         ids, distances = result["ids"][0], result["distances"][0]
@@ -189,8 +180,3 @@ def forget_cached_clients() -> None:
     from chromadb.api.shared_system_client import SharedSystemClient
 
     SharedSystemClient.clear_system_cache()
-
-
-def _clean(meta: Metadata) -> dict:
-    """Chroma metadata values must be str/int/float/bool and not None."""
-    return {k: v for k, v in meta.items() if v is not None and v != ""}

@@ -134,6 +134,7 @@ def _fill(settings: Settings, progress: Progress | None, step: int) -> int:
                 done, start = _one_step(corpus, rows, start, step)
                 added += done
                 seen = (corpus.index.count(), corpus.catalog.corpus_version())
+            assert rows is not None, "the first pass opens the corpus and reads its rows"
             if progress:
                 progress(seen[0], rows.n_rows, "index")
             if start >= rows.n_rows:
@@ -153,8 +154,7 @@ def _one_step(corpus, rows, start: int, step: int) -> tuple[int, int]:
     if lacking:
         vectors = np.asarray(rows.X[start:stop][lacking], dtype=np.float32)
         wanted = [ids[k] for k in lacking]
-        metadata = _metadata(corpus, wanted) if corpus.index.stores_metadata else None
-        corpus.index.add(wanted, vectors, metadata)
+        corpus.index.add(wanted, vectors)
     return len(lacking), stop
 
 
@@ -164,13 +164,6 @@ def _present(index, ids: list[str]) -> set[str]:
     for at in range(0, len(ids), 1000):
         found.update(index.collection.get(ids=ids[at : at + 1000], include=[])["ids"])
     return found
-
-
-def _metadata(corpus, ids: list[str]) -> list[dict]:
-    from va_app.store.corpus import shot_metadata
-
-    shots = {shot.id: shot for shot in corpus.catalog.shots(ids)}
-    return [shot_metadata(shots[i]) if i in shots else {} for i in ids]
 
 
 def _changed(corpus, seen: tuple[int, str] | None) -> bool:
@@ -199,7 +192,10 @@ def _job_lock(settings: Settings) -> Iterator[bool]:
             yield False
             return
         try:
-            handle.seek(0), handle.truncate(), handle.write(str(os.getpid())), handle.flush()
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

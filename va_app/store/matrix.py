@@ -35,7 +35,7 @@ import mmap
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -303,7 +303,7 @@ class EmbeddingMatrix:
         if used + rows > layout.capacity:
             self._rewrite(np.ones(used, dtype=bool), extra_rows=rows)
 
-    def keep_only(self, keep: set[str], *, never_shown: set[str] = frozenset()) -> int:
+    def keep_only(self, keep: set[str], *, never_shown: Collection[str] = frozenset()) -> int:
         """Drop every row whose id is not in ``keep`` (and repeats of an id: the first row
         stays); returns how many rows were dropped.
 
@@ -436,7 +436,7 @@ class EmbeddingMatrix:
                 float16=precision == FLOAT16,
             )
 
-    def _replace_with(self, rows: _Selected, **options) -> None:
+    def _replace_with(self, rows: _Selected | _Given, **options) -> None:
         """Write ``rows`` to a new file beside this one, then rename it over (atomic)."""
         tmp = self.path.with_name(f"{self.path.name}.rewrite-{uuid.uuid4().hex[:8]}")
         try:
@@ -487,7 +487,7 @@ class _Source:
     ids: np.ndarray
     dim: int
     encoder_id: str
-    read: object  # (start, stop) -> float32 block of rows [start, stop)
+    read: Callable[[int, int], np.ndarray]  # (start, stop) -> float32 rows [start, stop)
 
     @classmethod
     def of(cls, path: Path, f: h5py.File) -> _Source:
@@ -536,7 +536,7 @@ class _Given:
 
     ids: np.ndarray
     dim: int
-    parts: object  # iterable of float32 blocks
+    parts: Iterable[np.ndarray]  # float32 blocks
 
     def blocks(self) -> Iterator[np.ndarray]:
         yield from self.parts
@@ -563,14 +563,14 @@ def write_rows(
 
 
 def _empty_source(dim: int) -> _Selected:
-    return _Source(np.zeros(0, dtype="S1"), dim, "", lambda a, b: None).selected(
-        np.zeros(0, dtype=bool)
-    )
+    return _Source(
+        np.zeros(0, dtype="S1"), dim, "", lambda a, b: np.zeros((0, dim), np.float32)
+    ).selected(np.zeros(0, dtype=bool))
 
 
 def _write_file(
     path: Path,
-    rows: _Selected,
+    rows: _Selected | _Given,
     *,
     encoder_id: str,
     extra_rows: int = 0,
@@ -638,7 +638,7 @@ def _write_rows(
 
 
 def _pwrite(fd: int, data: np.ndarray, offset: int) -> None:
-    view = memoryview(np.ascontiguousarray(data)).cast("B")
+    view = np.ascontiguousarray(data).data.cast("B")
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written

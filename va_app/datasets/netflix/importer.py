@@ -349,7 +349,9 @@ def _import_labels(corpus: Corpus, files: NetflixFiles, progress: Progress | Non
     names = files.labels("agg")
     descriptions = read_task_descriptions(files)
     known = set(corpus.catalog.shot_ids())
-    imported, annotators, added, skipped = [], set(), 0, 0
+    imported: list[str] = []
+    annotators: set[str] = set()
+    added, skipped = 0, 0
     _report(progress, 0, len(names), "labels")
     for done, name in enumerate(names, 1):
         agg = read_agg(files.label_file("agg", name))

@@ -171,18 +171,6 @@ class SyntheticCorpus:
         ]
         return ShotTable.from_arrays(self.video_of_row, self.duration_s, videos)
 
-    def index_metadata(self, start: int, stop: int) -> list[dict]:
-        return [
-            {
-                "video": f"bench{v:06d}",
-                "genre": GENRES[self.genre_of_video[v]],
-                "duration_s": round(float(d), 3),
-            }
-            for v, d in zip(
-                self.video_of_row[start:stop].tolist(), self.duration_s[start:stop].tolist()
-            )
-        ]
-
 
 def _unit(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float32)
@@ -559,7 +547,7 @@ def _build_index(shots: int, dim: int, seed: int, h5: str, path: str, show_progr
         vectors = f[EMBEDDINGS]
         for start in range(0, shots, step):
             stop = min(start + step, shots)
-            index.add(ids[start:stop], vectors[start:stop], corpus.index_metadata(start, stop))
+            index.add(ids[start:stop], vectors[start:stop])
             _report(progress, stop, shots, "indexing (Chroma HNSW, once)")
     seconds, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
     index.close()

@@ -113,9 +113,11 @@ def _top(profiles: list[cProfile.Profile]) -> list[tuple[str, float]]:
     stats = pstats.Stats(profiles[0])
     for profile in profiles[1:]:
         stats.add(profile)
-    stats = stats.stats
+    # typeshed leaves out Stats.stats, the per-function table; get_stats_profile() keys by
+    # bare function name and would merge same-named functions of different files.
+    table = stats.stats  # type: ignore[attr-defined]
     own = []
-    for (file, line, func), (_, _, _, cumulative, _) in stats.items():
+    for (file, line, func), (_, _, _, cumulative, _) in table.items():
         if "/va_app/" in file or "/pages/" in file:
             short = (
                 file.split("/va_app/")[-1]

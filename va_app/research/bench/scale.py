@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -275,6 +276,7 @@ def _shared_memory(data_dir: Path, progress: Progress | None) -> dict:
     reports = []
     try:
         for i, proc in enumerate(procs):
+            assert proc.stdout is not None and proc.stderr is not None, "_spawn pipes both"
             line = proc.stdout.readline()
             if not line:
                 raise RuntimeError(f"process {i} gave no report: {proc.stderr.read()}")
@@ -282,6 +284,7 @@ def _shared_memory(data_dir: Path, progress: Progress | None) -> dict:
             _report(progress, i + 1, 2, "two processes")
     finally:
         for proc in procs:
+            assert proc.stdin is not None, "_spawn pipes stdin"
             proc.stdin.close()
             proc.wait(timeout=120)
     return {
@@ -305,12 +308,14 @@ def _engine_and_search(
     corpus = Corpus(Settings(data_dir=data_dir, encoder="descriptor"))
     try:
         matrix = CorpusMatrix.load(corpus)
-        table = ShotTable.from_video_ids(corpus.catalog, matrix.video_ids, matrix.duration_s)
+        video_ids, duration_s = matrix.video_ids, matrix.duration_s
+        assert video_ids is not None and duration_s is not None, "the bench corpus is compacted"
+        table = ShotTable.from_video_ids(corpus.catalog, video_ids, duration_s)
     finally:
         corpus.close()
     synthetic = SyntheticCorpus.make(matrix.n_shots, matrix.X.shape[1], seed=seed)
-    w = _unit(np.random.default_rng(7).standard_normal(matrix.X.shape[1]))
-    out = {"floor_ms_p50": _p50(_repeat(lambda: _one_pass(matrix, w), 5))}
+    w = _unit(np.random.default_rng(7).standard_normal(int(matrix.X.shape[1])))
+    out: dict[str, Any] = {"floor_ms_p50": _p50(_repeat(lambda: _one_pass(matrix, w), 5))}
     labels = _labelled(matrix, seed)
     build(matrix, labels, seed=0)  # warm-up
     builds, results = [], []
@@ -520,7 +525,7 @@ def child_main(mode: str, data_dir: str) -> None:
     mapped = time.perf_counter()
     search = app.view.search
     ready = time.perf_counter()
-    report = {
+    report: dict[str, Any] = {
         "import_s": round(imported - t0, 3),
         "open_s": round(ready - imported, 3),
         "matrix_s": round(mapped - imported, 3),
@@ -529,7 +534,7 @@ def child_main(mode: str, data_dir: str) -> None:
         "rss_mb_after_open": _rss_mb(),
     }
     if mode == "hold":
-        w = _unit(np.random.default_rng(1).standard_normal(matrix.X.shape[1]))
+        w = _unit(np.random.default_rng(1).standard_normal(int(matrix.X.shape[1])))
         _one_pass(matrix, w)  # every page a build or an exact search reads (float16 if kept)
         report |= _smaps()
         report["matrix_mb"] = round(matrix.X.nbytes / 2**20, 1)
