@@ -42,6 +42,7 @@ class FakeData:
     versions: list[tuple[ModelVersion, dict]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     roles: dict[str, tuple[str | None, tuple[str, ...]]] = field(default_factory=dict)
+    decision_ids: set[str] = field(default_factory=set)
     ticks: int = 0
 
     def now(self) -> datetime:
@@ -97,11 +98,21 @@ class FakeLabels:
         self.data.annotations = [a for a in self.data.annotations if a.label != label.name]
         self.data.versions = [v for v in self.data.versions if v[0].label != label.name]
 
-    def add_annotations(self, annotations: Sequence[Annotation]) -> list[Annotation]:
+    def add_annotations(
+        self,
+        annotations: Sequence[Annotation],
+        *,
+        decision_ids: Sequence[str | None] | None = None,
+    ) -> list[Annotation]:
         named = {a.label: self.get_label(a.label).name for a in annotations}
         unknown = {a.shot_id for a in annotations} - self.data.shots
         if unknown:
             raise ValidationError(f"{len(unknown)} unknown shot id(s): nothing saved")
+        ids = list(decision_ids) if decision_ids is not None else [None] * len(annotations)
+        fresh = [
+            a for a, d in zip(annotations, ids, strict=True) if d not in self.data.decision_ids
+        ]
+        self.data.decision_ids |= {d for d in ids if d is not None}
         stored = [
             replace(
                 a,
@@ -109,7 +120,7 @@ class FakeLabels:
                 id=len(self.data.annotations) + i + 1,
                 created_at=a.created_at or self.data.now(),
             )
-            for i, a in enumerate(annotations)
+            for i, a in enumerate(fresh)
         ]
         self.data.annotations += stored
         return stored
@@ -136,6 +147,10 @@ class FakeLabels:
             conflicts=[v for v in shots if v.conflict],
             annotators=sorted({a for v in shots for a in v.votes}),
         )
+
+    def verdict_counts(self, label: str) -> tuple[int, int, int]:
+        labelled = self.labelled_set(label)
+        return len(labelled.positives), len(labelled.negatives), len(labelled.ties)
 
     def count_annotations(self, label: str | None = None) -> int:
         return len(self.history(label) if label else self.data.annotations)

@@ -93,8 +93,9 @@ def postgres_bindir() -> Path | None:
         done = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
         candidates.append(Path(done.stdout.strip()))
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    if shutil.which("initdb"):
-        candidates.append(Path(shutil.which("initdb")).parent)
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(initdb).parent)
     return next(
         (c for c in candidates if (c / "initdb").is_file() and (c / "pg_ctl").is_file()), None
     )

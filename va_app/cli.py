@@ -694,6 +694,60 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild what is derived (vector index, thumbnails, preview clips) where it is "
+        "broken; the catalog, the matrix and models are never guessed at (restore them)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="only what costs little at any size (what the app checks on open)",
+    )
+    _json_flag(p)
+
+
+@command(
+    "check",
+    "check the catalog, matrix, index, models and images against each other; "
+    "non-zero exit while any problem remains",
+    _check_args,
+)
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from va_app.services import health
+
+    done: list[str] = []
+    if args.repair:
+        outcome = health.repair(settings, user=_user(settings), progress=_note_progress())
+        report, done = outcome.after, outcome.done
+    else:
+        report = health.check(settings, quick=args.quick)
+    _emit(args, {**report.as_dict(), "repaired": done}, _check_lines(report, done))
+    return 0 if report.ok else 1
+
+
+def _check_lines(report, done: list[str]) -> Iterator[str]:
+    facts = ", ".join(f"{k} {v}" for k, v in report.facts.items())
+    yield f"checked: {facts}"
+    yield from (f"repaired: {line}" for line in done)
+    yield from (f"note: {note}" for note in report.notes)
+    for problem in report.problems:
+        yield f"PROBLEM {problem.part}: {problem.what}"
+        yield f"    fix: {problem.fix}"
+    repairable = sum(p.repairable for p in report.problems)
+    if report.ok:
+        yield "ok: no problems found"
+    else:
+        more = f" ({repairable} repairable with --repair)" if repairable else ""
+        yield f"{len(report.problems)} problem(s){more}"
+
+
+def _note_progress():
+    return lambda message: print(message, file=sys.stderr)
+
+
 def _user(settings: Settings):
     """The CLI acts as the OS user; in local mode (no roles configured) that is an admin."""
     from va_app.services.jobs import cli_user
@@ -719,6 +773,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return ingest_bench_command(args, settings)
     if args.browser:
         return _browser_bench(args, settings)
+    if args.load:
+        return _load_bench(args, settings)
     if args.precision:
         return _precision_bench(args)
     if args.timeline:
@@ -811,6 +867,39 @@ def _browser_bench(args: argparse.Namespace, settings: Settings) -> int:
     result = {"shots": shots, **run_browser_bench(work, decisions=args.decisions)}
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _load_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """One JSON object per line with --json (a run per backend and annotator count)."""
+    from va_app.research.bench.load import run_load_bench
+
+    counts = [int(n) for n in str(args.annotators).split(",") if n.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    work = args.work_dir or Path(settings.data_dir) / "bench"
+    for backend in backends:
+        for n in counts:
+            print(f"load: {n} annotators on {backend} for {args.minutes} min ...", file=sys.stderr)
+            result = run_load_bench(
+                settings,
+                work,
+                annotators=n,
+                seconds=args.minutes * 60,
+                backend=backend,
+                shots=args.load_shots,
+                pace_s=args.pace,
+                database_url=settings.database_url if backend == "postgresql" else "",
+            )
+            print(json.dumps(result) if args.json else _load_line(result), flush=True)
+    return 0
+
+
+def _load_line(r: dict) -> str:
+    return (
+        f"{r['backend']}: {r['annotators']} annotators, {r['decisions']} decisions in "
+        f"{r['seconds']} s ({r['per_s']}/s), confirm p50 {r['p50_ms']} ms p95 {r['p95_ms']} ms, "
+        f"errors {r['errors']}, lost {r['lost']}, doubled {r['doubled']} "
+        f"(load {r['load_avg_before']} -> {r['load_avg_after']})"
+    )
 
 
 def _import_netflix_args(p: argparse.ArgumentParser) -> None:

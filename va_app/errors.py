@@ -41,3 +41,31 @@ class NotFoundError(VAError):
 
 class ValidationError(VAError):
     """User input (a name, a value, a file) is not acceptable."""
+
+
+class DiskFullError(StoreError):
+    """The disk under the corpus (or a backup's destination) has no room: nothing more was
+    written; everything written before is intact, and the same action succeeds once there is
+    space again."""
+
+
+#: Messages of a full disk from the OS, SQLite and PostgreSQL (SQLSTATE 53100).
+_DISK_FULL_SIGNS = ("no space left on device", "database or disk is full", "disk full")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says the disk is full."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(sign in str(current).lower() for sign in _DISK_FULL_SIGNS):
+            return True
+        if getattr(current, "sqlstate", None) == "53100":
+            return True
+        current = current.__cause__ or current.__context__ or getattr(current, "orig", None)
+    return False

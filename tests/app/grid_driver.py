@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from dataclasses import dataclass
 
 from streamlit.components.v2.bidi_component.main import _make_trigger_id
@@ -54,6 +55,7 @@ def decisions(
         out.append(
             {
                 "seq": seq,
+                "id": uuid.uuid4().hex,  # grid.js gives every decision its own id
                 "shot_id": shot_id,
                 "value": value,
                 "before": before,

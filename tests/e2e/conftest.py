@@ -134,6 +134,12 @@ class StreamlitServer:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer ends it: no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
     def log_tail(self, n_chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-n_chars:]
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -61,8 +62,15 @@ def _release_before_migrations(settings) -> dict:
     shots = sorted(truth)
     store.annotate_many(LABEL, [(s, truth[s]) for s in shots[:12]], annotator="ana")
     store.annotate(LABEL, shots[0], None, annotator="bo")
-    with store.catalog.engine.begin() as conn:  # that release's schema was the baseline's
-        command.downgrade(migrate.config(conn), migrate.BASELINE)
+    # That release's schema was the baseline's. Downgraded without the catalog's SQLite
+    # foreign keys: a batch downgrade rebuilds ``videos``, and ON DELETE CASCADE would take
+    # every shot and annotation with it (the corpus below must keep its rows).
+    plain = sa.create_engine(settings.sql_url)
+    try:
+        with plain.begin() as conn:
+            command.downgrade(migrate.config(conn), migrate.BASELINE)
+    finally:
+        plain.dispose()
     with store.catalog.session() as s:
         s.execute(text("DROP TABLE alembic_version"))
     before = _stored(store)
@@ -127,9 +135,16 @@ def test_a_catalog_made_before_migrations_upgrades_in_place_with_db_upgrade(sett
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["before"] is None and report["after"] == migrate.head()
+    assert report["applied"] == ["0002_video_cut_lists", "0003_decision_ids"]
     assert _revision(settings) == migrate.head()
     catalog = Catalog(settings.sql_url)
-    assert _stored(LabelStore(catalog)) == before
+    store = LabelStore(catalog)
+    assert _stored(store) == before
+    # The upgraded catalog keeps a decision sent twice once (0003's unique decision ids).
+    shot = before["shots"][0]
+    for _ in range(2):
+        store.annotate_many(LABEL, [(shot, True)], annotator="ana", decision_ids=["d-1"])
+    assert len(store.all_history()) == len(before["history"]) + 1
     catalog.close()
 
 

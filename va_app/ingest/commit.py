@@ -16,6 +16,7 @@ keys — and with them shot ids — come out as a serial run makes them.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,10 +25,18 @@ from pathlib import Path
 import numpy as np
 
 from va_app.domain import IngestReport, ShotSpan, SkippedFile, make_shot_id
-from va_app.errors import BadVideoError, EncoderMismatchError, StoreError, WeightsNotFoundError
+from va_app.errors import (
+    BadVideoError,
+    DiskFullError,
+    EncoderMismatchError,
+    StoreError,
+    WeightsNotFoundError,
+    is_disk_full,
+)
 from va_app.ingest.stages import PreparedVideo, VideoMeta, slugify, title_from_name
 from va_app.store.catalog import READY
 from va_app.store.corpus import Corpus
+from va_app.store.matrix import CHUNK_ROWS
 from va_app.store.meta import ENCODER_ID
 from va_app.store.schema import ShotRow, VideoRow
 from va_app.video.cutlists import find_cut_list
@@ -36,6 +45,8 @@ from va_app.video.probe import file_fingerprint
 
 # A broken store or encoder must stop the run (the next one resumes), never skip a file.
 FATAL = (StoreError, EncoderMismatchError, WeightsNotFoundError)
+#: Room kept free beyond a video's own bytes: SQLite's WAL and Chroma's files grow in steps.
+ROOM_MARGIN = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Committer:
         """Write one prepared and encoded video to the three stores, atomically."""
         start = time.perf_counter()
         try:
+            self._require_room(job, video, vectors)
             self._replace_old(job)
             added = self._write(job, video, vectors)
             self.corpus.catalog.clear_skipped(str(job.path))
@@ -90,12 +102,39 @@ class Committer:
             self._report_cut_list(job, video)
         except FATAL:
             raise
-        except OSError as exc:
-            self._record_skip(job.path, f"could not be read ({exc.strerror or exc})")
-        except Exception as exc:  # noqa: BLE001 — one odd file must never stop a long run
-            self._record_skip(job.path, f"could not be processed ({type(exc).__name__}: {exc})")
+        except Exception as exc:
+            if not is_disk_full(exc):
+                self._skip_bad_file(job, exc)
+                return
+            raise DiskFullError(
+                f"the disk holding {self.corpus.settings.data_dir} filled up while "
+                f"{job.path.name} was being stored ({_one_line(exc)}): stopped; free some space "
+                "and run ingest again (it cleans this video up and resumes)"
+            ) from exc
         finally:
             self.seconds += time.perf_counter() - start
+
+    def _skip_bad_file(self, job: VideoJob, exc: Exception) -> None:
+        if isinstance(exc, OSError):
+            reason = f"could not be read ({exc.strerror or exc})"
+        else:
+            reason = f"could not be processed ({type(exc).__name__}: {exc})"
+        self._record_skip(job.path, reason)
+
+    def _require_room(self, job: VideoJob, video: PreparedVideo, vectors: np.ndarray) -> None:
+        """Refuse a video the disk has no room for before any of it is written (a write that
+        fails half-way leaves work for the next run's clean-up)."""
+        folder = self.corpus.settings.data_dir
+        images = sum(len(b) for b in (*video.thumbnails, *video.filmstrips))
+        chunk = CHUNK_ROWS * vectors.shape[1] * 4 if vectors.ndim == 2 else 0
+        needed = ROOM_MARGIN + chunk + 2 * (vectors.nbytes + images)
+        free = shutil.disk_usage(folder).free
+        if free < needed:
+            raise DiskFullError(
+                f"the disk holding {folder} has {free / 1e6:.1f} MB free and storing "
+                f"{job.path.name} needs about {needed / 1e6:.1f} MB: stopped before writing it; "
+                "free some space and run ingest again (it resumes)"
+            )
 
     def skip(self, job: VideoJob, reason: str) -> None:
         """Report a file that could not be used; an older version of it leaves the corpus."""
@@ -173,6 +212,10 @@ class Committer:
             strip = write_jpeg(video.filmstrips[idx], folder / f"{span.start_frame}_strip.jpg")
             rows.append(_shot_row(video_key, idx, span, thumb, strip))
         return rows
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def video_fingerprint(path: Path) -> str:

@@ -9,6 +9,10 @@ crash, the OOM killer) is replaced and its video tried again, then reported skip
 from __future__ import annotations
 
 import multiprocessing
+import os
+import select
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -28,6 +32,36 @@ from va_app.ingest.stages import (
 MAX_RETRIES = 2
 #: Videos prepared ahead per worker: enough to keep the encoder fed, few enough for memory.
 PREFETCH_PER_WORKER = 2
+
+
+def _exit_with(pid: int) -> None:
+    """Pool worker initializer: end this worker when the process ``pid`` (the ingest) ends.
+
+    Without it a killed ingest (``kill -9``, the OOM killer) leaves its workers waiting for
+    work forever — and with them the forkserver and the resource tracker, which each worker
+    keeps alive by holding their pipes: four idle processes per killed run.
+    """
+    threading.Thread(target=_wait_for_end, args=(pid,), daemon=True).start()
+
+
+def _wait_for_end(pid: int) -> None:
+    try:
+        with os.fdopen(os.pidfd_open(pid), "rb", buffering=0) as handle:
+            select.select([handle], [], [])  # readable once the process has ended
+    except (AttributeError, OSError):  # no pidfd here (not Linux 5.3+): look every second
+        while _alive(pid):
+            time.sleep(1.0)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -51,7 +85,12 @@ class LocalRunner:
         self._pool = None if serial else self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=_pool_context())
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=_pool_context(),
+            initializer=_exit_with,
+            initargs=(os.getpid(),),
+        )
 
     def submit(self, job: VideoJob) -> Future | None:
         if self._pool is None:

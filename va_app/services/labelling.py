@@ -76,17 +76,24 @@ class Labelling:
         *,
         source: str,
         annotator: str | None = None,
+        decision_ids: Sequence[str | None] | None = None,
     ) -> list[Annotation]:
         """Write ``(shot id, value)`` decisions on ``label`` as ``annotator`` (default:
         ``user``; value True positive, False negative, None cleared), in one transaction;
-        returns them as stored. Every decision, bulk ones and undos too, is one row of the
-        append-only log (annotator, source, time)."""
+        returns the rows written. Every decision, bulk ones and undos too, is one row of the
+        append-only log (annotator, source, time).
+
+        ``decision_ids`` (one per decision, the card grid browser's ids): a decision whose id
+        is stored already is skipped, so one sent again — after a reload, a restarted server,
+        a lost confirmation — is written once.
+        """
         who = user.annotator if annotator is None else annotator
         if not who.strip():
             raise ValidationError("say who you are (sidebar) before labelling")
         rows = [Annotation(label, shot_id, value, who, source) for shot_id, value in decisions]
+        payload = _annotate_payload(label, source)
         with self._uow() as uow:
-            return self._write(uow, user, rows, "annotate", _annotate_payload(label, source))
+            return self._write(uow, user, rows, "annotate", payload, decision_ids=decision_ids)
 
     def import_file(
         self,
@@ -144,19 +151,28 @@ class Labelling:
 
     # -- the one write path --------------------------------------------------------------------
     def _write(
-        self, uow: UnitOfWork, user: User, rows: Sequence[Annotation], kind: str, payload: dict
+        self,
+        uow: UnitOfWork,
+        user: User,
+        rows: Sequence[Annotation],
+        kind: str,
+        payload: dict,
+        *,
+        decision_ids: Sequence[str | None] | None = None,
     ) -> list[Annotation]:
         """Store ``rows`` (any labels and annotators) and log one ``kind`` event.
 
         Words under another person's name need ``annotate_others`` (admins), as the role table
-        says; an unknown label or shot writes nothing.
+        says; an unknown label or shot writes nothing. Rows whose decision id is stored already
+        are skipped; when nothing is left to write, nothing is logged either.
         """
         for owner in sorted({row.annotator for row in rows}) or [user.annotator]:
             self._policy.require(user, Action.ANNOTATE, owner=owner)
         if not rows:
             return []
-        stored = uow.labels.add_annotations(rows)
-        uow.events.add(kind, actor=user.annotator, payload=_event_payload(payload, stored))
+        stored = uow.labels.add_annotations(rows, decision_ids=decision_ids)
+        if stored:  # a batch sent again writes nothing and logs nothing
+            uow.events.add(kind, actor=user.annotator, payload=_event_payload(payload, stored))
         return stored
 
     def _create(

@@ -208,8 +208,9 @@ class LabelCounts:
 
 
 def label_counts(app: Services, label: str) -> LabelCounts:
-    labelled = app.uow().labels.labelled_set(label)
-    return LabelCounts(len(labelled.positives), len(labelled.negatives), len(labelled.ties))
+    """The label's shots by majority, counted by the database (the grid shows them after
+    every decision: reading the label's whole log each time would not keep up)."""
+    return LabelCounts(*app.uow().labels.verdict_counts(label))
 
 
 def labelled_shots(app: Services, label: str) -> TrainingSet:

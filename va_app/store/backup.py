@@ -42,7 +42,7 @@ from sqlalchemy import create_engine, func, literal, select, update
 from sqlalchemy.engine import Connection, make_url
 
 from va_app.config import Settings
-from va_app.errors import StoreError, ValidationError
+from va_app.errors import DiskFullError, StoreError, ValidationError, is_disk_full
 from va_app.store import pgdump
 from va_app.store.catalog import READY, SQLITE_BUSY_TIMEOUT_MS
 from va_app.store.corpus import Corpus, ingest_lock
@@ -206,8 +206,14 @@ def backup(
             _copy_tree(settings.models_dir, staging / MODELS_DIR)
             thumbs = _copy_tree(settings.thumbs_dir, staging / THUMBS_DIR) if include_thumbs else 0
         report = _finish_backup(settings, catalog, facts, staging, dest, thumbs)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, Exception) and is_disk_full(exc):
+            raise DiskFullError(
+                f"the disk holding the backup destination {dest.parent} ran out of space "
+                f"({_one_line(exc)}): no backup was made and the partial copy was removed; "
+                "free some space there or back up to another disk"
+            ) from exc
         raise
     return report
 
@@ -298,22 +304,38 @@ def restore(
             )
     _note(progress, "verifying the backup's checksums")
     verify_checksums(src, manifest)
-    with ingest_lock(settings):
-        if force:
-            _clear_corpus(settings, catalog)
-        _note(progress, "restoring the SQL catalog and the embedding matrix")
-        _place_files(settings, src, catalog)
-        _rebase_paths(
-            catalog.url,
-            manifest.get("source_data_dir", ""),
-            settings.data_dir,
-            moved=bool(manifest.get("thumbs")),
-        )
-        _note(progress, "rebuilding the vector index")
-        indexed, cleaned = _rebuild_index(settings)
-    report = RestoreReport(settings.data_dir, _read_facts(catalog.url)["counts"], indexed, cleaned)
+    try:
+        with ingest_lock(settings):
+            report = _restore_locked(settings, src, catalog, manifest, force, progress)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(
+            f"the disk holding {settings.data_dir} ran out of space while restoring "
+            f"({_one_line(exc)}): the restore is incomplete; free some space and run restore "
+            "again with --force"
+        ) from exc
     _verify_restore(settings, catalog, manifest, report)
     return report
+
+
+def _restore_locked(
+    settings: Settings, src: Path, catalog, manifest: dict, force: bool, progress
+) -> RestoreReport:
+    """The restore's writes, under the ingest lock."""
+    if force:
+        _clear_corpus(settings, catalog)
+    _note(progress, "restoring the SQL catalog and the embedding matrix")
+    _place_files(settings, src, catalog)
+    _rebase_paths(
+        catalog.url,
+        manifest.get("source_data_dir", ""),
+        settings.data_dir,
+        moved=bool(manifest.get("thumbs")),
+    )
+    _note(progress, "rebuilding the vector index")
+    indexed, cleaned = _rebuild_index(settings)
+    return RestoreReport(settings.data_dir, _read_facts(catalog.url)["counts"], indexed, cleaned)
 
 
 def read_manifest(src: Path) -> dict:
@@ -524,6 +546,10 @@ def _no_ingest(settings: Settings, *, wait: bool, progress: Progress | None) -> 
     _note(progress, "waiting for the running ingest to finish")
     with ingest_lock(settings):
         yield
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _note(progress: Progress | None, message: str) -> None:

@@ -15,6 +15,7 @@ transaction, so caches keyed on the version (the app's matrix and search) never 
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -28,7 +29,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from va_app.domain import Shot
-from va_app.errors import StoreError
+from va_app.errors import DiskFullError, StoreError, is_disk_full
 from va_app.store import migrate
 from va_app.store.meta import CORPUS_VERSION, MATRIX_STAMP, VISIBLE_SHOTS
 from va_app.store.schema import (
@@ -77,6 +78,11 @@ class Catalog:
             migrate.prepare(self.engine)
         except SQLAlchemyError as exc:
             self.engine.dispose()
+            if _disk_full(url, exc):
+                raise DiskFullError(
+                    f"the disk holding the catalog ({_where(url)}) is full, so it cannot be "
+                    "opened: free some space there and try again"
+                ) from exc
             raise StoreError(
                 f"the catalog database {_shown(url)} could not be opened: {exc}"
             ) from exc
@@ -118,6 +124,11 @@ class Catalog:
                 with s.begin():
                     yield s
             except OperationalError as exc:
+                if _disk_full(self.url, exc):
+                    raise DiskFullError(
+                        f"the disk holding the catalog ({_where(self.url)}) is full: nothing "
+                        "was saved; free some space there and try again"
+                    ) from exc
                 raise StoreError(f"the catalog database is unavailable: {exc.orig}") from exc
 
     def close(self) -> None:
@@ -553,6 +564,30 @@ def _at_time(url: str, start_s: float) -> str:
     if "youtube.com/watch" in url and "&t=" not in url:
         return f"{url}&t={int(start_s)}s"
     return url
+
+
+#: Less free space than this beside a SQLite file that failed an I/O is a full disk.
+_NO_ROOM_BYTES = 256 << 10
+
+
+def _disk_full(url: str, exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a full disk: said so, or (SQLite reports a failed write of
+    its WAL or shared-memory file as a plain "disk I/O error") nearly no room beside the file."""
+    if is_disk_full(exc):
+        return True
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or "I/O" not in str(exc):
+        return False
+    folder = Path(parsed.database).expanduser().parent
+    return folder.is_dir() and shutil.disk_usage(folder).free < _NO_ROOM_BYTES
+
+
+def _where(url: str) -> str:
+    """The catalog as a user finds it: its file, or the server's URL (no password)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return _shown(url)
 
 
 def _shown(url: str) -> str:

@@ -99,6 +99,13 @@ class VectorIndex:
             offset += 10_000
         return found
 
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these ids (those the index has), for consistency checks."""
+        if not ids:
+            return {}
+        got = self.collection.get(ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
+
     def query(self, vector: np.ndarray, k: int) -> list[Hit]:
         """The ``k`` nearest vectors (fewer when the index holds fewer), most similar first."""
         if k <= 0:
@@ -161,6 +168,9 @@ def _make_client(path, host: str, port: int, headers: Mapping[str, str]):
         Path(path).mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as exc:
+        # Chroma caches its system per path, also a half-started one (a full disk on open):
+        # forget it, so the next attempt starts afresh.
+        forget_cached_clients()
         where = f"{host}:{port}" if host else str(path)
         raise StoreError(f"the Chroma index at {where} could not be opened: {exc}") from exc
 

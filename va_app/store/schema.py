@@ -2,7 +2,9 @@
 
 Annotations are an append-only log: every click is one row (``value`` NULL = cleared), so two
 annotators never overwrite each other and the full history stays auditable. An annotator's
-latest row for a (label, shot) is their current word.
+latest row for a (label, shot) is their current word. A decision made in the card grid carries
+the id its browser gave it (``decision_id``, unique): a decision sent again — after a reload, a
+server restart, a lost confirmation — is stored once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Longest decision id a browser may send (a UUID has 36 characters).
+DECISION_ID_MAX = 64
 
 
 def utcnow() -> datetime:
@@ -123,6 +128,11 @@ class AnnotationRow(Base):
     annotator: Mapped[str] = mapped_column(String(200), index=True)
     source: Mapped[str] = mapped_column(String(64), default="search")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # The browser's id of a card-grid decision (NULL for imports and older rows); unique, so
+    # a decision re-sent after a reload or a server restart is written once.
+    decision_id: Mapped[str | None] = mapped_column(
+        String(DECISION_ID_MAX), nullable=True, unique=True, index=True
+    )
 
 
 class ModelVersionRow(Base):

@@ -1,4 +1,5 @@
-"""What every page shares: its set-up, the demo on an empty corpus, and the sidebar.
+"""What every page shares: its set-up, the corpus's health on open, the demo on an empty
+corpus, and the sidebar.
 
 The app is a Streamlit multipage app in its native form: the entry script (``app.py``) is the
 Home page and every script in ``pages/`` is another page, each at its own URL (``/search``,
@@ -15,7 +16,7 @@ import streamlit as st
 from va_app.errors import VAError
 from va_app.services import jobs, reads
 from va_app.services.access import SYSTEM
-from va_app.ui import resources, state
+from va_app.ui import health, resources, state
 
 #: The pages in the sidebar: script, title, icon (``app.py`` is Home).
 PAGES = (
@@ -29,12 +30,14 @@ PAGES = (
 
 
 def page(title: str, icon: str) -> None:
-    """Call first in every page script: page config, session state, the demo corpus when the
-    data directory is empty, the sidebar. Stops the page (with the reason) when the corpus
-    cannot be opened."""
+    """Call first in every page script: page config, session state, the corpus's health check,
+    the demo corpus when the data directory is empty, the sidebar. Stops the page (with the
+    reason) when the corpus cannot be opened — whichever page is opened first says what is
+    damaged and how to fix it, not a traceback."""
     st.set_page_config(page_title=f"{title} · Video Annotator", page_icon=icon, layout="wide")
     try:
         state.init_state()
+        health.guard_corpus()  # before anything opens the corpus
         build_demo_if_empty()
         sidebar()
     except VAError as exc:

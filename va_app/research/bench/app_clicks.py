@@ -59,10 +59,11 @@ def run_click_bench(data_dir: str | Path, *, label: str, clicks: int = 10) -> di
 
 
 def make_click_bench_corpus(
-    data_dir: str | Path, *, shots: int, dim: int = 512, seed: int = 0
+    data_dir: str | Path, *, shots: int, dim: int = 512, seed: int = 0, database_url: str = ""
 ) -> str:
     """A synthetic corpus for the click bench (SQL + h5; no Chroma — search falls back to
-    exact numpy search), with one label, 10 + 10 annotations and a built model."""
+    exact numpy search), with one label, 10 + 10 annotations and a built model; its catalog
+    at ``database_url`` (default: SQLite in the data dir)."""
     from va_app.config import Settings
     from va_app.services.access import SYSTEM
     from va_app.services.bootstrap import bootstrap
@@ -70,7 +71,7 @@ def make_click_bench_corpus(
     from va_app.store.meta import ENCODER_ID
     from va_app.store.schema import ShotRow, VideoRow
 
-    settings = Settings(data_dir=Path(data_dir), encoder="descriptor")
+    settings = Settings(data_dir=Path(data_dir), encoder="descriptor", database_url=database_url)
     corpus = Corpus(settings)
     rng = np.random.default_rng(seed)
     per_video = 1000

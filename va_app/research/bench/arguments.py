@@ -12,7 +12,7 @@ RUNNERS = ("serial", "pool", "ray")
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m va_app bench``: the engine bench, ``--ingest``, the app and
-    browser benches, ``--timeline`` and ``--scale``."""
+    browser benches, ``--timeline``, ``--scale`` and ``--load``."""
     parser.add_argument("--shots", type=int, default=500_000, help="corpus size (default 500000)")
     parser.add_argument("--dim", type=int, default=512, help="embedding dimension (default 512)")
     parser.add_argument("--labelled", type=int, default=1000, help="labelled shots per build")
@@ -107,6 +107,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "(8 × 3,000 shots) and 500 titles of 1,000 shots",
     )
     _add_scale_arguments(parser)
+    _add_load_arguments(parser)
 
 
 def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,4 +132,38 @@ def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="--scale: also build on a local Ray with this many shard actors (per-shard cost)",
+    )
+
+
+def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """``bench --load``: many annotators at once through the decision endpoint."""
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="instead: many annotators at once through the decision endpoint of a real "
+        "`streamlit run` server (a Chromium page and ticket each), on SQLite and PostgreSQL",
+    )
+    parser.add_argument(
+        "--annotators",
+        default="20",
+        help="annotators at once (--load); a list (20,40,80) runs each count in turn",
+    )
+    parser.add_argument("--minutes", type=float, default=2.0, help="length of each --load run")
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgresql",
+        help="catalogs to load (--load): sqlite, postgresql (VA_DATABASE_URL's server, else "
+        "a throw-away one)",
+    )
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=1.0,
+        help="seconds each annotator waits between a confirmation and the next decision",
+    )
+    parser.add_argument(
+        "--load-shots",
+        type=int,
+        default=5000,
+        help="shots of the synthetic corpus when the data dir holds none (--load)",
     )

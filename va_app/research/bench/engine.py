@@ -472,12 +472,23 @@ def _reference_timings(
         for start in range(0, len(X), REFERENCE_SCORE_ROWS):
             model.predict_proba(X[start : start + REFERENCE_SCORE_ROWS])
 
-    reference()  # warm-up (starts joblib's worker pool): the reference's best case
-    times = []
-    for i in range(repeats):
-        times.append(_timed_ms(reference))
-        _report(progress, i + 1, repeats, "reference")
+    try:
+        reference()  # warm-up (starts joblib's worker pool): the reference's best case
+        times = []
+        for i in range(repeats):
+            times.append(_timed_ms(reference))
+            _report(progress, i + 1, repeats, "reference")
+    finally:
+        _stop_joblib_workers()
     return {"reference_ms_p50": _p50(times), "reference_runs": repeats}
+
+
+def _stop_joblib_workers() -> None:
+    """End the worker processes n_jobs=-1 started: joblib keeps them for reuse for the life
+    of the process, and a bench run in a long-lived process (the test suite) must not."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
 
 
 def _cached_index(

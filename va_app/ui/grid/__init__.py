@@ -6,13 +6,16 @@ decision at once. The grid posts its decisions to the server's decision endpoint
 (:meth:`va_app.services.labelling.Labelling.record`, where the access policy is checked, so a
 decision forged in a viewer's browser writes nothing) and confirmed in one round trip, no
 rerun; the component's trigger event (a rerun of the grid's fragment only) is the fallback.
-Cards show a thumbnail and a hover-scrubbed filmstrip, fetched from the endpoint's media
-route; a live player exists only for the card being played (Chromium refuses more than ~75
-media players on one page).
+Until the server confirms a decision, the browser keeps it in ``localStorage`` (per corpus,
+label and annotator: :func:`unsaved_key`) and sends it again — after a reload or a server
+restart too; each decision's id makes the store write it once. Cards show a thumbnail and a
+hover-scrubbed filmstrip, fetched from the endpoint's media route; a live player exists only
+for the card being played (Chromium refuses more than ~75 media players on one page).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
@@ -23,6 +26,7 @@ import streamlit as st
 from va_app.domain import Shot
 from va_app.errors import VAError
 from va_app.services import reads
+from va_app.services.bootstrap import Services
 from va_app.services.decisions import RecentDecisions
 from va_app.ui import resources, state
 from va_app.ui.grid import endpoint
@@ -87,6 +91,7 @@ def _grid_fragment(
         "clip": _clip(by_id[playing], token, key) if playing in by_id else None,
         "endpoint": endpoint.PATH.lstrip("/"),
         "ticket": token,
+        "unsaved_key": unsaved_key(app, ctx.label, ctx.annotator),
     }
     if ctx.read_only:
         data["recent"] = []
@@ -98,6 +103,13 @@ def _grid_fragment(
         on_play_change=partial(_on_play, key),
         on_similar_change=partial(_on_similar, key),
     )
+
+
+def unsaved_key(app: Services, label: str, annotator: str) -> str:
+    """Where the browser keeps this grid's unconfirmed decisions: one list per corpus (its
+    catalog), label and annotator, shared by the page's grids and the browser's tabs."""
+    corpus = hashlib.sha256(app.settings.sql_url.encode()).hexdigest()[:16]
+    return f"va-unsaved:{corpus}:{endpoint.label_identity(label)}:{annotator}"
 
 
 def _ticket(

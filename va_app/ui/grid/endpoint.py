@@ -26,16 +26,17 @@ import json
 import secrets
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from va_app.errors import VAError
+from va_app.errors import DiskFullError, NotFoundError, StoreError, VAError, ValidationError
 from va_app.services import reads
-from va_app.services.access import User
+from va_app.services.access import AccessDeniedError, User
 from va_app.services.bootstrap import Services
-from va_app.services.decisions import RecentDecisions, parse_decisions
+from va_app.services.decisions import RecentDecisions, TooManyDecisionsError, parse_decisions
 
 PATH = "/va/decisions"
 MEDIA_PATH = "/va/media"
@@ -98,29 +99,98 @@ def lookup(token: object) -> Ticket | None:
         return ticket
 
 
+class LabelMismatchError(ValidationError):
+    """A batch names another label than its ticket's (the page switched labels since)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP status and the JSON the grid settles with."""
+
+    status: int
+    body: dict
+
+
+#: What a refused batch is answered with: the grid drops rejected decisions (showing why) and
+#: keeps the others unsaved, sending them again (``retry``).
+_STATUS_OF = (
+    (TooManyDecisionsError, 413, False),
+    (LabelMismatchError, 409, True),  # kept: sent again when its label is shown
+    (AccessDeniedError, 403, False),
+    (DiskFullError, 507, True),  # Insufficient Storage: kept unsaved, sent again later
+    (StoreError, 503, True),  # the database is unavailable for now
+    (ValidationError, 422, False),
+    (NotFoundError, 422, False),
+)
+
+
 def apply_decisions(ticket: Ticket, payload: object) -> dict:
     """Write a batch of the grid's decisions once each; the answer the grid settles with:
-    ``applied`` (decision numbers written, also earlier), ``rejected`` with ``error``, and the
-    label's ``counts`` and ``recent`` list after the write."""
+    ``applied`` (decision numbers written, also earlier), ``confirmed`` (their ids),
+    ``rejected`` with ``error``, and the label's ``counts`` and ``recent`` list after the write.
+    """
+    return handle_decisions(ticket, payload).body
+
+
+def handle_decisions(ticket: Ticket, payload: object) -> Answer:
+    """:func:`apply_decisions` with the HTTP status the endpoint answers with."""
     with ticket.lock:
         try:
-            decisions = ticket.recent.fresh(parse_decisions(payload))
+            decisions = parse_decisions(payload)
+            _require_label(ticket, payload)
+            fresh = ticket.recent.fresh(decisions)
             ticket.app.labelling.record(
                 ticket.user,
                 ticket.label,
-                [(d.shot_id, d.value) for d in decisions],
+                [(d.shot_id, d.value) for d in fresh],
                 source=ticket.source,
+                decision_ids=[d.id for d in fresh],  # stored already: skipped
             )
-            ticket.recent.record(ticket.label, decisions, titles=ticket.titles)
-            return state_of(ticket)
+            ticket.recent.record(ticket.label, fresh, titles=ticket.titles)
+            confirmed = [d.id for d in decisions if d.id is not None]
+            return Answer(200, {**state_of(ticket), "confirmed": confirmed})
         except VAError as exc:
-            items = payload.get("items", []) if isinstance(payload, Mapping) else []
-            return {
-                **state_of(ticket),
-                "applied": [],
-                "error": str(exc),
-                "rejected": [i.get("seq") for i in items if isinstance(i, Mapping)],
-            }
+            return _refusal(ticket, payload, exc)
+
+
+def _require_label(ticket: Ticket, payload: object) -> None:
+    """A batch names the label its grid showed: after a label switch in another rerun, its
+    decisions must not land on the ticket's new label."""
+    named = payload.get("label") if isinstance(payload, Mapping) else None
+    if named is not None and label_identity(named) != label_identity(ticket.label):
+        raise LabelMismatchError(
+            f"these decisions are for label {str(named)[:80]!r}, but this page now labels "
+            f"{ticket.label!r}: nothing saved; they are sent again when {str(named)[:80]!r} "
+            "is shown"
+        )
+
+
+def label_identity(name: object) -> str:
+    """A label name as the catalog identifies it (NFC, spacing collapsed, case-folded, NFC
+    again: folding can decompose a letter)."""
+    folded = " ".join(unicodedata.normalize("NFC", str(name)).split()).casefold()
+    return unicodedata.normalize("NFC", folded)
+
+
+def _refusal(ticket: Ticket, payload: object, exc: VAError) -> Answer:
+    status, retry = next(
+        ((s, r) for kind, s, r in _STATUS_OF if isinstance(exc, kind)), (422, False)
+    )
+    items = payload.get("items", []) if isinstance(payload, Mapping) else []
+    seqs = (
+        [i.get("seq") for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+    )
+    body = {**_state_or_empty(ticket), "applied": [], "error": str(exc), "retry": retry}
+    body["rejected"] = [] if retry else seqs
+    return Answer(status, body)
+
+
+def _state_or_empty(ticket: Ticket) -> dict:
+    """The grid's state, or nothing when the store cannot even be read (a full disk may)."""
+    try:
+        return state_of(ticket)
+    except VAError:
+        return {}
 
 
 def state_of(ticket: Ticket) -> dict:
@@ -143,26 +213,67 @@ def counts(app: Services, label: str, need: tuple[int, int] | None) -> dict:
 
 
 async def post_decisions(request):
-    from starlette.concurrency import run_in_threadpool
-    from starlette.responses import JSONResponse
+    """``POST /va/decisions``: a JSON batch of a grid's decisions, written once each.
 
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return JSONResponse({"error": "too many decisions in one request"}, status_code=413)
+    Refused before anything is read or written: a body over :data:`MAX_BODY_BYTES` (by its
+    Content-Length, and by counting while it streams in), another content type, a body that is
+    not a JSON object, an unknown or expired ticket. Then :func:`handle_decisions` decides.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    refused = _refuse_early(request)
+    if refused is not None:
+        return _json(refused)
+    body = await _read_capped(request)
+    if body is None:
+        return _json(_too_large())
     try:
         payload = json.loads(body)
     except ValueError:
-        return JSONResponse({"error": "the body must be JSON"}, status_code=400)
-    ticket = lookup(payload.get("ticket") if isinstance(payload, dict) else None)
+        return _json(Answer(400, {"error": "the body must be JSON"}))
+    if not isinstance(payload, dict):
+        return _json(Answer(400, {"error": "the body must be a JSON object"}))
+    ticket = lookup(payload.get("ticket"))
     if ticket is None:
-        return JSONResponse(
-            {"error": "unknown or expired ticket: reload the page"}, status_code=410
+        return _json(
+            Answer(410, {"error": "unknown or expired ticket: reload the page", "retry": True})
         )
-    answer = await run_in_threadpool(apply_decisions, ticket, payload)
+    return _json(await run_in_threadpool(handle_decisions, ticket, payload))
+
+
+def _refuse_early(request) -> Answer | None:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        return Answer(
+            415, {"error": f"send decisions as application/json, not {kind or 'nothing'}"}
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        return _too_large()
+    return None
+
+
+async def _read_capped(request) -> bytes | None:
+    """The body, or None as soon as more than :data:`MAX_BODY_BYTES` came (read no further)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
+def _too_large() -> Answer:
+    return Answer(
+        413, {"error": f"a request may hold at most {MAX_BODY_BYTES // 1024} KiB of decisions"}
+    )
+
+
+def _json(answer: Answer):
+    from starlette.responses import JSONResponse
+
     return JSONResponse(
-        answer,
-        status_code=403 if answer.get("rejected") else 200,
-        headers={"Cache-Control": "no-store"},
+        answer.body, status_code=answer.status, headers={"Cache-Control": "no-store"}
     )
 
 

@@ -6,15 +6,103 @@
 // label's counts — no rerun. Where the endpoint cannot be reached the batch goes as a trigger
 // event instead (a rerun of the grid's fragment; events that reach the server while a rerun
 // is pending replace each other, hence every unconfirmed decision in each), and the next
-// render's data answers. Python writes each decision number once; until the answer the card
-// shows the decision as pending, and a batch without an answer is sent again.
+// render's data answers. Until the answer the card shows the decision as pending, and a batch
+// without an answer is sent again.
+//
+// Nothing on screen is lost: every decision has an id made here, and until the server confirms
+// it the decision also waits in localStorage (one list per corpus, label and annotator). A
+// server that is down, restarted (its old ticket answers 410) or out of disk (507) leaves the
+// decisions unsaved — the bar says how many — and they are sent again, with the next render's
+// ticket after a restart; a reloaded page (or another tab, once the tab that made them is gone)
+// sends the stored ones. The store writes each id once, however often it comes. Closing the
+// tab with unsaved decisions asks first.
 
 const RESEND_MS = 2000;
+//: Decisions per request (the server takes at most 500; a long outage can pile up more).
+const MAX_SEND = 200;
+//: Without navigator.locks (plain-HTTP pages), another tab's stored decisions are taken over
+//: once they have waited this long.
+const ORPHAN_MS = 15000;
 const instances = new Map(); // grid key -> Grid (one per mounted grid; survives reruns)
 let nextSeq = Date.now() % 1e9; // decision numbers: increasing within this page load
 let active = null; // the grid that got the last pointer interaction
 const local = []; // decisions of this page load not yet confirmed: {seq, group, label, ...}
 const undone = new Set(); // groups this page load has undone (before the server confirms)
+
+function newId() {
+  // 128 random bits as hex: crypto.randomUUID exists only on https/localhost pages.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// This page load's id; a lock held under it for the page's lifetime tells other tabs (and
+// this tab after a reload) which stored decisions still have a live owner.
+const tabId = (window.__vaTabId = window.__vaTabId || newId());
+if (navigator.locks && !window.__vaTabLock) {
+  window.__vaTabLock = true;
+  navigator.locks.request("va-tab:" + tabId, () => new Promise(() => {})).catch(() => {});
+}
+
+async function liveTabs() {
+  // The tabs holding their lock now, or null when this browser cannot say.
+  if (!navigator.locks || !navigator.locks.query) return null;
+  try {
+    const state = await navigator.locks.query();
+    return new Set(state.held.map((l) => l.name).filter((n) => n.startsWith("va-tab:"))
+      .map((n) => n.slice(7)));
+  } catch (err) {
+    return null;
+  }
+}
+
+// Unconfirmed decisions in localStorage, one item each ("<list key>|<decision id>" ->
+// {id, shot_id, value, before, group, undo_of, title, label, tab, t}): tabs adding and removing
+// at the same time never overwrite each other's. Storage that is full or blocked leaves them in
+// memory only.
+const Unsaved = {
+  read(key) {
+    const found = [];
+    try {
+      for (let i = 0; i < localStorage.length; i++) {
+        const name = localStorage.key(i);
+        if (name && name.startsWith(key + "|")) found.push(JSON.parse(localStorage.getItem(name)));
+      }
+    } catch (err) { /* unreadable: nothing stored */ }
+    return found.filter((e) => e && e.id).sort((a, b) => (a.t || 0) - (b.t || 0) || (a.n || 0) - (b.n || 0));
+  },
+  put(key, entry) {
+    try {
+      if (key) localStorage.setItem(key + "|" + entry.id, JSON.stringify(entry));
+    } catch (err) { /* memory only */ }
+  },
+  remove(key, ids) {
+    try {
+      for (const id of ids) localStorage.removeItem(key + "|" + id);
+    } catch (err) { /* nothing to do */ }
+  },
+};
+let storedCount = 0; // orders the decisions stored in one millisecond
+
+function reloadPage() {
+  // Reload to get a new ticket, but only when every unsaved decision is in storage (the new
+  // page sends them from there); true when the reload is under way.
+  if (window.__vaReloading) return true;
+  for (const grid of instances.values()) {
+    for (const key of new Set(grid.pending.map((d) => d.store))) {
+      const stored = new Set(Unsaved.read(key).map((e) => e.id));
+      if (!key || grid.pending.some((d) => d.store === key && !stored.has(d.id))) return false;
+    }
+  }
+  window.__vaReloading = true;
+  location.reload();
+  return true;
+}
+
+function pendingIds() {
+  const ids = new Set();
+  for (const grid of instances.values()) for (const d of grid.pending) ids.add(d.id);
+  return ids;
+}
 
 // Measurements for `python -m va_app bench --browser`: key time, painted, confirmed.
 const trace = (window.__vaGrid = window.__vaGrid || { log: [], bySeq: {} });
@@ -61,6 +149,8 @@ class Grid {
     this.selection = new Set();
     this.pending = []; // decisions not yet sent or not yet confirmed
     this.sentAt = 0; // when the unconfirmed decisions were last sent
+    this.trouble = ""; // why the last send failed ("" when it did not): shown with the count
+    this.staleTicket = null; // the ticket a restarted server no longer knows
     this.clip = null;
     this.video = null;
     this.signature = "";
@@ -78,6 +168,10 @@ class Grid {
 
   update(data, send) {
     if (data.ticket !== (this.data && this.data.ticket)) this.noEndpoint = false; // new ticket: try again
+    const newTicket = Boolean(this.data) && data.ticket !== this.data.ticket;
+    if (data.ticket !== this.staleTicket && this.staleTicket) this.staleTicket = null;
+    // Another label now: its decisions wait in storage until that label is shown again.
+    this.pending = this.pending.filter((d) => d.label === data.label);
     this.data = data;
     this.send = send;
     const signature = data.cards.map((c) => c.id).join("\n") + "|" + data.read_only;
@@ -90,6 +184,8 @@ class Grid {
     this.renderRecent();
     this.setClip(data.clip);
     this.repaint();
+    if (newTicket) this.flush(true); // e.g. the server restarted: send what waits, now
+    this.adopt();
   }
 
   // -- building ------------------------------------------------------------------------
@@ -102,7 +198,9 @@ class Grid {
     const hint = el("button", "va-help-toggle", "? keys");
     hint.type = "button";
     hint.addEventListener("click", () => this.toggleHelp());
-    bar.append(this.counter, this.message, hint);
+    this.sync = el("div", "va-sync");
+    this.sync.setAttribute("role", "status");
+    bar.append(this.counter, this.sync, this.message, hint);
     this.help = el("div", "va-help");
     this.help.hidden = true;
     const table = el("table");
@@ -245,18 +343,21 @@ class Grid {
     }
   }
 
-  settle(applied, rejected, via = "render") {
+  settle(applied, rejected, via = "render", confirmed = new Set()) {
     const now = performance.now();
+    const ok = (d) => applied.has(d.seq) || confirmed.has(d.id);
     for (const d of this.pending) {
       const entry = trace.bySeq[d.seq];
-      if (applied.has(d.seq) && entry && !entry.confirmed) Object.assign(entry, { confirmed: now, via });
+      if (ok(d) && entry && !entry.confirmed) Object.assign(entry, { confirmed: now, via });
     }
-    const done = (d) => applied.has(d.seq) || rejected.has(d.seq);
+    const done = (d) => ok(d) || rejected.has(d.seq);
     for (const d of this.pending) {
       // What the store now holds for this card (a render would bring the same).
-      const card = applied.has(d.seq) && this.cards.find((c) => c.id === d.shot_id);
+      const card = ok(d) && this.cards.find((c) => c.id === d.shot_id);
       if (card) card.data = { ...card.data, mine: d.value };
     }
+    const finished = this.pending.filter(done);
+    for (const d of finished) Unsaved.remove(d.store, [d.id]);
     this.pending = this.pending.filter((d) => !done(d));
     for (let k = local.length - 1; k >= 0; k--) if (done(local[k])) local.splice(k, 1);
     if (!this.pending.length) clearTimeout(this.timer);
@@ -266,35 +367,88 @@ class Grid {
   flush(force) {
     if (this.data.read_only || !this.pending.length) return;
     if (!force && this.sentAt && performance.now() - this.sentAt < RESEND_MS) return;
-    const batch = { items: this.pending.map(({ seq, shot_id, value, before, group, undo_of }) =>
-      ({ seq, shot_id, value, before, group, undo_of })), label: this.data.label };
-    if (this.data.endpoint && this.data.ticket && !this.noEndpoint) this.post(batch);
-    else this.send("decisions", batch);
-    this.sentAt = performance.now();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.flush(), RESEND_MS + 50);
+    this.sentAt = performance.now();
+    const batch = { items: this.pending.slice(0, MAX_SEND).map(
+      ({ seq, id, shot_id, value, before, group, undo_of }) =>
+        ({ seq, id, shot_id, value, before, group, undo_of })), label: this.data.label };
+    // A restarted server does not know the old ticket: only a new render brings one.
+    if (this.staleTicket && this.staleTicket === this.data.ticket) return;
+    if (this.data.endpoint && this.data.ticket && !this.noEndpoint) this.post(batch);
+    else this.send("decisions", batch);
   }
 
   async post(batch) {
     // Relative to the page's folder, so a server.baseUrlPath prefix carries over.
     const url = new URL(this.data.endpoint, new URL(".", document.baseURI)).href;
-    let answer;
+    const ticket = this.data.ticket;
+    let response, answer;
     try {
-      const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ ...batch, ticket: this.data.ticket }), credentials: "same-origin" });
+      response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ ...batch, ticket }), credentials: "same-origin" });
       answer = await response.json().catch(() => null);
-      if (!answer || (!response.ok && !answer.rejected)) throw new Error(`HTTP ${response.status}`);
     } catch (err) {
-      // No endpoint here (or a stale ticket after a restart): the rerun path from now on.
+      return this.troubled("reconnecting", "The server cannot be reached; your decisions are kept here and sent when it is back.");
+    }
+    if (response.status === 410) {
+      // The server restarted (or the page sat idle for hours): its next render brings a ticket.
+      // The page is from the old server process (its fragments are gone too): reload it, and
+      // the stored decisions go out with the new page's ticket.
+      this.staleTicket = ticket;
+      if (reloadPage()) return this.troubled("reconnecting", "The server restarted: reloading the page; your decisions are sent again.");
+      return this.troubled("reconnecting", "The server restarted: reload the page to send your decisions (they are kept until then).");
+    }
+    if ([404, 405].includes(response.status)) {
+      // No endpoint here (a proxy that passes only Streamlit's own paths): the rerun path.
       this.noEndpoint = true;
       this.send("decisions", batch);
       return;
     }
+    if (!answer) {
+      // A proxy's error page while the app is down (502, 504 ...).
+      return this.troubled("reconnecting", `The server answered ${response.status}; your decisions are kept here and sent again.`);
+    }
     this.data = { ...this.data, counts: answer.counts || this.data.counts,
                   recent: answer.recent || this.data.recent };
-    this.settle(new Set(answer.applied || []), new Set(answer.rejected || []), "endpoint");
+    if (answer.retry) return this.troubled("retrying", answer.error);
+    this.trouble = "";
+    this.settle(new Set(answer.applied || []), new Set(answer.rejected || []), "endpoint",
+                new Set(answer.confirmed || []));
     this.renderMessage(answer.error);
     this.repaint();
+  }
+
+  troubled(state, message) {
+    // Keep every unconfirmed decision (memory and storage) and try again on the timer.
+    this.trouble = state;
+    this.renderMessage(message);
+    this.repaint();
+  }
+
+  async adopt() {
+    // Stored decisions nobody in this page is sending (a reload, a closed tab, a label shown
+    // again): send them now with this grid's ticket.
+    const key = this.data.unsaved_key;
+    if (this.data.read_only || !key) return;
+    const alive = await liveTabs();
+    const sending = pendingIds();
+    const now = Date.now();
+    const orphan = (e) => !sending.has(e.id) && e.label === this.data.label &&
+      (e.tab === tabId || (alive ? !alive.has(e.tab) : now - (e.t || 0) > ORPHAN_MS));
+    const taken = Unsaved.read(key).filter(orphan);
+    if (!taken.length || this.data.unsaved_key !== key) return;
+    const renumber = new Map(); // the old page's group numbers -> this page's
+    const number = (g) => (renumber.has(g) ? renumber.get(g) : (renumber.set(g, ++nextSeq), nextSeq));
+    for (const e of taken) {
+      const d = { ...e, seq: ++nextSeq, group: number(e.group), store: key,
+                  undo_of: e.undo_of === null || e.undo_of === undefined ? null : number(e.undo_of) };
+      this.pending.push(d);
+      if (d.undo_of === null) local.push({ ...d, after: d.value });
+    }
+    for (const e of taken) Unsaved.put(key, { ...e, tab: tabId }); // this page sends them now
+    this.repaint();
+    this.flush(true);
   }
 
   // -- actions ---------------------------------------------------------------------------
@@ -320,8 +474,12 @@ class Grid {
   }
 
   queue(d, keyTime) {
+    Object.assign(d, { id: newId(), label: this.data.label, store: this.data.unsaved_key });
     this.pending.push(d);
-    if (d.undo_of === null) local.push({ ...d, label: this.data.label });
+    Unsaved.put(d.store, { id: d.id, shot_id: d.shot_id, value: d.value, before: d.before,
+                           group: d.group, undo_of: d.undo_of, title: d.title, label: d.label,
+                           tab: tabId, t: Date.now(), n: ++storedCount });
+    if (d.undo_of === null) local.push({ ...d, after: d.value });
     const entry = { seq: d.seq, shot_id: d.shot_id, value: d.value, key: keyTime ?? performance.now(),
                     handled: performance.now() };
     trace.bySeq[d.seq] = entry;
@@ -403,6 +561,17 @@ class Grid {
     for (const card of this.cards) this.paint(card);
     this.renderRecent();
     this.renderCounts();
+    this.renderSync();
+  }
+
+  renderSync() {
+    // Plainly: everything is saved, or how many decisions are not (and what is being done).
+    if (!this.sync || this.data.read_only) return;
+    const n = this.pending.length;
+    const state = !n ? "saved" : this.trouble || "saving";
+    this.sync.dataset.state = state;
+    this.sync.dataset.unsaved = String(n);
+    this.sync.textContent = !n ? "✓ saved" : this.trouble ? `${n} unsaved — ${this.trouble}` : `${n} saving …`;
   }
 
   renderCounts() {
@@ -578,6 +747,18 @@ if (!window.__vaGridKeys) {
   }, true);
 }
 window.__vaGridActive = activeGrid;
+window.__vaGridUnsaved = () => pendingIds().size;
+
+if (!window.__vaGridUnload) {
+  window.__vaGridUnload = true;
+  // Closing or reloading the tab with unsaved decisions asks first (they would still be sent
+  // from storage by the next page, but only if the expert comes back).
+  window.addEventListener("beforeunload", (e) => {
+    if (window.__vaReloading || !window.__vaGridUnsaved()) return;
+    e.preventDefault();
+    e.returnValue = "";
+  });
+}
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
