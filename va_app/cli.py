@@ -961,7 +961,7 @@ def _experiments(args: argparse.Namespace, settings: Settings) -> int:
 
     out = args.out or args.data / "results"
     if args.experiment == "sample-efficiency":
-        result = run_sample_efficiency(
+        efficiency = run_sample_efficiency(
             args.data,
             labels=args.labels,
             out_dir=out,
@@ -969,9 +969,9 @@ def _experiments(args: argparse.Namespace, settings: Settings) -> int:
             fast=args.fast,
             progress=_stage_bars(),
         )
-        print(result.table2_text())
+        print(efficiency.table2_text())
     else:
-        result = run_source_bandit(
+        bandit = run_source_bandit(
             args.data,
             labels=args.labels,
             out_dir=out,
@@ -980,7 +980,7 @@ def _experiments(args: argparse.Namespace, settings: Settings) -> int:
             fast=args.fast,
             progress=_stage_bars(),
         )
-        print(result.table3_text())
+        print(bandit.table3_text())
     print(f"results in {out}", file=sys.stderr)
     return 0
 
@@ -1063,7 +1063,7 @@ def _simulation_model(args: argparse.Namespace):
     _simulate_args,
 )
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from va_app.research.simulate.runner import run_simulation
+    from va_app.research.simulate.runner import STRATEGIES, run_simulation
     from va_app.research.simulate.summary import summary_lines
 
     result = run_simulation(
@@ -1077,7 +1077,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         reward=args.reward,
         progress=_tqdm_progress("simulate", unit="labels"),
         model=_simulation_model(args),
-        **({"strategies": tuple(args.strategies)} if args.strategies else {}),
+        strategies=tuple(args.strategies or STRATEGIES),
     )
     _emit(args, result, summary_lines(result))
     return 0

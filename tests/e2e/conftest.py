@@ -55,6 +55,7 @@ DEMO_SHOTS = 60
 SERVER_START_TIMEOUT_S = 90
 # Records every change of Streamlit's script state, for the failure report.
 RUN_LOG_SCRIPT = """
+window.__vaTrace = true;  // the grid keeps its decisions' timings (window.__vaGrid)
 window.__vaRuns = [];
 const t0 = performance.now();
 new MutationObserver(changes => { for (const c of changes) window.__vaRuns.push(

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -62,18 +61,18 @@ def _release_before_migrations(settings) -> dict:
     shots = sorted(truth)
     store.annotate_many(LABEL, [(s, truth[s]) for s in shots[:12]], annotator="ana")
     store.annotate(LABEL, shots[0], None, annotator="bo")
-    # That release's schema was the baseline's. Downgraded without the catalog's SQLite
-    # foreign keys: a batch downgrade rebuilds ``videos``, and ON DELETE CASCADE would take
-    # every shot and annotation with it (the corpus below must keep its rows).
-    plain = sa.create_engine(settings.sql_url)
+    # That release's schema was the baseline's. Downgraded through the catalog's own engine
+    # (SQLite foreign keys on): a downgrade must keep every shot and annotation.
+    engine = make_engine(settings.sql_url)
     try:
-        with plain.begin() as conn:
+        with engine.begin() as conn:
             command.downgrade(migrate.config(conn), migrate.BASELINE)
     finally:
-        plain.dispose()
+        engine.dispose()
     with store.catalog.session() as s:
         s.execute(text("DROP TABLE alembic_version"))
     before = _stored(store)
+    assert before["shots"] and before["history"]  # the downgrade kept the rows
     store.catalog.close()
     return before
 

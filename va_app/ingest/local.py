@@ -120,6 +120,7 @@ class LocalRunner:
         if self._pool is not None and getattr(self._pool, "_broken", False):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
+        assert self._pool is not None, "the pool is made before any job is submitted"
         return self._pool
 
     def encode(self, batch: list[tuple[VideoJob, object, PreparedVideo]]) -> EncodedBatch:

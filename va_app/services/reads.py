@@ -12,6 +12,7 @@ model version are in :mod:`va_app.services.feed_reads`, the dashboard's tables i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -135,7 +136,7 @@ def encoder_problem(app: Services) -> str:
     return app.view.encoder_problem
 
 
-def shot_ids(app: Services) -> list[str]:
+def shot_ids(app: Services) -> Sequence[str]:
     """Every visible shot's id in the matrix's row order (what a build's scores follow)."""
     return app.view.matrix.ids
 

@@ -478,13 +478,14 @@ def integrity_check(db_path: Path) -> None:
 def _facts(conn: Connection) -> dict:
     """Rows per table, ready shots (what the app shows) and the encoder, in one transaction."""
     counts = {
-        name: int(conn.scalar(select(func.count()).select_from(row)))
+        name: int(conn.scalar(select(func.count()).select_from(row)) or 0)
         for name, row in _COUNTED.items()
     }
     counts["shots"] = int(
         conn.scalar(
             select(func.count()).select_from(ShotRow).join(VideoRow).where(VideoRow.status == READY)
         )
+        or 0
     )
     encoder = conn.scalar(select(MetaRow.value).where(MetaRow.key == ENCODER_ID))
     return {"counts": counts, "encoder_id": encoder or ""}

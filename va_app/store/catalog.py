@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, event, func, or_, select, update
+from sqlalchemy import create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -198,7 +198,7 @@ class Catalog:
             q = select(func.count()).select_from(VideoRow)
             if ready_only:
                 q = q.where(_visible())
-            return int(s.scalar(q))
+            return int(s.scalar(q) or 0)
 
     def cut_list_facts(self) -> list[tuple[str, str, str, int]]:
         """``(video path, cut list, why refused, shots)`` of each visible video a cut list
@@ -244,7 +244,7 @@ class Catalog:
             shots = s.scalar(
                 select(func.count()).select_from(ShotRow).where(ShotRow.video_id == video_id)
             )
-            _bump_corpus_version(s, visible_delta=0 if was == READY else int(shots))
+            _bump_corpus_version(s, visible_delta=0 if was == READY else int(shots or 0))
 
     def delete_video(self, video_id: int) -> list[str]:
         """Remove a video and its shots (annotations stay); returns the removed shot ids."""
@@ -269,9 +269,7 @@ class Catalog:
         with self.session() as s:
             conn = s.connection()
             if videos:
-                conn.execute(
-                    VideoRow.__table__.insert(), [{**v, "status": INGESTING} for v in videos]
-                )
+                conn.execute(insert(VideoRow), [{**v, "status": INGESTING} for v in videos])
             keys = list({shot["video_key"] for shot in shots})
             id_of = {
                 key: vid
@@ -282,7 +280,7 @@ class Catalog:
             }
             if shots:
                 conn.execute(
-                    ShotRow.__table__.insert(),
+                    insert(ShotRow),
                     [
                         {
                             **{k: v for k, v in shot.items() if k != "video_key"},
@@ -315,7 +313,7 @@ class Catalog:
             )
             for key, value in facts.items():
                 s.merge(MetaRow(key=key, value=str(value)))
-            _bump_corpus_version(s, visible_delta=int(new_shots))
+            _bump_corpus_version(s, visible_delta=int(new_shots or 0))
 
     def delete_ingesting(self) -> None:
         """Remove every ``ingesting`` video and its shots in bulk (an interrupted import)."""
@@ -352,7 +350,7 @@ class Catalog:
 
     def visible_row_facts(self, ids: list[str]) -> dict[str, tuple[int | None, int, float]]:
         """``{id: (cluster, video id, duration)}`` of those of ``ids`` that are visible."""
-        found = {}
+        found: dict[str, tuple[int | None, int, float]] = {}
         with self.read() as s:
             for chunk in _chunks(ids, 500):
                 rows = s.execute(
@@ -380,7 +378,7 @@ class Catalog:
             q = select(func.count()).select_from(ShotRow)
             if ready_only:
                 q = q.join(VideoRow).where(_visible())
-            return int(s.scalar(q))
+            return int(s.scalar(q) or 0)
 
     def shots(self, ids: Iterable[str] | None = None) -> list[Shot]:
         """Visible shots, in catalog order (or the given ids' order)."""
@@ -495,7 +493,7 @@ class Catalog:
 
     def count_rows(self, table) -> int:
         with self.read() as s:
-            return int(s.scalar(select(func.count()).select_from(table)))
+            return int(s.scalar(select(func.count()).select_from(table)) or 0)
 
     # -- events ------------------------------------------------------------------------
     def log_event(self, kind: str, *, actor: str = "", payload: dict | None = None) -> None:

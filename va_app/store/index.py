@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,12 @@ from va_app.errors import StoreError
 # Graph quality vs build speed (docs/scale.md): M 16 / efC 100 inserted ~2× more vectors per
 # CPU-second than M 32 / efC 200 at 50k × 512 and, with ef_search 400 and search's exact
 # re-scoring, kept recall@50 at 0.9946 at 500k.
-HNSW_CONFIG = {"space": "cosine", "max_neighbors": 16, "ef_construction": 100, "ef_search": 400}
+HNSW_CONFIG: dict[str, Any] = {
+    "space": "cosine",
+    "max_neighbors": 16,
+    "ef_construction": 100,
+    "ef_search": 400,
+}
 # Chroma rejects very large single writes; 1k-row batches were also measured fastest.
 ADD_BATCH = 1000
 

@@ -265,7 +265,7 @@ class LabelStore:
             q = select(func.count()).select_from(AnnotationRow)
             if label is not None:
                 q = q.where(AnnotationRow.label_id == self.label_row(s, label).id)
-            return int(s.scalar(q))
+            return int(s.scalar(q) or 0)
 
     # -- annotator roles of imported labels -------------------------------------------
     def annotator_roles(self) -> dict[str, tuple[str | None, tuple[str, ...]]]:

@@ -101,8 +101,8 @@ def make_click_bench_corpus(
     app = bootstrap(settings, corpus=Corpus(settings))
     app.labelling.create_label(SYSTEM, "bench")
     ids = app.view.matrix.ids
-    seed = [(i, True) for i in ids[:10]] + [(i, False) for i in ids[10:20]]
-    app.labelling.record(SYSTEM, "bench", seed, source="import", annotator="seed")
+    first = [(i, True) for i in ids[:10]] + [(i, False) for i in ids[10:20]]
+    app.labelling.record(SYSTEM, "bench", first, source="import", annotator="seed")
     app.modelling.build(SYSTEM, "bench")
     app.close()
     return "bench"

@@ -33,9 +33,10 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -325,7 +326,7 @@ def _load_breakdown(path: Path, X: np.ndarray) -> dict:
     import h5py
 
     contiguous = _contiguous_copy(path, X)
-    detail = {}
+    detail: dict[str, Any] = {}
     for name, file in (("chunked", path), ("contiguous", contiguous)):
         with h5py.File(file, "r") as f:
             detail[f"{name}_layout"] = str(f[EMBEDDINGS].chunks or "contiguous")
@@ -407,7 +408,7 @@ def _labelled_set(
 def _labelled_rows(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows and 0/1 labels of :func:`_labelled_set` (with a few flipped, as annotators err)."""
     rng = np.random.default_rng([seed, 3])
-    direction = _unit(rng.standard_normal(X.shape[1]))
+    direction = _unit(np.asarray(rng.standard_normal(X.shape[1])))
     along = X @ direction
     share = int(along.size * (1 - CONCEPT_SHARE))
     cut = np.partition(along, share)[share]
@@ -424,7 +425,7 @@ def _labelled_rows(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.nda
 def _engine_timings(
     matrix: CorpusMatrix, labels: TrainingSet, repeats: int, progress: Progress | None
 ) -> dict:
-    w = _unit(np.random.default_rng(7).standard_normal(matrix.X.shape[1]))
+    w = _unit(np.asarray(np.random.default_rng(7).standard_normal(matrix.X.shape[1])))
     floor = _repeat_ms(lambda: matrix.X @ w, repeats)
     builds, parts = [], []
     # The app's build: pool negatives (its default) and the feeds spread over the clusters.
@@ -576,7 +577,7 @@ def _search_timings(
     t0 = time.perf_counter()
     search.search_vector(queries[0], TOP_K)  # the first query loads the index from disk
     first_ms = _ms(t0)
-    rows = {
+    rows: dict[str, list[float]] = {
         "search": [],
         "recall": [],
         "brute": [],
@@ -623,7 +624,7 @@ def _search_one(search: ShotSearch, q: np.ndarray, genre: str, rows: dict) -> No
     rows["filtered_recall"].append(_recall(hits, exact, search.ids))
 
 
-def _recall(hits, exact_rows: np.ndarray, ids: list[str]) -> float:
+def _recall(hits, exact_rows: np.ndarray, ids: Sequence[str]) -> float:
     truth = {ids[r] for r in exact_rows}
     return len(truth & {h.shot_id for h in hits}) / max(len(truth), 1)
 

@@ -193,5 +193,5 @@ def _on_similar(key: str) -> None:
 
 
 def _event(key: str, name: str):
-    value = st.session_state.get(key)
-    return value.get(name) if hasattr(value, "get") else None
+    get = getattr(st.session_state.get(key), "get", None)
+    return get(name) if callable(get) else None

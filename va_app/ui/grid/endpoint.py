@@ -79,7 +79,7 @@ def register(token: str | None, ticket: Ticket) -> str:
         old = _tickets.get(token) if token else None
         if old is not None:
             ticket.lock = old.lock
-        else:
+        if old is None or token is None:
             token = secrets.token_urlsafe(24)
         if len(_tickets) >= MAX_TICKETS:
             for stale in [t for t, v in _tickets.items() if now - v.used > TICKET_TTL_S]:

@@ -104,8 +104,9 @@ function pendingIds() {
   return ids;
 }
 
-// Measurements for `python -m va_app bench --browser`: key time, painted, confirmed.
-const trace = (window.__vaGrid = window.__vaGrid || { log: [], bySeq: {} });
+// Measurements for `python -m va_app bench --browser` (key time, painted, confirmed): kept
+// only when the page asks for them (window.__vaTrace set before load, as the bench does).
+const trace = window.__vaTrace ? (window.__vaGrid = window.__vaGrid || { log: [], bySeq: {} }) : null;
 
 const WORDS = { true: "positive", false: "negative", null: "not labelled by you" };
 const KEYMAP = [
@@ -347,7 +348,7 @@ class Grid {
     const now = performance.now();
     const ok = (d) => applied.has(d.seq) || confirmed.has(d.id);
     for (const d of this.pending) {
-      const entry = trace.bySeq[d.seq];
+      const entry = trace && trace.bySeq[d.seq];
       if (ok(d) && entry && !entry.confirmed) Object.assign(entry, { confirmed: now, via });
     }
     const done = (d) => ok(d) || rejected.has(d.seq);
@@ -482,9 +483,11 @@ class Grid {
     if (d.undo_of === null) local.push({ ...d, after: d.value });
     const entry = { seq: d.seq, shot_id: d.shot_id, value: d.value, key: keyTime ?? performance.now(),
                     handled: performance.now() };
-    trace.bySeq[d.seq] = entry;
-    trace.log.push(entry);
-    afterPaint((t) => (entry.painted = t));
+    if (trace) {
+      trace.bySeq[d.seq] = entry;
+      trace.log.push(entry);
+      afterPaint((t) => (entry.painted = t));
+    }
   }
 
   recentGroups() {

@@ -28,6 +28,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("videos") as batch:
-        batch.drop_column("cut_list_problem")
-        batch.drop_column("cut_list")
+    # A plain DROP COLUMN (SQLite ≥ 3.35, PostgreSQL), not a batch rebuild: rebuilding
+    # ``videos`` with the catalog's foreign keys on would cascade-delete every shot and
+    # annotation.
+    op.drop_column("videos", "cut_list_problem")
+    op.drop_column("videos", "cut_list")

@@ -27,5 +27,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_annotations_decision_id"), table_name="annotations")
-    with op.batch_alter_table("annotations") as batch:
-        batch.drop_column("decision_id")
+    op.drop_column("annotations", "decision_id")  # in place (SQLite ≥ 3.35): no table copy
