@@ -28,6 +28,7 @@ from tests.conftest import TESTER, open_services
 from tests.videogen import make_cut_video
 from va_app.config import Settings
 from va_app.ingest import ingest
+from va_app.search.shots import SearchQuery
 from va_app.services import health, reads
 from va_app.store.index import VectorIndex
 from va_app.store.matrix import EmbeddingMatrix
@@ -298,3 +299,33 @@ def _image(jpeg: bytes) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(jpeg)), dtype=float)
+
+
+def test_a_corpus_whose_index_files_were_cut_short_still_opens(settings, tmp_path):
+    """A process killed while Chroma wrote its HNSW files leaves a segment Chroma cannot read:
+    the corpus opens anyway (the index is derived; search is exact without it), check names
+    the fault and --repair rebuilds the index."""
+    from tests.corpusfactory import make_synthetic_corpus
+    from va_app.store.index import forget_cached_clients
+
+    make_synthetic_corpus(settings)
+    index = VectorIndex.from_settings(settings)
+    extra = np.random.default_rng(0).standard_normal((3000, 32)).astype(np.float32)
+    index.add([f"gone|{i}" for i in range(3000)], extra)  # enough for Chroma to persist HNSW
+    index.close()
+    forget_cached_clients()
+    [pickle] = settings.chroma_path.glob("*/index_metadata.pickle")
+    with pickle.open("r+b") as f:
+        f.truncate(pickle.stat().st_size // 2)
+
+    app = open_services(settings)  # no traceback
+    try:
+        ids = set(reads.shot_ids(app))
+        found = reads.search(app, SearchQuery(like=min(ids)), k=5)
+        assert len(found.hits) == 5 and {h.shot_id for h in found.hits} <= ids  # exact search
+    finally:
+        app.close()
+    status, report = check(settings)
+    assert status == 1 and any(p["part"] == "index" for p in report["problems"])
+    status, repaired = check(settings, "--repair")
+    assert status == 0 and repaired["facts"]["indexed"] == repaired["facts"]["shots"]

@@ -3,12 +3,16 @@ backup), and leftovers of an interrupted ingest are repaired unless one is runni
 
 from __future__ import annotations
 
+import logging
+
 from va_app.config import Settings
 from va_app.store.catalog import INGESTING
 from va_app.store.corpus import AUTO_INDEX_MAX, Corpus, ingest_lock
 from va_app.store.matrix import CorruptMatrixError
 from va_app.store.migrate import SchemaOutdatedError
 from va_app.store.upgrade import upgrade_corpus
+
+log = logging.getLogger(__name__)
 
 
 def open_corpus(settings: Settings, *, recover: bool = True, check_index: bool = True) -> Corpus:
@@ -39,7 +43,12 @@ def _looks_inconsistent(corpus: Corpus, *, check_index: bool = True) -> bool:
             return True
         if not check_index:
             return shots != corpus.matrix.count()
-        indexed = corpus.index.count()
+        try:
+            indexed = corpus.index.count()
+        except Exception as exc:  # noqa: BLE001 — a damaged index fails in Chroma's own ways
+            # Derived data: search is exact without it, `check --repair` rebuilds it.
+            log.warning("the vector index cannot be read (%s); run `check --repair`", exc)
+            return shots != corpus.matrix.count()
         if shots - indexed > AUTO_INDEX_MAX and indexed <= shots == corpus.matrix.count():
             return False  # a large corpus not indexed yet: only `reindex` fills it
         return not (shots == corpus.matrix.count() == indexed)
