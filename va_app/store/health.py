@@ -114,8 +114,9 @@ def check_corpus(settings: Settings, *, quick: bool = False, sample: int = SAMPL
     """Check every store of the corpus of ``settings``; changes nothing."""
     found = _Findings()
     shots = _check_catalog(settings, found, quick=quick)
-    if not _readable(found, "catalog", "schema"):
-        # The other stores are compared with the catalog: nothing to compare them with.
+    if shots is None or not _readable(found, "catalog", "schema"):
+        # The other stores are compared with the catalog: nothing to compare them with (an
+        # older schema is not read: the app upgrades it on open, after a backup).
         found.notes.append("the matrix, index, models and images were not checked")
         return found.report()
     ready = {s.id for s in shots}
@@ -133,8 +134,9 @@ def _readable(found: _Findings, *parts: str) -> bool:
     return not any(p.part in parts for p in found.problems)
 
 
-def _check_catalog(settings: Settings, found: _Findings, *, quick: bool) -> list[Shot]:
-    """The catalog's own check, then its visible shots (``[]`` when it cannot be read)."""
+def _check_catalog(settings: Settings, found: _Findings, *, quick: bool) -> list[Shot] | None:
+    """The catalog's own check, then its visible shots (``[]`` when it cannot be read, None
+    when its schema is older than this release's: not compared before the upgrade)."""
     backend = make_url(settings.sql_url).get_backend_name()
     found.facts["catalog"] = backend
     if backend == "sqlite" and not _check_sqlite_file(settings, found, quick=quick):
@@ -142,7 +144,7 @@ def _check_catalog(settings: Settings, found: _Findings, *, quick: bool) -> list
     if backend == "postgresql" and not _check_postgresql(settings, found):
         return []
     if not _schema_usable(settings, found):
-        return []
+        return None if _readable(found, "catalog", "schema") else []
     try:
         with _opened(Catalog(settings.sql_url)) as catalog:
             shots = catalog.shots()
