@@ -12,8 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from va_app.config import Settings
+from va_app.learn.classifier import ShotClassifier
+from va_app.learn.versions import load_model
 from va_app.services.access import AccessPolicy, Action, User
-from va_app.store.health import HealthReport, Problem, check_corpus, repair_corpus
+from va_app.store.health import HealthReport, ModelLoaders, Problem, check_corpus, repair_corpus
+
+#: The learning code's loaders, for the store's check of model versions and files.
+MODELS = ModelLoaders(from_params=ShotClassifier.from_dict, from_file=load_model)
 
 __all__ = ["HealthReport", "Problem", "RepairOutcome", "check", "repair"]
 
@@ -27,7 +32,7 @@ class RepairOutcome:
 def check(settings: Settings, *, quick: bool = False) -> HealthReport:
     """Every store of the corpus checked against the others (``quick``: what costs little at
     any size — what the app runs on open); changes nothing."""
-    return check_corpus(settings, quick=quick)
+    return check_corpus(settings, quick=quick, models=MODELS)
 
 
 def repair(
@@ -39,8 +44,8 @@ def repair(
 
     AccessPolicy.from_settings(settings).require(user, Action.INGEST)
     with ingest_lock(settings):
-        done = repair_corpus(settings, check_corpus(settings), progress=progress)
-        after = check_corpus(settings)
+        done = repair_corpus(settings, check_corpus(settings, models=MODELS), progress=progress)
+        after = check_corpus(settings, models=MODELS)
     if done and not any(p.blocks_app for p in after.problems):
         _log(settings, user, done)
     return RepairOutcome(done, after)

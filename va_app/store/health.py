@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, text
@@ -110,8 +111,25 @@ class _Findings:
 
 
 # -- the check ----------------------------------------------------------------------------------
-def check_corpus(settings: Settings, *, quick: bool = False, sample: int = SAMPLE) -> HealthReport:
-    """Check every store of the corpus of ``settings``; changes nothing."""
+@dataclass(frozen=True)
+class ModelLoaders:
+    """How stored model parameters and exported model files are loaded — the learning code's
+    own loaders, handed in by the service layer (the store does not import ``va_app.learn``).
+    ``from_params`` returns an object with ``coef_``; both raise on damage."""
+
+    from_params: Callable[[dict], Any]
+    from_file: Callable[[Path], Any]
+
+
+def check_corpus(
+    settings: Settings,
+    *,
+    quick: bool = False,
+    sample: int = SAMPLE,
+    models: ModelLoaders | None = None,
+) -> HealthReport:
+    """Check every store of the corpus of ``settings``; changes nothing. Model versions and
+    files are checked when ``models`` says how to load them."""
     found = _Findings()
     shots = _check_catalog(settings, found, quick=quick)
     if shots is None or not _readable(found, "catalog", "schema"):
@@ -123,7 +141,10 @@ def check_corpus(settings: Settings, *, quick: bool = False, sample: int = SAMPL
     matrix_dim = _check_matrix(settings, found, ready, quick=quick, sample=sample)
     index_sample = sample if _readable(found, "matrix") and not quick else 0
     _check_index(settings, found, ready, quick=quick, sample=index_sample)
-    _check_models(settings, found, matrix_dim, quick=quick)
+    if models is not None:
+        _check_models(settings, found, matrix_dim, models, quick=quick)
+    else:
+        found.notes.append("model versions and files were not checked")
     if not quick:
         _check_images(shots, found)
         _check_previews(settings, found)
@@ -457,9 +478,9 @@ def _sample_ids(ready: set[str], sample: int) -> list[str]:
     return [ids[i] for i in sorted(picked)]
 
 
-def _check_models(settings: Settings, found: _Findings, dim: int, *, quick: bool) -> None:
-    from va_app.learn.classifier import ShotClassifier
-
+def _check_models(
+    settings: Settings, found: _Findings, dim: int, models: ModelLoaders, *, quick: bool
+) -> None:
     try:
         with _opened(Catalog(settings.sql_url)) as catalog, catalog.read() as s:
             rows = s.execute(
@@ -473,7 +494,7 @@ def _check_models(settings: Settings, found: _Findings, dim: int, *, quick: bool
     broken = []
     for label, version, params in rows:
         try:
-            clf = ShotClassifier.from_dict(params or {})
+            clf = models.from_params(params or {})
             if dim and clf.coef_.size != dim:
                 raise ValueError(f"{clf.coef_.size} weights for {dim}-d vectors")
         except Exception as exc:  # noqa: BLE001 — any damage to the stored parameters
@@ -485,16 +506,14 @@ def _check_models(settings: Settings, found: _Findings, dim: int, *, quick: bool
             f"build those labels again (Build / `python -m va_app build --label L`), or {RESTORE}",
         )
     if not quick:
-        _check_model_files(settings, found)
+        _check_model_files(settings, found, models)
 
 
-def _check_model_files(settings: Settings, found: _Findings) -> None:
-    from va_app.learn.versions import load_model
-
+def _check_model_files(settings: Settings, found: _Findings, models: ModelLoaders) -> None:
     bad = []
     for path in sorted(settings.models_dir.glob("*.json")) if settings.models_dir.is_dir() else []:
         try:
-            load_model(path)
+            models.from_file(path)
         except VAError as exc:
             bad.append(f"{path.name} ({_one_line(exc)})")
     if bad:
