@@ -19,8 +19,6 @@ corpus maps the file and reads nothing per shot (milliseconds at millions of sho
 
 from __future__ import annotations
 
-import fcntl
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +31,7 @@ from va_app.config import Settings
 from va_app.domain import Shot
 from va_app.store.catalog import INGESTING, Catalog
 from va_app.store.index import VectorIndex
+from va_app.store.locks import pid_lock
 from va_app.store.matrix import (
     FLOAT16,
     FLOAT32,
@@ -379,20 +378,5 @@ def _cluster(value: int | None) -> int:
 @contextmanager
 def ingest_lock(settings: Settings, *, wait: bool = True) -> Iterator[bool]:
     """An exclusive lock held while an ingest writes; yields False when busy and not waiting."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.data_dir / ".ingest.lock"
-    with open(path, "a+") as handle:
-        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(handle, flags)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with pid_lock(settings.data_dir / ".ingest.lock", wait=wait) as held:
+        yield held

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from va_app.config import PROJECT_ROOT, Settings
+from va_app.store.locks import pid_lock
 
 #: Matrix rows per step: ~10 s of Chroma inserts on two busy cores, the longest an ingest
 #: waits for the job to let go of the ingest lock.
@@ -183,22 +184,8 @@ def _index_lacks_shots(settings: Settings) -> bool:
 
 @contextlib.contextmanager
 def _job_lock(settings: Settings) -> Iterator[bool]:
-    path = _lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with pid_lock(_lock_path(settings), wait=False) as held:
+        yield held
 
 
 def _lock_path(settings: Settings) -> Path:

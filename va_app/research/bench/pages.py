@@ -4,7 +4,7 @@
 process, with :mod:`cProfile` around each page's run: Home, Search, Active learning, Review,
 Dashboard, in that order (the first page pays for opening the corpus), then each page again
 (warm). It reports per page the seconds and the functions of this project (``va_app``,
-``pages``) that took the most time, cumulative — the figures issue 23 asks for.
+``pages``) that took the most time, cumulative — where a slow page's time goes.
 
 The corpus needs a label with a built model (:func:`prepare_label`).
 """

@@ -1,4 +1,4 @@
-"""The scale benchmark (issue 23): a corpus of N shots opened, shared, built and searched.
+"""The scale benchmark: a corpus of N shots opened, shared, built and searched.
 
 :func:`run_scale_bench` makes (once, cached under ``work_dir``) a synthetic corpus through the
 real stores — SQL catalog, compacted and stamped matrix file (float32, plus the float16 copy
@@ -19,8 +19,8 @@ archive waits for, and what it costs the machine:
   (bounded memory, never mapped);
 - ``peak_rss_mb``: the benchmark process's high-water mark (VmHWM) over the app's path (open,
   builds, searches); ``peak_rss_total_mb`` also over the float32 reference, the in-memory
-  comparison (``read_into_memory``: the same builds on a private copy, as before issue 23)
-  and the Ray builds (``ray``).
+  comparison (``read_into_memory``: the same builds on a private copy, as the app read it
+  before the matrix was mapped) and the Ray builds (``ray``).
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def run_scale_bench(
     ray_shards: int = 0,
     progress: Progress | None = None,
 ) -> dict:
-    """Everything issue 23 item 6 asks for, as the ``bench --scale N --json`` dict; with
+    """Every figure of the scale benchmark, as the ``bench --scale N --json`` dict; with
     ``ray_shards``, builds on a local Ray with that many shard actors too (``ray``)."""
     data_dir = scale_corpus(
         work_dir, shots=shots, dim=dim, seed=seed, precision=precision, progress=progress
@@ -350,7 +350,7 @@ def _engine_and_search(
 
 def _in_memory_builds(matrix, labels, w, out: dict) -> dict:
     """The same builds and pass over a private in-memory copy of the matrix, as the app read it
-    before issue 23: the mapped file must cost no more (warm page cache)."""
+    before the matrix was mapped: the mapped file must cost no more (warm page cache)."""
     from dataclasses import replace
 
     from va_app.learn.engine import build
