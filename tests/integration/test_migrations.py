@@ -18,7 +18,8 @@ from sqlalchemy import text
 
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.store import migrate
-from va_app.store.backup import MANIFEST
+from va_app.errors import ValidationError
+from va_app.store.backup import MANIFEST, restore
 from va_app.store.catalog import Catalog, make_engine
 from va_app.store.labels import LabelStore
 from va_app.store.opening import open_corpus
@@ -179,9 +180,46 @@ def test_opening_an_outdated_corpus_backs_it_up_then_upgrades_it(settings, next_
     assert _revision(settings) == next_release
     backups = list((settings.data_dir / "backups").iterdir())
     assert len(backups) == 1 and (backups[0] / MANIFEST).is_file()
-    assert json.loads((backups[0] / MANIFEST).read_text())["counts"]["annotations"] == 13
+    manifest = json.loads((backups[0] / MANIFEST).read_text())
+    assert manifest["counts"]["annotations"] == 13
+    # Migrations change only the catalog: the backup names the matrix instead of copying it.
+    assert not (backups[0] / "embeddings.h5").exists()
+    assert manifest["matrix"]["included"] is False
+    assert manifest["matrix"]["rows"] == len(before["shots"])
     assert open_corpus(settings).catalog.get_meta("encoder_id")  # current now: no new backup
     assert len(list((settings.data_dir / "backups").iterdir())) == 1
+
+
+def test_a_pre_upgrade_backup_takes_a_corpus_back_and_keeps_the_matrix(
+    settings, next_release
+):
+    """The way back from a release: its upgrade's catalog-only backup, restored by the release
+    before it over the upgraded corpus, gives that release's catalog with the data intact and
+    the matrix left in place; one whose matrix is gone fails with nothing changed and says
+    which file it needs."""
+    before = _release_before_migrations(settings)
+    next_release()
+    open_corpus(settings).close()  # the new release opens it: backup + upgrade
+    (saved,) = (settings.data_dir / "backups").iterdir()
+    matrix = settings.embeddings_path
+    untouched = (matrix.stat().st_ino, matrix.stat().st_mtime_ns)
+
+    migrate.use_extra_revisions()  # back to this release
+    restore(settings, saved, force=True)
+    assert _revision(settings) == migrate.head()  # its own schema, not the next release's
+    assert (matrix.stat().st_ino, matrix.stat().st_mtime_ns) == untouched
+    corpus = open_corpus(settings)
+    try:
+        assert _stored(LabelStore(corpus.catalog)) == before
+        assert corpus.consistency().ok
+    finally:
+        corpus.close()
+
+    matrix.rename(matrix.with_name("elsewhere.h5"))
+    with pytest.raises(ValidationError, match="holds the catalog and models only") as err:
+        restore(settings, saved, force=True)
+    assert str(matrix) in str(err.value)
+    assert _revision(settings) == migrate.head()  # nothing was touched
 
 
 def test_the_health_check_on_open_leaves_an_outdated_corpus_to_the_upgrade(settings):

@@ -5,7 +5,7 @@ A backup is a folder::
     manifest.json      format, time, source folder, encoder, row counts, SHA-256 of each file
     catalog.sqlite     the SQL catalog, copied with SQLite's online backup API
                        (catalog.pgdump for a PostgreSQL catalog, see below)
-    embeddings.h5      the embedding matrix
+    embeddings.h5      the embedding matrix (left out of a catalog-only backup, see below)
     models/            whatever the data dir keeps there (model versions themselves are SQL rows)
     thumbs/            thumbnails and filmstrips (optional)
 
@@ -14,6 +14,12 @@ the SQL copy is one snapshot (one read transaction in WAL mode, annotators' writ
 it holds every annotation acknowledged before the backup started. The folder is written under
 a temporary name and renamed when complete: a folder named like the destination is always a
 whole backup.
+
+A catalog-only backup (``include_matrix=False``: what a schema upgrade makes first, since
+migrations change only the catalog) names the matrix file it goes with, its row count and
+encoder instead of copying it — at 10M shots a copy would be 20–40 GB. Restoring one keeps the
+target's matrix when it is that matrix (same rows, same encoder), else copies the named file;
+the consistency check after the restore proves the pair agrees.
 
 The Chroma index is derived data: restore rebuilds it from SQL + h5 (like ``reindex``) and
 then checks the three stores agree and SQLite's ``integrity_check`` passes.
@@ -43,7 +49,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from va_app.config import Settings
 from va_app.errors import DiskFullError, StoreError, ValidationError, is_disk_full
-from va_app.store import pgdump
+from va_app.store import migrate, pgdump
 from va_app.store.catalog import READY, SQLITE_BUSY_TIMEOUT_MS
 from va_app.store.corpus import Corpus, ingest_lock
 from va_app.store.index import forget_cached_clients
@@ -183,12 +189,14 @@ def backup(
     dest: str | Path,
     *,
     include_thumbs: bool = True,
+    include_matrix: bool = True,
     wait: bool = True,
     progress: Progress | None = None,
 ) -> BackupReport:
     """Copy the corpus of ``settings`` to the new folder ``dest`` while the app keeps running.
 
-    ``wait``: when an ingest is running, wait for it to finish (else fail at once).
+    ``include_matrix=False``: the catalog and models only; the manifest names the matrix it
+    goes with. ``wait``: when an ingest is running, wait for it to finish (else fail at once).
     """
     catalog = catalog_store(settings)
     catalog.require_source()
@@ -201,11 +209,15 @@ def backup(
         with _no_ingest(settings, wait=wait, progress=progress):
             _note(progress, "copying the SQL catalog")
             facts = catalog.copy_to(staging)
-            _note(progress, "copying the embedding matrix")
-            _copy_matrix(settings.embeddings_path, staging / EMBEDDINGS_FILE)
+            if include_matrix:
+                _note(progress, "copying the embedding matrix")
+                _copy_matrix(settings.embeddings_path, staging / EMBEDDINGS_FILE)
+                matrix = _matrix_facts(staging / EMBEDDINGS_FILE, included=True)
+            else:
+                matrix = _matrix_facts(settings.embeddings_path, included=False)
             _copy_tree(settings.models_dir, staging / MODELS_DIR)
             thumbs = _copy_tree(settings.thumbs_dir, staging / THUMBS_DIR) if include_thumbs else 0
-        report = _finish_backup(settings, catalog, facts, staging, dest, thumbs)
+        report = _finish_backup(settings, catalog, facts, matrix, staging, dest, thumbs)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, Exception) and is_disk_full(exc):
@@ -218,8 +230,31 @@ def backup(
     return report
 
 
+def _matrix_facts(path: Path, *, included: bool) -> dict:
+    """What a manifest says of the matrix: its rows and encoder, and where it is when the
+    backup does not hold it."""
+    facts: dict = {"included": included, "rows": EmbeddingMatrix(path).count()}
+    facts["encoder_id"] = _matrix_encoder_of(path)
+    if not included:
+        facts["file"] = str(path.resolve()) if path.exists() else str(path)
+        facts["ids_sha256"] = _ids_digest(path)
+    return facts
+
+
+def _ids_digest(path: Path) -> str:
+    """SHA-256 of the matrix's shot ids in file order: which matrix a catalog-only backup goes
+    with (a second's read at 10M shots, against hashing 20 GB of vectors)."""
+    return hashlib.sha256(EmbeddingMatrix(path).id_array().tobytes()).hexdigest()
+
+
 def _finish_backup(
-    settings: Settings, catalog, facts: dict, staging: Path, dest: Path, thumbs: int
+    settings: Settings,
+    catalog,
+    facts: dict,
+    matrix: dict,
+    staging: Path,
+    dest: Path,
+    thumbs: int,
 ) -> BackupReport:
     files = {rel: sha256(staging / rel) for rel in _content_files(staging)}
     manifest = {
@@ -227,9 +262,9 @@ def _finish_backup(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source_data_dir": str(settings.data_dir),
         "catalog": catalog.kind,
-        "encoder_id": facts["encoder_id"] or _matrix_encoder(staging),
-        "counts": facts["counts"]
-        | {"embeddings": EmbeddingMatrix(staging / EMBEDDINGS_FILE).count()},
+        "encoder_id": facts["encoder_id"] or matrix["encoder_id"],
+        "counts": facts["counts"] | {"embeddings": matrix["rows"]},
+        "matrix": matrix,
         "files": files,
         "thumbs": thumbs,
     }
@@ -304,9 +339,10 @@ def restore(
             )
     _note(progress, "verifying the backup's checksums")
     verify_checksums(src, manifest)
+    matrix_from = _matrix_source(settings, src, manifest)
     try:
         with ingest_lock(settings):
-            report = _restore_locked(settings, src, catalog, manifest, force, progress)
+            report = _restore_locked(settings, src, catalog, manifest, matrix_from, force, progress)
     except Exception as exc:
         if not is_disk_full(exc):
             raise
@@ -320,19 +356,26 @@ def restore(
 
 
 def _restore_locked(
-    settings: Settings, src: Path, catalog, manifest: dict, force: bool, progress
+    settings: Settings,
+    src: Path,
+    catalog,
+    manifest: dict,
+    matrix_from: Path | None,
+    force: bool,
+    progress,
 ) -> RestoreReport:
     """The restore's writes, under the ingest lock."""
     if force:
-        _clear_corpus(settings, catalog)
+        _clear_corpus(settings, catalog, keep_matrix=matrix_from is None)
     _note(progress, "restoring the SQL catalog and the embedding matrix")
-    _place_files(settings, src, catalog)
+    _place_files(settings, src, catalog, matrix_from)
     _rebase_paths(
         catalog.url,
         manifest.get("source_data_dir", ""),
         settings.data_dir,
         moved=bool(manifest.get("thumbs")),
     )
+    _bring_schema_up_to_date(catalog.url, progress)
     _note(progress, "rebuilding the vector index")
     indexed, cleaned = _rebuild_index(settings)
     return RestoreReport(settings.data_dir, _read_facts(catalog.url)["counts"], indexed, cleaned)
@@ -381,15 +424,55 @@ def verify_checksums(src: Path, manifest: dict) -> None:
             )
 
 
-def _place_files(settings: Settings, src: Path, catalog) -> None:
+def _matrix_source(settings: Settings, src: Path, manifest: dict) -> Path | None:
+    """The matrix file a restore copies into the data dir; None: the one there is kept (a
+    catalog-only backup restored over the corpus it came from). Decided before anything is
+    touched, so a catalog-only backup whose matrix is gone fails with nothing changed."""
+    if (src / EMBEDDINGS_FILE).is_file():
+        return src / EMBEDDINGS_FILE
+    named = manifest.get("matrix") or {}
+    if named.get("included", True):
+        return None  # an older backup of a corpus without a matrix: nothing to place
+    rows, encoder = named.get("rows"), named.get("encoder_id", "")
+
+    def fits(path: Path) -> bool:
+        facts = (EmbeddingMatrix(path).count(), _matrix_encoder_of(path)) if path.is_file() else ()
+        return facts == (rows, encoder) and _ids_digest(path) == named.get("ids_sha256")
+
+    if fits(settings.embeddings_path):
+        return None
+    if named.get("file") and fits(Path(named["file"])):
+        return Path(named["file"])
+    raise ValidationError(
+        f"{src} holds the catalog and models only (made before a schema upgrade); it goes "
+        f"with the matrix {named.get('file')} ({rows} rows, encoder {encoder or 'unknown'}), "
+        f"which is neither there nor at {settings.embeddings_path}: put that file at "
+        f"{settings.embeddings_path}, or restore a full backup"
+    )
+
+
+def _place_files(settings: Settings, src: Path, catalog, matrix_from: Path | None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog.place(src)
-    if (src / EMBEDDINGS_FILE).is_file():
+    if matrix_from is not None:
         staged = settings.embeddings_path.with_suffix(".restoring.h5")
-        shutil.copyfile(src / EMBEDDINGS_FILE, staged)
+        shutil.copyfile(matrix_from, staged)
         os.replace(staged, settings.embeddings_path)
     _copy_tree(src / MODELS_DIR, settings.models_dir)
     _copy_tree(src / THUMBS_DIR, settings.thumbs_dir)
+
+
+def _bring_schema_up_to_date(url: str, progress: Progress | None) -> None:
+    """A backup made by an older release (a pre-upgrade one, say) holds an older schema: this
+    release upgrades the restored catalog, as opening would (the backup itself is the copy of
+    what was there; a newer release's catalog is refused, saying so)."""
+    engine = create_engine(url)
+    try:
+        if migrate.state_of(engine).current != migrate.head():
+            _note(progress, "upgrading the restored catalog's schema")
+            migrate.upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _rebuild_index(settings: Settings) -> tuple[int, list[str]]:
@@ -425,10 +508,12 @@ def _verify_restore(settings: Settings, catalog, manifest: dict, report: Restore
         raise StoreError(f"the restored catalog differs from the backup ({', '.join(lost)})")
 
 
-def _clear_corpus(settings: Settings, catalog) -> None:
-    """Remove the corpus a forced restore replaces (never the source videos)."""
+def _clear_corpus(settings: Settings, catalog, *, keep_matrix: bool = False) -> None:
+    """Remove the corpus a forced restore replaces (never the source videos; the matrix
+    stays when a catalog-only backup goes with it)."""
     catalog.clear()
-    settings.embeddings_path.unlink(missing_ok=True)
+    if not keep_matrix:
+        settings.embeddings_path.unlink(missing_ok=True)
     for folder in (
         settings.chroma_path,
         settings.models_dir,
@@ -523,8 +608,7 @@ def _content_files(root: Path) -> Iterator[str]:
                 yield path.relative_to(root).as_posix()
 
 
-def _matrix_encoder(root: Path) -> str:
-    path = root / EMBEDDINGS_FILE
+def _matrix_encoder_of(path: Path) -> str:
     return EmbeddingMatrix(path).info()[2] if path.is_file() else ""
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, make_url
 from va_app.errors import StoreError
 
 DUMP_FILE = "catalog.pgdump"
+REVISION_TABLE = "alembic_version"  # Alembic's record of the schema revision
 # pg_dump of a large catalog takes a while; a hung server must not hang a backup forever.
 TOOL_TIMEOUT_S = 3600
 
@@ -93,7 +94,11 @@ def dump(url: str, dest: Path, facts: Callable[[Connection], dict]) -> dict:
 
 
 def load(url: str, src: Path) -> None:
-    """Replace the catalog's tables at ``url`` with the dump ``src``, in one transaction."""
+    """Replace the catalog's tables at ``url`` with the dump ``src``, in one transaction.
+
+    ``--clean`` drops only what the dump holds: a dump of a catalog made before migrations has
+    no ``alembic_version``, and the target's would otherwise survive and claim the target's
+    schema revision for the restored tables — it is dropped after the load."""
     run_tool(
         "pg_restore",
         "--clean",
@@ -105,3 +110,26 @@ def load(url: str, src: Path) -> None:
         str(src),
         url=url,
     )
+    if REVISION_TABLE not in tables_in(src):
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP TABLE IF EXISTS {REVISION_TABLE}"))
+        finally:
+            engine.dispose()
+
+
+def tables_in(src: Path) -> set[str]:
+    """The tables a custom-format dump holds (``pg_restore --list``; no database needed)."""
+    done = subprocess.run(
+        [find_tool("pg_restore"), "--list", str(src)],
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        raise StoreError(f"pg_restore --list failed: {' '.join(done.stderr.split())[-500:]}")
+    # A table's line: "215; 1259 16390 TABLE public alembic_version va" (its rows' line says
+    # "TABLE DATA public alembic_version va")
+    lines = (line.split() for line in done.stdout.splitlines() if not line.startswith(";"))
+    return {f[5] for f in lines if len(f) >= 7 and f[3] == "TABLE" and f[4] != "DATA"}

@@ -1,8 +1,11 @@
 """Upgrading a corpus's catalog schema in place: a backup first, then the pending revisions.
 
 ``python -m va_app db upgrade`` and :func:`va_app.store.corpus.open_corpus` (so the app and
-every command upgrade on start) call :func:`upgrade_corpus`. The backup is an ordinary one
-(``backup`` / ``restore``), under ``<data dir>/backups/``, made only when revisions are pending.
+every command upgrade on start) call :func:`upgrade_corpus`. The backup, under
+``<data dir>/backups/`` and made only when revisions are pending, holds the catalog and models
+and names the matrix it goes with (migrations change only the catalog; a copy of a 10M-shot
+matrix would be 20–40 GB): ``restore BACKUP --data-dir DIR --force`` undoes the upgrade and keeps
+the matrix in place.
 """
 
 from __future__ import annotations
@@ -43,5 +46,6 @@ def _backup_first(settings: Settings, state: migrate.SchemaState, progress) -> P
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     dest = settings.data_dir / "backups" / f"before-schema-{state.head}-{stamp}"
     if progress:
-        progress(f"backing up to {dest} before upgrading the schema")
-    return backup(settings, dest, include_thumbs=False, progress=progress).path
+        progress(f"backing up the catalog and models to {dest} before upgrading the schema")
+    saved = backup(settings, dest, include_thumbs=False, include_matrix=False, progress=progress)
+    return saved.path
