@@ -30,6 +30,7 @@ from va_app.config import Settings
 from va_app.ingest import ingest
 from va_app.search.shots import SearchQuery
 from va_app.services import health, reads
+from va_app.store import health as store_health
 from va_app.store.index import VectorIndex
 from va_app.store.matrix import EmbeddingMatrix
 
@@ -329,3 +330,41 @@ def test_a_corpus_whose_index_files_were_cut_short_still_opens(settings, tmp_pat
     assert status == 1 and any(p["part"] == "index" for p in report["problems"])
     status, repaired = check(settings, "--repair")
     assert status == 0 and repaired["facts"]["indexed"] == repaired["facts"]["shots"]
+
+
+# What every page runs before opening the corpus: cheap at any size, and still these faults.
+QUICK_FAULTS = [
+    f
+    for f in FAULTS
+    if f.id in {"truncated-matrix", "missing-catalog", "missing-chroma-folder", "matrix-lacks-rows"}
+]
+
+
+@pytest.mark.parametrize("fault", QUICK_FAULTS, ids=[f.id for f in QUICK_FAULTS])
+def test_the_page_open_check_sees_what_is_cheap_to_see(settings_copy, sql_backend, fault: Fault):
+    if fault.sqlite_only and sql_backend != "sqlite":
+        pytest.skip("a SQLite file fault")
+    assert health.check(settings_copy, quick=True).ok
+    fault.plant(settings_copy)
+    report = health.check(settings_copy, quick=True)
+    # Counted, not listed: "13 rows for 15 shots" instead of which shots; the same fix.
+    assert any(p.part == fault.part and fault.fix in p.fix for p in report.problems), (
+        report.problems
+    )
+
+
+def test_a_big_catalog_is_counted_on_open_and_scanned_by_check(
+    settings_copy, sql_backend, monkeypatch
+):
+    """Past QUICK_CHECK_MAX_BYTES the page-open check counts the shots without listing them
+    and leaves SQLite's page-by-page scan to ``check``, saying so; ``check`` still finds a
+    damaged page."""
+    if sql_backend != "sqlite":
+        pytest.skip("SQLite's file scan")
+    monkeypatch.setattr(store_health, "QUICK_CHECK_MAX_BYTES", 0)
+    report = health.check(settings_copy, quick=True)
+    assert report.ok and report.facts["shots"] == report.facts["matrix_rows"] == SHOTS
+    assert any("not scanned page by page" in note for note in report.notes)
+    damage_sqlite_page(settings_copy)
+    status, full = check(settings_copy)
+    assert status != 0 and any(p["part"] == "catalog" for p in full["problems"])

@@ -513,14 +513,19 @@ def _labelled(matrix, seed: int):
 
 # -- child processes ------------------------------------------------------------------------------
 def child_main(mode: str, data_dir: str) -> None:
-    """(In a fresh process) open the corpus as the app does; ``open``: print the timings;
+    """(In a fresh process) open the corpus as the app does (the page's quick health check,
+    then the corpus and its matrix and search); ``open``: print the timings;
     ``hold``: also make a full pass, print memory figures, and stay until stdin closes."""
     t0 = time.perf_counter()
     from va_app.config import Settings
+    from va_app.services import health
     from va_app.services.bootstrap import bootstrap
 
     imported = time.perf_counter()
-    app = bootstrap(Settings(data_dir=Path(data_dir), encoder="descriptor"))
+    settings = Settings(data_dir=Path(data_dir), encoder="descriptor")
+    health.check(settings, quick=True)  # what every page runs before opening the corpus
+    checked = time.perf_counter()
+    app = bootstrap(settings)
     matrix = app.view.matrix
     mapped = time.perf_counter()
     search = app.view.search
@@ -528,7 +533,8 @@ def child_main(mode: str, data_dir: str) -> None:
     report: dict[str, Any] = {
         "import_s": round(imported - t0, 3),
         "open_s": round(ready - imported, 3),
-        "matrix_s": round(mapped - imported, 3),
+        "check_s": round(checked - imported, 3),
+        "matrix_s": round(mapped - checked, 3),
         "search_s": round(ready - mapped, 3),
         "shots": matrix.n_shots,
         "rss_mb_after_open": _rss_mb(),
