@@ -196,6 +196,8 @@ def _info_lines(info: dict[str, Any]) -> Iterator[str]:
             yield from (f"  {item['path']}: {item['reason']}" for item in value)
         elif key in _CUT_LIST_KEYS:
             yield from _cut_list_lines(key, value)
+        elif key == "index" and value is None:
+            yield "index: cannot be read (search is exact meanwhile): run `check --repair`"
         else:
             yield f"{key}: {value}"
 

@@ -324,6 +324,8 @@ def test_a_corpus_whose_index_files_were_cut_short_still_opens(settings, tmp_pat
         ids = set(reads.shot_ids(app))
         found = reads.search(app, SearchQuery(like=min(ids)), k=5)
         assert len(found.hits) == 5 and {h.shot_id for h in found.hits} <= ids  # exact search
+        summary = reads.corpus_summary(app)  # Home's figures: the index unknown, no traceback
+        assert summary["index"] is None and summary["shots"] == len(ids)
     finally:
         app.close()
     status, report = check(settings)

@@ -17,8 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from tests.corpusfactory import make_synthetic_corpus
-from va_app.store import migrate
 from va_app.errors import ValidationError
+from va_app.store import migrate
 from va_app.store.backup import MANIFEST, restore
 from va_app.store.catalog import Catalog, make_engine
 from va_app.store.labels import LabelStore
@@ -190,9 +190,7 @@ def test_opening_an_outdated_corpus_backs_it_up_then_upgrades_it(settings, next_
     assert len(list((settings.data_dir / "backups").iterdir())) == 1
 
 
-def test_a_pre_upgrade_backup_takes_a_corpus_back_and_keeps_the_matrix(
-    settings, next_release
-):
+def test_a_pre_upgrade_backup_takes_a_corpus_back_and_keeps_the_matrix(settings, next_release):
     """The way back from a release: its upgrade's catalog-only backup, restored by the release
     before it over the upgraded corpus, gives that release's catalog with the data intact and
     the matrix left in place; one whose matrix is gone fails with nothing changed and says

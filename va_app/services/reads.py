@@ -11,6 +11,7 @@ model version are in :mod:`va_app.services.feed_reads`, the dashboard's tables i
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # types only: building the services imports the whole engine
     from va_app.services.bootstrap import Services
     from va_app.services.corpus_view import ByteProgress
 
+log = logging.getLogger(__name__)
+
 
 # -- the corpus ------------------------------------------------------------------------------
 def is_empty(app: Services) -> bool:
@@ -53,7 +56,7 @@ def describe_corpus(corpus: Corpus) -> dict:
         "videos": catalog.count_videos(),
         "shots": catalog.count_shots(),
         "embeddings": corpus.matrix.count(),
-        "index": corpus.index.count(),
+        "index": _indexed(corpus),
         "labels": catalog.count_rows(LabelRow),
         "annotations": catalog.count_rows(AnnotationRow),
         "encoder": corpus.encoder_id,
@@ -61,6 +64,16 @@ def describe_corpus(corpus: Corpus) -> dict:
         "skipped": [{"path": p, "reason": r} for p, r in catalog.skipped()],
         **cut_list_facts(catalog.cut_list_facts()),
     }
+
+
+def _indexed(corpus: Corpus) -> int | None:
+    """Vectors in the index; None when it cannot be read (derived data: search is exact
+    without it; the page's check already names the fault and `check --repair`)."""
+    try:
+        return corpus.index.count()
+    except Exception as exc:  # noqa: BLE001 — a damaged index fails in Chroma's own ways
+        log.warning("the vector index cannot be read (%s); run `check --repair`", exc)
+        return None
 
 
 def cut_list_facts(facts: list[tuple[str, str, str, int]]) -> dict[str, list[dict]]:
