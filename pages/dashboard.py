@@ -105,10 +105,7 @@ try:
     )
     right.plotly_chart(charts.corpus_map_figure(dashboard.corpus_map(app, label)), key="chart-map")
     left, right = st.columns(2)
-    left.plotly_chart(
-        charts.score_distribution_figure(dashboard.score_distribution(app, label)),
-        key="chart-scores",
-    )
+    left.plotly_chart(resources.score_distribution_figure(label), key="chart-scores")
     curve = dashboard.reliability(app, label)
     right.plotly_chart(charts.reliability_figure(curve), key="chart-calibration")
     if not curve.empty:

@@ -257,6 +257,39 @@ def test_dashboard_draws_plotly_charts_with_data(app_settings):
     assert any("Brier score" in c.value and "calibrated" in c.value for c in at.caption)
 
 
+def test_the_score_histogram_follows_each_build(app_settings):
+    """The Dashboard keeps its score histogram between reruns (a pass over every shot) and
+    draws the next version's after a build — also for a label deleted and made again."""
+    ws = _workspace(app_settings)
+    ws.labelling.create_label(TESTER, "night")
+    _label_some(app_settings, "night", 10, 10)
+    ws.modelling.build(TESTER, "night")
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("pages/dashboard.py").run()
+
+    def histogram() -> str:
+        return next(
+            c.proto.spec for c in at.get("plotly_chart") if "Score distribution" in c.proto.spec
+        )
+
+    first = histogram()
+    assert "model v1" in first
+    at.run()
+    assert histogram() == first
+    _label_some(app_settings, "night", 14, 14)
+    ws.modelling.build(TESTER, "night")
+    at.run()
+    assert "model v2" in histogram()
+    ws.labelling.delete_label(TESTER, "night")
+    ws.labelling.create_label(TESTER, "night")
+    _label_some(app_settings, "night", 10, 12)
+    ws.modelling.build(TESTER, "night")
+    at.run()
+    assert "model v1" in histogram() and histogram() != first  # the new label's own v1
+    ws.close()
+
+
 def _plotted(values) -> list:
     """A trace's values as the browser gets them (numbers come as base64 typed arrays)."""
     if isinstance(values, dict):

@@ -2,8 +2,9 @@
 
 The corpus's services (:func:`va_app.services.bootstrap.bootstrap`: the stores, the embedding
 matrix held in memory, search, the encoder) live in ``st.cache_resource``: a click or a page
-switch never reloads them. Also here: the feeds of a model version and the recommender's
-advice, cached per version, and the encoder loaded under a progress bar.
+switch never reloads them. Also here: the feeds of a model version, the recommender's advice
+and the Dashboard's score histogram, cached per version, and the encoder loaded under a
+progress bar.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from va_app.config import Settings
 from va_app.encoders.base import Encoder
 from va_app.encoders.fetch import human_size
 from va_app.learn.recommender import Recommendation
-from va_app.services import feed_reads, reads
+from va_app.services import dashboard, feed_reads, reads
 from va_app.services.access import AccessPolicy
 from va_app.services.bootstrap import Services, bootstrap
 from va_app.services.corpus_view import ByteProgress, FeedView
@@ -102,3 +103,25 @@ def advice(label: str, version: int) -> Recommendation:
     """The recommender's suggestion for ``label`` after its ``version`` (the latest)."""
     app = services()
     return _advice(str(app.settings.data_dir), label, version, reads.corpus_version(app))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _score_distribution_figure(data_dir: str, label: str, built: str, corpus_version: str):
+    # A pass over the matrix and every shot id (1.5 s of the Dashboard's rerun at 2M shots):
+    # it changes only with a build (``built``: version and time, so a label deleted and made
+    # again is not mistaken for the old one) or an ingest. The figure is kept, not the frame.
+    from va_app.reports import charts  # plotly: only the Dashboard draws
+
+    return charts.score_distribution_figure(dashboard.score_distribution(services(), label))
+
+
+def score_distribution_figure(label: str):
+    """The Dashboard's histogram of the latest version's scores of every shot."""
+    app = services()
+    latest = reads.latest_version(app, label)
+    return _score_distribution_figure(
+        str(app.settings.data_dir),
+        latest.label if latest else label,
+        f"{latest.version}@{latest.created_at}" if latest else "",
+        reads.corpus_version(app),
+    )
