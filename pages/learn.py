@@ -51,18 +51,34 @@ if right.button(
 
 
 def before_first_build() -> None:
+    need_pos, need_neg = reads.first_build_needs(app)
     st.info(
-        "Press **Build** to train a model on the labels so far and fill the feeds. Until "
-        "then, label some random shots here: they show the first model the whole corpus, "
-        "not only what your searches found.",
-        icon=":material/shuffle:",
+        f"Press **Build** once you have labelled {need_pos} positives and {need_neg} "
+        "negatives. Until then, label the shots "
+        "the label's words find *by meaning* — the best match, then shots further down the "
+        "ranking, near misses among them — and some random ones: the first model then sees "
+        "more than one corner of the concept.",
+        icon=":material/lightbulb:",
     )
-    ids = feed_reads.random_shots(app, label, n=n, hide_labelled=hide)
-    card_grid(
-        reads.shots(app, ids),
-        card_context(label, source="random", key="feed-random"),
-        need=reads.first_build_needs(app),
-    )
+    by_meaning, at_random = st.tabs(["By meaning", "Random"])
+    with by_meaning:
+        try:
+            ids = feed_reads.meaning_shots(app, label, n=n)
+        except VAError as exc:
+            st.warning(f"{exc}", icon=":material/search_off:")
+            ids = []
+        card_grid(
+            reads.shots(app, ids),
+            card_context(label, source="meaning", key="feed-meaning"),
+            need=reads.first_build_needs(app),
+        )
+    with at_random:
+        ids = feed_reads.random_shots(app, label, n=n, hide_labelled=hide)
+        card_grid(
+            reads.shots(app, ids),
+            card_context(label, source="random", key="feed-random"),
+            need=reads.first_build_needs(app),
+        )
 
 
 @st.fragment

@@ -100,6 +100,7 @@ class Source(StrEnum):
 
     SEARCH = "search"
     SIMILAR = "similar"  # "more like this" on the search page
+    MEANING = "meaning"  # the label's words, spread down their ranking, before the first build
     POSITIVE = "positive"  # the four feeds of a build (paper Figure 3) ...
     NEGATIVE = "negative"
     BORDERLINE = "borderline"

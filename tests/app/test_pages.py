@@ -134,7 +134,7 @@ def test_before_the_first_build_active_learning_offers_random_shots(app_settings
     at.run()
     at.switch_page("pages/learn.py").run()
     assert not at.exception
-    assert any("Press **Build**" in i.value and "random shots" in i.value for i in at.info)
+    assert any("Press **Build**" in i.value and "random ones" in i.value for i in at.info)
     random_grid = grid(at, "grid-feed-random")
     first = random_grid.shot_ids
     assert len(first) == 20 and len(set(first)) == 20
@@ -148,6 +148,35 @@ def test_before_the_first_build_active_learning_offers_random_shots(app_settings
     at.toggle(key="hide_labelled").set_value(True).run()
     hidden = grid(at, "grid-feed-random").shot_ids
     assert not {first[0], first[1]} & set(hidden) and len(hidden) == 20
+
+
+def test_before_the_first_build_the_label_words_offer_shots_by_meaning(app_settings):
+    """The "By meaning" tab: the label's words ranked over the corpus, the best hit first and
+    the others spread down the ranking — positives and near misses of the same words, not the
+    top hits alone; labelled shots make room for the next ones."""
+    from va_app.learn.feeds import meaning_depth, meaning_page
+    from va_app.search.shots import SearchQuery
+    from va_app.services import reads
+
+    _workspace(app_settings).labelling.create_label(TESTER, "night")
+    at = make_app(label="night")
+    at.run()
+    at.switch_page("pages/learn.py").run()
+    at.number_input(key="feed_size").set_value(4).run()
+    assert not at.exception
+    page = grid(at, "grid-feed-meaning").shot_ids
+    ws = _workspace(app_settings)
+    ranked = [h.shot_id for h in reads.search(ws, SearchQuery(texts=("night",)), k=400).hits]
+    window = ranked[: meaning_depth(len(reads.shot_ids(ws)))]
+    assert len(window) > 8 and page == meaning_page(window, 4)
+    assert page[0] == window[0] and page[-1] == window[-1]  # the best, then down the ranking
+    truth = Catalog(app_settings.sql_url).ground_truth("night")
+    send(at, grid(at, "grid-feed-meaning"), "decisions", decisions((page[0], truth[page[0]])))
+    stored = {a.shot_id: a.source for a in ws.uow().labels.current("night")}
+    assert stored == {page[0]: "meaning"}
+    at.run()
+    assert page[0] not in grid(at, "grid-feed-meaning").shot_ids
+    ws.close()
 
 
 def test_review_lists_annotations_and_flips_one(app_settings):

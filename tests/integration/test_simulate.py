@@ -12,6 +12,7 @@ from va_app.config import Settings
 from va_app.datasets.demo.corpus import build_demo_corpus
 from va_app.datasets.demo.manifest import DEMO_CONCEPTS, DEMO_RARE_CONCEPTS
 from va_app.errors import ValidationError
+from va_app.learn.feeds import meaning_depth, meaning_page
 from va_app.research.simulate.runner import run_simulation
 from va_app.research.simulate.strategies import (
     ROTATION,
@@ -19,6 +20,7 @@ from va_app.research.simulate.strategies import (
     STRATEGIES,
     Session,
     feed_quotas,
+    first_labels_batch,
     search_batch,
 )
 from va_app.research.simulate.summary import summary_lines
@@ -90,7 +92,7 @@ def test_the_plain_rotation_is_judged_and_pages_are_checked_for_near_duplicates(
     built = 0
     for facts in result["labels"].values():
         rotation = facts["sources"]["va_rot"]
-        assert set(rotation) <= {"search", "similar", "browse", *ROTATION, "random"}
+        assert set(rotation) <= {"meaning", "search", "similar", "browse", *ROTATION, "random"}
         pages = facts["page_near_duplicates"].get("va_rot")  # none where it never built
         if pages:
             built += 1
@@ -152,6 +154,22 @@ def test_an_expert_whose_words_find_nothing_browses_instead() -> None:
     assert search_batch(session, SEARCH_GIVE_UP + 10, bootstrap=True) == SEARCH_GIVE_UP + 10
     assert session.sources == ["search"] * SEARCH_GIVE_UP + ["browse"] * 10
     assert session.search_cursor == SEARCH_GIVE_UP
+
+
+def test_the_first_labels_follow_the_by_meaning_page_then_random_shots() -> None:
+    """Before the first build the simulated expert labels what the Active-learning page offers:
+    pages of the label's words spread down their ranking (the app's own rule, meaning_page),
+    then, with 10 positives and too few negatives, random shots."""
+    from types import SimpleNamespace
+
+    truth = np.zeros(400, dtype=bool)
+    truth[:60] = True  # the words rank 60 positives first
+    task = SimpleNamespace(truth=truth, search_rows=np.arange(400), n_train=400)
+    session = Session(task, np.random.default_rng(0))
+    assert first_labels_batch(session, 20) == 20
+    assert session.order[:5] == meaning_page(list(range(meaning_depth(400))), 5)
+    assert session.sources == ["meaning"] * 10 + ["browse"] * 10
+    assert session.n_pos >= 10
 
 
 def test_the_expert_types_the_label_words() -> None:

@@ -156,6 +156,41 @@ def random_feed(
     return picked.astype(np.intp) if candidates is None else candidates[picked]
 
 
+#: Before the first build, the "by meaning" page (:func:`meaning_page`) spreads over the top
+#: ``MEANING_SHARE`` of the label's text ranking — for a common concept the part where positives
+#: and near misses mix (Agile Deliberation's borderline examples chosen by meaning, when there
+#: is no model to say what is borderline) —, at least ``MEANING_MIN_PAGES`` pages deep and at
+#: most ``MEANING_MAX_DEPTH`` hits (a search of that many is cheap at any corpus size).
+MEANING_SHARE = 0.10
+MEANING_PAGE = 5
+MEANING_MIN_PAGES = 5
+MEANING_MAX_DEPTH = 5_000
+
+
+def meaning_depth(n_shots: int) -> int:
+    """How far down the label's text ranking the "by meaning" page reaches."""
+    return min(
+        max(MEANING_MIN_PAGES * MEANING_PAGE, int(MEANING_SHARE * n_shots)), MEANING_MAX_DEPTH
+    )
+
+
+def meaning_page(window, n: int, *, page: int = MEANING_PAGE) -> list:
+    """``n`` of ``window`` (the unlabelled text hits within :func:`meaning_depth`, best first),
+    in groups of ``page``: each group the best hit left, the others evenly spaced down the rest
+    of the window. A page of the top hits alone shows one corner of the concept (near-duplicate
+    positives); spread down the ranking it shows clear positives, near misses and negatives of
+    the same words — what a first model needs (``simulate``: README, "First labels")."""
+    left = list(window)
+    picked: list = []
+    while left and len(picked) < n:
+        k = min(page, n - len(picked), len(left))
+        chosen = np.unique(np.linspace(0, len(left) - 1, num=k).astype(np.intp))
+        picked += [left[i] for i in chosen]
+        taken = set(chosen.tolist())
+        left = [item for i, item in enumerate(left) if i not in taken]
+    return picked
+
+
 #: The four feeds of the build page by name (paper Figure 3), in the order of
 #: :data:`va_app.domain.FEED_SOURCES`.
 FEEDS: dict[str, Feed] = {

@@ -66,6 +66,7 @@ ARMS: tuple[str, ...] = (
 ARM_OF_SOURCE: dict[str, str] = {
     Source.SEARCH: Source.SEARCH,
     Source.SIMILAR: Source.SEARCH,
+    Source.MEANING: Source.SEARCH,  # the label's words, before the first build
     Source.POSITIVE: Source.POSITIVE,
     Source.NEGATIVE: Source.NEGATIVE,
     Source.BORDERLINE: Source.BORDERLINE,

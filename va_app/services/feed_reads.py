@@ -10,9 +10,10 @@ from va_app.encoders.base import same_encoder
 from va_app.errors import NotFoundError
 from va_app.learn.classifier import ShotClassifier
 from va_app.learn.engine import DEFAULT_SPREAD
-from va_app.learn.feeds import feed_seed, random_feed
+from va_app.learn.feeds import feed_seed, meaning_depth, meaning_page, random_feed
 from va_app.learn.recommender import MISTAKES, Recommendation, recommend, shots_to_predict
 from va_app.learn.scoring import score_matrix
+from va_app.services import reads
 from va_app.services.bootstrap import Services
 from va_app.services.corpus_view import FeedView
 
@@ -79,6 +80,20 @@ def random_shots(
         np.zeros(matrix.n_shots, np.float32), n, rng=feed_seed(name, 0), exclude=exclude
     )
     return [matrix.ids[i] for i in rows]
+
+
+def meaning_shots(app: Services, label: str, *, n: int = 20) -> list[str]:
+    """Shots for ``label`` before its first build, chosen by meaning: the label's words (its
+    name, description and hints, as a zero-shot search reads them) ranked over the corpus,
+    and of the unlabelled hits within :func:`meaning_depth` the best then the rest spread down
+    the ranking (:func:`meaning_page`) — clear positives beside near misses, not one corner of
+    the concept. Labelled shots make room for the next ones."""
+    name = app.uow().labels.get_label(label).name
+    depth = meaning_depth(app.view.matrix.n_shots)
+    hits = reads.search(app, reads.zero_shot_query(app, name), k=depth).hits
+    labelled = app.uow().labels.labelled_set(name)
+    seen = set(labelled.positives) | set(labelled.negatives) | set(labelled.ties)
+    return meaning_page([h.shot_id for h in hits if h.shot_id not in seen], n)
 
 
 def _labelled_rows(app: Services, name: str) -> np.ndarray:

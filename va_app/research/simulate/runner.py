@@ -5,12 +5,15 @@ labels shots in batches, following one strategy, and after every ``n`` labels a 
 trained on what it has labelled and scored by average precision (AP) on held-out shots. The
 strategies (paper §4–5):
 
-- ``va`` — Video Annotator: search to bootstrap (text search with the label's words — the
-  encoder's text tower, or keywords over titles and tags when it has none — and "more like
-  this" from the positives found) until 10 positives and 10 negatives, then build and label
-  from the four feeds in the shares of :data:`FEED_SHARES`, one build per batch.
+- ``va`` — Video Annotator: the first labels as the Active-learning page offers them before
+  the first build (pages of the label's words "by meaning": the best text hit, then hits
+  spread down the top of the ranking — the encoder's text tower, or keywords over titles and
+  tags when it has none —, and random shots once the positives are enough) until 10
+  positives and 10 negatives, then build and label from the four feeds in the shares of
+  :data:`FEED_SHARES`, one build per batch.
 - ``va_rec`` — the same bootstrap, then every batch from the one source the next-action
-  recommender (:mod:`va_app.learn.recommender`) suggests after each build.
+  recommender (:mod:`va_app.learn.recommender`) suggests after each build (its "search" is
+  the Search page: the top text hits and "more like this" from the positives).
 - ``va_rot`` — the same bootstrap, then a whole batch from each feed in turn (borderline, top
   positive, top negative, random): a user who simply works through the page.
 - ``cc`` — combined classifier: half random shots, half search results in rank order.
