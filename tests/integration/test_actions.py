@@ -177,8 +177,37 @@ def test_the_app_is_handed_the_builds_own_feeds_without_scoring_again(ws, corpus
     assert shown.probabilities is outcome.result.probabilities  # not a second scoring
     assert shown.feeds == outcome.feeds and shown.version == outcome.version
     other = open_services(corpus)
-    assert feed_reads.feeds_for(other, LABEL, n=8).feeds == outcome.feeds  # recomputed: the same
+    assert feed_reads.feeds_for(other, LABEL, n=8).feeds == outcome.feeds  # from disk
     other.close()
+
+
+def test_a_restarted_server_shows_the_builds_feeds_without_a_pass_over_the_matrix(
+    ws, corpus, monkeypatch
+):
+    """The latest build's feeds and scores are kept on disk: a new process shows them without
+    scoring every shot (at 10M shots that pass first reads 10 GB back from disk); a damaged
+    file, another feed size or a newer build is scored again, to the same feeds."""
+    import numpy as np
+
+    _label_enough(ws)
+    outcome = ws.modelling.build(ANN, LABEL, n=8)
+    restarted = open_services(corpus)
+    with monkeypatch.context() as m:
+        m.setattr(feed_reads, "score_matrix", _must_not_score)
+        shown = feed_reads.feeds_for(restarted, LABEL, n=8)
+    assert shown.feeds == outcome.feeds and shown.version == outcome.version
+    assert np.allclose(shown.probabilities, outcome.result.probabilities, atol=1e-3)
+    assert feed_reads.feeds_for(restarted, LABEL, n=6).feeds != outcome.feeds  # scored again
+    for cached in (corpus.data_dir / "cache" / "builds").glob("*.npz"):
+        cached.write_bytes(b"not a build")
+    again = open_services(corpus)
+    assert feed_reads.feeds_for(again, LABEL, n=8).feeds == outcome.feeds  # scored again
+    for w in (restarted, again):
+        w.close()
+
+
+def _must_not_score(*args, **kwargs):
+    raise AssertionError("the corpus was scored again")
 
 
 def _point_the_cli_at(settings, monkeypatch) -> None:

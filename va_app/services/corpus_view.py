@@ -10,9 +10,14 @@ its feeds are not scored a second time. Thread-safe: the app's sessions share on
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +31,8 @@ from va_app.search.index_progress import IndexProgress, IndexWatch
 from va_app.search.shots import ShotSearch, TextEncoder
 from va_app.store.corpus import Corpus
 from va_app.store.index import forget_cached_clients
+
+log = logging.getLogger(__name__)
 
 #: ``progress(done_bytes, total_bytes, note)`` of a weights download.
 ByteProgress = Callable[..., None]
@@ -160,12 +167,68 @@ class CorpusView:
 
     # -- builds as shown ---------------------------------------------------------------------
     def remember_build(self, view: FeedView, *, n: int, hide_labelled: bool) -> None:
-        """Keep a label's latest build (one per label) to hand out instead of re-scoring."""
+        """Keep a label's latest build (one per label) to hand out instead of re-scoring, in
+        this process and on disk (:meth:`stored_build`: a restarted server shows it without a
+        pass over the matrix — at 10M shots that pass first reads 10 GB back from disk)."""
         key = view.version.label.casefold()
         with self._lock:
             for old in [k for k in self._built if k[0] == key]:
                 del self._built[old]
             self._built[(key, n, hide_labelled)] = view
+        try:
+            self._write_build(view, n=n, hide_labelled=hide_labelled)
+        except OSError as exc:  # a cache: a full or read-only disk costs a re-score, no more
+            log.warning("could not keep the build's feeds on disk (%s)", exc)
+
+    def stored_build(
+        self, version: ModelVersion, *, n: int, hide_labelled: bool
+    ) -> tuple[dict[str, list[str]], np.ndarray] | None:
+        """``(feeds, probabilities)`` the build of exactly this stored ``version`` (same feed
+        options, same corpus) left on disk; None when there is none. The probabilities are
+        kept as float16 (what the cards show: two decimals)."""
+        path = self._build_file(version.label)
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                if str(stored["identity"]) != self._build_identity(version, n, hide_labelled):
+                    return None
+                feeds = {str(name): stored[f"feed_{name}"].tolist() for name in stored["feeds"]}
+                return feeds, stored["probabilities"].astype(np.float32)
+        except (OSError, KeyError, ValueError):  # none yet, or damaged: score again
+            return None
+
+    def _write_build(self, view: FeedView, *, n: int, hide_labelled: bool) -> None:
+        path = self._build_file(view.version.label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial.npz")
+        arrays: dict[str, Any] = {
+            f"feed_{name}": np.array(ids, dtype=str) for name, ids in view.feeds.items()
+        }
+        np.savez(
+            partial,
+            identity=np.array(self._build_identity(view.version, n, hide_labelled)),
+            feeds=np.array(list(view.feeds)),
+            probabilities=np.asarray(view.probabilities, dtype=np.float16),
+            **arrays,
+        )
+        os.replace(partial, path)
+
+    def _build_file(self, label: str) -> Path:
+        digest = hashlib.sha256(label.casefold().encode()).hexdigest()[:16]
+        return self.settings.data_dir / "cache" / "builds" / f"{digest}.npz"
+
+    def _build_identity(self, version: ModelVersion, n: int, hide_labelled: bool) -> str:
+        created = version.created_at.isoformat() if version.created_at else ""
+        return "|".join(
+            (
+                version.label.casefold(),
+                str(version.version),
+                created,
+                version.fingerprint,
+                self.corpus_version,
+                str(n),
+                str(hide_labelled),
+            )
+        )
 
     def remembered_build(
         self, version: ModelVersion, *, n: int, hide_labelled: bool

@@ -28,9 +28,9 @@ def feeds_for(
 ) -> FeedView | None:
     """The feeds of a stored version (default latest); None when nothing was built yet.
 
-    The latest build made in this process is handed out as it was built; any other version
-    is recomputed — same classifier, same seed: the same feeds as its build showed, after a
-    reload too.
+    The latest build of each label is handed out as it was built — from this process, or
+    from disk after a restart (:meth:`CorpusView.stored_build`); any other version is
+    recomputed — same classifier, same seed: the same feeds as its build showed.
     """
     repos = app.uow()
     name = repos.labels.get_label(label).name
@@ -43,6 +43,12 @@ def feeds_for(
     built = app.view.remembered_build(wanted, n=n, hide_labelled=hide_labelled)
     if built is not None:
         return built
+    earlier = [v for v in stored if v.version < wanted.version]
+    previous = earlier[-1] if earlier else None
+    kept = app.view.stored_build(wanted, n=n, hide_labelled=hide_labelled)
+    if kept is not None:  # its build's own feeds, left by this or an earlier server process
+        feeds, probabilities = kept
+        return FeedView(wanted, previous, probabilities, feeds)
     meta, params = repos.models.parameters(name, wanted.version)
     matrix = app.view.matrix
     scored = score_matrix(matrix, ShotClassifier.from_dict(params))  # as the build scored
@@ -54,8 +60,7 @@ def feeds_for(
         spread=DEFAULT_SPREAD,
     )
     feeds = {feed: [matrix.ids[i] for i in idx] for feed, idx in rows.items()}
-    earlier = [v for v in stored if v.version < meta.version]
-    return FeedView(meta, earlier[-1] if earlier else None, scored.probabilities, feeds)
+    return FeedView(meta, previous, scored.probabilities, feeds)
 
 
 def feed_scores(app: Services, view: FeedView, shot_ids: list[str]) -> dict[str, float]:
