@@ -15,7 +15,7 @@ from tests.conftest import TESTER, open_services
 from tests.corpusfactory import make_synthetic_corpus
 from va_app.cli import main
 from va_app.errors import StoreError
-from va_app.services import feed_reads, reads
+from va_app.services import dashboard, feed_reads, reads
 from va_app.services.access import AccessDeniedError, AccessPolicy, Role, RoleAssignments, User
 from va_app.services.bootstrap import Services
 
@@ -194,9 +194,12 @@ def test_a_restarted_server_shows_the_builds_feeds_without_a_pass_over_the_matri
     restarted = open_services(corpus)
     with monkeypatch.context() as m:
         m.setattr(feed_reads, "score_matrix", _must_not_score)
+        m.setattr(dashboard, "corpus_probabilities", _must_not_score)
         shown = feed_reads.feeds_for(restarted, LABEL, n=8)
+        histogram = dashboard.score_distribution(restarted, LABEL)  # the Dashboard's, too
     assert shown.feeds == outcome.feeds and shown.version == outcome.version
-    assert np.allclose(shown.probabilities, outcome.result.probabilities, atol=1e-3)
+    np.testing.assert_array_equal(histogram["probability"], outcome.result.probabilities)
+    np.testing.assert_array_equal(shown.probabilities, outcome.result.probabilities)
     assert feed_reads.feeds_for(restarted, LABEL, n=6).feeds != outcome.feeds  # scored again
     for cached in (corpus.data_dir / "cache" / "builds").glob("*.npz"):
         cached.write_bytes(b"not a build")

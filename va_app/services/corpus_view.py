@@ -48,6 +48,10 @@ class FeedView:
     feeds: dict[str, list[str]]
 
 
+def _feed_options(n: int, hide_labelled: bool) -> str:
+    return f"{n}|{hide_labelled}"
+
+
 def same_version(a: ModelVersion, b: ModelVersion) -> bool:
     """The same stored version: the number alone is not enough (a label deleted and created
     again starts at 1 anew)."""
@@ -184,17 +188,33 @@ class CorpusView:
         self, version: ModelVersion, *, n: int, hide_labelled: bool
     ) -> tuple[dict[str, list[str]], np.ndarray] | None:
         """``(feeds, probabilities)`` the build of exactly this stored ``version`` (same feed
-        options, same corpus) left on disk; None when there is none. The probabilities are
-        kept as float16 (what the cards show: two decimals)."""
-        path = self._build_file(version.label)
+        options, same corpus) left on disk; None when there is none."""
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                if str(stored["identity"]) != self._build_identity(version, n, hide_labelled):
+            with self._open_build(version) as stored:
+                if str(stored["options"]) != _feed_options(n, hide_labelled):
                     return None
                 feeds = {str(name): stored[f"feed_{name}"].tolist() for name in stored["feeds"]}
                 return feeds, stored["probabilities"].astype(np.float32)
         except (OSError, KeyError, ValueError):  # none yet, or damaged: score again
             return None
+
+    def stored_probabilities(self, version: ModelVersion) -> np.ndarray | None:
+        """Every shot's probability under exactly this stored ``version``, as its build left
+        them on disk; None when there are none."""
+        try:
+            with self._open_build(version) as stored:
+                return stored["probabilities"].astype(np.float32)
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def _open_build(self, version: ModelVersion):
+        """The stored build of ``version`` on this corpus, opened; raises KeyError when the
+        file holds another build (an older version, another corpus version)."""
+        stored = np.load(self._build_file(version.label), allow_pickle=False)
+        if str(stored["identity"]) != self._build_identity(version):
+            stored.close()
+            raise KeyError("another build")
+        return stored
 
     def _write_build(self, view: FeedView, *, n: int, hide_labelled: bool) -> None:
         path = self._build_file(view.version.label)
@@ -205,9 +225,10 @@ class CorpusView:
         }
         np.savez(
             partial,
-            identity=np.array(self._build_identity(view.version, n, hide_labelled)),
+            identity=np.array(self._build_identity(view.version)),
+            options=np.array(_feed_options(n, hide_labelled)),
             feeds=np.array(list(view.feeds)),
-            probabilities=np.asarray(view.probabilities, dtype=np.float16),
+            probabilities=np.asarray(view.probabilities, dtype=np.float32),
             **arrays,
         )
         os.replace(partial, path)
@@ -216,7 +237,7 @@ class CorpusView:
         digest = hashlib.sha256(label.casefold().encode()).hexdigest()[:16]
         return self.settings.data_dir / "cache" / "builds" / f"{digest}.npz"
 
-    def _build_identity(self, version: ModelVersion, n: int, hide_labelled: bool) -> str:
+    def _build_identity(self, version: ModelVersion) -> str:
         created = version.created_at.isoformat() if version.created_at else ""
         return "|".join(
             (
@@ -225,8 +246,6 @@ class CorpusView:
                 created,
                 version.fingerprint,
                 self.corpus_version,
-                str(n),
-                str(hide_labelled),
             )
         )
 

@@ -134,17 +134,19 @@ def score_distribution(app: Services, label: str) -> pd.DataFrame:
 
 
 def _histogram_scores(app: Services, label: str, version: int) -> pd.DataFrame:
-    """Every shot's probability under a stored version in one pass over the matrix's scoring
-    representation (a float16 copy where the corpus keeps one: within its rounding, plenty
-    for a histogram)."""
+    """Every shot's probability under a stored version: as the label's latest build left them
+    on disk, else in one pass over the matrix's scoring representation (a float16 copy where
+    the corpus keeps one: within its rounding, plenty for a histogram)."""
     meta, params = app.uow().models.parameters(label, version)
     matrix = app.view.matrix
     check_encoder(meta.encoder_id, matrix.encoder_id)
-    probabilities = (
-        corpus_probabilities(matrix, ShotClassifier.from_dict(params))
-        if matrix.n_shots
-        else np.zeros(0, np.float32)
-    )
+    probabilities = app.view.stored_probabilities(meta)  # as its build left them: no pass
+    if probabilities is None:
+        probabilities = (
+            corpus_probabilities(matrix, ShotClassifier.from_dict(params))
+            if matrix.n_shots
+            else np.zeros(0, np.float32)
+        )
     return pd.DataFrame({"shot_id": shot_id_column(matrix), "probability": probabilities})
 
 
