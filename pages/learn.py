@@ -60,25 +60,23 @@ def before_first_build() -> None:
         "more than one corner of the concept.",
         icon=":material/lightbulb:",
     )
-    by_meaning, at_random = st.tabs(["By meaning", "Random"])
-    with by_meaning:
-        try:
-            ids = feed_reads.meaning_shots(app, label, n=n)
-        except VAError as exc:
-            st.warning(f"{exc}", icon=":material/search_off:")
-            ids = []
-        card_grid(
-            reads.shots(app, ids),
-            card_context(label, source="meaning", key="feed-meaning"),
-            need=reads.first_build_needs(app),
-        )
-    with at_random:
-        ids = feed_reads.random_shots(app, label, n=n, hide_labelled=hide)
-        card_grid(
-            reads.shots(app, ids),
-            card_context(label, source="random", key="feed-random"),
-            need=reads.first_build_needs(app),
-        )
+    tabs = st.tabs(["By meaning", "Random"])
+    for tab, source in zip(tabs, ("meaning", "random"), strict=True):
+        with tab:
+            ids = first_shots(source)
+            context = card_context(label, source=source, key=f"feed-{source}")
+            card_grid(reads.shots(app, ids), context, need=(need_pos, need_neg))
+
+
+def first_shots(source: str) -> list[str]:
+    """The shots a tab offers before the first build (the label's words may find nothing)."""
+    if source == "random":
+        return feed_reads.random_shots(app, label, n=n, hide_labelled=hide)
+    try:
+        return feed_reads.meaning_shots(app, label, n=n)
+    except VAError as exc:
+        st.warning(f"{exc}", icon=":material/search_off:")
+        return []
 
 
 @st.fragment

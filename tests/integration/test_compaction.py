@@ -64,25 +64,14 @@ def test_a_compacted_corpus_opens_from_the_file_without_reading_per_shot(setting
 
 
 def test_rows_of_a_video_being_ingested_stay_out_until_it_is_ready(settings):
-    from va_app.store.schema import ShotRow, VideoRow
+    from va_app.store.schema import VideoRow
 
     make_synthetic_corpus(settings, videos=3, shots_per_video=10)
     corpus = Corpus(settings)
     try:
         before = CorpusMatrix.load(corpus)
         old = np.array(before.X)
-        shots = [
-            ShotRow(
-                id=f"late|{i}",
-                idx=i,
-                start_frame=i,
-                end_frame=i + 1,
-                start_s=i,
-                end_s=i + 1,
-                fps=24.0,
-            )
-            for i in range(4)
-        ]
+        shots = _shot_rows("late", 4)
         video = corpus.catalog.begin_video(
             VideoRow(key="late", path="/late.mp4", title="Late"), shots
         )
@@ -223,23 +212,30 @@ def _compact_forever(settings: Settings) -> None:
             corpus.compact_matrix()
 
 
+def _shot_rows(video: str, n: int) -> list:
+    """``n`` one-second shots of a new video ``video`` (ids ``video|0`` …)."""
+    from va_app.store.schema import ShotRow
+
+    return [
+        ShotRow(
+            id=f"{video}|{i}",
+            idx=i,
+            start_frame=i,
+            end_frame=i + 1,
+            start_s=i,
+            end_s=i + 1,
+            fps=24.0,
+        )
+        for i in range(n)
+    ]
+
+
 def _add_video(settings: Settings) -> None:
-    from va_app.store.schema import ShotRow, VideoRow
+    from va_app.store.schema import VideoRow
 
     corpus = Corpus(settings)
     with ingest_lock(settings):
-        shots = [
-            ShotRow(
-                id=f"extra|{i}",
-                idx=i,
-                start_frame=i,
-                end_frame=i + 1,
-                start_s=i,
-                end_s=i + 1,
-                fps=24.0,
-            )
-            for i in range(5)
-        ]
+        shots = _shot_rows("extra", 5)
         video = corpus.catalog.begin_video(
             VideoRow(key="extra", path="/extra.mp4", title="Extra"), shots
         )

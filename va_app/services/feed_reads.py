@@ -93,10 +93,11 @@ def meaning_shots(app: Services, label: str, *, n: int = 20) -> list[str]:
     and of the unlabelled hits within :func:`meaning_depth` the best then the rest spread down
     the ranking (:func:`meaning_page`) — clear positives beside near misses, not one corner of
     the concept. Labelled shots make room for the next ones."""
-    name = app.uow().labels.get_label(label).name
+    labels = app.uow().labels
+    name = labels.get_label(label).name
     depth = meaning_depth(app.view.matrix.n_shots)
     hits = reads.search(app, reads.zero_shot_query(app, name), k=depth).hits
-    labelled = app.uow().labels.labelled_set(name)
+    labelled = labels.labelled_set(name)
     seen = set(labelled.positives) | set(labelled.negatives) | set(labelled.ties)
     return meaning_page([h.shot_id for h in hits if h.shot_id not in seen], n)
 

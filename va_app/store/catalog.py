@@ -144,6 +144,12 @@ class Catalog:
         with self.session() as s:
             s.merge(MetaRow(key=key, value=str(value)))
 
+    def _meta_values(self, *keys: str) -> dict[str, str]:
+        """Those of ``keys`` the meta table holds, read in one transaction (together)."""
+        with self.read() as s:
+            query = select(MetaRow.key, MetaRow.value).where(MetaRow.key.in_(keys))
+            return {key: value for key, value in s.execute(query).all()}
+
     def corpus_version(self) -> str:
         """Changes whenever the visible shots or their clusters change (a cache key)."""
         return self.get_meta(CORPUS_VERSION, "0")
@@ -151,14 +157,7 @@ class Catalog:
     def matrix_stamp(self) -> tuple[str, str]:
         """``(corpus version, matrix stamp)`` read together: the stamp is current only while
         it ends in ``@<version>`` (see :meth:`stamp_matrix`)."""
-        with self.read() as s:
-            rows = dict(
-                s.execute(
-                    select(MetaRow.key, MetaRow.value).where(
-                        MetaRow.key.in_((CORPUS_VERSION, MATRIX_STAMP))
-                    )
-                ).all()
-            )
+        rows = self._meta_values(CORPUS_VERSION, MATRIX_STAMP)
         return rows.get(CORPUS_VERSION, "0"), rows.get(MATRIX_STAMP, "")
 
     def stamp_matrix(self, token: str, *, expected_version: str, shots: int | None = None) -> str:
@@ -337,14 +336,7 @@ class Catalog:
 
     def counted_shots(self) -> int | None:
         """The visible shots from the carried record, or None when it is not current."""
-        with self.read() as s:
-            known = dict(
-                s.execute(
-                    select(MetaRow.key, MetaRow.value).where(
-                        MetaRow.key.in_((CORPUS_VERSION, VISIBLE_SHOTS))
-                    )
-                ).all()
-            )
+        known = self._meta_values(CORPUS_VERSION, VISIBLE_SHOTS)
         count, _, version = known.get(VISIBLE_SHOTS, "").partition("@")
         return int(count) if count and version == known.get(CORPUS_VERSION, "0") else None
 

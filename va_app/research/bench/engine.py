@@ -314,7 +314,7 @@ class _Loaded:
 
 def _load_matrix(path: Path) -> tuple[_Loaded, float]:
     """``EmbeddingMatrix.load`` from a cold page cache, timed (ms)."""
-    _drop_page_cache(path)
+    drop_page_cache(path)
     t0 = time.perf_counter()
     ids, X = EmbeddingMatrix(path).load()
     return _Loaded(ids, X), _ms(t0)
@@ -330,7 +330,7 @@ def _load_breakdown(path: Path, X: np.ndarray) -> dict:
     for name, file in (("chunked", path), ("contiguous", contiguous)):
         with h5py.File(file, "r") as f:
             detail[f"{name}_layout"] = str(f[EMBEDDINGS].chunks or "contiguous")
-            _drop_page_cache(file)
+            drop_page_cache(file)
             detail[f"{name}_vectors_cold_ms"] = _read_ms(f[EMBEDDINGS], X)
             detail[f"{name}_vectors_warm_ms"] = _read_ms(f[EMBEDDINGS], X)
     detail.update(_mapped_timings(contiguous, X.shape[1]))
@@ -347,7 +347,7 @@ def _mapped_timings(path: Path, dim: int) -> dict:
     from va_app.store.matrix import _legacy_mapped_vectors
 
     w = _unit(np.random.default_rng(7).standard_normal(dim))
-    _drop_page_cache(path)
+    drop_page_cache(path)
     t0 = time.perf_counter()
     with h5py.File(path, "r") as f:
         mapped = _legacy_mapped_vectors(path, f[EMBEDDINGS])
@@ -740,7 +740,7 @@ def _report(progress: Progress | None, done: int, total: int, stage: str) -> Non
         progress(done, total, stage)
 
 
-def _drop_page_cache(path: Path) -> None:
+def drop_page_cache(path: Path) -> None:
     """Ask the kernel to forget the file's cached pages, so the next read comes from disk."""
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -44,6 +44,7 @@ from va_app.research.bench.engine import (
     TOP_K,
     SyntheticCorpus,
     _unit,
+    drop_page_cache,
 )
 
 Progress = Callable[[int, int, str], None]
@@ -601,12 +602,7 @@ def drop_from_page_cache(files: list[Path]) -> dict:
     the whole machine's cache as ``drop_caches`` would), then how much stayed resident, from
     ``mincore`` (``fincore``). Pages another process maps stay: run it with none open."""
     for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        drop_page_cache(path)
     return {
         "method": "fsync + posix_fadvise(POSIX_FADV_DONTNEED) per file",
         "resident_mb_after": _resident_mb(files),
